@@ -1,0 +1,34 @@
+// Helpers shared by tests: hermetic temp directories and the paths of shipped samples.
+#ifndef RINGFENCE_TESTING_TEST_UTIL_H_
+#define RINGFENCE_TESTING_TEST_UTIL_H_
+
+#include <string>
+
+namespace rf::testing {
+
+// A fresh directory under $TMPDIR, removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  // path()/name
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Absolute path of a file in the source tree, e.g. SourcePath("samples/content/fleet.json").
+std::string SourcePath(const std::string& relative);
+// Absolute path of a built binary, e.g. BinaryPath("apps/ringfence/ringfence").
+std::string BinaryPath(const std::string& relative);
+// Reads a whole file or aborts the test.
+std::string ReadFileOrDie(const std::string& path);
+void WriteFileOrDie(const std::string& path, const std::string& data);
+
+}  // namespace rf::testing
+
+#endif  // RINGFENCE_TESTING_TEST_UTIL_H_
