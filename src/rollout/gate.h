@@ -1,0 +1,307 @@
+// SequentialGate: the statistical gate of a staged rollout (layer 4), as specified in
+// /work/shared/STATS.md §3 and explained with a worked example in docs/gate.md.
+//
+// For every metric the gate runs one anytime-valid e-process per stratum and one pooled over
+// strata, comparing treated (exposed) with control (not yet exposed) devices of the same stratum
+// over the same time:
+//   * count metrics (silence, crash/boot-loop, error incidence, p99 exceedances): a stratified
+//     conditional-Bernoulli mixture over hazard ratios r in a grid, null r <= r0 (§3.2);
+//   * sign-test metrics (latency, CPU, traffic): a sequential sign test on paired treated/control
+//     values, mixture over win rates theta in a grid, null theta <= theta0 (§3.3).
+// Each e-process is a nonnegative supermartingale under its null, so by Ville's inequality the gate
+// may look after every tick, across every wave, without inflating the false-halt rate. The alpha
+// budget is split by weighted Bonferroni (§3.4): pooled tests fire at E >= 2M/alpha, per-stratum
+// tests at E >= 2MS/alpha, so P(any false HALT during the whole release) <= alpha.
+//
+// One SequentialGate lives for a whole release (all waves); never reset it between waves.
+//
+// Usage, once per tick (e.g. every 10 s of telemetry):
+//
+//   RF_ASSIGN_OR_RETURN(SequentialGate gate,
+//                       SequentialGate::Create({MetricSpec::Silence(), MetricSpec::Crash()},
+//                                              /*num_strata=*/10, GateOptions{}));
+//   ...
+//   for (int s = 0; s < 10; ++s) {
+//     RF_RETURN_IF_ERROR(gate.SetAtRisk(s, treated_alive[s], control_alive[s]));  // before events
+//     RF_RETURN_IF_ERROR(gate.AddCountEvents(kSilence, s, new_silent_treated[s],
+//                                            new_silent_control[s]));
+//   }
+//   gate.Tick();
+//   Decision d = gate.Decide(health);          // during a wave: kContinue, kHalt or kHold
+//   Decision p = gate.DecideAtBakeEnd(health, bake);  // once at bake end: kPromote, kHalt or kHold
+//
+// Pure: no I/O, no clock reads, no threads, no randomness (pairing treated with random control
+// values for the sign test is the caller's job). Tick, Decide and DecideAtBakeEnd do not allocate;
+// a tick costs O(S·M·G).
+// Thread-safety: none; REQUIRES external synchronization.
+#ifndef RINGFENCE_ROLLOUT_GATE_H_
+#define RINGFENCE_ROLLOUT_GATE_H_
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace rf::rollout {
+
+enum class MetricKind : uint8_t {
+  kCount,     // events per device (incidence); conditional-Bernoulli mixture e-process, §3.2
+  kSignTest,  // paired continuous values; sequential sign test on CLES, §3.3
+};
+
+// One primary metric the gate watches. Use the factories for the defaults of STATS.md §3.5.
+struct MetricSpec {
+  std::string name;  // for reports, e.g. "silence"; unique within a gate
+  MetricKind kind = MetricKind::kCount;
+  // kCount: null tolerance r0 on the hazard ratio treated/control. H0: r <= r0. Every point of
+  // GateOptions::count_grid must exceed it. 1 for crash/silence, 1.2 for error counts.
+  double null_ratio = 1.0;
+  // kSignTest: null bound theta0 on P(treated value > control value). H0: P <= theta0. Every point
+  // of GateOptions::sign_grid must exceed it. 0.5; 0.52 for noisy metrics.
+  double null_win_rate = 0.5;
+  // kCount only: whether PROMOTE requires the Poisson UCB on this metric's treated failure rate
+  // (STATS.md §3.5: crash, silence, boot-loop).
+  bool promotion_bound = false;
+
+  static MetricSpec Count(std::string name, double null_ratio, bool promotion_bound);
+  static MetricSpec SignTest(std::string name, double null_win_rate);
+  static MetricSpec Silence();         // Count("silence", 1.0, true)
+  static MetricSpec Crash();           // Count("crash", 1.0, true); crash and boot-loop
+  static MetricSpec ErrorIncidence();  // Count("error", 1.2, false)
+};
+
+struct GateOptions {
+  // Probability of any false HALT per release, covering all metrics, strata and waves.
+  double alpha = 0.01;
+  // Hazard-ratio alternatives r_g of count metrics, mixed with equal weights 1/G. Wider grids
+  // cost ln(G) nats of evidence once, and O(G) work per test per tick.
+  std::vector<double> count_grid = {1.5, 2, 3, 5, 10, 30, 100, 1e3, 1e4, 1e5};
+  // Win-rate alternatives theta_g of sign-test metrics, mixed with equal weights 1/G.
+  std::vector<double> sign_grid = {0.55, 0.6, 0.65, 0.7, 0.8, 0.9};
+  // A test may HALT only when it has seen at least this many treated events (count metrics:
+  // treated events; sign tests: pairs with the treated value higher). Guards against a single
+  // odd device halting a release when a stratum's treated share is tiny.
+  int64_t min_treated_events = 3;
+  // alpha_p: confidence 1 - alpha_p of the Poisson upper bound used for PROMOTE.
+  double promotion_alpha = 0.05;
+  // B: the largest expected number of harmed devices the next wave may cause, given the UCB.
+  double harm_budget = 30;
+  // HOLD when the newest complete telemetry is older than this.
+  double max_telemetry_lag_seconds = 120;
+  // HOLD when at least this share of treated devices has sent no telemetry since dispatch.
+  double max_treated_without_data_fraction = 0.10;
+  // HOLD when a metric's control event rate exceeds this multiple of its trailing 7-day rate
+  // (an environmental incident: the comparison is still valid, but nobody should ship into it).
+  double max_control_rate_ratio = 5.0;
+};
+
+// What the gate cannot see in event counts but must act on; filled by the caller before Decide.
+struct HealthSignals {
+  double telemetry_lag_seconds = 0;   // age of the newest complete telemetry (ingest lag)
+  int64_t treated_devices = 0;        // treated devices that should by now have reported
+  int64_t treated_without_data = 0;   // of those, devices with no telemetry since dispatch
+  // Indexed by metric: current control event rate / trailing 7-day control rate. Empty, or a
+  // value <= 0, means unknown (no HOLD). Must be empty or have exactly num_metrics() entries.
+  std::span<const double> control_rate_ratio;
+  bool sample_ratio_mismatch = false;  // the population (SRM) check fired, §3.4
+};
+
+// What DecideAtBakeEnd needs about the wave that just baked.
+struct BakeSummary {
+  int64_t baked_devices = 0;      // n_H: treated devices observed for the full bake, all waves so far
+  int64_t min_baked_devices = 0;  // n_min(w): PROMOTE needs n_H >= this
+  int64_t next_wave_devices = 0;  // n_{w+1}: new devices the next wave would expose; 0 = none
+};
+
+enum class Verdict : uint8_t {
+  kContinue,  // keep dispatching / baking
+  kHalt,      // stop dispatch, revert, page
+  kHold,      // pause dispatch; the e-processes keep running and stay valid
+  kPromote,   // start the next wave (only from DecideAtBakeEnd)
+};
+
+enum class Reason : uint8_t {
+  kNone,                 // kContinue
+  kEvidence,             // kHalt: an e-value crossed its threshold with enough treated events
+  kSampleRatioMismatch,  // kHold: HealthSignals::sample_ratio_mismatch
+  kTelemetryLag,         // kHold: value = lag seconds, limit = max_telemetry_lag_seconds
+  kTreatedWithoutData,   // kHold: value = share without data, limit = the option
+  kControlRateSpike,     // kHold: metric, value = rate ratio, limit = max_control_rate_ratio
+  kInsufficientExposure,  // kHold: value = n_H, limit = n_min
+  kPromotionBoundNotMet,  // kHold: metric, value = p_UCB, limit = B / n_{w+1}
+  kPromotionBoundMet,     // kPromote: metric with the largest p_UCB / limit (or -1), its values
+};
+
+std::string_view VerdictName(Verdict v);
+std::string_view ReasonName(Reason r);
+
+// The state of one e-process.
+struct TestReport {
+  int metric = -1;
+  int stratum = -1;              // SequentialGate::kPooled for the pooled test
+  double log_e_value = 0;        // ln E; E = 1 at the start
+  double log_threshold = 0;      // ln of 2M/alpha (pooled) or 2MS/alpha (stratum)
+  int64_t treated_events = 0;    // cumulative; sign tests: pairs with treated higher
+  int64_t control_events = 0;    // cumulative; sign tests: pairs with control higher
+  double e_value() const;        // exp(log_e_value); may be +inf for overwhelming evidence
+  double threshold() const;      // exp(log_threshold)
+};
+
+struct Decision {
+  Verdict verdict = Verdict::kContinue;
+  Reason reason = Reason::kNone;
+  // kHalt: the firing test with the largest E / threshold, and how many tests fired in total.
+  TestReport test;
+  int tests_fired = 0;
+  // Hold/promote details, see Reason: the metric concerned (-1 if none) and the measured value
+  // against its limit.
+  int metric = -1;
+  double value = 0;
+  double limit = 0;
+};
+
+// One line for operators, e.g.
+// "HALT: silence stratum 3: E=1.23e+04 >= 1e+04 (3 treated, 1 control events)".
+std::string DescribeDecision(const Decision& d, std::span<const MetricSpec> metrics);
+
+class SequentialGate {
+ public:
+  static constexpr int kPooled = -1;
+
+  // Validates everything once: non-empty metrics with unique names, num_strata >= 1,
+  // 0 < alpha < 1, grids non-empty and above each metric's null, 0 < promotion_alpha < 1,
+  // harm_budget > 0, min_treated_events >= 0. Errors are InvalidArgument.
+  static Result<SequentialGate> Create(std::vector<MetricSpec> metrics, int num_strata,
+                                       GateOptions options);
+
+  int num_metrics() const { return static_cast<int>(metrics_.size()); }
+  int num_strata() const { return num_strata_; }
+  const MetricSpec& metric(int m) const { return metrics_[m]; }
+  std::span<const MetricSpec> metrics() const { return metrics_; }
+  const GateOptions& options() const { return options_; }
+  // ln(2M/alpha) for kPooled, ln(2MS/alpha) for a stratum.
+  double LogThreshold(int stratum) const;
+
+  // --- Input for the current tick. Order per tick: SetAtRisk, Add*, then Tick.
+
+  // Sets the devices currently at risk (alive) in each arm of `stratum`, for every count metric.
+  // rho = treated / (treated + control) of the update is taken from these values at Tick, i.e.
+  // just before this tick's events. After Tick the gate subtracts the tick's events from them
+  // (STATS.md §3.2), so a caller that does not set them again keeps consistent counts; a caller
+  // that knows the true counts (devices join the treated arm during a wave) sets them every tick.
+  // InvalidArgument if a count is negative, or below the events already added this tick.
+  Status SetAtRisk(int stratum, int64_t treated, int64_t control);
+  // The same for one count metric only (e.g. when a metric's at-risk set differs).
+  Status SetMetricAtRisk(int metric, int stratum, int64_t treated, int64_t control);
+
+  // Adds new events of count metric `metric` in `stratum` for this tick (cumulative within the
+  // tick). Recurrent events must be capped by the caller at kappa = 1 per device per tick.
+  // InvalidArgument if the metric is not a count metric, an index is out of range, a count is
+  // negative, or the tick's events would exceed the at-risk count of their arm.
+  Status AddCountEvents(int metric, int stratum, int64_t treated, int64_t control);
+
+  // Adds outcomes of fresh (treated, control) pairs of sign-test metric `metric` in `stratum`
+  // (cumulative within the tick): Z = 1 pairs where the treated value is higher, Z = 0 pairs where
+  // the control value is higher; ties carry no information and are only counted. Orient the metric
+  // so that higher is worse (negate traffic if a drop is the failure). Each control value is used
+  // in one pair only. InvalidArgument for a non-sign-test metric, bad index, negative count.
+  Status AddSignPairs(int metric, int stratum, int64_t treated_higher, int64_t control_higher,
+                      int64_t ties = 0);
+
+  // Applies this tick's events to every e-process and clears them. No allocation.
+  void Tick();
+
+  // --- Decisions (const, no allocation). Priority: HALT > HOLD > CONTINUE/PROMOTE.
+
+  // During a wave: kHalt (evidence), kHold (health signals) or kContinue.
+  // REQUIRES: health.control_rate_ratio is empty or has num_metrics() entries (else ignored).
+  Decision Decide(const HealthSignals& health) const;
+
+  // Once at the end of a wave's bake: as Decide, then kHold if n_H < n_min or if for some metric
+  // with promotion_bound PoissonRateUcb(x_T, n_H, promotion_alpha) > harm_budget / n_{w+1}, where
+  // x_T is the metric's cumulative treated events over all strata (conservative: they include
+  // devices not yet fully baked, and the baseline is not subtracted); otherwise kPromote.
+  Decision DecideAtBakeEnd(const HealthSignals& health, const BakeSummary& bake) const;
+
+  // --- Reports.
+
+  // The state of test (metric, stratum); stratum may be kPooled. REQUIRES: valid indices.
+  TestReport Report(int metric, int stratum) const;
+  // Strata of `metric` selected by e-BH at level alpha / (2M) (the metric's per-stratum budget):
+  // a superset of those over the Bonferroni threshold. Ignores min_treated_events. Allocates.
+  std::vector<int> EbhStrata(int metric) const;
+  int64_t ties(int metric, int stratum) const;  // cumulative dropped ties of a sign test
+
+ private:
+  struct Test {
+    double log_e = 0;              // cached log-mean-exp of the test's grid state
+    int64_t treated_events = 0;
+    int64_t control_events = 0;
+    int64_t ties = 0;
+    int64_t at_risk_treated = 0;   // count metrics, strata only
+    int64_t at_risk_control = 0;
+    int64_t pending_treated = 0;   // this tick's events / pair outcomes
+    int64_t pending_control = 0;
+  };
+  struct MetricState {
+    int grid_size = 0;
+    size_t state_offset = 0;          // into log_lik_: (S + 1) * grid_size doubles, pooled last
+    std::vector<double> log_ratio;    // count: ln(r_g / r0);      sign: ln(theta_g / theta0)
+    std::vector<double> aux;          // count: r_g - 1;           sign: ln((1-theta_g)/(1-theta0))
+  };
+
+  SequentialGate(std::vector<MetricSpec> metrics, int num_strata, GateOptions options);
+  Test& test(int m, int s) { return tests_[static_cast<size_t>(m) * (num_strata_ + 1) + (s + 1)]; }
+  const Test& test(int m, int s) const {
+    return tests_[static_cast<size_t>(m) * (num_strata_ + 1) + (s + 1)];
+  }
+  double* log_lik(int m, int s);
+  Status CheckIndex(int metric, int stratum, MetricKind kind) const;
+  void TickMetric(int m);
+  Decision DecideEvidenceAndHealth(const HealthSignals& health) const;
+
+  std::vector<MetricSpec> metrics_;
+  int num_strata_ = 0;
+  GateOptions options_;
+  double log_threshold_pooled_ = 0;
+  double log_threshold_stratum_ = 0;
+  std::vector<MetricState> state_;
+  std::vector<Test> tests_;      // per metric: pooled first, then strata 0..S-1
+  std::vector<double> log_lik_;  // ell_{s,g} of every test
+  std::vector<double> scratch_;  // per-metric grid increments for one stratum (size max G)
+};
+
+// --- The statistics as free functions (used by SequentialGate; exposed for tests and planning).
+
+// Delta of STATS.md §3.2: the log-likelihood-ratio increment of hazard ratio r against r0 for one
+// tick with x treated and y control events, when a fraction rho of the at-risk devices is treated:
+//   x·ln(r/r0) + (x+y)·[log1p(rho·(r0−1)) − log1p(rho·(r−1))].
+// REQUIRES: r, r0 > 0; 0 <= rho <= 1.
+double CountLogIncrement(double r, double r0, double rho, int64_t x, int64_t y);
+
+// The sign-test increment of STATS.md §3.3 for z1 pairs with Z = 1 and z0 with Z = 0:
+//   z1·ln(theta/theta0) + z0·ln((1−theta)/(1−theta0)).   REQUIRES: 0 < theta, theta0 < 1.
+double SignLogIncrement(double theta, double theta0, int64_t z1, int64_t z0);
+
+// ln((1/n)·Σ exp(v_i)), computed without overflow (hand-written log-sum-exp). -inf if empty.
+double LogMeanExp(std::span<const double> v);
+
+// Upper (1 − alpha_p) confidence bound on a per-device failure probability after `events` failures
+// among `exposed` devices: gamma_p_inv(events + 1, 1 − alpha_p) / exposed (Poisson, exact).
+// With 0 events this is −ln(alpha_p)/exposed (the rule of three). REQUIRES: exposed > 0.
+double PoissonRateUcb(int64_t events, double exposed, double alpha_p);
+
+// Bonferroni thresholds of §3.4: 2M/alpha (pooled) and 2MS/alpha (per stratum).
+double PooledThreshold(double alpha, int num_metrics);
+double StratumThreshold(double alpha, int num_metrics, int num_strata);
+
+// e-BH (Wang & Ramdas): indices (ascending) of the hypotheses rejected at FDR level `level`, i.e.
+// the k* largest e-values where k* = max{k : e_(k) >= n / (level·k)}. Allocates.
+std::vector<int> EBenjaminiHochberg(std::span<const double> e_values, double level);
+
+}  // namespace rf::rollout
+
+#endif  // RINGFENCE_ROLLOUT_GATE_H_
