@@ -3,19 +3,34 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "cli/commands.h"
+#include "cli/common.h"
+#ifdef RF_HAVE_SIM
+#include "sim/sim_command.h"
+#endif
+
 namespace rf::cli {
 
 int Main(int argc, char** argv) {
-  CLI::App app{"ringfence: ship content to fleets without breaking them"};
+  CLI::App app{"ringfence: ship content to fleets so that a bad file harms as few devices as possible"};
   app.require_subcommand(1);
-  app.add_subcommand("version", "print the version")->callback([] { std::cout << "ringfence 0.1.0\n"; });
+  int exit_code = kExitOk;
+  app.add_subcommand("version", "print the version")->callback([] {
+    std::cout << "ringfence 0.1.0\n";
+  });
+  RegisterCheckCommand(app, &exit_code);
+  RegisterBundleCommand(app, &exit_code);
+  RegisterKeyCommand(app, &exit_code);
+#ifdef RF_HAVE_SIM
+  rf::sim::RegisterSimCommand(app, &exit_code);
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
+    return rc == 0 ? kExitOk : kExitUnusable;
   }
-  return 0;
+  return exit_code;
 }
 
 }  // namespace rf::cli
