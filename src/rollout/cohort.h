@@ -41,6 +41,9 @@
 
 namespace rf::rollout {
 
+// "Never exposed": the wave of an ineligible device (and see Cohorts::WaveOf).
+inline constexpr int kNotTargeted = -1;
+
 // SipHash-2-4 (Aumasson & Bernstein) of `data` under the 128-bit key (k0, k1), k0 holding key bytes
 // 0..7 little-endian. Matches the reference implementation's test vectors.
 uint64_t SipHash24(uint64_t k0, uint64_t k1, std::string_view data);
@@ -81,7 +84,7 @@ class Cohorts {
   // WaveCount(plan): the plan's waves plus the holdback wave (when holdback > 0).
   int wave_count() const { return wave_count_; }
   const std::string& stratum_key(int stratum) const { return keys_[stratum]; }
-  // Index of the stratum with this key, or -1.
+  // Index of the stratum with this key, or -1. O(strata): look up once per stratum, not per device.
   int FindStratum(std::string_view key) const;
   // Eligible devices added for the stratum, and how many of them are held back.
   int64_t eligible(int stratum) const { return eligible_[stratum]; }
@@ -90,7 +93,8 @@ class Cohorts {
   double holdback_cutoff() const { return holdback_cutoff_; }
 
   // Device (of `stratum`, with `rank`) is in waves <= w iff rank < Cutoff(stratum, w).
-  // Non-decreasing in w; Cutoff(s, wave_count() - 1) == 1 (everyone eligible, at the end).
+  // Non-decreasing in w. Cutoff(s, wave_count() - 1) == 1 (every eligible device, at the end)
+  // whenever the holdback is > 0 or the last wave is 100% (LintPlan requires both).
   // REQUIRES: 0 <= stratum < stratum_count(), 0 <= wave < wave_count().
   double Cutoff(int stratum, int wave) const { return cutoffs_[Index(stratum, wave)]; }
   // Cutoff(stratum, wave - 1), or 0 for wave 0: where wave `wave`'s new devices start.
@@ -100,7 +104,8 @@ class Cohorts {
   bool InWaveOrEarlier(int stratum, double rank, int wave) const {
     return rank < Cutoff(stratum, wave);
   }
-  // The wave in which the device is first exposed (smallest w with rank < Cutoff(s, w)).
+  // The wave in which the device is first exposed (smallest w with rank < Cutoff(s, w)), or
+  // kNotTargeted if none (only possible for a plan whose last wave is below 100%, without holdback).
   int WaveOf(int stratum, double rank) const;
 
   // Pacing: the cutoff reached `dispatch_elapsed_micros` into wave `wave`'s dispatch window,
@@ -109,8 +114,10 @@ class Cohorts {
   // pauses: pass DispatchElapsedMicros(release_state, now) (release.h).
   double PacedCutoff(int stratum, int wave, int64_t dispatch_elapsed_micros) const;
 
-  // Expected number of the stratum's eligible devices in waves <= w: exact where a floor set the
-  // cutoff, otherwise the proportional expectation (rank thresholds give binomial counts).
+  // Expected number of the stratum's eligible devices in waves <= w. Exact where the ranks below
+  // the cutoff are known to the assigner (a floor set the cutoff, the stratum is no larger than the
+  // floor, or the cutoff covers the whole stratum); otherwise the expectation given those ranks
+  // (a rank threshold gives a binomial count, so the realised number differs by ~sqrt of it).
   double ExpectedExposed(int stratum, int wave) const;
 
  private:
@@ -165,7 +172,6 @@ class CohortAssigner {
 
 // A convenience for small fleets, tests and tools: the wave in which each device is first exposed,
 // or kNotTargeted for an ineligible one. Strata are the devices' `stratum` keys.
-inline constexpr int kNotTargeted = -1;
 struct FleetDevice {
   std::string_view id;
   std::string_view stratum;  // StratumKey(plan.stratify, attrs)

@@ -51,6 +51,7 @@ std::string_view PhaseName(Phase p);
 
 // Timing of one wave, copied from the plan so the state is self-contained.
 struct WaveTiming {
+  std::string name;  // WaveName(plan, w), for audit texts
   int64_t dispatch_micros = 0;
   int64_t bake_micros = 0;
   friend bool operator==(const WaveTiming&, const WaveTiming&) = default;
