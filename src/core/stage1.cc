@@ -382,9 +382,9 @@ class Checker {
           Add(Consumer("consumer.inputs", &item, &f, pos, g,
                        "non-wildcard value in field " + f.name + " at position " +
                            std::to_string(pos) + ", but " + FormatCount(g.devices) +
-                           " devices run consumers that supply only positions 0.." +
-                           std::to_string(by_inputs.begin()->first - 1) +
-                           " and would read past their inputs: " + g.Describe()));
+                           " devices run consumers that supply at most " + std::to_string(pos) +
+                           " inputs (positions 0.." + std::to_string(pos - 1) +
+                           ") and would read past their input array: " + g.Describe()));
         }
       }
     }
