@@ -1,6 +1,8 @@
 #include "testing/test_util.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -58,5 +60,31 @@ void WriteFileOrDie(const std::string& path, const std::string& data) {
     std::abort();
   }
 }
+
+CommandResult RunCommand(const std::vector<std::string>& argv) {
+  TempDir dir;
+  const std::string out_path = dir.File("out"), err_path = dir.File("err");
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  CommandResult r;
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = ReadFileOrDie(out_path);
+  r.err = ReadFileOrDie(err_path);
+  return r;
+}
+
+std::string RingfenceBinary() { return BinaryPath("apps/ringfence"); }
 
 }  // namespace rf::testing

@@ -3,6 +3,7 @@
 #define RINGFENCE_TESTING_TEST_UTIL_H_
 
 #include <string>
+#include <vector>
 
 namespace rf::testing {
 
@@ -28,6 +29,16 @@ std::string BinaryPath(const std::string& relative);
 // Reads a whole file or aborts the test.
 std::string ReadFileOrDie(const std::string& path);
 void WriteFileOrDie(const std::string& path, const std::string& data);
+
+struct CommandResult {
+  int exit_code = -1;  // -1 if killed by a signal
+  std::string out, err;
+};
+// Runs argv[0] with arguments (no shell), waits, and captures stdout and stderr.
+CommandResult RunCommand(const std::vector<std::string>& argv);
+
+// The built `ringfence` binary.
+std::string RingfenceBinary();
 
 }  // namespace rf::testing
 

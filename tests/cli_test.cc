@@ -1,0 +1,153 @@
+// End-to-end tests of the `ringfence` binary on real files: exit codes, output, signatures.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "testing/test_util.h"
+
+namespace rf {
+namespace {
+
+using testing::RingfenceBinary;
+using testing::RunCommand;
+using testing::SourcePath;
+using testing::TempDir;
+
+const std::string kType = SourcePath("samples/content/ipc_rule.type.yaml");
+const std::string kBundle = SourcePath("samples/content/cf291.bundle.yaml");
+const std::string kFleet = SourcePath("samples/content/fleet.json");
+
+std::string Fleet21(const TempDir& dir) {
+  std::string fleet = testing::ReadFileOrDie(kFleet);
+  size_t pos;
+  while ((pos = fleet.find("\"inputs\": 20")) != std::string::npos) fleet.replace(pos, 12, "\"inputs\": 21");
+  std::string path = dir.File("fleet21.json");
+  testing::WriteFileOrDie(path, fleet);
+  return path;
+}
+
+TEST(CliCheckTest, RejectsChannelFile291AgainstTheFleet) {
+  auto r = RunCommand({RingfenceBinary(), "check", kBundle, "--type", kType, "--fleet", kFleet});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.out.find("REJECTED"), std::string::npos);
+  EXPECT_NE(r.out.find("ipc-0003"), std::string::npos);
+  EXPECT_NE(r.out.find("peer_pipe_regex"), std::string::npos);
+  EXPECT_NE(r.out.find("8,500,000"), std::string::npos);
+  EXPECT_NE(r.out.find("agent_version=7.11"), std::string::npos);
+  EXPECT_NE(r.out.find("agent_version=7.15"), std::string::npos);
+}
+
+TEST(CliCheckTest, JsonOutput) {
+  auto r = RunCommand(
+      {RingfenceBinary(), "check", kBundle, "--type", kType, "--fleet", kFleet, "--format", "json"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out.rfind("{\"verdict\":\"reject\"", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("\"item\":\"ipc-0003\",\"field\":\"peer_pipe_regex\",\"position\":20"),
+            std::string::npos);
+  EXPECT_NE(r.out.find("\"devices\":8500000"), std::string::npos);
+}
+
+TEST(CliCheckTest, AcceptsWhenEveryConsumerSuppliesTwentyOneInputs) {
+  TempDir dir;
+  auto r = RunCommand({RingfenceBinary(), "check", kBundle, "--type", kType, "--fleet", Fleet21(dir)});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("ACCEPTED"), std::string::npos);
+}
+
+TEST(CliCheckTest, UnusableInputExitsTwoNamingFileAndLine) {
+  TempDir dir;
+  std::string bad = dir.File("bad.yaml");
+  testing::WriteFileOrDie(bad, "channel: \"1\"\nitems: [\n");
+  auto r = RunCommand({RingfenceBinary(), "check", bad, "--type", kType});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find(bad + ":3:1: YAML syntax error"), std::string::npos) << r.err;
+
+  auto missing = RunCommand({RingfenceBinary(), "check", dir.File("nope.yaml"), "--type", kType});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("nope.yaml: No such file"), std::string::npos) << missing.err;
+
+  std::string bad_type = dir.File("t.yaml");
+  testing::WriteFileOrDie(bad_type, "content_type: t\nschema_version: 1\nfields:\n  - {name: a, type: blob}\n");
+  auto t = RunCommand({RingfenceBinary(), "check", kBundle, "--type", bad_type});
+  EXPECT_EQ(t.exit_code, 2);
+  EXPECT_NE(t.err.find("t.yaml:4:21: key 'type': unknown field type 'blob'"), std::string::npos) << t.err;
+
+  auto usage = RunCommand({RingfenceBinary(), "check", kBundle});
+  EXPECT_EQ(usage.exit_code, 2);
+}
+
+TEST(CliBundleTest, BuildSignVerifyAndCheckTheBuiltBundle) {
+  TempDir dir;
+  const std::string key = dir.File("alice"), out = dir.File("cf291.bundle");
+  ASSERT_EQ(RunCommand({RingfenceBinary(), "key", "gen", "-o", key}).exit_code, 0);
+  auto build = RunCommand({RingfenceBinary(), "bundle", "build", kBundle, "--type", kType, "-o", out});
+  ASSERT_EQ(build.exit_code, 0) << build.err;
+  EXPECT_NE(build.out.find("(unsigned)"), std::string::npos);
+  auto unsigned_verify = RunCommand({RingfenceBinary(), "bundle", "verify", out, "--pub", key + ".pub"});
+  EXPECT_EQ(unsigned_verify.exit_code, 1);
+  EXPECT_NE(unsigned_verify.err.find("envelope is unsigned"), std::string::npos);
+
+  ASSERT_EQ(RunCommand({RingfenceBinary(), "bundle", "sign", out, "--key", key + ".key"}).exit_code, 0);
+  auto ok = RunCommand({RingfenceBinary(), "bundle", "verify", out, "--pub", key + ".pub"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_NE(ok.out.find("verified"), std::string::npos);
+
+  // The built bundle is checked exactly like its source.
+  auto check = RunCommand({RingfenceBinary(), "check", out, "--type", kType, "--fleet", kFleet});
+  EXPECT_EQ(check.exit_code, 1);
+  EXPECT_NE(check.out.find("ipc-0003"), std::string::npos);
+
+  // Wrong key.
+  const std::string mallory = dir.File("mallory");
+  ASSERT_EQ(RunCommand({RingfenceBinary(), "key", "gen", "-o", mallory}).exit_code, 0);
+  auto wrong = RunCommand({RingfenceBinary(), "bundle", "verify", out, "--pub", mallory + ".pub"});
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE(wrong.err.find("no signature by key"), std::string::npos) << wrong.err;
+
+  // Tampered payload: flip one base64 character of the payload.
+  std::string text = testing::ReadFileOrDie(out);
+  size_t p = text.find("\"payload\":\"") + 20;
+  text[p] = text[p] == 'A' ? 'B' : 'A';
+  const std::string tampered = dir.File("tampered.bundle");
+  testing::WriteFileOrDie(tampered, text);
+  auto t = RunCommand({RingfenceBinary(), "bundle", "verify", tampered, "--pub", key + ".pub"});
+  EXPECT_EQ(t.exit_code, 1);
+  EXPECT_NE(t.err.find("does not verify"), std::string::npos) << t.err;
+
+  // Truncated envelope.
+  const std::string truncated = dir.File("truncated.bundle");
+  testing::WriteFileOrDie(truncated, testing::ReadFileOrDie(out).substr(0, 100));
+  auto tr = RunCommand({RingfenceBinary(), "bundle", "verify", truncated, "--pub", key + ".pub"});
+  EXPECT_EQ(tr.exit_code, 1);
+  EXPECT_NE(tr.err.find("not valid JSON"), std::string::npos) << tr.err;
+}
+
+TEST(CliBundleTest, BuildRefusesContentThatFailsItsType) {
+  TempDir dir;
+  std::string src = dir.File("bad.bundle.yaml");
+  testing::WriteFileOrDie(src,
+                          "channel: \"291\"\ncontent_type: ipc_rule\nschema_version: 3\nversion: 1\n"
+                          "items:\n  - {id: x, session_id: 70000}\n");
+  auto r = RunCommand({RingfenceBinary(), "bundle", "build", src, "--type", kType, "-o", dir.File("o")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("field.range"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::ifstream(dir.File("o")).good());
+}
+
+TEST(CliKeyTest, RefusesToOverwriteKeys) {
+  TempDir dir;
+  ASSERT_EQ(RunCommand({RingfenceBinary(), "key", "gen", "-o", dir.File("k")}).exit_code, 0);
+  auto again = RunCommand({RingfenceBinary(), "key", "gen", "-o", dir.File("k")});
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_NE(again.err.find("--force"), std::string::npos);
+}
+
+TEST(CliCheckTest, PreviousBundleGrowthAndVersion) {
+  TempDir dir;
+  auto r = RunCommand({RingfenceBinary(), "check", kBundle, "--type", kType, "--previous", kBundle});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("previous.version"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace rf
