@@ -1,0 +1,569 @@
+#include "rollout/gate.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <numeric>
+#include <set>
+#include <utility>
+
+#include <boost/math/policies/policy.hpp>
+#include <boost/math/special_functions/gamma.hpp>
+
+namespace rf::rollout {
+namespace {
+
+// Boost.Math reports errors through errno instead of exceptions: nothing throws out of core code.
+// (With the arguments validated below no error is possible; this is belt and braces.)
+using NoThrowPolicy = boost::math::policies::policy<
+    boost::math::policies::domain_error<boost::math::policies::errno_on_error>,
+    boost::math::policies::pole_error<boost::math::policies::errno_on_error>,
+    boost::math::policies::overflow_error<boost::math::policies::errno_on_error>,
+    boost::math::policies::evaluation_error<boost::math::policies::errno_on_error>>;
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+bool Finite(double v) { return std::isfinite(v); }
+
+std::string Fmt(const char* format, double a) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, a);
+  return buf;
+}
+
+// ln((1/n)·Σ exp(v_i)) over a raw array; the hot-path form of LogMeanExp.
+double LogMeanExpRaw(const double* v, int n) {
+  if (n <= 0) return -kInf;
+  double hi = v[0];
+  for (int i = 1; i < n; ++i) hi = std::max(hi, v[i]);
+  if (hi == -kInf || hi == kInf) return hi;
+  double sum = 0;
+  for (int i = 0; i < n; ++i) sum += std::exp(v[i] - hi);
+  return hi + std::log(sum / n);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Free functions.
+
+double CountLogIncrement(double r, double r0, double rho, int64_t x, int64_t y) {
+  const double n = static_cast<double>(x) + static_cast<double>(y);
+  return static_cast<double>(x) * std::log(r / r0) +
+         n * (std::log1p(rho * (r0 - 1)) - std::log1p(rho * (r - 1)));
+}
+
+double SignLogIncrement(double theta, double theta0, int64_t z1, int64_t z0) {
+  return static_cast<double>(z1) * std::log(theta / theta0) +
+         static_cast<double>(z0) * std::log((1 - theta) / (1 - theta0));
+}
+
+double LogMeanExp(std::span<const double> v) {
+  return LogMeanExpRaw(v.data(), static_cast<int>(v.size()));
+}
+
+double PoissonRateUcb(int64_t events, double exposed, double alpha_p) {
+  assert(exposed > 0 && events >= 0 && alpha_p > 0 && alpha_p < 1);
+  // P(Pois(mu) <= x) = Q(x+1, mu), so the largest mu with P(Pois(mu) <= x) >= alpha_p solves
+  // P(x+1, mu) = 1 - alpha_p.
+  const double mu = boost::math::gamma_p_inv(static_cast<double>(events) + 1, 1 - alpha_p,
+                                             NoThrowPolicy());
+  return mu / exposed;
+}
+
+double PooledThreshold(double alpha, int num_metrics) { return 2.0 * num_metrics / alpha; }
+
+double StratumThreshold(double alpha, int num_metrics, int num_strata) {
+  return 2.0 * num_metrics * num_strata / alpha;
+}
+
+std::vector<int> EBenjaminiHochberg(std::span<const double> e_values, double level) {
+  const int n = static_cast<int>(e_values.size());
+  std::vector<int> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int a, int b) { return e_values[a] > e_values[b]; });
+  int k_star = 0;
+  for (int k = 1; k <= n; ++k) {
+    if (e_values[order[k - 1]] >= n / (level * k)) k_star = k;
+  }
+  std::vector<int> out(order.begin(), order.begin() + k_star);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names and descriptions.
+
+MetricSpec MetricSpec::Count(std::string name, double null_ratio, bool promotion_bound) {
+  MetricSpec m;
+  m.name = std::move(name);
+  m.kind = MetricKind::kCount;
+  m.null_ratio = null_ratio;
+  m.promotion_bound = promotion_bound;
+  return m;
+}
+
+MetricSpec MetricSpec::SignTest(std::string name, double null_win_rate) {
+  MetricSpec m;
+  m.name = std::move(name);
+  m.kind = MetricKind::kSignTest;
+  m.null_win_rate = null_win_rate;
+  return m;
+}
+
+MetricSpec MetricSpec::Silence() { return Count("silence", 1.0, true); }
+MetricSpec MetricSpec::Crash() { return Count("crash", 1.0, true); }
+MetricSpec MetricSpec::ErrorIncidence() { return Count("error", 1.2, false); }
+
+std::string_view VerdictName(Verdict v) {
+  switch (v) {
+    case Verdict::kContinue: return "CONTINUE";
+    case Verdict::kHalt: return "HALT";
+    case Verdict::kHold: return "HOLD";
+    case Verdict::kPromote: return "PROMOTE";
+  }
+  return "UNKNOWN";
+}
+
+std::string_view ReasonName(Reason r) {
+  switch (r) {
+    case Reason::kNone: return "none";
+    case Reason::kEvidence: return "evidence";
+    case Reason::kSampleRatioMismatch: return "sample_ratio_mismatch";
+    case Reason::kTelemetryLag: return "telemetry_lag";
+    case Reason::kTreatedWithoutData: return "treated_without_data";
+    case Reason::kControlRateSpike: return "control_rate_spike";
+    case Reason::kInsufficientExposure: return "insufficient_exposure";
+    case Reason::kPromotionBoundNotMet: return "promotion_bound_not_met";
+    case Reason::kPromotionBoundMet: return "promotion_bound_met";
+  }
+  return "unknown";
+}
+
+double TestReport::e_value() const { return std::exp(log_e_value); }
+double TestReport::threshold() const { return std::exp(log_threshold); }
+
+std::string DescribeDecision(const Decision& d, std::span<const MetricSpec> metrics) {
+  auto metric_name = [&](int m) -> std::string {
+    if (m >= 0 && m < static_cast<int>(metrics.size())) return metrics[m].name;
+    return "metric " + std::to_string(m);
+  };
+  std::string out(VerdictName(d.verdict));
+  switch (d.reason) {
+    case Reason::kNone:
+      return out;
+    case Reason::kEvidence: {
+      const TestReport& t = d.test;
+      out += ": " + metric_name(t.metric) +
+             (t.stratum == SequentialGate::kPooled ? std::string(" pooled")
+                                                   : " stratum " + std::to_string(t.stratum));
+      out += ": E=" + Fmt("%.3g", t.e_value()) + " >= " + Fmt("%.6g", t.threshold());
+      out += " (" + std::to_string(t.treated_events) + " treated, " +
+             std::to_string(t.control_events) + " control events; " +
+             std::to_string(d.tests_fired) + (d.tests_fired == 1 ? " test" : " tests") + " fired)";
+      return out;
+    }
+    case Reason::kSampleRatioMismatch:
+      return out + ": sample ratio mismatch (dispatched vs acknowledged)";
+    case Reason::kTelemetryLag:
+      return out + ": telemetry lag " + Fmt("%.0f", d.value) + " s > " + Fmt("%.0f", d.limit) +
+             " s";
+    case Reason::kTreatedWithoutData:
+      return out + ": " + Fmt("%.1f", 100 * d.value) + "% of treated devices without data >= " +
+             Fmt("%.1f", 100 * d.limit) + "%";
+    case Reason::kControlRateSpike:
+      return out + ": " + metric_name(d.metric) + " control event rate " + Fmt("%.2f", d.value) +
+             "x its trailing rate > " + Fmt("%.2f", d.limit) + "x";
+    case Reason::kInsufficientExposure:
+      return out + ": " + Fmt("%.0f", d.value) + " devices baked < " + Fmt("%.0f", d.limit) +
+             " required";
+    case Reason::kPromotionBoundNotMet:
+      return out + ": " + metric_name(d.metric) + " p_UCB " + Fmt("%.3g", d.value) + " > " +
+             Fmt("%.3g", d.limit) + " (harm budget / next wave)";
+    case Reason::kPromotionBoundMet:
+      if (d.metric < 0) return out;
+      return out + ": " + metric_name(d.metric) + " p_UCB " + Fmt("%.3g", d.value) +
+             " <= " + Fmt("%.3g", d.limit);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SequentialGate.
+
+Result<SequentialGate> SequentialGate::Create(std::vector<MetricSpec> metrics, int num_strata,
+                                              GateOptions options) {
+  if (metrics.empty()) return Status::InvalidArgument("gate: no metrics");
+  if (num_strata < 1) return Status::InvalidArgument("gate: num_strata must be >= 1");
+  const GateOptions& o = options;
+  if (!(o.alpha > 0 && o.alpha < 1)) return Status::InvalidArgument("gate: alpha must be in (0, 1)");
+  if (!(o.promotion_alpha > 0 && o.promotion_alpha < 1)) {
+    return Status::InvalidArgument("gate: promotion_alpha must be in (0, 1)");
+  }
+  if (!(o.harm_budget > 0) || !Finite(o.harm_budget)) {
+    return Status::InvalidArgument("gate: harm_budget must be > 0");
+  }
+  if (o.min_treated_events < 0) {
+    return Status::InvalidArgument("gate: min_treated_events must be >= 0");
+  }
+  if (!(o.max_telemetry_lag_seconds >= 0) || !(o.max_treated_without_data_fraction >= 0) ||
+      !(o.max_control_rate_ratio > 0)) {
+    return Status::InvalidArgument("gate: HOLD limits must be non-negative (rate ratio > 0)");
+  }
+  std::set<std::string> names;
+  for (const MetricSpec& m : metrics) {
+    const std::string where = "gate: metric '" + m.name + "'";
+    if (m.name.empty()) return Status::InvalidArgument("gate: metric without a name");
+    if (!names.insert(m.name).second) return Status::InvalidArgument(where + " appears twice");
+    if (m.kind == MetricKind::kCount) {
+      if (!(m.null_ratio > 0) || !Finite(m.null_ratio)) {
+        return Status::InvalidArgument(where + ": null_ratio must be > 0");
+      }
+      if (o.count_grid.empty()) return Status::InvalidArgument("gate: count_grid is empty");
+      for (double r : o.count_grid) {
+        if (!Finite(r) || !(r > m.null_ratio)) {
+          return Status::InvalidArgument(where + ": every count_grid point must be finite and > " +
+                                         "null_ratio " + Fmt("%g", m.null_ratio));
+        }
+      }
+    } else {
+      if (m.promotion_bound) {
+        return Status::InvalidArgument(where + ": promotion_bound applies to count metrics only");
+      }
+      if (!(m.null_win_rate > 0 && m.null_win_rate < 1)) {
+        return Status::InvalidArgument(where + ": null_win_rate must be in (0, 1)");
+      }
+      if (o.sign_grid.empty()) return Status::InvalidArgument("gate: sign_grid is empty");
+      for (double t : o.sign_grid) {
+        if (!(t > m.null_win_rate && t < 1)) {
+          return Status::InvalidArgument(where + ": every sign_grid point must be in (" +
+                                         Fmt("%g", m.null_win_rate) + ", 1)");
+        }
+      }
+    }
+  }
+  return SequentialGate(std::move(metrics), num_strata, std::move(options));
+}
+
+SequentialGate::SequentialGate(std::vector<MetricSpec> metrics, int num_strata,
+                               GateOptions options)
+    : metrics_(std::move(metrics)), num_strata_(num_strata), options_(std::move(options)) {
+  const int m_count = num_metrics();
+  log_threshold_pooled_ = std::log(PooledThreshold(options_.alpha, m_count));
+  log_threshold_stratum_ = std::log(StratumThreshold(options_.alpha, m_count, num_strata_));
+  state_.resize(m_count);
+  size_t offset = 0;
+  int max_grid = 0;
+  for (int m = 0; m < m_count; ++m) {
+    const MetricSpec& spec = metrics_[m];
+    MetricState& st = state_[m];
+    const std::vector<double>& grid =
+        spec.kind == MetricKind::kCount ? options_.count_grid : options_.sign_grid;
+    st.grid_size = static_cast<int>(grid.size());
+    st.state_offset = offset;
+    offset += static_cast<size_t>(num_strata_ + 1) * st.grid_size;
+    max_grid = std::max(max_grid, st.grid_size);
+    for (double p : grid) {
+      if (spec.kind == MetricKind::kCount) {
+        st.log_ratio.push_back(std::log(p / spec.null_ratio));
+        st.aux.push_back(p - 1);
+      } else {
+        st.log_ratio.push_back(std::log(p / spec.null_win_rate));
+        st.aux.push_back(std::log((1 - p) / (1 - spec.null_win_rate)));
+      }
+    }
+  }
+  log_lik_.assign(offset, 0.0);
+  tests_.assign(static_cast<size_t>(m_count) * (num_strata_ + 1), Test{});
+  scratch_.assign(max_grid, 0.0);
+}
+
+double* SequentialGate::log_lik(int m, int s) {
+  return &log_lik_[state_[m].state_offset + static_cast<size_t>(s + 1) * state_[m].grid_size];
+}
+
+double SequentialGate::LogThreshold(int stratum) const {
+  return stratum == kPooled ? log_threshold_pooled_ : log_threshold_stratum_;
+}
+
+Status SequentialGate::CheckIndex(int metric, int stratum, MetricKind kind) const {
+  if (metric < 0 || metric >= num_metrics()) {
+    return Status::InvalidArgument("gate: metric index " + std::to_string(metric) +
+                                   " out of range");
+  }
+  if (stratum < 0 || stratum >= num_strata_) {
+    return Status::InvalidArgument("gate: stratum index " + std::to_string(stratum) +
+                                   " out of range");
+  }
+  if (metrics_[metric].kind != kind) {
+    return Status::InvalidArgument("gate: metric '" + metrics_[metric].name + "' is not a " +
+                                   (kind == MetricKind::kCount ? "count" : "sign-test") +
+                                   " metric");
+  }
+  return Status::Ok();
+}
+
+Status SequentialGate::SetAtRisk(int stratum, int64_t treated, int64_t control) {
+  if (stratum < 0 || stratum >= num_strata_) {
+    return Status::InvalidArgument("gate: stratum index " + std::to_string(stratum) +
+                                   " out of range");
+  }
+  if (treated < 0 || control < 0) return Status::InvalidArgument("gate: negative at-risk count");
+  // Validate against every count metric first, so a rejected call changes nothing.
+  for (int m = 0; m < num_metrics(); ++m) {
+    if (metrics_[m].kind != MetricKind::kCount) continue;
+    const Test& t = test(m, stratum);
+    if (treated < t.pending_treated || control < t.pending_control) {
+      return Status::InvalidArgument("gate: at-risk counts of stratum " + std::to_string(stratum) +
+                                     " below this tick's events of '" + metrics_[m].name + "'");
+    }
+  }
+  for (int m = 0; m < num_metrics(); ++m) {
+    if (metrics_[m].kind != MetricKind::kCount) continue;
+    test(m, stratum).at_risk_treated = treated;
+    test(m, stratum).at_risk_control = control;
+  }
+  return Status::Ok();
+}
+
+Status SequentialGate::SetMetricAtRisk(int metric, int stratum, int64_t treated,
+                                       int64_t control) {
+  RF_RETURN_IF_ERROR(CheckIndex(metric, stratum, MetricKind::kCount));
+  if (treated < 0 || control < 0) {
+    return Status::InvalidArgument("gate: negative at-risk count");
+  }
+  Test& t = test(metric, stratum);
+  if (treated < t.pending_treated || control < t.pending_control) {
+    return Status::InvalidArgument("gate: at-risk counts below this tick's events");
+  }
+  t.at_risk_treated = treated;
+  t.at_risk_control = control;
+  return Status::Ok();
+}
+
+Status SequentialGate::AddCountEvents(int metric, int stratum, int64_t treated, int64_t control) {
+  RF_RETURN_IF_ERROR(CheckIndex(metric, stratum, MetricKind::kCount));
+  if (treated < 0 || control < 0) return Status::InvalidArgument("gate: negative event count");
+  Test& t = test(metric, stratum);
+  if (treated > t.at_risk_treated - t.pending_treated ||
+      control > t.at_risk_control - t.pending_control) {
+    return Status::InvalidArgument(
+        "gate: '" + metrics_[metric].name + "' stratum " + std::to_string(stratum) +
+        ": more events this tick than devices at risk (treated " +
+        std::to_string(t.pending_treated + treated) + "/" + std::to_string(t.at_risk_treated) +
+        ", control " + std::to_string(t.pending_control + control) + "/" +
+        std::to_string(t.at_risk_control) + ")");
+  }
+  t.pending_treated += treated;
+  t.pending_control += control;
+  return Status::Ok();
+}
+
+Status SequentialGate::AddSignPairs(int metric, int stratum, int64_t treated_higher,
+                                    int64_t control_higher, int64_t ties) {
+  RF_RETURN_IF_ERROR(CheckIndex(metric, stratum, MetricKind::kSignTest));
+  if (treated_higher < 0 || control_higher < 0 || ties < 0) {
+    return Status::InvalidArgument("gate: negative pair count");
+  }
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max() / 4;
+  Test& t = test(metric, stratum);
+  if (treated_higher > kMax - t.pending_treated || control_higher > kMax - t.pending_control ||
+      ties > kMax - t.ties) {
+    return Status::InvalidArgument("gate: pair count overflow");
+  }
+  t.pending_treated += treated_higher;
+  t.pending_control += control_higher;
+  t.ties += ties;
+  test(metric, kPooled).ties += ties;
+  return Status::Ok();
+}
+
+void SequentialGate::TickMetric(int m) {
+  const MetricSpec& spec = metrics_[m];
+  const MetricState& st = state_[m];
+  const int g_count = st.grid_size;
+  const double* log_ratio = st.log_ratio.data();
+  const double* aux = st.aux.data();
+  double* delta = scratch_.data();
+  double* pooled = log_lik(m, kPooled);
+  Test& pooled_test = test(m, kPooled);
+  bool pooled_changed = false;
+  for (int s = 0; s < num_strata_; ++s) {
+    Test& t = test(m, s);
+    const int64_t x = t.pending_treated;
+    const int64_t y = t.pending_control;
+    if (x == 0 && y == 0) continue;
+    const double xd = static_cast<double>(x);
+    const double yd = static_cast<double>(y);
+    if (spec.kind == MetricKind::kCount) {
+      // rho from the at-risk counts just before this tick. AddCountEvents guarantees
+      // x <= R_T and y <= R_C, so R_T + R_C >= x + y > 0.
+      const double rho = static_cast<double>(t.at_risk_treated) /
+                         (static_cast<double>(t.at_risk_treated) +
+                          static_cast<double>(t.at_risk_control));
+      const double n = xd + yd;
+      const double null_term = std::log1p(rho * (spec.null_ratio - 1));
+      for (int g = 0; g < g_count; ++g) {
+        delta[g] = xd * log_ratio[g] + n * (null_term - std::log1p(rho * aux[g]));
+      }
+      t.at_risk_treated -= x;
+      t.at_risk_control -= y;
+    } else {
+      for (int g = 0; g < g_count; ++g) delta[g] = xd * log_ratio[g] + yd * aux[g];
+    }
+    double* ell = log_lik(m, s);
+    for (int g = 0; g < g_count; ++g) {
+      ell[g] += delta[g];
+      pooled[g] += delta[g];
+    }
+    t.log_e = LogMeanExpRaw(ell, g_count);
+    t.treated_events += x;
+    t.control_events += y;
+    t.pending_treated = 0;
+    t.pending_control = 0;
+    pooled_test.treated_events += x;
+    pooled_test.control_events += y;
+    pooled_changed = true;
+  }
+  if (pooled_changed) pooled_test.log_e = LogMeanExpRaw(pooled, g_count);
+}
+
+void SequentialGate::Tick() {
+  for (int m = 0; m < num_metrics(); ++m) TickMetric(m);
+}
+
+TestReport SequentialGate::Report(int metric, int stratum) const {
+  assert(metric >= 0 && metric < num_metrics() && stratum >= kPooled && stratum < num_strata_);
+  const Test& t = test(metric, stratum);
+  TestReport r;
+  r.metric = metric;
+  r.stratum = stratum;
+  r.log_e_value = t.log_e;
+  r.log_threshold = LogThreshold(stratum);
+  r.treated_events = t.treated_events;
+  r.control_events = t.control_events;
+  return r;
+}
+
+int64_t SequentialGate::ties(int metric, int stratum) const {
+  assert(metric >= 0 && metric < num_metrics() && stratum >= kPooled && stratum < num_strata_);
+  return test(metric, stratum).ties;
+}
+
+std::vector<int> SequentialGate::EbhStrata(int metric) const {
+  assert(metric >= 0 && metric < num_metrics());
+  std::vector<double> e(num_strata_);
+  for (int s = 0; s < num_strata_; ++s) e[s] = std::exp(test(metric, s).log_e);
+  return EBenjaminiHochberg(e, options_.alpha / (2.0 * num_metrics()));
+}
+
+Decision SequentialGate::Decide(const HealthSignals& health) const {
+  Decision d;
+  // HALT: every test, pooled and per stratum, against its own threshold.
+  double best_margin = -kInf;
+  for (int m = 0; m < num_metrics(); ++m) {
+    for (int s = kPooled; s < num_strata_; ++s) {
+      const Test& t = test(m, s);
+      const double margin = t.log_e - LogThreshold(s);
+      if (margin >= 0 && t.treated_events >= options_.min_treated_events) {
+        ++d.tests_fired;
+        if (margin > best_margin) {
+          best_margin = margin;
+          d.test = Report(m, s);
+        }
+      }
+    }
+  }
+  if (d.tests_fired > 0) {
+    d.verdict = Verdict::kHalt;
+    d.reason = Reason::kEvidence;
+    return d;
+  }
+  // HOLD: what the gate is told about the health of the comparison itself.
+  auto hold = [&](Reason reason, int metric, double value, double limit) {
+    d.verdict = Verdict::kHold;
+    d.reason = reason;
+    d.metric = metric;
+    d.value = value;
+    d.limit = limit;
+    return d;
+  };
+  if (health.sample_ratio_mismatch) return hold(Reason::kSampleRatioMismatch, -1, 1, 0);
+  if (health.telemetry_lag_seconds > options_.max_telemetry_lag_seconds) {
+    return hold(Reason::kTelemetryLag, -1, health.telemetry_lag_seconds,
+                options_.max_telemetry_lag_seconds);
+  }
+  if (health.treated_devices > 0) {
+    const double share = static_cast<double>(health.treated_without_data) /
+                         static_cast<double>(health.treated_devices);
+    if (share >= options_.max_treated_without_data_fraction) {
+      return hold(Reason::kTreatedWithoutData, -1, share,
+                  options_.max_treated_without_data_fraction);
+    }
+  }
+  assert(health.control_rate_ratio.empty() ||
+         static_cast<int>(health.control_rate_ratio.size()) == num_metrics());
+  if (static_cast<int>(health.control_rate_ratio.size()) == num_metrics()) {
+    int worst = -1;
+    for (int m = 0; m < num_metrics(); ++m) {
+      const double ratio = health.control_rate_ratio[m];
+      if (ratio > options_.max_control_rate_ratio &&
+          (worst < 0 || ratio > health.control_rate_ratio[worst])) {
+        worst = m;
+      }
+    }
+    if (worst >= 0) {
+      return hold(Reason::kControlRateSpike, worst, health.control_rate_ratio[worst],
+                  options_.max_control_rate_ratio);
+    }
+  }
+  return d;
+}
+
+Decision SequentialGate::DecideAtBakeEnd(const HealthSignals& health,
+                                         const BakeSummary& bake) const {
+  Decision d = Decide(health);
+  if (d.verdict != Verdict::kContinue) return d;
+  if (bake.baked_devices < bake.min_baked_devices || bake.baked_devices <= 0) {
+    d.verdict = Verdict::kHold;
+    d.reason = Reason::kInsufficientExposure;
+    d.value = static_cast<double>(bake.baked_devices);
+    d.limit = static_cast<double>(std::max<int64_t>(bake.min_baked_devices, 1));
+    return d;
+  }
+  const double limit = bake.next_wave_devices > 0
+                           ? options_.harm_budget / static_cast<double>(bake.next_wave_devices)
+                           : kInf;
+  // The metric closest to (or furthest over) its bound is the one worth reporting.
+  int worst = -1;
+  double worst_ucb = 0;
+  double worst_ratio = -kInf;
+  for (int m = 0; m < num_metrics(); ++m) {
+    if (!metrics_[m].promotion_bound) continue;
+    const double ucb = PoissonRateUcb(test(m, kPooled).treated_events,
+                                      static_cast<double>(bake.baked_devices),
+                                      options_.promotion_alpha);
+    const double ratio = ucb / limit;
+    if (ratio > worst_ratio) {
+      worst_ratio = ratio;
+      worst_ucb = ucb;
+      worst = m;
+    }
+  }
+  d.metric = worst;
+  d.value = worst_ucb;
+  d.limit = worst >= 0 ? limit : 0;
+  if (worst >= 0 && worst_ucb > limit) {
+    d.verdict = Verdict::kHold;
+    d.reason = Reason::kPromotionBoundNotMet;
+  } else {
+    d.verdict = Verdict::kPromote;
+    d.reason = Reason::kPromotionBoundMet;
+  }
+  return d;
+}
+
+}  // namespace rf::rollout
