@@ -23,6 +23,17 @@ TEST(CryptoTest, HexAndBase64RoundTrip) {
   EXPECT_FALSE(Base64Decode("aGVsbG8").ok());      // missing padding
   EXPECT_FALSE(Base64Decode("aGVs bG8=").ok());    // stray character
   EXPECT_FALSE(Base64Decode("aGVsbG8=x").ok());    // trailing garbage
+  EXPECT_FALSE(Base64Decode("aGVsbG9=").ok());     // non-zero padding bits
+  EXPECT_FALSE(Base64Decode("aG=sbG8=").ok());     // '=' in the middle
+  EXPECT_FALSE(Base64Decode("====").ok());
+  EXPECT_EQ(*Base64Decode(""), "");
+  for (int n = 0; n < 300; ++n) {
+    std::string data;
+    for (int i = 0; i < n; ++i) data.push_back(static_cast<char>(i * 37 + n));
+    auto back = Base64Decode(Base64Encode(data));
+    ASSERT_TRUE(back.ok()) << n;
+    EXPECT_EQ(*back, data) << n;
+  }
 }
 
 TEST(CryptoTest, Ed25519RFC8032TestVector1) {
