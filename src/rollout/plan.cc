@@ -182,6 +182,9 @@ Result<Plan> ParsePlan(std::string_view text, std::string_view filename) {
   if (!root) {
     return Status::InvalidArgument(std::string(filename) + ":1:1: the plan is empty");
   }
+  if (!root.IsMapping()) {
+    return yaml::ErrorAt(root, "", "a plan must be a mapping with keys plan, waves, gate, on_failure");
+  }
   RF_RETURN_IF_ERROR(yaml::CheckMapping(root, "plan", {"plan", "waves", "gate", "on_failure"}));
   Plan plan;
   plan.filename = std::string(filename);
@@ -197,6 +200,9 @@ Result<Plan> ParsePlan(std::string_view text, std::string_view filename) {
   uint32_t stratified_line = 0;  // line of the first wave with `stratify`
   bool stratified = false;
   for (yaml::NodeRef node : waves.Items()) {
+    if (!node.IsMapping()) {
+      return yaml::ErrorAt(node, "waves", "each wave must be a mapping such as {name: canary, ...}");
+    }
     RF_ASSIGN_OR_RETURN(Wave w, ParseWave(node));
     if (!names.insert(w.name).second) {
       return yaml::ErrorAt(node.Get("name"), "name", "wave name '" + w.name + "' is used twice");
@@ -217,7 +223,10 @@ Result<Plan> ParsePlan(std::string_view text, std::string_view filename) {
   }
 
   if (yaml::NodeRef gate = root.Get("gate")) {
-    plan.gate_line = gate.line();
+    if (!gate.IsMapping()) return yaml::ErrorAt(gate, "gate", "expected a mapping");
+    root.ForEachEntry([&](yaml::NodeRef k, yaml::NodeRef) {
+      if (k.Text() == "gate") plan.gate_line = k.line();  // the key's line, not the first value's
+    });
     RF_ASSIGN_OR_RETURN(plan.gate, ParseGate(gate));
   }
   if (yaml::NodeRef f = root.Get("on_failure")) {

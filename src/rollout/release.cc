@@ -405,6 +405,7 @@ class Machine {
       case Phase::kRolledBack:
         return Refuse("already rolled back");
     }
+    if (s_.wave < 0) return Refuse("nothing has been dispatched, so there is nothing to roll back");
     if (s_.phase == Phase::kDispatching || s_.phase == Phase::kPaused) {
       s_.dispatch_elapsed_micros = DispatchedSoFar();
     }
