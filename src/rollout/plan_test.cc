@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -202,6 +203,8 @@ struct ErrorCase {
   std::string key;  // expected key in the message
   std::string reason_part;
 };
+
+void PrintTo(const ErrorCase& c, std::ostream* os) { *os << c.name; }
 
 class PlanErrorTest : public ::testing::TestWithParam<ErrorCase> {};
 

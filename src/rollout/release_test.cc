@@ -5,6 +5,7 @@
 
 #include <map>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -548,6 +549,11 @@ std::vector<MatrixCase> AllCases() {
     }
   }
   return out;
+}
+
+void PrintTo(const MatrixCase& c, std::ostream* os) {
+  *os << ScenarioName(c.scenario) << " + " << EventKindName(c.event) << " -> "
+      << (c.result ? PhaseName(*c.result) : std::string_view("refused"));
 }
 
 class TransitionMatrixTest : public ::testing::TestWithParam<MatrixCase> {};
