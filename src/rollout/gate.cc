@@ -1,6 +1,8 @@
 #include "rollout/gate.h"
 
 #include <algorithm>
+#include <boost/math/policies/policy.hpp>
+#include <boost/math/special_functions/gamma.hpp>
 #include <cassert>
 #include <cmath>
 #include <cstdio>
@@ -8,9 +10,6 @@
 #include <numeric>
 #include <set>
 #include <utility>
-
-#include <boost/math/policies/policy.hpp>
-#include <boost/math/special_functions/gamma.hpp>
 
 namespace rf::rollout {
 namespace {
@@ -68,8 +67,8 @@ double PoissonRateUcb(int64_t events, double exposed, double alpha_p) {
   assert(exposed > 0 && events >= 0 && alpha_p > 0 && alpha_p < 1);
   // P(Pois(mu) <= x) = Q(x+1, mu), so the largest mu with P(Pois(mu) <= x) >= alpha_p solves
   // P(x+1, mu) = 1 - alpha_p.
-  const double mu = boost::math::gamma_p_inv(static_cast<double>(events) + 1, 1 - alpha_p,
-                                             NoThrowPolicy());
+  const double mu =
+      boost::math::gamma_p_inv(static_cast<double>(events) + 1, 1 - alpha_p, NoThrowPolicy());
   return mu / exposed;
 }
 
@@ -120,25 +119,38 @@ MetricSpec MetricSpec::ErrorIncidence() { return Count("error", 1.2, false); }
 
 std::string_view VerdictName(Verdict v) {
   switch (v) {
-    case Verdict::kContinue: return "CONTINUE";
-    case Verdict::kHalt: return "HALT";
-    case Verdict::kHold: return "HOLD";
-    case Verdict::kPromote: return "PROMOTE";
+    case Verdict::kContinue:
+      return "CONTINUE";
+    case Verdict::kHalt:
+      return "HALT";
+    case Verdict::kHold:
+      return "HOLD";
+    case Verdict::kPromote:
+      return "PROMOTE";
   }
   return "UNKNOWN";
 }
 
 std::string_view ReasonName(Reason r) {
   switch (r) {
-    case Reason::kNone: return "none";
-    case Reason::kEvidence: return "evidence";
-    case Reason::kSampleRatioMismatch: return "sample_ratio_mismatch";
-    case Reason::kTelemetryLag: return "telemetry_lag";
-    case Reason::kTreatedWithoutData: return "treated_without_data";
-    case Reason::kControlRateSpike: return "control_rate_spike";
-    case Reason::kInsufficientExposure: return "insufficient_exposure";
-    case Reason::kPromotionBoundNotMet: return "promotion_bound_not_met";
-    case Reason::kPromotionBoundMet: return "promotion_bound_met";
+    case Reason::kNone:
+      return "none";
+    case Reason::kEvidence:
+      return "evidence";
+    case Reason::kSampleRatioMismatch:
+      return "sample_ratio_mismatch";
+    case Reason::kTelemetryLag:
+      return "telemetry_lag";
+    case Reason::kTreatedWithoutData:
+      return "treated_without_data";
+    case Reason::kControlRateSpike:
+      return "control_rate_spike";
+    case Reason::kInsufficientExposure:
+      return "insufficient_exposure";
+    case Reason::kPromotionBoundNotMet:
+      return "promotion_bound_not_met";
+    case Reason::kPromotionBoundMet:
+      return "promotion_bound_met";
   }
   return "unknown";
 }
@@ -172,8 +184,8 @@ std::string DescribeDecision(const Decision& d, std::span<const MetricSpec> metr
       return out + ": telemetry lag " + Fmt("%.0f", d.value) + " s > " + Fmt("%.0f", d.limit) +
              " s";
     case Reason::kTreatedWithoutData:
-      return out + ": " + Fmt("%.1f", 100 * d.value) + "% of treated devices without data >= " +
-             Fmt("%.1f", 100 * d.limit) + "%";
+      return out + ": " + Fmt("%.1f", 100 * d.value) +
+             "% of treated devices without data >= " + Fmt("%.1f", 100 * d.limit) + "%";
     case Reason::kControlRateSpike:
       return out + ": " + metric_name(d.metric) + " control event rate " + Fmt("%.2f", d.value) +
              "x its trailing rate > " + Fmt("%.2f", d.limit) + "x";
@@ -199,7 +211,8 @@ Result<SequentialGate> SequentialGate::Create(std::vector<MetricSpec> metrics, i
   if (metrics.empty()) return Status::InvalidArgument("gate: no metrics");
   if (num_strata < 1) return Status::InvalidArgument("gate: num_strata must be >= 1");
   const GateOptions& o = options;
-  if (!(o.alpha > 0 && o.alpha < 1)) return Status::InvalidArgument("gate: alpha must be in (0, 1)");
+  if (!(o.alpha > 0 && o.alpha < 1))
+    return Status::InvalidArgument("gate: alpha must be in (0, 1)");
   if (!(o.promotion_alpha > 0 && o.promotion_alpha < 1)) {
     return Status::InvalidArgument("gate: promotion_alpha must be in (0, 1)");
   }
@@ -248,8 +261,7 @@ Result<SequentialGate> SequentialGate::Create(std::vector<MetricSpec> metrics, i
   return SequentialGate(std::move(metrics), num_strata, std::move(options));
 }
 
-SequentialGate::SequentialGate(std::vector<MetricSpec> metrics, int num_strata,
-                               GateOptions options)
+SequentialGate::SequentialGate(std::vector<MetricSpec> metrics, int num_strata, GateOptions options)
     : metrics_(std::move(metrics)), num_strata_(num_strata), options_(std::move(options)) {
   const int m_count = num_metrics();
   log_threshold_pooled_ = std::log(PooledThreshold(options_.alpha, m_count));
@@ -329,8 +341,7 @@ Status SequentialGate::SetAtRisk(int stratum, int64_t treated, int64_t control) 
   return Status::Ok();
 }
 
-Status SequentialGate::SetMetricAtRisk(int metric, int stratum, int64_t treated,
-                                       int64_t control) {
+Status SequentialGate::SetMetricAtRisk(int metric, int stratum, int64_t treated, int64_t control) {
   RF_RETURN_IF_ERROR(CheckIndex(metric, stratum, MetricKind::kCount));
   if (treated < 0 || control < 0) {
     return Status::InvalidArgument("gate: negative at-risk count");
@@ -401,9 +412,9 @@ void SequentialGate::TickMetric(int m) {
     if (spec.kind == MetricKind::kCount) {
       // rho from the at-risk counts just before this tick. AddCountEvents guarantees
       // x <= R_T and y <= R_C, so R_T + R_C >= x + y > 0.
-      const double rho = static_cast<double>(t.at_risk_treated) /
-                         (static_cast<double>(t.at_risk_treated) +
-                          static_cast<double>(t.at_risk_control));
+      const double rho =
+          static_cast<double>(t.at_risk_treated) /
+          (static_cast<double>(t.at_risk_treated) + static_cast<double>(t.at_risk_control));
       const double n = xd + yd;
       const double null_term = std::log1p(rho * (spec.null_ratio - 1));
       for (int g = 0; g < g_count; ++g) {
@@ -543,9 +554,9 @@ Decision SequentialGate::DecideAtBakeEnd(const HealthSignals& health,
   double worst_ratio = -kInf;
   for (int m = 0; m < num_metrics(); ++m) {
     if (!metrics_[m].promotion_bound) continue;
-    const double ucb = PoissonRateUcb(test(m, kPooled).treated_events,
-                                      static_cast<double>(bake.baked_devices),
-                                      options_.promotion_alpha);
+    const double ucb =
+        PoissonRateUcb(test(m, kPooled).treated_events, static_cast<double>(bake.baked_devices),
+                       options_.promotion_alpha);
     const double ratio = ucb / limit;
     if (ratio > worst_ratio) {
       worst_ratio = ratio;

@@ -100,9 +100,9 @@ struct GateOptions {
 
 // What the gate cannot see in event counts but must act on; filled by the caller before Decide.
 struct HealthSignals {
-  double telemetry_lag_seconds = 0;   // age of the newest complete telemetry (ingest lag)
-  int64_t treated_devices = 0;        // treated devices that should by now have reported
-  int64_t treated_without_data = 0;   // of those, devices with no telemetry since dispatch
+  double telemetry_lag_seconds = 0;  // age of the newest complete telemetry (ingest lag)
+  int64_t treated_devices = 0;       // treated devices that should by now have reported
+  int64_t treated_without_data = 0;  // of those, devices with no telemetry since dispatch
   // Indexed by metric: current control event rate / trailing 7-day control rate. Empty, or a
   // value <= 0, means unknown (no HOLD). Must be empty or have exactly num_metrics() entries.
   std::span<const double> control_rate_ratio;
@@ -111,7 +111,7 @@ struct HealthSignals {
 
 // What DecideAtBakeEnd needs about the wave that just baked.
 struct BakeSummary {
-  int64_t baked_devices = 0;      // n_H: treated devices observed for the full bake, all waves so far
+  int64_t baked_devices = 0;  // n_H: treated devices observed for the full bake, all waves so far
   int64_t min_baked_devices = 0;  // n_min(w): PROMOTE needs n_H >= this
   int64_t next_wave_devices = 0;  // n_{w+1}: new devices the next wave would expose; 0 = none
 };
@@ -124,12 +124,12 @@ enum class Verdict : uint8_t {
 };
 
 enum class Reason : uint8_t {
-  kNone,                 // kContinue
-  kEvidence,             // kHalt: an e-value crossed its threshold with enough treated events
-  kSampleRatioMismatch,  // kHold: HealthSignals::sample_ratio_mismatch
-  kTelemetryLag,         // kHold: value = lag seconds, limit = max_telemetry_lag_seconds
-  kTreatedWithoutData,   // kHold: value = share without data, limit = the option
-  kControlRateSpike,     // kHold: metric, value = rate ratio, limit = max_control_rate_ratio
+  kNone,                  // kContinue
+  kEvidence,              // kHalt: an e-value crossed its threshold with enough treated events
+  kSampleRatioMismatch,   // kHold: HealthSignals::sample_ratio_mismatch
+  kTelemetryLag,          // kHold: value = lag seconds, limit = max_telemetry_lag_seconds
+  kTreatedWithoutData,    // kHold: value = share without data, limit = the option
+  kControlRateSpike,      // kHold: metric, value = rate ratio, limit = max_control_rate_ratio
   kInsufficientExposure,  // kHold: value = n_H, limit = n_min
   kPromotionBoundNotMet,  // kHold: metric, value = p_UCB, limit = B / n_{w+1}
   kPromotionBoundMet,     // kPromote: metric with the largest p_UCB / limit (or -1), its values
@@ -141,13 +141,13 @@ std::string_view ReasonName(Reason r);
 // The state of one e-process.
 struct TestReport {
   int metric = -1;
-  int stratum = -1;              // SequentialGate::kPooled for the pooled test
-  double log_e_value = 0;        // ln E; E = 1 at the start
-  double log_threshold = 0;      // ln of 2M/alpha (pooled) or 2MS/alpha (stratum)
-  int64_t treated_events = 0;    // cumulative; sign tests: pairs with treated higher
-  int64_t control_events = 0;    // cumulative; sign tests: pairs with control higher
-  double e_value() const;        // exp(log_e_value); may be +inf for overwhelming evidence
-  double threshold() const;      // exp(log_threshold)
+  int stratum = -1;            // SequentialGate::kPooled for the pooled test
+  double log_e_value = 0;      // ln E; E = 1 at the start
+  double log_threshold = 0;    // ln of 2M/alpha (pooled) or 2MS/alpha (stratum)
+  int64_t treated_events = 0;  // cumulative; sign tests: pairs with treated higher
+  int64_t control_events = 0;  // cumulative; sign tests: pairs with control higher
+  double e_value() const;      // exp(log_e_value); may be +inf for overwhelming evidence
+  double threshold() const;    // exp(log_threshold)
 };
 
 struct Decision {
@@ -237,20 +237,20 @@ class SequentialGate {
 
  private:
   struct Test {
-    double log_e = 0;              // cached log-mean-exp of the test's grid state
+    double log_e = 0;  // cached log-mean-exp of the test's grid state
     int64_t treated_events = 0;
     int64_t control_events = 0;
     int64_t ties = 0;
-    int64_t at_risk_treated = 0;   // count metrics, strata only
+    int64_t at_risk_treated = 0;  // count metrics, strata only
     int64_t at_risk_control = 0;
-    int64_t pending_treated = 0;   // this tick's events / pair outcomes
+    int64_t pending_treated = 0;  // this tick's events / pair outcomes
     int64_t pending_control = 0;
   };
   struct MetricState {
     int grid_size = 0;
-    size_t state_offset = 0;          // into log_lik_: (S + 1) * grid_size doubles, pooled last
-    std::vector<double> log_ratio;    // count: ln(r_g / r0);      sign: ln(theta_g / theta0)
-    std::vector<double> aux;          // count: r_g - 1;           sign: ln((1-theta_g)/(1-theta0))
+    size_t state_offset = 0;        // into log_lik_: (S + 1) * grid_size doubles, pooled last
+    std::vector<double> log_ratio;  // count: ln(r_g / r0);      sign: ln(theta_g / theta0)
+    std::vector<double> aux;        // count: r_g - 1;           sign: ln((1-theta_g)/(1-theta0))
   };
 
   SequentialGate(std::vector<MetricSpec> metrics, int num_strata, GateOptions options);

@@ -5,11 +5,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <new>
-#include <cstdint>
 #include <limits>
+#include <new>
 #include <utility>
 #include <vector>
 
@@ -161,8 +161,8 @@ TEST(CountGateTest, ErrorNullToleranceShiftsTheTest) {
 }
 
 TEST(CountGateTest, SetMetricAtRiskOverridesOneMetric) {
-  SequentialGate gate = MakeGate({MetricSpec::Silence(), MetricSpec::Crash()}, 1,
-                                 SinglePointCountGrid(2));
+  SequentialGate gate =
+      MakeGate({MetricSpec::Silence(), MetricSpec::Crash()}, 1, SinglePointCountGrid(2));
   ASSERT_TRUE(gate.SetAtRisk(0, 100, 100).ok());
   ASSERT_TRUE(gate.SetMetricAtRisk(1, 0, 100, 300).ok());  // crash: rho = 1/4
   ASSERT_TRUE(gate.AddCountEvents(0, 0, 1, 0).ok());
@@ -187,11 +187,10 @@ TEST(CountGateTest, EventsAccumulateWithinATick) {
 }
 
 TEST(CountGateTest, TickInputsAndDecisionsDoNotAllocate) {
-  SequentialGate gate = MakeGate({MetricSpec::Silence(), MetricSpec::Crash(),
-                                  MetricSpec::ErrorIncidence(),
-                                  MetricSpec::Count("p99_exceedance", 1.0, false),
-                                  MetricSpec::SignTest("cpu", 0.5)},
-                                 100);
+  SequentialGate gate =
+      MakeGate({MetricSpec::Silence(), MetricSpec::Crash(), MetricSpec::ErrorIncidence(),
+                MetricSpec::Count("p99_exceedance", 1.0, false), MetricSpec::SignTest("cpu", 0.5)},
+               100);
   const double ratios[] = {1, 1, 1, 1, 1};
   HealthSignals health;
   health.control_rate_ratio = ratios;
@@ -240,7 +239,8 @@ TEST(CountGateTest, RejectsEventsBeyondAtRiskAndChangesNothing) {
   gate.Tick();
   // Only the accepted events were applied: x = 2 at rho = 2/7, default grid.
   std::vector<double> expected;
-  for (double r : GateOptions{}.count_grid) expected.push_back(CountLogIncrement(r, 1, 2.0 / 7, 2, 0));
+  for (double r : GateOptions{}.count_grid)
+    expected.push_back(CountLogIncrement(r, 1, 2.0 / 7, 2, 0));
   EXPECT_NEAR(gate.Report(0, 0).log_e_value, LogMeanExp(expected), kTol);
   EXPECT_EQ(gate.Report(0, 0).treated_events, 2);
   EXPECT_EQ(gate.Report(0, 0).control_events, 0);
@@ -289,10 +289,9 @@ TEST(SignGateTest, DetectsAShiftWithinTheExpectedNumberOfPairs) {
   std::vector<int> pairs_needed;
   for (uint64_t seed = 1; seed <= 20; ++seed) {
     SeededRandom rng(seed);
-    std::vector<MetricSpec> metrics = {MetricSpec::Silence(), MetricSpec::Crash(),
-                                       MetricSpec::ErrorIncidence(),
-                                       MetricSpec::Count("p99_exceedance", 1.0, false),
-                                       MetricSpec::SignTest("cpu", 0.5)};
+    std::vector<MetricSpec> metrics = {
+        MetricSpec::Silence(), MetricSpec::Crash(), MetricSpec::ErrorIncidence(),
+        MetricSpec::Count("p99_exceedance", 1.0, false), MetricSpec::SignTest("cpu", 0.5)};
     SequentialGate gate = MakeGate(metrics, 10);
     int n = 0;
     for (; n < 400; ++n) {
@@ -318,11 +317,10 @@ TEST(ThresholdTest, WeightedBonferroni) {
   EXPECT_NEAR(StratumThreshold(0.01, 5, 10), 10000, kTol);
   EXPECT_NEAR(PooledThreshold(0.04, 2), 100, kTol);
   EXPECT_NEAR(StratumThreshold(0.04, 2, 3), 300, kTol);
-  SequentialGate gate = MakeGate({MetricSpec::Silence(), MetricSpec::Crash(),
-                                  MetricSpec::ErrorIncidence(),
-                                  MetricSpec::Count("p99_exceedance", 1.0, false),
-                                  MetricSpec::SignTest("cpu", 0.52)},
-                                 10);
+  SequentialGate gate =
+      MakeGate({MetricSpec::Silence(), MetricSpec::Crash(), MetricSpec::ErrorIncidence(),
+                MetricSpec::Count("p99_exceedance", 1.0, false), MetricSpec::SignTest("cpu", 0.52)},
+               10);
   EXPECT_NEAR(gate.LogThreshold(SequentialGate::kPooled), std::log(1000.0), kTol);
   EXPECT_NEAR(gate.LogThreshold(3), std::log(10000.0), kTol);
   EXPECT_NEAR(gate.Report(4, 9).threshold(), 10000, 1e-6);
@@ -333,7 +331,8 @@ TEST(ThresholdTest, WeightedBonferroni) {
 // f = 5/(1 + 4e-6) = 4.99998, and three give f^3 = 124.9985.
 class ThresholdDecisionTest : public ::testing::Test {
  protected:
-  ThresholdDecisionTest() : gate_(MakeGate({MetricSpec::Silence(), MetricSpec::Crash()}, 3, Opts())) {
+  ThresholdDecisionTest()
+      : gate_(MakeGate({MetricSpec::Silence(), MetricSpec::Crash()}, 3, Opts())) {
     for (int s = 0; s < 3; ++s) EXPECT_TRUE(gate_.SetAtRisk(s, 1000, 999'999'000).ok());
   }
   static GateOptions Opts() {
@@ -368,8 +367,8 @@ TEST_F(ThresholdDecisionTest, StratumFiresAlonePooledDilutedByOtherStrata) {
   ASSERT_TRUE(gate_.AddCountEvents(0, 0, 4, 0).ok());
   ASSERT_TRUE(gate_.AddCountEvents(0, 1, 0, 3).ok());
   gate_.Tick();
-  EXPECT_NEAR(gate_.Report(0, SequentialGate::kPooled).e_value(),
-              std::pow(5 / (1 + 4e-6), 4) / 27, 1e-6);
+  EXPECT_NEAR(gate_.Report(0, SequentialGate::kPooled).e_value(), std::pow(5 / (1 + 4e-6), 4) / 27,
+              1e-6);
   Decision d = gate_.Decide({});
   ASSERT_EQ(d.verdict, Verdict::kHalt);
   EXPECT_EQ(d.test.metric, 0);
@@ -433,19 +432,19 @@ TEST(EbhTest, GateReportsStrataAtItsPerStratumBudget) {
 // One stratum of a 10-stratum fleet with M = 5 (threshold 10,000 per stratum, 1,000 pooled):
 // 50 treated devices and 3,000,000 control devices, so rho = 50/3,000,050 = 1.6666e-5. At the top
 // grid point r = 1e5 one treated event is worth ln(1e5) − log1p(1.6666e-5·99,999) = 11.513 − 0.981
-// = 10.53 nats. After one event E = mean_g r_g/(1 + rho·(r_g − 1)) ≈ (37,500 + 8,571 + 984 + ...)/10
-// ≈ 4,720: over the pooled threshold (the other strata are quiet, so E_pool = E_stratum) but under
-// the stratum's; after two events E ≈ 37,500²/10 ≈ 1.4e8, over both. Only the minimum number of
-// treated events decides when the gate halts: one lone silent device must not halt a release.
+// = 10.53 nats. After one event E = mean_g r_g/(1 + rho·(r_g − 1)) ≈ (37,500 + 8,571 + 984 +
+// ...)/10 ≈ 4,720: over the pooled threshold (the other strata are quiet, so E_pool = E_stratum)
+// but under the stratum's; after two events E ≈ 37,500²/10 ≈ 1.4e8, over both. Only the minimum
+// number of treated events decides when the gate halts: one lone silent device must not halt a
+// release.
 TEST(MinEventsTest, HaltWaitsForTheMinimumNumberOfTreatedEvents) {
   for (int64_t min_events : {3, 2, 1}) {
     GateOptions o;
     o.min_treated_events = min_events;
-    SequentialGate gate = MakeGate({MetricSpec::Silence(), MetricSpec::Crash(),
-                                    MetricSpec::ErrorIncidence(),
-                                    MetricSpec::Count("p99_exceedance", 1.0, false),
-                                    MetricSpec::SignTest("cpu", 0.5)},
-                                   10, o);
+    SequentialGate gate = MakeGate(
+        {MetricSpec::Silence(), MetricSpec::Crash(), MetricSpec::ErrorIncidence(),
+         MetricSpec::Count("p99_exceedance", 1.0, false), MetricSpec::SignTest("cpu", 0.5)},
+        10, o);
     int halted_at = -1;
     for (int event = 1; event <= 5 && halted_at < 0; ++event) {
       ASSERT_TRUE(gate.SetAtRisk(4, 50, 3'000'000).ok());
@@ -484,11 +483,10 @@ TEST(PowerTest, ThirtyPercentStratumFailingIsHaltedAfterAboutThreeEvents) {
   constexpr int kRuns = 20;
   for (uint64_t seed = 1; seed <= kRuns; ++seed) {
     SeededRandom rng(seed);
-    SequentialGate gate = MakeGate({MetricSpec::Silence(), MetricSpec::Crash(),
-                                    MetricSpec::ErrorIncidence(),
-                                    MetricSpec::Count("p99_exceedance", 1.0, false),
-                                    MetricSpec::SignTest("cpu", 0.5)},
-                                   kStrata);
+    SequentialGate gate = MakeGate(
+        {MetricSpec::Silence(), MetricSpec::Crash(), MetricSpec::ErrorIncidence(),
+         MetricSpec::Count("p99_exceedance", 1.0, false), MetricSpec::SignTest("cpu", 0.5)},
+        kStrata);
     int64_t treated[kStrata] = {}, control[kStrata];
     for (int s = 0; s < kStrata; ++s) control[s] = static_cast<int64_t>(shares[s] * kFleet);
     std::vector<int> detect_tick;  // detection tick of each doomed stratum-0 device
@@ -588,8 +586,8 @@ NullRates CountNullRates(double r_true, MetricSpec metric, uint64_t seed) {
 TEST(NullTest, CountGateFalseHaltRateIsBoundedAtTheNullBoundary) {
   // r = r0 = 1 (crash/silence) and r = r0 = 1.2 (errors), ~150 looks each. Margins: the Ville
   // bound plus 3 binomial standard deviations (sqrt(0.1·0.9/2000) = 0.0067).
-  for (const auto& [r, metric] : {std::pair{1.0, MetricSpec::Crash()},
-                                  std::pair{1.2, MetricSpec::ErrorIncidence()}}) {
+  for (const auto& [r, metric] :
+       {std::pair{1.0, MetricSpec::Crash()}, std::pair{1.2, MetricSpec::ErrorIncidence()}}) {
     const NullRates rates = CountNullRates(r, metric, 20240719);
     std::printf("null %s r=%.1f seed 20240719: P(sup E_pool >= 10) = %.4f, P(halt) = %.4f\n",
                 metric.name.c_str(), r, rates.pooled_crossed, rates.any_halt);
@@ -702,9 +700,8 @@ TEST(PromotionTest, PoissonUcbAgainstHandValues) {
 
 TEST(PromotionTest, BakeEndDecision) {
   // Wave 0 baked n_H = 1,100 devices; the next wave has 10,000: limit B/n = 30/10,000 = 0.003.
-  SequentialGate gate = MakeGate({MetricSpec::Silence(), MetricSpec::Crash(),
-                                  MetricSpec::ErrorIncidence()},
-                                 1);
+  SequentialGate gate =
+      MakeGate({MetricSpec::Silence(), MetricSpec::Crash(), MetricSpec::ErrorIncidence()}, 1);
   const BakeSummary bake{1100, 1000, 10'000};
   // No events: p_UCB = 2.995732/1100 = 0.0027234 <= 0.003: PROMOTE.
   Decision d = gate.DecideAtBakeEnd({}, bake);
@@ -760,7 +757,7 @@ TEST(CreateTest, RejectsBadConfiguration) {
   EXPECT_EQ(create({MetricSpec::Count("", 1, false)}, 1), kBad);
   EXPECT_EQ(create({MetricSpec::Count("c", 0, false)}, 1), kBad);
   EXPECT_EQ(create({MetricSpec::Count("c", 1.5, false)}, 1), kBad);  // grid point 1.5 not > r0
-  EXPECT_EQ(create({MetricSpec::SignTest("l", 0.55)}, 1), kBad);      // grid point 0.55 not > θ0
+  EXPECT_EQ(create({MetricSpec::SignTest("l", 0.55)}, 1), kBad);     // grid point 0.55 not > θ0
   EXPECT_EQ(create({MetricSpec::SignTest("l", 1.0)}, 1), kBad);
   MetricSpec sign_with_bound = MetricSpec::SignTest("l", 0.5);
   sign_with_bound.promotion_bound = true;
