@@ -164,7 +164,7 @@ struct Decision {
 };
 
 // One line for operators, e.g.
-// "HALT: silence stratum 3: E=1.23e+04 >= 1e+04 (3 treated, 1 control events)".
+// "HALT: silence stratum 3: E=1.23e+04 >= 10000 (3 treated, 1 control events; 1 test fired)".
 std::string DescribeDecision(const Decision& d, std::span<const MetricSpec> metrics);
 
 class SequentialGate {
@@ -248,7 +248,7 @@ class SequentialGate {
   };
   struct MetricState {
     int grid_size = 0;
-    size_t state_offset = 0;        // into log_lik_: (S + 1) * grid_size doubles, pooled last
+    size_t state_offset = 0;        // into log_lik_: (S + 1) * grid_size doubles, pooled first
     std::vector<double> log_ratio;  // count: ln(r_g / r0);      sign: ln(theta_g / theta0)
     std::vector<double> aux;        // count: r_g - 1;           sign: ln((1-theta_g)/(1-theta0))
   };
@@ -261,7 +261,6 @@ class SequentialGate {
   double* log_lik(int m, int s);
   Status CheckIndex(int metric, int stratum, MetricKind kind) const;
   void TickMetric(int m);
-  Decision DecideEvidenceAndHealth(const HealthSignals& health) const;
 
   std::vector<MetricSpec> metrics_;
   int num_strata_ = 0;
