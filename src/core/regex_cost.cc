@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <bitset>
-#include <regex>
 #include <unordered_set>
 #include <vector>
 
@@ -752,17 +751,6 @@ RegexCostReport AnalyzeBacktrackingCost(std::string_view pattern, const RegexCos
 Status CompileRe2(std::string_view pattern) {
   RE2 re(re2::StringPiece(pattern.data(), pattern.size()), RE2::Quiet);
   if (!re.ok()) return Status::InvalidArgument("does not compile under RE2: " + re.error());
-  return Status::Ok();
-}
-
-Status CompileEcmaScript(std::string_view pattern) {
-  // std::regex reports errors by exception; it is caught here and never crosses this function.
-  try {
-    std::regex re(pattern.begin(), pattern.end(), std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    return Status::InvalidArgument(std::string("does not compile as an ECMAScript regex: ") +
-                                   e.what());
-  }
   return Status::Ok();
 }
 
