@@ -192,8 +192,9 @@ std::string Header(const ScenarioRun& run) {
       out += "accepted (" + std::to_string(run.layer1.report.warnings) + " warnings)";
       break;
     case Layer1Outcome::State::kRejected: {
-      out += "REJECTED with " + std::to_string(run.layer1.report.errors) +
-             " errors: the release is never shipped";
+      const size_t errors = run.layer1.report.errors;
+      out += "REJECTED with " + std::to_string(errors) + (errors == 1 ? " error" : " errors") +
+             ": the release is never shipped";
       size_t shown = 0;
       for (const Finding& f : run.layer1.report.findings) {
         if (f.severity != Severity::kError || shown == 3) continue;
