@@ -33,9 +33,9 @@ struct Entry {
   int64_t apply_bucket = 0;  // tick in which the devices applied (kFail)
 };
 
-// Counters of one device class. Every device of the class is in exactly one of: not offered,
-// offline_pending, in_flight, cancelled, or applied (= healthy + awaiting_report + silent_pending
-// + silent + looping + erroring).
+// Counters of one device class. Every device of the class is in exactly one of: not offered
+// (including revoked), offline_pending, in_flight, cancelled, or applied (= healthy +
+// awaiting_report + silent_pending + silent + looping + erroring).
 struct ClassState {
   int64_t devices = 0;
   bool eligible = false;
@@ -44,6 +44,7 @@ struct ClassState {
   int64_t offline_pending = 0;  // offered while offline; apply when they come back
   int64_t in_flight = 0;        // offered while online; apply at their next check-in
   int64_t cancelled = 0;        // offered, but the release was halted before they applied
+  int64_t revoked = 0;          // offered, then paused before they applied; re-offered on resume
   int64_t applied = 0;
   int64_t healthy = 0;          // applied, not (currently) failing
   int64_t awaiting_report = 0;  // failed with crash/error; first report at the next check-in
@@ -88,6 +89,8 @@ class Engine {
   void FirstReport(const Entry& e, int64_t bucket);
   void Dispatch(int c, int64_t n, int64_t now);
   void StopDispatch();
+  void PauseDispatch();
+  void ResumeDispatch(int64_t now);
   bool InFlight() const;
   ClassTelemetry StartOfTick(int c) const;
   void Note(int64_t now, const std::vector<std::string>& notes);
@@ -108,6 +111,7 @@ class Engine {
   std::vector<std::vector<Entry>> buckets_;
   int64_t pending_entries_ = 0;
   bool halted_ = false;
+  bool paused_ = false;
   bool rollback_ = false;
   int64_t rollback_micros_ = 0;
   SimResult result_;
@@ -137,8 +141,12 @@ void Engine::ScheduleAfterApply(const Entry& e, int64_t apply_bucket, double del
 void Engine::Dispatch(int c, int64_t n, int64_t now) {
   ClassState& cs = classes_[c];
   if (halted_ || !cs.eligible) return;
-  n = std::min(n, cs.devices - cs.dispatched);
+  n = std::min(n, cs.devices - cs.dispatched - cs.revoked);
   if (n <= 0) return;
+  if (paused_) {  // offered during a pause: they wait for the resume like the revoked ones
+    cs.revoked += n;
+    return;
+  }
   cs.dispatched += n;
   if (cs.dispatched == cs.devices) cs.full_dispatch_micros = now;
   const int64_t online = SampleBinomial(rng_, n, online_);
@@ -170,12 +178,38 @@ void Engine::StopDispatch() {
   }
 }
 
+void Engine::PauseDispatch() {
+  if (halted_ || paused_) return;
+  paused_ = true;
+  for (ClassState& cs : classes_) {
+    cs.revoked += cs.offline_pending;
+    cs.dispatched -= cs.offline_pending;
+    cs.offline_pending = 0;
+  }
+}
+
+void Engine::ResumeDispatch(int64_t now) {
+  if (!paused_) return;
+  paused_ = false;
+  for (size_t c = 0; c < classes_.size(); ++c) {
+    const int64_t n = classes_[c].revoked;
+    classes_[c].revoked = 0;
+    Dispatch(static_cast<int>(c), n, now);
+  }
+}
+
 void Engine::Apply(int c, int64_t n, int64_t bucket) {
   if (n <= 0) return;
   ClassState& cs = classes_[c];
   if (halted_) {
     // The server answers this check-in with the halt: nothing new is applied.
     cs.cancelled += n;
+    return;
+  }
+  if (paused_) {
+    // Paused: "not now"; the device is offered the release again on resume.
+    cs.revoked += n;
+    cs.dispatched -= n;
     return;
   }
   cs.applied += n;
@@ -357,6 +391,8 @@ Status Engine::ApplyAction(const PolicyAction& action, int64_t now) {
     }
     StopDispatch();
   }
+  if (action.pause_dispatch) PauseDispatch();
+  if (action.resume_dispatch) ResumeDispatch(now);
   if (action.rollback && !rollback_) {
     rollback_ = true;
     rollback_micros_ = now;

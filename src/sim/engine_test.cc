@@ -48,6 +48,8 @@ class ScriptedPolicy final : public RolloutPolicy {
     double share = 0;
     bool stop = false;
     bool rollback = false;
+    bool pause = false;
+    bool resume = false;
   };
   explicit ScriptedPolicy(std::vector<Step> steps) : steps_(std::move(steps)) {}
   std::string_view name() const override { return "scripted"; }
@@ -81,6 +83,8 @@ class ScriptedPolicy final : public RolloutPolicy {
       }
       action.stop_dispatch = action.stop_dispatch || s.stop;
       action.rollback = action.rollback || s.rollback;
+      action.pause_dispatch = action.pause_dispatch || s.pause;
+      action.resume_dispatch = action.resume_dispatch || s.resume;
     }
   }
   std::vector<Step> steps_;
@@ -155,6 +159,38 @@ TEST(EngineTest, HaltStopsNewExposureWithinOnePollInterval) {
   // Half were offline and half of the online ones had not checked in yet: far from everyone.
   EXPECT_LT(r->exposed, 45000);
   EXPECT_GT(r->exposed, 15000);
+}
+
+TEST(EngineTest, PauseRevokesOffersNotYetAppliedAndResumeReoffersThem) {
+  const Scenario s = MakeScenario(100000, "[]", 0.5);
+  const int64_t pause = 30 * kSecond, resume = 10 * 60 * kSecond;
+  ScriptedPolicy::Step p{pause, 1.0};
+  p.pause = true;
+  ScriptedPolicy::Step r{resume, 1.0};
+  r.resume = true;
+  ScriptedPolicy policy({{0, 1.0}, p, r});
+  auto result = RunSimulation(s, policy, NoLag(), 2);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_FALSE(result->halted);
+  int64_t at_pause = -1;
+  for (const Telemetry& t : policy.seen) {
+    int64_t applied = 0, dispatched = 0;
+    for (const ClassTelemetry& c : t.classes) {
+      applied += c.applied;
+      dispatched += c.dispatched;
+    }
+    if (t.observed_micros == pause) at_pause = applied;
+    if (t.observed_micros > pause && t.observed_micros < resume) {
+      EXPECT_EQ(applied, at_pause) << "applied while paused at " << t.observed_micros;
+      // In-flight offers are revoked at the devices' next check-in, within one poll interval.
+      if (t.observed_micros >= pause + s.fleet.poll_interval_micros) {
+        EXPECT_EQ(dispatched, applied);
+      }
+    }
+  }
+  ASSERT_GT(at_pause, 0);
+  EXPECT_LT(at_pause, 45000);
+  EXPECT_EQ(result->exposed, 90000);  // everyone gets it after the resume
 }
 
 TEST(EngineTest, SameSeedSameRunDifferentSeedDifferentRun) {

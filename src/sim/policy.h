@@ -73,7 +73,7 @@ struct PolicyAction {
   explicit PolicyAction(size_t classes = 0) : dispatch(classes, 0) {}
   void Clear() {
     std::fill(dispatch.begin(), dispatch.end(), 0);
-    stop_dispatch = rollback = false;
+    stop_dispatch = pause_dispatch = resume_dispatch = rollback = false;
     notes.clear();
   }
   // New devices per class to offer the release to now; the simulator picks them at random among
@@ -81,6 +81,11 @@ struct PolicyAction {
   std::vector<int64_t> dispatch;
   // Halt: from now on no device applies the release (not even ones offered it earlier).
   bool stop_dispatch = false;
+  // Pause (a gate hold): devices offered the release that have not applied it yet are told "not
+  // now" at their next check-in; `resume_dispatch` offers it to them again. Dispatch counts the
+  // policy keeps are unaffected: the simulator re-offers the revoked devices itself.
+  bool pause_dispatch = false;
+  bool resume_dispatch = false;
   // Send every exposed device back to its last-known-good content at its next check-in.
   bool rollback = false;
   // Decisions worth a line in the run's log ("12:30 HALT: ...").

@@ -296,11 +296,22 @@ Status RingfencePolicy::Handle(const Event& event, int64_t now, PolicyAction& ac
   for (const rollout::Effect& e : r.effects) {
     switch (e.kind) {
       case rollout::EffectKind::kDispatchWave:
+        if (paused_) {
+          paused_ = false;
+          action.pause_dispatch = false;
+          action.resume_dispatch = true;
+        }
         dispatch_wave_ = e.wave;
         break;
       case rollout::EffectKind::kStopDispatch:
         dispatch_wave_ = -1;
-        if (rollout::IsFinished(state_)) action.stop_dispatch = true;
+        if (rollout::IsFinished(state_)) {
+          action.stop_dispatch = true;
+        } else {
+          paused_ = true;
+          action.resume_dispatch = false;
+          action.pause_dispatch = true;
+        }
         break;
       case rollout::EffectKind::kRollbackToLkg:
         action.rollback = true;

@@ -73,6 +73,7 @@ class RingfencePolicy final : public RolloutPolicy {
   std::vector<std::unique_ptr<ClassRanks>> ranks_;  // per class; null when ineligible
   std::vector<int64_t> sent_;
   int dispatch_wave_ = -1;  // wave of the last DispatchWave effect, -1 while stopped
+  bool paused_ = false;     // StopDispatch without finishing: a hold; the next DispatchWave resumes
   int64_t held_back_ = 0;
   // Telemetry history for n_H: (observed time, devices applied so far).
   std::vector<std::pair<int64_t, int64_t>> applied_history_;
