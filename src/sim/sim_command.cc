@@ -17,7 +17,7 @@ constexpr int kExitUnusable = 2;
 int RunSimCommand(const SimFlags& flags, Filesystem& fs, std::ostream& out, std::ostream& err) {
   auto text = fs.ReadFile(flags.scenario, kMaxScenarioFileBytes);
   if (!text.ok()) {
-    err << "ringfence sim: " << flags.scenario << ": " << text.status().message() << "\n";
+    err << "ringfence sim: " << text.status().message() << "\n";
     return kExitUnusable;
   }
   auto scenario = ParseScenario(*text, flags.scenario);
