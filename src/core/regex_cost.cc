@@ -420,10 +420,17 @@ class GlushkovBuilder {
 
  private:
   void Link(const std::vector<int>& from, const std::vector<int>& to) {
+    edges_ += from.size() * to.size();
+    if (edges_ > kMaxEdges) {  // (a?){n}-like patterns: quadratically many edges
+      overflow_ = true;
+      return;
+    }
     for (int p : from) {
       for (int q : to) a_.follow[p].push_back({q, 1});
     }
   }
+  static constexpr size_t kMaxEdges = 200'000;
+  size_t edges_ = 0;
 
   static void Append(std::vector<int>* dst, const std::vector<int>& src) {
     dst->insert(dst->end(), src.begin(), src.end());
@@ -594,7 +601,8 @@ RegexCostReport AnalyzeBacktrackingCost(std::string_view pattern, const RegexCos
   if (!builder.Build(root, &info)) {
     r.cost = RegexCost::kUnknown;
     r.reason = "pattern expands to more than " + std::to_string(opts.max_positions) +
-               " positions (large counted repetition); its cost cannot be analysed";
+               " positions or too many transitions (large counted repetition of optional parts); "
+               "its cost cannot be analysed";
     return r;
   }
   Automaton& a = builder.automaton();
@@ -631,6 +639,9 @@ RegexCostReport AnalyzeBacktrackingCost(std::string_view pattern, const RegexCos
   }
 
   size_t budget = opts.max_product_states;
+  // Inner-loop iterations of every search below; bounds the analysis time whatever the pattern.
+  size_t steps = 0;
+  const size_t max_steps = opts.max_product_states * 16;
   auto over_budget = [&]() {
     r.cost = RegexCost::kUnknown;
     r.reason = "pattern is too complex to prove linear within the analysis budget";
@@ -648,6 +659,7 @@ RegexCostReport AnalyzeBacktrackingCost(std::string_view pattern, const RegexCos
       const auto& f = a.follow[p];
       for (size_t i = 0; i < f.size(); ++i) {
         for (size_t j = i + 1; j < f.size(); ++j) {
+          if (++steps > max_steps) return over_budget();
           int x = f[i].first, y = f[j].first;
           if (comp[x] != comp[p] || comp[y] != comp[p]) continue;
           if ((a.sets[x] & a.sets[y]).none()) continue;
@@ -664,6 +676,7 @@ RegexCostReport AnalyzeBacktrackingCost(std::string_view pattern, const RegexCos
       for (auto [x2, mx] : a.follow[x]) {
         if (comp[x2] != comp[x]) continue;
         for (auto [y2, my] : a.follow[y]) {
+          if (++steps > max_steps) return over_budget();
           if (comp[y2] != comp[y]) continue;
           if ((a.sets[x2] & a.sets[y2]).none()) continue;
           if (x2 == y2) {
@@ -685,29 +698,56 @@ RegexCostReport AnalyzeBacktrackingCost(std::string_view pattern, const RegexCos
   // IDA: p != q in different cyclic components, and one word w with p->p, p->q, q->q
   // (.*.*=.*, \d+\d+). Triple search per candidate pair.
   {
-    // reach[p] = positions reachable from p (including p), as a bitset over positions.
-    std::vector<std::vector<bool>> reach(n, std::vector<bool>(n, false));
-    for (int s = 1; s < n; ++s) {
+    // Reachability is needed only from cyclic positions (forward) and into them (backward); its
+    // cost is charged to the same budget as the product searches, so no pattern can make the
+    // analysis itself slow (e.g. (?:a?){1999} has ~2M edges and no cycle at all).
+    std::vector<std::vector<std::pair<int, uint32_t>>> reverse(n);
+    size_t edges = 0;
+    for (int v = 1; v < n; ++v) {
+      for (auto [w, m] : a.follow[v]) reverse[w].push_back({v, m});
+      edges += a.follow[v].size();
+    }
+    std::vector<int> cyclic_positions;
+    for (int p = 1; p < n; ++p) {
+      if (cyclic[comp[p]]) cyclic_positions.push_back(p);
+    }
+    if (cyclic_positions.size() * (edges + static_cast<size_t>(n)) * 2 > budget) {
+      return over_budget();
+    }
+    // from[i][v]: v reachable from cyclic_positions[i]; to[i][v]: cyclic_positions[i] reachable
+    // from v.
+    auto closure = [n](int s, const std::vector<std::vector<std::pair<int, uint32_t>>>& g) {
+      std::vector<bool> seen(n, false);
       std::vector<int> st{s};
-      reach[s][s] = true;
+      seen[s] = true;
       while (!st.empty()) {
         int v = st.back();
         st.pop_back();
-        for (auto [w, m] : a.follow[v]) {
-          if (!reach[s][w]) {
-            reach[s][w] = true;
+        for (auto [w, m] : g[v]) {
+          if (!seen[w]) {
+            seen[w] = true;
             st.push_back(w);
           }
         }
       }
+      return seen;
+    };
+    std::vector<int> index_of(n, -1);
+    std::vector<std::vector<bool>> from, to;
+    for (size_t i = 0; i < cyclic_positions.size(); ++i) {
+      index_of[cyclic_positions[i]] = static_cast<int>(i);
+      from.push_back(closure(cyclic_positions[i], a.follow));
+      to.push_back(closure(cyclic_positions[i], reverse));
     }
+    budget -= std::min(budget, cyclic_positions.size() * (edges + static_cast<size_t>(n)) * 2);
     struct Triple {
       int x, y, z;
     };
-    for (int p = 1; p < n; ++p) {
-      if (!cyclic[comp[p]]) continue;
-      for (int q = 1; q < n; ++q) {
-        if (q == p || !cyclic[comp[q]] || comp[q] == comp[p] || !reach[p][q]) continue;
+    for (int p : cyclic_positions) {
+      const std::vector<bool>& from_p = from[index_of[p]];
+      for (int q : cyclic_positions) {
+        if (q == p || comp[q] == comp[p] || !from_p[q]) continue;
+        const std::vector<bool>& to_q = to[index_of[q]];
         // Run 1 stays in comp(p); run 3 stays in comp(q); run 2 stays between p and q.
         std::unordered_set<uint64_t> seen;
         std::vector<Triple> work{{p, p, q}};
@@ -722,10 +762,11 @@ RegexCostReport AnalyzeBacktrackingCost(std::string_view pattern, const RegexCos
           for (auto [x2, m1] : a.follow[t.x]) {
             if (comp[x2] != comp[p]) continue;
             for (auto [y2, m2] : a.follow[t.y]) {
-              if (!reach[p][y2] || !reach[y2][q]) continue;
+              if (!from_p[y2] || !to_q[y2]) continue;
               CharSet xy = a.sets[x2] & a.sets[y2];
               if (xy.none()) continue;
               for (auto [z2, m3] : a.follow[t.z]) {
+                if (++steps > max_steps) return over_budget();
                 if (comp[z2] != comp[q]) continue;
                 if ((xy & a.sets[z2]).none()) continue;
                 if (x2 == p && y2 == q && z2 == q) {

@@ -46,6 +46,21 @@ TEST(RegexCostTest, UnanalysableInputIsUnknownNotLinear) {
   EXPECT_EQ(Cost(std::string(200, '(') + std::string(200, ')')), RegexCost::kUnknown);
 }
 
+// Regression: short patterns with quadratically many automaton edges made the reachability pass
+// take seconds (found by regex_cost_fuzz). The analysis must stay bounded whatever the pattern.
+TEST(RegexCostTest, AnalysisWorkIsBoundedOnPathologicalPatterns) {
+  for (const char* p : {"(?:a?){1999}", "(?:[ab]?[bc]?){999}", "(?:(?:a?){900})*",
+                        "(?:[ab]?[bc]?){999}(?:.*)(?:.*)", "(?:a?b?c?d?){400}x*y*"}) {
+    RegexCostReport r = AnalyzeBacktrackingCost(p);
+    // Any verdict is acceptable except a crash or a hang; linear is only claimed when proven.
+    EXPECT_TRUE(r.cost == RegexCost::kLinear || r.cost == RegexCost::kUnknown ||
+                r.cost == RegexCost::kPolynomial || r.cost == RegexCost::kExponential)
+        << p;
+  }
+  EXPECT_EQ(Cost("(?:(?:a?){900})*"), RegexCost::kUnknown);     // refused: too many transitions
+  EXPECT_EQ(Cost("(?:(?:a?){20})*"), RegexCost::kExponential);  // small enough to prove
+}
+
 TEST(RegexCostTest, CompileChecks) {
   EXPECT_TRUE(CompileRe2("^a+$").ok());
   Status bad = CompileRe2("(a");
