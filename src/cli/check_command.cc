@@ -6,6 +6,7 @@
 #include "cli/common.h"
 #include "core/stage1.h"
 #include "crypto/crypto.h"
+#include "platform/parallel.h"
 
 namespace rf::cli {
 namespace {
@@ -81,7 +82,9 @@ int RunCheck(const CheckArgs& a) {
     in.previous_payload_bytes = prev->payload.size();
   }
   if (fleet) in.fleet = &*fleet;
-  StageOneReport report = RunStageOne(in, std::move(lb->findings));
+  StageOneOptions options;
+  options.parallel_for = [](size_t n, const std::function<void(size_t)>& fn) { ParallelFor(n, fn); };
+  StageOneReport report = RunStageOne(in, std::move(lb->findings), options);
   const std::string digest = crypto::Sha256Hex(lb->payload);
   if (a.format == "json") {
     std::cout << StageOneReportJson(report, digest);

@@ -83,12 +83,18 @@ std::string CheckGlob(std::string_view s) {
   return in_class ? "unterminated '[' character class" : "";
 }
 
+struct RegexVerdict {
+  std::string check;  // empty: fine
+  std::string message;
+};
+
 class Checker {
  public:
   Checker(const StageOneInput& in, const StageOneOptions& opts, StageOneReport* report)
       : in_(in), type_(*in.type), opts_(opts), report_(report) {}
 
   void Run() {
+    PrecomputeRegexVerdicts();
     CheckItems();
     CheckLimits();
     CheckPrevious();
@@ -122,9 +128,9 @@ class Checker {
     const Bundle& b = *in_.bundle;
     std::unordered_set<std::string_view> ids;
     ids.reserve(b.items.size() * 2);
-    std::unordered_map<std::string, const Item*> unique_keys;
+    // Hash of the unique fields' values -> items with that hash (exact comparison on a hit).
+    std::unordered_multimap<uint64_t, const Item*> unique_keys;
     if (!type_.unique_positions.empty()) unique_keys.reserve(b.items.size() * 2);
-    std::string key;
     for (const Item& item : b.items) {
       if (!item.id.empty() && item.id[0] != '#' && !ids.insert(item.id).second) {
         Add(Make("item.duplicate_id", &item, nullptr, -1,
@@ -134,25 +140,58 @@ class Checker {
         CheckValue(item, type_.fields[pos], static_cast<int>(pos), item.values[pos]);
       }
       if (!type_.unique_positions.empty()) {
-        key.clear();
-        for (int pos : type_.unique_positions) {
-          const FieldValue& v = item.values[pos];
-          key += static_cast<char>('0' + static_cast<int>(v.kind));
-          if (v.kind == FieldValue::Kind::kString) key += v.s;
-          else if (v.kind == FieldValue::Kind::kInt) key += std::to_string(v.i);
-          else if (v.kind == FieldValue::Kind::kBool) key += v.b ? 't' : 'f';
-          key += '\x1f';
+        const uint64_t h = UniqueKeyHash(item);
+        const Item* first = nullptr;
+        auto [lo, hi] = unique_keys.equal_range(h);
+        for (auto it = lo; it != hi && !first; ++it) {
+          if (SameUniqueKey(*it->second, item)) first = it->second;
         }
-        auto [it, inserted] = unique_keys.emplace(key, &item);
-        if (!inserted) {
+        if (first) {
           std::string names;
           for (const auto& n : type_.limits.unique) names += (names.empty() ? "" : ", ") + n;
           Add(Make("limits.unique", &item, nullptr, -1,
-                   "item '" + item.id + "' duplicates item '" + it->second->id +
+                   "item '" + item.id + "' duplicates item '" + first->id +
                        "' on the unique key (" + names + ")"));
+        } else {
+          unique_keys.emplace(h, &item);
         }
       }
     }
+  }
+
+  // FNV-1a over (kind, value) of each unique field.
+  uint64_t UniqueKeyHash(const Item& item) const {
+    uint64_t h = 1469598103934665603ULL;
+    auto mix = [&h](const void* data, size_t n) {
+      const auto* p = static_cast<const unsigned char*>(data);
+      for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ULL;
+    };
+    for (int pos : type_.unique_positions) {
+      const FieldValue& v = item.values[pos];
+      mix(&v.kind, sizeof(v.kind));
+      if (v.kind == FieldValue::Kind::kString) {
+        mix(v.s.data(), v.s.size());
+        const uint64_t n = v.s.size();
+        mix(&n, sizeof(n));
+      } else if (v.kind == FieldValue::Kind::kInt) {
+        mix(&v.i, sizeof(v.i));
+      } else if (v.kind == FieldValue::Kind::kBool) {
+        mix(&v.b, sizeof(v.b));
+      }
+    }
+    return h;
+  }
+
+  bool SameUniqueKey(const Item& a, const Item& b) const {
+    for (int pos : type_.unique_positions) {
+      const FieldValue& x = a.values[pos];
+      const FieldValue& y = b.values[pos];
+      if (x.kind != y.kind) return false;
+      if (x.kind == FieldValue::Kind::kString && x.s != y.s) return false;
+      if (x.kind == FieldValue::Kind::kInt && x.i != y.i) return false;
+      if (x.kind == FieldValue::Kind::kBool && x.b != y.b) return false;
+    }
+    return true;
   }
 
   void CheckValue(const Item& item, const FieldSpec& f, int pos, const FieldValue& v) {
@@ -222,33 +261,54 @@ class Checker {
     }
   }
 
-  void CheckRegex(const Item& item, const FieldSpec& f, int pos, const std::string& pattern) {
-    auto it = regex_cache_.find(pattern);
-    if (it == regex_cache_.end()) {
-      RegexVerdict verdict;
-      if (type_.regex_engine == RegexEngine::kRe2) {
-        Status st = CompileRe2(pattern);
-        if (!st.ok()) verdict = {"regex.compile", st.message()};
-      } else {
-        RegexCostReport cost = AnalyzeBacktrackingCost(pattern, opts_.regex_cost);
-        Status st = cost.cost == RegexCost::kUnknown && cost.reason.rfind("cannot analyse", 0) == 0
-                        ? CompileEcmaScript(pattern)
-                        : Status::Ok();
-        if (!st.ok()) {
-          verdict = {"regex.compile", st.message()};
-        } else if (cost.cost != RegexCost::kLinear) {
-          verdict = {"regex.cost", cost.reason +
-                                       "; this content type uses a backtracking engine, so one "
-                                       "input could pin a CPU (Cloudflare, 2019)"};
-        } else if (Status c = CompileEcmaScript(pattern); !c.ok()) {
-          verdict = {"regex.compile", c.message()};
-        }
+  // Verdict for one pattern under the type's engine. Pure and thread-safe: called from
+  // StageOneOptions::parallel_for workers.
+  RegexVerdict ComputeRegexVerdict(std::string_view pattern) const {
+    RegexVerdict verdict;
+    if (type_.regex_engine == RegexEngine::kRe2) {
+      Status st = CompileRe2(pattern);
+      if (!st.ok()) verdict = {"regex.compile", st.message()};
+      return verdict;
+    }
+    RegexCostReport cost = AnalyzeBacktrackingCost(pattern, opts_.regex_cost);
+    // A pattern the analyser cannot parse gets the engine's own syntax error when it has one.
+    if (cost.cost == RegexCost::kUnknown && cost.reason.rfind("cannot analyse", 0) == 0) {
+      if (Status st = CompileEcmaScript(pattern); !st.ok()) return {"regex.compile", st.message()};
+    }
+    if (cost.cost != RegexCost::kLinear) {
+      return {"regex.cost", cost.reason +
+                                "; this content type uses a backtracking engine, so one input "
+                                "could pin a CPU (Cloudflare, 2019)"};
+    }
+    if (Status c = CompileEcmaScript(pattern); !c.ok()) verdict = {"regex.compile", c.message()};
+    return verdict;
+  }
+
+  // Compiles every distinct regex of the bundle once, in parallel when the caller allows it.
+  void PrecomputeRegexVerdicts() {
+    std::vector<std::string_view> patterns;
+    for (const Item& item : in_.bundle->items) {
+      for (size_t pos = 0; pos < type_.fields.size(); ++pos) {
+        const FieldSpec& f = type_.fields[pos];
+        const FieldValue& v = item.values[pos];
+        if (f.type != FieldType::kRegex || v.kind != FieldValue::Kind::kString || v.s.empty()) continue;
+        if (f.max_length && static_cast<int64_t>(v.s.size()) > *f.max_length) continue;
+        if (regex_index_.emplace(v.s, patterns.size()).second) patterns.push_back(v.s);
       }
-      it = regex_cache_.emplace(pattern, std::move(verdict)).first;
     }
-    if (!it->second.check.empty()) {
-      Add(Make(it->second.check, &item, &f, pos, it->second.message));
+    regex_verdicts_.resize(patterns.size());
+    auto work = [&](size_t i) { regex_verdicts_[i] = ComputeRegexVerdict(patterns[i]); };
+    if (opts_.parallel_for) {
+      opts_.parallel_for(patterns.size(), work);
+    } else {
+      for (size_t i = 0; i < patterns.size(); ++i) work(i);
     }
+  }
+
+  void CheckRegex(const Item& item, const FieldSpec& f, int pos, const std::string& pattern) {
+    auto it = regex_index_.find(pattern);
+    const RegexVerdict& verdict = regex_verdicts_[it->second];  // precomputed for every pattern
+    if (!verdict.check.empty()) Add(Make(verdict.check, &item, &f, pos, verdict.message));
   }
 
   void CheckLimits() {
@@ -424,18 +484,15 @@ class Checker {
     }
   }
 
-  struct RegexVerdict {
-    std::string check;  // empty: fine
-    std::string message;
-  };
-
   const StageOneInput& in_;
   const ContentType& type_;
   const StageOneOptions& opts_;
   StageOneReport* report_;
   std::unordered_map<std::string, size_t> per_check_;
   std::map<std::string, size_t> suppressed_errors_, suppressed_warnings_;
-  std::unordered_map<std::string, RegexVerdict> regex_cache_;
+  // Distinct patterns (views into the bundle, which outlives the checker) -> their verdicts.
+  std::unordered_map<std::string_view, size_t> regex_index_;
+  std::vector<RegexVerdict> regex_verdicts_;
 };
 
 }  // namespace

@@ -17,6 +17,7 @@
 #define RINGFENCE_CORE_STAGE1_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,6 +44,10 @@ struct StageOneOptions {
   // 100,000-item disaster readable); the verdict is unaffected.
   size_t max_findings_per_check = 200;
   RegexCostOptions regex_cost;
+  // Runs fn(0..n-1), possibly concurrently, and returns when all calls have returned. Stage 1
+  // uses it to compile a bundle's distinct regexes on every core; the core itself starts no
+  // threads. Unset: sequential.
+  std::function<void(size_t n, const std::function<void(size_t)>& fn)> parallel_for;
 };
 
 struct StageOneReport {

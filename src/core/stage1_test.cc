@@ -329,3 +329,43 @@ TEST(StageOneTest, FormatCount) {
 
 }  // namespace
 }  // namespace rf
+
+namespace rf {
+namespace {
+
+// The regex precompile may run concurrently and in any order; findings must not depend on it.
+TEST(StageOneTest, ParallelRegexCompilationGivesIdenticalFindings) {
+  ContentType t = Type();
+  std::string items;
+  for (int i = 0; i < 300; ++i) {
+    items += "  - {id: i" + std::to_string(i) + ", owner: o, pattern: \"" +
+             (i % 7 == 0 ? std::string("(bad") : "p" + std::to_string(i % 50)) + "\", path: x" +
+             std::to_string(i) + "}\n";
+  }
+  std::vector<Finding> decode;
+  auto b = DecodeBundleSource("channel: c\ncontent_type: edge\nschema_version: 4\nversion: 1\nitems:\n" +
+                                  items, "b", t, &decode);
+  ASSERT_TRUE(b.ok());
+  StageOneInput in;
+  in.type = &t;
+  in.bundle = &*b;
+  in.payload_bytes = 100;
+  StageOneOptions seq;
+  seq.max_findings_per_check = 1000;
+  StageOneOptions reversed = seq;
+  reversed.parallel_for = [](size_t n, const std::function<void(size_t)>& fn) {
+    for (size_t i = n; i-- > 0;) fn(i);
+  };
+  StageOneReport a = RunStageOne(in, decode, seq);
+  StageOneReport r = RunStageOne(in, decode, reversed);
+  ASSERT_EQ(a.findings.size(), r.findings.size());
+  EXPECT_EQ(a.errors, 43u + 1u);  // 43 bad regexes + max_items
+  for (size_t i = 0; i < a.findings.size(); ++i) {
+    EXPECT_EQ(a.findings[i].check, r.findings[i].check);
+    EXPECT_EQ(a.findings[i].item, r.findings[i].item);
+    EXPECT_EQ(a.findings[i].message, r.findings[i].message);
+  }
+}
+
+}  // namespace
+}  // namespace rf

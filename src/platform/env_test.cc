@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <atomic>
+
 #include "platform/env.h"
 #include "platform/sim_env.h"
 #include "testing/test_util.h"
@@ -76,6 +78,24 @@ TEST(MemFilesystemTest, BehavesLikeAFilesystem) {
   EXPECT_EQ(*fs.ListDir("/d"), (std::vector<std::string>{"x", "y"}));
   EXPECT_TRUE(fs.Remove("/d/x").ok());
   EXPECT_EQ(fs.Remove("/d/x").code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace rf
+
+#include "platform/parallel.h"
+
+namespace rf {
+namespace {
+
+TEST(ParallelForTest, CallsEveryIndexExactlyOnce) {
+  for (unsigned threads : {1u, 2u, 4u}) {
+    for (size_t n : {size_t{0}, size_t{1}, size_t{63}, size_t{1000}}) {
+      std::vector<std::atomic<int>> calls(n);
+      ParallelFor(n, [&](size_t i) { calls[i].fetch_add(1); }, threads);
+      for (size_t i = 0; i < n; ++i) ASSERT_EQ(calls[i].load(), 1) << n << " " << threads;
+    }
+  }
 }
 
 }  // namespace
