@@ -72,6 +72,42 @@ double PoissonRateUcb(int64_t events, double exposed, double alpha_p) {
   return mu / exposed;
 }
 
+double PoissonMeanLcb(int64_t events, double alpha_p) {
+  assert(events >= 0 && alpha_p > 0 && alpha_p < 1);
+  if (events == 0) return 0;
+  // P(Pois(mu) >= x) = P(x, mu) (regularized lower incomplete gamma), increasing in mu: the
+  // smallest mu still consistent with x events at level alpha_p solves P(x, mu) = alpha_p.
+  return boost::math::gamma_p_inv(static_cast<double>(events), alpha_p, NoThrowPolicy());
+}
+
+PromotionBound ComputePromotionBound(int64_t treated_events, double treated_exposure,
+                                     int64_t control_events, double control_exposure,
+                                     int64_t baked_devices, int64_t next_wave_devices,
+                                     double alpha_p, double harm_budget, double tolerance) {
+  assert(baked_devices > 0 && next_wave_devices >= 0 && treated_exposure >= 0 &&
+         control_exposure >= 0 && harm_budget > 0 && tolerance >= 0);
+  PromotionBound b;
+  b.treated_events = treated_events;
+  b.control_events = control_events;
+  b.treated_exposure = treated_exposure;
+  b.control_exposure = control_exposure;
+  b.baked_devices = baked_devices;
+  b.next_wave_devices = next_wave_devices;
+  const double n_h = static_cast<double>(baked_devices);
+  const double n_next = static_cast<double>(next_wave_devices);
+  b.treated_ucb = PoissonRateUcb(treated_events, 1, alpha_p);
+  if (control_exposure > 0) {
+    const double exposure_ratio = treated_exposure / control_exposure;  // E_T / E_C
+    b.background_lcb = PoissonMeanLcb(control_events, alpha_p) * exposure_ratio;
+    // (x_C/E_C)·(E_T/n_H)·n_next, in this order so that huge exposures do not overflow.
+    b.background_next = static_cast<double>(control_events) * exposure_ratio / n_h * n_next;
+  }
+  b.excess_rate_ucb = std::max(0.0, b.treated_ucb - b.background_lcb) / n_h;
+  b.budget = std::max(harm_budget, tolerance * b.background_next);
+  b.limit = next_wave_devices > 0 ? b.budget / n_next : kInf;
+  return b;
+}
+
 double PooledThreshold(double alpha, int num_metrics) { return 2.0 * num_metrics / alpha; }
 
 double StratumThreshold(double alpha, int num_metrics, int num_strata) {
@@ -151,6 +187,8 @@ std::string_view ReasonName(Reason r) {
       return "promotion_bound_not_met";
     case Reason::kPromotionBoundMet:
       return "promotion_bound_met";
+    case Reason::kPromotionBoundWaived:
+      return "promotion_bound_waived";
   }
   return "unknown";
 }
@@ -162,6 +200,15 @@ std::string DescribeDecision(const Decision& d, std::span<const MetricSpec> metr
   auto metric_name = [&](int m) -> std::string {
     if (m >= 0 && m < static_cast<int>(metrics.size())) return metrics[m].name;
     return "metric " + std::to_string(m);
+  };
+  // "excess p_UCB 0.00431 > 0.003 (budget 30 / next wave 10000; 1 treated events, background
+  // >= 0)": the excess failure rate bound against B_eff / n_{w+1}, and what it is made of.
+  auto bound_text = [&](const char* op) {
+    const PromotionBound& b = d.bound;
+    return "excess p_UCB " + Fmt("%.3g", d.value) + op + Fmt("%.3g", d.limit) + " (budget " +
+           Fmt("%.3g", b.budget) + " / next wave " + std::to_string(b.next_wave_devices) + "; " +
+           std::to_string(b.treated_events) +
+           " treated events, background >= " + Fmt("%.3g", b.background_lcb) + ")";
   };
   std::string out(VerdictName(d.verdict));
   switch (d.reason) {
@@ -193,12 +240,14 @@ std::string DescribeDecision(const Decision& d, std::span<const MetricSpec> metr
       return out + ": " + Fmt("%.0f", d.value) + " devices baked < " + Fmt("%.0f", d.limit) +
              " required";
     case Reason::kPromotionBoundNotMet:
-      return out + ": " + metric_name(d.metric) + " p_UCB " + Fmt("%.3g", d.value) + " > " +
-             Fmt("%.3g", d.limit) + " (harm budget / next wave)";
+      return out + ": " + metric_name(d.metric) + " " + bound_text(" > ");
+    case Reason::kPromotionBoundWaived:
+      return out + ": " + metric_name(d.metric) +
+             " bound waived after the maximum hold: " + bound_text(" > ");
     case Reason::kPromotionBoundMet:
       if (d.metric < 0) return out;
-      return out + ": " + metric_name(d.metric) + " p_UCB " + Fmt("%.3g", d.value) +
-             " <= " + Fmt("%.3g", d.limit);
+      if (d.bound.next_wave_devices <= 0) return out + ": no next wave";
+      return out + ": " + metric_name(d.metric) + " " + bound_text(" <= ");
   }
   return out;
 }
@@ -218,6 +267,9 @@ Result<SequentialGate> SequentialGate::Create(std::vector<MetricSpec> metrics, i
   }
   if (!(o.harm_budget > 0) || !Finite(o.harm_budget)) {
     return Status::InvalidArgument("gate: harm_budget must be > 0");
+  }
+  if (!(o.relative_harm_tolerance >= 0) || !Finite(o.relative_harm_tolerance)) {
+    return Status::InvalidArgument("gate: relative_harm_tolerance must be >= 0");
   }
   if (o.min_treated_events < 0) {
     return Status::InvalidArgument("gate: min_treated_events must be >= 0");
@@ -404,6 +456,15 @@ void SequentialGate::TickMetric(int m) {
   bool pooled_changed = false;
   for (int s = 0; s < num_strata_; ++s) {
     Test& t = test(m, s);
+    if (spec.kind == MetricKind::kCount) {
+      // Exposure: the devices at risk during this tick, before its events remove any.
+      const double rt = static_cast<double>(t.at_risk_treated);
+      const double rc = static_cast<double>(t.at_risk_control);
+      t.exposure_treated += rt;
+      t.exposure_control += rc;
+      pooled_test.exposure_treated += rt;
+      pooled_test.exposure_control += rc;
+    }
     const int64_t x = t.pending_treated;
     const int64_t y = t.pending_control;
     if (x == 0 && y == 0) continue;
@@ -456,6 +517,8 @@ TestReport SequentialGate::Report(int metric, int stratum) const {
   r.log_threshold = LogThreshold(stratum);
   r.treated_events = t.treated_events;
   r.control_events = t.control_events;
+  r.treated_exposure = t.exposure_treated;
+  r.control_exposure = t.exposure_control;
   return r;
 }
 
@@ -545,36 +608,42 @@ Decision SequentialGate::DecideAtBakeEnd(const HealthSignals& health,
     d.limit = static_cast<double>(std::max<int64_t>(bake.min_baked_devices, 1));
     return d;
   }
-  const double limit = bake.next_wave_devices > 0
-                           ? options_.harm_budget / static_cast<double>(bake.next_wave_devices)
-                           : kInf;
   // The metric closest to (or furthest over) its bound is the one worth reporting.
   int worst = -1;
-  double worst_ucb = 0;
   double worst_ratio = -kInf;
   for (int m = 0; m < num_metrics(); ++m) {
     if (!metrics_[m].promotion_bound) continue;
-    const double ucb =
-        PoissonRateUcb(test(m, kPooled).treated_events, static_cast<double>(bake.baked_devices),
-                       options_.promotion_alpha);
-    const double ratio = ucb / limit;
+    const PromotionBound b = Bound(m, bake.baked_devices, bake.next_wave_devices);
+    const double ratio = b.excess_rate_ucb / b.limit;  // 0 when limit = +inf (no next wave)
     if (ratio > worst_ratio) {
       worst_ratio = ratio;
-      worst_ucb = ucb;
       worst = m;
+      d.bound = b;
     }
   }
   d.metric = worst;
-  d.value = worst_ucb;
-  d.limit = worst >= 0 ? limit : 0;
-  if (worst >= 0 && worst_ucb > limit) {
-    d.verdict = Verdict::kHold;
-    d.reason = Reason::kPromotionBoundNotMet;
+  d.value = worst >= 0 ? d.bound.excess_rate_ucb : 0;
+  d.limit = worst >= 0 ? d.bound.limit : 0;
+  if (worst >= 0 && !d.bound.met()) {
+    const bool waive = bake.max_promotion_hold_micros > 0 &&
+                       bake.promotion_hold_micros >= bake.max_promotion_hold_micros;
+    d.verdict = waive ? Verdict::kPromote : Verdict::kHold;
+    d.reason = waive ? Reason::kPromotionBoundWaived : Reason::kPromotionBoundNotMet;
   } else {
     d.verdict = Verdict::kPromote;
     d.reason = Reason::kPromotionBoundMet;
   }
   return d;
+}
+
+PromotionBound SequentialGate::Bound(int metric, int64_t baked_devices,
+                                     int64_t next_wave_devices) const {
+  assert(metric >= 0 && metric < num_metrics() && metrics_[metric].kind == MetricKind::kCount);
+  const Test& t = test(metric, kPooled);
+  return ComputePromotionBound(t.treated_events, t.exposure_treated, t.control_events,
+                               t.exposure_control, baked_devices, next_wave_devices,
+                               options_.promotion_alpha, options_.harm_budget,
+                               options_.relative_harm_tolerance);
 }
 
 }  // namespace rf::rollout

@@ -12,6 +12,10 @@
 // may look after every tick, across every wave, without inflating the false-halt rate. The alpha
 // budget is split by weighted Bonferroni (§3.4): pooled tests fire at E >= 2M/alpha, per-stratum
 // tests at E >= 2MS/alpha, so P(any false HALT during the whole release) <= alpha.
+// PROMOTE departs from STATS.md §3.5 (whose bound on raw treated failures stalls every healthy
+// release on a noisy fleet): it bounds the excess of treated over concurrent-control failures,
+// against a budget that grows with the next wave's own background, and a hold on it is bounded
+// in time (ComputePromotionBound, BakeSummary; docs/gate.md, "Promotion").
 //
 // One SequentialGate lives for a whole release (all waves); never reset it between waves.
 //
@@ -28,7 +32,8 @@
 //   }
 //   gate.Tick();
 //   Decision d = gate.Decide(health);          // during a wave: kContinue, kHalt or kHold
-//   Decision p = gate.DecideAtBakeEnd(health, bake);  // once at bake end: kPromote, kHalt or kHold
+//   Decision p = gate.DecideAtBakeEnd(health, bake);  // at bake end (again each tick while it
+//                                                     // holds): kPromote, kHalt or kHold
 //
 // Pure: no I/O, no clock reads, no threads, no randomness (pairing treated with random control
 // values for the sign test is the caller's job). Tick, Decide and DecideAtBakeEnd do not allocate;
@@ -85,10 +90,16 @@ struct GateOptions {
   // treated events; sign tests: pairs with the treated value higher). Guards against a single
   // odd device halting a release when a stratum's treated share is tiny.
   int64_t min_treated_events = 3;
-  // alpha_p: confidence 1 - alpha_p of the Poisson upper bound used for PROMOTE.
+  // alpha_p: confidence 1 - alpha_p of each Poisson bound used for PROMOTE (the upper bound on
+  // treated events and the lower bound on their background; the excess bound has 1 - 2 alpha_p).
   double promotion_alpha = 0.05;
-  // B: the largest expected number of harmed devices the next wave may cause, given the UCB.
+  // B: the absolute floor of the harm budget, in devices: the next wave may cause at most
+  // B_eff = max(B, tau·b_next) excess failures given the bound (docs/gate.md, "Promotion").
   double harm_budget = 30;
+  // tau: the harm budget relative to the background failures b_next the next wave will have anyway
+  // over the same observation time. 1 = the next wave may, at worst and undetected, double its
+  // background failure count. 0 = the absolute budget B only.
+  double relative_harm_tolerance = 1.0;
   // HOLD when the newest complete telemetry is older than this.
   double max_telemetry_lag_seconds = 120;
   // HOLD when at least this share of treated devices has sent no telemetry since dispatch.
@@ -114,6 +125,14 @@ struct BakeSummary {
   int64_t baked_devices = 0;  // n_H: treated devices observed for the full bake, all waves so far
   int64_t min_baked_devices = 0;  // n_min(w): PROMOTE needs n_H >= this
   int64_t next_wave_devices = 0;  // n_{w+1}: new devices the next wave would expose; 0 = none
+  // How long this wave's promotion has already been held for kPromotionBoundNotMet (time between
+  // the first such answer and now, excluding time held for any other reason).
+  int64_t promotion_hold_micros = 0;
+  // Once promotion_hold_micros >= this (> 0), a bound that is still not met is waived: kPromote
+  // with kPromotionBoundWaived, which the caller must page and audit. 0 = hold indefinitely.
+  // Callers pass the wave's bake duration (after dispatch has ended the bound can only be helped
+  // by watching the same devices for longer, see docs/gate.md).
+  int64_t max_promotion_hold_micros = 0;
 };
 
 enum class Verdict : uint8_t {
@@ -131,23 +150,45 @@ enum class Reason : uint8_t {
   kTreatedWithoutData,    // kHold: value = share without data, limit = the option
   kControlRateSpike,      // kHold: metric, value = rate ratio, limit = max_control_rate_ratio
   kInsufficientExposure,  // kHold: value = n_H, limit = n_min
-  kPromotionBoundNotMet,  // kHold: metric, value = p_UCB, limit = B / n_{w+1}
-  kPromotionBoundMet,     // kPromote: metric with the largest p_UCB / limit (or -1), its values
+  kPromotionBoundNotMet,  // kHold: metric, value = p_ex, limit = B_eff / n_{w+1}, bound
+  kPromotionBoundMet,     // kPromote: metric with the largest p_ex / limit (or -1), its values
+  kPromotionBoundWaived,  // kPromote after holding max_promotion_hold_micros with the bound not
+                          // met: as kPromotionBoundNotMet. The caller pages and audits.
 };
 
 std::string_view VerdictName(Verdict v);
 std::string_view ReasonName(Reason r);
 
+// The PROMOTE bound of one count metric with promotion_bound, as computed by
+// ComputePromotionBound (docs/gate.md, "Promotion"). All counts pooled over strata.
+struct PromotionBound {
+  int64_t treated_events = 0;     // x_T: cumulative treated events (all waves, all strata)
+  int64_t control_events = 0;     // x_C: cumulative control events
+  double treated_exposure = 0;    // E_T: at-risk treated device-ticks (Σ over ticks of R_T)
+  double control_exposure = 0;    // E_C: at-risk control device-ticks
+  int64_t baked_devices = 0;      // n_H
+  int64_t next_wave_devices = 0;  // n_{w+1}
+  double treated_ucb = 0;         // U = gamma_p_inv(x_T + 1, 1 − alpha_p)
+  double background_lcb = 0;      // mu_L = gamma_p_inv(x_C, alpha_p)·E_T/E_C; 0 if x_C or E_C = 0
+  double excess_rate_ucb = 0;     // p_ex = max(0, U − mu_L) / n_H, per baked device
+  double background_next = 0;     // b_next = (x_C/E_C)·(E_T/n_H)·n_{w+1}; 0 if E_C = 0
+  double budget = 0;              // B_eff = max(B, tau·b_next), in devices
+  double limit = 0;               // B_eff / n_{w+1}; +inf when n_{w+1} = 0 (no next wave)
+  bool met() const { return excess_rate_ucb <= limit; }
+};
+
 // The state of one e-process.
 struct TestReport {
   int metric = -1;
-  int stratum = -1;            // SequentialGate::kPooled for the pooled test
-  double log_e_value = 0;      // ln E; E = 1 at the start
-  double log_threshold = 0;    // ln of 2M/alpha (pooled) or 2MS/alpha (stratum)
-  int64_t treated_events = 0;  // cumulative; sign tests: pairs with treated higher
-  int64_t control_events = 0;  // cumulative; sign tests: pairs with control higher
-  double e_value() const;      // exp(log_e_value); may be +inf for overwhelming evidence
-  double threshold() const;    // exp(log_threshold)
+  int stratum = -1;             // SequentialGate::kPooled for the pooled test
+  double log_e_value = 0;       // ln E; E = 1 at the start
+  double log_threshold = 0;     // ln of 2M/alpha (pooled) or 2MS/alpha (stratum)
+  int64_t treated_events = 0;   // cumulative; sign tests: pairs with treated higher
+  int64_t control_events = 0;   // cumulative; sign tests: pairs with control higher
+  double treated_exposure = 0;  // count metrics: Σ over ticks of the treated at-risk count
+  double control_exposure = 0;  // count metrics: Σ over ticks of the control at-risk count
+  double e_value() const;       // exp(log_e_value); may be +inf for overwhelming evidence
+  double threshold() const;     // exp(log_threshold)
 };
 
 struct Decision {
@@ -161,6 +202,8 @@ struct Decision {
   int metric = -1;
   double value = 0;
   double limit = 0;
+  // DecideAtBakeEnd past the exposure check: the promotion bound of `metric` (all zero if none).
+  PromotionBound bound;
 };
 
 // One line for operators, e.g.
@@ -173,7 +216,8 @@ class SequentialGate {
 
   // Validates everything once: non-empty metrics with unique names, num_strata >= 1,
   // 0 < alpha < 1, grids non-empty and above each metric's null, 0 < promotion_alpha < 1,
-  // harm_budget > 0, min_treated_events >= 0. Errors are InvalidArgument.
+  // harm_budget > 0, relative_harm_tolerance >= 0 (finite), min_treated_events >= 0. Errors are
+  // InvalidArgument.
   static Result<SequentialGate> Create(std::vector<MetricSpec> metrics, int num_strata,
                                        GateOptions options);
 
@@ -211,7 +255,8 @@ class SequentialGate {
   Status AddSignPairs(int metric, int stratum, int64_t treated_higher, int64_t control_higher,
                       int64_t ties = 0);
 
-  // Applies this tick's events to every e-process and clears them. No allocation.
+  // Applies this tick's events to every e-process and clears them, and adds the at-risk counts
+  // (before the events) to each count metric's treated and control exposure. No allocation.
   void Tick();
 
   // --- Decisions (const, no allocation). Priority: HALT > HOLD > CONTINUE/PROMOTE.
@@ -220,11 +265,16 @@ class SequentialGate {
   // REQUIRES: health.control_rate_ratio is empty or has num_metrics() entries (else ignored).
   Decision Decide(const HealthSignals& health) const;
 
-  // Once at the end of a wave's bake: as Decide, then kHold if n_H < n_min or if for some metric
-  // with promotion_bound PoissonRateUcb(x_T, n_H, promotion_alpha) > harm_budget / n_{w+1}, where
-  // x_T is the metric's cumulative treated events over all strata (conservative: they include
-  // devices not yet fully baked, and the baseline is not subtracted); otherwise kPromote.
+  // Once at the end of a wave's bake (and again at every tick while it answers kHold): as Decide,
+  // then kHold (kInsufficientExposure) if n_H < n_min or n_H <= 0; then, for every metric with
+  // promotion_bound, ComputePromotionBound over its pooled counts and exposures: if one is not
+  // met, kHold (kPromotionBoundNotMet), or kPromote (kPromotionBoundWaived) once
+  // bake.promotion_hold_micros >= bake.max_promotion_hold_micros > 0; otherwise kPromote
+  // (kPromotionBoundMet). The Decision names the metric with the largest p_ex / limit.
   Decision DecideAtBakeEnd(const HealthSignals& health, const BakeSummary& bake) const;
+  // The promotion bound of count metric `metric` now (ComputePromotionBound over its pooled counts
+  // and exposures). REQUIRES: a valid count metric index, baked_devices > 0.
+  PromotionBound Bound(int metric, int64_t baked_devices, int64_t next_wave_devices) const;
 
   // --- Reports.
 
@@ -241,6 +291,8 @@ class SequentialGate {
     int64_t treated_events = 0;
     int64_t control_events = 0;
     int64_t ties = 0;
+    double exposure_treated = 0;  // count metrics: Σ at-risk device-ticks (pooled: over strata)
+    double exposure_control = 0;
     int64_t at_risk_treated = 0;  // count metrics, strata only
     int64_t at_risk_control = 0;
     int64_t pending_treated = 0;  // this tick's events / pair outcomes
@@ -292,6 +344,21 @@ double LogMeanExp(std::span<const double> v);
 // among `exposed` devices: gamma_p_inv(events + 1, 1 − alpha_p) / exposed (Poisson, exact).
 // With 0 events this is −ln(alpha_p)/exposed (the rule of three). REQUIRES: exposed > 0.
 double PoissonRateUcb(int64_t events, double exposed, double alpha_p);
+
+// Lower (1 − alpha_p) confidence bound on a Poisson mean after `events` events:
+// gamma_p_inv(events, alpha_p), the mu with P(Pois(mu) >= events) = alpha_p; 0 for 0 events.
+double PoissonMeanLcb(int64_t events, double alpha_p);
+
+// The PROMOTE bound (docs/gate.md, "Promotion"): expected background among the treated
+// mu = x_C·E_T/E_C, bounded below by mu_L = PoissonMeanLcb(x_C, alpha_p)·E_T/E_C; excess rate
+// p_ex = max(0, PoissonRateUcb(x_T, 1, alpha_p) − mu_L) / n_H; budget B_eff = max(B, tau·b_next)
+// with b_next = (x_C/E_C)·(E_T/n_H)·n_{w+1}; met iff p_ex <= B_eff / n_{w+1}. Without control
+// exposure (E_C = 0) the background is taken as 0 and the budget is B.
+// REQUIRES: n_H > 0, events and exposures >= 0, n_{w+1} >= 0, 0 < alpha_p < 1, B > 0, tau >= 0.
+PromotionBound ComputePromotionBound(int64_t treated_events, double treated_exposure,
+                                     int64_t control_events, double control_exposure,
+                                     int64_t baked_devices, int64_t next_wave_devices,
+                                     double alpha_p, double harm_budget, double tolerance);
 
 // Bonferroni thresholds of §3.4: 2M/alpha (pooled) and 2MS/alpha (per stratum).
 double PooledThreshold(double alpha, int num_metrics);

@@ -721,8 +721,9 @@ TEST(PromotionTest, BakeEndDecision) {
   ASSERT_TRUE(gate.AddCountEvents(2, 0, 1, 5).ok());
   gate.Tick();
   EXPECT_EQ(gate.DecideAtBakeEnd({}, bake).verdict, Verdict::kPromote);
-  // One treated crash (even at background rate; the baseline is not subtracted):
-  // p_UCB = 4.743865/1100 = 0.0043126 > 0.003: HOLD naming crash. (Its e-value, about
+  // One treated crash and no control crash: the background bound mu_L is 0 (a Poisson lower
+  // bound after 0 events), so nothing is subtracted, and b_next = 0 leaves the budget at B:
+  // p_ex = 4.743865/1100 = 0.0043126 > 0.003: HOLD naming crash. (Its e-value, about
   // mean_g r_g/(1 + 0.0011·(r_g − 1)) ≈ 235, is far below the threshold 2·3/0.01 = 600.)
   ASSERT_TRUE(gate.AddCountEvents(1, 0, 1, 0).ok());
   gate.Tick();
@@ -731,16 +732,232 @@ TEST(PromotionTest, BakeEndDecision) {
   EXPECT_EQ(d.reason, Reason::kPromotionBoundNotMet);
   EXPECT_EQ(d.metric, 1);
   EXPECT_NEAR(d.value, 4.743864518390578 / 1100, kTol);
+  EXPECT_EQ(d.bound.control_events, 0);
+  EXPECT_EQ(d.bound.background_lcb, 0);
+  EXPECT_EQ(d.bound.budget, 30);
   EXPECT_EQ(DescribeDecision(d, gate.metrics()),
-            "HOLD: crash p_UCB 0.00431 > 0.003 (harm budget / next wave)");
+            "HOLD: crash excess p_UCB 0.00431 > 0.003 (budget 30 / next wave 10000; 1 treated "
+            "events, background >= 0)");
   // More bake: n_H = 1,600 gives 0.0029649 <= 0.003: PROMOTE.
   EXPECT_EQ(gate.DecideAtBakeEnd({}, {1600, 1000, 10'000}).verdict, Verdict::kPromote);
   // Last wave (nothing next): no bound.
-  EXPECT_EQ(gate.DecideAtBakeEnd({}, {1100, 1000, 0}).verdict, Verdict::kPromote);
+  d = gate.DecideAtBakeEnd({}, {1100, 1000, 0});
+  EXPECT_EQ(d.verdict, Verdict::kPromote);
+  EXPECT_EQ(d.reason, Reason::kPromotionBoundMet);
+  EXPECT_EQ(DescribeDecision(d, gate.metrics()), "PROMOTE: no next wave");
   // A health HOLD also blocks promotion.
   HealthSignals lag;
   lag.telemetry_lag_seconds = 300;
   EXPECT_EQ(gate.DecideAtBakeEnd(lag, {1600, 1000, 10'000}).reason, Reason::kTelemetryLag);
+}
+
+TEST(PromotionTest, PoissonLcbAgainstHandValues) {
+  // No events: no lower bound above 0.
+  EXPECT_EQ(PoissonMeanLcb(0, 0.05), 0.0);
+  // One event: P(Pois(mu) >= 1) = 1 − e^{−mu} = 0.05 at mu = −ln 0.95 = 0.0512932943875505.
+  EXPECT_NEAR(PoissonMeanLcb(1, 0.05), 0.0512932943875505, kTol);
+  // 100 and 200 events: chi²_{0.05}(2x)/2 (Garwood), by bisection on P(x, mu) = 0.05 in 40-digit
+  // arithmetic (mpmath): 84.13927721831420 and 177.3204870330412 (normal approximation
+  // x − 1.645·√x: 83.6 and 176.7).
+  EXPECT_NEAR(PoissonMeanLcb(100, 0.05), 84.139277218314198, kTol);
+  EXPECT_NEAR(PoissonMeanLcb(200, 0.05), 177.32048703304124, kTol);
+  EXPECT_NEAR(PoissonMeanLcb(20, 0.05), 13.254651598346555, kTol);
+  // Lower and upper bounds bracket the count.
+  EXPECT_LT(PoissonMeanLcb(7, 0.05), 7);
+  EXPECT_GT(PoissonRateUcb(7, 1, 0.05), 7);
+}
+
+// The bound of docs/gate.md, "Promotion", against values computed by hand (40-digit mpmath for
+// the gamma inverses; the rest is arithmetic).
+TEST(PromotionBoundTest, HandComputedValues) {
+  // x_T = 4 treated events over E_T = 2·10⁶ device-ticks; x_C = 100 control events over
+  // E_C = 4·10⁷; n_H = 10,000 baked devices, n_next = 90,000.
+  //   U    = gamma_p_inv(5, 0.95)   = 9.1535190266375733
+  //   mu_L = gamma_p_inv(100, 0.05)·E_T/E_C = 84.139277218314198·0.05 = 4.2069638609157099
+  //   p_ex = (U − mu_L)/n_H = 4.9465551657218635e-4
+  //   b_next = (100/4·10⁷)·(2·10⁶/10⁴)·90,000 = 2.5e-6·200·90,000 = 45
+  //   B_eff = max(30, 1·45) = 45, limit = 45/90,000 = 5e-4 >= p_ex: met (44.52 excess devices).
+  // The relative budget decides it: with tau = 0 (B = 30 alone) the limit is 3.33e-4 and it is
+  // not; the old bound (U/n_H, no background, B = 30) gave 9.15e-4 against 3.33e-4.
+  PromotionBound b = ComputePromotionBound(4, 2e6, 100, 4e7, 10'000, 90'000, 0.05, 30, 1.0);
+  EXPECT_EQ(b.treated_events, 4);
+  EXPECT_EQ(b.control_events, 100);
+  EXPECT_EQ(b.baked_devices, 10'000);
+  EXPECT_EQ(b.next_wave_devices, 90'000);
+  EXPECT_NEAR(b.treated_ucb, 9.1535190266375733, kTol);
+  EXPECT_NEAR(b.background_lcb, 4.2069638609157099, kTol);
+  EXPECT_NEAR(b.excess_rate_ucb, 4.9465551657218635e-4, kTol);
+  EXPECT_NEAR(b.background_next, 45, kTol);
+  EXPECT_NEAR(b.budget, 45, kTol);
+  EXPECT_NEAR(b.limit, 5e-4, kTol);
+  EXPECT_TRUE(b.met());
+  b = ComputePromotionBound(4, 2e6, 100, 4e7, 10'000, 90'000, 0.05, 30, 0.0);
+  EXPECT_NEAR(b.background_next, 45, kTol);
+  EXPECT_NEAR(b.budget, 30, kTol);
+  EXPECT_NEAR(b.limit, 30.0 / 90'000, kTol);
+  EXPECT_FALSE(b.met());
+
+  // x_T = 3 over E_T = 10,000; x_C = 200 over E_C = 990,000; n_H = 1,000, n_next = 9,000:
+  //   U = gamma_p_inv(4, 0.95) = 7.7536565279327268
+  //   mu_L = 177.32048703304124·10,000/990,000 = 1.7911160306367802
+  //   p_ex = (7.7536565279327268 − 1.7911160306367802)/1,000 = 5.9625404972959467e-3
+  //   b_next = (200/990,000)·(10,000/1,000)·9,000 = 18.181818181818182 < B: B_eff = 30,
+  //   limit = 30/9,000 = 3.3333e-3 < p_ex: not met (53.7 excess devices possible).
+  b = ComputePromotionBound(3, 10'000, 200, 990'000, 1'000, 9'000, 0.05, 30, 1.0);
+  EXPECT_NEAR(b.treated_ucb, 7.7536565279327268, kTol);
+  EXPECT_NEAR(b.background_lcb, 1.7911160306367802, kTol);
+  EXPECT_NEAR(b.excess_rate_ucb, 5.9625404972959467e-3, kTol);
+  EXPECT_NEAR(b.background_next, 18.181818181818182, kTol);
+  EXPECT_NEAR(b.budget, 30, kTol);
+  EXPECT_NEAR(b.limit, 30.0 / 9'000, kTol);
+  EXPECT_FALSE(b.met());
+  // The same wave before a 20,000-device one: b_next = 40.404040404040404 > B is the budget,
+  // limit 2.0202020202020202e-3, still not met.
+  b = ComputePromotionBound(3, 10'000, 200, 990'000, 1'000, 20'000, 0.05, 30, 1.0);
+  EXPECT_NEAR(b.background_next, 40.404040404040404, kTol);
+  EXPECT_NEAR(b.budget, 40.404040404040404, kTol);
+  EXPECT_NEAR(b.limit, 2.0202020202020202e-3, kTol);
+  EXPECT_FALSE(b.met());
+
+  // Fewer treated events than the background's lower bound: U(2) = 6.2957936218719897 <
+  // mu_L = gamma_p_inv(20, 0.05)·1 = 13.254651598346555, so p_ex = 0 (not negative).
+  b = ComputePromotionBound(2, 1'000, 20, 1'000, 100, 1'000, 0.05, 30, 1.0);
+  EXPECT_NEAR(b.treated_ucb, 6.2957936218719897, kTol);
+  EXPECT_NEAR(b.background_lcb, 13.254651598346555, kTol);
+  EXPECT_EQ(b.excess_rate_ucb, 0.0);
+  EXPECT_NEAR(b.background_next, 200, kTol);  // (20/1,000)·(1,000/100)·1,000
+  EXPECT_NEAR(b.limit, 0.2, kTol);
+  EXPECT_TRUE(b.met());
+
+  // No control exposure: nothing is known about the background; mu_L = b_next = 0, B_eff = B.
+  // U(5) = 10.513034908741533, p_ex = 0.10513034908741533 > 30/1,000.
+  b = ComputePromotionBound(5, 1'000, 7, 0, 100, 1'000, 0.05, 30, 1.0);
+  EXPECT_NEAR(b.treated_ucb, 10.513034908741533, kTol);
+  EXPECT_EQ(b.background_lcb, 0.0);
+  EXPECT_EQ(b.background_next, 0.0);
+  EXPECT_NEAR(b.excess_rate_ucb, 0.10513034908741533, kTol);
+  EXPECT_NEAR(b.budget, 30, kTol);
+  EXPECT_FALSE(b.met());
+
+  // No next wave: no limit.
+  b = ComputePromotionBound(50, 1'000, 7, 1'000, 100, 0, 0.05, 30, 1.0);
+  EXPECT_EQ(b.limit, std::numeric_limits<double>::infinity());
+  EXPECT_TRUE(b.met());
+}
+
+TEST(PromotionBoundTest, ExposureIsTheAtRiskCountBeforeEachTicksEvents) {
+  SequentialGate gate =
+      MakeGate({MetricSpec::Crash(), MetricSpec::SignTest("cpu", 0.5), MetricSpec::Silence()}, 2);
+  ASSERT_TRUE(gate.SetAtRisk(0, 100, 1000).ok());
+  ASSERT_TRUE(gate.SetAtRisk(1, 50, 500).ok());
+  ASSERT_TRUE(gate.AddCountEvents(0, 0, 1, 2).ok());  // crash, stratum 0
+  gate.Tick();
+  // Tick 1: the counts as set, for every count metric, with or without events.
+  EXPECT_EQ(gate.Report(0, 0).treated_exposure, 100);
+  EXPECT_EQ(gate.Report(0, 0).control_exposure, 1000);
+  EXPECT_EQ(gate.Report(0, 1).treated_exposure, 50);
+  EXPECT_EQ(gate.Report(2, 1).control_exposure, 500);
+  EXPECT_EQ(gate.Report(0, SequentialGate::kPooled).treated_exposure, 150);
+  EXPECT_EQ(gate.Report(0, SequentialGate::kPooled).control_exposure, 1500);
+  // Tick 2 without SetAtRisk: the gate removed tick 1's failed devices from crash's at-risk set
+  // (99 and 998 in stratum 0), not from silence's.
+  gate.Tick();
+  EXPECT_EQ(gate.Report(0, SequentialGate::kPooled).treated_exposure, 150 + 149);
+  EXPECT_EQ(gate.Report(0, SequentialGate::kPooled).control_exposure, 1500 + 1498);
+  EXPECT_EQ(gate.Report(2, SequentialGate::kPooled).treated_exposure, 300);
+  EXPECT_EQ(gate.Report(2, SequentialGate::kPooled).control_exposure, 3000);
+  // Sign tests have no exposure.
+  EXPECT_EQ(gate.Report(1, SequentialGate::kPooled).treated_exposure, 0);
+}
+
+// The bound through the gate, and the bounded hold. Silence and crash, two strata, 10 ticks at
+// R_T = 600 + 400 and R_C = 59,400 + 39,600: E_T = 10,000 and E_C = 990,000 for both metrics.
+// Silence: 3 treated, 200 control events (the second hand example above: p_ex = 5.9625e-3 >
+// limit 3.3333e-3 before a 9,000-device wave). Crash: none (p_ex = 2.995732/1,000 <= 3.3333e-3).
+class BoundedHoldTest : public ::testing::Test {
+ protected:
+  BoundedHoldTest() : gate_(MakeGate({MetricSpec::Silence(), MetricSpec::Crash()}, 2)) {
+    for (int tick = 0; tick < 10; ++tick) {
+      EXPECT_TRUE(gate_.SetAtRisk(0, 600, 59'400).ok());
+      EXPECT_TRUE(gate_.SetAtRisk(1, 400, 39'600).ok());
+      if (tick == 0) {
+        EXPECT_TRUE(gate_.AddCountEvents(0, 0, 2, 120).ok());
+        EXPECT_TRUE(gate_.AddCountEvents(0, 1, 1, 80).ok());
+      }
+      gate_.Tick();
+    }
+  }
+  static BakeSummary Bake(int64_t held, int64_t max_hold) {
+    return {1'000, 0, 9'000, held, max_hold};
+  }
+  SequentialGate gate_;
+  static constexpr int64_t kBake = 30LL * 60 * 1'000'000;  // 30 min
+};
+
+TEST_F(BoundedHoldTest, HoldsOnTheExcessBoundWithHandValues) {
+  EXPECT_EQ(gate_.Decide({}).verdict, Verdict::kContinue);  // E far below any threshold
+  const Decision d = gate_.DecideAtBakeEnd({}, Bake(0, kBake));
+  EXPECT_EQ(d.verdict, Verdict::kHold);
+  EXPECT_EQ(d.reason, Reason::kPromotionBoundNotMet);
+  EXPECT_EQ(d.metric, 0);  // silence: 1.79 x its limit; crash: 0.90 x
+  EXPECT_NEAR(d.value, 5.9625404972959467e-3, kTol);
+  EXPECT_NEAR(d.limit, 30.0 / 9'000, kTol);
+  EXPECT_EQ(d.bound.treated_events, 3);
+  EXPECT_EQ(d.bound.control_events, 200);
+  EXPECT_EQ(d.bound.treated_exposure, 10'000);
+  EXPECT_EQ(d.bound.control_exposure, 990'000);
+  EXPECT_NEAR(d.bound.background_lcb, 1.7911160306367802, kTol);
+  EXPECT_NEAR(d.bound.background_next, 18.181818181818182, kTol);
+  EXPECT_NEAR(d.bound.budget, 30, kTol);
+  EXPECT_EQ(DescribeDecision(d, gate_.metrics()),
+            "HOLD: silence excess p_UCB 0.00596 > 0.00333 (budget 30 / next wave 9000; 3 treated "
+            "events, background >= 1.79)");
+  // Crash alone would pass: U(0)/1,000 = 2.9957e-3 <= 3.3333e-3.
+  const PromotionBound crash = gate_.Bound(1, 1'000, 9'000);
+  EXPECT_NEAR(crash.excess_rate_ucb, 2.995732273553991e-3, kTol);
+  EXPECT_TRUE(crash.met());
+}
+
+TEST_F(BoundedHoldTest, WaivedOnceHeldForTheMaximum) {
+  // Held for less than the maximum: still HOLD.
+  EXPECT_EQ(gate_.DecideAtBakeEnd({}, Bake(kBake - 1, kBake)).reason,
+            Reason::kPromotionBoundNotMet);
+  // Held for the maximum: PROMOTE, waived, with the same values for the page and the audit.
+  const Decision d = gate_.DecideAtBakeEnd({}, Bake(kBake, kBake));
+  EXPECT_EQ(d.verdict, Verdict::kPromote);
+  EXPECT_EQ(d.reason, Reason::kPromotionBoundWaived);
+  EXPECT_EQ(d.metric, 0);
+  EXPECT_NEAR(d.value, 5.9625404972959467e-3, kTol);
+  EXPECT_NEAR(d.limit, 30.0 / 9'000, kTol);
+  EXPECT_EQ(ReasonName(d.reason), "promotion_bound_waived");
+  EXPECT_EQ(DescribeDecision(d, gate_.metrics()),
+            "PROMOTE: silence bound waived after the maximum hold: excess p_UCB 0.00596 > 0.00333 "
+            "(budget 30 / next wave 9000; 3 treated events, background >= 1.79)");
+  // max_promotion_hold_micros = 0: hold however long it has been held.
+  EXPECT_EQ(gate_.DecideAtBakeEnd({}, Bake(1'000 * kBake, 0)).verdict, Verdict::kHold);
+  // The waiver is for the promotion bound only: a health HOLD or too few baked devices still
+  // hold, and a HALT still halts.
+  HealthSignals lag;
+  lag.telemetry_lag_seconds = 300;
+  EXPECT_EQ(gate_.DecideAtBakeEnd(lag, Bake(kBake, kBake)).reason, Reason::kTelemetryLag);
+  EXPECT_EQ(gate_.DecideAtBakeEnd({}, {1'000, 2'000, 9'000, kBake, kBake}).reason,
+            Reason::kInsufficientExposure);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(gate_.SetAtRisk(0, 600, 59'400).ok());
+    ASSERT_TRUE(gate_.AddCountEvents(1, 0, 3, 0).ok());  // 9 crashes at rho = 0.01
+    gate_.Tick();
+  }
+  EXPECT_EQ(gate_.DecideAtBakeEnd({}, Bake(kBake, kBake)).verdict, Verdict::kHalt);
+}
+
+TEST_F(BoundedHoldTest, MetBoundIsNotAWaiver) {
+  // Before a 900-device wave the same data pass: limit 30/900 = 0.0333 >= 5.96e-3.
+  const Decision d = gate_.DecideAtBakeEnd({}, {1'000, 0, 900, kBake, kBake});
+  EXPECT_EQ(d.verdict, Verdict::kPromote);
+  EXPECT_EQ(d.reason, Reason::kPromotionBoundMet);
+  EXPECT_EQ(DescribeDecision(d, gate_.metrics()),
+            "PROMOTE: silence excess p_UCB 0.00596 <= 0.0333 (budget 30 / next wave 900; 3 treated "
+            "events, background >= 1.79)");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -783,6 +1000,15 @@ TEST(CreateTest, RejectsBadConfiguration) {
   o = {};
   o.harm_budget = 0;
   EXPECT_EQ(create({MetricSpec::Crash()}, 1, o), kBad);
+  for (double tau :
+       {-0.1, std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN()}) {
+    o = {};
+    o.relative_harm_tolerance = tau;
+    EXPECT_EQ(create({MetricSpec::Crash()}, 1, o), kBad) << tau;
+  }
+  o = {};
+  o.relative_harm_tolerance = 0;  // the absolute budget alone
+  EXPECT_EQ(create({MetricSpec::Crash()}, 1, o), StatusCode::kOk);
   EXPECT_EQ(create({MetricSpec::Silence(), MetricSpec::Crash(), MetricSpec::ErrorIncidence(),
                     MetricSpec::SignTest("cpu", 0.52)},
                    100),
@@ -797,6 +1023,9 @@ TEST(CreateTest, DefaultsMatchTheSpec) {
   EXPECT_EQ(o.min_treated_events, 3);
   EXPECT_EQ(o.promotion_alpha, 0.05);
   EXPECT_EQ(o.harm_budget, 30);
+  EXPECT_EQ(o.relative_harm_tolerance, 1.0);
+  const BakeSummary bake;
+  EXPECT_EQ(bake.max_promotion_hold_micros, 0);  // no waiver unless the caller asks for one
   EXPECT_EQ(MetricSpec::Silence().null_ratio, 1.0);
   EXPECT_EQ(MetricSpec::Crash().null_ratio, 1.0);
   EXPECT_EQ(MetricSpec::ErrorIncidence().null_ratio, 1.2);

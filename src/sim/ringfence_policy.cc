@@ -232,9 +232,22 @@ int64_t RingfencePolicy::BakedDevices(int64_t bake_micros, int64_t now) const {
   return n;
 }
 
+int64_t RingfencePolicy::BoundHoldMicros(int wave, int64_t now) const {
+  if (wave != bound_hold_wave_) return 0;
+  return bound_hold_micros_ + (bound_hold_since_ >= 0 ? now - bound_hold_since_ : 0);
+}
+
+void RingfencePolicy::StopBoundHoldClock(int64_t now) {
+  if (bound_hold_since_ >= 0) {
+    bound_hold_micros_ += now - bound_hold_since_;
+    bound_hold_since_ = -1;
+  }
+}
+
 Status RingfencePolicy::AnswerPromotion(int wave, int64_t now, PolicyAction& action) {
   rollout::BakeSummary bake;
-  bake.baked_devices = BakedDevices(rollout::WaveBakeMicros(plan_, wave), now);
+  const int64_t bake_micros = rollout::WaveBakeMicros(plan_, wave);
+  bake.baked_devices = BakedDevices(bake_micros, now);
   double expected = 0;
   double next = 0;
   for (int s = 0; s < cohorts_->stratum_count(); ++s) {
@@ -245,8 +258,26 @@ Status RingfencePolicy::AnswerPromotion(int wave, int64_t now, PolicyAction& act
   }
   bake.min_baked_devices = static_cast<int64_t>(std::ceil(options_.min_baked_share * expected));
   bake.next_wave_devices = static_cast<int64_t>(std::llround(next));
+  bake.promotion_hold_micros = BoundHoldMicros(wave, now);
+  bake.max_promotion_hold_micros = static_cast<int64_t>(
+      std::llround(options_.max_promotion_hold_bakes * static_cast<double>(bake_micros)));
   const rollout::Decision d = gate_->DecideAtBakeEnd(Health(), bake);
   const std::string wave_name = rollout::WaveName(plan_, wave);
+
+  // The hold clock of the promotion bound runs between consecutive "bound not met" answers.
+  if (bound_hold_wave_ != wave) {
+    bound_hold_wave_ = wave;
+    bound_hold_micros_ = 0;
+    bound_hold_since_ = -1;
+  }
+  if (d.reason == rollout::Reason::kPromotionBoundNotMet) {
+    bound_hold_micros_ = bake.promotion_hold_micros;
+    bound_hold_since_ = now;
+  } else {
+    StopBoundHoldClock(now);
+  }
+  if (d.reason != rollout::Reason::kInsufficientExposure) exposure_hold_since_ = -1;
+
   switch (d.verdict) {
     case Verdict::kPromote:
       if (not_yet_count_ > 0 && not_yet_wave_ == wave) {
@@ -254,9 +285,23 @@ Status RingfencePolicy::AnswerPromotion(int wave, int64_t now, PolicyAction& act
                                std::to_string(not_yet_count_) + " times before");
       }
       not_yet_count_ = 0;
+      if (d.reason == rollout::Reason::kPromotionBoundWaived) {
+        // The state machine has no event that pages on a promotion: the adapter pages and audits
+        // the waiver itself, before promoting (as the server controller must).
+        const std::string text =
+            "release " + ctx_.release_id + ": promotion of '" + wave_name + "' held " +
+            FormatSimTime(bake.promotion_hold_micros) + " on the promotion bound, waived: " +
+            rollout::DescribeDecision(d, gate_->metrics()) + " (n_H=" +
+            std::to_string(bake.baked_devices) + ")";
+        action.notes.push_back("PAGE: " + text);
+        action.notes.push_back(text);
+      }
       action.notes.push_back("PROMOTE '" + wave_name + "' (n_H=" +
                              std::to_string(bake.baked_devices) + ", next wave " +
-                             std::to_string(bake.next_wave_devices) + " devices)");
+                             std::to_string(bake.next_wave_devices) + " devices)" +
+                             (d.reason == rollout::Reason::kPromotionBoundMet && d.metric >= 0
+                                  ? ": " + rollout::DescribeDecision(d, gate_->metrics())
+                                  : std::string()));
       return Handle(Event::GatePromoteOk(wave), now, action);
     case Verdict::kHalt:
       return Handle(Event::GateHalt(rollout::DescribeDecision(d, gate_->metrics()), wave), now,
@@ -271,7 +316,13 @@ Status RingfencePolicy::AnswerPromotion(int wave, int64_t now, PolicyAction& act
               (d.metric >= 0 ? gate_->metric(d.metric).name + " " : std::string()) +
               Fmt("%.3g", d.value) + " vs limit " + Fmt("%.3g", d.limit) + " (n_H=" +
               std::to_string(bake.baked_devices) + ", next wave " +
-              std::to_string(bake.next_wave_devices) + ")";
+              std::to_string(bake.next_wave_devices);
+        if (d.reason == rollout::Reason::kPromotionBoundNotMet) {
+          why += ", budget " + Fmt("%.3g", d.bound.budget) + ", " +
+                 std::to_string(d.bound.treated_events) + " treated events, background >= " +
+                 Fmt("%.3g", d.bound.background_lcb);
+        }
+        why += ")";
       }
       if (not_yet_wave_ != wave) {
         not_yet_wave_ = wave;
@@ -280,6 +331,18 @@ Status RingfencePolicy::AnswerPromotion(int wave, int64_t now, PolicyAction& act
       }
       ++not_yet_count_;
       last_not_yet_ = why;
+      if (d.reason == rollout::Reason::kInsufficientExposure) {
+        // Not waived (docs/gate.md): n_H still grows as late devices finish their bake, and if it
+        // does not, devices are not applying the release. After the maximum hold, page once.
+        if (exposure_hold_since_ < 0) exposure_hold_since_ = now;
+        if (bake.max_promotion_hold_micros > 0 && exposure_paged_wave_ != wave &&
+            now - exposure_hold_since_ >= bake.max_promotion_hold_micros) {
+          exposure_paged_wave_ = wave;
+          action.notes.push_back("PAGE: release " + ctx_.release_id + ": promotion of '" +
+                                 wave_name + "' held " +
+                                 FormatSimTime(now - exposure_hold_since_) + " on " + why);
+        }
+      }
       if (d.verdict == Verdict::kHold && d.reason != rollout::Reason::kPromotionBoundNotMet &&
           d.reason != rollout::Reason::kInsufficientExposure) {
         return Handle(Event::GateHold(why, wave), now, action);
@@ -375,6 +438,7 @@ Status RingfencePolicy::OnTick(const Telemetry& t, PolicyAction& action) {
     return Handle(Event::GateHalt(why), now, action);
   }
   if (d.verdict == Verdict::kHold) {
+    StopBoundHoldClock(now);  // time held for another reason is not time held on the bound
     if (!state_.gate_hold) {
       const std::string why = rollout::DescribeDecision(d, gate_->metrics());
       action.notes.push_back(why);

@@ -33,6 +33,10 @@ struct RingfencePolicyOptions {
   // n_min(w) for PROMOTE as a share of the devices expected in waves <= w (0 = no minimum beyond
   // one device; the Poisson bound on failures is the real requirement).
   double min_baked_share = 0;
+  // BakeSummary::max_promotion_hold_micros as a multiple of the wave's bake: how long a wave may
+  // be held on the promotion bound before the gate waives it (PROMOTE, paged and audited).
+  // 0 = hold indefinitely.
+  double max_promotion_hold_bakes = 1.0;
 };
 
 class RingfencePolicy final : public RolloutPolicy {
@@ -60,6 +64,8 @@ class RingfencePolicy final : public RolloutPolicy {
   Status AnswerPromotion(int wave, int64_t now, PolicyAction& action);
   rollout::HealthSignals Health() const;
   int64_t BakedDevices(int64_t bake_micros, int64_t now) const;
+  int64_t BoundHoldMicros(int wave, int64_t now) const;
+  void StopBoundHoldClock(int64_t now);
   std::string StratumName(int stratum) const;
 
   rollout::Plan plan_;
@@ -79,6 +85,13 @@ class RingfencePolicy final : public RolloutPolicy {
   std::vector<std::pair<int64_t, int64_t>> applied_history_;
   int64_t treated_ = 0;
   int64_t treated_silent_ = 0;
+  // Time this wave's promotion has been held on the promotion bound (BakeSummary): accumulated
+  // between consecutive kPromotionBoundNotMet answers; stopped by any other answer or gate hold.
+  int bound_hold_wave_ = -1;
+  int64_t bound_hold_micros_ = 0;
+  int64_t bound_hold_since_ = -1;  // time of the last kPromotionBoundNotMet answer, -1 if stopped
+  int exposure_paged_wave_ = -1;   // wave for which a long insufficient-exposure hold was paged
+  int64_t exposure_hold_since_ = -1;
   int not_yet_wave_ = -1;  // wave whose "promotion not yet" was last logged
   int64_t not_yet_count_ = 0;
   std::string last_not_yet_;

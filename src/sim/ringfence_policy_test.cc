@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 
 #include "sim/engine.h"
@@ -144,6 +145,91 @@ TEST(RingfencePolicyTest, HoldbackIsReleasedOnlyAfterTheLastPlanWaveBaked) {
   EXPECT_LT(*r->reach_99_outside_holdback_micros, 6 * 60 * kMinute);
   ASSERT_TRUE(r->reach_99_micros.has_value());
   EXPECT_GT(*r->reach_99_micros, 365 * kMinute);
+}
+
+// A healthy release on a noisy fleet: background events keep the promotion bound from being met
+// in the small early waves (docs/gate.md, "Promotion"), and the hold is bounded: after one bake
+// of holding, the gate waives the bound, the adapter pages and audits, and the release goes on.
+TEST(RingfencePolicyTest, PromotionBoundHoldIsBoundedPagedAndCompletes) {
+  const Scenario s =
+      Fleet(200000, "[]", "{silence_per_day: 0.01, crash_per_day: 0.001, error_per_day: 0.02}");
+  const rollout::Plan plan = LoadPlan("standard");
+  int waivers = 0;
+  uint64_t waived_seed = 0;
+  std::optional<int64_t> waived_reach_99;
+  for (uint64_t seed = 1; seed <= 4; ++seed) {
+    RingfencePolicy policy(plan);
+    auto r = RunSimulation(s, policy, SimulationOptions{}, seed);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_FALSE(r->halted) << r->outcome;
+    EXPECT_EQ(policy.state().phase, rollout::Phase::kCompleted)
+        << "seed " << seed << ": " << r->outcome;
+    // Every waiver is paged, after exactly the wave's bake of holding on the bound.
+    std::string refused_wave;
+    for (const std::string& line : r->log) {
+      const size_t at = line.find("promotion_bound_not_met");
+      if (at != std::string::npos) refused_wave = line;
+      if (line.find("PAGE:") == std::string::npos) continue;
+      ASSERT_NE(line.find("on the promotion bound, waived: PROMOTE:"), std::string::npos) << line;
+      ++waivers;
+      if (waived_seed == 0) {
+        waived_seed = seed;
+        waived_reach_99 = r->reach_99_micros;
+      }
+      int wave = -1;
+      for (int w = 0; w < static_cast<int>(plan.waves.size()); ++w) {
+        if (line.find("promotion of '" + plan.waves[w].name + "'") != std::string::npos) wave = w;
+      }
+      ASSERT_GE(wave, 0) << line;
+      EXPECT_NE(line.find("held " + FormatSimTime(plan.waves[wave].bake_micros) + " on"),
+                std::string::npos)
+          << line;
+      EXPECT_NE(refused_wave.find("promotion of '" + plan.waves[wave].name + "' not yet"),
+                std::string::npos)
+          << refused_wave;
+    }
+  }
+  ASSERT_GT(waivers, 0);  // the seeds do exercise the waiver
+
+  // Without a maximum hold (0 = indefinitely) the same release waits, unpaged, until enough
+  // background has accumulated for the relative budget to cover its excess bound (here about
+  // 9 hours), or forever.
+  RingfencePolicyOptions options;
+  options.max_promotion_hold_bakes = 0;
+  RingfencePolicy stalled(plan, options);
+  SimulationOptions o;
+  o.max_duration_micros = 24 * 60 * kMinute;
+  auto r = RunSimulation(s, stalled, o, waived_seed);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->halted);
+  ASSERT_TRUE(waived_reach_99.has_value());
+  if (r->reach_99_micros.has_value()) {
+    EXPECT_GT(*r->reach_99_micros, *waived_reach_99 + 60 * kMinute);
+  }
+  for (const std::string& line : r->log) EXPECT_EQ(line.find("PAGE:"), std::string::npos) << line;
+}
+
+// Too few baked devices is not waived (docs/gate.md): the wave holds, and after one bake of
+// holding the adapter pages once.
+TEST(RingfencePolicyTest, InsufficientExposureHoldsAndPagesOnce) {
+  RingfencePolicyOptions options;
+  options.min_baked_share = 2;  // twice the devices the canary can have: never met
+  RingfencePolicy policy(LoadPlan("standard"), options);
+  SimulationOptions o;
+  o.max_duration_micros = 3 * 60 * kMinute;
+  auto r = RunSimulation(Fleet(200000, "[]"), policy, o, 1);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(policy.state().wave, 0);
+  EXPECT_EQ(policy.state().phase, rollout::Phase::kBaking);
+  int pages = 0;
+  for (const std::string& line : r->log) {
+    if (line.find("PAGE:") == std::string::npos) continue;
+    ++pages;
+    // Bake over at 40:00; held one bake (30 min) later.
+    EXPECT_EQ(line.rfind("1:10:00 PAGE: release", 0), 0u) << line;
+    EXPECT_NE(line.find("'canary' held 30:00 on insufficient_exposure"), std::string::npos) << line;
+  }
+  EXPECT_EQ(pages, 1);
 }
 
 TEST(RingfencePolicyTest, RefusesAnUnsafePlan) {
