@@ -131,14 +131,37 @@ class Checker {
     // Hash of the unique fields' values -> items with that hash (exact comparison on a hit).
     std::unordered_multimap<uint64_t, const Item*> unique_keys;
     if (!type_.unique_positions.empty()) unique_keys.reserve(b.items.size() * 2);
-    for (const Item& item : b.items) {
+    // Per-value checks are independent: run them in chunks (in parallel when allowed), then
+    // merge in item order so the report does not depend on scheduling.
+    constexpr size_t kChunk = 512;
+    const size_t chunks = (b.items.size() + kChunk - 1) / kChunk;
+    std::vector<std::vector<std::pair<size_t, Finding>>> value_findings(chunks);
+    auto check_chunk = [&](size_t c) {
+      std::vector<Finding> tmp;
+      for (size_t i = c * kChunk; i < std::min(b.items.size(), (c + 1) * kChunk); ++i) {
+        const Item& item = b.items[i];
+        for (size_t pos = 0; pos < type_.fields.size(); ++pos) {
+          CheckValue(item, type_.fields[pos], static_cast<int>(pos), item.values[pos], &tmp);
+        }
+        for (Finding& f : tmp) value_findings[c].emplace_back(i, std::move(f));
+        tmp.clear();
+      }
+    };
+    if (opts_.parallel_for) {
+      opts_.parallel_for(chunks, check_chunk);
+    } else {
+      for (size_t c = 0; c < chunks; ++c) check_chunk(c);
+    }
+    size_t cursor = 0;  // next unmerged finding of the current chunk (they are in item order)
+    for (size_t i = 0; i < b.items.size(); ++i) {
+      const Item& item = b.items[i];
       if (!item.id.empty() && item.id[0] != '#' && !ids.insert(item.id).second) {
         Add(Make("item.duplicate_id", &item, nullptr, -1,
                  "item id '" + item.id + "' is used by more than one item"));
       }
-      for (size_t pos = 0; pos < type_.fields.size(); ++pos) {
-        CheckValue(item, type_.fields[pos], static_cast<int>(pos), item.values[pos]);
-      }
+      if (i % kChunk == 0) cursor = 0;
+      auto& chunk = value_findings[i / kChunk];
+      while (cursor < chunk.size() && chunk[cursor].first == i) Add(std::move(chunk[cursor++].second));
       if (!type_.unique_positions.empty()) {
         const uint64_t h = UniqueKeyHash(item);
         const Item* first = nullptr;
@@ -194,15 +217,17 @@ class Checker {
     return true;
   }
 
-  void CheckValue(const Item& item, const FieldSpec& f, int pos, const FieldValue& v) {
+  // Appends the findings about one value to *out. Thread-safe (reads only immutable state).
+  void CheckValue(const Item& item, const FieldSpec& f, int pos, const FieldValue& v,
+                  std::vector<Finding>* out) const {
     using K = FieldValue::Kind;
     if (v.kind == K::kInvalid) return;  // already reported by the decoder
     if (v.kind == K::kAbsent || (v.kind == K::kString && v.s.empty() && f.type != FieldType::kString)) {
       if (f.required) {
-        Add(Make("field.required", &item, &f, pos,
+        out->push_back(Make("field.required", &item, &f, pos,
                  v.kind == K::kAbsent ? "required field is missing" : "required field is empty"));
       } else if (v.kind == K::kString) {
-        Add(Make("field.empty", &item, &f, pos,
+        out->push_back(Make("field.empty", &item, &f, pos,
                  "empty value; omit the field or use " +
                      (f.wildcard ? "the wildcard '" + *f.wildcard + "'" : std::string("a value"))));
       }
@@ -210,13 +235,13 @@ class Checker {
     }
     if (v.kind == K::kWildcard) return;
     if (v.kind == K::kString && v.s.empty() && f.required) {
-      Add(Make("field.required", &item, &f, pos, "required field is empty"));
+      out->push_back(Make("field.required", &item, &f, pos, "required field is empty"));
       return;
     }
     switch (f.type) {
       case FieldType::kInt:
         if ((f.min && v.i < *f.min) || (f.max && v.i > *f.max)) {
-          Add(Make("field.range", &item, &f, pos,
+          out->push_back(Make("field.range", &item, &f, pos,
                    std::to_string(v.i) + " is outside [" +
                        (f.min ? std::to_string(*f.min) : "-inf") + ", " +
                        (f.max ? std::to_string(*f.max) : "inf") + "]"));
@@ -228,18 +253,18 @@ class Checker {
         if (std::find(f.values.begin(), f.values.end(), v.s) == f.values.end()) {
           std::string allowed;
           for (const auto& a : f.values) allowed += (allowed.empty() ? "" : ", ") + a;
-          Add(Make("field.enum", &item, &f, pos,
+          out->push_back(Make("field.enum", &item, &f, pos,
                    "'" + v.s + "' is not one of: " + allowed));
         }
         return;
       case FieldType::kIpv4Prefix: {
         std::string e = CheckIpv4Prefix(v.s);
-        if (!e.empty()) Add(Make("field.ipv4_prefix", &item, &f, pos, e));
+        if (!e.empty()) out->push_back(Make("field.ipv4_prefix", &item, &f, pos, e));
         return;
       }
       case FieldType::kSha256:
         if (!IsLowerHex64(v.s)) {
-          Add(Make("field.sha256", &item, &f, pos, "must be 64 lowercase hex digits"));
+          out->push_back(Make("field.sha256", &item, &f, pos, "must be 64 lowercase hex digits"));
         }
         return;
       case FieldType::kString:
@@ -248,16 +273,16 @@ class Checker {
         break;
     }
     if (f.max_length && static_cast<int64_t>(v.s.size()) > *f.max_length) {
-      Add(Make("field.max_length", &item, &f, pos,
+      out->push_back(Make("field.max_length", &item, &f, pos,
                std::to_string(v.s.size()) + " bytes, over max_length " +
                    std::to_string(*f.max_length)));
       return;
     }
     if (f.type == FieldType::kGlob) {
       std::string e = CheckGlob(v.s);
-      if (!e.empty()) Add(Make("field.glob", &item, &f, pos, e));
+      if (!e.empty()) out->push_back(Make("field.glob", &item, &f, pos, e));
     } else if (f.type == FieldType::kRegex) {
-      CheckRegex(item, f, pos, v.s);
+      CheckRegex(item, f, pos, v.s, out);
     }
   }
 
@@ -305,10 +330,11 @@ class Checker {
     }
   }
 
-  void CheckRegex(const Item& item, const FieldSpec& f, int pos, const std::string& pattern) {
+  void CheckRegex(const Item& item, const FieldSpec& f, int pos, const std::string& pattern,
+                  std::vector<Finding>* out) const {
     auto it = regex_index_.find(pattern);
     const RegexVerdict& verdict = regex_verdicts_[it->second];  // precomputed for every pattern
-    if (!verdict.check.empty()) Add(Make(verdict.check, &item, &f, pos, verdict.message));
+    if (!verdict.check.empty()) out->push_back(Make(verdict.check, &item, &f, pos, verdict.message));
   }
 
   void CheckLimits() {
