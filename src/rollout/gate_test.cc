@@ -874,9 +874,18 @@ TEST(PromotionBoundTest, ExposureIsTheAtRiskCountBeforeEachTicksEvents) {
 // R_T = 600 + 400 and R_C = 59,400 + 39,600: E_T = 10,000 and E_C = 990,000 for both metrics.
 // Silence: 3 treated, 200 control events (the second hand example above: p_ex = 5.9625e-3 >
 // limit 3.3333e-3 before a 9,000-device wave). Crash: none (p_ex = 2.995732/1,000 <= 3.3333e-3).
+// The fixture uses tau = 1, the hand example's: at the default tau = 3 the same data meet the
+// bound (DefaultToleranceMeetsTheSameBound).
+GateOptions ToleranceOne() {
+  GateOptions o;
+  o.relative_harm_tolerance = 1;
+  return o;
+}
+
 class BoundedHoldTest : public ::testing::Test {
  protected:
-  BoundedHoldTest() : gate_(MakeGate({MetricSpec::Silence(), MetricSpec::Crash()}, 2)) {
+  BoundedHoldTest()
+      : gate_(MakeGate({MetricSpec::Silence(), MetricSpec::Crash()}, 2, ToleranceOne())) {
     for (int tick = 0; tick < 10; ++tick) {
       EXPECT_TRUE(gate_.SetAtRisk(0, 600, 59'400).ok());
       EXPECT_TRUE(gate_.SetAtRisk(1, 400, 39'600).ok());
@@ -948,6 +957,38 @@ TEST_F(BoundedHoldTest, WaivedOnceHeldForTheMaximum) {
     gate_.Tick();
   }
   EXPECT_EQ(gate_.DecideAtBakeEnd({}, Bake(kBake, kBake)).verdict, Verdict::kHalt);
+}
+
+// The same data at the default tau = 3: B_eff = max(30, 3·18.181818181818182) = 54.545454545454547,
+// limit 54.545454545454547/9,000 = 6.0606060606060606e-3 >= p_ex = 5.9625404972959467e-3: met
+// (53.66 excess devices possible against 54.55), with no hold and no waiver.
+TEST(PromotionBoundTest, DefaultToleranceMeetsTheSameBound) {
+  SequentialGate gate = MakeGate({MetricSpec::Silence(), MetricSpec::Crash()}, 2);
+  for (int tick = 0; tick < 10; ++tick) {
+    ASSERT_TRUE(gate.SetAtRisk(0, 600, 59'400).ok());
+    ASSERT_TRUE(gate.SetAtRisk(1, 400, 39'600).ok());
+    if (tick == 0) {
+      ASSERT_TRUE(gate.AddCountEvents(0, 0, 2, 120).ok());
+      ASSERT_TRUE(gate.AddCountEvents(0, 1, 1, 80).ok());
+    }
+    gate.Tick();
+  }
+  const PromotionBound b = gate.Bound(0, 1'000, 9'000);
+  EXPECT_NEAR(b.excess_rate_ucb, 5.9625404972959467e-3, kTol);
+  EXPECT_NEAR(b.budget, 54.545454545454547, kTol);
+  EXPECT_NEAR(b.limit, 6.0606060606060606e-3, kTol);
+  EXPECT_TRUE(b.met());
+  const Decision d = gate.DecideAtBakeEnd({}, {1'000, 0, 9'000, 0, 0});
+  EXPECT_EQ(d.verdict, Verdict::kPromote);
+  EXPECT_EQ(d.reason, Reason::kPromotionBoundMet);
+  // One more treated silence over the same exposure is not met: U(4) = gamma_p_inv(5, 0.95) =
+  // 9.1535190266375733, p_ex = (9.1535190266375733 − 1.7911160306367802)/1,000 =
+  // 7.3624029960007931e-3 > 6.06e-3.
+  const PromotionBound four = ComputePromotionBound(4, 10'000, 200, 990'000, 1'000, 9'000, 0.05,
+                                                    30, GateOptions{}.relative_harm_tolerance);
+  EXPECT_NEAR(four.excess_rate_ucb, 7.3624029960007931e-3, kTol);
+  EXPECT_NEAR(four.limit, 6.0606060606060606e-3, kTol);
+  EXPECT_FALSE(four.met());
 }
 
 TEST_F(BoundedHoldTest, MetBoundIsNotAWaiver) {
@@ -1023,7 +1064,7 @@ TEST(CreateTest, DefaultsMatchTheSpec) {
   EXPECT_EQ(o.min_treated_events, 3);
   EXPECT_EQ(o.promotion_alpha, 0.05);
   EXPECT_EQ(o.harm_budget, 30);
-  EXPECT_EQ(o.relative_harm_tolerance, 1.0);
+  EXPECT_EQ(o.relative_harm_tolerance, 3.0);
   const BakeSummary bake;
   EXPECT_EQ(bake.max_promotion_hold_micros, 0);  // no waiver unless the caller asks for one
   EXPECT_EQ(MetricSpec::Silence().null_ratio, 1.0);

@@ -148,8 +148,9 @@ TEST(RingfencePolicyTest, HoldbackIsReleasedOnlyAfterTheLastPlanWaveBaked) {
 }
 
 // A healthy release on a noisy fleet: background events keep the promotion bound from being met
-// in the small early waves (docs/gate.md, "Promotion"), and the hold is bounded: after one bake
-// of holding, the gate waives the bound, the adapter pages and audits, and the release goes on.
+// in the small early waves (docs/gate.md, "Promotion"), and the hold is bounded: after half a
+// bake of holding (the default), the gate waives the bound, the adapter pages and audits, and the
+// release goes on.
 TEST(RingfencePolicyTest, PromotionBoundHoldIsBoundedPagedAndCompletes) {
   const Scenario s =
       Fleet(200000, "[]", "{silence_per_day: 0.01, crash_per_day: 0.001, error_per_day: 0.02}");
@@ -164,7 +165,7 @@ TEST(RingfencePolicyTest, PromotionBoundHoldIsBoundedPagedAndCompletes) {
     EXPECT_FALSE(r->halted) << r->outcome;
     EXPECT_EQ(policy.state().phase, rollout::Phase::kCompleted)
         << "seed " << seed << ": " << r->outcome;
-    // Every waiver is paged, after exactly the wave's bake of holding on the bound.
+    // Every waiver is paged, after exactly half the wave's bake of holding on the bound.
     std::string refused_wave;
     for (const std::string& line : r->log) {
       const size_t at = line.find("promotion_bound_not_met");
@@ -181,7 +182,7 @@ TEST(RingfencePolicyTest, PromotionBoundHoldIsBoundedPagedAndCompletes) {
         if (line.find("promotion of '" + plan.waves[w].name + "'") != std::string::npos) wave = w;
       }
       ASSERT_GE(wave, 0) << line;
-      EXPECT_NE(line.find("held " + FormatSimTime(plan.waves[wave].bake_micros) + " on"),
+      EXPECT_NE(line.find("held " + FormatSimTime(plan.waves[wave].bake_micros / 2) + " on"),
                 std::string::npos)
           << line;
       EXPECT_NE(refused_wave.find("promotion of '" + plan.waves[wave].name + "' not yet"),
@@ -192,8 +193,8 @@ TEST(RingfencePolicyTest, PromotionBoundHoldIsBoundedPagedAndCompletes) {
   ASSERT_GT(waivers, 0);  // the seeds do exercise the waiver
 
   // Without a maximum hold (0 = indefinitely) the same release waits, unpaged, until enough
-  // background has accumulated for the relative budget to cover its excess bound (here about
-  // 9 hours), or forever.
+  // background has accumulated for the relative budget to cover its excess bound, or forever
+  // (seed 1: 99 % reached at 7:09:50 instead of 6:54:00; at tau = 1 the wait was about 9 hours).
   RingfencePolicyOptions options;
   options.max_promotion_hold_bakes = 0;
   RingfencePolicy stalled(plan, options);
@@ -204,13 +205,13 @@ TEST(RingfencePolicyTest, PromotionBoundHoldIsBoundedPagedAndCompletes) {
   EXPECT_FALSE(r->halted);
   ASSERT_TRUE(waived_reach_99.has_value());
   if (r->reach_99_micros.has_value()) {
-    EXPECT_GT(*r->reach_99_micros, *waived_reach_99 + 60 * kMinute);
+    EXPECT_GT(*r->reach_99_micros, *waived_reach_99);
   }
   for (const std::string& line : r->log) EXPECT_EQ(line.find("PAGE:"), std::string::npos) << line;
 }
 
-// Too few baked devices is not waived (docs/gate.md): the wave holds, and after one bake of
-// holding the adapter pages once.
+// Too few baked devices is not waived (docs/gate.md): the wave holds, and after the maximum hold
+// (half a bake) the adapter pages once.
 TEST(RingfencePolicyTest, InsufficientExposureHoldsAndPagesOnce) {
   RingfencePolicyOptions options;
   options.min_baked_share = 2;  // twice the devices the canary can have: never met
@@ -225,9 +226,9 @@ TEST(RingfencePolicyTest, InsufficientExposureHoldsAndPagesOnce) {
   for (const std::string& line : r->log) {
     if (line.find("PAGE:") == std::string::npos) continue;
     ++pages;
-    // Bake over at 40:00; held one bake (30 min) later.
-    EXPECT_EQ(line.rfind("1:10:00 PAGE: release", 0), 0u) << line;
-    EXPECT_NE(line.find("'canary' held 30:00 on insufficient_exposure"), std::string::npos) << line;
+    // Bake over at 40:00; held half a bake (15 min) later.
+    EXPECT_EQ(line.rfind("55:00 PAGE: release", 0), 0u) << line;
+    EXPECT_NE(line.find("'canary' held 15:00 on insufficient_exposure"), std::string::npos) << line;
   }
   EXPECT_EQ(pages, 1);
 }
