@@ -21,15 +21,15 @@
 #include <string_view>
 #include <vector>
 
-#include "ipc_rule_generator.h"
 #include "core/bundle.h"
 #include "core/content_type.h"
 #include "core/fleet.h"
 #include "core/regex_cost.h"
 #include "core/stage1.h"
-#include "platform/parallel.h"
 #include "crypto/crypto.h"
 #include "crypto/dsse.h"
+#include "ipc_rule_generator.h"
+#include "platform/parallel.h"
 
 namespace rf {
 namespace {
