@@ -1,7 +1,9 @@
 // CompileEcmaScript lives alone in this file because libstdc++ 12's <regex> trips a false
 // -Wmaybe-uninitialized inside std::function when built with -fsanitize (GCC bug 105562 family);
 // the warning is silenced for this translation unit only, which contains nothing else.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include <regex>
 

@@ -580,7 +580,85 @@ std::string Quote(std::string_view pattern, const Node& n) {
 
 }  // namespace
 
+// The analysis proper; depth > 0 for the nested analysis of a repeated body.
+RegexCostReport AnalyzeCostAtDepth(std::string_view pattern, const RegexCostOptions& opts, int depth);
+
+namespace {
+
+bool Nullable(const std::vector<Node>& nodes, int n) {
+  const Node& node = nodes[n];
+  switch (node.kind) {
+    case Node::kEmpty: return true;
+    case Node::kSet: return false;
+    case Node::kConcat:
+      for (int k : node.kids) {
+        if (!Nullable(nodes, k)) return false;
+      }
+      return true;
+    case Node::kAlt:
+      for (int k : node.kids) {
+        if (Nullable(nodes, k)) return true;
+      }
+      return false;
+    case Node::kRepeat: return node.min == 0 || Nullable(nodes, node.kids[0]);
+  }
+  return true;
+}
+
+bool MatchesSomething(const std::vector<Node>& nodes, int n) {
+  const Node& node = nodes[n];
+  if (node.kind == Node::kSet) return node.set.any();
+  if (node.kind == Node::kRepeat && node.max == 0) return false;
+  for (int k : node.kids) {
+    if (MatchesSomething(nodes, k)) return true;
+  }
+  return false;
+}
+
+// A bounded repetition unrolls into an acyclic automaton, which the loop-based EDA/IDA searches
+// cannot see; yet (a?){n} matches a^k in C(n, k) ways, and a backtracking matcher tries them all.
+// Repetition counts multiply through nesting. Returns the offending node, or -1.
+constexpr int64_t kAmbiguousRepeatLimit = 8;
+
+int FindAmbiguousBoundedRepeat(const std::vector<Node>& nodes, int n, int64_t multiplier,
+                               std::string_view pattern, const RegexCostOptions& opts,
+                               int depth, std::string* why) {
+  const Node& node = nodes[n];
+  int64_t m = multiplier;
+  if (node.kind == Node::kRepeat) {
+    m = node.max == -1 ? kAmbiguousRepeatLimit : std::min<int64_t>(multiplier * node.max, 1 << 20);
+    const int kid = node.kids[0];
+    if (node.max != -1 && m >= kAmbiguousRepeatLimit && MatchesSomething(nodes, kid)) {
+      if (Nullable(nodes, kid)) {
+        *why = "can match empty in each of its repetitions";
+        return n;
+      }
+      // The body itself ambiguous under repetition, as in (a|a){20}: analyse (?:body)*.
+      if (depth == 0) {
+        const Node& k = nodes[kid];
+        std::string starred = "(?:" + std::string(pattern.substr(k.begin, k.end - k.begin)) + ")*";
+        if (AnalyzeCostAtDepth(starred, opts, depth + 1).cost == RegexCost::kExponential) {
+          *why = "repeats a body that can match the same input in more than one way";
+          return n;
+        }
+      }
+    }
+  }
+  for (int k : node.kids) {
+    int found = FindAmbiguousBoundedRepeat(nodes, k, m, pattern, opts, depth, why);
+    if (found >= 0) return found;
+  }
+  return -1;
+}
+
+}  // namespace
+
 RegexCostReport AnalyzeBacktrackingCost(std::string_view pattern, const RegexCostOptions& opts) {
+  return AnalyzeCostAtDepth(pattern, opts, 0);
+}
+
+RegexCostReport AnalyzeCostAtDepth(std::string_view pattern, const RegexCostOptions& opts,
+                                   int depth) {
   RegexCostReport r;
   if (pattern.size() > opts.max_pattern_bytes) {
     r.cost = RegexCost::kUnknown;
@@ -596,6 +674,13 @@ RegexCostReport AnalyzeBacktrackingCost(std::string_view pattern, const RegexCos
     return r;
   }
   const std::vector<Node>& nodes = parser.nodes();
+  std::string why;
+  if (int bad = FindAmbiguousBoundedRepeat(nodes, root, 1, pattern, opts, depth, &why); bad >= 0) {
+    r.cost = RegexCost::kExponential;
+    r.reason = "exponential backtracking: the counted repetition " + Quote(pattern, nodes[bad]) +
+               " " + why + " (as in (a?){20}a{20})";
+    return r;
+  }
   GlushkovBuilder builder(nodes, opts.max_positions);
   GlushkovBuilder::Info info;  // first/last of the whole pattern: not needed for ambiguity
   if (!builder.Build(root, &info)) {
