@@ -15,9 +15,11 @@
 
 #include "platform/sim_env.h"
 
-// Counts allocations so that the "no allocation per tick" contract can be tested. Replacing the
-// global operator new/delete pair only adds a counter; every other form of new forwards here or
-// is left untouched (aligned forms), so the rest of the test binary is unaffected.
+// Counts allocations so that the "no allocation per tick" contract can be tested. Every
+// non-aligned form of operator new/delete is replaced (malloc/free plus a counter), never just
+// some: under ASan an unreplaced form (e.g. the nothrow new std::stable_sort uses) would be
+// ASan's own and its memory would reach our delete, an alloc-dealloc mismatch. Aligned forms are
+// left to the runtime as a complete set.
 namespace {
 std::atomic<int64_t> g_allocations{0};
 }  // namespace
@@ -31,7 +33,19 @@ void* operator new(std::size_t size) {
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 #pragma GCC diagnostic pop
+void* operator new[](std::size_t size) { return ::operator new(size); }
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  return std::malloc(size == 0 ? 1 : size);
+}
+void* operator new[](std::size_t size, const std::nothrow_t& tag) noexcept {
+  return ::operator new(size, tag);
+}
 
 namespace rf::rollout {
 namespace {
