@@ -57,7 +57,9 @@ struct Corpus {
   ContentType type;              // the shipped ipc_rule type (regex_engine: re2)
   ContentType backtracking;      // the same type with regex_engine: backtracking
   Fleet fleet;                   // samples/content/fleet.json
-  std::string source;            // bundle source YAML
+  std::string source;            // bundle source YAML, all 21 fields written out
+  std::string compact_source;    // the same items with wildcard fields left out, as authors write
+                                 // them (a consumer treats absent and wildcard alike)
   std::string payload;           // its canonical JSON payload
   std::string envelope;          // the payload in a signed DSSE envelope (a built bundle)
   Bundle bundle;                 // decoded
@@ -84,6 +86,17 @@ const Corpus& GetCorpus() {
     c->fleet = std::move(*fleet);
 
     c->source = GenerateIpcRuleSource(kItems, kSeed);
+    c->compact_source.reserve(c->source.size() / 2);
+    for (size_t i = 0; i < c->source.size();) {
+      size_t next = c->source.find(": \"*\"", i);
+      if (next == std::string::npos) {
+        c->compact_source.append(c->source, i, std::string::npos);
+        break;
+      }
+      size_t key = c->source.rfind(", ", next);  // ", name: \"*\"" -> ""
+      c->compact_source.append(c->source, i, key - i);
+      i = next + 5;
+    }
     std::vector<Finding> findings;
     auto b = DecodeBundleSource(c->source, "bench.yaml", c->type, &findings);
     if (!b.ok()) Die(b.status().ToString());
@@ -235,6 +248,25 @@ void BM_CheckSource_EndToEnd(benchmark::State& state) {
 }
 // Arg: 0 = one thread; 1 = regexes compiled on every core (wall time is what matters).
 BENCHMARK(BM_CheckSource_EndToEnd)->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// The same bundle as authors write it: wildcard fields omitted (22 MB instead of 47 MB).
+void BM_CheckCompactSource_EndToEnd(benchmark::State& state) {
+  const Corpus& c = GetCorpus();
+  StageOneReport r;
+  for (auto _ : state) {
+    std::vector<Finding> findings;
+    auto b = DecodeBundleSource(c.compact_source, "bench.yaml", c.type, &findings);
+    if (!b.ok()) {
+      state.SkipWithError(b.status().ToString().c_str());
+      break;
+    }
+    const std::string payload = EncodeCanonicalPayload(*b, c.type);
+    r = Check(c.type, *b, payload.size(), std::move(findings), state.range(0) != 0);
+    benchmark::DoNotOptimize(r);
+  }
+  Report(state, c.compact_source.size(), &r);
+}
+BENCHMARK(BM_CheckCompactSource_EndToEnd)->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // Payload form: decode (whose canonical check is the canonical encode) + stage 1.
 void BM_CheckPayload_EndToEnd(benchmark::State& state) {
