@@ -1,0 +1,173 @@
+// The seams inside `ringfence server`, so that the HTTP/agent runtime and the release service can
+// be built and tested apart:
+//
+//   http_server (Beast, one TU) --HttpRequest--> Router --> AgentApi (check-in, bundles)
+//                                                       \-> OperatorApi (ReleaseService)
+//   Controller --reads--> FleetSource (in-memory inventory, fed by check-ins)
+//              --reads/applies events--> ReleaseService (durable: SQLite store + audit)
+//              --publishes--> DispatchSnapshot --read by--> AgentApi on every check-in
+//
+// Nothing here includes Boost.Beast or SQLite. Status -> HTTP status mapping lives in exactly one
+// place (HttpStatusFor).
+#ifndef RINGFENCE_SERVER_INTERFACES_H_
+#define RINGFENCE_SERVER_INTERFACES_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/bundle.h"  // AppendJsonString
+#include "core/fleet.h"
+#include "core/status.h"
+#include "rollout/plan.h"
+#include "rollout/release.h"
+
+namespace rf::server {
+
+// ----- HTTP, transport-agnostic -----
+
+struct HttpRequest {
+  std::string method;                              // "GET", "POST", ...
+  std::string path;                                // "/v1/releases/r-7" (no query string)
+  std::map<std::string, std::string, std::less<>> query;  // decoded query parameters
+  std::string bearer_token;                        // from "Authorization: Bearer X"; "" if absent
+  std::string body;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+};
+
+// The one mapping from Status to HTTP: InvalidArgument 400, Unauthenticated 401, PermissionDenied
+// 403, NotFound 404, AlreadyExists/Aborted/FailedPrecondition/OutOfRange 409, ResourceExhausted
+// 413, Unavailable 503, DeadlineExceeded 504, everything else 500.
+inline int HttpStatusFor(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kOk: return 200;
+    case StatusCode::kInvalidArgument: return 400;
+    case StatusCode::kUnauthenticated: return 401;
+    case StatusCode::kPermissionDenied: return 403;
+    case StatusCode::kNotFound: return 404;
+    case StatusCode::kAlreadyExists:
+    case StatusCode::kAborted:
+    case StatusCode::kFailedPrecondition:
+    case StatusCode::kOutOfRange: return 409;
+    case StatusCode::kResourceExhausted: return 413;
+    case StatusCode::kUnavailable: return 503;
+    case StatusCode::kDeadlineExceeded: return 504;
+    default: return 500;
+  }
+}
+
+inline HttpResponse JsonResponse(int http_status, std::string body) {
+  HttpResponse r;
+  r.status = http_status;
+  r.body = std::move(body);
+  return r;
+}
+
+// {"error":{"code":code,"message":status.message()}} with HttpStatusFor(status).
+// REQUIRES: `code` is snake_case ASCII (it is not escaped).
+inline HttpResponse ErrorResponse(const Status& status, std::string_view code) {
+  std::string body = "{\"error\":{\"code\":\"";
+  body.append(code);
+  body += "\",\"message\":";
+  AppendJsonString(&body, status.message());
+  body += "}}";
+  return JsonResponse(HttpStatusFor(status), std::move(body));
+}
+
+// ----- principals and roles -----
+
+enum class Role : uint8_t { kAuthor, kReviewer, kOperator, kAdmin, kAgent };
+std::string_view RoleName(Role r);
+
+struct Principal {
+  std::string name;          // "alice"; "agent" for the enrollment token
+  std::vector<Role> roles;
+  // Admin implies every role except agent; the agent role implies nothing else.
+  bool Has(Role r) const {
+    for (Role x : roles) {
+      if (x == r || (x == Role::kAdmin && r != Role::kAgent)) return true;
+    }
+    return false;
+  }
+};
+
+// ----- the fleet as devices report it -----
+
+// Read access to the in-memory fleet inventory (owned by the agent runtime). Thread-safe.
+class FleetSource {
+ public:
+  virtual ~FleetSource() = default;
+  // Layer 1's inventory: one stratum per distinct (attrs, capability manifest), with device counts,
+  // from every enrolled device.
+  virtual Fleet Inventory() const = 0;
+  // Number of enrolled devices.
+  virtual int64_t DeviceCount() const = 0;
+};
+
+// ----- releases, as the controller needs them -----
+
+// A release as stored (durable) by the release service.
+struct ReleaseRecord {
+  std::string release_id;
+  std::string channel;
+  std::string content_type;
+  int64_t version = 0;
+  std::string bundle_sha256;
+  std::string plan_yaml;        // as uploaded; parsed with rollout::ParsePlan
+  rollout::Plan plan;           // parsed
+  rollout::ReleaseState state;  // persisted after every accepted transition
+  std::string author;
+  int64_t created_s = 0;
+  int64_t started_s = 0;  // 0 until kStart
+  // The channel's previous completed bundle (for customer "pin N-1"), if any.
+  std::optional<std::pair<int64_t, std::string>> previous;  // (version, sha256)
+};
+
+// Customer controls (DESIGN/issue 4): per tenant or device group, per channel.
+struct CustomerControl {
+  std::string channel;
+  std::string attr;   // "tenant" or "group"
+  std::string value;  // e.g. "acme"
+  bool pin_previous = false;         // stay on N-1: never take the channel's newest release
+  int64_t delay_s = 0;               // take a release only this long after it started
+  bool exclude_early_waves = false;  // only in the last wave (never a canary)
+};
+
+// The durable side. Implemented by the release service on the store; every mutating call is
+// durable (fsynced, audited) before it returns OK. Thread-safe.
+class ReleaseDirectory {
+ public:
+  virtual ~ReleaseDirectory() = default;
+  // Releases that are started and not finished (Dispatching, Baking, Paused) plus finished ones
+  // whose effects still matter to devices (Halted, RolledBack, Completed), newest first per channel.
+  virtual std::vector<ReleaseRecord> ActiveReleases() const = 0;
+  // Applies `event` through rollout::Transition at `now_micros`, persists the new state and its
+  // audit entries, and returns the transition. Refused events change nothing.
+  virtual Result<rollout::TransitionResult> ApplyEvent(std::string_view release_id,
+                                                       const rollout::Event& event,
+                                                       int64_t now_micros) = 0;
+  virtual std::vector<CustomerControl> Controls() const = 0;
+  // The bundle's DSSE envelope bytes, or NotFound.
+  virtual Result<std::string> BundleEnvelope(std::string_view sha256) const = 0;
+  // Approval envelopes (JSON texts) recorded for the bundle.
+  virtual std::vector<std::string> Approvals(std::string_view sha256) const = 0;
+  // Called (on any thread) after every accepted state change, so the controller republishes the
+  // dispatch snapshot at once (a halt must reach the next check-in).
+  virtual void SetChangeListener(std::function<void()> listener) = 0;
+};
+
+}  // namespace rf::server
+
+#endif  // RINGFENCE_SERVER_INTERFACES_H_
