@@ -168,6 +168,38 @@ class ReleaseDirectory {
   virtual void SetChangeListener(std::function<void()> listener) = 0;
 };
 
+// ----- live progress of a release, for the operator API's watch view -----
+
+// What the controller knows about a started release beyond its durable state: per-wave exposure
+// and the gate's current judgement. Filled by the runtime; the operator API serves it at
+// GET /v1/releases/{id}/progress next to the durable state.
+struct WaveProgress {
+  std::string name;
+  int64_t target_devices = 0;   // cumulative devices this wave should reach
+  int64_t exposed_devices = 0;  // devices handed this release so far (cumulative)
+};
+
+struct ReleaseProgress {
+  std::vector<WaveProgress> waves;
+  int64_t eligible_devices = 0;  // devices that consume the release's content type
+  int64_t exposed_devices = 0;   // devices offered/applied the release
+  int64_t applied_devices = 0;   // devices that reported `applied`
+  int64_t harmed_devices = 0;    // exposed devices that crashed, errored or went silent
+  std::string gate_state;        // e.g. "watching", "promote", "hold", "halt"
+  double max_e_value = 0;        // largest e-value across metrics and strata
+  double e_threshold = 0;        // e-value at which the gate halts
+  std::string gate_detail;       // one line for people, e.g. "crash: e=3.2 in os=windows ..."
+};
+
+// Implemented by the runtime's controller. Thread-safe.
+class ProgressSource {
+ public:
+  virtual ~ProgressSource() = default;
+  // The release's live progress, or nullopt if the controller does not track it (not started,
+  // or finished long ago).
+  virtual std::optional<ReleaseProgress> Progress(std::string_view release_id) const = 0;
+};
+
 }  // namespace rf::server
 
 #endif  // RINGFENCE_SERVER_INTERFACES_H_
