@@ -1,0 +1,238 @@
+// The release service: every operator operation on content types, bundles, releases, approvals,
+// principals, channel policies and customer controls, plus the durable side the controller uses
+// (rf::server::ReleaseDirectory).
+//
+// Contract of every mutating call: it checks the caller's role, validates its input against the
+// current model, builds one store::WriteBatch with the change and its audit entries, and returns OK
+// only after Store::Apply returned OK (durable and audited). A refused call changes nothing and
+// writes nothing. If the store fails, the service fails stop: every later mutation is refused
+// with the store's error (Unavailable) until the process restarts and reloads.
+//
+// Layer 1 runs on upload against the live fleet (FleetSource::Inventory()); layer 3 is enforced
+// here: approvals are Ed25519 approval statements (docs/protocol.md) verified against the
+// reviewer's registered key, never from the release's author or the bundle's uploader, counted
+// only from the roles of the channel's policy; Start is refused without the quorum.
+//
+//   SqliteStore store = ...; MyFleet fleet; Env env = PosixEnv();
+//   RF_ASSIGN_OR_RETURN(auto service, ReleaseService::Open(store, fleet, *env.clock, {}));
+//   service->SetChangeListener([&] { controller.Wake(); });
+//
+// Thread-safety: all methods may be called concurrently from any thread. Mutations are serialized
+// (one at a time; each validates, commits durably, then publishes its change to the in-memory
+// model under a short exclusive lock). Reads take a shared lock on the model and never wait for a
+// commit's fsync; they see only committed changes. See docs/control-plane.md "Threading".
+#ifndef RINGFENCE_SERVICE_RELEASE_SERVICE_H_
+#define RINGFENCE_SERVICE_RELEASE_SERVICE_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/content_type.h"
+#include "core/stage1.h"
+#include "core/status.h"
+#include "platform/env.h"
+#include "rollout/plan.h"
+#include "rollout/release.h"
+#include "server/interfaces.h"
+#include "store/store.h"
+
+namespace rf::service {
+
+inline constexpr std::string_view kApprovalPayloadType = "application/vnd.ringfence.approval+json";
+
+struct ReleaseServiceOptions {
+  // Review policy of a channel that has none: K approvals from these roles.
+  int default_approvals_required = 1;
+  std::vector<server::Role> default_approver_roles = {server::Role::kReviewer};
+  // Largest bundle envelope accepted at upload (bytes).
+  size_t max_envelope_bytes = 64u << 20;
+  // Largest content type / plan YAML accepted (bytes).
+  size_t max_yaml_bytes = 1u << 20;
+  // Layer-1 options (parallel_for: how stage 1 uses cores; unset = sequential).
+  StageOneOptions stage_one;
+  // Plan linter; fleet_size is filled from FleetSource::DeviceCount() when unset.
+  rollout::LintOptions lint;
+  // Source of token bytes. nullptr (default) = libsodium's CSPRNG; a bearer token must not come
+  // from a seeded PRNG. Tests inject a SeededRandom for reproducible tokens.
+  Random* token_random = nullptr;
+};
+
+// A bundle as listed by the API (without its envelope).
+using BundleInfo = store::BundleRecord;
+
+struct UploadResult {
+  BundleInfo bundle;     // sha256, channel, version, report_json, ...
+  bool accepted = false;
+  bool already_present = false;  // identical envelope uploaded before (idempotent)
+  size_t errors = 0, warnings = 0;
+};
+
+// Everything the API shows about a release.
+struct ReleaseView {
+  server::ReleaseRecord record;
+  std::vector<store::ApprovalRecord> approvals;
+  int approvals_required = 0;                // K of the channel's policy (now)
+  std::vector<server::Role> approver_roles;  // roles counted
+  int approvals_counted = 0;                 // approvals from counted roles
+  std::string layer1_report;                 // the bundle's stored layer-1 report JSON text
+  std::string layer2_report;                 // layer-2 report JSON text ("" until layer 2 exists)
+  std::string reports_sha256;                // SHA-256(layer1_report || layer2_report), hex
+};
+
+struct PrincipalInfo {
+  std::string name;
+  std::vector<server::Role> roles;
+  std::string reviewer_keyid;  // "" if no reviewer key
+  std::string created_by;
+  int64_t created_us = 0;
+};
+
+// The approval statement's payload (docs/protocol.md "Approval"), canonical JSON.
+struct ApprovalStatement {
+  std::string bundle_sha256, channel, release_id, reports_sha256, reviewer, role;
+  int64_t version = 0;
+};
+std::string EncodeApprovalPayload(const ApprovalStatement& s);
+// Strict: exactly the seven keys, right types, canonical bytes. InvalidArgument otherwise.
+Result<ApprovalStatement> DecodeApprovalPayload(std::string_view payload);
+
+class ReleaseService final : public server::ReleaseDirectory {
+ public:
+  // Loads the model from `store`. The references must outlive the service.
+  static Result<std::unique_ptr<ReleaseService>> Open(store::Store& store,
+                                                      const server::FleetSource& fleet,
+                                                      Clock& clock,
+                                                      ReleaseServiceOptions options = {});
+  ~ReleaseService() override;
+  ReleaseService(const ReleaseService&) = delete;
+  ReleaseService& operator=(const ReleaseService&) = delete;
+
+  // ----- principals -----
+  // The principal holding `bearer_token`; Unauthenticated if none.
+  Result<server::Principal> Authenticate(std::string_view bearer_token) const;
+  // First start of a server: creates principal `name` with `roles` holding `token` unless a
+  // principal of that name exists (then OK and nothing changes). No caller check: for the server's
+  // own bootstrap (admin and agent tokens), not for the API.
+  Status EnsurePrincipal(std::string_view name, const std::vector<server::Role>& roles,
+                         std::string_view token);
+  // Admin only. Creates a principal and returns its fresh random bearer token (shown once; only its
+  // SHA-256 is stored). `reviewer_public_key`: public key file JSON, or "" for none. Names:
+  // [a-z0-9._-]{1,64}. A reviewer key may belong to one principal only.
+  Result<std::string> CreatePrincipal(const server::Principal& actor, std::string_view name,
+                                      const std::vector<server::Role>& roles,
+                                      std::string_view reviewer_public_key);
+  std::vector<PrincipalInfo> Principals() const;
+
+  // ----- content types -----
+  // Admin only. Registers a content type (name, schema_version) from its YAML. Re-registering the
+  // same bytes is OK (idempotent); different bytes under the same name and version: AlreadyExists.
+  Result<store::ContentTypeRecord> AddContentType(const server::Principal& actor,
+                                                  std::string_view yaml);
+  std::vector<store::ContentTypeRecord> ContentTypes() const;
+
+  // ----- bundles -----
+  // Author only. Parses the envelope, verifies publisher signatures if the channel's policy has
+  // publisher keys, decodes the payload against its registered content type, runs layer 1 against
+  // the live fleet inventory and the channel's newest bundle, and stores the bundle and its report
+  // if accepted. Refused (nothing stored): InvalidArgument "layer 1 rejected bundle ...: <error
+  // findings>" with `*result` still filled (report_json holds the full report).
+  Status UploadBundle(const server::Principal& actor, std::string_view envelope_text,
+                      UploadResult* result);
+  std::vector<BundleInfo> Bundles(std::string_view channel_filter = {}) const;
+  Result<BundleInfo> Bundle(std::string_view sha256) const;
+
+  // ----- releases -----
+  // Author only. A release of an accepted bundle under the plan (ParsePlan + CheckPlan; every
+  // linter finding in the error). Ids are "r-1", "r-2", ...
+  Result<ReleaseView> CreateRelease(const server::Principal& actor, std::string_view bundle_sha256,
+                                    std::string_view plan_yaml);
+  Result<ReleaseView> GetRelease(std::string_view release_id) const;
+  // Newest first; channel "" = all.
+  std::vector<ReleaseView> ListReleases(std::string_view channel_filter = {}) const;
+  // Records an approval (envelope text of an approval statement). The caller must be the statement's
+  // reviewer, hold its role, have a registered key that signed it; the release must be awaiting
+  // approval (or ready); the statement must name this release, its bundle, channel, version and
+  // reports digest. When the quorum is reached the release becomes Ready in the same commit.
+  Result<ReleaseView> Approve(const server::Principal& actor, std::string_view release_id,
+                              std::string_view approval_envelope);
+  // Operator only. Start re-checks the quorum under the channel's current policy.
+  Result<rollout::TransitionResult> Start(const server::Principal& actor, std::string_view id);
+  Result<rollout::TransitionResult> Pause(const server::Principal& actor, std::string_view id,
+                                          std::string_view reason);
+  Result<rollout::TransitionResult> Resume(const server::Principal& actor, std::string_view id);
+  Result<rollout::TransitionResult> Halt(const server::Principal& actor, std::string_view id,
+                                         std::string_view reason);
+  Result<rollout::TransitionResult> Rollback(const server::Principal& actor, std::string_view id,
+                                             std::string_view reason);
+
+  // ----- policies and customer controls -----
+  // Admin only. K >= 1, roles non-empty and not agent; publisher keys decode; threshold in
+  // [1, keys] when keys are given.
+  Status SetPolicy(const server::Principal& actor, const store::ChannelPolicy& policy);
+  std::vector<store::ChannelPolicy> Policies() const;
+  // The policy in force for `channel` (its own, or the default).
+  store::ChannelPolicy PolicyFor(std::string_view channel) const;
+  // Operator only. Upsert by (channel, attr, value); attr is "tenant" or "group".
+  Status PutControl(const server::Principal& actor, const server::CustomerControl& control);
+  // Operator only. NotFound if absent.
+  Status DeleteControl(const server::Principal& actor, const store::ControlKey& key);
+
+  // ----- audit -----
+  Result<std::vector<store::AuditEntry>> Audit(int64_t after_seq, size_t limit) const;
+  Result<store::AuditVerification> VerifyAudit() const;
+
+  // ----- server::ReleaseDirectory -----
+  std::vector<server::ReleaseRecord> ActiveReleases() const override;
+  Result<rollout::TransitionResult> ApplyEvent(std::string_view release_id,
+                                               const rollout::Event& event,
+                                               int64_t now_micros) override;
+  std::vector<server::CustomerControl> Controls() const override;
+  Result<std::string> BundleEnvelope(std::string_view sha256) const override;
+  std::vector<std::string> Approvals(std::string_view sha256) const override;
+  void SetChangeListener(std::function<void()> listener) override;
+
+ private:
+  struct Model;
+  ReleaseService(store::Store& store, const server::FleetSource& fleet, Clock& clock,
+                 ReleaseServiceOptions options);
+
+  // REQUIRES: write_mu_ held. Applies `batch` durably, then `commit_model` to the model.
+  Status CommitLocked(store::WriteBatch batch, const std::function<void(Model&)>& commit_model);
+  Result<rollout::TransitionResult> OperatorEvent(const server::Principal& actor,
+                                                  std::string_view id, rollout::Event event,
+                                                  bool check_quorum);
+  Result<rollout::TransitionResult> TransitionLocked(std::string_view id,
+                                                     const rollout::Event& event, int64_t now,
+                                                     const std::string& actor);
+  ReleaseView ViewLocked(const server::ReleaseRecord& r) const;
+  void NotifyChange();
+  std::string NewToken();
+
+  store::Store& store_;
+  const server::FleetSource& fleet_;
+  Clock& clock_;
+  const ReleaseServiceOptions options_;
+
+  std::mutex write_mu_;            // serializes mutations (validate + commit + update model)
+  mutable std::shared_mutex mu_;   // guards model_; held exclusively only to update it
+  std::unique_ptr<Model> model_;   // GUARDED_BY(mu_)
+  Status failed_;                  // GUARDED_BY(write_mu_): sticky store failure
+
+  mutable std::mutex envelope_mu_;
+  mutable std::map<std::string, std::shared_ptr<const std::string>, std::less<>>
+      envelope_cache_;  // GUARDED_BY(envelope_mu_)
+
+  std::mutex listener_mu_;
+  std::function<void()> listener_;  // GUARDED_BY(listener_mu_)
+};
+
+}  // namespace rf::service
+
+#endif  // RINGFENCE_SERVICE_RELEASE_SERVICE_H_

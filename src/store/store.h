@@ -1,0 +1,153 @@
+// The durable store of the control plane: content types, bundles, releases, approvals, principals,
+// channel policies, customer controls and the hash-chained audit log.
+//
+// All writes go through Store::Apply(WriteBatch): one batch is one atomic transaction, and when
+// Apply returns OK the batch is durable (on SqliteStore: committed with synchronous=FULL, i.e.
+// fsynced) and its audit entries are chained. A batch that fails changes nothing. Batches are
+// upserts keyed by each record's primary key; preconditions (does the release exist, is the
+// approver the author, ...) are the caller's business (the release service), which holds the
+// authoritative in-memory model and serializes its writes.
+//
+//   store::WriteBatch b;
+//   b.releases.push_back(record);
+//   b.audit.push_back({.actor = "alice", .action = "release.create", .subject = "r-1",
+//                      .details_json = "{}", .time_us = now});
+//   RF_RETURN_IF_ERROR(store.Apply(b));   // durable and audited from here on
+//
+// Fail-stop: after a failed commit (I/O error, full disk) the implementations refuse every further
+// write with the original error; the process must restart and reload (leveldb's sticky error).
+//
+// Implementations: SqliteStore (sqlite_store.h, production) and MemStore (mem_store.h, tests).
+#ifndef RINGFENCE_STORE_STORE_H_
+#define RINGFENCE_STORE_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "server/interfaces.h"
+#include "store/audit.h"
+
+namespace rf::store {
+
+struct ContentTypeRecord {
+  std::string name;
+  int64_t schema_version = 0;
+  std::string yaml;  // as registered; parsed with ParseContentType
+  std::string created_by;
+  int64_t created_us = 0;
+  friend bool operator==(const ContentTypeRecord&, const ContentTypeRecord&) = default;
+};
+
+struct BundleRecord {
+  std::string sha256;  // hex SHA-256 of the payload: the bundle's identity
+  std::string channel;
+  std::string content_type;
+  int64_t schema_version = 0;
+  int64_t version = 0;
+  int64_t payload_bytes = 0;
+  // The DSSE envelope text as uploaded. Left empty by Store::Load (read it with BundleEnvelope).
+  std::string envelope;
+  std::string report_json;  // layer-1 report (StageOneReportJson) at upload
+  std::string uploaded_by;
+  int64_t uploaded_us = 0;
+  friend bool operator==(const BundleRecord&, const BundleRecord&) = default;
+};
+
+struct ApprovalRecord {
+  std::string release_id;
+  std::string reviewer;  // principal name; one approval per reviewer and release
+  server::Role role = server::Role::kReviewer;
+  std::string keyid;     // reviewer key that signed
+  std::string envelope;  // the approval's DSSE envelope text, as submitted
+  int64_t created_us = 0;
+  friend bool operator==(const ApprovalRecord&, const ApprovalRecord&) = default;
+};
+
+struct PrincipalRecord {
+  std::string name;
+  std::vector<server::Role> roles;
+  std::string token_sha256;  // hex SHA-256 of the bearer token; the token itself is never stored
+  std::string reviewer_key;  // public key file JSON (crypto::EncodePublicKeyFile), or ""
+  std::string created_by;
+  int64_t created_us = 0;
+  friend bool operator==(const PrincipalRecord&, const PrincipalRecord&) = default;
+};
+
+// Review and publishing policy of one channel.
+struct ChannelPolicy {
+  std::string channel;
+  int approvals_required = 1;                // K
+  std::vector<server::Role> approver_roles;  // approvals count only from these roles
+  std::vector<std::string> publisher_keys;   // public key file JSONs; empty = uploads unsigned ok
+  int publisher_threshold = 0;               // valid publisher signatures required (if keys set)
+  friend bool operator==(const ChannelPolicy&, const ChannelPolicy&) = default;
+};
+
+// Identifies a customer control (primary key).
+struct ControlKey {
+  std::string channel, attr, value;
+};
+
+// One atomic, durable change. Every vector is applied as upserts in the order of the fields
+// below, then `audit` is appended to the chain (seq, prev_hash and hash assigned by the store).
+struct WriteBatch {
+  std::vector<ContentTypeRecord> content_types;
+  std::vector<BundleRecord> bundles;  // envelope must be set
+  std::vector<server::ReleaseRecord> releases;
+  std::vector<ApprovalRecord> approvals;
+  std::vector<PrincipalRecord> principals;
+  std::vector<ChannelPolicy> policies;
+  std::vector<server::CustomerControl> controls;
+  std::vector<ControlKey> deleted_controls;
+  std::vector<AuditRecord> audit;
+  bool empty() const {
+    return content_types.empty() && bundles.empty() && releases.empty() && approvals.empty() &&
+           principals.empty() && policies.empty() && controls.empty() &&
+           deleted_controls.empty() && audit.empty();
+  }
+};
+
+// Everything but bundle envelopes and the audit log, as loaded at start-up.
+struct StoreContents {
+  std::vector<ContentTypeRecord> content_types;
+  std::vector<BundleRecord> bundles;  // envelope empty
+  std::vector<server::ReleaseRecord> releases;  // plan parsed, state decoded
+  std::vector<ApprovalRecord> approvals;
+  std::vector<PrincipalRecord> principals;
+  std::vector<ChannelPolicy> policies;
+  std::vector<server::CustomerControl> controls;
+  AuditHead audit_head;
+};
+
+// Thread-safe: any number of threads may call any method concurrently.
+class Store {
+ public:
+  virtual ~Store() = default;
+  // Applies `batch` atomically and durably. On OK, *appended (if not null) receives the audit
+  // entries as chained. On error nothing of the batch is stored.
+  [[nodiscard]] virtual Status Apply(const WriteBatch& batch,
+                                     std::vector<AuditEntry>* appended = nullptr) = 0;
+  // Reads every record (DataLoss if a stored record does not decode).
+  [[nodiscard]] virtual Result<StoreContents> Load() = 0;
+  // The bundle's envelope text, or NotFound.
+  [[nodiscard]] virtual Result<std::string> BundleEnvelope(std::string_view sha256) = 0;
+  // Audit entries with seq > after_seq, in seq order, at most `limit`.
+  [[nodiscard]] virtual Result<std::vector<AuditEntry>> ReadAudit(int64_t after_seq,
+                                                                  size_t limit) = 0;
+  // The head recorded beside the log (seq and hash of the last entry appended).
+  [[nodiscard]] virtual Result<AuditHead> RecordedAuditHead() = 0;
+};
+
+using StorePtr = std::unique_ptr<Store>;
+
+// Reads the whole audit log page by page and checks it against the recorded head
+// (VerifyAuditChain semantics, see audit.h).
+[[nodiscard]] Result<AuditVerification> VerifyStoredAudit(Store& store);
+
+}  // namespace rf::store
+
+#endif  // RINGFENCE_STORE_STORE_H_
