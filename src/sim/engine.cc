@@ -449,8 +449,11 @@ Result<SimResult> Engine::Run() {
   for (int s = 0; s < kNumSignals; ++s) {
     baseline[s] = -std::expm1(-scenario_.fleet.baseline.PerDay(static_cast<FailureSignal>(s)) * p_tick);
   }
-  const double come_online =
-      -std::expm1(-static_cast<double>(dt_) / static_cast<double>(scenario_.fleet.offline_spell_micros));
+  // A scenario built in code may leave the spell unset (0): one poll interval, as the parser does.
+  const int64_t spell = scenario_.fleet.offline_spell_micros > 0
+                            ? scenario_.fleet.offline_spell_micros
+                            : scenario_.fleet.poll_interval_micros;
+  const double come_online = -std::expm1(-static_cast<double>(dt_) / static_cast<double>(spell));
 
   // Telemetry in transit: the controller sees tick b's telemetry lag_ticks ticks later.
   const int64_t lag_ticks = (options_.telemetry_lag_micros + dt_ - 1) / dt_;

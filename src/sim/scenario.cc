@@ -163,7 +163,7 @@ Result<FleetSpec> ParseFleet(NodeRef node) {
     return ErrorAt(node.Get("online"), "online", "must be in (0, 1]");
   }
   RF_ASSIGN_OR_RETURN(f.offline_spell_micros,
-                      yaml::GetDurationMicros(node, "offline_spell", f.offline_spell_micros));
+                      yaml::GetDurationMicros(node, "offline_spell", f.poll_interval_micros));
   if (f.offline_spell_micros <= 0) {
     return ErrorAt(node.Get("offline_spell"), "offline_spell", "must be > 0");
   }

@@ -84,8 +84,10 @@ struct FleetSpec {
   int64_t poll_interval_micros = 0;  // every device checks in this often (with jitter)
   double online = 1.0;               // share of devices online at any time
   // Mean length of an offline spell (optional key `offline_spell`, an extension of DESIGN.md's
-  // format). Going offline is graceful (censoring, not silence). Default 10 minutes.
-  int64_t offline_spell_micros = 10 * 60 * 1'000'000LL;
+  // format). Going offline is graceful (censoring, not silence). Default: one poll interval —
+  // DESIGN.md gives only the share online, which this reads as "a device is online at a given
+  // check-in with probability `online`"; longer spells (nights, weekends) are scenario choices.
+  int64_t offline_spell_micros = 0;
   std::vector<ScenarioStratum> strata;
   BaselineRates baseline;
 };
