@@ -1,0 +1,367 @@
+#include "agent/agent.h"
+
+#include <cstdio>
+
+#include "crypto/crypto.h"
+
+namespace rf::agent {
+
+Agent::Agent(AgentOptions options, Env env, Sleeper* sleeper, HttpClient* http, FaultPoints* faults)
+    : options_(std::move(options)),
+      env_(env),
+      sleeper_(sleeper),
+      faults_(faults),
+      dir_(env.fs, options_.state_dir, &options_.trust, faults),
+      guard_(env.fs, options_.state_dir + "/loading.json", options_.guard, faults),
+      consumer_(options_.consumer),
+      backoff_(options_.backoff_base_ms, options_.backoff_max_ms, env.random),
+      poll_after_s_(options_.poll_default_s),
+      restart_delay_ms_(options_.restart_delay_ms) {
+  if (http && !options_.server_url.empty()) {
+    client_ = std::make_unique<ProtocolClient>(http, options_.server_url, options_.token,
+                                               options_.limits);
+  }
+  log_ = [](const std::string& line) { std::fprintf(stderr, "ringfence-agent: %s\n", line.c_str()); };
+}
+
+Agent::~Agent() { StopConsumer(); }
+
+void Agent::Log(const std::string& line) {
+  if (log_) log_(line);
+}
+
+Status Agent::SaveState() { return dir_.Save(state_); }
+
+void Agent::Resync() {
+  std::vector<std::string> notes;
+  auto s = dir_.Open(&notes);
+  for (const auto& n : notes) Log("recovery: " + n);
+  if (s.ok()) {
+    state_ = std::move(*s);
+  } else {
+    Log("cannot re-open the state directory: " + s.status().ToString());
+  }
+}
+
+Status Agent::Open() {
+  std::vector<std::string> notes;
+  RF_ASSIGN_OR_RETURN(state_, dir_.Open(&notes));
+  for (const auto& n : notes) Log("recovery: " + n);
+  if (state_.seq == 0) {
+    // A fresh (or wiped) device starts its sequence at the wall clock in milliseconds, so its
+    // check-ins stay above anything a previous incarnation sent.
+    state_.seq = env_.clock->NowUnixMicros() / 1000;
+    RF_RETURN_IF_ERROR(SaveState());
+  }
+  if (env_.fs->Exists(dir_.MarkerPath())) {
+    // The previous run ended (agent, consumer or host) while a bundle was on probation.
+    Log("found a loading marker from an unclean stop");
+    state_.pending.crashes += 1;
+    RF_RETURN_IF_ERROR(SaveState());
+  }
+  if (options_.device.capabilities_json.empty()) {
+    if (consumer_.configured()) {
+      auto m = consumer_.Manifest(env_.clock);
+      if (m.ok()) {
+        options_.device.capabilities_json = *m;
+      } else {
+        Log("no capability manifest (the server will not target this device): " + m.status().message());
+        options_.device.capabilities_json = "{}";
+      }
+    } else {
+      options_.device.capabilities_json = "{}";
+    }
+  }
+  if (client_) RF_RETURN_IF_ERROR(ValidateDeviceInfo(options_.device));
+  next_checkin_micros_ = Mono();
+  next_start_micros_ = Mono();
+  return Status::Ok();
+}
+
+Status Agent::CheckinRound() {
+  if (!client_) return Status::FailedPrecondition("offline: no server configured");
+  auto fail = [&](const Status& s) {
+    ++stats_.checkins_failed;
+    const int64_t delay = backoff_.NextDelayMs();
+    next_checkin_micros_ = Mono() + delay * 1000;
+    Log(s.ToString() + "; next attempt in " + std::to_string(delay) + " ms");
+    return s;
+  };
+  if (!state_.enrolled) {
+    auto poll = client_->Enroll(options_.device);
+    if (!poll.ok()) return fail(poll.status());
+    state_.enrolled = true;
+    poll_after_s_ = *poll;
+    if (Status s = SaveState(); !s.ok()) return fail(s);
+  }
+  // The sequence number is durable before it is used: a replay of it is always stale.
+  state_.seq += 1;
+  if (Status s = SaveState(); !s.ok()) return fail(s);
+  if (faults_) faults_->Hit("checkin.seq.saved");
+  const PendingHealth reported = state_.pending;
+  auto resp = client_->Checkin(EncodeCheckinRequest(options_.device, state_, state_.seq));
+  if (!resp.ok()) {
+    if (resp.status().code() == StatusCode::kNotFound) {
+      state_.enrolled = false;  // the server forgot us: enroll again next time
+      (void)SaveState();
+    } else if (resp.status().code() == StatusCode::kAborted &&
+               resp.status().message().find("stale_checkin") != std::string::npos) {
+      state_.seq += 1'000'000;  // leap past whatever the server saw last
+      (void)SaveState();
+    }
+    return fail(resp.status());
+  }
+  ++stats_.checkins_ok;
+  backoff_.Reset();
+  poll_after_s_ = resp->poll_after_s;
+  // Drop what the server now has; anything recorded since stays pending.
+  state_.pending.crashes -= std::min(state_.pending.crashes, reported.crashes);
+  state_.pending.errors -= std::min(state_.pending.errors, reported.errors);
+  if (state_.pending.apply.size() >= reported.apply.size()) {
+    state_.pending.apply.erase(state_.pending.apply.begin(),
+                               state_.pending.apply.begin() + static_cast<long>(reported.apply.size()));
+  }
+  if (state_.pending.quarantined.size() >= reported.quarantined.size()) {
+    state_.pending.quarantined.erase(
+        state_.pending.quarantined.begin(),
+        state_.pending.quarantined.begin() + static_cast<long>(reported.quarantined.size()));
+  }
+  if (Status s = SaveState(); !s.ok()) Log("cannot save state: " + s.ToString());
+  for (const auto& d : resp->directives) {
+    if (d.action == "install") {
+      HandleInstall(d);
+    } else {
+      HandleRevert(d);
+    }
+  }
+  next_checkin_micros_ = Mono() + JitteredPollDelayMs(poll_after_s_, options_.poll_min_s,
+                                                      options_.poll_max_s, env_.random) * 1000;
+  return Status::Ok();
+}
+
+void Agent::Refuse(const Directive& d, const std::string& result, const std::string& reason) {
+  const std::string key = d.channel + "\n" + d.sha256 + "\n" + crypto::Sha256Hex(d.release);
+  Log("channel " + d.channel + " version " + std::to_string(d.version) + ": " + result + ": " + reason);
+  if (!refused_directives_.insert(key).second) return;  // reported once per process
+  if (result == "refused") ++stats_.refused;
+  state_.Report({d.channel, d.version, d.sha256, result, reason});
+  if (Status s = SaveState(); !s.ok()) Log("cannot save state: " + s.ToString());
+}
+
+void Agent::HandleInstall(const Directive& d) {
+  const InstalledView view = state_.View(d.channel);
+  if (view.current && view.current->version == d.version && view.current->sha256 == d.sha256) return;
+  const std::string key = d.channel + "\n" + d.sha256 + "\n" + crypto::Sha256Hex(d.release);
+  if (refused_directives_.count(key)) return;  // same directive, same verdict: do not re-download
+  // Cheap checks before any download: anti-rollback on the directive, then the release statement.
+  if (Status s = CheckAntiRollback(view, d.version, d.sha256); !s.ok()) {
+    if (s.code() != StatusCode::kAlreadyExists) Refuse(d, "refused", s.message());
+    return;
+  }
+  if (auto rs = VerifyReleaseStatement(options_.trust, d.release, "install", d.channel, NowS()); !rs.ok()) {
+    Refuse(d, "refused", rs.status().message());
+    return;
+  }
+  if (faults_) faults_->Hit("download.begin");
+  InstallCandidate c;
+  c.channel = d.channel;
+  c.version = d.version;
+  c.sha256 = d.sha256;
+  c.release_envelope = d.release;
+  auto bundle = client_->FetchBundle(d);
+  if (!bundle.ok()) {
+    // Transport trouble is not a verdict on the bundle: retried at the next check-in.
+    Log("channel " + d.channel + ": " + bundle.status().ToString());
+    return;
+  }
+  c.bundle_envelope = std::move(*bundle);
+  if (options_.trust.approval_threshold > 0) {
+    auto approvals = client_->FetchApprovals(d);
+    if (!approvals.ok()) {
+      Log("channel " + d.channel + ": " + approvals.status().ToString());
+      return;
+    }
+    c.approval_envelopes = std::move(*approvals);
+  }
+  if (faults_) faults_->Hit("download.done");
+  auto verified = VerifyInstall(options_.trust, c, view, NowS());
+  if (faults_) faults_->Hit("verify.done");
+  if (!verified.ok()) {
+    Refuse(d, "refused", verified.status().message());
+    return;
+  }
+  auto staged = dir_.Stage(*verified);
+  if (!staged.ok()) {
+    Log("cannot stage the bundle: " + staged.status().ToString());
+    return;
+  }
+  if (options_.preflight && consumer_.configured()) {
+    auto outcome = consumer_.Preflight(env_.clock, *staged);
+    if (faults_) faults_->Hit("preflight.done");
+    if (!outcome.ok() || !outcome->Succeeded()) {
+      const std::string reason =
+          "pre-flight load " + (outcome.ok() ? outcome->Describe() : outcome.status().message());
+      dir_.DropStaged(*staged);
+      ++stats_.preflight_failed;
+      // Refused for good: a bundle that crashes the consumer's load is never retried.
+      state_.Quarantine({d.channel, verified->version, verified->sha256, reason});
+      Refuse(d, "preflight_failed", reason);
+      return;
+    }
+  }
+  if (Status s = dir_.Apply(*verified, &state_); !s.ok()) {
+    Log("apply failed, nothing changed: " + s.ToString());
+    dir_.DropStaged(*staged);
+    Resync();
+    return;
+  }
+  dir_.DropStaged(*staged);
+  ++stats_.applied;
+  Log("channel " + d.channel + ": applied version " + std::to_string(verified->version));
+  if (!consumer_.configured()) {
+    // Nothing runs the content here, so nothing can crash on it: it is healthy as applied.
+    state_.channels[d.channel].healthy_sha256 = verified->sha256;
+    (void)SaveState();
+  } else if (child_.running()) {
+    StopConsumer();  // SuperviseStep restarts it on the new bundle, under the guard
+    next_start_micros_ = Mono();
+  }
+}
+
+void Agent::HandleRevert(const Directive& d) {
+  auto rs = VerifyReleaseStatement(options_.trust, d.release, "revert", d.channel, NowS());
+  if (!rs.ok()) {
+    Refuse(d, "refused", "revert directive: " + rs.status().message());
+    return;
+  }
+  if (rs->version != d.version || rs->bundle_sha256 != d.sha256) {
+    Refuse(d, "refused", "revert directive does not match its signed release statement");
+    return;
+  }
+  for (const auto& q : state_.quarantined) {
+    if (q.channel == d.channel && q.version == d.version && q.sha256 == d.sha256) return;
+  }
+  const std::string reason = "revert directive" + (d.reason.empty() ? "" : ": " + d.reason);
+  const auto it = state_.channels.find(d.channel);
+  if (it != state_.channels.end() && it->second.current &&
+      it->second.current->version == d.version && it->second.current->sha256 == d.sha256) {
+    if (Status s = dir_.Revert(d.channel, reason, "reverted", &state_); !s.ok()) {
+      Log("revert failed: " + s.ToString());
+      Resync();
+      return;
+    }
+    ++stats_.reverted;
+    Log("channel " + d.channel + ": reverted version " + std::to_string(d.version) + " (" + reason + ")");
+    if (child_.running()) {
+      StopConsumer();
+      next_start_micros_ = Mono();
+    }
+    return;
+  }
+  // Not running it: remember never to take it.
+  state_.Quarantine({d.channel, d.version, d.sha256, reason});
+  if (Status s = SaveState(); !s.ok()) Log("cannot save state: " + s.ToString());
+}
+
+std::map<std::string, BundleRef> Agent::Probation() const {
+  std::map<std::string, BundleRef> p;
+  for (const auto& [ch, c] : state_.channels) {
+    if (c.current && c.current->sha256 != c.healthy_sha256) p[ch] = *c.current;
+  }
+  return p;
+}
+
+std::vector<std::string> Agent::ActivePaths() const {
+  std::vector<std::string> paths;
+  for (const auto& [ch, c] : state_.channels) {
+    if (c.current) paths.push_back(dir_.ActivePath(ch));
+  }
+  return paths;
+}
+
+void Agent::StopConsumer() {
+  if (!child_.running()) return;
+  const bool on_probation = !Probation().empty();
+  child_.Stop(env_.clock, options_.stop_grace_ms);
+  if (on_probation && Mono() - child_started_micros_ < options_.healthy_after_ms * 1000) {
+    if (Status s = guard_.ForgiveLastStart(); !s.ok()) Log("guard: " + s.ToString());
+  }
+}
+
+void Agent::SuperviseStep() {
+  if (!consumer_.configured()) return;
+  const int64_t now = Mono();
+  if (child_.running()) {
+    if (auto exit = child_.Poll()) {
+      ++stats_.consumer_crashes;
+      state_.pending.crashes += 1;
+      (void)SaveState();
+      Log("consumer exited: " + exit->Describe());
+      next_start_micros_ = now + restart_delay_ms_ * 1000;
+      restart_delay_ms_ = std::min(restart_delay_ms_ * 2, options_.restart_delay_max_ms);
+      return;
+    }
+    if (now - child_started_micros_ >= options_.healthy_after_ms * 1000) {
+      restart_delay_ms_ = options_.restart_delay_ms;
+      const auto probation = Probation();
+      if (!probation.empty()) {
+        for (const auto& [ch, ref] : probation) state_.channels[ch].healthy_sha256 = ref.sha256;
+        if (Status s = SaveState(); !s.ok()) {
+          Log("cannot save state: " + s.ToString());
+          return;
+        }
+        if (faults_) faults_->Hit("guard.healthy.saved");
+        if (Status s = guard_.Clear(); !s.ok()) Log("guard: " + s.ToString());
+        Log("consumer healthy after " + std::to_string(options_.healthy_after_ms) + " ms");
+      }
+    }
+    return;
+  }
+  if (now < next_start_micros_) return;
+  std::vector<std::string> paths = ActivePaths();
+  if (paths.empty()) return;  // nothing to interpret yet
+  auto probation = Probation();
+  auto decision = guard_.BeforeStart(probation);
+  if (!decision.ok()) {
+    Log("guard: " + decision.status().ToString());
+    next_start_micros_ = now + restart_delay_ms_ * 1000;
+    return;
+  }
+  if (decision->quarantine) {
+    const std::string reason = std::to_string(decision->unclean_starts) + " unclean starts";
+    for (const auto& [ch, ref] : probation) {
+      if (Status s = dir_.Revert(ch, reason, "reverted", &state_); !s.ok()) {
+        Log("revert failed: " + s.ToString());
+        Resync();
+        return;
+      }
+      ++stats_.reverted;
+      Log("channel " + ch + ": quarantined version " + std::to_string(ref.version) + " after " +
+          reason + ", reverted to LKG");
+    }
+    next_start_micros_ = now;
+    return;
+  }
+  if (faults_) faults_->Hit("consumer.start");
+  if (Status s = child_.Start(consumer_.RunArgv(paths), options_.consumer.run_limits); !s.ok()) {
+    Log("cannot start the consumer: " + s.ToString());
+    next_start_micros_ = now + restart_delay_ms_ * 1000;
+    return;
+  }
+  ++stats_.consumer_starts;
+  child_started_micros_ = now;
+}
+
+void Agent::Run(const std::atomic<bool>* stop) {
+  while (!stop->load()) {
+    SuperviseStep();
+    if (client_ && Mono() >= next_checkin_micros_) (void)CheckinRound();
+    if (stop->load()) break;
+    int64_t wait = options_.tick_ms * 1000;
+    if (client_) wait = std::min(wait, std::max<int64_t>(0, next_checkin_micros_ - Mono()));
+    sleeper_->SleepMicros(std::max<int64_t>(wait, 1000));
+  }
+  StopConsumer();
+}
+
+}  // namespace rf::agent

@@ -1,0 +1,140 @@
+// ringfence-agent's core: check-in loop, install/revert, pre-flight, apply, and supervision of the
+// consumer under the crash-loop guard. Design and worked timeline: docs/agent.md.
+//
+//   Agent agent(options, PosixEnv(), &sleeper, http.get(), &faults);
+//   RF_RETURN_IF_ERROR(agent.Open());
+//   agent.Run(&stop_flag);            // or agent.CheckinRound() once
+//
+// Single-threaded: every method must be called from one thread (Run's stop flag may be set from
+// a signal handler or another thread).
+#ifndef RINGFENCE_AGENT_AGENT_H_
+#define RINGFENCE_AGENT_AGENT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "agent/agent_state.h"
+#include "agent/backoff.h"
+#include "agent/consumer.h"
+#include "agent/crash_loop_guard.h"
+#include "agent/fault_points.h"
+#include "agent/protocol_client.h"
+#include "agent/sleeper.h"
+#include "agent/state_dir.h"
+#include "agent/trust_root.h"
+#include "platform/env.h"
+
+namespace rf::agent {
+
+struct AgentOptions {
+  std::string server_url;  // "http://host:port"; empty = offline (guard and supervision only)
+  std::string token;       // the fleet's agent enrollment token
+  std::string state_dir;   // owned by this agent alone
+  TrustRoot trust;
+  DeviceInfo device;       // capabilities_json filled by Open() unless set
+  ConsumerOptions consumer;
+  bool preflight = true;   // run `load` in a child before applying (needs a consumer)
+  CrashLoopGuardOptions guard;
+  int64_t healthy_after_ms = 10'000;      // consumer uptime that proves a bundle healthy
+  int64_t restart_delay_ms = 500;         // first consumer restart delay; doubles per crash
+  int64_t restart_delay_max_ms = 30'000;  // cap on the above
+  int64_t stop_grace_ms = 5'000;          // SIGTERM -> SIGKILL when stopping the consumer
+  int64_t poll_default_s = 60;            // until the server says otherwise
+  int64_t poll_min_s = 1;                 // clamp on the server's poll_after_s
+  int64_t poll_max_s = 3600;
+  int64_t backoff_base_ms = 1'000;        // failed check-ins: full-jitter exponential backoff
+  int64_t backoff_max_ms = 300'000;
+  int64_t tick_ms = 50;                   // supervision granularity of Run()
+  ProtocolLimits limits;
+};
+
+// Counters for logs, tests and the benchmark.
+struct AgentStats {
+  int64_t checkins_ok = 0;
+  int64_t checkins_failed = 0;
+  int64_t applied = 0;
+  int64_t refused = 0;
+  int64_t preflight_failed = 0;
+  int64_t reverted = 0;
+  int64_t consumer_starts = 0;
+  int64_t consumer_crashes = 0;
+};
+
+class Agent {
+ public:
+  // `env`, `sleeper`, `http` (null when offline) and `faults` (nullable) must outlive the agent.
+  Agent(AgentOptions options, Env env, Sleeper* sleeper, HttpClient* http, FaultPoints* faults);
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // Opens and repairs the state directory, asks the consumer for its manifest. Must succeed
+  // before anything else is called.
+  Status Open();
+
+  // One protocol round: enroll if needed, check in (with the pending health report), then act on
+  // every directive. OK when the check-in was answered; install/revert outcomes are not errors
+  // (they are reported at the next check-in). Sets the time of the next round.
+  Status CheckinRound();
+
+  // One supervision step: reap an exited consumer, declare bundles healthy, or (re)start the
+  // consumer under the crash-loop guard, reverting instead when the guard says so.
+  void SuperviseStep();
+
+  // Check-ins and supervision until *stop becomes true; then stops the consumer.
+  void Run(const std::atomic<bool>* stop);
+
+  const AgentState& state() const { return state_; }
+  const AgentStats& stats() const { return stats_; }
+  // Monotonic time (micros) of the next check-in.
+  int64_t next_checkin_micros() const { return next_checkin_micros_; }
+  // Log lines go here (stderr by default).
+  void set_log(std::function<void(const std::string&)> log) { log_ = std::move(log); }
+
+ private:
+  void Log(const std::string& line);
+  int64_t NowS() { return env_.clock->NowUnixMicros() / 1'000'000; }
+  int64_t Mono() { return env_.clock->MonotonicMicros(); }
+  Status SaveState();
+  // Re-opens the state dir after a failed durable step so memory never runs ahead of disk.
+  void Resync();
+  void HandleInstall(const Directive& d);
+  void HandleRevert(const Directive& d);
+  void Refuse(const Directive& d, const std::string& result, const std::string& reason);
+  void StopConsumer();
+  std::map<std::string, BundleRef> Probation() const;
+  std::vector<std::string> ActivePaths() const;
+
+  AgentOptions options_;
+  Env env_;
+  Sleeper* sleeper_;
+  FaultPoints* faults_;
+  std::unique_ptr<ProtocolClient> client_;
+  StateDir dir_;
+  CrashLoopGuard guard_;
+  ConsumerCommand consumer_;
+  FullJitterBackoff backoff_;
+  AgentState state_;
+  AgentStats stats_;
+  std::function<void(const std::string&)> log_;
+
+  int64_t poll_after_s_;
+  int64_t next_checkin_micros_ = 0;
+  // Directives already refused by this process: (channel, sha256, release statement) -> reason.
+  std::set<std::string> refused_directives_;
+
+  SupervisedChild child_;
+  int64_t child_started_micros_ = 0;
+  int64_t next_start_micros_ = 0;
+  int64_t restart_delay_ms_ = 0;
+  bool startup_marker_checked_ = false;
+};
+
+}  // namespace rf::agent
+
+#endif  // RINGFENCE_AGENT_AGENT_H_

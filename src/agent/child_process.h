@@ -1,0 +1,72 @@
+// Running the consumer in child processes: one-shot commands with resource limits (the manifest
+// query and the pre-flight load) and the long-running supervised consumer.
+//
+// Every child gets its own process group, a minimal environment (PATH only), no inherited file
+// descriptors beyond stdin (/dev/null), stdout and stderr, and PR_SET_PDEATHSIG=SIGKILL so it can
+// never outlive a killed agent. Resource limits are rlimits set in the child before exec.
+#ifndef RINGFENCE_AGENT_CHILD_PROCESS_H_
+#define RINGFENCE_AGENT_CHILD_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "platform/env.h"
+
+namespace rf::agent {
+
+struct ChildLimits {
+  int64_t cpu_seconds = 10;                  // RLIMIT_CPU; 0 = unlimited
+  int64_t address_space_bytes = 2ll << 30;   // RLIMIT_AS; 0 = unlimited (needed under ASan)
+  int64_t max_open_files = 256;              // RLIMIT_NOFILE; 0 = unlimited
+  int64_t max_file_bytes = 64ll << 20;       // RLIMIT_FSIZE; 0 = unlimited
+  int64_t wall_timeout_ms = 30'000;          // one-shot commands only; the process group is killed
+  size_t max_output_bytes = 1u << 20;        // stdout/stderr kept per stream; the rest is discarded
+};
+
+struct ChildOutcome {
+  bool timed_out = false;
+  int exit_code = -1;  // >= 0 when the child exited
+  int signal = 0;      // > 0 when a signal ended it
+  std::string out;     // captured stdout (one-shot only)
+  std::string err;     // captured stderr (one-shot only)
+
+  bool Succeeded() const { return !timed_out && exit_code == 0; }
+  // "exit 1", "killed by signal 11 (SIGSEGV)", "timed out after 30000 ms"; plus the last line of
+  // stderr when there is one.
+  std::string Describe() const;
+};
+
+// Runs argv to completion (or to the wall timeout), capturing stdout and stderr. The wall clock is
+// measured with `clock`'s monotonic time. Fails only when the process cannot be started.
+Result<ChildOutcome> RunChild(Clock* clock, const std::vector<std::string>& argv,
+                              const ChildLimits& limits);
+
+// A long-running child whose stdout and stderr go to the agent's stderr. Not thread-safe.
+class SupervisedChild {
+ public:
+  SupervisedChild() = default;
+  SupervisedChild(const SupervisedChild&) = delete;
+  SupervisedChild& operator=(const SupervisedChild&) = delete;
+  ~SupervisedChild();  // kills a running child (SIGKILL to its group) and reaps it
+
+  // REQUIRES: !running(). `limits.wall_timeout_ms` is ignored.
+  Status Start(const std::vector<std::string>& argv, const ChildLimits& limits);
+  bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+  // Non-blocking: the outcome once the child has ended (and running() is then false).
+  std::optional<ChildOutcome> Poll();
+  // SIGTERM to the group, SIGKILL after `grace_ms`; waits and returns the outcome.
+  ChildOutcome Stop(Clock* clock, int64_t grace_ms);
+
+ private:
+  pid_t pid_ = -1;
+};
+
+}  // namespace rf::agent
+
+#endif  // RINGFENCE_AGENT_CHILD_PROCESS_H_

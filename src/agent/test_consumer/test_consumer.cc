@@ -1,0 +1,139 @@
+// agent_test_consumer: a tiny consumer for the agent's tests and benchmark. It speaks the consumer
+// process protocol (docs/sdk.md) for the made-up content type `test_rule`, and misbehaves when a
+// bundle item asks it to:
+//   {"id": "...", "crash_on": "load"|"run"}   SIGSEGV in `load`, or shortly after starting `run`
+//   {"id": "...", "hang_on": "load"}          spin on the CPU in `load`
+//   {"id": "...", "oom_on": "load"}           allocate and touch memory until stopped in `load`
+// Usage: agent_test_consumer [--log FILE] manifest | load FILE | run FILE...
+//   --log FILE: append "<command> <channel>:<version> ..." per start (tests count restarts).
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "crypto/dsse.h"
+
+namespace {
+
+volatile sig_atomic_t g_stop = 0;
+void OnTerm(int) { g_stop = 1; }
+
+struct Loaded {
+  std::string label;  // channel:version
+  bool crash_load = false, crash_run = false, hang_load = false, oom_load = false;
+};
+
+bool LoadFile(const std::string& path, Loaded* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto env = rf::crypto::ParseEnvelope(ss.str());
+  if (!env.ok()) return false;
+  boost::system::error_code ec;
+  auto v = boost::json::parse(env->payload, ec);
+  if (ec || !v.is_object()) return false;
+  const auto& o = v.get_object();
+  const auto* ch = o.if_contains("channel");
+  const auto* ver = o.if_contains("version");
+  const auto* items = o.if_contains("items");
+  if (!ch || !ch->is_string() || !ver || !ver->is_int64() || !items || !items->is_array()) return false;
+  out->label = std::string(ch->get_string()) + ":" + std::to_string(ver->get_int64());
+  for (const auto& it : items->get_array()) {
+    if (!it.is_object()) return false;
+    const auto& io = it.get_object();
+    auto is = [&](const char* key, const char* value) {
+      const auto* x = io.if_contains(key);
+      return x && x->is_string() && x->get_string() == value;
+    };
+    out->crash_load |= is("crash_on", "load");
+    out->crash_run |= is("crash_on", "run");
+    out->hang_load |= is("hang_on", "load");
+    out->oom_load |= is("oom_on", "load");
+  }
+  return true;
+}
+
+void AppendLog(const std::string& log, const std::string& line) {
+  if (log.empty()) return;
+  FILE* f = std::fopen(log.c_str(), "a");
+  if (!f) return;
+  std::fprintf(f, "%s\n", line.c_str());
+  std::fclose(f);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string log;
+  if (args.size() >= 2 && args[0] == "--log") {
+    log = args[1];
+    args.erase(args.begin(), args.begin() + 2);
+  }
+  if (args.empty()) {
+    std::fprintf(stderr, "usage: agent_test_consumer [--log FILE] manifest | load FILE | run FILE...\n");
+    return 2;
+  }
+  if (args[0] == "manifest") {
+    std::printf("{\"test_rule\":{\"inputs\":4,\"schema_versions\":[1]}}\n");
+    return 0;
+  }
+  if (args[0] == "load" && args.size() == 2) {
+    Loaded l;
+    if (!LoadFile(args[1], &l)) {
+      std::fprintf(stderr, "cannot load %s\n", args[1].c_str());
+      return 1;
+    }
+    AppendLog(log, "load " + l.label);
+    if (l.crash_load) ::raise(SIGSEGV);
+    if (l.hang_load) {
+      volatile uint64_t x = 0;
+      while (true) x = x + 1;
+    }
+    if (l.oom_load) {
+      std::vector<char*> blocks;
+      while (true) {
+        char* p = static_cast<char*>(std::malloc(64 << 20));
+        if (!p) {
+          std::fprintf(stderr, "out of memory\n");
+          return 1;
+        }
+        std::memset(p, 1, 64 << 20);
+        blocks.push_back(p);
+      }
+    }
+    return 0;
+  }
+  if (args[0] == "run" && args.size() >= 2) {
+    std::string labels;
+    bool crash = false;
+    for (size_t i = 1; i < args.size(); ++i) {
+      Loaded l;
+      if (!LoadFile(args[i], &l)) {
+        std::fprintf(stderr, "cannot load %s\n", args[i].c_str());
+        return 1;
+      }
+      labels += " " + l.label;
+      crash |= l.crash_run;
+    }
+    AppendLog(log, "run" + labels);
+    signal(SIGTERM, OnTerm);
+    if (crash) {
+      ::usleep(20'000);
+      ::raise(SIGSEGV);
+    }
+    while (!g_stop) ::usleep(10'000);
+    return 0;
+  }
+  std::fprintf(stderr, "unknown command '%s'\n", args[0].c_str());
+  return 2;
+}
