@@ -8,6 +8,9 @@
 #ifdef RF_HAVE_SIM
 #include "sim/sim_command.h"
 #endif
+#ifdef RF_HAVE_SERVER
+#include "server/server_command.h"
+#endif
 
 namespace rf::cli {
 
@@ -23,6 +26,9 @@ int Main(int argc, char** argv) {
   RegisterKeyCommand(app, &exit_code);
 #ifdef RF_HAVE_SIM
   rf::sim::RegisterSimCommand(app, &exit_code);
+#endif
+#ifdef RF_HAVE_SERVER
+  rf::server::RegisterServerCommand(app, &exit_code);
 #endif
   try {
     app.parse(argc, argv);

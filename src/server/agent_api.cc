@@ -1,0 +1,274 @@
+#include "server/agent_api.h"
+
+#include <utility>
+
+#include "core/bundle.h"  // AppendJsonString
+#include "rollout/controller_core.h"
+
+namespace rf::server {
+namespace {
+
+constexpr std::string_view kBundlesPrefix = "/v1/bundles/";
+constexpr std::string_view kApprovalsSuffix = "/approvals";
+
+HttpResponse MethodNotAllowed(std::string_view method, std::string_view path) {
+  std::string body = "{\"error\":{\"code\":\"method_not_allowed\",\"message\":";
+  AppendJsonString(&body, std::string(method) + " is not allowed on " + std::string(path));
+  body += "}}";
+  return JsonResponse(405, std::move(body));
+}
+
+// The customer controls matching a device on a channel, combined.
+void ApplyControls(const std::vector<CustomerControl>& controls, std::string_view channel,
+                   const rollout::Attributes& attrs, rollout::ReleaseFacts* f) {
+  for (const CustomerControl& c : controls) {
+    if (c.channel != channel) continue;
+    auto it = attrs.find(c.attr);
+    if (it == attrs.end() || it->second != c.value) continue;
+    f->pin_previous |= c.pin_previous;
+    f->delay_micros = std::max(f->delay_micros, c.delay_s * 1'000'000);
+    f->exclude_early_waves |= c.exclude_early_waves;
+  }
+}
+
+bool Quarantined(const CheckinRequest& req, std::string_view sha) {
+  for (const QuarantinedVersion& q : req.quarantined) {
+    if (q.sha256 == sha) return true;
+  }
+  for (const ApplyResult& a : req.apply) {
+    if (a.sha256 == sha &&
+        (a.result == ApplyOutcome::kQuarantined || a.result == ApplyOutcome::kReverted)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+bool TokenEquals(std::string_view presented, std::string_view expected) {
+  if (expected.empty() || presented.size() != expected.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    diff |= static_cast<unsigned char>(presented[i] ^ expected[i]);
+  }
+  return diff == 0;
+}
+
+AgentApi::AgentApi(FleetInventory& inventory, Controller& controller, ReleaseDirectory& releases,
+                   Clock& clock, ServerMetrics& metrics, std::string agent_token,
+                   std::string trust_json, AgentApiOptions options)
+    : inventory_(inventory),
+      controller_(controller),
+      releases_(releases),
+      clock_(clock),
+      metrics_(metrics),
+      agent_token_(std::move(agent_token)),
+      trust_json_(std::move(trust_json)),
+      options_(options) {}
+
+bool AgentApi::IsAgentPath(std::string_view path) {
+  return path == "/v1/agent/enroll" || path == "/v1/agent/checkin" || path == "/v1/trust" ||
+         path.starts_with(kBundlesPrefix);
+}
+
+HttpResponse AgentApi::Error(const Status& st, std::string_view code) {
+  metrics_.CountAgentError(code);
+  return ErrorResponse(st, code);
+}
+
+std::optional<HttpResponse> AgentApi::Handle(const HttpRequest& req) {
+  if (!IsAgentPath(req.path)) return std::nullopt;
+  if (req.bearer_token.empty()) {
+    return Error(Status::Unauthenticated("missing 'Authorization: Bearer TOKEN'"),
+                 "unauthenticated");
+  }
+  if (!TokenEquals(req.bearer_token, agent_token_)) {
+    return Error(Status::Unauthenticated("unknown token"), "unauthenticated");
+  }
+  const bool post = req.method == "POST";
+  const bool get = req.method == "GET" || req.method == "HEAD";
+  if (req.path == "/v1/agent/enroll") {
+    return post ? Enroll(req) : MethodNotAllowed(req.method, req.path);
+  }
+  if (req.path == "/v1/agent/checkin") {
+    return post ? Checkin(req) : MethodNotAllowed(req.method, req.path);
+  }
+  if (!get) return MethodNotAllowed(req.method, req.path);
+  if (req.path == "/v1/trust") return JsonResponse(200, trust_json_);
+  std::string_view rest = std::string_view(req.path).substr(kBundlesPrefix.size());
+  if (rest.ends_with(kApprovalsSuffix)) {
+    return Approvals(rest.substr(0, rest.size() - kApprovalsSuffix.size()));
+  }
+  return Bundle(rest);
+}
+
+HttpResponse AgentApi::Enroll(const HttpRequest& req) {
+  if (req.body.size() > kMaxAgentBodyBytes) {
+    return Error(Status::ResourceExhausted("body exceeds 65536 bytes"), "body_too_large");
+  }
+  auto parsed = ParseEnrollRequest(req.body);
+  if (!parsed.ok()) {
+    return Error(parsed.status(), parsed.status().code() == StatusCode::kResourceExhausted
+                                      ? "body_too_large"
+                                      : "invalid_request");
+  }
+  inventory_.Enroll(*parsed, clock_.NowUnixMicros());
+  metrics_.CountEnrollment();
+  std::string body = "{\"device_id\":";
+  AppendJsonString(&body, parsed->device_id);
+  body += ",\"poll_after_s\":" + std::to_string(options_.poll_after_s) + "}";
+  return JsonResponse(200, std::move(body));
+}
+
+HttpResponse AgentApi::Checkin(const HttpRequest& req) {
+  auto parsed = ParseCheckinRequest(req.body);
+  if (!parsed.ok()) {
+    return Error(parsed.status(), parsed.status().code() == StatusCode::kResourceExhausted
+                                      ? "body_too_large"
+                                      : "invalid_request");
+  }
+  const CheckinRequest& ci = *parsed;
+  const int64_t now = clock_.NowUnixMicros();
+  auto accepted = inventory_.Checkin(ci, now);
+  if (!accepted.ok()) {
+    return Error(accepted.status(), accepted.status().code() == StatusCode::kNotFound
+                                        ? "unknown_device"
+                                        : "stale_checkin");
+  }
+  const CheckinView& view = *accepted;
+  metrics_.CountCheckin();
+
+  controller_.RefreshIfStale();
+  const std::shared_ptr<const DispatchSnapshot> snap = controller_.snapshot();
+  const InstalledSet& installed = inventory_.installed(view.installed);
+  const DeviceProfile& profile = inventory_.profile(view.profile);
+
+  std::string body = "{\"poll_after_s\":" + std::to_string(options_.poll_after_s) +
+                     ",\"server_time_s\":" + std::to_string(now / 1'000'000) + ",\"channels\":{";
+  bool first_channel = true;
+  uint16_t offer = 0;
+  for (const auto& [channel, list] : snap->channels) {
+    const ChannelReport* ch = installed.Find(channel);
+    rollout::ReleaseFacts controls;
+    ApplyControls(snap->controls, channel, profile.attrs, &controls);
+    bool decided = false;
+    for (const ReleaseDispatch& r : list) {
+      const int32_t stratum = r.StratumOf(view.profile);
+      const bool runs = ch != nullptr && ch->current && ch->current->sha256 == r.sha256;
+      if (r.health && stratum >= 0 && (ci.crashes > 0 || ci.errors > 0)) {
+        const bool treated = runs || (r.slot >= 0 && ((view.offered >> r.slot) & 1));
+        if (ci.crashes > 0) r.health->Add(stratum, treated, HealthCounters::kCrash);
+        if (ci.errors > 0) r.health->Add(stratum, treated, HealthCounters::kError);
+      }
+      if (decided) continue;
+      rollout::ReleaseFacts rf = controls;
+      rf.phase = r.phase;
+      rf.version = r.version;
+      rf.wave = r.wave;
+      rf.wave_count = r.wave_count;
+      rf.started_micros = r.started_micros;
+      rollout::DeviceFacts df;
+      df.eligible = stratum != kIneligible;
+      df.has_current = ch != nullptr && ch->current.has_value();
+      df.current_version = df.has_current ? ch->current->version : 0;
+      df.runs_release = runs;
+      df.targeted = stratum >= 0 && static_cast<size_t>(stratum) < r.cutoff.size() &&
+                    r.hasher.Rank(ci.device_id) < r.cutoff[stratum];
+      df.quarantined = Quarantined(ci, r.sha256);
+      const rollout::DeviceAction action = rollout::DecideDeviceAction(rf, df, now);
+      if (action == rollout::DeviceAction::kKeep) continue;
+      decided = true;
+      if (!first_channel) body += ',';
+      first_channel = false;
+      AppendJsonString(&body, channel);
+      if (action == rollout::DeviceAction::kInstall) {
+        if (r.slot >= 0) offer |= static_cast<uint16_t>(1u << r.slot);
+        body += ":{\"action\":\"install\",\"version\":" + std::to_string(r.version) +
+                ",\"sha256\":\"" + r.sha256 + "\",\"bundle_url\":\"/v1/bundles/" + r.sha256 +
+                "\",\"approvals_url\":\"/v1/bundles/" + r.sha256 + "/approvals\",\"release\":";
+      } else {
+        body += ":{\"action\":\"revert\",\"version\":" + std::to_string(r.version) +
+                ",\"sha256\":\"" + r.sha256 + "\",\"reason\":";
+        AppendJsonString(&body, "release " + r.release_id + " " +
+                                    std::string(rollout::PhaseName(r.phase)) +
+                                    (r.reason.empty() ? "" : ": " + r.reason));
+        body += ",\"release\":";
+      }
+      AppendJsonString(&body, r.statement);
+      body += '}';
+    }
+  }
+  body += "}}";
+  if (offer != 0) inventory_.MarkOffered(view.handle, offer);
+  return JsonResponse(200, std::move(body));
+}
+
+HttpResponse AgentApi::Bundle(std::string_view sha) {
+  if (!IsValidSha256Hex(sha)) {
+    return Error(Status::NotFound("not a bundle digest (64 lowercase hex digits)"), "unknown_bundle");
+  }
+  auto env = releases_.BundleEnvelope(sha);
+  if (!env.ok()) {
+    if (env.status().code() == StatusCode::kNotFound) {
+      return Error(Status::NotFound("unknown bundle " + std::string(sha)), "unknown_bundle");
+    }
+    return Error(env.status(), "internal");
+  }
+  HttpResponse r = JsonResponse(200, std::move(*env));
+  r.headers.emplace_back("Cache-Control", "public, max-age=31536000, immutable");
+  return r;
+}
+
+HttpResponse AgentApi::Approvals(std::string_view sha) {
+  if (!IsValidSha256Hex(sha)) {
+    return Error(Status::NotFound("not a bundle digest (64 lowercase hex digits)"), "unknown_bundle");
+  }
+  std::string body = "{\"approvals\":[";
+  bool first = true;
+  for (const std::string& a : releases_.Approvals(sha)) {
+    if (!first) body += ',';
+    first = false;
+    AppendJsonString(&body, a);
+  }
+  body += "]}";
+  return JsonResponse(200, std::move(body));
+}
+
+Router::Router(AgentApi& agent, ServerMetrics& metrics, Controller& controller,
+               const FleetSource& fleet, Clock& clock, std::string agent_token,
+               HttpHandler operator_api)
+    : agent_(agent),
+      metrics_(metrics),
+      controller_(controller),
+      fleet_(fleet),
+      clock_(clock),
+      agent_token_(std::move(agent_token)),
+      operator_api_(std::move(operator_api)) {}
+
+HttpResponse Router::Handle(const HttpRequest& req) {
+  const int64_t start = clock_.MonotonicMicros();
+  HttpResponse r = Route(req);
+  metrics_.ObserveRequestMicros(clock_.MonotonicMicros() - start);
+  return r;
+}
+
+HttpResponse Router::Route(const HttpRequest& req) {
+  if (req.path == "/healthz") return JsonResponse(200, "{\"status\":\"ok\"}");
+  if (req.path == "/metrics") {
+    HttpResponse r = JsonResponse(
+        200, metrics_.Render(*controller_.snapshot(), controller_.GateMetrics(), fleet_.DeviceCount()));
+    r.content_type = "text/plain; version=0.0.4";
+    return r;
+  }
+  if (auto r = agent_.Handle(req)) return std::move(*r);
+  if (TokenEquals(req.bearer_token, agent_token_)) {
+    return ErrorResponse(
+        Status::PermissionDenied("the agent token may only enroll, check in and fetch bundles"),
+        "forbidden_role");
+  }
+  if (operator_api_) return operator_api_(req);
+  return ErrorResponse(Status::NotFound("no endpoint " + req.method + " " + req.path), "not_found");
+}
+
+}  // namespace rf::server

@@ -1,0 +1,184 @@
+// Controller: drives every started release with the real clock and real check-ins.
+//
+// Once per tick (ControllerOptions::tick_micros, on its own thread, or Tick() in tests) it
+//   1. reads ReleaseDirectory::ActiveReleases();
+//   2. for a release that is dispatching for the first time in this process, builds its
+//      rollout::Cohorts from the fleet inventory (eligible = the device's manifest has the content
+//      type and supports the bundle's schema version), its rollout::SequentialGate and a slot
+//      (a bit in every DeviceRecord that marks "offered");
+//   3. sweeps the inventory: per release and stratum, treated (offered or running the release)
+//      and control (eligible, not exposed) devices alive, and silence events (a device not seen
+//      for gate.silence_after, once per silence) in both arms; adds the crash/error events that
+//      check-ins recorded (RecordHealth) and ticks the gate;
+//   4. applies the gate's decision (GateHalt, GateHold, clearing a hold), then Tick events when a
+//      timer is due, through ReleaseDirectory::ApplyEvent, answering RequestPromotion effects with
+//      SequentialGate::DecideAtBakeEnd;
+//   5. publishes an immutable DispatchSnapshot (atomic shared_ptr swap): per channel, the releases
+//      newest first with their phase, per-stratum paced cutoffs and signed release statements.
+// Check-ins (AgentApi) read the snapshot without locks. A state change made elsewhere (operator
+// halt) bumps an epoch through ReleaseDirectory's change listener; the next check-in that sees a
+// stale epoch republishes first (RefreshIfStale), so a halt reaches the very next check-in.
+//
+// What is kept only in memory (rebuilt after a restart, docs/server.md): cohorts (deterministic
+// from the inventory), gate e-processes (restart at E = 1, which is valid, only slower), and the
+// "offered" bits (after a restart, treated = devices running the release).
+#ifndef RINGFENCE_SERVER_CONTROLLER_H_
+#define RINGFENCE_SERVER_CONTROLLER_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "crypto/crypto.h"
+#include "platform/env.h"
+#include "rollout/cohort.h"
+#include "rollout/gate.h"
+#include "rollout/release.h"
+#include "server/fleet_inventory.h"
+#include "server/interfaces.h"
+
+namespace rf::server {
+
+inline constexpr std::string_view kReleasePayloadType = "application/vnd.ringfence.release+json";
+
+// Crash and error events reported by check-ins since the last tick, per stratum and arm.
+class HealthCounters {
+ public:
+  explicit HealthCounters(int strata);
+  enum Metric { kCrash = 0, kError = 1 };
+  void Add(int stratum, bool treated, Metric m) {
+    cells_[Index(stratum, treated, m)].fetch_add(1, std::memory_order_relaxed);
+  }
+  int64_t Drain(int stratum, bool treated, Metric m) {
+    return cells_[Index(stratum, treated, m)].exchange(0, std::memory_order_relaxed);
+  }
+
+ private:
+  size_t Index(int s, bool t, Metric m) const { return (static_cast<size_t>(s) * 2 + t) * 2 + m; }
+  std::unique_ptr<std::atomic<int64_t>[]> cells_;
+};
+
+inline constexpr int32_t kIneligible = -1;
+inline constexpr int32_t kNoStratum = -2;  // eligible, in no stratum of the cohorts (new profile)
+
+// One release as check-ins see it.
+struct ReleaseDispatch {
+  std::string release_id;
+  std::string channel;
+  int64_t version = 0;
+  std::string sha256;
+  rollout::Phase phase = rollout::Phase::kAwaitingApproval;
+  int wave = -1;
+  int wave_count = 0;
+  int64_t started_micros = 0;
+  std::string reason;  // halt/rollback reason
+  int slot = -1;       // offered bit, -1 if none
+  rollout::RankHasher hasher{""};
+  std::vector<int32_t> profile_stratum;  // by profile id: stratum, kIneligible or kNoStratum
+  std::vector<double> cutoff;            // per stratum: rank cutoff now (paced)
+  std::string statement;                 // signed release statement (install or revert), or ""
+  std::shared_ptr<HealthCounters> health;  // null unless the gate is live
+
+  int32_t StratumOf(uint32_t profile) const {
+    return profile < profile_stratum.size() ? profile_stratum[profile] : kIneligible;
+  }
+};
+
+struct DispatchSnapshot {
+  uint64_t epoch = 0;
+  int64_t issued_micros = 0;
+  std::map<std::string, std::vector<ReleaseDispatch>, std::less<>> channels;  // newest first
+  std::vector<CustomerControl> controls;
+};
+
+struct ControllerOptions {
+  int64_t tick_micros = 1'000'000;                    // control loop period
+  int64_t statement_validity_micros = 24 * 3600'000'000LL;  // expires_s - issued_s
+  int64_t statement_resign_micros = 3600'000'000LL;   // re-sign statements this often
+  rollout::GateOptions gate;                          // alpha comes from each plan
+  double max_promotion_hold_bakes = 0.5;              // as the simulator (docs/gate.md)
+  int max_live_releases = 16;                         // DeviceRecord has 16 offered bits
+};
+
+// A gate's state for /metrics.
+struct GateMetric {
+  std::string release_id;
+  std::string metric;
+  double e_value = 1;
+  double threshold = 0;
+};
+
+class Controller final : public ProgressSource {
+ public:
+  // All references must outlive the controller.
+  Controller(ReleaseDirectory& releases, FleetInventory& inventory, Clock& clock,
+             crypto::SigningKey release_key, ControllerOptions options = {});
+  ~Controller() override;
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
+
+  // One control step at clock->NowUnixMicros(). Errors of one release are logged and do not
+  // stop the others; the returned status is the first of them.
+  Status Tick();
+  // Starts/stops the background loop (Tick every tick_micros, at once after a change).
+  void Start();
+  void Stop();
+
+  // The current snapshot (never null after construction). Lock-free.
+  std::shared_ptr<const DispatchSnapshot> snapshot() const { return snapshot_.load(); }
+  // Republishes if a release changed since the snapshot was made (see the file comment).
+  void RefreshIfStale();
+
+  std::vector<GateMetric> GateMetrics() const;
+  // ProgressSource: exposure and gate state of a release this process drives. Waves before the
+  // current one report their target as exposed once dispatched; `harmed_devices` counts treated
+  // events (silence, crash, error) the gate has seen.
+  std::optional<ReleaseProgress> Progress(std::string_view release_id) const override;
+
+ private:
+  struct LiveRelease;
+  Status Build(const ReleaseRecord& r, int64_t now);
+  Status StepGates(std::vector<ReleaseRecord>& releases, int64_t now);
+  Status Apply(ReleaseRecord& r, LiveRelease* live, const rollout::Event& e, int64_t now);
+  Status AnswerPromotion(ReleaseRecord& r, LiveRelease& live, int wave, int64_t now);
+  void Publish(const std::vector<ReleaseRecord>& releases, uint64_t epoch, int64_t now);
+  Result<int64_t> SchemaVersionOf(const std::string& sha256);
+  std::string Statement(const ReleaseRecord& r, std::string_view action, int64_t now);
+
+  ReleaseDirectory& releases_;
+  FleetInventory& inventory_;
+  Clock& clock_;
+  crypto::SigningKey key_;
+  ControllerOptions options_;
+
+  mutable std::mutex mu_;  // serializes Tick/RefreshIfStale; guards everything below
+  std::map<std::string, std::unique_ptr<LiveRelease>> live_;
+  uint16_t slots_in_use_ = 0;
+  uint16_t slots_to_clear_ = 0;
+  std::map<std::string, int64_t> schema_versions_;  // by bundle sha256
+  struct CachedStatement {
+    std::string action;
+    int64_t issued_micros = 0;
+    std::string text;
+  };
+  std::map<std::string, CachedStatement> statements_;  // by release id
+  std::atomic<std::shared_ptr<const DispatchSnapshot>> snapshot_;
+  std::atomic<uint64_t> change_epoch_{0};
+
+  std::mutex loop_mu_;
+  std::condition_variable loop_cv_;
+  bool stopping_ = false;
+  bool wake_ = false;
+  std::thread thread_;
+};
+
+}  // namespace rf::server
+
+#endif  // RINGFENCE_SERVER_CONTROLLER_H_

@@ -1,0 +1,543 @@
+#include "server/fleet_inventory.h"
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <utility>
+
+namespace rf::server {
+namespace {
+
+constexpr uint32_t kRecordsPerChunk = 1024;
+constexpr uint32_t kArenaChunkBytes = 1u << 16;
+constexpr size_t kMaxSegmentBytes = size_t{4} << 30;
+constexpr std::string_view kSegmentMagic = "ringfence-fleet v1";
+
+uint64_t HashId(std::string_view id) {
+  // FNV-1a, then a 64-bit finalizer (splitmix64) so sequential ids spread over shards and slots.
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : id) h = (h ^ c) * 1099511628211ull;
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  h ^= h >> 31;
+  return h;
+}
+
+struct TransparentHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+bool ParseInt(std::string_view s, int64_t* out) {
+  auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+}  // namespace
+
+const ChannelReport* InstalledSet::Find(std::string_view channel) const {
+  auto it = std::lower_bound(
+      channels.begin(), channels.end(), channel,
+      [](const ChannelReport& c, std::string_view name) { return c.channel < name; });
+  return it != channels.end() && it->channel == channel ? &*it : nullptr;
+}
+
+// Interns values by their canonical key. Elements live in a deque: references stay valid.
+template <typename T>
+class FleetInventory::Interner {
+ public:
+  // Returns the id of `key`, creating the value with make(T&) if new.
+  template <typename Make>
+  uint32_t Intern(const std::string& key, Make make) {
+    {
+      std::shared_lock l(mu_);
+      auto it = index_.find(std::string_view(key));
+      if (it != index_.end()) return it->second;
+    }
+    std::unique_lock l(mu_);
+    auto it = index_.find(std::string_view(key));
+    if (it != index_.end()) return it->second;
+    T& v = values_.emplace_back();
+    v.id = static_cast<uint32_t>(values_.size() - 1);
+    v.key = key;
+    make(v);
+    index_.emplace(v.key, v.id);
+    return v.id;
+  }
+  const T& at(uint32_t id) const {
+    std::shared_lock l(mu_);
+    return values_[id];
+  }
+  T& mutable_at(uint32_t id) {
+    std::shared_lock l(mu_);
+    return values_[id];
+  }
+  uint32_t size() const {
+    std::shared_lock l(mu_);
+    return static_cast<uint32_t>(values_.size());
+  }
+
+ private:
+  mutable std::shared_mutex mu_;
+  std::deque<T> values_;
+  std::unordered_map<std::string, uint32_t, TransparentHash, std::equal_to<>> index_;
+};
+
+struct FleetInventory::Shard {
+  mutable std::mutex mu;
+  std::vector<std::unique_ptr<DeviceRecord[]>> chunks;
+  uint32_t count = 0;
+  std::vector<std::unique_ptr<char[]>> arena;
+  uint32_t arena_used = kArenaChunkBytes;  // bytes used in the last arena chunk
+  std::vector<uint32_t> index;             // 0 = empty, else record number + 1
+  std::vector<uint32_t> dirty;
+
+  DeviceRecord& rec(uint32_t i) { return chunks[i / kRecordsPerChunk][i % kRecordsPerChunk]; }
+  std::string_view id(const DeviceRecord& r) const {
+    return std::string_view(arena[r.id_offset >> 16].get() + (r.id_offset & 0xffff), r.id_len);
+  }
+
+  // Record number of `id`, or -1.
+  int64_t Find(std::string_view key, uint64_t h) {
+    if (index.empty()) return -1;
+    const size_t mask = index.size() - 1;
+    for (size_t slot = h & mask;; slot = (slot + 1) & mask) {
+      const uint32_t v = index[slot];
+      if (v == 0) return -1;
+      if (id(rec(v - 1)) == key) return v - 1;
+    }
+  }
+
+  void InsertIndex(uint32_t record, uint64_t h) {
+    const size_t mask = index.size() - 1;
+    size_t slot = h & mask;
+    while (index[slot] != 0) slot = (slot + 1) & mask;
+    index[slot] = record + 1;
+  }
+
+  // Appends a new record for `key`. REQUIRES: not present.
+  uint32_t Add(std::string_view key, uint64_t h) {
+    if ((static_cast<size_t>(count) + 1) * 10 > index.size() * 7) {
+      std::vector<uint32_t> old = std::move(index);
+      index.assign(old.empty() ? 1024 : old.size() * 2, 0);
+      for (uint32_t v : old) {
+        if (v != 0) InsertIndex(v - 1, HashId(id(rec(v - 1))));
+      }
+    }
+    if (count % kRecordsPerChunk == 0) {
+      chunks.push_back(std::make_unique<DeviceRecord[]>(kRecordsPerChunk));
+    }
+    if (arena_used + key.size() > kArenaChunkBytes) {
+      arena.push_back(std::make_unique_for_overwrite<char[]>(kArenaChunkBytes));
+      arena_used = 0;
+    }
+    const uint32_t n = count++;
+    DeviceRecord& r = rec(n);
+    r = DeviceRecord{};
+    r.id_offset = static_cast<uint32_t>(((arena.size() - 1) << 16) | arena_used);
+    r.id_len = static_cast<uint8_t>(key.size());
+    std::memcpy(arena.back().get() + arena_used, key.data(), key.size());
+    arena_used += static_cast<uint32_t>(key.size());
+    InsertIndex(n, h);
+    return n;
+  }
+
+  void MarkDirty(uint32_t n) {
+    DeviceRecord& r = rec(n);
+    if (!(r.flags & DeviceRecord::kDirty)) {
+      r.flags |= DeviceRecord::kDirty;
+      dirty.push_back(n);
+    }
+  }
+};
+
+FleetInventory::FleetInventory(Env env, FleetInventoryOptions options)
+    : env_(env),
+      options_(std::move(options)),
+      profiles_(std::make_unique<Interner<DeviceProfile>>()),
+      installed_sets_(std::make_unique<Interner<InstalledSet>>()) {
+  for (int i = 0; i < kShards; ++i) shards_.push_back(std::make_unique<Shard>());
+  // Installed set 0: nothing installed.
+  (void)installed_sets_->Intern(EncodeInstalledKey({}), [](InstalledSet&) {});
+}
+
+FleetInventory::~FleetInventory() { StopFlusher(); }
+
+FleetInventory::Shard& FleetInventory::ShardFor(std::string_view id, uint64_t* hash) {
+  *hash = HashId(id);
+  return *shards_[*hash >> 58];  // top 6 bits: kShards == 64
+}
+
+uint32_t FleetInventory::InternProfile(const rollout::Attributes& attrs,
+                                       const CapabilityManifest& caps) {
+  return profiles_->Intern(EncodeProfileKey(attrs, caps), [&](DeviceProfile& p) {
+    p.attrs = attrs;
+    p.capabilities = caps;
+  });
+}
+
+uint32_t FleetInventory::InternInstalled(const std::vector<ChannelReport>& channels) {
+  return installed_sets_->Intern(EncodeInstalledKey(channels),
+                                 [&](InstalledSet& s) { s.channels = channels; });
+}
+
+const DeviceProfile& FleetInventory::profile(uint32_t id) const { return profiles_->at(id); }
+const InstalledSet& FleetInventory::installed(uint32_t id) const {
+  return installed_sets_->at(id);
+}
+uint32_t FleetInventory::profile_count() const { return profiles_->size(); }
+
+void FleetInventory::Enroll(const EnrollRequest& req, int64_t now_micros) {
+  const uint32_t p = InternProfile(req.attrs, req.capabilities);
+  uint64_t h;
+  Shard& sh = ShardFor(req.device_id, &h);
+  uint32_t old_profile = 0;
+  bool existed = false;
+  {
+    std::lock_guard l(sh.mu);
+    int64_t n = sh.Find(req.device_id, h);
+    if (n < 0) {
+      n = sh.Add(req.device_id, h);
+    } else {
+      existed = true;
+      old_profile = sh.rec(static_cast<uint32_t>(n)).profile;
+    }
+    DeviceRecord& r = sh.rec(static_cast<uint32_t>(n));
+    r.profile = p;
+    r.last_seen_micros = now_micros;
+    sh.MarkDirty(static_cast<uint32_t>(n));
+  }
+  if (existed) {
+    profiles_->mutable_at(old_profile).devices.fetch_sub(1, std::memory_order_relaxed);
+  } else {
+    devices_.fetch_add(1, std::memory_order_relaxed);
+  }
+  profiles_->mutable_at(p).devices.fetch_add(1, std::memory_order_relaxed);
+}
+
+Result<CheckinView> FleetInventory::Checkin(const CheckinRequest& req, int64_t now_micros) {
+  uint64_t h;
+  Shard& sh = ShardFor(req.device_id, &h);
+  // Intern before taking the shard lock (interning may allocate); an interned value that ends up
+  // unused because the check-in is refused is harmless (it is not a device's state).
+  std::optional<uint32_t> new_profile;
+  const uint32_t installed = InternInstalled(req.channels);
+  CheckinView view;
+  uint32_t old_profile = 0;
+  {
+    std::unique_lock l(sh.mu);
+    const int64_t n = sh.Find(req.device_id, h);
+    if (n < 0) return Status::NotFound("unknown device '" + req.device_id + "': enroll first");
+    DeviceRecord& r = sh.rec(static_cast<uint32_t>(n));
+    if (req.seq <= 0 || static_cast<uint64_t>(req.seq) <= r.last_seq) {
+      return Status::OutOfRange("stale check-in: seq " + std::to_string(req.seq) +
+                                " <= last accepted seq " + std::to_string(r.last_seq));
+    }
+    if (req.attrs || req.capabilities) {
+      // Partial updates keep the other half of the profile.
+      if (!req.attrs || !req.capabilities) {
+        const DeviceProfile& cur = profiles_->at(r.profile);
+        l.unlock();
+        const uint32_t p = InternProfile(req.attrs ? *req.attrs : cur.attrs,
+                                         req.capabilities ? *req.capabilities : cur.capabilities);
+        l.lock();
+        new_profile = p;
+        // The record cannot have moved (records are never removed), but another check-in of the
+        // same device may have raced us; the seq check decides.
+        if (static_cast<uint64_t>(req.seq) <= r.last_seq) {
+          return Status::OutOfRange("stale check-in: seq " + std::to_string(req.seq) +
+                                    " <= last accepted seq " + std::to_string(r.last_seq));
+        }
+      } else {
+        l.unlock();
+        new_profile = InternProfile(*req.attrs, *req.capabilities);
+        l.lock();
+        if (static_cast<uint64_t>(req.seq) <= r.last_seq) {
+          return Status::OutOfRange("stale check-in: seq " + std::to_string(req.seq) +
+                                    " <= last accepted seq " + std::to_string(r.last_seq));
+        }
+      }
+    }
+    old_profile = r.profile;
+    if (new_profile) r.profile = *new_profile;
+    r.last_seq = static_cast<uint64_t>(req.seq);
+    r.last_seen_micros = now_micros;
+    r.installed = installed;
+    sh.MarkDirty(static_cast<uint32_t>(n));
+    view.handle = {static_cast<uint32_t>(h >> 58), static_cast<uint32_t>(n)};
+    view.profile = r.profile;
+    view.installed = r.installed;
+    view.offered = r.offered;
+  }
+  if (new_profile && *new_profile != old_profile) {
+    profiles_->mutable_at(old_profile).devices.fetch_sub(1, std::memory_order_relaxed);
+    profiles_->mutable_at(*new_profile).devices.fetch_add(1, std::memory_order_relaxed);
+  }
+  return view;
+}
+
+void FleetInventory::MarkOffered(DeviceHandle h, uint16_t bits) {
+  Shard& sh = *shards_[h.shard];
+  std::lock_guard l(sh.mu);
+  sh.rec(h.index).offered |= bits;
+}
+
+void FleetInventory::Sweep(const std::function<void(const SweepRecord&)>& fn) {
+  for (auto& shp : shards_) {
+    Shard& sh = *shp;
+    std::lock_guard l(sh.mu);
+    for (uint32_t i = 0; i < sh.count; ++i) {
+      DeviceRecord& r = sh.rec(i);
+      fn(SweepRecord{sh.id(r), r.profile, r.installed, r.last_seen_micros, &r.offered, &r.silent});
+    }
+  }
+}
+
+Fleet FleetInventory::Inventory() const {
+  Fleet fleet;
+  const uint32_t n = profiles_->size();
+  for (uint32_t i = 0; i < n; ++i) {
+    const DeviceProfile& p = profiles_->at(i);
+    const int64_t d = p.devices.load(std::memory_order_relaxed);
+    if (d <= 0) continue;
+    Stratum s;
+    s.attrs = std::map<std::string, std::string>(p.attrs.begin(), p.attrs.end());
+    s.capabilities = p.capabilities;
+    s.devices = d;
+    fleet.strata.push_back(std::move(s));
+  }
+  return fleet;
+}
+
+int64_t FleetInventory::DeviceCount() const { return devices_.load(std::memory_order_relaxed); }
+
+size_t FleetInventory::MemoryBytes() const {
+  size_t bytes = 0;
+  for (const auto& shp : shards_) {
+    std::lock_guard l(shp->mu);
+    bytes += shp->chunks.size() * kRecordsPerChunk * sizeof(DeviceRecord);
+    bytes += shp->arena.size() * kArenaChunkBytes;
+    bytes += shp->index.capacity() * sizeof(uint32_t);
+    bytes += shp->dirty.capacity() * sizeof(uint32_t);
+    bytes += shp->chunks.capacity() * sizeof(void*) + shp->arena.capacity() * sizeof(void*);
+  }
+  return bytes;
+}
+
+// ----- persistence -----
+
+namespace {
+
+struct SegmentDevice {
+  std::string id;
+  uint64_t seq;
+  int64_t last_seen;
+  uint32_t profile;
+  uint32_t installed;
+};
+
+}  // namespace
+
+Status FleetInventory::WriteSegment(bool full) {
+  // Collect (and un-dirty) records; remember them to re-mark on failure.
+  std::vector<SegmentDevice> batch;
+  std::vector<std::pair<uint32_t, uint32_t>> taken;  // (shard, record)
+  for (uint32_t s = 0; s < shards_.size(); ++s) {
+    Shard& sh = *shards_[s];
+    std::lock_guard l(sh.mu);
+    auto take = [&](uint32_t i) {
+      DeviceRecord& r = sh.rec(i);
+      r.flags &= static_cast<uint8_t>(~DeviceRecord::kDirty);
+      batch.push_back({std::string(sh.id(r)), r.last_seq, r.last_seen_micros, r.profile,
+                       r.installed});
+      taken.emplace_back(s, i);
+    };
+    if (full) {
+      for (uint32_t i = 0; i < sh.count; ++i) take(i);
+      sh.dirty.clear();
+    } else {
+      for (uint32_t i : sh.dirty) take(i);
+      sh.dirty.clear();
+    }
+    if (sh.dirty.capacity() > 4096) sh.dirty.shrink_to_fit();
+  }
+  if (batch.empty() && !full) return Status::Ok();
+
+  // Segment-local tables of the profiles and installed sets used.
+  std::unordered_map<uint32_t, uint32_t> profile_local, installed_local;
+  std::string text(kSegmentMagic);
+  text += full ? " full\n" : " delta\n";
+  for (const SegmentDevice& d : batch) {
+    if (profile_local.emplace(d.profile, static_cast<uint32_t>(profile_local.size())).second) {
+      text += "P " + std::to_string(profile_local[d.profile]) + " " + profiles_->at(d.profile).key +
+              "\n";
+    }
+    if (installed_local.emplace(d.installed, static_cast<uint32_t>(installed_local.size())).second) {
+      text += "I " + std::to_string(installed_local[d.installed]) + " " +
+              installed_sets_->at(d.installed).key + "\n";
+    }
+  }
+  for (const SegmentDevice& d : batch) {
+    text += "D " + d.id + " " + std::to_string(d.seq) + " " + std::to_string(d.last_seen) + " " +
+            std::to_string(profile_local[d.profile]) + " " +
+            std::to_string(installed_local[d.installed]) + "\n";
+  }
+  text += "E " + std::to_string(batch.size()) + "\n";
+
+  char name[64];
+  std::snprintf(name, sizeof name, "/seg-%016llu.fleet",
+                static_cast<unsigned long long>(next_segment_));
+  const std::string path = options_.dir + name;
+  Status st = env_.fs->WriteFileAtomic(path, text, 0600);
+  if (!st.ok()) {
+    for (auto [s, i] : taken) {
+      Shard& sh = *shards_[s];
+      std::lock_guard l(sh.mu);
+      sh.MarkDirty(i);
+    }
+    return st;
+  }
+  ++next_segment_;
+  if (full) {
+    for (const std::string& old : segments_) (void)env_.fs->Remove(old);
+    segments_.clear();
+  }
+  segments_.push_back(path);
+  return Status::Ok();
+}
+
+Status FleetInventory::FlushNow() {
+  if (options_.dir.empty()) return Status::Ok();
+  std::lock_guard l(flush_mu_);
+  const bool full = static_cast<int>(segments_.size()) >= options_.max_segments;
+  return WriteSegment(full);
+}
+
+Status FleetInventory::Load() {
+  if (options_.dir.empty()) return Status::Ok();
+  std::lock_guard fl(flush_mu_);
+  RF_RETURN_IF_ERROR(env_.fs->CreateDirs(options_.dir, 0700));
+  RF_ASSIGN_OR_RETURN(std::vector<std::string> names, env_.fs->ListDir(options_.dir));
+  std::vector<std::string> segs;
+  for (const std::string& n : names) {
+    if (n.size() == 4 + 16 + 6 && n.rfind("seg-", 0) == 0 && n.ends_with(".fleet")) segs.push_back(n);
+  }
+  std::sort(segs.begin(), segs.end());
+  for (const std::string& n : segs) {
+    const std::string path = options_.dir + "/" + n;
+    RF_ASSIGN_OR_RETURN(std::string text, env_.fs->ReadFile(path, kMaxSegmentBytes));
+    auto corrupt = [&](size_t line, std::string_view why) {
+      return Status::DataLoss(path + ":" + std::to_string(line) + ": " + std::string(why));
+    };
+    std::unordered_map<int64_t, uint32_t> pmap, imap;
+    size_t pos = 0, line_no = 0;
+    bool ended = false;
+    while (pos < text.size()) {
+      size_t eol = text.find('\n', pos);
+      if (eol == std::string::npos) return corrupt(line_no + 1, "truncated line");
+      std::string_view line(text.data() + pos, eol - pos);
+      pos = eol + 1;
+      ++line_no;
+      if (line_no == 1) {
+        if (!line.starts_with(kSegmentMagic)) return corrupt(line_no, "not a fleet segment");
+        continue;
+      }
+      if (line.size() < 2 || line[1] != ' ') return corrupt(line_no, "malformed line");
+      const char kind = line[0];
+      std::string_view rest = line.substr(2);
+      if (kind == 'P' || kind == 'I') {
+        const size_t sp = rest.find(' ');
+        int64_t local;
+        if (sp == std::string_view::npos || !ParseInt(rest.substr(0, sp), &local)) {
+          return corrupt(line_no, "malformed table line");
+        }
+        const std::string_view key = rest.substr(sp + 1);
+        if (kind == 'P') {
+          rollout::Attributes attrs;
+          CapabilityManifest caps;
+          Status st = ParseProfileKey(key, &attrs, &caps);
+          if (!st.ok()) return corrupt(line_no, st.message());
+          pmap[local] = InternProfile(attrs, caps);
+        } else {
+          auto channels = ParseInstalledKey(key);
+          if (!channels.ok()) return corrupt(line_no, channels.status().message());
+          imap[local] = InternInstalled(*channels);
+        }
+      } else if (kind == 'D') {
+        std::string_view f[5];
+        size_t start = 0;
+        for (int i = 0; i < 5; ++i) {
+          size_t sp = i < 4 ? rest.find(' ', start) : rest.size();
+          if (sp == std::string_view::npos) return corrupt(line_no, "malformed device line");
+          f[i] = rest.substr(start, sp - start);
+          start = sp + 1;
+        }
+        int64_t seq, seen, p, in;
+        if (!IsValidId(f[0]) || !ParseInt(f[1], &seq) || !ParseInt(f[2], &seen) ||
+            !ParseInt(f[3], &p) || !ParseInt(f[4], &in) || !pmap.count(p) || !imap.count(in)) {
+          return corrupt(line_no, "malformed device line");
+        }
+        uint64_t h;
+        Shard& sh = ShardFor(f[0], &h);
+        std::lock_guard l(sh.mu);
+        int64_t idx = sh.Find(f[0], h);
+        if (idx < 0) {
+          idx = sh.Add(f[0], h);
+          devices_.fetch_add(1, std::memory_order_relaxed);
+        } else {
+          profiles_->mutable_at(sh.rec(static_cast<uint32_t>(idx)).profile)
+              .devices.fetch_sub(1, std::memory_order_relaxed);
+        }
+        DeviceRecord& r = sh.rec(static_cast<uint32_t>(idx));
+        r.last_seq = static_cast<uint64_t>(seq);
+        r.last_seen_micros = seen;
+        r.profile = pmap[p];
+        r.installed = imap[in];
+        profiles_->mutable_at(r.profile).devices.fetch_add(1, std::memory_order_relaxed);
+      } else if (kind == 'E') {
+        ended = true;
+      } else {
+        return corrupt(line_no, "unknown line kind");
+      }
+    }
+    if (!ended) return corrupt(line_no, "segment has no end marker");
+    segments_.push_back(path);
+    int64_t num = 0;
+    (void)ParseInt(std::string_view(n).substr(4, 16), &num);
+    next_segment_ = std::max<uint64_t>(next_segment_, static_cast<uint64_t>(num) + 1);
+  }
+  return Status::Ok();
+}
+
+void FleetInventory::StartFlusher() {
+  if (options_.dir.empty() || flusher_.joinable()) return;
+  stopping_ = false;
+  flusher_ = std::thread([this] { FlusherLoop(); });
+}
+
+void FleetInventory::FlusherLoop() {
+  std::unique_lock l(stop_mu_);
+  while (!stopping_) {
+    stop_cv_.wait_for(l, std::chrono::microseconds(options_.flush_interval_micros),
+                      [this] { return stopping_; });
+    l.unlock();
+    Status st = FlushNow();
+    if (!st.ok()) std::fprintf(stderr, "ringfence server: fleet flush failed: %s\n", st.ToString().c_str());
+    l.lock();
+  }
+}
+
+void FleetInventory::StopFlusher() {
+  {
+    std::lock_guard l(stop_mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
+}
+
+}  // namespace rf::server

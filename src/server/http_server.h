@@ -1,0 +1,68 @@
+// HttpServer: HTTP/1.1 over TCP (Boost.Beast) for `ringfence server`. The only code that includes
+// Beast or Asio (http_server.cc), so the rest of the server is plain C++ behind HttpHandler.
+//
+//   HttpServerOptions o;  o.host = "127.0.0.1";  o.port = 0;  o.threads = 2;
+//   RF_ASSIGN_OR_RETURN(auto server, HttpServer::Start(o, [&](const HttpRequest& r) {...}));
+//   std::cout << "listening on " << server->address() << "\n";
+//   ...
+//   server->Shutdown();  // stop accepting, finish requests in flight, close idle connections
+//
+// Per connection: a fresh request parser per request with a body limit chosen by path (413
+// body_too_large when exceeded), a deadline for the request header and one for the body (a slow
+// client is disconnected), keep-alive, pipelined requests answered in order. Each worker thread
+// runs its own io_context; a connection stays on one worker for its life. The handler runs on the
+// worker thread, so it must not block for long. Thread-safe.
+#ifndef RINGFENCE_SERVER_HTTP_SERVER_H_
+#define RINGFENCE_SERVER_HTTP_SERVER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "server/interfaces.h"
+
+namespace rf::server {
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";  // numeric IPv4/IPv6 address to listen on
+  uint16_t port = 0;               // 0 = any free port (see HttpServer::port())
+  int threads = 2;                 // worker threads (io_contexts)
+  size_t max_body_bytes = 64u << 20;     // request bodies on any endpoint
+  size_t agent_body_bytes = 64u << 10;   // request bodies under /v1/agent/ (docs/protocol.md)
+  size_t max_header_bytes = 16u << 10;
+  int64_t header_timeout_micros = 10'000'000;  // from waiting for a request to its full header
+  int64_t body_timeout_micros = 30'000'000;    // from the header to the full body
+  int64_t write_timeout_micros = 30'000'000;
+  int64_t shutdown_grace_micros = 10'000'000;  // Shutdown() waits this long for requests in flight
+};
+
+class HttpServer {
+ public:
+  using Handler = std::function<HttpResponse(const HttpRequest&)>;
+
+  // Binds, listens and starts the worker threads. Unavailable if the address cannot be bound.
+  static Result<std::unique_ptr<HttpServer>> Start(const HttpServerOptions& options,
+                                                   Handler handler);
+  ~HttpServer();  // Shutdown()
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  uint16_t port() const;
+  std::string address() const;  // "127.0.0.1:PORT"
+  // Stops accepting, lets requests in flight finish (up to shutdown_grace_micros), closes idle
+  // keep-alive connections, joins the threads. Idempotent.
+  void Shutdown();
+
+  struct Impl;
+
+ private:
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rf::server
+
+#endif  // RINGFENCE_SERVER_HTTP_SERVER_H_

@@ -1,0 +1,220 @@
+#include "server/server_command.h"
+
+#include <csignal>
+#include <iostream>
+#include <memory>
+#include <pthread.h>
+
+#include "crypto/crypto.h"
+#include "server/agent_api.h"
+#include "server/controller.h"
+#include "server/fleet_inventory.h"
+#include "server/http_server.h"
+#include "server/metrics.h"
+#ifdef RF_HAVE_SERVICE
+#include "service/operator_api.h"
+#include "service/release_service.h"
+#include "store/sqlite_store.h"
+#endif
+
+namespace rf::server {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitUnusable = 2;
+
+#ifndef RF_HAVE_SERVICE
+// Used only when this tree is built without the control plane (src/service): no releases exist,
+// so agents enroll and check in and are told to keep what they have.
+class NoReleaseDirectory final : public ReleaseDirectory {
+ public:
+  std::vector<ReleaseRecord> ActiveReleases() const override { return {}; }
+  Result<rollout::TransitionResult> ApplyEvent(std::string_view id, const rollout::Event&,
+                                               int64_t) override {
+    return Status::NotFound("no release " + std::string(id));
+  }
+  std::vector<CustomerControl> Controls() const override { return {}; }
+  Result<std::string> BundleEnvelope(std::string_view sha) const override {
+    return Status::NotFound("no bundle " + std::string(sha));
+  }
+  std::vector<std::string> Approvals(std::string_view) const override { return {}; }
+  void SetChangeListener(std::function<void()>) override {}
+};
+#endif
+
+// A token file: created with 32 random bytes (hex) if missing, then read.
+Result<std::string> EnsureToken(Env env, const std::string& path) {
+  if (!env.fs->Exists(path)) {
+    std::string raw;
+    for (int i = 0; i < 4; ++i) {
+      uint64_t v = env.random->Next64();
+      raw.append(reinterpret_cast<const char*>(&v), sizeof v);
+    }
+    RF_RETURN_IF_ERROR(env.fs->WriteFileAtomic(path, crypto::ToHex(raw) + "\n", 0600));
+  }
+  RF_ASSIGN_OR_RETURN(std::string text, env.fs->ReadFile(path, 4096));
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+    text.pop_back();
+  }
+  if (text.size() < 16) return Status::DataLoss(path + ": token shorter than 16 characters");
+  return text;
+}
+
+Result<crypto::SigningKey> EnsureReleaseKey(Env env, const std::string& path) {
+  if (!env.fs->Exists(path)) {
+    std::string seed;
+    for (int i = 0; i < 4; ++i) {
+      uint64_t v = env.random->Next64();
+      seed.append(reinterpret_cast<const char*>(&v), sizeof v);
+    }
+    RF_ASSIGN_OR_RETURN(crypto::SigningKey key, crypto::SigningKey::FromSeed(seed));
+    RF_RETURN_IF_ERROR(env.fs->WriteFileAtomic(path, crypto::EncodePrivateKeyFile(key), 0600));
+  }
+  RF_ASSIGN_OR_RETURN(std::string text, env.fs->ReadFile(path, 4096));
+  auto key = crypto::DecodePrivateKeyFile(text);
+  if (!key.ok()) return key.status().WithPrefix(path);
+  return key;
+}
+
+Result<std::pair<std::string, uint16_t>> SplitListen(const std::string& listen) {
+  const size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return Status::InvalidArgument("--listen: expected HOST:PORT, got '" + listen + "'");
+  }
+  std::string host = listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  int port = -1;
+  try {
+    size_t used = 0;
+    port = std::stoi(listen.substr(colon + 1), &used);
+    if (used != listen.size() - colon - 1) port = -1;
+  } catch (const std::exception&) {
+    port = -1;
+  }
+  if (port < 0 || port > 65535) return Status::InvalidArgument("--listen: bad port in '" + listen + "'");
+  return std::make_pair(host, static_cast<uint16_t>(port));
+}
+
+}  // namespace
+
+int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream& err) {
+  auto fail = [&](const Status& st) {
+    err << "ringfence server: " << st.message() << "\n";
+    return kExitUnusable;
+  };
+  if (flags.data.empty()) return fail(Status::InvalidArgument("--data is required"));
+  auto listen = SplitListen(flags.listen);
+  if (!listen.ok()) return fail(listen.status());
+
+  // Block SIGTERM/SIGINT in every thread (threads inherit the mask); the main thread waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  if (Status st = env.fs->CreateDirs(flags.data, 0700); !st.ok()) return fail(st);
+  auto admin_token = EnsureToken(env, flags.data + "/admin.token");
+  if (!admin_token.ok()) return fail(admin_token.status());
+  auto agent_token = EnsureToken(env, flags.data + "/agent.token");
+  if (!agent_token.ok()) return fail(agent_token.status());
+  auto release_key = EnsureReleaseKey(env, flags.data + "/release.key");
+  if (!release_key.ok()) return fail(release_key.status());
+  std::string trust = "{\"release_keys\":[";
+  {
+    std::string pub = crypto::EncodePublicKeyFile(release_key->public_key());
+    while (!pub.empty() && pub.back() == '\n') pub.pop_back();
+    AppendJsonString(&trust, pub);
+  }
+  trust += "]}";
+
+  FleetInventoryOptions inv_options;
+  inv_options.dir = flags.data + "/fleet";
+  inv_options.flush_interval_micros = flags.flush_ms * 1000;
+  FleetInventory inventory(env, inv_options);
+  if (Status st = inventory.Load(); !st.ok()) return fail(st);
+  inventory.StartFlusher();
+
+#ifdef RF_HAVE_SERVICE
+  auto store = store::SqliteStore::Open(flags.data + "/" + store::kDatabaseFileName, {});
+  if (!store.ok()) return fail(store.status());
+  auto service = service::ReleaseService::Open(**store, inventory, *env.clock, {});
+  if (!service.ok()) return fail(service.status());
+  if (Status st = (*service)->EnsurePrincipal("admin", {Role::kAdmin}, *admin_token); !st.ok()) {
+    return fail(st);
+  }
+  if (Status st = (*service)->EnsurePrincipal("agent", {Role::kAgent}, *agent_token); !st.ok()) {
+    return fail(st);
+  }
+  ReleaseDirectory& directory = **service;
+#else
+  NoReleaseDirectory no_releases;
+  ReleaseDirectory& directory = no_releases;
+  err << "ringfence server: built without the control plane (src/service): no operator API, no "
+         "releases\n";
+#endif
+
+  ControllerOptions ctl_options;
+  ctl_options.tick_micros = flags.tick_ms * 1000;
+  Controller controller(directory, inventory, *env.clock, *release_key, ctl_options);
+  ServerMetrics metrics;
+  AgentApiOptions agent_options;
+  agent_options.poll_after_s = flags.poll_after_s;
+  AgentApi agent(inventory, controller, directory, *env.clock, metrics, *agent_token, trust,
+                 agent_options);
+  HttpHandler operator_handler;
+#ifdef RF_HAVE_SERVICE
+  service::OperatorApi operator_api(**service, inventory, &controller, {});
+  operator_handler = [&operator_api](const HttpRequest& r) { return operator_api.Handle(r); };
+#endif
+  Router router(agent, metrics, controller, inventory, *env.clock, *agent_token, operator_handler);
+  if (Status st = controller.Tick(); !st.ok()) err << "ringfence server: " << st.message() << "\n";
+  controller.Start();
+
+  HttpServerOptions http;
+  http.host = listen->first;
+  http.port = listen->second;
+  http.threads = flags.threads;
+  http.header_timeout_micros = flags.header_timeout_ms * 1000;
+  http.body_timeout_micros = flags.body_timeout_ms * 1000;
+  auto server = HttpServer::Start(http, [&router](const HttpRequest& r) { return router.Handle(r); });
+  if (!server.ok()) {
+    controller.Stop();
+    inventory.StopFlusher();
+    return fail(server.status());
+  }
+  out << "listening on " << (*server)->address() << std::endl;
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  err << "ringfence server: signal " << sig << ", shutting down\n";
+  (*server)->Shutdown();
+  controller.Stop();
+  inventory.StopFlusher();  // flushes the last dirty records
+  err << "ringfence server: stopped\n";
+  return kExitOk;
+}
+
+void RegisterServerCommand(CLI::App& app, int* exit_code) {
+  auto flags = std::make_shared<ServerFlags>();
+  CLI::App* cmd = app.add_subcommand("server", "run the ringfence server (operator + agent API)");
+  cmd->add_option("--data", flags->data, "data directory (created on first start)")->required();
+  cmd->add_option("--listen", flags->listen, "HOST:PORT to listen on (port 0: any free port)");
+  cmd->add_option("--threads", flags->threads, "HTTP worker threads")->check(CLI::Range(1, 256));
+  cmd->add_option("--poll-after", flags->poll_after_s, "seconds agents wait between check-ins")
+      ->check(CLI::Range(1, 86400));
+  cmd->add_option("--header-timeout-ms", flags->header_timeout_ms,
+                  "close connections whose request header takes longer")
+      ->check(CLI::Range(10, 3'600'000));
+  cmd->add_option("--body-timeout-ms", flags->body_timeout_ms,
+                  "close connections whose request body takes longer")
+      ->check(CLI::Range(10, 3'600'000));
+  cmd->add_option("--tick-ms", flags->tick_ms, "controller period")->check(CLI::Range(10, 60'000));
+  cmd->add_option("--flush-ms", flags->flush_ms, "fleet inventory flush period")
+      ->check(CLI::Range(10, 600'000));
+  cmd->callback([flags, exit_code] {
+    *exit_code = RunServer(*flags, PosixEnv(), std::cout, std::cerr);
+  });
+}
+
+}  // namespace rf::server

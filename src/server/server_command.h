@@ -1,0 +1,42 @@
+// `ringfence server --data DIR --listen HOST:PORT`: the control plane and agent endpoints in one
+// process.
+//
+// First start creates DIR (0700), DIR/admin.token and DIR/agent.token (0600, 32 random bytes from
+// the Env as hex) and DIR/release.key (the Ed25519 key that signs release statements, 0600).
+// Then: fleet inventory (DIR/fleet/), release service on DIR/ringfence.db (when the control plane
+// is built in), controller, operator + agent API behind one router, HTTP server. Prints
+// "listening on HOST:PORT" on stdout once it accepts connections (PORT is the bound port, so
+// --listen 127.0.0.1:0 works). SIGTERM or SIGINT: graceful shutdown, exit 0.
+#ifndef RINGFENCE_SERVER_SERVER_COMMAND_H_
+#define RINGFENCE_SERVER_SERVER_COMMAND_H_
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "platform/env.h"
+
+namespace rf::server {
+
+struct ServerFlags {
+  std::string data;
+  std::string listen = "127.0.0.1:8080";
+  int threads = 2;                        // HTTP worker threads
+  int64_t poll_after_s = 60;              // told to agents
+  int64_t header_timeout_ms = 10'000;     // slow clients are disconnected after this
+  int64_t body_timeout_ms = 30'000;
+  int64_t tick_ms = 1'000;                // controller period
+  int64_t flush_ms = 2'000;               // fleet inventory flush period
+};
+
+void RegisterServerCommand(CLI::App& app, int* exit_code);
+
+// Runs until SIGTERM/SIGINT. Returns the exit code (0 after a graceful shutdown, 2 if the server
+// could not start).
+int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream& err);
+
+}  // namespace rf::server
+
+#endif  // RINGFENCE_SERVER_SERVER_COMMAND_H_
