@@ -146,7 +146,7 @@ class ReleaseService final : public server::ReleaseDirectory {
   Status UploadBundle(const server::Principal& actor, std::string_view envelope_text,
                       UploadResult* result);
   std::vector<BundleInfo> Bundles(std::string_view channel_filter = {}) const;
-  Result<BundleInfo> Bundle(std::string_view sha256) const;
+  Result<BundleInfo> GetBundle(std::string_view sha256) const;
 
   // ----- releases -----
   // Author only. A release of an accepted bundle under the plan (ParsePlan + CheckPlan; every
@@ -212,6 +212,7 @@ class ReleaseService final : public server::ReleaseDirectory {
                                                      const rollout::Event& event, int64_t now,
                                                      const std::string& actor);
   ReleaseView ViewLocked(const server::ReleaseRecord& r) const;
+  store::ChannelPolicy PolicyForLocked(std::string_view channel) const;
   void NotifyChange();
   std::string NewToken();
 

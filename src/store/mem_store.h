@@ -4,6 +4,7 @@
 #define RINGFENCE_STORE_MEM_STORE_H_
 
 #include <map>
+#include <optional>
 #include <mutex>
 #include <tuple>
 
@@ -18,6 +19,7 @@ class MemStore final : public Store {
   Result<std::string> BundleEnvelope(std::string_view sha256) override;
   Result<std::vector<AuditEntry>> ReadAudit(int64_t after_seq, size_t limit) override;
   Result<AuditHead> RecordedAuditHead() override;
+  Result<AuditVerification> VerifyAudit() override;
 
   // Test hook: the next Apply fails with `status` (and, like a failed fsync, every later one).
   void FailNextApply(Status status);

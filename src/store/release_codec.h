@@ -17,6 +17,7 @@
 
 #include "core/status.h"
 #include "rollout/release.h"
+#include "server/interfaces.h"
 
 namespace rf::store {
 

@@ -47,6 +47,7 @@ class SqliteStore final : public Store {
   Result<std::string> BundleEnvelope(std::string_view sha256) override;
   Result<std::vector<AuditEntry>> ReadAudit(int64_t after_seq, size_t limit) override;
   Result<AuditHead> RecordedAuditHead() override;
+  Result<AuditVerification> VerifyAudit() override;
 
   // Transactions committed so far and batches they carried (group commit effectiveness).
   int64_t commits() const;

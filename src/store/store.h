@@ -140,13 +140,12 @@ class Store {
                                                                   size_t limit) = 0;
   // The head recorded beside the log (seq and hash of the last entry appended).
   [[nodiscard]] virtual Result<AuditHead> RecordedAuditHead() = 0;
+  // Reads the whole log (in one consistent snapshot, page by page) and checks it against the
+  // recorded head with AuditChainVerifier: DataLoss naming the first problem.
+  [[nodiscard]] virtual Result<AuditVerification> VerifyAudit() = 0;
 };
 
 using StorePtr = std::unique_ptr<Store>;
-
-// Reads the whole audit log page by page and checks it against the recorded head
-// (VerifyAuditChain semantics, see audit.h).
-[[nodiscard]] Result<AuditVerification> VerifyStoredAudit(Store& store);
 
 }  // namespace rf::store
 

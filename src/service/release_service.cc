@@ -1,0 +1,1124 @@
+#include "service/release_service.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <tuple>
+
+#include <boost/json.hpp>
+
+#include "core/bundle.h"
+#include "crypto/crypto.h"
+#include "crypto/dsse.h"
+#include "store/release_codec.h"
+#include "store/strict_json.h"
+
+namespace rf::service {
+
+using server::Principal;
+using server::Role;
+
+// The in-memory model: everything but envelopes and the audit log. Mutated only by the writer
+// (holding write_mu_) under an exclusive lock on mu_, after the change is durable.
+struct ReleaseService::Model {
+  std::map<std::pair<std::string, int64_t>, store::ContentTypeRecord> types;
+  std::map<std::pair<std::string, int64_t>, std::shared_ptr<const ContentType>> parsed_types;
+  std::map<std::string, BundleInfo, std::less<>> bundles;  // by sha256
+  std::map<std::string, server::ReleaseRecord, std::less<>> releases;
+  std::map<std::string, int64_t, std::less<>> release_number;  // "r-7" -> 7
+  int64_t last_release_number = 0;
+  std::map<std::string, std::vector<store::ApprovalRecord>, std::less<>> approvals;  // by release
+  std::map<std::string, store::PrincipalRecord, std::less<>> principals;
+  std::map<std::string, std::string, std::less<>> principal_by_token;  // token sha256 -> name
+  std::map<std::string, store::ChannelPolicy, std::less<>> policies;
+  std::map<std::tuple<std::string, std::string, std::string>, server::CustomerControl> controls;
+};
+
+namespace {
+
+// A JSON object for audit details, keys in insertion order.
+class Details {
+ public:
+  Details& Str(std::string_view k, std::string_view v) {
+    Key(k);
+    AppendJsonString(&out_, v);
+    return *this;
+  }
+  Details& Int(std::string_view k, int64_t v) {
+    Key(k);
+    out_ += std::to_string(v);
+    return *this;
+  }
+  Details& Bool(std::string_view k, bool v) {
+    Key(k);
+    out_ += v ? "true" : "false";
+    return *this;
+  }
+  Details& StrList(std::string_view k, const std::vector<std::string>& v) {
+    Key(k);
+    out_ += '[';
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (i) out_ += ',';
+      AppendJsonString(&out_, v[i]);
+    }
+    out_ += ']';
+    return *this;
+  }
+  std::string Done() const { return out_ + "}"; }
+
+ private:
+  void Key(std::string_view k) {
+    if (out_.size() > 1) out_ += ',';
+    AppendJsonString(&out_, k);
+    out_ += ':';
+  }
+  std::string out_ = "{";
+};
+
+std::vector<std::string> RoleNames(const std::vector<Role>& roles) {
+  std::vector<std::string> out;
+  for (Role r : roles) out.emplace_back(store::RoleString(r));
+  return out;
+}
+
+Status Require(const Principal& actor, Role role, std::string_view what) {
+  if (actor.Has(role)) return Status::Ok();
+  return Status::PermissionDenied("principal '" + actor.name + "' lacks role " +
+                                  std::string(store::RoleString(role)) + " required to " +
+                                  std::string(what));
+}
+
+bool ValidChannel(std::string_view c) {
+  if (c.empty() || c.size() > 128) return false;
+  return std::all_of(c.begin(), c.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '.' || ch == '_' || ch == ':' || ch == '-';
+  });
+}
+
+bool ValidName(std::string_view n) {
+  if (n.empty() || n.size() > 64) return false;
+  return std::all_of(n.begin(), n.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
+           ch == '-';
+  });
+}
+
+bool Contains(const std::vector<Role>& roles, Role r) {
+  return std::find(roles.begin(), roles.end(), r) != roles.end();
+}
+
+int CountApprovals(const std::vector<store::ApprovalRecord>& approvals,
+                   const store::ChannelPolicy& policy) {
+  int n = 0;
+  for (const auto& a : approvals) n += Contains(policy.approver_roles, a.role) ? 1 : 0;
+  return n;
+}
+
+std::string Short(std::string_view sha) { return std::string(sha.substr(0, 16)); }
+
+// The error findings of a rejected report, for the refusal message.
+std::string ErrorSummary(const StageOneReport& r) {
+  std::string out;
+  size_t shown = 0;
+  for (const Finding& f : r.findings) {
+    if (f.severity != Severity::kError) continue;
+    if (shown == 5) {
+      out += "; ...";
+      break;
+    }
+    out += shown++ ? "; " : "";
+    out += f.check;
+    if (!f.item.empty()) out += " " + f.item;
+    if (!f.field.empty()) out += " " + f.field;
+    out += ": " + f.message;
+  }
+  return out;
+}
+
+bool IsSafetyEvent(rollout::EventKind k) {
+  return k == rollout::EventKind::kHalt || k == rollout::EventKind::kGateHalt ||
+         k == rollout::EventKind::kRollback || k == rollout::EventKind::kPause ||
+         k == rollout::EventKind::kGateHold;
+}
+
+std::string EventAction(rollout::EventKind k) {
+  std::string name(rollout::EventKindName(k));
+  std::string out = "release.";
+  for (size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    if (c >= 'A' && c <= 'Z') {
+      if (i) out += '_';
+      out += static_cast<char>(c - 'A' + 'a');
+    } else {
+      out += c;
+    }
+  }
+  return out;  // "release.gate_halt"
+}
+
+}  // namespace
+
+// ----- approval statements -----
+
+std::string EncodeApprovalPayload(const ApprovalStatement& s) {
+  std::string out = "{\"bundle_sha256\":";
+  AppendJsonString(&out, s.bundle_sha256);
+  out += ",\"channel\":";
+  AppendJsonString(&out, s.channel);
+  out += ",\"release_id\":";
+  AppendJsonString(&out, s.release_id);
+  out += ",\"reports_sha256\":";
+  AppendJsonString(&out, s.reports_sha256);
+  out += ",\"reviewer\":";
+  AppendJsonString(&out, s.reviewer);
+  out += ",\"role\":";
+  AppendJsonString(&out, s.role);
+  out += ",\"version\":" + std::to_string(s.version) + "}";
+  return out;
+}
+
+Result<ApprovalStatement> DecodeApprovalPayload(std::string_view payload) {
+  const StatusCode kCode = StatusCode::kInvalidArgument;
+  RF_ASSIGN_OR_RETURN(boost::json::object o,
+                      store::ParseJsonObject(payload, "approval statement", kCode));
+  store::StrictObject r(o, "approval statement", kCode);
+  ApprovalStatement s;
+  RF_RETURN_IF_ERROR(r.String("bundle_sha256", &s.bundle_sha256));
+  RF_RETURN_IF_ERROR(r.String("channel", &s.channel));
+  RF_RETURN_IF_ERROR(r.String("release_id", &s.release_id));
+  RF_RETURN_IF_ERROR(r.String("reports_sha256", &s.reports_sha256));
+  RF_RETURN_IF_ERROR(r.String("reviewer", &s.reviewer));
+  RF_RETURN_IF_ERROR(r.String("role", &s.role));
+  RF_RETURN_IF_ERROR(r.Int("version", &s.version));
+  RF_RETURN_IF_ERROR(r.Finish());
+  if (EncodeApprovalPayload(s) != payload) {
+    return Status::InvalidArgument(
+        "approval statement: payload is not canonical JSON (keys sorted, no whitespace)");
+  }
+  return s;
+}
+
+// ----- construction -----
+
+ReleaseService::ReleaseService(store::Store& store, const server::FleetSource& fleet, Clock& clock,
+                               ReleaseServiceOptions options)
+    : store_(store), fleet_(fleet), clock_(clock), options_(std::move(options)),
+      model_(std::make_unique<Model>()) {}
+
+ReleaseService::~ReleaseService() = default;
+
+Result<std::unique_ptr<ReleaseService>> ReleaseService::Open(store::Store& store,
+                                                             const server::FleetSource& fleet,
+                                                             Clock& clock,
+                                                             ReleaseServiceOptions options) {
+  if (options.default_approvals_required < 1 || options.default_approver_roles.empty()) {
+    return Status::InvalidArgument("default policy needs at least 1 approval from some role");
+  }
+  RF_ASSIGN_OR_RETURN(store::StoreContents c, store.Load());
+  std::unique_ptr<ReleaseService> s(new ReleaseService(store, fleet, clock, std::move(options)));
+  Model& m = *s->model_;
+  for (auto& t : c.content_types) {
+    auto parsed = ParseContentType(t.yaml, "content type " + t.name);
+    if (!parsed.ok()) return Status::DataLoss("stored " + parsed.status().message());
+    m.parsed_types[{t.name, t.schema_version}] =
+        std::make_shared<const ContentType>(std::move(*parsed));
+    m.types[{t.name, t.schema_version}] = std::move(t);
+  }
+  for (auto& b : c.bundles) m.bundles[b.sha256] = std::move(b);
+  for (auto& r : c.releases) {
+    int64_t n = 0;
+    if (r.release_id.rfind("r-", 0) == 0) n = std::atoll(r.release_id.c_str() + 2);
+    m.last_release_number = std::max(m.last_release_number, n);
+    m.release_number[r.release_id] = n;
+    m.releases[r.release_id] = std::move(r);
+  }
+  for (auto& a : c.approvals) m.approvals[a.release_id].push_back(std::move(a));
+  for (auto& p : c.principals) {
+    m.principal_by_token[p.token_sha256] = p.name;
+    m.principals[p.name] = std::move(p);
+  }
+  for (auto& p : c.policies) m.policies[p.channel] = std::move(p);
+  for (auto& k : c.controls) m.controls[{k.channel, k.attr, k.value}] = std::move(k);
+  return s;
+}
+
+// ----- plumbing -----
+
+Status ReleaseService::CommitLocked(store::WriteBatch batch,
+                                    const std::function<void(Model&)>& commit_model) {
+  if (!failed_.ok()) return failed_;
+  Status st = store_.Apply(batch);
+  if (!st.ok()) {
+    // Unavailable is the store's sticky failure: the outcome on disk is unknown, so the model can
+    // no longer be trusted to match it. Fail stop.
+    if (st.code() == StatusCode::kUnavailable) failed_ = st;
+    return st;
+  }
+  std::unique_lock<std::shared_mutex> l(mu_);
+  commit_model(*model_);
+  return Status::Ok();
+}
+
+void ReleaseService::NotifyChange() {
+  std::function<void()> listener;
+  {
+    std::lock_guard<std::mutex> l(listener_mu_);
+    listener = listener_;
+  }
+  if (listener) listener();
+}
+
+void ReleaseService::SetChangeListener(std::function<void()> listener) {
+  std::lock_guard<std::mutex> l(listener_mu_);
+  listener_ = std::move(listener);
+}
+
+std::string ReleaseService::NewToken() {
+  uint8_t bytes[32];
+  if (options_.token_random != nullptr) {
+    for (size_t i = 0; i < sizeof(bytes); i += 8) {
+      uint64_t v = options_.token_random->Next64();
+      for (size_t j = 0; j < 8; ++j) bytes[i + j] = static_cast<uint8_t>(v >> (8 * j));
+    }
+  } else {
+    if (sodium_init() < 0) std::abort();  // cannot happen on a supported platform
+    randombytes_buf(bytes, sizeof(bytes));
+  }
+  return "rf_" + crypto::ToHex(std::string_view(reinterpret_cast<const char*>(bytes),
+                                                sizeof(bytes)));
+}
+
+// ----- principals -----
+
+Result<Principal> ReleaseService::Authenticate(std::string_view bearer_token) const {
+  if (bearer_token.empty()) return Status::Unauthenticated("missing bearer token");
+  const std::string hash = crypto::Sha256Hex(bearer_token);
+  std::shared_lock<std::shared_mutex> l(mu_);
+  auto it = model_->principal_by_token.find(hash);
+  if (it == model_->principal_by_token.end()) return Status::Unauthenticated("unknown token");
+  const store::PrincipalRecord& p = model_->principals.at(it->second);
+  return Principal{p.name, p.roles};
+}
+
+Status ReleaseService::EnsurePrincipal(std::string_view name, const std::vector<Role>& roles,
+                                       std::string_view token) {
+  if (!ValidName(name)) return Status::InvalidArgument("principal name '" + std::string(name) + "' is not [a-z0-9._-]{1,64}");
+  if (token.size() < 16) return Status::InvalidArgument("token too short");
+  Status st;
+  {
+    std::lock_guard<std::mutex> w(write_mu_);
+    if (model_->principals.count(name)) return Status::Ok();
+    store::PrincipalRecord p;
+    p.name = std::string(name);
+    p.roles = roles;
+    p.token_sha256 = crypto::Sha256Hex(token);
+    p.created_by = "system";
+    p.created_us = clock_.NowUnixMicros();
+    if (model_->principal_by_token.count(p.token_sha256)) {
+      return Status::AlreadyExists("token already belongs to another principal");
+    }
+    store::WriteBatch b;
+    b.principals.push_back(p);
+    b.audit.push_back({"system", "principal.bootstrap", "principal " + p.name,
+                       Details().StrList("roles", RoleNames(roles)).Done(), p.created_us});
+    st = CommitLocked(std::move(b), [&](Model& m) {
+      m.principal_by_token[p.token_sha256] = p.name;
+      m.principals[p.name] = p;
+    });
+  }
+  if (st.ok()) NotifyChange();
+  return st;
+}
+
+Result<std::string> ReleaseService::CreatePrincipal(const Principal& actor, std::string_view name,
+                                                    const std::vector<Role>& roles,
+                                                    std::string_view reviewer_public_key) {
+  RF_RETURN_IF_ERROR(Require(actor, Role::kAdmin, "create principals"));
+  if (!ValidName(name)) {
+    return Status::InvalidArgument("principal name '" + std::string(name) +
+                                   "' is not [a-z0-9._-]{1,64}");
+  }
+  if (roles.empty()) return Status::InvalidArgument("a principal needs at least one role");
+  std::string keyid;
+  if (!reviewer_public_key.empty()) {
+    auto key = crypto::DecodePublicKeyFile(reviewer_public_key);
+    if (!key.ok()) return key.status().WithPrefix("reviewer_public_key");
+    keyid = key->KeyId();
+  }
+  std::string token = NewToken();
+  Status st;
+  {
+    std::lock_guard<std::mutex> w(write_mu_);
+    if (model_->principals.count(name)) {
+      return Status::AlreadyExists("principal '" + std::string(name) + "' exists");
+    }
+    if (!keyid.empty()) {
+      for (const auto& [n, p] : model_->principals) {
+        if (p.reviewer_key.empty()) continue;
+        auto other = crypto::DecodePublicKeyFile(p.reviewer_key);
+        if (other.ok() && other->KeyId() == keyid) {
+          return Status::AlreadyExists("reviewer key " + Short(keyid) +
+                                       " is already registered to principal '" + n + "'");
+        }
+      }
+    }
+    store::PrincipalRecord p;
+    p.name = std::string(name);
+    p.roles = roles;
+    p.token_sha256 = crypto::Sha256Hex(token);
+    p.reviewer_key = std::string(reviewer_public_key);
+    p.created_by = actor.name;
+    p.created_us = clock_.NowUnixMicros();
+    store::WriteBatch b;
+    b.principals.push_back(p);
+    b.audit.push_back({actor.name, "principal.create", "principal " + p.name,
+                       Details().StrList("roles", RoleNames(roles)).Str("reviewer_keyid", keyid).Done(),
+                       p.created_us});
+    st = CommitLocked(std::move(b), [&](Model& m) {
+      m.principal_by_token[p.token_sha256] = p.name;
+      m.principals[p.name] = p;
+    });
+  }
+  if (!st.ok()) return st;
+  NotifyChange();
+  return token;
+}
+
+std::vector<PrincipalInfo> ReleaseService::Principals() const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  std::vector<PrincipalInfo> out;
+  for (const auto& [n, p] : model_->principals) {
+    PrincipalInfo i{p.name, p.roles, "", p.created_by, p.created_us};
+    if (!p.reviewer_key.empty()) {
+      auto k = crypto::DecodePublicKeyFile(p.reviewer_key);
+      if (k.ok()) i.reviewer_keyid = k->KeyId();
+    }
+    out.push_back(std::move(i));
+  }
+  return out;
+}
+
+// ----- content types -----
+
+Result<store::ContentTypeRecord> ReleaseService::AddContentType(const Principal& actor,
+                                                                std::string_view yaml) {
+  RF_RETURN_IF_ERROR(Require(actor, Role::kAdmin, "register content types"));
+  if (yaml.size() > options_.max_yaml_bytes) {
+    return Status::ResourceExhausted("content type larger than " +
+                                     std::to_string(options_.max_yaml_bytes) + " bytes");
+  }
+  RF_ASSIGN_OR_RETURN(ContentType type, ParseContentType(yaml, "content type"));
+  store::ContentTypeRecord rec{type.name, type.schema_version, std::string(yaml), actor.name,
+                               clock_.NowUnixMicros()};
+  Status st;
+  {
+    std::lock_guard<std::mutex> w(write_mu_);
+    auto it = model_->types.find({type.name, type.schema_version});
+    if (it != model_->types.end()) {
+      if (it->second.yaml == yaml) return it->second;  // idempotent
+      return Status::AlreadyExists("content type " + type.name + " schema_version " +
+                                   std::to_string(type.schema_version) +
+                                   " is registered with different content; bump schema_version");
+    }
+    store::WriteBatch b;
+    b.content_types.push_back(rec);
+    b.audit.push_back({actor.name, "content_type.add", "content type " + type.name,
+                       Details().Int("schema_version", type.schema_version)
+                           .Str("sha256", crypto::Sha256Hex(yaml)).Done(),
+                       rec.created_us});
+    auto parsed = std::make_shared<const ContentType>(std::move(type));
+    st = CommitLocked(std::move(b), [&](Model& m) {
+      m.types[{rec.name, rec.schema_version}] = rec;
+      m.parsed_types[{rec.name, rec.schema_version}] = parsed;
+    });
+  }
+  if (!st.ok()) return st;
+  NotifyChange();
+  return rec;
+}
+
+std::vector<store::ContentTypeRecord> ReleaseService::ContentTypes() const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  std::vector<store::ContentTypeRecord> out;
+  for (const auto& [k, v] : model_->types) out.push_back(v);
+  return out;
+}
+
+// ----- bundles -----
+
+Status ReleaseService::UploadBundle(const Principal& actor, std::string_view envelope_text,
+                                    UploadResult* result) {
+  *result = UploadResult();
+  RF_RETURN_IF_ERROR(Require(actor, Role::kAuthor, "upload bundles"));
+  if (envelope_text.size() > options_.max_envelope_bytes) {
+    return Status::ResourceExhausted("bundle envelope larger than " +
+                                     std::to_string(options_.max_envelope_bytes) + " bytes");
+  }
+  crypto::EnvelopeLimits limits;
+  limits.max_envelope_bytes = options_.max_envelope_bytes;
+  auto env = crypto::ParseEnvelope(envelope_text, limits);
+  if (!env.ok()) return Status::InvalidArgument("envelope: " + env.status().message());
+  if (env->payload_type != crypto::kBundlePayloadType) {
+    return Status::InvalidArgument("envelope: payloadType '" + env->payload_type +
+                                   "' is not a ringfence bundle");
+  }
+  // The payload names its content type; look it up before decoding against it.
+  std::string type_name;
+  int64_t schema_version = 0;
+  {
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(env->payload, ec);
+    const boost::json::object* o = !ec && v.is_object() ? &v.as_object() : nullptr;
+    const boost::json::value* t = o ? o->if_contains("content_type") : nullptr;
+    const boost::json::value* sv = o ? o->if_contains("schema_version") : nullptr;
+    if (t == nullptr || !t->is_string() || sv == nullptr || !sv->is_int64()) {
+      return Status::InvalidArgument(
+          "bundle payload: not a JSON object with string content_type and integer schema_version");
+    }
+    type_name = std::string(t->as_string());
+    schema_version = sv->as_int64();
+  }
+  const std::string sha = crypto::Sha256Hex(env->payload);
+
+  Status st;
+  {
+    std::lock_guard<std::mutex> w(write_mu_);
+    const Model& m = *model_;  // the writer may read without mu_: it is the only mutator
+    if (auto it = m.bundles.find(sha); it != m.bundles.end()) {
+      result->bundle = it->second;
+      result->accepted = true;
+      result->already_present = true;
+      return Status::Ok();
+    }
+    auto tit = m.parsed_types.find({type_name, schema_version});
+    if (tit == m.parsed_types.end()) {
+      return Status::NotFound("content type " + type_name + " schema_version " +
+                              std::to_string(schema_version) + " is not registered");
+    }
+    const ContentType& type = *tit->second;
+    std::vector<Finding> findings;
+    auto bundle = DecodeBundlePayload(env->payload, type, &findings);
+    if (!bundle.ok()) return bundle.status().WithPrefix("bundle payload");
+    if (!ValidChannel(bundle->channel)) {
+      return Status::InvalidArgument("bundle payload: channel '" + bundle->channel +
+                                     "' is not 1-128 characters of [A-Za-z0-9._:-]");
+    }
+    // Publisher signatures, if the channel's policy names publisher keys.
+    if (auto pit = m.policies.find(bundle->channel);
+        pit != m.policies.end() && !pit->second.publisher_keys.empty()) {
+      int good = 0;
+      for (const std::string& k : pit->second.publisher_keys) {
+        auto key = crypto::DecodePublicKeyFile(k);
+        if (key.ok() && crypto::VerifyEnvelope(*env, *key).ok()) ++good;
+      }
+      if (good < pit->second.publisher_threshold) {
+        return Status::PermissionDenied(
+            "bundle for channel " + bundle->channel + " carries " + std::to_string(good) +
+            " valid publisher signature(s); the channel's policy requires " +
+            std::to_string(pit->second.publisher_threshold));
+      }
+    }
+    // The channel's newest bundle: growth and version order.
+    const BundleInfo* prev_info = nullptr;
+    for (const auto& [s, b] : m.bundles) {
+      if (b.channel == bundle->channel && (!prev_info || b.version > prev_info->version)) {
+        prev_info = &b;
+      }
+    }
+    std::optional<rf::Bundle> prev;
+    size_t prev_bytes = 0;
+    if (prev_info) {
+      auto penv_text = BundleEnvelope(prev_info->sha256);
+      if (!penv_text.ok()) return penv_text.status();
+      auto penv = crypto::ParseEnvelope(*penv_text, limits);
+      auto ptype = m.parsed_types.find({prev_info->content_type, prev_info->schema_version});
+      if (!penv.ok() || ptype == m.parsed_types.end()) {
+        return Status::DataLoss("stored bundle " + prev_info->sha256 + " does not decode");
+      }
+      std::vector<Finding> ignored;
+      auto pb = DecodeBundlePayload(penv->payload, *ptype->second, &ignored);
+      if (!pb.ok()) return Status::DataLoss("stored bundle " + prev_info->sha256 + ": " + pb.status().message());
+      prev = std::move(*pb);
+      prev_bytes = penv->payload.size();
+    }
+    const Fleet fleet = fleet_.Inventory();
+    StageOneInput in;
+    in.type = &type;
+    in.bundle = &*bundle;
+    in.payload_bytes = env->payload.size();
+    if (prev) {
+      in.previous = &*prev;
+      in.previous_payload_bytes = prev_bytes;
+    }
+    in.fleet = &fleet;
+    StageOneReport report = RunStageOne(in, std::move(findings), options_.stage_one);
+
+    BundleInfo& info = result->bundle;
+    info.sha256 = sha;
+    info.channel = bundle->channel;
+    info.content_type = type.name;
+    info.schema_version = type.schema_version;
+    info.version = bundle->version;
+    info.payload_bytes = static_cast<int64_t>(env->payload.size());
+    info.report_json = StageOneReportJson(report, sha);
+    info.uploaded_by = actor.name;
+    info.uploaded_us = clock_.NowUnixMicros();
+    result->accepted = report.accepted;
+    result->errors = report.errors;
+    result->warnings = report.warnings;
+    if (!report.accepted) {
+      return Status::InvalidArgument("layer 1 rejected bundle " + Short(sha) + " (channel " +
+                                     info.channel + " version " + std::to_string(info.version) +
+                                     "): " + std::to_string(report.errors) +
+                                     " error(s): " + ErrorSummary(report));
+    }
+    for (const auto& [s, b] : m.bundles) {
+      if (b.channel == info.channel && b.version == info.version) {
+        return Status::AlreadyExists("channel " + info.channel + " already has version " +
+                                     std::to_string(info.version) + " (bundle " + Short(s) + ")");
+      }
+    }
+    store::WriteBatch b;
+    b.bundles.push_back(info);
+    b.bundles.back().envelope = std::string(envelope_text);
+    b.audit.push_back({actor.name, "bundle.upload", "bundle " + sha,
+                       Details().Str("channel", info.channel).Int("version", info.version)
+                           .Str("content_type", info.content_type)
+                           .Int("errors", static_cast<int64_t>(report.errors))
+                           .Int("warnings", static_cast<int64_t>(report.warnings)).Done(),
+                       info.uploaded_us});
+    st = CommitLocked(std::move(b), [&](Model& mm) { mm.bundles[sha] = info; });
+  }
+  if (st.ok()) NotifyChange();
+  return st;
+}
+
+std::vector<BundleInfo> ReleaseService::Bundles(std::string_view channel_filter) const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  std::vector<BundleInfo> out;
+  for (const auto& [s, b] : model_->bundles) {
+    if (channel_filter.empty() || b.channel == channel_filter) out.push_back(b);
+  }
+  std::sort(out.begin(), out.end(), [](const BundleInfo& a, const BundleInfo& b) {
+    return std::tie(a.channel, b.version) < std::tie(b.channel, a.version);
+  });
+  return out;
+}
+
+Result<BundleInfo> ReleaseService::GetBundle(std::string_view sha256) const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  auto it = model_->bundles.find(sha256);
+  if (it == model_->bundles.end()) return Status::NotFound("unknown bundle " + std::string(sha256));
+  return it->second;
+}
+
+// ----- releases -----
+
+ReleaseView ReleaseService::ViewLocked(const server::ReleaseRecord& r) const {
+  ReleaseView v;
+  v.record = r;
+  if (auto it = model_->approvals.find(r.release_id); it != model_->approvals.end()) {
+    v.approvals = it->second;
+  }
+  const store::ChannelPolicy policy = PolicyForLocked(r.channel);
+  v.approvals_required = policy.approvals_required;
+  v.approver_roles = policy.approver_roles;
+  v.approvals_counted = CountApprovals(v.approvals, policy);
+  if (auto it = model_->bundles.find(r.bundle_sha256); it != model_->bundles.end()) {
+    v.layer1_report = it->second.report_json;
+  }
+  v.reports_sha256 = crypto::Sha256Hex(v.layer1_report + v.layer2_report);
+  return v;
+}
+
+Result<ReleaseView> ReleaseService::CreateRelease(const Principal& actor,
+                                                  std::string_view bundle_sha256,
+                                                  std::string_view plan_yaml) {
+  RF_RETURN_IF_ERROR(Require(actor, Role::kAuthor, "create releases"));
+  if (plan_yaml.size() > options_.max_yaml_bytes) {
+    return Status::ResourceExhausted("plan larger than " +
+                                     std::to_string(options_.max_yaml_bytes) + " bytes");
+  }
+  RF_ASSIGN_OR_RETURN(rollout::Plan plan, rollout::ParsePlan(plan_yaml, "plan"));
+  rollout::LintOptions lint = options_.lint;
+  if (!lint.fleet_size) {
+    const int64_t n = fleet_.DeviceCount();
+    if (n > 0) lint.fleet_size = n;
+  }
+  RF_RETURN_IF_ERROR(rollout::CheckPlan(plan, lint));
+  server::ReleaseRecord r;
+  Status st;
+  {
+    std::lock_guard<std::mutex> w(write_mu_);
+    const Model& m = *model_;
+    auto bit = m.bundles.find(bundle_sha256);
+    if (bit == m.bundles.end()) {
+      return Status::NotFound("unknown bundle " + std::string(bundle_sha256));
+    }
+    const BundleInfo& bundle = bit->second;
+    const int64_t now = clock_.NowUnixMicros();
+    const int64_t number = m.last_release_number + 1;
+    r.release_id = "r-" + std::to_string(number);
+    r.channel = bundle.channel;
+    r.content_type = bundle.content_type;
+    r.version = bundle.version;
+    r.bundle_sha256 = bundle.sha256;
+    r.plan_yaml = std::string(plan_yaml);
+    r.state = rollout::NewRelease(plan, r.release_id, now);
+    r.plan = std::move(plan);
+    r.author = actor.name;
+    r.created_s = now / 1'000'000;
+    // The channel's newest completed release is the "N-1" customers may pin to.
+    const server::ReleaseRecord* prev = nullptr;
+    for (const auto& [id, x] : m.releases) {
+      if (x.channel == r.channel && x.state.phase == rollout::Phase::kCompleted &&
+          x.version < r.version && (!prev || x.version > prev->version)) {
+        prev = &x;
+      }
+    }
+    if (prev) r.previous = std::make_pair(prev->version, prev->bundle_sha256);
+    store::WriteBatch b;
+    b.releases.push_back(r);
+    b.audit.push_back({actor.name, "release.create", r.release_id,
+                       Details().Str("bundle_sha256", r.bundle_sha256).Str("channel", r.channel)
+                           .Int("version", r.version).Str("plan", r.plan.name)
+                           .Str("plan_sha256", crypto::Sha256Hex(plan_yaml)).Done(),
+                       now});
+    st = CommitLocked(std::move(b), [&](Model& mm) {
+      mm.releases[r.release_id] = r;
+      mm.release_number[r.release_id] = number;
+      mm.last_release_number = number;
+    });
+  }
+  if (!st.ok()) return st;
+  NotifyChange();
+  return GetRelease(r.release_id);
+}
+
+Result<ReleaseView> ReleaseService::GetRelease(std::string_view release_id) const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  auto it = model_->releases.find(release_id);
+  if (it == model_->releases.end()) {
+    return Status::NotFound("unknown release " + std::string(release_id));
+  }
+  return ViewLocked(it->second);
+}
+
+std::vector<ReleaseView> ReleaseService::ListReleases(std::string_view channel_filter) const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  std::vector<std::pair<int64_t, const server::ReleaseRecord*>> order;
+  for (const auto& [id, r] : model_->releases) {
+    if (channel_filter.empty() || r.channel == channel_filter) {
+      order.emplace_back(model_->release_number.at(id), &r);
+    }
+  }
+  std::sort(order.begin(), order.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<ReleaseView> out;
+  for (const auto& [n, r] : order) out.push_back(ViewLocked(*r));
+  return out;
+}
+
+Result<ReleaseView> ReleaseService::Approve(const Principal& actor, std::string_view release_id,
+                                            std::string_view approval_envelope) {
+  if (approval_envelope.size() > (64u << 10)) {
+    return Status::ResourceExhausted("approval envelope larger than 64 KiB");
+  }
+  auto env = crypto::ParseEnvelope(approval_envelope);
+  if (!env.ok()) return Status::InvalidArgument("approval envelope: " + env.status().message());
+  if (env->payload_type != kApprovalPayloadType) {
+    return Status::InvalidArgument("approval envelope: payloadType '" + env->payload_type +
+                                   "', expected '" + std::string(kApprovalPayloadType) + "'");
+  }
+  RF_ASSIGN_OR_RETURN(ApprovalStatement stmt, DecodeApprovalPayload(env->payload));
+  if (stmt.reviewer != actor.name) {
+    return Status::PermissionDenied("approval statement names reviewer '" + stmt.reviewer +
+                                    "' but the caller is '" + actor.name + "'");
+  }
+  auto role = store::RoleFromString(stmt.role);
+  if (!role.ok() || *role == Role::kAgent) {
+    return Status::InvalidArgument("approval statement: role '" + stmt.role + "' is not a role");
+  }
+  RF_RETURN_IF_ERROR(Require(actor, *role, "approve as " + stmt.role));
+  Status st;
+  {
+    std::lock_guard<std::mutex> w(write_mu_);
+    const Model& m = *model_;
+    auto rit = m.releases.find(release_id);
+    if (rit == m.releases.end()) {
+      return Status::NotFound("unknown release " + std::string(release_id));
+    }
+    const server::ReleaseRecord& r = rit->second;
+    const BundleInfo& bundle = m.bundles.at(r.bundle_sha256);
+    if (actor.name == r.author || actor.name == bundle.uploaded_by) {
+      return Status::PermissionDenied("'" + actor.name + "' authored release " + r.release_id +
+                                      " (or uploaded its bundle): an author can never approve");
+    }
+    if (r.state.phase != rollout::Phase::kAwaitingApproval &&
+        r.state.phase != rollout::Phase::kReady) {
+      return Status::FailedPrecondition("release " + r.release_id + " is " +
+                                        std::string(rollout::PhaseName(r.state.phase)) +
+                                        ": approvals are closed");
+    }
+    const ReleaseView view = ViewLocked(r);
+    auto field_mismatch = [&](std::string_view field) {
+      return Status::InvalidArgument("approval statement: " + std::string(field) +
+                                     " does not match release " + r.release_id);
+    };
+    if (stmt.release_id != r.release_id) return field_mismatch("release_id");
+    if (stmt.bundle_sha256 != r.bundle_sha256) return field_mismatch("bundle_sha256");
+    if (stmt.channel != r.channel) return field_mismatch("channel");
+    if (stmt.version != r.version) return field_mismatch("version");
+    if (stmt.reports_sha256 != view.reports_sha256) return field_mismatch("reports_sha256");
+
+    auto pit = m.principals.find(actor.name);
+    if (pit == m.principals.end() || pit->second.reviewer_key.empty()) {
+      return Status::PermissionDenied("principal '" + actor.name +
+                                      "' has no registered reviewer key");
+    }
+    auto key = crypto::DecodePublicKeyFile(pit->second.reviewer_key);
+    if (!key.ok()) return Status::DataLoss("stored reviewer key of '" + actor.name + "' does not decode");
+    if (!crypto::VerifyEnvelope(*env, *key).ok()) {
+      return Status::PermissionDenied("approval is not signed by the registered key of '" +
+                                      actor.name + "' (keyid " + Short(key->KeyId()) + ")");
+    }
+    for (const auto& a : view.approvals) {
+      if (a.reviewer == actor.name) {
+        return Status::AlreadyExists("'" + actor.name + "' already approved release " +
+                                     r.release_id);
+      }
+      if (a.keyid == key->KeyId()) {
+        return Status::AlreadyExists("key " + Short(a.keyid) + " already approved release " +
+                                     r.release_id);
+      }
+    }
+    const store::ChannelPolicy policy = PolicyForLocked(r.channel);
+    if (!Contains(policy.approver_roles, *role)) {
+      return Status::PermissionDenied("channel " + r.channel + " counts approvals only from " +
+                                      store::JoinRoles(policy.approver_roles) + ", not " +
+                                      stmt.role);
+    }
+    const int64_t now = std::max(clock_.NowUnixMicros(), r.state.last_event_micros);
+    store::ApprovalRecord a{r.release_id, actor.name, *role, key->KeyId(),
+                            std::string(approval_envelope), now};
+    store::WriteBatch b;
+    b.approvals.push_back(a);
+    const int counted = view.approvals_counted + 1;
+    b.audit.push_back({actor.name, "release.approve", r.release_id,
+                       Details().Str("role", stmt.role).Str("keyid", a.keyid)
+                           .Str("bundle_sha256", r.bundle_sha256)
+                           .Str("reports_sha256", stmt.reports_sha256)
+                           .Int("counted", counted).Int("required", policy.approvals_required)
+                           .Done(),
+                       now});
+    std::optional<server::ReleaseRecord> updated;
+    if (r.state.phase == rollout::Phase::kAwaitingApproval &&
+        counted >= policy.approvals_required) {
+      auto t = rollout::Transition(r.state, rollout::Event::Approved(actor.name), now);
+      if (!t.ok()) return t.status();
+      updated = r;
+      updated->state = std::move(t->state);
+      b.releases.push_back(*updated);
+      b.audit.push_back({"system", "release.approved", r.release_id,
+                         Details().Str("from", "AwaitingApproval").Str("to", "Ready")
+                             .Int("approvals", counted).Done(),
+                         now});
+    }
+    st = CommitLocked(std::move(b), [&](Model& mm) {
+      mm.approvals[a.release_id].push_back(a);
+      if (updated) mm.releases[updated->release_id] = *updated;
+    });
+  }
+  if (!st.ok()) return st;
+  NotifyChange();
+  return GetRelease(release_id);
+}
+
+Result<rollout::TransitionResult> ReleaseService::TransitionLocked(std::string_view id,
+                                                                   const rollout::Event& event,
+                                                                   int64_t now,
+                                                                   const std::string& actor) {
+  const Model& m = *model_;
+  auto it = m.releases.find(id);
+  if (it == m.releases.end()) return Status::NotFound("unknown release " + std::string(id));
+  const server::ReleaseRecord& r = it->second;
+  if (IsSafetyEvent(event.kind)) now = std::max(now, r.state.last_event_micros);
+  RF_ASSIGN_OR_RETURN(rollout::TransitionResult t, rollout::Transition(r.state, event, now));
+  // A timer tick that crossed no deadline changes nothing but last_event_micros: not worth an
+  // fsync. The stored state stays as it was (time checks only need it not to be in the future).
+  rollout::ReleaseState probe = t.state;
+  probe.last_event_micros = r.state.last_event_micros;
+  if (probe == r.state && t.effects.empty()) return t;
+
+  server::ReleaseRecord updated = r;
+  updated.state = t.state;
+  if (event.kind == rollout::EventKind::kStart && updated.started_s == 0) {
+    updated.started_s = now / 1'000'000;
+  }
+  std::vector<std::string> texts, effects;
+  for (const rollout::Effect& e : t.effects) {
+    effects.emplace_back(rollout::EffectKindName(e.kind));
+    if (e.kind == rollout::EffectKind::kRecordAudit || e.kind == rollout::EffectKind::kPage) {
+      texts.push_back(e.text);
+    }
+  }
+  store::WriteBatch b;
+  b.releases.push_back(updated);
+  b.audit.push_back({actor, EventAction(event.kind), r.release_id,
+                     Details().Str("from", rollout::PhaseName(r.state.phase))
+                         .Str("to", rollout::PhaseName(t.state.phase))
+                         .Int("wave", t.state.wave).Str("reason", event.reason)
+                         .StrList("effects", effects).StrList("notes", texts).Done(),
+                     now});
+  RF_RETURN_IF_ERROR(CommitLocked(std::move(b), [&](Model& mm) {
+    mm.releases[updated.release_id] = updated;
+  }));
+  return t;
+}
+
+Result<rollout::TransitionResult> ReleaseService::OperatorEvent(const Principal& actor,
+                                                                std::string_view id,
+                                                                rollout::Event event,
+                                                                bool check_quorum) {
+  RF_RETURN_IF_ERROR(Require(actor, Role::kOperator,
+                             std::string(rollout::EventKindName(event.kind)) + " releases"));
+  event.actor = actor.name;
+  if (event.reason.size() > 1024) return Status::InvalidArgument("reason longer than 1024 bytes");
+  Result<rollout::TransitionResult> t = Status::Internal("unset");
+  {
+    std::lock_guard<std::mutex> w(write_mu_);
+    if (check_quorum) {
+      auto it = model_->releases.find(id);
+      if (it == model_->releases.end()) return Status::NotFound("unknown release " + std::string(id));
+      const ReleaseView v = ViewLocked(it->second);
+      if (v.approvals_counted < v.approvals_required) {
+        return Status::FailedPrecondition(
+            "release " + std::string(id) + " has " + std::to_string(v.approvals_counted) +
+            " of the " + std::to_string(v.approvals_required) + " approvals (from " +
+            store::JoinRoles(v.approver_roles) + ") that channel " + it->second.channel +
+            " requires: it cannot start");
+      }
+    }
+    t = TransitionLocked(id, event, clock_.NowUnixMicros(), actor.name);
+  }
+  if (t.ok()) NotifyChange();
+  return t;
+}
+
+Result<rollout::TransitionResult> ReleaseService::Start(const Principal& actor,
+                                                        std::string_view id) {
+  return OperatorEvent(actor, id, rollout::Event::Start(), /*check_quorum=*/true);
+}
+Result<rollout::TransitionResult> ReleaseService::Pause(const Principal& actor,
+                                                        std::string_view id,
+                                                        std::string_view reason) {
+  return OperatorEvent(actor, id, rollout::Event::Pause(std::string(reason)), false);
+}
+Result<rollout::TransitionResult> ReleaseService::Resume(const Principal& actor,
+                                                         std::string_view id) {
+  return OperatorEvent(actor, id, rollout::Event::Resume(), false);
+}
+Result<rollout::TransitionResult> ReleaseService::Halt(const Principal& actor, std::string_view id,
+                                                       std::string_view reason) {
+  return OperatorEvent(actor, id, rollout::Event::Halt(std::string(reason)), false);
+}
+Result<rollout::TransitionResult> ReleaseService::Rollback(const Principal& actor,
+                                                           std::string_view id,
+                                                           std::string_view reason) {
+  return OperatorEvent(actor, id, rollout::Event::Rollback(std::string(reason)), false);
+}
+
+// ----- policies and controls -----
+
+store::ChannelPolicy ReleaseService::PolicyFor(std::string_view channel) const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  return PolicyForLocked(channel);
+}
+
+store::ChannelPolicy ReleaseService::PolicyForLocked(std::string_view channel) const {
+  // REQUIRES: mu_ held (shared) or write_mu_ held.
+  if (auto it = model_->policies.find(channel); it != model_->policies.end()) return it->second;
+  store::ChannelPolicy p;
+  p.channel = std::string(channel);
+  p.approvals_required = options_.default_approvals_required;
+  p.approver_roles = options_.default_approver_roles;
+  return p;
+}
+
+Status ReleaseService::SetPolicy(const Principal& actor, const store::ChannelPolicy& policy) {
+  RF_RETURN_IF_ERROR(Require(actor, Role::kAdmin, "set channel policies"));
+  if (!ValidChannel(policy.channel)) {
+    return Status::InvalidArgument("channel '" + policy.channel +
+                                   "' is not 1-128 characters of [A-Za-z0-9._:-]");
+  }
+  if (policy.approvals_required < 1 || policy.approvals_required > 32) {
+    return Status::InvalidArgument("approvals must be between 1 and 32");
+  }
+  if (policy.approver_roles.empty() || Contains(policy.approver_roles, Role::kAgent)) {
+    return Status::InvalidArgument("roles must name at least one role and not agent");
+  }
+  std::vector<std::string> keyids;
+  for (size_t i = 0; i < policy.publisher_keys.size(); ++i) {
+    auto k = crypto::DecodePublicKeyFile(policy.publisher_keys[i]);
+    if (!k.ok()) return k.status().WithPrefix("publisher_keys[" + std::to_string(i) + "]");
+    keyids.push_back(k->KeyId());
+  }
+  if (policy.publisher_keys.empty() ? policy.publisher_threshold != 0
+                                    : (policy.publisher_threshold < 1 ||
+                                       policy.publisher_threshold >
+                                           static_cast<int>(policy.publisher_keys.size()))) {
+    return Status::InvalidArgument(
+        "publisher_threshold must be 0 without publisher keys, else between 1 and their number");
+  }
+  Status st;
+  {
+    std::lock_guard<std::mutex> w(write_mu_);
+    store::WriteBatch b;
+    b.policies.push_back(policy);
+    b.audit.push_back({actor.name, "policy.set", "channel " + policy.channel,
+                       Details().Int("approvals", policy.approvals_required)
+                           .StrList("roles", RoleNames(policy.approver_roles))
+                           .StrList("publisher_keyids", keyids)
+                           .Int("publisher_threshold", policy.publisher_threshold).Done(),
+                       clock_.NowUnixMicros()});
+    st = CommitLocked(std::move(b), [&](Model& m) { m.policies[policy.channel] = policy; });
+  }
+  if (st.ok()) NotifyChange();
+  return st;
+}
+
+std::vector<store::ChannelPolicy> ReleaseService::Policies() const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  std::vector<store::ChannelPolicy> out;
+  for (const auto& [c, p] : model_->policies) out.push_back(p);
+  return out;
+}
+
+Status ReleaseService::PutControl(const Principal& actor, const server::CustomerControl& c) {
+  RF_RETURN_IF_ERROR(Require(actor, Role::kOperator, "set customer controls"));
+  if (!ValidChannel(c.channel)) return Status::InvalidArgument("channel '" + c.channel + "' is not valid");
+  if (c.attr != "tenant" && c.attr != "group") {
+    return Status::InvalidArgument("attr must be tenant or group, not '" + c.attr + "'");
+  }
+  if (c.value.empty() || c.value.size() > 64) {
+    return Status::InvalidArgument("value must be 1-64 bytes");
+  }
+  if (c.delay_s < 0 || c.delay_s > 365 * 86400) {
+    return Status::InvalidArgument("delay_s must be between 0 and 31536000");
+  }
+  Status st;
+  {
+    std::lock_guard<std::mutex> w(write_mu_);
+    store::WriteBatch b;
+    b.controls.push_back(c);
+    b.audit.push_back({actor.name, "control.set", "channel " + c.channel + " " + c.attr + "=" + c.value,
+                       Details().Bool("pin_previous", c.pin_previous).Int("delay_s", c.delay_s)
+                           .Bool("exclude_early_waves", c.exclude_early_waves).Done(),
+                       clock_.NowUnixMicros()});
+    st = CommitLocked(std::move(b), [&](Model& m) { m.controls[{c.channel, c.attr, c.value}] = c; });
+  }
+  if (st.ok()) NotifyChange();
+  return st;
+}
+
+Status ReleaseService::DeleteControl(const Principal& actor, const store::ControlKey& k) {
+  RF_RETURN_IF_ERROR(Require(actor, Role::kOperator, "delete customer controls"));
+  Status st;
+  {
+    std::lock_guard<std::mutex> w(write_mu_);
+    if (!model_->controls.count({k.channel, k.attr, k.value})) {
+      return Status::NotFound("no control for channel " + k.channel + " " + k.attr + "=" + k.value);
+    }
+    store::WriteBatch b;
+    b.deleted_controls.push_back(k);
+    b.audit.push_back({actor.name, "control.delete",
+                       "channel " + k.channel + " " + k.attr + "=" + k.value, "{}",
+                       clock_.NowUnixMicros()});
+    st = CommitLocked(std::move(b),
+                      [&](Model& m) { m.controls.erase({k.channel, k.attr, k.value}); });
+  }
+  if (st.ok()) NotifyChange();
+  return st;
+}
+
+// ----- audit -----
+
+Result<std::vector<store::AuditEntry>> ReleaseService::Audit(int64_t after_seq,
+                                                             size_t limit) const {
+  return store_.ReadAudit(after_seq, limit);
+}
+
+Result<store::AuditVerification> ReleaseService::VerifyAudit() const { return store_.VerifyAudit(); }
+
+// ----- server::ReleaseDirectory -----
+
+std::vector<server::ReleaseRecord> ReleaseService::ActiveReleases() const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  std::vector<std::pair<int64_t, const server::ReleaseRecord*>> order;
+  for (const auto& [id, r] : model_->releases) {
+    if (r.state.phase == rollout::Phase::kAwaitingApproval ||
+        r.state.phase == rollout::Phase::kReady) {
+      continue;
+    }
+    order.emplace_back(model_->release_number.at(id), &r);
+  }
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.second->channel, b.first) < std::tie(b.second->channel, a.first);
+  });
+  std::vector<server::ReleaseRecord> out;
+  for (const auto& [n, r] : order) out.push_back(*r);
+  return out;
+}
+
+Result<rollout::TransitionResult> ReleaseService::ApplyEvent(std::string_view release_id,
+                                                             const rollout::Event& event,
+                                                             int64_t now_micros) {
+  Result<rollout::TransitionResult> t = Status::Internal("unset");
+  {
+    std::lock_guard<std::mutex> w(write_mu_);
+    t = TransitionLocked(release_id, event, now_micros,
+                         event.actor.empty() ? std::string("controller") : event.actor);
+  }
+  if (t.ok()) NotifyChange();
+  return t;
+}
+
+std::vector<server::CustomerControl> ReleaseService::Controls() const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  std::vector<server::CustomerControl> out;
+  for (const auto& [k, c] : model_->controls) out.push_back(c);
+  return out;
+}
+
+Result<std::string> ReleaseService::BundleEnvelope(std::string_view sha256) const {
+  {
+    std::lock_guard<std::mutex> l(envelope_mu_);
+    if (auto it = envelope_cache_.find(sha256); it != envelope_cache_.end()) return *it->second;
+  }
+  {
+    // Only bundles the model knows (committed) are served.
+    std::shared_lock<std::shared_mutex> l(mu_);
+    if (!model_->bundles.count(sha256)) {
+      return Status::NotFound("unknown bundle " + std::string(sha256));
+    }
+  }
+  RF_ASSIGN_OR_RETURN(std::string text, store_.BundleEnvelope(sha256));
+  std::lock_guard<std::mutex> l(envelope_mu_);
+  envelope_cache_[std::string(sha256)] = std::make_shared<const std::string>(text);
+  return text;
+}
+
+std::vector<std::string> ReleaseService::Approvals(std::string_view sha256) const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  std::vector<std::string> out;
+  for (const auto& [id, r] : model_->releases) {
+    if (r.bundle_sha256 != sha256) continue;
+    if (auto it = model_->approvals.find(id); it != model_->approvals.end()) {
+      for (const auto& a : it->second) out.push_back(a.envelope);
+    }
+  }
+  return out;
+}
+
+}  // namespace rf::service
