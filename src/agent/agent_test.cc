@@ -1,0 +1,378 @@
+// The agent in-process against a loopback fake server: real HTTP (libcurl), real signatures, real
+// files, real consumer child processes.
+#include "agent/agent.h"
+
+#include <gtest/gtest.h>
+
+#include "agent/agent_test_fixtures.h"
+#include "platform/env.h"
+#include "testing/test_util.h"
+
+namespace rf::agent {
+namespace {
+
+using testing::FakeFleetServer;
+using testing::Keys;
+using testing::MakeRelease;
+using testing::RawRequest;
+using testing::RawResponse;
+using testing::Release;
+
+std::string ConsumerBinary() { return rf::testing::BinaryPath("src/agent/agent_test_consumer"); }
+
+class AgentTest : public ::testing::Test {
+ protected:
+  AgentTest() : env_(PosixEnv()), now_s_(env_.clock->NowUnixMicros() / 1'000'000) {}
+
+  AgentOptions Options(bool with_consumer = true) {
+    AgentOptions o;
+    o.server_url = server_.url();
+    o.token = "test-token";
+    o.state_dir = dir_.File("state");
+    o.trust = keys_.Trust(2);
+    o.device.device_id = "d-1";
+    o.device.attrs = {{"os", "linux"}};
+    if (with_consumer) o.consumer.argv = {ConsumerBinary()};
+#if defined(__SANITIZE_ADDRESS__)
+    o.consumer.preflight_limits.address_space_bytes = 0;  // ASan reserves terabytes of shadow
+#endif
+    o.consumer.preflight_limits.wall_timeout_ms = 2000;
+    o.consumer.preflight_limits.cpu_seconds = 1;
+    o.limits.checkin_timeout_ms = 1500;
+    o.limits.download_timeout_ms = 1500;
+    o.backoff_base_ms = 100;
+    o.backoff_max_ms = 1000;
+    return o;
+  }
+  std::unique_ptr<Agent> NewAgent(AgentOptions o) {
+    auto a = std::make_unique<Agent>(std::move(o), env_, &sleeper_, http_.get(), nullptr);
+    a->set_log([this](const std::string& l) { log_ += l + "\n"; });
+    EXPECT_TRUE(a->Open().ok());
+    return a;
+  }
+  std::string Slot(const std::string& slot) {
+    auto r = env_.fs->ReadFile(dir_.File("state/" + slot + "/291.bundle"), 1 << 24);
+    return r.ok() ? *r : "";
+  }
+  // The health.apply entries of the last check-in the server received.
+  std::vector<boost::json::object> LastApply() {
+    auto cs = server_.checkins();
+    std::vector<boost::json::object> out;
+    if (cs.empty()) return out;
+    for (const auto& a : cs.back().at("health").at("apply").as_array()) out.push_back(a.as_object());
+    return out;
+  }
+
+  Env env_;
+  int64_t now_s_;
+  Keys keys_;
+  rf::testing::TempDir dir_;
+  FakeFleetServer server_;
+  RealSleeper sleeper_;
+  std::unique_ptr<HttpClient> http_ = NewCurlHttpClient([] {
+    CurlHttpClientOptions o;
+    o.connect_timeout_ms = 1000;
+    o.low_speed_time_s = 1;
+    o.low_speed_bytes_per_s = 1024;
+    return o;
+  }());
+  std::string log_;
+};
+
+TEST_F(AgentTest, EnrollsInstallsAndReportsApplied) {
+  auto agent = NewAgent(Options());
+  Release v1 = MakeRelease(keys_, "291", 1, now_s_);
+  server_.Offer(v1);
+  ASSERT_TRUE(agent->CheckinRound().ok()) << log_;
+  EXPECT_EQ(server_.enrolls(), 1);
+  EXPECT_EQ(Slot("active"), v1.bundle);
+  EXPECT_EQ(agent->state().channels.at("291").current, (BundleRef{1, v1.sha256}));
+  // The manifest came from the consumer.
+  auto first = server_.checkins().at(0);
+  EXPECT_TRUE(first.at("capabilities").as_object().contains("test_rule"));
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  auto apply = LastApply();
+  ASSERT_EQ(apply.size(), 1u);
+  EXPECT_EQ(apply[0].at("result").as_string(), "applied");
+  EXPECT_EQ(apply[0].at("version").as_int64(), 1);
+  auto cs = server_.checkins();
+  EXPECT_EQ(cs.back().at("channels").at("291").at("current").at("version").as_int64(), 1);
+  // Delivered once: the third check-in reports nothing.
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  EXPECT_TRUE(LastApply().empty());
+}
+
+TEST_F(AgentTest, SequenceNumbersStayIncreasingAcrossRestarts) {
+  int64_t last = 0;
+  for (int i = 0; i < 3; ++i) {
+    auto agent = NewAgent(Options(false));
+    ASSERT_TRUE(agent->CheckinRound().ok()) << log_;
+    ASSERT_TRUE(agent->CheckinRound().ok()) << log_;
+  }
+  for (const auto& c : server_.checkins()) {
+    EXPECT_GT(c.at("seq").as_int64(), last);
+    last = c.at("seq").as_int64();
+  }
+  EXPECT_EQ(server_.checkins().size(), 6u);
+}
+
+TEST_F(AgentTest, BadReleasesAreRefusedWithAReasonAndNothingChangesOnDisk) {
+  auto agent = NewAgent(Options());
+  Release v5 = MakeRelease(keys_, "291", 5, now_s_);
+  server_.Offer(v5);
+  ASSERT_TRUE(agent->CheckinRound().ok()) << log_;
+  ASSERT_EQ(Slot("active"), v5.bundle);
+  ASSERT_TRUE(agent->CheckinRound().ok());  // delivers "applied"
+
+  struct Case {
+    std::string name;
+    Release release;
+    std::string expected_reason;
+  };
+  std::vector<Case> cases;
+  {
+    Release r = MakeRelease(keys_, "291", 6, now_s_);
+    r.bundle = testing::Envelope(crypto::kBundlePayloadType, r.payload, {});
+    cases.push_back({"unsigned", r, "bundle: unsigned"});
+  }
+  {
+    Release r = MakeRelease(keys_, "291", 7, now_s_);
+    r.bundle = testing::Envelope(crypto::kBundlePayloadType, r.payload, {&keys_.attacker});
+    cases.push_back({"wrongly signed", r, "0 valid publisher signature(s)"});
+  }
+  {
+    Release r = MakeRelease(keys_, "291", 8, now_s_);
+    r.approvals.resize(1);
+    cases.push_back({"below quorum", r, "approvals: 1 distinct reviewer key(s)"});
+  }
+  {
+    Release r = MakeRelease(keys_, "291", 9, now_s_);
+    r.statement = testing::ReleaseStatementFor(keys_.release, "install", "291", 9, r.sha256,
+                                               now_s_ - 200000, now_s_ - 100000);
+    cases.push_back({"expired", r, "release statement expired at"});
+  }
+  cases.push_back({"older version", MakeRelease(keys_, "291", 4, now_s_),
+                   "anti-rollback: version 4 is older than installed version 5"});
+  cases.push_back({"mix-and-match", MakeRelease(keys_, "291", 5, now_s_, {{{"name", "other"}}}),
+                   "mix-and-match: version 5 is installed"});
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string state_before = EncodeAgentState(agent->state());
+    server_.Offer(c.release);
+    ASSERT_TRUE(agent->CheckinRound().ok()) << log_;
+    EXPECT_EQ(Slot("active"), v5.bundle);
+    EXPECT_EQ(Slot("lkg"), "");
+    EXPECT_EQ(agent->state().channels.at("291").current, (BundleRef{5, v5.sha256}));
+    EXPECT_TRUE(agent->state().quarantined.empty());
+    auto files = env_.fs->ListDir(dir_.File("state/staging"));
+    EXPECT_TRUE(files.ok() && files->empty());
+    ASSERT_TRUE(agent->CheckinRound().ok());  // delivers the verdict
+    auto apply = LastApply();
+    ASSERT_EQ(apply.size(), 1u);
+    EXPECT_EQ(apply[0].at("result").as_string(), "refused");
+    EXPECT_NE(std::string(apply[0].at("reason").as_string()).find(c.expected_reason), std::string::npos)
+        << apply[0].at("reason").as_string();
+    (void)state_before;
+  }
+}
+
+TEST_F(AgentTest, APreflightCrashIsNeverAppliedAndIsQuarantined) {
+  auto agent = NewAgent(Options());
+  Release v1 = MakeRelease(keys_, "291", 1, now_s_);
+  server_.Offer(v1);
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  Release bad = MakeRelease(keys_, "291", 2, now_s_, {{{"crash_on", "load"}}});
+  server_.Offer(bad);
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  EXPECT_EQ(Slot("active"), v1.bundle);
+  ASSERT_EQ(agent->state().quarantined.size(), 1u);
+  EXPECT_EQ(agent->state().quarantined[0].version, 2);
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  auto cs = server_.checkins();
+  const auto& health = cs.back().at("health").as_object();
+  const auto& apply = health.at("apply").as_array();
+  ASSERT_EQ(apply.size(), 1u);  // "applied" for v1 went with the previous check-in
+  EXPECT_EQ(apply[0].at("result").as_string(), "preflight_failed");
+  EXPECT_NE(std::string(apply[0].at("reason").as_string()).find("SIGSEGV"), std::string::npos)
+      << apply[0].at("reason").as_string();
+  ASSERT_EQ(health.at("quarantined").as_array().size(), 1u);
+  EXPECT_EQ(agent->stats().preflight_failed, 1);
+}
+
+TEST_F(AgentTest, APreflightThatSpinsIsStoppedByItsLimits) {
+  auto agent = NewAgent(Options());
+  Release hang = MakeRelease(keys_, "291", 1, now_s_, {{{"hang_on", "load"}}});
+  server_.Offer(hang);
+  const int64_t t0 = env_.clock->MonotonicMicros();
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  EXPECT_LT(env_.clock->MonotonicMicros() - t0, 5'000'000);
+  EXPECT_EQ(Slot("active"), "");
+  ASSERT_EQ(agent->state().quarantined.size(), 1u);
+  EXPECT_TRUE(agent->state().quarantined[0].reason.find("SIGXCPU") != std::string::npos ||
+              agent->state().quarantined[0].reason.find("SIGKILL") != std::string::npos ||
+              agent->state().quarantined[0].reason.find("timed out") != std::string::npos)
+      << agent->state().quarantined[0].reason;
+}
+
+TEST_F(AgentTest, ARevertDirectiveSwitchesToTheLkgAndTheVersionIsRefusedForever) {
+  auto agent = NewAgent(Options(false));  // no consumer: applied bundles count as healthy
+  Release v1 = MakeRelease(keys_, "291", 1, now_s_), v2 = MakeRelease(keys_, "291", 2, now_s_);
+  server_.Offer(v1);
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  server_.Offer(v2);
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  EXPECT_EQ(Slot("active"), v2.bundle);
+  EXPECT_EQ(Slot("lkg"), v1.bundle);
+  // An unsigned revert is refused.
+  Release forged = v2;
+  forged.statement = testing::ReleaseStatementFor(keys_.attacker, "revert", "291", 2, v2.sha256,
+                                                  now_s_, now_s_ + 3600);
+  server_.Offer(forged, "revert", forged.statement);
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  EXPECT_EQ(Slot("active"), v2.bundle);
+  // A signed one switches to LKG.
+  server_.Offer(v2, "revert",
+                testing::ReleaseStatementFor(keys_.release, "revert", "291", 2, v2.sha256, now_s_,
+                                             now_s_ + 3600));
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  EXPECT_EQ(Slot("active"), v1.bundle);
+  EXPECT_EQ(agent->state().channels.at("291").current, (BundleRef{1, v1.sha256}));
+  server_.Offer(v2);
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  EXPECT_EQ(Slot("active"), v1.bundle);
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  std::vector<std::string> results;
+  for (const auto& c : server_.checkins()) {
+    for (const auto& a : c.at("health").at("apply").as_array()) {
+      results.push_back(std::string(a.at("result").as_string()) + ":" +
+                        std::to_string(a.at("version").as_int64()));
+    }
+  }
+  EXPECT_EQ(results, (std::vector<std::string>{"applied:1", "applied:2", "refused:2", "reverted:2",
+                                               "refused:2"}));
+}
+
+TEST_F(AgentTest, SurvivesAHostileServerAndRecovers) {
+  auto o = Options(false);
+  auto agent = NewAgent(o);
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  std::vector<std::pair<std::string, RawResponse>> attacks;
+  {
+    RawResponse r;
+    r.raw = "\x00\xff garbage that is not HTTP\r\n\r\n";
+    attacks.push_back({"not HTTP", r});
+  }
+  {
+    RawResponse r;
+    r.body = "{\"poll_after_s\": \"soon\"}";
+    attacks.push_back({"wrong types", r});
+  }
+  {
+    RawResponse r;
+    r.body = "<html>hello</html>";
+    attacks.push_back({"not JSON", r});
+  }
+  {
+    RawResponse r;
+    r.body = std::string(8 << 20, 'x');
+    attacks.push_back({"huge body", r});
+  }
+  {
+    RawResponse r;
+    r.body = std::string(300 << 10, ' ');
+    r.lie_length = true;
+    attacks.push_back({"huge body without length", r});
+  }
+  {
+    RawResponse r;
+    r.body = "{\"poll_after_s\":60}";
+    r.delay_before_ms = 2500;
+    attacks.push_back({"stalls", r});
+  }
+  {
+    RawResponse r;
+    r.body = std::string(4000, ' ') + "{\"poll_after_s\":60}";
+    r.chunk_bytes = 10;
+    r.chunk_delay_ms = 50;
+    attacks.push_back({"trickles", r});
+  }
+  {
+    RawResponse r;
+    r.close_silently = true;
+    attacks.push_back({"hangs up", r});
+  }
+  {
+    RawResponse r;
+    r.status = 500;
+    r.body = "oops";
+    attacks.push_back({"500", r});
+  }
+  {
+    RawResponse r;
+    r.body = "{\"poll_after_s\":60,\"channels\":{\"../../etc\":{\"action\":\"install\"}}}";
+    attacks.push_back({"path traversal channel", r});
+  }
+  int64_t attempt = 0;
+  for (const auto& [name, response] : attacks) {
+    SCOPED_TRACE(name);
+    RawResponse resp = response;
+    server_.SetHook([resp](const RawRequest&) { return std::optional<RawResponse>(resp); });
+    const int64_t t0 = env_.clock->MonotonicMicros();
+    Status s = agent->CheckinRound();
+    EXPECT_FALSE(s.ok());
+    EXPECT_LT(env_.clock->MonotonicMicros() - t0, 4'000'000) << s.ToString();
+    EXPECT_EQ(agent->stats().checkins_failed, ++attempt);
+    // Backoff: the next attempt is scheduled within the growing full-jitter window.
+    EXPECT_LE(agent->next_checkin_micros() - env_.clock->MonotonicMicros(), 1000 * 1000);
+  }
+  server_.SetHook(nullptr);
+  ASSERT_TRUE(agent->CheckinRound().ok()) << log_;
+  EXPECT_TRUE(log_.find("over the limit") != std::string::npos) << log_;
+}
+
+TEST_F(AgentTest, HostileBundleDownloadsAreNotApplied) {
+  auto agent = NewAgent(Options());
+  Release v1 = MakeRelease(keys_, "291", 1, now_s_);
+  server_.Offer(v1);
+  // Garbage instead of the bundle: a verification failure, refused with a reason.
+  server_.ServeBundleBytes(v1.sha256, "{\"payloadType\":1}");
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  EXPECT_EQ(Slot("active"), "");
+  EXPECT_EQ(agent->stats().refused, 1);
+  // Huge and slow downloads: transport failures, retried later, nothing applied.
+  Release v2 = MakeRelease(keys_, "291", 2, now_s_);
+  server_.Offer(v2);
+  server_.ServeBundleBytes(v2.sha256, std::string(20 << 20, 'x'));
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  EXPECT_EQ(Slot("active"), "");
+  server_.ServeBundleBytes(v2.sha256, v2.bundle);
+  server_.set_bundle_chunks(5, 100);
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  EXPECT_EQ(Slot("active"), "");
+  // Served properly, it installs.
+  server_.set_bundle_chunks(0, 0);
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  EXPECT_EQ(Slot("active"), v2.bundle) << log_;
+}
+
+TEST_F(AgentTest, ReEnrollsWhenTheServerForgetsTheDevice) {
+  auto agent = NewAgent(Options(false));
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  bool once = true;
+  server_.SetHook([&once](const RawRequest& r) -> std::optional<RawResponse> {
+    if (r.path == "/v1/agent/checkin" && once) {
+      once = false;
+      RawResponse x;
+      x.status = 404;
+      x.body = R"({"error":{"code":"unknown_device","message":"no such device"}})";
+      return x;
+    }
+    return std::nullopt;
+  });
+  EXPECT_EQ(agent->CheckinRound().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(agent->CheckinRound().ok()) << log_;
+  EXPECT_EQ(server_.enrolls(), 2);
+}
+
+}  // namespace
+}  // namespace rf::agent
