@@ -1,0 +1,155 @@
+#include "server/checkin.h"
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace rf::server {
+namespace {
+
+const std::string kSha(64, 'a');
+
+std::string Minimal() { return R"({"device_id":"d-1","seq":1})"; }
+
+TEST(CheckinParser, AcceptsTheProtocolExample) {
+  const std::string body = R"({"device_id": "d-000123", "seq": 17,
+    "attrs": {"os": "windows", "agent_version": "7.11"},
+    "capabilities": {"ipc_rule": {"schema_versions": [3], "inputs": 20, "max_items": 5000}},
+    "channels": {"291": {"current": {"version": 42, "sha256": ")" + kSha + R"("},
+                         "lkg": {"version": 41, "sha256": ")" + kSha + R"("}}},
+    "health": {"crashes": 2, "errors": 1,
+               "apply": [{"channel": "291", "version": 42, "sha256": ")" + kSha + R"(", "result": "applied"}],
+               "quarantined": [{"channel": "291", "version": 43, "sha256": ")" + kSha + R"(", "reason": "3 unclean starts"}]}})";
+  auto r = ParseCheckinRequest(body);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->device_id, "d-000123");
+  EXPECT_EQ(r->seq, 17);
+  ASSERT_TRUE(r->attrs.has_value());
+  EXPECT_EQ(r->attrs->at("os"), "windows");
+  ASSERT_TRUE(r->capabilities.has_value());
+  EXPECT_EQ(r->capabilities->at("ipc_rule").inputs, 20);
+  ASSERT_EQ(r->channels.size(), 1u);
+  EXPECT_EQ(r->channels[0].current->version, 42);
+  EXPECT_EQ(r->channels[0].lkg->version, 41);
+  EXPECT_EQ(r->crashes, 2);
+  EXPECT_EQ(r->errors, 1);
+  ASSERT_EQ(r->apply.size(), 1u);
+  EXPECT_EQ(r->apply[0].result, ApplyOutcome::kApplied);
+  ASSERT_EQ(r->quarantined.size(), 1u);
+  EXPECT_EQ(r->quarantined[0].reason, "3 unclean starts");
+}
+
+TEST(CheckinParser, MinimalIsEnough) {
+  auto r = ParseCheckinRequest(Minimal());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->attrs.has_value());
+  EXPECT_TRUE(r->channels.empty());
+}
+
+struct BadCase {
+  std::string body;
+  std::string expected;  // substring of the message
+};
+
+TEST(CheckinParser, RefusesBadInputNamingTheKey) {
+  const std::vector<BadCase> cases = {
+      {"", "not valid JSON"},
+      {"{", "not valid JSON"},
+      {"[1]", "JSON object"},
+      {R"({"seq":1})", "key 'device_id': missing"},
+      {R"({"device_id":"d-1"})", "key 'seq': missing"},
+      {R"({"device_id":"d-1","seq":0})", "key 'seq'"},
+      {R"({"device_id":"d-1","seq":-4})", "key 'seq'"},
+      {R"({"device_id":"d-1","seq":"7"})", "key 'seq'"},
+      {R"({"device_id":"d-1","seq":1.5})", "key 'seq'"},
+      {R"({"device_id":"d 1","seq":1})", "key 'device_id'"},
+      {R"({"device_id":"","seq":1})", "key 'device_id'"},
+      {R"({"device_id":7,"seq":1})", "key 'device_id'"},
+      {R"({"device_id":"d-1","seq":1,"extra":true})", "key 'extra': unknown key"},
+      {R"({"device_id":"d-1","seq":1,"attrs":{"OS":"x"}})", "key 'attrs.OS'"},
+      {R"({"device_id":"d-1","seq":1,"attrs":{"os":""}})", "key 'attrs.os'"},
+      {R"({"device_id":"d-1","seq":1,"attrs":{"os":3}})", "key 'attrs.os'"},
+      {R"({"device_id":"d-1","seq":1,"capabilities":{"t":{"inputs":1}}})", "schema_versions"},
+      {R"({"device_id":"d-1","seq":1,"capabilities":{"t":{"schema_versions":[1],"inputs":1,"x":1}}})",
+       "unknown key"},
+      {R"({"device_id":"d-1","seq":1,"channels":{"291":{"current":{"version":1}}}})",
+       "key 'channels.291.current.sha256': missing"},
+      {R"({"device_id":"d-1","seq":1,"channels":{"291":{"current":{"version":1,"sha256":"AB"}}}})",
+       "channels.291.current.sha256"},
+      {R"({"device_id":"d-1","seq":1,"channels":{"291":{"next":{}}}})", "channels.291.next"},
+      {R"({"device_id":"d-1","seq":1,"health":{"crashes":-1}})", "key 'health.crashes'"},
+      {R"({"device_id":"d-1","seq":1,"health":{"crash":1}})", "key 'health.crash': unknown key"},
+      {R"({"device_id":"d-1","seq":1,"health":{"apply":[{"channel":"291","version":1,"sha256":")" +
+           kSha + R"(","result":"exploded"}]}})",
+       "key 'health.apply[0].result'"},
+      {R"({"device_id":"d-1","seq":1,"health":{"apply":{}}})", "key 'health.apply'"},
+  };
+  for (const BadCase& c : cases) {
+    auto r = ParseCheckinRequest(c.body);
+    ASSERT_FALSE(r.ok()) << c.body;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << c.body;
+    EXPECT_NE(r.status().message().find(c.expected), std::string::npos)
+        << c.body << " -> " << r.status().message();
+  }
+}
+
+TEST(CheckinParser, EnforcesListLimits) {
+  std::string apply = "[";
+  for (int i = 0; i < 33; ++i) {
+    if (i) apply += ",";
+    apply += R"({"channel":"291","version":1,"sha256":")" + kSha + R"(","result":"applied"})";
+  }
+  apply += "]";
+  auto r = ParseCheckinRequest(R"({"device_id":"d-1","seq":1,"health":{"apply":)" + apply + "}}");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("more than 32"), std::string::npos);
+
+  std::string attrs = "{";
+  for (int i = 0; i < 17; ++i) attrs += (i ? "," : "") + std::string("\"a") + std::to_string(i) + "\":\"v\"";
+  attrs += "}";
+  r = ParseCheckinRequest(R"({"device_id":"d-1","seq":1,"attrs":)" + attrs + "}");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("more than 16"), std::string::npos);
+}
+
+TEST(CheckinParser, OversizedBodyIsResourceExhausted) {
+  std::string body = R"({"device_id":"d-1","seq":1,"attrs":{"os":")" + std::string(70000, 'x') + "\"}}";
+  auto r = ParseCheckinRequest(body);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted);
+}
+
+TEST(EnrollParser, RequiresAttrsAndCapabilities) {
+  EXPECT_TRUE(ParseEnrollRequest(R"({"device_id":"d-1","attrs":{},"capabilities":{}})").ok());
+  auto r = ParseEnrollRequest(R"({"device_id":"d-1","attrs":{}})");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("capabilities"), std::string::npos);
+  EXPECT_FALSE(ParseEnrollRequest(R"({"device_id":"d-1","attrs":{},"capabilities":{},"seq":1})").ok());
+}
+
+TEST(ProfileKey, RoundTripsAndIsCanonical) {
+  rollout::Attributes attrs = {{"os", "windows"}, {"agent_version", "7.11"}};
+  CapabilityManifest caps;
+  caps["ipc_rule"] = ConsumerCapability{{2, 3}, 20, 5000, 0};
+  const std::string key = EncodeProfileKey(attrs, caps);
+  EXPECT_EQ(key,
+            R"({"attrs":{"agent_version":"7.11","os":"windows"},"capabilities":{"ipc_rule":{"inputs":20,"max_items":5000,"schema_versions":[2,3]}}})");
+  rollout::Attributes a2;
+  CapabilityManifest c2;
+  ASSERT_TRUE(ParseProfileKey(key, &a2, &c2).ok());
+  EXPECT_EQ(a2, attrs);
+  EXPECT_EQ(EncodeProfileKey(a2, c2), key);
+}
+
+TEST(InstalledKey, RoundTrips) {
+  std::vector<ChannelReport> ch = {{"291", BundleRef{42, kSha}, BundleRef{41, kSha}},
+                                   {"300", std::nullopt, BundleRef{1, kSha}}};
+  const std::string key = EncodeInstalledKey(ch);
+  auto back = ParseInstalledKey(key);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, ch);
+  EXPECT_EQ(EncodeInstalledKey({}), "{}");
+}
+
+}  // namespace
+}  // namespace rf::server

@@ -1,0 +1,366 @@
+// The controller and the check-in path together, on a simulated clock and an in-memory release
+// directory that applies rollout::Transition like the real release service.
+#include "server/controller.h"
+
+#include <map>
+#include <set>
+#include <string>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "crypto/dsse.h"
+#include "platform/sim_env.h"
+#include "rollout/controller_core.h"
+#include "server/agent_api.h"
+
+namespace rf::server {
+namespace {
+
+constexpr int64_t kMinute = 60'000'000;
+constexpr char kToken[] = "agent-token-0123456789";
+
+const char* kPlan = R"(plan: test
+waves:
+  - {name: canary, devices: 1%, stratify: [os], min_per_stratum: 5, dispatch: 10m, bake: 10m}
+  - {name: all, devices: 100%, dispatch: 10m, bake: 10m}
+gate: {alpha: 0.01, signals: [silence, crash, error], silence_after: 90s, holdback: 1%}
+on_failure: rollback
+)";
+
+class FakeDirectory final : public ReleaseDirectory {
+ public:
+  std::vector<ReleaseRecord> ActiveReleases() const override {
+    std::lock_guard l(mu_);
+    std::vector<ReleaseRecord> out;
+    for (auto it = releases_.rbegin(); it != releases_.rend(); ++it) {
+      if (it->state.phase != rollout::Phase::kAwaitingApproval &&
+          it->state.phase != rollout::Phase::kReady) {
+        out.push_back(*it);
+      }
+    }
+    return out;
+  }
+  Result<rollout::TransitionResult> ApplyEvent(std::string_view id, const rollout::Event& e,
+                                               int64_t now) override {
+    std::function<void()> listener;
+    Result<rollout::TransitionResult> r = Status::NotFound("no release");
+    {
+      std::lock_guard l(mu_);
+      for (ReleaseRecord& rec : releases_) {
+        if (rec.release_id != id) continue;
+        r = rollout::Transition(rec.state, e, now);
+        if (r.ok()) {
+          rec.state = r->state;
+          if (e.kind == rollout::EventKind::kStart) rec.started_s = now / 1'000'000;
+          events.push_back(std::string(rollout::EventKindName(e.kind)));
+        }
+      }
+      listener = listener_;
+    }
+    if (r.ok() && listener) listener();
+    return r;
+  }
+  std::vector<CustomerControl> Controls() const override {
+    std::lock_guard l(mu_);
+    return controls;
+  }
+  Result<std::string> BundleEnvelope(std::string_view sha) const override {
+    std::lock_guard l(mu_);
+    auto it = envelopes_.find(std::string(sha));
+    if (it == envelopes_.end()) return Status::NotFound("no bundle");
+    return it->second;
+  }
+  std::vector<std::string> Approvals(std::string_view) const override { return {}; }
+  void SetChangeListener(std::function<void()> listener) override {
+    std::lock_guard l(mu_);
+    listener_ = std::move(listener);
+  }
+
+  // Adds a started release of a fresh bundle; returns its sha256.
+  std::string AddStartedRelease(const std::string& id, int64_t version, int64_t now) {
+    const std::string payload = R"({"channel":"291","content_type":"ipc_rule","items":[],"schema_version":3,"version":)" +
+                                std::to_string(version) + "}";
+    const std::string sha = crypto::Sha256Hex(payload);
+    crypto::Envelope env{std::string(crypto::kBundlePayloadType), payload, {}};
+    ReleaseRecord rec;
+    rec.release_id = id;
+    rec.channel = "291";
+    rec.content_type = "ipc_rule";
+    rec.version = version;
+    rec.bundle_sha256 = sha;
+    auto plan = rollout::ParsePlan(kPlan, "test.yaml");
+    EXPECT_TRUE(plan.ok()) << plan.status().ToString();
+    rec.plan = *plan;
+    rec.state = rollout::NewRelease(rec.plan, id, now);
+    rec.state = rollout::Transition(rec.state, rollout::Event::Approved("bob"), now)->state;
+    {
+      std::lock_guard l(mu_);
+      envelopes_[sha] = crypto::SerializeEnvelope(env);
+      releases_.push_back(rec);
+    }
+    EXPECT_TRUE(ApplyEvent(id, rollout::Event::Start("carol"), now).ok());
+    return sha;
+  }
+  rollout::Phase PhaseOf(const std::string& id) const {
+    std::lock_guard l(mu_);
+    for (const ReleaseRecord& r : releases_) {
+      if (r.release_id == id) return r.state.phase;
+    }
+    return rollout::Phase::kAwaitingApproval;
+  }
+  int WaveOf(const std::string& id) const {
+    std::lock_guard l(mu_);
+    for (const ReleaseRecord& r : releases_) {
+      if (r.release_id == id) return r.state.wave;
+    }
+    return -1;
+  }
+
+  std::vector<CustomerControl> controls;
+  std::vector<std::string> events;
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<ReleaseRecord> releases_;
+  std::map<std::string, std::string> envelopes_;
+  std::function<void()> listener_;
+};
+
+// A simulated fleet that checks in through AgentApi and applies what it is told.
+class ControllerTest : public ::testing::Test {
+ protected:
+  ControllerTest()
+      : inventory_(Env{&clock_, &fs_, &random_}, {}),
+        controller_(dir_, inventory_, clock_, *crypto::SigningKey::FromSeed(std::string(32, 'k'))),
+        api_(inventory_, controller_, dir_, clock_, metrics_, kToken, "{}") {}
+
+  void Enroll(int n) {
+    for (int i = 0; i < n; ++i) {
+      EnrollRequest e;
+      e.device_id = "d-" + std::to_string(i);
+      e.attrs = {{"os", i % 4 == 0 ? "linux" : "windows"},
+                 {"tenant", i % 10 == 0 ? "acme" : "other"}};
+      e.capabilities["ipc_rule"] = ConsumerCapability{{3}, 20, 0, 0};
+      inventory_.Enroll(e, clock_.NowUnixMicros());
+      devices_.push_back({e.device_id, 0, 0, "", 0});
+    }
+  }
+
+  struct Dev {
+    std::string id;
+    int64_t seq;
+    int64_t version;
+    std::string sha;
+    int64_t crashes;  // reported at the next check-in
+  };
+
+  // Every device checks in once. Returns the number of installs and reverts handed out.
+  std::pair<int, int> CheckInAll(bool apply = true, bool treated_crash = false) {
+    int installs = 0, reverts = 0;
+    for (Dev& d : devices_) {
+      std::string body = R"({"device_id":")" + d.id + R"(","seq":)" + std::to_string(++d.seq);
+      if (d.version > 0) {
+        body += R"(,"channels":{"291":{"current":{"version":)" + std::to_string(d.version) +
+                R"(,"sha256":")" + d.sha + R"("}}})";
+      }
+      if (treated_crash && d.version > 0) body += R"(,"health":{"crashes":1})";
+      body += "}";
+      HttpRequest req{"POST", "/v1/agent/checkin", {}, kToken, body};
+      auto res = api_.Handle(req);
+      EXPECT_TRUE(res.has_value());
+      EXPECT_EQ(res->status, 200) << res->body;
+      auto v = boost::json::parse(res->body).as_object();
+      auto& ch = v["channels"].as_object();
+      if (auto* c = ch.if_contains("291")) {
+        auto& o = c->as_object();
+        const std::string action(o["action"].as_string());
+        EXPECT_FALSE(o["release"].as_string().empty());
+        if (action == "install") {
+          ++installs;
+          if (apply) {
+            d.version = o["version"].as_int64();
+            d.sha = std::string(o["sha256"].as_string());
+          }
+        } else if (action == "revert") {
+          ++reverts;
+          if (apply) d.version = 0;
+        }
+      }
+    }
+    return {installs, reverts};
+  }
+
+  // Advances the clock by `step` `n` times, ticking and checking in all devices each time.
+  int Run(int n, int64_t step, bool treated_crash = false) {
+    int installs = 0;
+    for (int i = 0; i < n; ++i) {
+      clock_.AdvanceMicros(step);
+      EXPECT_TRUE(controller_.Tick().ok());
+      installs += CheckInAll(true, treated_crash).first;
+    }
+    return installs;
+  }
+
+  int Running() const {
+    int n = 0;
+    for (const Dev& d : devices_) n += d.version > 0;
+    return n;
+  }
+
+  SimulatedClock clock_;
+  MemFilesystem fs_;
+  SeededRandom random_{7};
+  FakeDirectory dir_;
+  FleetInventory inventory_;
+  Controller controller_;
+  ServerMetrics metrics_;
+  AgentApi api_;
+  std::vector<Dev> devices_;
+};
+
+TEST_F(ControllerTest, WavesAdvanceToCompletion) {
+  Enroll(2000);
+  dir_.AddStartedRelease("r-1", 43, clock_.NowUnixMicros());
+  ASSERT_TRUE(controller_.Tick().ok());
+  EXPECT_EQ(CheckInAll().first, 0);  // nothing before any dispatch time has passed
+  Run(5, kMinute);
+  const int half = Running();
+  Run(5, kMinute);
+  const int canary = Running();
+  EXPECT_GT(half, 0);
+  EXPECT_GE(canary, half);
+  EXPECT_GE(canary, 10);   // floors: 5 per stratum
+  EXPECT_LE(canary, 60);   // 1% of 2000 plus floors, a binomial draw
+  EXPECT_EQ(dir_.PhaseOf("r-1"), rollout::Phase::kBaking);
+  // Bake (10m), a promotion hold of at most half a bake, the last wave, the holdback wave.
+  Run(120, kMinute);
+  EXPECT_EQ(dir_.PhaseOf("r-1"), rollout::Phase::kCompleted);
+  EXPECT_EQ(Running(), 2000);
+  // The signed statement verifies with the release key.
+  auto snap = controller_.snapshot();
+  const ReleaseDispatch& r = snap->channels.at("291").front();
+  auto env = crypto::ParseEnvelope(r.statement);
+  ASSERT_TRUE(env.ok());
+  EXPECT_EQ(env->payload_type, kReleasePayloadType);
+  auto key = crypto::SigningKey::FromSeed(std::string(32, 'k'));
+  EXPECT_TRUE(crypto::VerifyEnvelope(*env, key->public_key()).ok());
+  EXPECT_NE(env->payload.find(R"("action":"install")"), std::string::npos);
+}
+
+TEST_F(ControllerTest, OperatorHaltStopsInstallsAtTheNextCheckin) {
+  Enroll(2000);
+  dir_.AddStartedRelease("r-1", 43, clock_.NowUnixMicros());
+  ASSERT_TRUE(controller_.Tick().ok());
+  Run(4, kMinute);
+  const int before = Running();
+  EXPECT_GT(before, 0);
+  clock_.AdvanceMicros(kMinute);
+  // Halt between ticks: only the change listener can tell the check-in path.
+  ASSERT_TRUE(dir_.ApplyEvent("r-1", rollout::Event::Halt("bad file", "carol"),
+                              clock_.NowUnixMicros())
+                  .ok());
+  EXPECT_EQ(CheckInAll().first, 0);
+  EXPECT_EQ(Run(30, kMinute), 0);
+  EXPECT_EQ(Running(), before);
+  EXPECT_EQ(dir_.PhaseOf("r-1"), rollout::Phase::kHalted);
+}
+
+TEST_F(ControllerTest, RollbackSendsRevertToDevicesRunningTheRelease) {
+  Enroll(2000);
+  dir_.AddStartedRelease("r-1", 43, clock_.NowUnixMicros());
+  ASSERT_TRUE(controller_.Tick().ok());
+  Run(10, kMinute);
+  const int exposed = Running();
+  ASSERT_GT(exposed, 0);
+  ASSERT_TRUE(dir_.ApplyEvent("r-1", rollout::Event::Rollback("bad", "carol"),
+                              clock_.NowUnixMicros())
+                  .ok());
+  auto [installs, reverts] = CheckInAll();
+  EXPECT_EQ(installs, 0);
+  EXPECT_EQ(reverts, exposed);
+  EXPECT_EQ(Running(), 0);
+  EXPECT_EQ(CheckInAll().second, 0);  // reverted devices are not told again
+}
+
+TEST_F(ControllerTest, GateHaltsOnCrashingTreatedDevicesAndReverts) {
+  Enroll(2000);
+  dir_.AddStartedRelease("r-1", 43, clock_.NowUnixMicros());
+  ASSERT_TRUE(controller_.Tick().ok());
+  // Every device that runs the release reports a crash at each check-in.
+  for (int i = 0; i < 20 && dir_.PhaseOf("r-1") != rollout::Phase::kRolledBack; ++i) {
+    Run(1, 30'000'000, /*treated_crash=*/true);
+  }
+  EXPECT_EQ(dir_.PhaseOf("r-1"), rollout::Phase::kRolledBack);
+  const int exposed = Running();
+  EXPECT_LT(exposed, 40);  // halted well inside the canary
+  ASSERT_TRUE(controller_.Tick().ok());
+  auto [installs, reverts] = CheckInAll();
+  EXPECT_EQ(installs, 0);
+  EXPECT_EQ(reverts, exposed);
+}
+
+TEST_F(ControllerTest, SilentTreatedDevicesHaltTheRelease) {
+  Enroll(2000);
+  dir_.AddStartedRelease("r-1", 43, clock_.NowUnixMicros());
+  ASSERT_TRUE(controller_.Tick().ok());
+  // Devices that install go silent (a boot loop): they stop checking in.
+  std::set<std::string> dead;
+  for (int i = 0; i < 20 && dir_.PhaseOf("r-1") == rollout::Phase::kDispatching; ++i) {
+    clock_.AdvanceMicros(30'000'000);
+    ASSERT_TRUE(controller_.Tick().ok());
+    for (Dev& d : devices_) {
+      if (d.version > 0) continue;
+      std::string body = R"({"device_id":")" + d.id + R"(","seq":)" + std::to_string(++d.seq) + "}";
+      auto res = api_.Handle(HttpRequest{"POST", "/v1/agent/checkin", {}, kToken, body});
+      if (res->body.find("install") != std::string::npos) d.version = 43;  // and dies
+    }
+  }
+  EXPECT_EQ(dir_.PhaseOf("r-1"), rollout::Phase::kRolledBack);
+}
+
+TEST_F(ControllerTest, CustomerControls) {
+  Enroll(2000);
+  CustomerControl pin{"291", "tenant", "acme", true, 0, false};
+  dir_.controls.push_back(pin);
+  dir_.AddStartedRelease("r-1", 43, clock_.NowUnixMicros());
+  ASSERT_TRUE(controller_.Tick().ok());
+  Run(150, kMinute);
+  EXPECT_EQ(dir_.PhaseOf("r-1"), rollout::Phase::kCompleted);
+  for (const Dev& d : devices_) {
+    const int i = std::stoi(d.id.substr(2));
+    EXPECT_EQ(d.version > 0, i % 10 != 0) << d.id;  // acme stays on N-1
+  }
+}
+
+TEST(DeviceActionRules, DelayAndEarlyWaveExclusion) {
+  rollout::ReleaseFacts r;
+  r.phase = rollout::Phase::kDispatching;
+  r.version = 5;
+  r.wave = 0;
+  r.wave_count = 3;
+  r.started_micros = 1000;
+  rollout::DeviceFacts d;
+  d.eligible = true;
+  d.targeted = true;
+  EXPECT_EQ(rollout::DecideDeviceAction(r, d, 2000), rollout::DeviceAction::kInstall);
+  r.delay_micros = 5000;
+  EXPECT_EQ(rollout::DecideDeviceAction(r, d, 2000), rollout::DeviceAction::kKeep);
+  EXPECT_EQ(rollout::DecideDeviceAction(r, d, 6000), rollout::DeviceAction::kInstall);
+  r.exclude_early_waves = true;
+  EXPECT_EQ(rollout::DecideDeviceAction(r, d, 6000), rollout::DeviceAction::kKeep);
+  r.wave = 2;
+  EXPECT_EQ(rollout::DecideDeviceAction(r, d, 6000), rollout::DeviceAction::kInstall);
+  d.has_current = true;
+  d.current_version = 5;
+  EXPECT_EQ(rollout::DecideDeviceAction(r, d, 6000), rollout::DeviceAction::kKeep);
+  r.phase = rollout::Phase::kHalted;
+  d.current_version = 1;
+  EXPECT_EQ(rollout::DecideDeviceAction(r, d, 6000), rollout::DeviceAction::kKeep);
+  r.phase = rollout::Phase::kRolledBack;
+  d.runs_release = true;
+  EXPECT_EQ(rollout::DecideDeviceAction(r, d, 6000), rollout::DeviceAction::kRevert);
+}
+
+}  // namespace
+}  // namespace rf::server
