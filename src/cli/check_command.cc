@@ -1,11 +1,16 @@
 // `ringfence check BUNDLE --type TYPE [--fleet FLEET] [--previous PREV] [--format text|json]`
+//   layer 2: `[--dynamic --consumer CMD ... [--corpus EVENTS] [--no-static] [--attestation OUT
+//   [--key K]] [--cpu-seconds N] [--memory-mb N] [--timeout-ms N]]` (docs/dynamic-checks.md)
 #include <iostream>
+#include <optional>
 #include <memory>
 
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/stage1.h"
 #include "crypto/crypto.h"
+#include "crypto/dsse.h"
+#include "dynamic/dynamic_check.h"
 #include "platform/parallel.h"
 
 namespace rf::cli {
@@ -13,7 +18,55 @@ namespace {
 
 struct CheckArgs {
   std::string bundle, type, fleet, previous, format = "text";
+  // Layer 2.
+  bool dynamic = false, no_static = false;
+  std::vector<std::string> consumers;
+  std::string corpus, attestation, key;
+  int64_t cpu_seconds = 2, memory_mb = 1024, timeout_ms = 10'000;
 };
+
+// Runs layer 2 and writes the attestation; prints nothing. Exit code on unusable input.
+int RunDynamicLayer(Env env, const CheckArgs& a, const ContentType& type, const LoadedBundle& lb,
+                    dynamic::DynamicReport* report, std::string* report_json) {
+  dynamic::DynamicCheckInput in;
+  in.type = &type;
+  in.bundle = &lb.bundle;
+  in.payload = lb.payload;
+  std::string corpus;
+  if (!a.corpus.empty()) {
+    auto text = ReadInput(env, a.corpus);
+    if (!text.ok()) return UsageError(text.status());
+    corpus = std::move(*text);
+  }
+  in.corpus = corpus;
+  for (const std::string& c : a.consumers) {
+    std::vector<std::string> argv = dynamic::SplitCommand(c);
+    if (argv.empty()) return UsageError(Status::InvalidArgument("--consumer is empty"));
+    in.consumers.push_back({c, std::move(argv)});
+  }
+  std::optional<crypto::SigningKey> key;
+  if (!a.key.empty()) {
+    auto text = ReadInput(env, a.key);
+    if (!text.ok()) return UsageError(text.status());
+    auto k = crypto::DecodePrivateKeyFile(*text);
+    if (!k.ok()) return UsageError(k.status().WithPrefix(a.key));
+    key = std::move(*k);
+  }
+  dynamic::DynamicCheckOptions options;
+  options.limits.cpu_seconds = a.cpu_seconds;
+  options.limits.address_space_bytes = a.memory_mb << 20;
+  options.wall_timeout_ms = a.timeout_ms;
+  auto r = dynamic::RunDynamicChecks(in, options, env);
+  if (!r.ok()) return UsageError(r.status());
+  *report = std::move(*r);
+  *report_json = dynamic::DynamicReportJson(*report);
+  if (!a.attestation.empty()) {
+    crypto::Envelope att = dynamic::MakeDynamicAttestation(*report_json, key ? &*key : nullptr);
+    Status s = env.fs->WriteFileAtomic(a.attestation, crypto::SerializeEnvelope(att), 0644);
+    if (!s.ok()) return UsageError(s);
+  }
+  return kExitOk;
+}
 
 std::string Pad(std::string s, size_t w) {
   if (s.size() < w) s.append(w - s.size(), ' ');
@@ -55,6 +108,18 @@ int RunCheck(const CheckArgs& a) {
   if (a.format != "text" && a.format != "json") {
     return UsageError(Status::InvalidArgument("--format must be text or json"));
   }
+  if (a.dynamic != !a.consumers.empty()) {
+    return UsageError(Status::InvalidArgument("--dynamic needs at least one --consumer, and --consumer needs --dynamic"));
+  }
+  if ((a.no_static || !a.attestation.empty() || !a.corpus.empty()) && !a.dynamic) {
+    return UsageError(Status::InvalidArgument("--no-static, --corpus and --attestation need --dynamic"));
+  }
+  if (!a.key.empty() && a.attestation.empty()) {
+    return UsageError(Status::InvalidArgument("--key signs the --attestation; give both"));
+  }
+  if (a.cpu_seconds < 1 || a.memory_mb < 0 || a.timeout_ms < 1) {
+    return UsageError(Status::InvalidArgument("--cpu-seconds and --timeout-ms must be >= 1, --memory-mb >= 0"));
+  }
   auto type = LoadContentType(env, a.type);
   if (!type.ok()) return UsageError(type.status());
   auto lb = LoadBundle(env, a.bundle, *type);
@@ -84,8 +149,34 @@ int RunCheck(const CheckArgs& a) {
   if (fleet) in.fleet = &*fleet;
   StageOneOptions options;
   options.parallel_for = [](size_t n, const std::function<void(size_t)>& fn) { ParallelFor(n, fn); };
-  StageOneReport report = RunStageOne(in, std::move(lb->findings), options);
+  StageOneReport report;
+  if (!a.no_static) report = RunStageOne(in, std::move(lb->findings), options);
   const std::string digest = crypto::Sha256Hex(lb->payload);
+  if (a.dynamic) {
+    dynamic::DynamicReport dyn;
+    std::string dyn_json;
+    if (int rc = RunDynamicLayer(env, a, *type, *lb, &dyn, &dyn_json); rc != kExitOk) return rc;
+    const bool accepted = (a.no_static || report.accepted) && dyn.accepted;
+    if (a.format == "json") {
+      std::cout << "{\"dynamic\":" << dyn_json << ",\"dynamic_sha256\":\""
+                << crypto::Sha256Hex(dyn_json) << "\",\"static\":"
+                << (a.no_static ? std::string("null") : StageOneReportJson(report, digest))
+                << ",\"verdict\":\"" << (accepted ? "accept" : "reject") << "\"}\n";
+    } else {
+      if (!a.no_static) {
+        PrintText(report, *lb, a.bundle, digest, fleet.has_value());
+        std::cout << "\n";
+      } else {
+        std::cout << "(layer 1 static checks skipped: --no-static)\n";
+      }
+      std::cout << dynamic::DynamicReportText(dyn) << "\n  report sha256 "
+                << crypto::Sha256Hex(dyn_json)
+                << (a.attestation.empty() ? "" : ", attestation written to " + a.attestation +
+                                                     (a.key.empty() ? " (unsigned)" : " (signed)"))
+                << "\n\n" << (accepted ? "ACCEPTED" : "REJECTED") << "\n";
+    }
+    return accepted ? kExitOk : kExitRejected;
+  }
   if (a.format == "json") {
     std::cout << StageOneReportJson(report, digest);
   } else {
@@ -107,6 +198,18 @@ void RegisterCheckCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--fleet", args->fleet, "fleet inventory (.json): check the consumer contract");
   cmd->add_option("--previous", args->previous, "the channel's current bundle: growth and version");
   cmd->add_option("--format", args->format, "text or json")->default_str("text");
+  cmd->add_flag("--dynamic", args->dynamic, "layer 2: run each --consumer on the content in a sandbox");
+  cmd->add_option("--consumer", args->consumers,
+                  "consumer command speaking the consumer process protocol (docs/sdk.md); repeatable");
+  cmd->add_option("--corpus", args->corpus, "replay corpus: JSON lines of events");
+  cmd->add_flag("--no-static", args->no_static, "skip layer 1 (with --dynamic)");
+  cmd->add_option("--attestation", args->attestation, "write the layer 2 report as a DSSE envelope");
+  cmd->add_option("--key", args->key, "sign the attestation with this private key");
+  cmd->add_option("--cpu-seconds", args->cpu_seconds, "layer 2 CPU budget per run")->default_str("2");
+  cmd->add_option("--memory-mb", args->memory_mb, "layer 2 address-space limit per run, 0 = none")
+      ->default_str("1024");
+  cmd->add_option("--timeout-ms", args->timeout_ms, "layer 2 wall-time limit per run")
+      ->default_str("10000");
   cmd->callback([args, exit_code] { *exit_code = RunCheck(*args); });
 }
 
