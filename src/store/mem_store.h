@@ -14,7 +14,7 @@ namespace rf::store {
 
 class MemStore final : public Store {
  public:
-  Status Apply(const WriteBatch& batch, std::vector<AuditEntry>* appended) override;
+  Status Apply(const WriteBatch& batch, std::vector<AuditEntry>* appended = nullptr) override;
   Result<StoreContents> Load() override;
   Result<std::string> BundleEnvelope(std::string_view sha256) override;
   Result<std::vector<AuditEntry>> ReadAudit(int64_t after_seq, size_t limit) override;
