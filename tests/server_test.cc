@@ -1,0 +1,320 @@
+// Integration tests of `ringfence server`: the real binary on 127.0.0.1, port 0, a fresh data
+// directory per test, spoken to over plain sockets.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "testing/test_util.h"
+
+namespace rf {
+namespace {
+
+using testing::ReadFileOrDie;
+using testing::RingfenceBinary;
+using testing::TempDir;
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+// The server as a child process; SIGKILLed on destruction if still running.
+class ServerProcess {
+ public:
+  explicit ServerProcess(const std::string& data, std::vector<std::string> extra = {}) {
+    int out[2];
+    if (pipe(out) != 0) std::abort();
+    std::vector<std::string> args = {RingfenceBinary(), "server", "--data", data, "--listen",
+                                     "127.0.0.1:0", "--threads", "2"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(out[1], 1);
+      close(out[0]);
+      close(out[1]);
+      std::vector<char*> argv;
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    close(out[1]);
+    FILE* f = fdopen(out[0], "r");
+    char line[256] = {0};
+    if (fgets(line, sizeof line, f) != nullptr) {
+      const std::string s = Trim(line);
+      const std::string prefix = "listening on 127.0.0.1:";
+      if (s.rfind(prefix, 0) == 0) port_ = std::stoi(s.substr(prefix.size()));
+    }
+    out_ = f;
+  }
+  ~ServerProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (out_) fclose(out_);
+  }
+  int port() const { return port_; }
+  // Sends SIGTERM and returns the exit status (-1 if killed by a signal).
+  int Terminate() {
+    kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+  FILE* out_ = nullptr;
+};
+
+int Connect(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+void SendAll(int fd, const std::string& data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return;
+    off += static_cast<size_t>(n);
+  }
+}
+
+struct Response {
+  int status = 0;
+  std::string body;
+};
+
+// Reads one response (Content-Length framed) from fd; status 0 if the connection closed first.
+Response ReadResponse(int fd, std::string* pending) {
+  std::string& buf = *pending;
+  char chunk[65536];
+  for (;;) {
+    const size_t hdr_end = buf.find("\r\n\r\n");
+    if (hdr_end != std::string::npos) {
+      const std::string head = buf.substr(0, hdr_end);
+      size_t cl = 0;
+      const size_t p = head.find("Content-Length: ");
+      if (p != std::string::npos) cl = std::stoul(head.substr(p + 16));
+      if (buf.size() >= hdr_end + 4 + cl) {
+        Response r;
+        r.status = std::stoi(head.substr(9, 3));
+        r.body = buf.substr(hdr_end + 4, cl);
+        buf.erase(0, hdr_end + 4 + cl);
+        return r;
+      }
+    }
+    ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+    if (n <= 0) return {};
+    buf.append(chunk, static_cast<size_t>(n));
+  }
+}
+
+std::string Request(const std::string& method, const std::string& path, const std::string& token,
+                    const std::string& body, bool keep_alive = false) {
+  std::string r = method + " " + path + " HTTP/1.1\r\nHost: localhost\r\n";
+  if (!token.empty()) r += "Authorization: Bearer " + token + "\r\n";
+  if (!keep_alive) r += "Connection: close\r\n";
+  if (!body.empty() || method == "POST") {
+    r += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  return r + "\r\n" + body;
+}
+
+Response Call(int port, const std::string& method, const std::string& path,
+              const std::string& token, const std::string& body = "") {
+  int fd = Connect(port);
+  if (fd < 0) return {};
+  SendAll(fd, Request(method, path, token, body));
+  std::string pending;
+  Response r = ReadResponse(fd, &pending);
+  close(fd);
+  return r;
+}
+
+const std::string kEnroll =
+    R"({"device_id":"d-1","attrs":{"os":"windows","agent_version":"7.11","tenant":"acme"},)"
+    R"("capabilities":{"ipc_rule":{"schema_versions":[3],"inputs":20}}})";
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<ServerProcess>(dir_.File("data"),
+                                              std::vector<std::string>{"--header-timeout-ms", "500",
+                                                                       "--body-timeout-ms", "500"});
+    ASSERT_GT(server_->port(), 0) << "server did not print its address";
+    agent_ = Trim(ReadFileOrDie(dir_.File("data/agent.token")));
+    admin_ = Trim(ReadFileOrDie(dir_.File("data/admin.token")));
+  }
+  void ExpectServing() {
+    Response r = Call(server_->port(), "GET", "/healthz", "");
+    EXPECT_EQ(r.status, 200);
+  }
+  Response Checkin(const std::string& body) {
+    return Call(server_->port(), "POST", "/v1/agent/checkin", agent_, body);
+  }
+
+  TempDir dir_;
+  std::unique_ptr<ServerProcess> server_;
+  std::string agent_, admin_;
+};
+
+TEST_F(ServerTest, FirstStartCreatesPrivateTokensAndKey) {
+  for (const char* f : {"admin.token", "agent.token", "release.key"}) {
+    struct stat st;
+    ASSERT_EQ(stat(dir_.File(std::string("data/") + f).c_str(), &st), 0) << f;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << f;
+  }
+  EXPECT_GE(agent_.size(), 32u);
+  EXPECT_NE(agent_, admin_);
+  Response trust = Call(server_->port(), "GET", "/v1/trust", agent_);
+  EXPECT_EQ(trust.status, 200);
+  EXPECT_NE(trust.body.find("release_keys"), std::string::npos);
+}
+
+TEST_F(ServerTest, EnrollAndCheckinOverHttp) {
+  Response e = Call(server_->port(), "POST", "/v1/agent/enroll", agent_, kEnroll);
+  ASSERT_EQ(e.status, 200) << e.body;
+  EXPECT_EQ(e.body, R"({"device_id":"d-1","poll_after_s":60})");
+  Response c = Checkin(R"({"device_id":"d-1","seq":1,"health":{"crashes":0}})");
+  ASSERT_EQ(c.status, 200) << c.body;
+  EXPECT_NE(c.body.find(R"("channels":{})"), std::string::npos) << c.body;
+  // Keep-alive: two requests on one connection.
+  int fd = Connect(server_->port());
+  SendAll(fd, Request("POST", "/v1/agent/checkin", agent_, R"({"device_id":"d-1","seq":2})", true) +
+                  Request("POST", "/v1/agent/checkin", agent_, R"({"device_id":"d-1","seq":3})", true));
+  std::string pending;
+  EXPECT_EQ(ReadResponse(fd, &pending).status, 200);
+  EXPECT_EQ(ReadResponse(fd, &pending).status, 200);
+  close(fd);
+  Response m = Call(server_->port(), "GET", "/metrics", "");
+  EXPECT_NE(m.body.find("ringfence_checkins_total 3"), std::string::npos) << m.body;
+  EXPECT_NE(m.body.find("ringfence_devices 1"), std::string::npos);
+}
+
+TEST_F(ServerTest, BadInputGetsClearErrorsAndChangesNothing) {
+  ASSERT_EQ(Call(server_->port(), "POST", "/v1/agent/enroll", agent_, kEnroll).status, 200);
+  struct Case {
+    std::string body;
+    int status;
+    std::string code;
+  };
+  const std::vector<Case> cases = {
+      {"{not json", 400, "invalid_request"},
+      {R"({"device_id":"d-1","seq":5,"colour":"red"})", 400, "invalid_request"},
+      {R"({"device_id":"d-1","seq":"5"})", 400, "invalid_request"},
+      {R"({"device_id":"d-1","seq":5,"health":{"crashes":"many"}})", 400, "invalid_request"},
+      {R"({"device_id":"nobody","seq":5})", 404, "unknown_device"},
+      {R"({"device_id":"d-1","seq":5,"attrs":{"os":"x"},"health":{"apply":[{}]}})", 400,
+       "invalid_request"},
+  };
+  for (const Case& c : cases) {
+    Response r = Checkin(c.body);
+    EXPECT_EQ(r.status, c.status) << c.body << " -> " << r.body;
+    EXPECT_NE(r.body.find("\"code\":\"" + c.code + "\""), std::string::npos) << r.body;
+  }
+  // None of them was stored: seq 1 is still acceptable, then replays are 409.
+  EXPECT_EQ(Checkin(R"({"device_id":"d-1","seq":1})").status, 200);
+  Response replay = Checkin(R"({"device_id":"d-1","seq":1})");
+  EXPECT_EQ(replay.status, 409);
+  EXPECT_NE(replay.body.find("stale_checkin"), std::string::npos);
+  EXPECT_EQ(Checkin(R"({"device_id":"d-1","seq":7})").status, 200);
+  EXPECT_EQ(Checkin(R"({"device_id":"d-1","seq":6})").status, 409);  // out of order
+
+  // Oversized body: 413 (the header announces it; and a chunked one that grows past it).
+  Response big = Checkin(R"({"device_id":"d-1","seq":9,"attrs":{"os":")" + std::string(70000, 'x') +
+                         "\"}}");
+  EXPECT_EQ(big.status, 413);
+  EXPECT_NE(big.body.find("body_too_large"), std::string::npos);
+
+  // Tokens.
+  EXPECT_EQ(Call(server_->port(), "POST", "/v1/agent/checkin", "", R"({"device_id":"d-1","seq":10})").status,
+            401);
+  EXPECT_EQ(Call(server_->port(), "POST", "/v1/agent/checkin", "wrong-token", R"({"device_id":"d-1","seq":10})").status,
+            401);
+  for (const char* path : {"/v1/releases", "/v1/bundles", "/v1/audit", "/v1/anything"}) {
+    Response r = Call(server_->port(), "GET", path, agent_);
+    EXPECT_EQ(r.status, 403) << path << " " << r.body;
+    EXPECT_NE(r.body.find("forbidden_role"), std::string::npos);
+  }
+  EXPECT_EQ(Call(server_->port(), "GET", "/v1/bundles/" + std::string(64, 'a'), agent_).status, 404);
+  ExpectServing();
+  EXPECT_EQ(Checkin(R"({"device_id":"d-1","seq":10})").status, 200);
+}
+
+TEST_F(ServerTest, SlowClientIsDisconnectedAndOthersAreServed) {
+  int slow = Connect(server_->port());
+  ASSERT_GE(slow, 0);
+  SendAll(slow, "POST /v1/agent/checkin HTTP/1.1\r\nHost: x\r\n");  // and then nothing
+  ExpectServing();  // meanwhile others are served
+  char buf[16];
+  const ssize_t n = recv(slow, buf, sizeof buf, 0);  // header timeout is 500 ms
+  EXPECT_LE(n, 0) << "the server should close a connection whose header never completes";
+  close(slow);
+  // A body that never arrives is cut off too.
+  int slow_body = Connect(server_->port());
+  SendAll(slow_body, "POST /v1/agent/checkin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + agent_ +
+                         "\r\nContent-Length: 100\r\n\r\n{\"dev");
+  ExpectServing();
+  EXPECT_LE(recv(slow_body, buf, sizeof buf, 0), 0) << "a body that never completes is cut off";
+  close(slow_body);
+  ExpectServing();
+}
+
+TEST_F(ServerTest, GarbageDoesNotStopTheServer) {
+  int fd = Connect(server_->port());
+  SendAll(fd, std::string("\x16\x03\x01\x02\x00 not http at all\r\n\r\n", 30));
+  char buf[256];
+  (void)recv(fd, buf, sizeof buf, 0);
+  close(fd);
+  fd = Connect(server_->port());
+  SendAll(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n" + std::string(20000, 'a') + "\r\n\r\n");
+  (void)recv(fd, buf, sizeof buf, 0);
+  close(fd);
+  ExpectServing();
+}
+
+TEST_F(ServerTest, SigtermExitsCleanlyAndKeepsTheFleet) {
+  ASSERT_EQ(Call(server_->port(), "POST", "/v1/agent/enroll", agent_, kEnroll).status, 200);
+  ASSERT_EQ(Checkin(R"({"device_id":"d-1","seq":4})").status, 200);
+  // An idle keep-alive connection must not hold up the shutdown.
+  int idle = Connect(server_->port());
+  EXPECT_EQ(server_->Terminate(), 0);
+  close(idle);
+  // Restart on the same data: same tokens, the device and its seq survived (flushed at shutdown).
+  server_ = std::make_unique<ServerProcess>(dir_.File("data"));
+  ASSERT_GT(server_->port(), 0);
+  EXPECT_EQ(Trim(ReadFileOrDie(dir_.File("data/agent.token"))), agent_);
+  EXPECT_EQ(Checkin(R"({"device_id":"d-1","seq":4})").status, 409);
+  EXPECT_EQ(Checkin(R"({"device_id":"d-1","seq":5})").status, 200);
+  EXPECT_EQ(server_->Terminate(), 0);
+}
+
+}  // namespace
+}  // namespace rf
