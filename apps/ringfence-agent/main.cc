@@ -63,6 +63,13 @@ int Fail(const std::string& m) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First: a stop request at any moment ends the loop cleanly (the consumer is stopped with it).
+  struct sigaction sa = {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"ringfence-agent: verifies, pre-flights, applies and guards content on this device"};
   std::string server, token_file, state_dir, trust_file, consumer, manifest_file, device_id;
   std::string manifest_args = "manifest", load_args = "load {bundle}", run_args = "run {bundles}";
@@ -156,13 +163,6 @@ int main(int argc, char** argv) {
   std::unique_ptr<rf::agent::HttpClient> http;
   if (!server.empty()) http = rf::agent::NewCurlHttpClient(http_options);
   rf::agent::RealSleeper sleeper;
-
-  struct sigaction sa = {};
-  sa.sa_handler = OnSignal;
-  sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGTERM, &sa, nullptr);
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
 
   rf::agent::Agent agent(std::move(o), env, &sleeper, http.get(), &faults);
   if (rf::Status s = agent.Open(); !s.ok()) return Fail(s.ToString());

@@ -87,30 +87,37 @@ Status Agent::CheckinRound() {
     Log(s.ToString() + "; next attempt in " + std::to_string(delay) + " ms");
     return s;
   };
-  if (!state_.enrolled) {
-    auto poll = client_->Enroll(options_.device);
-    if (!poll.ok()) return fail(poll.status());
-    state_.enrolled = true;
-    poll_after_s_ = *poll;
+  Result<CheckinResponse> resp = Status::Unavailable("not sent");
+  PendingHealth reported;
+  // A second attempt only after the server forgot the device (re-enroll) or saw a higher seq.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (!state_.enrolled) {
+      auto poll = client_->Enroll(options_.device);
+      if (!poll.ok()) return fail(poll.status());
+      state_.enrolled = true;
+      poll_after_s_ = *poll;
+      if (Status s = SaveState(); !s.ok()) return fail(s);
+    }
+    // The sequence number is durable before it is used: a replay of it is always stale.
+    state_.seq += 1;
     if (Status s = SaveState(); !s.ok()) return fail(s);
-  }
-  // The sequence number is durable before it is used: a replay of it is always stale.
-  state_.seq += 1;
-  if (Status s = SaveState(); !s.ok()) return fail(s);
-  if (faults_) faults_->Hit("checkin.seq.saved");
-  const PendingHealth reported = state_.pending;
-  auto resp = client_->Checkin(EncodeCheckinRequest(options_.device, state_, state_.seq));
-  if (!resp.ok()) {
+    if (faults_) faults_->Hit("checkin.seq.saved");
+    reported = state_.pending;
+    resp = client_->Checkin(EncodeCheckinRequest(options_.device, state_, state_.seq));
+    if (resp.ok()) break;
     if (resp.status().code() == StatusCode::kNotFound) {
-      state_.enrolled = false;  // the server forgot us: enroll again next time
-      (void)SaveState();
+      Log(resp.status().ToString() + "; enrolling again");
+      state_.enrolled = false;
     } else if (resp.status().code() == StatusCode::kAborted &&
                resp.status().message().find("stale_checkin") != std::string::npos) {
-      state_.seq += 1'000'000;  // leap past whatever the server saw last
-      (void)SaveState();
+      Log(resp.status().ToString() + "; leaping the sequence number forward");
+      state_.seq += 1'000'000;
+    } else {
+      break;
     }
-    return fail(resp.status());
+    if (Status s = SaveState(); !s.ok()) return fail(s);
   }
+  if (!resp.ok()) return fail(resp.status());
   ++stats_.checkins_ok;
   backoff_.Reset();
   poll_after_s_ = resp->poll_after_s;
