@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
   std::string server, token_file, state_dir, trust_file, consumer, manifest_file, device_id;
   std::string manifest_args = "manifest", load_args = "load {bundle}", run_args = "run {bundles}";
   std::vector<std::string> attrs;
-  bool once = false, no_preflight = false;
+  bool once = false, no_preflight = false, oneshot = false;
   rf::agent::AgentOptions o;
   int64_t preflight_mem_mb = 2048;
   app.add_option("--server", server, "server base URL, e.g. http://127.0.0.1:8080 (omit: offline)");
@@ -88,6 +88,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--consumer-run-args", run_args, "arguments appended to run it ({bundle}, {bundles})")
       ->capture_default_str();
+  app.add_flag("--consumer-oneshot", oneshot,
+               "the run command loads and exits (exit 0 = healthy), e.g. --consumer-run-args 'load {bundle}'");
   app.add_option("--manifest", manifest_file, "capability manifest JSON file (instead of asking the consumer)");
   app.add_option("--device-id", device_id, "device id ([A-Za-z0-9._:-], 1-128)");
   app.add_option("--attr", attrs, "device attribute k=v (repeatable)");
@@ -153,6 +155,7 @@ int main(int argc, char** argv) {
     o.consumer.manifest_args = *ma;
     o.consumer.load_args = *la;
     o.consumer.run_args = *ra;
+    if (oneshot) o.consumer.run_mode = rf::agent::RunMode::kOneShot;
   }
 
   rf::agent::FaultPoints faults;

@@ -286,6 +286,28 @@ std::vector<std::string> Agent::ActivePaths() const {
   return paths;
 }
 
+std::string Agent::ActiveKey() const {
+  std::string key;
+  for (const auto& [ch, c] : state_.channels) {
+    if (c.current) key += ch + "=" + c.current->sha256 + ";";
+  }
+  return key;
+}
+
+void Agent::MarkHealthy() {
+  restart_delay_ms_ = options_.restart_delay_ms;
+  const auto probation = Probation();
+  if (probation.empty()) return;
+  for (const auto& [ch, ref] : probation) state_.channels[ch].healthy_sha256 = ref.sha256;
+  if (Status s = SaveState(); !s.ok()) {
+    Log("cannot save state: " + s.ToString());
+    return;
+  }
+  if (faults_) faults_->Hit("guard.healthy.saved");
+  if (Status s = guard_.Clear(); !s.ok()) Log("guard: " + s.ToString());
+  Log("consumer healthy with the new content");
+}
+
 void Agent::StopConsumer() {
   if (!child_.running()) return;
   const bool on_probation = !Probation().empty();
@@ -300,6 +322,11 @@ void Agent::SuperviseStep() {
   const int64_t now = Mono();
   if (child_.running()) {
     if (auto exit = child_.Poll()) {
+      if (options_.consumer.run_mode == RunMode::kOneShot && exit->exit_code == 0) {
+        oneshot_done_for_ = ActiveKey();
+        MarkHealthy();
+        return;
+      }
       ++stats_.consumer_crashes;
       state_.pending.crashes += 1;
       (void)SaveState();
@@ -308,22 +335,13 @@ void Agent::SuperviseStep() {
       restart_delay_ms_ = std::min(restart_delay_ms_ * 2, options_.restart_delay_max_ms);
       return;
     }
-    if (now - child_started_micros_ >= options_.healthy_after_ms * 1000) {
-      restart_delay_ms_ = options_.restart_delay_ms;
-      const auto probation = Probation();
-      if (!probation.empty()) {
-        for (const auto& [ch, ref] : probation) state_.channels[ch].healthy_sha256 = ref.sha256;
-        if (Status s = SaveState(); !s.ok()) {
-          Log("cannot save state: " + s.ToString());
-          return;
-        }
-        if (faults_) faults_->Hit("guard.healthy.saved");
-        if (Status s = guard_.Clear(); !s.ok()) Log("guard: " + s.ToString());
-        Log("consumer healthy after " + std::to_string(options_.healthy_after_ms) + " ms");
-      }
+    if (options_.consumer.run_mode == RunMode::kLongRunning &&
+        now - child_started_micros_ >= options_.healthy_after_ms * 1000) {
+      MarkHealthy();
     }
     return;
   }
+  if (options_.consumer.run_mode == RunMode::kOneShot && oneshot_done_for_ == ActiveKey()) return;
   if (now < next_start_micros_) return;
   std::vector<std::string> paths = ActivePaths();
   if (paths.empty()) return;  // nothing to interpret yet
@@ -357,6 +375,7 @@ void Agent::SuperviseStep() {
   }
   ++stats_.consumer_starts;
   child_started_micros_ = now;
+  oneshot_done_for_.clear();  // whatever ran before is no longer what the consumer holds
 }
 
 void Agent::Run(const std::atomic<bool>* stop) {

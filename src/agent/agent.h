@@ -109,6 +109,8 @@ class Agent {
   void StopConsumer();
   std::map<std::string, BundleRef> Probation() const;
   std::vector<std::string> ActivePaths() const;
+  std::string ActiveKey() const;
+  void MarkHealthy();
 
   AgentOptions options_;
   Env env_;
@@ -132,7 +134,8 @@ class Agent {
   int64_t child_started_micros_ = 0;
   int64_t next_start_micros_ = 0;
   int64_t restart_delay_ms_ = 0;
-  bool startup_marker_checked_ = false;
+  // kOneShot: the active bundles (digests) the last clean run loaded; no re-run until they change.
+  std::string oneshot_done_for_;
 };
 
 }  // namespace rf::agent

@@ -355,6 +355,46 @@ TEST_F(AgentTest, HostileBundleDownloadsAreNotApplied) {
   EXPECT_EQ(Slot("active"), v2.bundle) << log_;
 }
 
+TEST_F(AgentTest, AOneShotConsumerInABootLoopIsRevertedByTheGuard) {
+  auto o = Options();
+  o.preflight = false;  // layer 5 without its pre-flight: the guard alone must contain it
+  o.consumer.run_args = {"load", "{bundle}"};
+  o.consumer.run_mode = RunMode::kOneShot;
+  o.restart_delay_ms = 10;
+  auto agent = NewAgent(o);
+  auto settle = [&](auto done) {
+    const int64_t deadline = env_.clock->MonotonicMicros() + 10'000'000;
+    while (!done() && env_.clock->MonotonicMicros() < deadline) {
+      agent->SuperviseStep();
+      sleeper_.SleepMicros(5'000);
+    }
+    return done();
+  };
+  Release v1 = MakeRelease(keys_, "291", 1, now_s_);
+  server_.Offer(v1);
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  ASSERT_TRUE(settle([&] { return agent->state().channels.at("291").healthy_sha256 == v1.sha256; })) << log_;
+  EXPECT_EQ(agent->stats().consumer_starts, 1);
+
+  Release v2 = MakeRelease(keys_, "291", 2, now_s_, {{{"crash_on", "load"}}});
+  server_.Offer(v2);
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  EXPECT_EQ(Slot("active"), v2.bundle);  // applied: no pre-flight
+  ASSERT_TRUE(settle([&] {
+    return !agent->state().quarantined.empty() &&
+           agent->state().channels.at("291").healthy_sha256 == v1.sha256 && !env_.fs->Exists(dir_.File("state/loading.json"));
+  })) << log_;
+  EXPECT_EQ(Slot("active"), v1.bundle);
+  EXPECT_EQ(agent->stats().consumer_crashes, 3);
+  EXPECT_EQ(agent->stats().reverted, 1);
+  EXPECT_EQ(agent->state().quarantined[0].reason, "3 unclean starts");
+  // The LKG load ran once and is not repeated while nothing changes.
+  const int64_t starts = agent->stats().consumer_starts;
+  for (int i = 0; i < 20; ++i) agent->SuperviseStep();
+  EXPECT_EQ(agent->stats().consumer_starts, starts);
+  EXPECT_EQ(starts, 1 + 3 + 1);
+}
+
 TEST_F(AgentTest, ReEnrollsWhenTheServerForgetsTheDevice) {
   auto agent = NewAgent(Options(false));
   ASSERT_TRUE(agent->CheckinRound().ok());

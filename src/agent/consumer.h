@@ -17,11 +17,23 @@
 
 namespace rf::agent {
 
+// How the consumer runs on the device.
+enum class RunMode {
+  // A service: `run` stays up; healthy after AgentOptions::healthy_after_ms of uptime; any exit is
+  // a crash and it is restarted.
+  kLongRunning,
+  // A load at boot (the SDK's `load FILE` as the run command): exit 0 means the content loaded
+  // and is healthy; it runs again only when the active bundles change. A signal or non-zero exit
+  // is an unclean start, as in a boot loop.
+  kOneShot,
+};
+
 struct ConsumerOptions {
   std::vector<std::string> argv;  // e.g. {"/usr/bin/ringfence-sensor", "--mode", "legacy"}; empty: none
   std::vector<std::string> manifest_args = {"manifest"};
   std::vector<std::string> load_args = {"load", "{bundle}"};
   std::vector<std::string> run_args = {"run", "{bundles}"};
+  RunMode run_mode = RunMode::kLongRunning;
   ChildLimits preflight_limits;  // manifest and pre-flight
   ChildLimits run_limits = {0, 0, 0, 0, 0, 0};  // the long-running consumer: unlimited by default
 };
