@@ -133,7 +133,9 @@ Status Agent::CheckinRound() {
         state_.pending.quarantined.begin(),
         state_.pending.quarantined.begin() + static_cast<long>(reported.quarantined.size()));
   }
-  if (Status s = SaveState(); !s.ok()) Log("cannot save state: " + s.ToString());
+  if (!reported.empty()) {
+    if (Status s = SaveState(); !s.ok()) Log("cannot save state: " + s.ToString());
+  }
   for (const auto& d : resp->directives) {
     if (d.action == "install") {
       HandleInstall(d);
