@@ -5,9 +5,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <set>
@@ -43,32 +45,50 @@ struct RunResult {
   int64_t micros = 0;
 };
 
-RunResult RunHelper(const std::string& dir, uint64_t seed, int64_t kill_after_us) {
+// Runs the helper; kills it with SIGKILL once it has printed `kill_after_lines` lines plus
+// `extra_delay_us` (so kills land inside operations as well as between them), unless
+// kill_after_lines < 0. Stops on acknowledgements rather than wall time, so the kill points spread
+// over the whole script however busy the machine is.
+RunResult RunHelper(const std::string& dir, uint64_t seed, int64_t kill_after_lines,
+                    int64_t extra_delay_us) {
   const std::string helper = rf::testing::BinaryPath("src/service/rf_durability_helper");
-  const std::string out_path = dir + "/helper.out", err_path = dir + "/helper.err";
+  const std::string err_path = dir + "/helper.err";
+  int fds[2];
+  EXPECT_EQ(::pipe(fds), 0);
   const auto t0 = std::chrono::steady_clock::now();
   pid_t pid = ::fork();
   if (pid == 0) {
-    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::dup2(out, 1);
+    ::dup2(fds[1], 1);
     ::dup2(err, 2);
+    ::close(fds[0]);
     const std::string seed_s = std::to_string(seed);
     const std::string data = dir + "/data";
     ::execl(helper.c_str(), helper.c_str(), data.c_str(), seed_s.c_str(), nullptr);
     ::_exit(127);
   }
+  ::close(fds[1]);
   RunResult r;
-  if (kill_after_us >= 0) {
-    ::usleep(static_cast<useconds_t>(kill_after_us));
-    ::kill(pid, SIGKILL);
+  int64_t lines = 0;
+  bool sent = false;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fds[0], buf, sizeof(buf));
+    if (n <= 0) break;
+    r.out.append(buf, static_cast<size_t>(n));
+    for (ssize_t i = 0; i < n; ++i) lines += buf[i] == '\n';
+    if (!sent && kill_after_lines >= 0 && lines >= kill_after_lines) {
+      ::usleep(static_cast<useconds_t>(extra_delay_us));
+      ::kill(pid, SIGKILL);
+      sent = true;
+    }
   }
+  ::close(fds[0]);
   int status = 0;
   ::waitpid(pid, &status, 0);
   r.micros = std::chrono::duration_cast<std::chrono::microseconds>(
                  std::chrono::steady_clock::now() - t0).count();
   r.killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
-  r.out = rf::testing::ReadFileOrDie(out_path);
   r.err = rf::testing::ReadFileOrDie(err_path);
   EXPECT_TRUE(r.killed || (WIFEXITED(status) && WEXITSTATUS(status) == 0))
       << "helper failed: status " << status << "\n" << r.err << r.out;
@@ -183,18 +203,20 @@ TEST(Durability, KillNineAtRandomPointsLosesNothingAcknowledged) {
   SeededRandom rnd(seed);
   rf::testing::TempDir dir;
   Acked acked;
-  // Calibration: one full run without a kill.
-  RunResult first = RunHelper(dir.path(), rnd.Next64(), -1);
+  // Calibration: one full run without a kill, to learn how many lines a run prints.
+  RunResult first = RunHelper(dir.path(), rnd.Next64(), -1, 0);
   bool done = false;
   Parse(first, &acked, &done);
   ASSERT_TRUE(done) << first.err;
   Verify(dir.path(), acked, 0);
-  const int64_t full_us = std::max<int64_t>(first.micros, 20'000);
+  const int64_t full_us = first.micros;
+  const int64_t full_lines = std::count(first.out.begin(), first.out.end(), '\n');
   int kills = 0, trials = 0, completed = 1;
   while (kills < kills_wanted && trials < 4 * kills_wanted) {
     ++trials;
-    const int64_t delay = static_cast<int64_t>(rnd.Below(static_cast<uint64_t>(full_us * 11 / 10)));
-    RunResult r = RunHelper(dir.path(), rnd.Next64(), delay);
+    // Kill after 0..all lines (0: during start-up), plus up to 3 ms into the next operation.
+    const int64_t after = static_cast<int64_t>(rnd.Below(static_cast<uint64_t>(full_lines + 1)));
+    RunResult r = RunHelper(dir.path(), rnd.Next64(), after, static_cast<int64_t>(rnd.Below(3000)));
     bool finished = false;
     Parse(r, &acked, &finished);
     kills += r.killed ? 1 : 0;
@@ -209,6 +231,30 @@ TEST(Durability, KillNineAtRandomPointsLosesNothingAcknowledged) {
               acked.approvals.size(), acked.last_state.size(), acked.halted.size(),
               static_cast<double>(full_us) / 1000.0);
   EXPECT_GE(kills, kills_wanted);
+}
+
+}  // namespace
+}  // namespace rf::service
+
+namespace rf::service {
+namespace {
+
+// The checker itself must catch a lost acknowledgement (so the test above can fail).
+TEST(Durability, CheckerDetectsALostAcknowledgement) {
+  rf::testing::TempDir dir;
+  Acked acked;
+  bool done = false;
+  Parse(RunHelper(dir.path(), 1, -1, 0), &acked, &done);
+  ASSERT_TRUE(done);
+  Acked lost_approval = acked;
+  lost_approval.approvals.insert({"r-1", "zed"});
+  EXPECT_NONFATAL_FAILURE(Verify(dir.path(), lost_approval, 1), "acknowledged approval");
+  Acked lost_state = acked;
+  lost_state.last_state["r-1"].time_us += 1;
+  EXPECT_NONFATAL_FAILURE(Verify(dir.path(), lost_state, 1), "is not the acknowledged one");
+  Acked lost_audit = acked;
+  lost_audit.audit[lost_audit.audit.rbegin()->first] = std::string(64, '0');
+  EXPECT_NONFATAL_FAILURE(Verify(dir.path(), lost_audit, 1), "differs from the acknowledged one");
 }
 
 }  // namespace

@@ -231,7 +231,9 @@ TEST_P(ReleaseServiceTest, ApprovalRefusals) {
   // For another release.
   ReleaseView other = v;
   other.record.release_id = "r-9";
-  EXPECT_EQ(Approve(other, "bob", bob_key_).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(service_->Approve(P("bob"), "r-1", SignApproval(other, "bob", "reviewer", bob_key_))
+                .status().code(),
+            StatusCode::kInvalidArgument);
   // Not an approval envelope at all.
   EXPECT_EQ(service_->Approve(P("bob"), "r-1", "{}").status().code(), StatusCode::kInvalidArgument);
   // Non-canonical payload (whitespace) with a valid signature.
@@ -315,11 +317,17 @@ TEST_P(ReleaseServiceTest, RolesAreEnforced) {
 TEST_P(ReleaseServiceTest, UnsafePlanRefusedWithEveryReason) {
   const std::string sha = Upload(1300);
   const int64_t seq = AuditSeq();
-  auto v = service_->CreateRelease(P("alice"), sha,
-                                   "plan: yolo\nwaves:\n  - {name: all, devices: 100%}\n");
+  auto v = service_->CreateRelease(P("alice"), sha, R"(plan: risky
+waves:
+  - {name: first, devices: 50%, dispatch: 5m, bake: 10m}
+  - {name: all, devices: 100%, dispatch: 5m, bake: 10m}
+gate: {alpha: 0.01, signals: [silence, crash, error], silence_after: 90s, holdback: 1%}
+on_failure: rollback
+)");
   ASSERT_EQ(v.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(v.status().message().find("unsafe plan"), std::string::npos) << v.status().message();
-  EXPECT_NE(v.status().message().find("bake"), std::string::npos) << v.status().message();
+  EXPECT_NE(v.status().message().find("stratif"), std::string::npos) << v.status().message();
+  EXPECT_NE(v.status().message().find("50%"), std::string::npos) << v.status().message();
   auto bad = service_->CreateRelease(P("alice"), sha, "plan: x\nwaves: 3\nfoo: 1\n");
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(service_->CreateRelease(P("alice"), std::string(64, 'a'), testing::PlanYaml())
@@ -378,8 +386,12 @@ TEST_P(ReleaseServiceTest, TokensAreRandomAndOnlyTheirHashIsStored) {
   EXPECT_EQ(who->name, "erin");
   EXPECT_EQ(service_->Authenticate("rf_wrong").status().code(), StatusCode::kUnauthenticated);
   EXPECT_EQ(service_->Authenticate("").status().code(), StatusCode::kUnauthenticated);
-  for (const auto& p : store_->Load()->principals) {
-    if (p.name == "erin") EXPECT_EQ(p.token_sha256, crypto::Sha256Hex(*token));
+  auto contents = store_->Load();
+  ASSERT_TRUE(contents.ok());
+  for (const auto& p : contents->principals) {
+    if (p.name == "erin") {
+      EXPECT_EQ(p.token_sha256, crypto::Sha256Hex(*token));
+    }
     EXPECT_EQ(p.token_sha256.find(*token), std::string::npos);
   }
   EXPECT_EQ(service_->CreatePrincipal(admin_, "erin", {Role::kOperator}, "").status().code(),

@@ -45,11 +45,12 @@ void Say(const std::string& line) {
 
 int Run(const std::string& dir, uint64_t seed) {
   SeededRandom rnd(seed);
+  Env env = PosixEnv();
+  if (Status st = env.fs->CreateDirs(dir, 0700); !st.ok()) Fail("create dir", st);
   auto store = store::SqliteStore::Open(dir + "/" + store::kDatabaseFileName);
   if (!store.ok()) Fail("open store", store.status());
   testing::FakeFleet fleet;
   fleet.Set(testing::TwoStrataFleet(21));
-  Env env = PosixEnv();
   // Simulated time, starting at the real wall clock so it moves forward across runs.
   SimulatedClock clock(env.clock->NowUnixMicros());
   ReleaseServiceOptions options;
@@ -112,6 +113,7 @@ int Run(const std::string& dir, uint64_t seed) {
   for (auto [name, key] : {std::pair<const char*, const crypto::SigningKey*>{"bob", &bob_key},
                            {"carol", &carol_key}}) {
     clock.AdvanceMicros(1000);
+    Say("B " + id + " " + std::to_string(clock.NowUnixMicros()));  // may complete the quorum
     auto a = s.Approve(Principal{name, {Role::kReviewer}}, id,
                        testing::SignApproval(*s.GetRelease(id), name, "reviewer", *key));
     if (!a.ok()) Fail("approve", a.status());
