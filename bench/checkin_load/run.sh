@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Check-in throughput of `ringfence server` with DEVICES known devices vs nginx serving a static
+# JSON file of the same size as a check-in response; same load tool (wrk), same machine, same run.
+# Also: server RSS per device, p99 latency. See docs/benchmarks.md, "Agent check-ins".
+#
+#   bash bench/checkin_load/run.sh [BUILD_DIR]      (env: DEVICES=1000000 DURATION=15 CONNS=64
+#                                                         THREADS=2 WRK_THREADS=2 ROUNDS=2)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+build=${1:-$root/build}
+rf=$build/apps/ringfence
+DEVICES=${DEVICES:-1000000}
+DURATION=${DURATION:-15}
+CONNS=${CONNS:-64}
+THREADS=${THREADS:-2}
+WRK_THREADS=${WRK_THREADS:-2}
+ROUNDS=${ROUNDS:-2}
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 2; }
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "nginx is not installed (apt-get install nginx-light)"; exit 2; }
+[ -x "$rf" ] || { echo "no $rf: build first (cmake --preset release && cmake --build build)"; exit 2; }
+
+work=$(mktemp -d /tmp/rf-checkin-bench.XXXXXX)
+server_pid=""; nginx_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill -TERM "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+  [ -n "$nginx_pid" ] && kill -TERM "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# Total RSS of nginx: master + workers.
+nginx_rss_kb() { local t=0; for p in $nginx_pid $(pgrep -P "$nginx_pid"); do t=$((t + $(rss_kb "$p"))); done; echo $t; }
+
+# --- server
+"$rf" server --data "$work/data" --listen 127.0.0.1:0 --threads "$THREADS" >"$work/server.out" 2>"$work/server.err" &
+server_pid=$!
+for _ in $(seq 50); do grep -q "listening on" "$work/server.out" 2>/dev/null && break; sleep 0.1; done
+addr=$(sed -n 's/^listening on //p' "$work/server.out")
+[ -n "$addr" ] || { cat "$work/server.err"; exit 1; }
+export RF_TOKEN=$(cat "$work/data/agent.token") RF_DEVICES=$DEVICES RF_WRK_THREADS=$WRK_THREADS
+rss0=$(rss_kb $server_pid)
+
+echo "enrolling $DEVICES devices at http://$addr ..."
+t0=$(date +%s.%N)
+while :; do
+  wrk -t"$WRK_THREADS" -c"$CONNS" -d20s -s "$here/enroll.lua" "http://$addr" >"$work/enroll.txt"
+  n=$(curl -s "http://$addr/metrics" | awk '/^ringfence_devices / {print $2}')
+  [ "$n" -ge "$DEVICES" ] && break
+  [ "$n" -gt 0 ] && [ "$n" = "${last_n:-}" ] && { echo "enrollment is not progressing"; exit 1; }
+  last_n=$n
+  echo "  $n enrolled, continuing"
+done
+t1=$(date +%s.%N)
+sleep 3   # let the fleet flusher write the last segment
+rss1=$(rss_kb $server_pid)
+
+# --- nginx, a static file of the same size as a check-in response
+resp=$(curl -s -H "Authorization: Bearer $RF_TOKEN" -d "{\"device_id\":\"dev-0000000\",\"seq\":1}" "http://$addr/v1/agent/checkin")
+mkdir -p "$work/www" "$work/nginx"
+printf "%s" "$resp" >"$work/www/checkin.json"
+chmod 755 "$work" "$work/www"; chmod 644 "$work/www/checkin.json"   # nginx workers drop root
+nport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$work/nginx/nginx.conf" <<CONF
+daemon off;
+master_process on;
+worker_processes $THREADS;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  client_body_temp_path $work/nginx/body; proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fcgi; uwsgi_temp_path $work/nginx/uwsgi; scgi_temp_path $work/nginx/scgi;
+  server {
+    listen 127.0.0.1:$nport;
+    location / { root $work/www; default_type application/json; }
+  }
+}
+CONF
+/usr/sbin/nginx -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" &
+nginx_pid=$!
+sleep 0.5
+[ "$(curl -s "http://127.0.0.1:$nport/checkin.json")" = "$resp" ] || { echo "nginx is not serving"; cat "$work/nginx/error.log"; exit 1; }
+
+# --- load: alternate server and nginx, ROUNDS times each
+parse() {  # wrk output -> "req/s p99_ms non2xx"
+  awk '/Requests\/sec/ {r=$2}
+       /^ +99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; p=v}
+       /Non-2xx/ {e=$5}
+       END {printf "%s %s %s\n", r, p, (e==""?0:e)}' "$1"
+}
+for round in $(seq "$ROUNDS"); do
+  wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$here/checkin.lua" "http://$addr" >"$work/server.$round.txt"
+  wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$nport/checkin.json" >"$work/nginx.$round.txt"
+  sleep 1
+done
+rss2=$(rss_kb $server_pid)
+
+echo
+echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s, keep-alive; server --threads $THREADS; nginx worker_processes $THREADS"
+echo "check-in response: ${#resp} bytes; enrollment of $DEVICES devices took $(echo "$t1 - $t0" | bc) s"
+echo
+printf "%-7s %-8s %14s %10s %8s\n" round target "requests/s" "p99 ms" "non-2xx"
+best_s=0; best_n=0
+for round in $(seq "$ROUNDS"); do
+  read -r s_rps s_p99 s_err < <(parse "$work/server.$round.txt")
+  read -r n_rps n_p99 n_err < <(parse "$work/nginx.$round.txt")
+  printf "%-7s %-8s %14s %10s %8s\n" "$round" server "$s_rps" "$s_p99" "$s_err"
+  printf "%-7s %-8s %14s %10s %8s\n" "$round" nginx "$n_rps" "$n_p99" "$n_err"
+  best_s=$(echo "if ($s_rps > $best_s) $s_rps else $best_s" | bc)
+  best_n=$(echo "if ($n_rps > $best_n) $n_rps else $best_n" | bc)
+done
+echo
+echo "ratio server/nginx (best round each): $(echo "scale=3; $best_s / $best_n" | bc)   (target >= 0.5)"
+echo "server RSS: $((rss0/1024)) MiB empty, $((rss1/1024)) MiB with $DEVICES devices, $((rss2/1024)) MiB after the load"
+echo "RSS per device: $(echo "scale=1; ($rss1 - $rss0) * 1024 / $DEVICES" | bc) B after enrollment, $(echo "scale=1; ($rss2 - $rss0) * 1024 / $DEVICES" | bc) B after the load   (target <= 256)"
+echo "nginx RSS: $(( $(nginx_rss_kb) / 1024 )) MiB"
