@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include "agent/agent_test_fixtures.h"
+#include "core/bundle.h"
+#include "core/content_type.h"
 #include "platform/env.h"
 #include "testing/test_util.h"
 
@@ -412,6 +414,96 @@ TEST_F(AgentTest, ReEnrollsWhenTheServerForgetsTheDevice) {
   ASSERT_TRUE(agent->CheckinRound().ok()) << log_;  // enrolls again and retries at once
   EXPECT_EQ(server_.enrolls(), 2);
   EXPECT_EQ(server_.checkins().size(), 2u);
+}
+
+// The example ringfence-sensor (examples/sensor) and the real Channel File 291 bundle
+// (samples/content), signed with the test keys. Skipped when the sensor is not built.
+class RealSensorTest : public AgentTest {
+ protected:
+  void SetUp() override {
+    if (!env_.fs->Exists(Sensor())) GTEST_SKIP() << "ringfence-sensor is not built";
+    auto type = ParseContentType(rf::testing::ReadFileOrDie(rf::testing::SourcePath("samples/content/ipc_rule.type.yaml")),
+                                 "ipc_rule.type.yaml");
+    ASSERT_TRUE(type.ok()) << type.status().ToString();
+    std::vector<Finding> findings;
+    auto bundle = DecodeBundleSource(
+        rf::testing::ReadFileOrDie(rf::testing::SourcePath("samples/content/cf291.bundle.yaml")),
+        "cf291.bundle.yaml", *type, &findings);
+    ASSERT_TRUE(bundle.ok()) << bundle.status().ToString();
+    cf291_ = testing::ReleaseOfPayload(keys_, bundle->channel, bundle->version,
+                                       EncodeCanonicalPayload(*bundle, *type), now_s_);
+    // The previous channel file: the same rules without ipc-0003 (the one that reads input 21).
+    Bundle previous = *bundle;
+    previous.version -= 1;
+    std::erase_if(previous.items, [](const Item& i) { return i.id == "ipc-0003"; });
+    ASSERT_EQ(previous.items.size() + 1, bundle->items.size());
+    good_ = testing::ReleaseOfPayload(keys_, previous.channel, previous.version,
+                                      EncodeCanonicalPayload(previous, *type), now_s_);
+  }
+  static std::string Sensor() { return rf::testing::BinaryPath("examples/sensor/ringfence-sensor"); }
+  AgentOptions SensorOptions(const std::string& integration) {
+    AgentOptions o = Options();
+    o.consumer.argv = {Sensor(), "--integration", integration};
+    return o;
+  }
+  Release cf291_, good_;
+};
+
+TEST_F(RealSensorTest, PreflightOnTheLegacySensorRefusesChannelFile291) {
+  auto agent = NewAgent(SensorOptions("legacy"));
+  server_.Offer(good_);
+  ASSERT_TRUE(agent->CheckinRound().ok()) << log_;
+  EXPECT_EQ(Slot("active"), good_.bundle) << log_;
+  EXPECT_TRUE(server_.checkins().at(0).at("capabilities").as_object().contains("ipc_rule"));
+  server_.Offer(cf291_);
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  EXPECT_EQ(Slot("active"), good_.bundle);
+  ASSERT_EQ(agent->state().quarantined.size(), 1u);
+  EXPECT_NE(agent->state().quarantined[0].reason.find("SIGSEGV"), std::string::npos)
+      << agent->state().quarantined[0].reason;
+}
+
+TEST_F(RealSensorTest, TheCorrectSensorTakesChannelFile291) {
+  auto agent = NewAgent(SensorOptions("correct"));
+  server_.Offer(cf291_);
+  ASSERT_TRUE(agent->CheckinRound().ok()) << log_;
+  EXPECT_EQ(Slot("active"), cf291_.bundle) << log_;
+}
+
+TEST_F(RealSensorTest, WithoutPreflightTheGuardEndsTheBootLoopOnTheLegacySensor) {
+  AgentOptions o = SensorOptions("legacy");
+  o.preflight = false;
+  o.consumer.run_args = {"load", "{bundle}"};
+  o.consumer.run_mode = RunMode::kOneShot;
+  o.restart_delay_ms = 10;
+  auto agent = NewAgent(o);
+  auto settle = [&](auto done) {
+    const int64_t deadline = env_.clock->MonotonicMicros() + 10'000'000;
+    while (!done() && env_.clock->MonotonicMicros() < deadline) {
+      agent->SuperviseStep();
+      sleeper_.SleepMicros(5'000);
+    }
+    return done();
+  };
+  server_.Offer(good_);
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  ASSERT_TRUE(settle([&] { return agent->state().channels.at("291").healthy_sha256 == good_.sha256; })) << log_;
+  server_.Offer(cf291_);
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  EXPECT_EQ(Slot("active"), cf291_.bundle);
+  ASSERT_TRUE(settle([&] {
+    return !agent->state().quarantined.empty() &&
+           agent->state().channels.at("291").healthy_sha256 == good_.sha256;
+  })) << log_;
+  EXPECT_EQ(Slot("active"), good_.bundle);
+  EXPECT_EQ(agent->stats().consumer_crashes, 3);
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  bool reverted = false;
+  const auto checkins = server_.checkins();
+  for (const auto& a : checkins.back().at("health").at("apply").as_array()) {
+    reverted |= a.at("result").as_string() == "reverted" && a.at("version").as_int64() == cf291_.version;
+  }
+  EXPECT_TRUE(reverted);
 }
 
 }  // namespace

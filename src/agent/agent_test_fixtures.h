@@ -106,6 +106,22 @@ inline std::string ApprovalFor(const crypto::SigningKey& key, const std::string&
   return Envelope(kApprovalPayloadType, EncodeApprovalStatement(a), {&key});
 }
 
+// A release of an arbitrary canonical payload (e.g. one built from samples/content).
+inline Release ReleaseOfPayload(const Keys& k, const std::string& channel, int64_t version,
+                                std::string payload, int64_t now_s) {
+  Release r;
+  r.channel = channel;
+  r.version = version;
+  r.payload = std::move(payload);
+  r.sha256 = crypto::Sha256Hex(r.payload);
+  r.bundle = Envelope(crypto::kBundlePayloadType, r.payload, {&k.publisher});
+  r.approvals = {ApprovalFor(k.reviewer1, channel, version, r.sha256, "bob"),
+                 ApprovalFor(k.reviewer2, channel, version, r.sha256, "carol")};
+  r.statement = ReleaseStatementFor(k.release, "install", channel, version, r.sha256, now_s - 60,
+                                    now_s + 86400);
+  return r;
+}
+
 inline Release MakeRelease(const Keys& k, const std::string& channel, int64_t version, int64_t now_s,
                            std::vector<boost::json::object> items = {}) {
   Release r;
