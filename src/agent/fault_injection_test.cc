@@ -160,11 +160,22 @@ TEST_F(FaultInjectionTest, KillNineDuringDownloadVerifyApplyNeverLeavesTheDevice
   server_.Offer(v2);
   server_.set_bundle_chunks(512, 1);  // ~10 chunks: kill points inside the download
 
-  // Dry run with tracing: how many fault points one update passes, and how long it takes.
+  // Each trial is its own device (the server sees each one enroll, since the copied state says
+  // "enrolled" for the template's device id; the agent re-enrolls on unknown_device).
+  int trial_id = -1;  // the dry run is a device of its own too
+  auto args_with = [&](const std::string& state) {
+    auto a = AgentArgs(state, true);
+    a.push_back("--once");
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (a[i] == "--device-id") a[i + 1] = "dev-t" + std::to_string(trial_id);
+    }
+    return a;
+  };
+  // Dry run with tracing, on the same path as every trial: how many fault points one update
+  // passes, and how long it takes.
   const std::string dry = dir_.File("dry");
   CopyDir(tmpl, dry);
-  auto args = AgentArgs(dry, true);
-  args.push_back("--once");
+  auto args = args_with(dry);
   const int64_t t0 = PosixEnv().clock->MonotonicMicros();
   int st = Wait(Spawn(args, {"RINGFENCE_AGENT_FAULT_TRACE=1"}, dir_.File("dry.err")));
   const int64_t dry_us = PosixEnv().clock->MonotonicMicros() - t0;
@@ -189,17 +200,6 @@ TEST_F(FaultInjectionTest, KillNineDuringDownloadVerifyApplyNeverLeavesTheDevice
   std::printf("one update passes %lld fault points in %lld ms\n", static_cast<long long>(points),
               static_cast<long long>(dry_us / 1000));
 
-  // Each trial is its own device (the server sees each one enroll, since the copied state says
-  // "enrolled" for the template's device id; the agent re-enrolls on unknown_device).
-  int trial_id = 0;
-  auto args_with = [&](const std::string& state) {
-    auto a = AgentArgs(state, true);
-    a.push_back("--once");
-    for (size_t i = 0; i < a.size(); ++i) {
-      if (a[i] == "--device-id") a[i + 1] = "dev-t" + std::to_string(trial_id);
-    }
-    return a;
-  };
   // Until at least 200 runs were really killed (a timer may fire after a run already finished).
   constexpr int kKilledTrials = 200, kMaxTrials = 300;
   int trials = 0, killed = 0, by_point = 0, by_timer = 0, finished_anyway = 0, on_v1 = 0, on_v2 = 0;
@@ -218,7 +218,7 @@ TEST_F(FaultInjectionTest, KillNineDuringDownloadVerifyApplyNeverLeavesTheDevice
     } else {
       // Random timing from outside, anywhere in the run.
       pid_t pid = Spawn(args_with(state), {}, err);
-      ::usleep(static_cast<useconds_t>(random.Below(static_cast<uint64_t>(dry_us) + 1)));
+      ::usleep(static_cast<useconds_t>(random.Below(static_cast<uint64_t>(dry_us) * 6 / 5 + 1)));
       ::kill(pid, SIGKILL);
       status = Wait(pid);
       ++by_timer;
