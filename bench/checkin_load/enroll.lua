@@ -1,6 +1,6 @@
 -- wrk script: enrolls devices dev-0000000 .. dev-(N-1), split across wrk threads; once a thread
 -- has enrolled its share it only asks /healthz. N and the token come from the environment
--- (RF_DEVICES, RF_TOKEN). Four device profiles (os x agent_version), all consuming ipc_rule.
+-- (RF_DEVICES, RF_TOKEN, RF_ENROLL_FROM). Four device profiles (os x agent_version), all consuming ipc_rule.
 local counter = 0
 local threads = {}
 
@@ -15,7 +15,8 @@ function init(args)
   devices = tonumber(os.getenv("RF_DEVICES") or "1000000")
   token = os.getenv("RF_TOKEN")
   -- wrk builds (and drops) one request per thread before the run: that one is a /healthz.
-  next_device = id - nthreads
+  -- RF_ENROLL_FROM: resume a previous run (re-enrolling is idempotent, so overlap is harmless).
+  next_device = tonumber(os.getenv("RF_ENROLL_FROM") or "0") + id - nthreads
   headers = {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json"}
 end
 
@@ -23,7 +24,7 @@ local oses = {"windows", "windows", "linux", "macos"}
 local versions = {"7.11", "7.15", "7.16", "7.16"}
 
 function request()
-  if next_device < 0 then
+  if next_device < tonumber(os.getenv("RF_ENROLL_FROM") or "0") then
     next_device = next_device + nthreads
     return wrk.format("GET", "/healthz", headers, nil)
   end

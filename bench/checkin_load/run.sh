@@ -44,12 +44,14 @@ rss0=$(rss_kb $server_pid)
 
 echo "enrolling $DEVICES devices at http://$addr ..."
 t0=$(date +%s.%N)
+export RF_ENROLL_FROM=0
 while :; do
-  wrk -t"$WRK_THREADS" -c"$CONNS" -d20s -s "$here/enroll.lua" "http://$addr" >"$work/enroll.txt"
+  wrk -t"$WRK_THREADS" -c"$CONNS" -d60s -s "$here/enroll.lua" "http://$addr" >"$work/enroll.txt"
   n=$(curl -s "http://$addr/metrics" | awk '/^ringfence_devices / {print $2}')
   [ "$n" -ge "$DEVICES" ] && break
   [ "$n" -gt 0 ] && [ "$n" = "${last_n:-}" ] && { echo "enrollment is not progressing"; exit 1; }
   last_n=$n
+  RF_ENROLL_FROM=$(( n > 100000 ? n - 100000 : 0 ))
   echo "  $n enrolled, continuing"
 done
 t1=$(date +%s.%N)
