@@ -96,11 +96,9 @@ std::string CompiledRules::Compile(const RuleSet& rules, RegexEngine engine,
           m.re2 = std::make_unique<re2::RE2>(f.text, o);
           if (!m.re2->ok()) return where + ": regex does not compile: " + m.re2->error();
         } else {
-          try {
-            m.ecma = std::make_unique<std::regex>(f.text, std::regex::ECMAScript);
-          } catch (const std::regex_error& e) {
-            return where + ": regex does not compile: " + e.what();
-          }
+          std::string error;
+          m.ecma = EcmaRegex::Compile(f.text, &error);
+          if (!m.ecma) return where + ": regex does not compile: " + error;
         }
       } else if (m.kind == MatchKind::kIpv4Prefix) {
         if (!ParseIpv4Prefix(f.text, &m.net, &m.mask)) return where + ": not an IPv4 prefix";
@@ -118,7 +116,7 @@ bool CompiledRules::Evaluate(const Matcher& m, const char* value) {
   switch (m.kind) {
     case MatchKind::kRegex:
       if (m.re2) return re2::RE2::PartialMatch(v, *m.re2);
-      return std::regex_search(v.begin(), v.end(), *m.ecma);
+      return m.ecma->Search(v);
     case MatchKind::kGlob:
       return GlobMatch(m.text, v);
     case MatchKind::kString:

@@ -10,13 +10,13 @@
 
 #include <cstdint>
 #include <memory>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <re2/re2.h>
 
+#include "examples/sensor/ecma_regex.h"
 #include "examples/sensor/rules.h"
 
 namespace sensor {
@@ -52,7 +52,7 @@ class CompiledRules {
     bool bool_value = false;
     uint32_t net = 0, mask = 0;
     std::unique_ptr<re2::RE2> re2;
-    std::unique_ptr<std::regex> ecma;
+    std::unique_ptr<EcmaRegex> ecma;
   };
   struct CompiledRule {
     std::string id;

@@ -63,7 +63,8 @@ TEST(SubprocessTest, CpuLimitSendsSigxcpu) {
   ResourceLimits l;
   l.cpu_seconds = 1;
   SubprocessResult r = RunChild({"/bin/sh", "-c", "while :; do :; done"}, 20'000, l);
-  EXPECT_EQ(r.term_signal, SIGXCPU);
+  EXPECT_EQ(r.term_signal, SIGXCPU) << "exit " << r.exit_code << " cpu_us " << r.cpu_us()
+                                    << " wall_us " << r.wall_us << " err " << r.err;
   EXPECT_FALSE(r.timed_out);
   EXPECT_GE(r.cpu_us(), 900'000);
 }
