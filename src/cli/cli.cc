@@ -14,6 +14,9 @@
 
 namespace rf::cli {
 
+// remote_command.cc: verbs against the server's operator API (--server, --token).
+void RegisterRemoteCommands(CLI::App& app, int* exit_code);
+
 int Main(int argc, char** argv) {
   CLI::App app{"ringfence: ship content to fleets so that a bad file harms as few devices as possible"};
   app.require_subcommand(1);
@@ -24,6 +27,7 @@ int Main(int argc, char** argv) {
   RegisterCheckCommand(app, &exit_code);
   RegisterBundleCommand(app, &exit_code);
   RegisterKeyCommand(app, &exit_code);
+  RegisterRemoteCommands(app, &exit_code);  // after RegisterBundleCommand: adds `bundle upload`
 #ifdef RF_HAVE_SIM
   rf::sim::RegisterSimCommand(app, &exit_code);
 #endif

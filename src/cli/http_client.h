@@ -1,0 +1,52 @@
+// A small blocking HTTP client (libcurl) for the CLI's remote verbs: one request at a time against
+// `ringfence server`'s operator API, bearer token attached, JSON in and out.
+//
+//   HttpClient c({.base_url = "http://127.0.0.1:8080", .token = token});
+//   RF_ASSIGN_OR_RETURN(HttpReply r, c.Send("GET", "/v1/releases", ""));
+//   if (r.status != 200) ...   // r.body holds the server's {"error":{...}}
+//
+// Transport failures (DNS, refused, timeout, TLS) are Unavailable/DeadlineExceeded; any HTTP
+// status is a successful Send. Not thread-safe (one client per thread).
+#ifndef RINGFENCE_CLI_HTTP_CLIENT_H_
+#define RINGFENCE_CLI_HTTP_CLIENT_H_
+
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+
+namespace rf::cli {
+
+struct HttpClientOptions {
+  std::string base_url;       // "http://host:port" (no trailing slash needed)
+  std::string token;          // bearer token; "" sends none
+  long timeout_ms = 30'000;   // whole request
+  long connect_timeout_ms = 5'000;
+};
+
+struct HttpReply {
+  long status = 0;
+  std::string body;
+};
+
+class HttpClient {
+ public:
+  explicit HttpClient(HttpClientOptions options);
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // `path` starts with '/'; `query` values are URL-encoded here. A non-empty body is sent as
+  // application/json.
+  Result<HttpReply> Send(std::string_view method, std::string_view path, std::string_view body,
+                         const std::map<std::string, std::string>& query = {});
+
+ private:
+  HttpClientOptions options_;
+  void* curl_ = nullptr;  // CURL*
+};
+
+}  // namespace rf::cli
+
+#endif  // RINGFENCE_CLI_HTTP_CLIENT_H_
