@@ -272,7 +272,7 @@ HttpResponse OperatorApi::Handle(const HttpRequest& req) const {
   auto who = service_.Authenticate(req.bearer_token);
   if (!who.ok()) return Error(who.status());
   const Principal& me = *who;
-  if (me.Has(Role::kAgent) && me.roles.size() == 1) {
+  if (me.Has(Role::kAgent)) {
     return Error(Status::PermissionDenied("an agent token may not call operator endpoints"),
                  "forbidden_role");
   }

@@ -340,6 +340,10 @@ Result<std::string> ReleaseService::CreatePrincipal(const Principal& actor, std:
                                    "' is not [a-z0-9._-]{1,64}");
   }
   if (roles.empty()) return Status::InvalidArgument("a principal needs at least one role");
+  if (Contains(roles, Role::kAgent)) {
+    return Status::InvalidArgument(
+        "the agent role belongs to the server's enrollment token, not to principals");
+  }
   std::string keyid;
   if (!reviewer_public_key.empty()) {
     auto key = crypto::DecodePublicKeyFile(reviewer_public_key);
@@ -520,28 +524,9 @@ Status ReleaseService::UploadBundle(const Principal& actor, std::string_view env
       }
     }
     // The channel's newest bundle: growth and version order.
-    const BundleInfo* prev_info = nullptr;
-    for (const auto& [s, b] : m.bundles) {
-      if (b.channel == bundle->channel && (!prev_info || b.version > prev_info->version)) {
-        prev_info = &b;
-      }
-    }
     std::optional<rf::Bundle> prev;
     size_t prev_bytes = 0;
-    if (prev_info) {
-      auto penv_text = BundleEnvelope(prev_info->sha256);
-      if (!penv_text.ok()) return penv_text.status();
-      auto penv = crypto::ParseEnvelope(*penv_text, limits);
-      auto ptype = m.parsed_types.find({prev_info->content_type, prev_info->schema_version});
-      if (!penv.ok() || ptype == m.parsed_types.end()) {
-        return Status::DataLoss("stored bundle " + prev_info->sha256 + " does not decode");
-      }
-      std::vector<Finding> ignored;
-      auto pb = DecodeBundlePayload(penv->payload, *ptype->second, &ignored);
-      if (!pb.ok()) return Status::DataLoss("stored bundle " + prev_info->sha256 + ": " + pb.status().message());
-      prev = std::move(*pb);
-      prev_bytes = penv->payload.size();
-    }
+    RF_RETURN_IF_ERROR(PreviousBundleLocked(bundle->channel, INT64_MAX, &prev, &prev_bytes));
     const Fleet fleet = fleet_.Inventory();
     StageOneInput in;
     in.type = &type;
@@ -592,6 +577,67 @@ Status ReleaseService::UploadBundle(const Principal& actor, std::string_view env
   }
   if (st.ok()) NotifyChange();
   return st;
+}
+
+Status ReleaseService::DecodeStoredBundleLocked(const BundleInfo& info, rf::Bundle* bundle,
+                                                size_t* payload_bytes) const {
+  auto text = BundleEnvelope(info.sha256);
+  if (!text.ok()) return text.status();
+  crypto::EnvelopeLimits limits;
+  limits.max_envelope_bytes = std::max(options_.max_envelope_bytes, text->size());
+  auto env = crypto::ParseEnvelope(*text, limits);
+  auto type = model_->parsed_types.find({info.content_type, info.schema_version});
+  if (!env.ok() || type == model_->parsed_types.end()) {
+    return Status::DataLoss("stored bundle " + info.sha256 + " does not decode");
+  }
+  std::vector<Finding> ignored;
+  auto b = DecodeBundlePayload(env->payload, *type->second, &ignored);
+  if (!b.ok()) return Status::DataLoss("stored bundle " + info.sha256 + ": " + b.status().message());
+  *bundle = std::move(*b);
+  *payload_bytes = env->payload.size();
+  return Status::Ok();
+}
+
+Status ReleaseService::PreviousBundleLocked(std::string_view channel, int64_t below_version,
+                                            std::optional<rf::Bundle>* prev,
+                                            size_t* payload_bytes) const {
+  const BundleInfo* info = nullptr;
+  for (const auto& [sha, b] : model_->bundles) {
+    if (b.channel == channel && b.version < below_version && (!info || b.version > info->version)) {
+      info = &b;
+    }
+  }
+  prev->reset();
+  if (info == nullptr) return Status::Ok();
+  rf::Bundle b;
+  RF_RETURN_IF_ERROR(DecodeStoredBundleLocked(*info, &b, payload_bytes));
+  *prev = std::move(b);
+  return Status::Ok();
+}
+
+Status ReleaseService::RecheckLayerOneLocked(const server::ReleaseRecord& r) const {
+  const BundleInfo& info = model_->bundles.at(r.bundle_sha256);
+  rf::Bundle bundle;
+  size_t bytes = 0;
+  RF_RETURN_IF_ERROR(DecodeStoredBundleLocked(info, &bundle, &bytes));
+  std::optional<rf::Bundle> prev;
+  size_t prev_bytes = 0;
+  RF_RETURN_IF_ERROR(PreviousBundleLocked(info.channel, info.version, &prev, &prev_bytes));
+  const Fleet fleet = fleet_.Inventory();
+  StageOneInput in;
+  in.type = model_->parsed_types.at({info.content_type, info.schema_version}).get();
+  in.bundle = &bundle;
+  in.payload_bytes = bytes;
+  if (prev) {
+    in.previous = &*prev;
+    in.previous_payload_bytes = prev_bytes;
+  }
+  in.fleet = &fleet;
+  StageOneReport report = RunStageOne(in, {}, options_.stage_one);
+  if (report.accepted) return Status::Ok();
+  return Status::FailedPrecondition("layer 1 now rejects bundle " + Short(info.sha256) +
+                                    " against the current fleet; release " + r.release_id +
+                                    " cannot start: " + ErrorSummary(report));
 }
 
 std::vector<BundleInfo> ReleaseService::Bundles(std::string_view channel_filter) const {
@@ -899,6 +945,8 @@ Result<rollout::TransitionResult> ReleaseService::OperatorEvent(const Principal&
             store::JoinRoles(v.approver_roles) + ") that channel " + it->second.channel +
             " requires: it cannot start");
       }
+      // The fleet may have changed since upload (new consumer versions reported): layer 1 again.
+      RF_RETURN_IF_ERROR(RecheckLayerOneLocked(it->second));
     }
     t = TransitionLocked(id, event, clock_.NowUnixMicros(), actor.name);
   }

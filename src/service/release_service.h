@@ -124,7 +124,8 @@ class ReleaseService final : public server::ReleaseDirectory {
                          std::string_view token);
   // Admin only. Creates a principal and returns its fresh random bearer token (shown once; only its
   // SHA-256 is stored). `reviewer_public_key`: public key file JSON, or "" for none. Names:
-  // [a-z0-9._-]{1,64}. A reviewer key may belong to one principal only.
+  // [a-z0-9._-]{1,64}. A reviewer key may belong to one principal only. The agent role is refused
+  // (it belongs to the enrollment token made by EnsurePrincipal).
   Result<std::string> CreatePrincipal(const server::Principal& actor, std::string_view name,
                                       const std::vector<server::Role>& roles,
                                       std::string_view reviewer_public_key);
@@ -162,7 +163,8 @@ class ReleaseService final : public server::ReleaseDirectory {
   // reports digest. When the quorum is reached the release becomes Ready in the same commit.
   Result<ReleaseView> Approve(const server::Principal& actor, std::string_view release_id,
                               std::string_view approval_envelope);
-  // Operator only. Start re-checks the quorum under the channel's current policy.
+  // Operator only. Start re-checks the quorum under the channel's current policy, and layer 1
+  // against the fleet as it is now (devices may have reported new consumer versions since upload).
   Result<rollout::TransitionResult> Start(const server::Principal& actor, std::string_view id);
   Result<rollout::TransitionResult> Pause(const server::Principal& actor, std::string_view id,
                                           std::string_view reason);
@@ -212,6 +214,14 @@ class ReleaseService final : public server::ReleaseDirectory {
                                                      const rollout::Event& event, int64_t now,
                                                      const std::string& actor);
   ReleaseView ViewLocked(const server::ReleaseRecord& r) const;
+  // REQUIRES: write_mu_ held (these read the model without mu_).
+  Status DecodeStoredBundleLocked(const BundleInfo& info, rf::Bundle* bundle,
+                                  size_t* payload_bytes) const;
+  // The channel's newest bundle with version < below_version, decoded (nullopt if none).
+  Status PreviousBundleLocked(std::string_view channel, int64_t below_version,
+                              std::optional<rf::Bundle>* prev, size_t* payload_bytes) const;
+  // Layer 1 on the release's bundle against the fleet as it is now; FailedPrecondition if rejected.
+  Status RecheckLayerOneLocked(const server::ReleaseRecord& r) const;
   store::ChannelPolicy PolicyForLocked(std::string_view channel) const;
   void NotifyChange();
   std::string NewToken();

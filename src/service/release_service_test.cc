@@ -198,6 +198,25 @@ TEST_P(ReleaseServiceTest, Cf291RefusedOnceAgentsReportTwentyInputs) {
   EXPECT_TRUE(r.already_present);
 }
 
+TEST_P(ReleaseServiceTest, StartRechecksLayerOneAgainstTheFleetAsItIsNow) {
+  UploadResult up;
+  ASSERT_TRUE(service_->UploadBundle(P("alice"), BuildEnvelope(BundleSource(1291, true)), &up).ok());
+  ReleaseView v = Create(up.bundle.sha256);
+  ASSERT_TRUE(Approve(v, "bob", bob_key_).ok());
+  ASSERT_TRUE(Approve(v, "carol", carol_key_).ok());
+  // Agents on 7.11 whose consumer supplies 20 inputs check in after the review.
+  fleet_.Set(testing::TwoStrataFleet(20));
+  const int64_t seq = AuditSeq();
+  auto st = service_->Start(P("oscar"), "r-1");
+  ASSERT_EQ(st.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(st.status().message().find("layer 1 now rejects"), std::string::npos);
+  EXPECT_NE(st.status().message().find("peer_pipe_regex"), std::string::npos) << st.status().message();
+  EXPECT_EQ(service_->GetRelease("r-1")->record.state.phase, Phase::kReady);
+  EXPECT_EQ(AuditSeq(), seq);
+  fleet_.Set(testing::TwoStrataFleet(21));
+  EXPECT_TRUE(service_->Start(P("oscar"), "r-1").ok());
+}
+
 TEST_P(ReleaseServiceTest, AuthorCanNeverApprove) {
   ReleaseView v = Create(Upload(1300, "dave"), "dave");
   const int64_t seq = AuditSeq();
@@ -402,6 +421,8 @@ TEST_P(ReleaseServiceTest, TokensAreRandomAndOnlyTheirHashIsStored) {
                 .status().code(),
             StatusCode::kAlreadyExists);
   EXPECT_EQ(service_->CreatePrincipal(admin_, "Bad Name", {Role::kOperator}, "").status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(service_->CreatePrincipal(admin_, "bot", {Role::kAgent}, "").status().code(),
             StatusCode::kInvalidArgument);
 }
 
