@@ -124,14 +124,6 @@ std::vector<std::string_view> Split(std::string_view path) {
   return out;
 }
 
-bool IsHex64(std::string_view s) {
-  if (s.size() != 64) return false;
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
-
 // Decodes the request body as a JSON object. An empty body counts as {} when allowed.
 Result<boost::json::object> Body(const HttpRequest& req, bool empty_ok) {
   if (empty_ok && req.body.find_first_not_of(" \t\r\n") == std::string::npos) {
@@ -261,10 +253,10 @@ bool OperatorApi::Handles(std::string_view method, std::string_view path) {
   auto p = Split(path);
   if (p.size() >= 2 && p[1] == "agent") return false;
   if (p.size() == 2 && p[1] == "trust") return false;
-  if (method == "GET" && p.size() >= 3 && p[1] == "bundles" && IsHex64(p[2])) {
-    // /v1/bundles/{sha256} and /v1/bundles/{sha256}/approvals are the agent API's.
-    if (p.size() == 3 || (p.size() == 4 && p[3] == "approvals")) return false;
-  }
+  // /v1/bundles/{sha256} and /v1/bundles/{sha256}/approvals (everything under /v1/bundles/) are
+  // the agent API's; /v1/bundles itself (list, upload) is ours.
+  if (p.size() >= 3 && p[1] == "bundles") return false;
+  (void)method;
   return true;
 }
 
@@ -369,14 +361,16 @@ HttpResponse OperatorApi::Handle(const HttpRequest& req) const {
       j.Close('}');
       return Ok(j.Take(), st.ok() ? (up.already_present ? 200 : 201) : server::HttpStatusFor(st));
     }
-    if (p.size() == 4 && m == "GET" && p[3] == "report") {
-      auto b = service_.GetBundle(p[2]);
-      if (!b.ok()) return Error(b.status());
-      Json j;
-      BundleJson(j, *b, true);
-      return Ok(j.Take());
-    }
     return no_endpoint();
+  }
+
+  // Not under /v1/bundles/: that prefix belongs to the agent API (immutable bundle downloads).
+  if (res == "bundle-reports" && p.size() == 3 && m == "GET") {
+    auto b = service_.GetBundle(p[2]);
+    if (!b.ok()) return Error(b.status());
+    Json j;
+    BundleJson(j, *b, true);
+    return Ok(j.Take());
   }
 
   if (res == "releases") {

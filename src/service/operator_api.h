@@ -9,9 +9,9 @@
 // wrong types, missing keys: 400 `invalid_request` naming the key; bodies over the limit: 413
 // `body_too_large`) -> ReleaseService, which checks the role per operation (403 `forbidden_role`).
 // Errors are {"error":{"code":..,"message":..}} with HttpStatusFor(status). Endpoints:
-// docs/api/openapi.yaml. Routing note for the runtime: GET /v1/bundles/{sha256} and
-// GET /v1/bundles/{sha256}/approvals and /v1/agent/* and /v1/trust are the agent API's; every other
-// path under /v1/ belongs here (Handles() tells).
+// docs/api/openapi.yaml. Routing note for the runtime: everything under /v1/bundles/ (bundle and
+// approval downloads), /v1/agent/* and /v1/trust is the agent API's; every other path under /v1/
+// (including /v1/bundles itself: list and upload) belongs here (Handles() tells).
 //
 // Thread-safe (holds no state of its own besides references).
 #ifndef RINGFENCE_SERVICE_OPERATOR_API_H_

@@ -107,6 +107,9 @@ TEST_F(OperatorApiTest, FullFlowOverTheApi) {
                          "{\"envelope\":" + Quote(testing::BuildEnvelope(testing::BundleSource(1300, false))) + "}");
   ASSERT_EQ(up.status, 201) << up.body;
   const std::string sha(J(up).at("sha256").as_string());
+  HttpResponse rep = Call("alice", "GET", "/v1/bundle-reports/" + sha);
+  ASSERT_EQ(rep.status, 200) << rep.body;
+  EXPECT_EQ(J(rep).at("report").as_object().at("verdict").as_string(), "accept");
   EXPECT_EQ(J(up).at("report").as_object().at("verdict").as_string(), "accept");
 
   HttpResponse created = Call("alice", "POST", "/v1/releases",
@@ -230,7 +233,8 @@ TEST_F(OperatorApiTest, RoutingLeavesAgentEndpointsAlone) {
   EXPECT_FALSE(OperatorApi::Handles("POST", "/v1/agent/checkin"));
   EXPECT_FALSE(OperatorApi::Handles("GET", "/v1/trust"));
   EXPECT_FALSE(OperatorApi::Handles("GET", "/healthz"));
-  EXPECT_TRUE(OperatorApi::Handles("GET", "/v1/bundles/" + sha + "/report"));
+  EXPECT_TRUE(OperatorApi::Handles("GET", "/v1/bundle-reports/" + sha));
+  EXPECT_TRUE(OperatorApi::Handles("GET", "/v1/bundles"));
   EXPECT_TRUE(OperatorApi::Handles("POST", "/v1/bundles"));
   EXPECT_TRUE(OperatorApi::Handles("GET", "/v1/releases/r-1"));
 }
