@@ -101,8 +101,12 @@ int main(int argc, char** argv) {
   app.add_option("--backoff-base-ms", o.backoff_base_ms, "first retry window after a failure")->capture_default_str();
   app.add_option("--backoff-max-ms", o.backoff_max_ms, "largest retry window")->capture_default_str();
   app.add_option("--healthy-after-ms", o.healthy_after_ms, "consumer uptime that proves a bundle")->capture_default_str();
-  app.add_option("--max-unclean-starts", o.guard.max_unclean_starts, "unclean starts before quarantine")
-      ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1000}));
+  app.add_option("--max-unclean-starts", o.guard.max_unclean_starts,
+                 "unclean starts before quarantine (0: the guard never reverts; demonstrations only)")
+      ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{1000}));
+  app.add_flag("--host-crash-on-consumer-crash", o.host_crash_on_consumer_crash,
+               "model a kernel-mode consumer: its crash takes the host down (exit 86 at once, no "
+               "report); demonstrations and tests only");
   app.add_option("--restart-delay-ms", o.restart_delay_ms, "first consumer restart delay")->capture_default_str();
   app.add_option("--tick-ms", o.tick_ms, "supervision tick")->capture_default_str();
   app.add_option("--preflight-cpu-s", o.consumer.preflight_limits.cpu_seconds, "pre-flight CPU limit (0: none)")
@@ -174,5 +178,6 @@ int main(int argc, char** argv) {
     return s.ok() ? 0 : 1;
   }
   agent.Run(&g_stop);
-  return 0;
+  // The host-crash model's "host went down": a distinctive code for whoever plays the host.
+  return agent.host_crashed() ? rf::agent::kHostCrashExitCode : 0;
 }

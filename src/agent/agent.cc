@@ -329,6 +329,13 @@ void Agent::SuperviseStep() {
         MarkHealthy();
         return;
       }
+      if (options_.host_crash_on_consumer_crash && exit->signal > 0) {
+        // The host goes down with its kernel-mode consumer: nothing is written or reported; the
+        // guard's marker (written before the start) is what survives the "reboot".
+        host_crashed_ = true;
+        Log("host crash (model): consumer " + exit->Describe());
+        return;
+      }
       ++stats_.consumer_crashes;
       state_.pending.crashes += 1;
       (void)SaveState();
@@ -380,13 +387,21 @@ void Agent::SuperviseStep() {
   oneshot_done_for_.clear();  // whatever ran before is no longer what the consumer holds
 }
 
+bool Agent::HostBooting() const {
+  if (!options_.host_crash_on_consumer_crash || !child_.running()) return false;
+  if (options_.consumer.run_mode == RunMode::kOneShot) return true;
+  return !Probation().empty();  // long-running: until the new content proved healthy
+}
+
 void Agent::Run(const std::atomic<bool>* stop) {
   while (!stop->load()) {
     SuperviseStep();
-    if (client_ && Mono() >= next_checkin_micros_) (void)CheckinRound();
+    if (host_crashed_) return;  // the consumer is gone already; a crashed host stops nothing
+    const bool booting = HostBooting();
+    if (client_ && !booting && Mono() >= next_checkin_micros_) (void)CheckinRound();
     if (stop->load()) break;
     int64_t wait = options_.tick_ms * 1000;
-    if (client_) wait = std::min(wait, std::max<int64_t>(0, next_checkin_micros_ - Mono()));
+    if (client_ && !booting) wait = std::min(wait, std::max<int64_t>(0, next_checkin_micros_ - Mono()));
     sleeper_->SleepMicros(std::max<int64_t>(wait, 1000));
   }
   StopConsumer();

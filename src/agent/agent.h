@@ -31,6 +31,9 @@
 
 namespace rf::agent {
 
+// Exit status of ringfence-agent after a modelled host crash (host_crash_on_consumer_crash).
+inline constexpr int kHostCrashExitCode = 86;
+
 struct AgentOptions {
   std::string server_url;  // "http://host:port"; empty = offline (guard and supervision only)
   std::string token;       // the fleet's agent enrollment token
@@ -50,6 +53,12 @@ struct AgentOptions {
   int64_t backoff_base_ms = 1'000;        // failed check-ins: full-jitter exponential backoff
   int64_t backoff_max_ms = 300'000;
   int64_t tick_ms = 50;                   // supervision granularity of Run()
+  // A model of kernel-mode consumers for demonstrations and tests (docs/agent.md "Host-crash
+  // model"): a consumer killed by a signal takes the whole host down. Run() returns at once with
+  // host_crashed() true, writing nothing and reporting nothing (a crashed host cannot report);
+  // check-ins wait while the consumer is loading (the host is not up before its kernel-mode
+  // consumer has loaded), so a host that crashes on every boot never checks in again.
+  bool host_crash_on_consumer_crash = false;
   ProtocolLimits limits;
 };
 
@@ -86,8 +95,11 @@ class Agent {
   // consumer under the crash-loop guard, reverting instead when the guard says so.
   void SuperviseStep();
 
-  // Check-ins and supervision until *stop becomes true; then stops the consumer.
+  // Check-ins and supervision until *stop becomes true; then stops the consumer. With
+  // host_crash_on_consumer_crash, also returns as soon as the host crashed (host_crashed()).
   void Run(const std::atomic<bool>* stop);
+  // True once the consumer crashed under the host-crash model (the process should exit at once).
+  bool host_crashed() const { return host_crashed_; }
 
   const AgentState& state() const { return state_; }
   const AgentStats& stats() const { return stats_; }
@@ -111,6 +123,8 @@ class Agent {
   std::vector<std::string> ActivePaths() const;
   std::string ActiveKey() const;
   void MarkHealthy();
+  // Host-crash model: the consumer is still loading, so the host is not up and does not check in.
+  bool HostBooting() const;
 
   AgentOptions options_;
   Env env_;
@@ -136,6 +150,7 @@ class Agent {
   int64_t restart_delay_ms_ = 0;
   // kOneShot: the active bundles (digests) the last clean run loaded; no re-run until they change.
   std::string oneshot_done_for_;
+  bool host_crashed_ = false;
 };
 
 }  // namespace rf::agent

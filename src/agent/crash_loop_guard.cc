@@ -61,7 +61,7 @@ Result<CrashLoopGuard::Decision> CrashLoopGuard::BeforeStart(
     std::optional<Marker> m = DecodeMarker(*text);
     if (m && m->bundles == probation) d.unclean_starts = m->starts;
   }
-  if (d.unclean_starts >= options_.max_unclean_starts) {
+  if (options_.max_unclean_starts > 0 && d.unclean_starts >= options_.max_unclean_starts) {
     d.quarantine = true;
     return d;
   }

@@ -25,7 +25,9 @@
 namespace rf::agent {
 
 struct CrashLoopGuardOptions {
-  int64_t max_unclean_starts = 3;  // >= 1; unclean starts before quarantine + revert
+  // Unclean starts before quarantine + revert. 0 switches the guard's revert off (the marker is
+  // still written and counted): for the layer-by-layer demonstrations only, never in production.
+  int64_t max_unclean_starts = 3;
 };
 
 class CrashLoopGuard {
