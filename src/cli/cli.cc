@@ -11,6 +11,9 @@
 #ifdef RF_HAVE_SERVER
 #include "server/server_command.h"
 #endif
+#ifdef RF_HAVE_DEMO
+#include "demo/demo_command.h"
+#endif
 
 namespace rf::cli {
 
@@ -33,6 +36,9 @@ int Main(int argc, char** argv) {
 #endif
 #ifdef RF_HAVE_SERVER
   rf::server::RegisterServerCommand(app, &exit_code);
+#endif
+#ifdef RF_HAVE_DEMO
+  rf::demo::RegisterDemoCommand(app, &exit_code);
 #endif
   try {
     app.parse(argc, argv);

@@ -1,0 +1,39 @@
+// The demo's side of the operator API (docs/api/openapi.yaml): one blocking libcurl request at a
+// time as one principal (bearer token), JSON in and out. The demo plays the author, the reviewers,
+// the operator and the admin through it, exactly as `ringfence --server URL --token F ...` would.
+//
+// Not thread-safe: one client per thread.
+#ifndef RINGFENCE_DEMO_OPERATOR_CLIENT_H_
+#define RINGFENCE_DEMO_OPERATOR_CLIENT_H_
+
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+
+namespace rf::demo {
+
+struct Reply {
+  long status = 0;
+  std::string body;
+  bool ok() const { return status >= 200 && status < 300; }
+};
+
+class OperatorClient {
+ public:
+  OperatorClient(std::string base_url, std::string token);
+  ~OperatorClient();
+  OperatorClient(const OperatorClient&) = delete;
+  OperatorClient& operator=(const OperatorClient&) = delete;
+
+  // Any HTTP status is a successful Send; transport failures are Unavailable/DeadlineExceeded.
+  Result<Reply> Send(std::string_view method, std::string_view path, std::string_view body = {});
+
+ private:
+  std::string base_url_, token_;
+  void* curl_ = nullptr;  // CURL*
+};
+
+}  // namespace rf::demo
+
+#endif  // RINGFENCE_DEMO_OPERATOR_CLIENT_H_
