@@ -118,7 +118,7 @@ bool Affected(const Stratum& s) { return std::string_view(s.integration) == "leg
 std::string StagedPlan(int canary_bake_s) {
   return "plan: demo-staged\n"
          "waves:\n"
-         "  - {name: canary, devices: 1%, stratify: [os, agent_version], min_per_stratum: 3, "
+         "  - {name: canary, devices: 1%, stratify: [os, agent_version], min_per_stratum: 2, "
          "dispatch: 2s, bake: " +
          std::to_string(canary_bake_s) +
          "s}\n"
