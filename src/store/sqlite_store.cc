@@ -193,7 +193,7 @@ class SqliteStore::Writer {
   Stmt put_type, put_bundle, put_release, put_approval, put_principal, put_policy, put_control,
       del_control, put_audit, put_head;
 
-  ~Writer() { sqlite3_close(db); }
+  ~Writer() { sqlite3_close_v2(db); }  // v2: closes once the member statements are finalized
 
   Status Prepare() {
     RF_RETURN_IF_ERROR(begin.Prepare(db, "BEGIN IMMEDIATE"));
@@ -290,7 +290,7 @@ class SqliteStore::Writer {
 class SqliteStore::Reader {
  public:
   sqlite3* db = nullptr;
-  ~Reader() { sqlite3_close(db); }
+  ~Reader() { sqlite3_close_v2(db); }
 };
 
 namespace {
