@@ -108,6 +108,10 @@ Controller::Controller(ReleaseDirectory& releases, FleetInventory& inventory, Cl
   snapshot_.store(std::make_shared<const DispatchSnapshot>());
   releases_.SetChangeListener([this] {
     change_epoch_.fetch_add(1, std::memory_order_acq_rel);
+    // A change the loop made itself (a tick's own transition) is published at the end of that
+    // tick; waking the loop for it would tick again at once, and a wave held at its bake end
+    // (GatePromoteNotYet) would then be re-asked, and audited, in a tight loop.
+    if (std::this_thread::get_id() == loop_thread_.load()) return;
     {
       std::lock_guard l(loop_mu_);
       wake_ = true;
@@ -126,6 +130,7 @@ void Controller::Start() {
   if (thread_.joinable()) return;
   stopping_ = false;
   thread_ = std::thread([this] {
+    loop_thread_.store(std::this_thread::get_id());
     std::unique_lock l(loop_mu_);
     while (!stopping_) {
       wake_ = false;

@@ -177,6 +177,7 @@ class Controller final : public ProgressSource {
   bool stopping_ = false;
   bool wake_ = false;
   std::thread thread_;
+  std::atomic<std::thread::id> loop_thread_{};  // the loop's thread once started
 };
 
 }  // namespace rf::server
