@@ -377,6 +377,7 @@ void SqliteStore::CommitGroup(std::deque<Pending*>& group) {
   Writer& w = *writer_;
   const AuditHead before = w.head;
   Status st = w.begin.Run();
+  const bool begin_failed = !st.ok();
   size_t written = 0;
   if (st.ok()) {
     for (Pending* q : group) {
@@ -401,6 +402,12 @@ void SqliteStore::CommitGroup(std::deque<Pending*>& group) {
   }
   if (st.ok()) st = w.commit.Run();
   std::lock_guard<std::mutex> l(mu_);
+  if (begin_failed) {
+    // BEGIN IMMEDIATE itself failed (e.g. another process held the lock past busy_timeout):
+    // nothing was written, so this is transient, not a reason to stop.
+    for (Pending* q : group) q->status = Status::Aborted("store busy, retry: " + st.message());
+    return;
+  }
   if (!st.ok()) {
     // The outcome on disk is unknown (e.g. fsync failed): fail stop, like leveldb.
     (void)w.rollback.Run();

@@ -15,7 +15,9 @@
 //   RF_RETURN_IF_ERROR(store.Apply(b));   // durable and audited from here on
 //
 // Fail-stop: after a failed commit (I/O error, full disk) the implementations refuse every further
-// write with the original error; the process must restart and reload (leveldb's sticky error).
+// write with Unavailable; the process must restart and reload (leveldb's sticky error). A write
+// that could not even begin (the database locked by another process past the busy timeout) is
+// Aborted and changes nothing; it may be retried.
 //
 // Implementations: SqliteStore (sqlite_store.h, production) and MemStore (mem_store.h, tests).
 #ifndef RINGFENCE_STORE_STORE_H_

@@ -406,6 +406,26 @@ TEST(SqliteStore, ReportsCommitLatency) {
               ms[25], ms[45], ms[49]);
 }
 
+TEST(SqliteStore, LockedByAnotherProcessIsAbortedNotSticky) {
+  rf::testing::TempDir dir;
+  SqliteStoreOptions o;
+  o.busy_timeout_ms = 50;
+  auto s = SqliteStore::Open(dir.File("db"), o);
+  ASSERT_TRUE(s.ok());
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(dir.File("db").c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  WriteBatch b;
+  b.audit.push_back(Audit("x", 1));
+  EXPECT_EQ((*s)->Apply(b).code(), StatusCode::kAborted);
+  ASSERT_EQ(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+  std::vector<AuditEntry> appended;
+  ASSERT_TRUE((*s)->Apply(b, &appended).ok());
+  EXPECT_EQ(appended[0].seq, 1);
+  EXPECT_TRUE((*s)->VerifyAudit().ok());
+}
+
 TEST(MemStore, FailureIsSticky) {
   MemStore s;
   s.FailNextApply(Status::Internal("disk gone"));
