@@ -217,7 +217,7 @@ class Run {
       result_.error = s.ToString();
       Log("failed: " + result_.error);
     }
-    if (s.ok() || result_.phase.size()) Measure();
+    if (!Interrupted() && (s.ok() || !result_.phase.empty())) Measure();
     Teardown();
     result_.wall_s = static_cast<double>(Mono() - t0) / 1e6;
     return result_;
@@ -709,14 +709,16 @@ class Run {
     if (r.halted) {
       std::string p = "layer 4's gate halted the rollout " + FormatSeconds(r.time_to_halt_s.value_or(0)) +
                       " s after start";
-      if (halt_wave_ >= 0) p += " in wave " + std::to_string(halt_wave_);
-      p += " (" + std::to_string(r.exposed) + " devices had it) and rolled it back";
+      if (halt_wave_ == 0) p += ", in the canary";
+      p += " (" + std::to_string(r.exposed) + " devices had it, " + std::to_string(r.harmed) +
+           " crashed and went silent) and rolled it back";
       parts.push_back(p);
     }
     if (r.preflight_caught > 0) {
-      parts.push_back("layer 5's pre-flight load crashed in a sandbox on " +
-                      std::to_string(r.preflight_caught) +
-                      " devices, which quarantined it before applying it");
+      parts.push_back("layer 5's pre-flight load crashed in a sandboxed child on " +
+                      std::to_string(r.preflight_caught) + " of " + std::to_string(r.affected) +
+                      " legacy-sensor devices, which quarantined it before applying it (the " +
+                      std::to_string(r.devices - r.affected) + " devices on the correct sensor run it)");
     }
     if (r.recovered > 0) {
       parts.push_back("layer 5's crash-loop guard brought " + std::to_string(r.recovered) + " of " +
@@ -724,9 +726,9 @@ class Run {
     }
     if (layers_.Has(3) && r.approvals > 0 && r.harmed > 0) {
       parts.push_back("layer 3 did not stop it: " + std::to_string(r.approvals) +
-                      " reviewers signed approvals, shown no check reports (layers 1 and 2 off); a "
-                      "signature proves who approved, not that the file is safe, and every agent "
-                      "verified the approvals");
+                      " of 3 reviewers signed approvals; with layers 1 and 2 off they were shown no "
+                      "check report that could have told them, and a signature proves who approved, "
+                      "not that the file is safe (every agent verified the approvals and installed it)");
     }
     if (parts.empty() || (r.down > 0 && r.recovered == 0 && !r.halted)) {
       parts.push_back("nothing stopped it: " + std::to_string(r.harmed) + " of " +
@@ -897,6 +899,7 @@ Result<std::vector<RunResult>> RunDemo(const DemoOptions& options, Env env, std:
       }
       Run run(o, o.runs[i], samples, env, dir, log_line);
       results[i] = run.Execute();
+      if (o.interrupted && o.interrupted->load()) return;
       log_line("[" + o.runs[i].Label() + "] done in " + FormatSeconds(results[i].wall_s) + " s: exposed " +
                std::to_string(results[i].exposed) + ", harmed " + std::to_string(results[i].harmed) +
                ", recovered " + std::to_string(results[i].recovered));
