@@ -13,7 +13,7 @@ namespace {
 
 namespace json = boost::json;
 
-struct Run {
+struct DemoRun {
   std::string label;
   std::vector<int64_t> layers;
   int64_t devices = 0, affected = 0, exposed = 0, harmed = 0, recovered = 0, refused_by = 0;
@@ -21,12 +21,12 @@ struct Run {
   std::string stopped_by;
 };
 
-std::vector<Run> Parse(const std::string& text) {
-  std::vector<Run> runs;
+std::vector<DemoRun> Parse(const std::string& text) {
+  std::vector<DemoRun> runs;
   json::value v = json::parse(text);
   for (const auto& x : v.at("runs").as_array()) {
     const auto& o = x.as_object();
-    Run r;
+    DemoRun r;
     r.label = std::string(o.at("label").as_string());
     for (const auto& l : o.at("layers").as_array()) r.layers.push_back(l.as_int64());
     r.devices = o.at("devices").as_int64();
@@ -55,9 +55,9 @@ TEST(DemoTest, EveryLayerAloneContainsChannelFile291AndNoLayersHarmsEveryAffecte
        "--sensor-bin", testing::BinaryPath("examples/sensor/ringfence-sensor"), "--samples",
        testing::SourcePath("samples/content")});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  std::vector<Run> runs = Parse(r.out);
+  std::vector<DemoRun> runs = Parse(r.out);
   ASSERT_EQ(runs.size(), 8u) << r.out;
-  std::map<std::string, Run> by;
+  std::map<std::string, DemoRun> by;
   for (const auto& x : runs) {
     by[x.label] = x;
     EXPECT_EQ(x.devices, 120);
@@ -74,7 +74,7 @@ TEST(DemoTest, EveryLayerAloneContainsChannelFile291AndNoLayersHarmsEveryAffecte
   EXPECT_EQ(by["2"].exposed, 0);
   EXPECT_NE(by["2"].stopped_by.find("ipc-0003"), std::string::npos) << by["2"].stopped_by;
   // Staged rollout alone: halted, harmed at most 5% of the affected devices.
-  const Run& staged = by["4"];
+  const DemoRun& staged = by["4"];
   EXPECT_TRUE(staged.halted) << r.out;
   EXPECT_GT(staged.harmed, 0) << r.out;
   EXPECT_LE(staged.harmed * 20, staged.affected) << r.out;
@@ -82,14 +82,14 @@ TEST(DemoTest, EveryLayerAloneContainsChannelFile291AndNoLayersHarmsEveryAffecte
   // nobody is harmed at all; with the guard alone, every affected device crashes and recovers).
   EXPECT_EQ(by["5"].recovered, by["5"].harmed) << r.out;
   EXPECT_EQ(by["5"].harmed, 0) << r.out;
-  const Run& guard = by["5 (guard only)"];
+  const DemoRun& guard = by["5 (guard only)"];
   EXPECT_EQ(guard.harmed, guard.affected) << r.out;
   EXPECT_EQ(guard.recovered, guard.harmed) << r.out;
   // Review alone approves what it is shown; it says so.
   EXPECT_EQ(by["3"].harmed, by["3"].affected) << r.out;
   EXPECT_NE(by["3"].stopped_by.find("layer 3 did not stop it"), std::string::npos) << by["3"].stopped_by;
   // No layers: every affected device harmed, nothing recovers, no halt.
-  const Run& none = by["none"];
+  const DemoRun& none = by["none"];
   EXPECT_EQ(none.harmed, none.affected) << r.out;
   EXPECT_EQ(none.exposed, none.devices) << r.out;
   EXPECT_EQ(none.recovered, 0);
