@@ -702,7 +702,10 @@ class Run {
     }
     if (!r.refused_at_upload.empty()) {
       std::string why = r.refused_at_upload;
-      if (why.size() > 220) why = why.substr(0, 217) + "...";
+      for (size_t at; (at = why.find(o_.sensor_bin)) != std::string::npos;) {
+        why.replace(at, o_.sensor_bin.size(), "ringfence-sensor");
+      }
+      if (why.size() > 400) why = why.substr(0, 397) + "...";
       return "layer " + std::to_string(r.refused_by_layer) + " refused the upload, nothing shipped: " + why;
     }
     std::vector<std::string> parts;
