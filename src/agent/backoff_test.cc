@@ -66,6 +66,19 @@ TEST(CrashLoopGuardTest, CountsUncleanStartsOfTheSameBundles) {
   EXPECT_FALSE(fs.Exists("/s/loading.json"));
 }
 
+TEST(CrashLoopGuardTest, ZeroMaxUncleanStartsCountsButNeverQuarantines) {
+  MemFilesystem fs;
+  CrashLoopGuard guard(&fs, "/s/loading.json", {0}, nullptr);
+  std::map<std::string, BundleRef> v43 = {{"291", {43, std::string(64, 'a')}}};
+  for (int start = 1; start <= 20; ++start) {
+    auto d = guard.BeforeStart(v43);
+    ASSERT_TRUE(d.ok());
+    EXPECT_FALSE(d->quarantine);
+    EXPECT_EQ(d->unclean_starts, start - 1);
+  }
+  EXPECT_TRUE(fs.Exists("/s/loading.json"));  // the marker still names what was loading
+}
+
 TEST(CrashLoopGuardTest, HealthyAndForgivenStartsDoNotCount) {
   MemFilesystem fs;
   CrashLoopGuard guard(&fs, "/s/loading.json", {2}, nullptr);
