@@ -1,5 +1,6 @@
 #include "server/agent_api.h"
 
+#include <charconv>
 #include <utility>
 
 #include "core/bundle.h"  // AppendJsonString
@@ -29,6 +30,11 @@ void ApplyControls(const std::vector<CustomerControl>& controls, std::string_vie
     f->delay_micros = std::max(f->delay_micros, c.delay_s * 1'000'000);
     f->exclude_early_waves |= c.exclude_early_waves;
   }
+}
+
+void AppendInt(std::string* out, int64_t v) {
+  char buf[24];
+  out->append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
 }
 
 bool Quarantined(const CheckinRequest& req, std::string_view sha) {
@@ -144,8 +150,14 @@ HttpResponse AgentApi::Checkin(const HttpRequest& req) {
   const InstalledSet& installed = inventory_.installed(view.installed);
   const DeviceProfile& profile = inventory_.profile(view.profile);
 
-  std::string body = "{\"poll_after_s\":" + std::to_string(options_.poll_after_s) +
-                     ",\"server_time_s\":" + std::to_string(now / 1'000'000) + ",\"channels\":{";
+  // The common answer ("keep what you have") fits the reservation: one allocation.
+  std::string body;
+  body.reserve(128);
+  body += "{\"poll_after_s\":";
+  AppendInt(&body, options_.poll_after_s);
+  body += ",\"server_time_s\":";
+  AppendInt(&body, now / 1'000'000);
+  body += ",\"channels\":{";
   bool first_channel = true;
   uint16_t offer = 0;
   for (const auto& [channel, list] : snap->channels) {
@@ -184,9 +196,15 @@ HttpResponse AgentApi::Checkin(const HttpRequest& req) {
       AppendJsonString(&body, channel);
       if (action == rollout::DeviceAction::kInstall) {
         if (r.slot >= 0) offer |= static_cast<uint16_t>(1u << r.slot);
-        body += ":{\"action\":\"install\",\"version\":" + std::to_string(r.version) +
-                ",\"sha256\":\"" + r.sha256 + "\",\"bundle_url\":\"/v1/bundles/" + r.sha256 +
-                "\",\"approvals_url\":\"/v1/bundles/" + r.sha256 + "/approvals\",\"release\":";
+        body += ":{\"action\":\"install\",\"version\":";
+        AppendInt(&body, r.version);
+        body += ",\"sha256\":\"";
+        body += r.sha256;
+        body += "\",\"bundle_url\":\"/v1/bundles/";
+        body += r.sha256;
+        body += "\",\"approvals_url\":\"/v1/bundles/";
+        body += r.sha256;
+        body += "/approvals\",\"release\":";
       } else {
         body += ":{\"action\":\"revert\",\"version\":" + std::to_string(r.version) +
                 ",\"sha256\":\"" + r.sha256 + "\",\"reason\":";

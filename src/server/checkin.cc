@@ -1,6 +1,8 @@
 #include "server/checkin.h"
 
 #include <algorithm>
+#include <charconv>
+#include <initializer_list>
 #include <limits>
 #include <utility>
 
@@ -18,6 +20,14 @@ Status Bad(std::string_view key, std::string_view what) {
   m += "': ";
   m.append(what);
   return Status::InvalidArgument(std::move(m));
+}
+
+// Concatenates the pieces of a key path; used only on the error path, so that a valid check-in
+// builds no key strings.
+std::string Path(std::initializer_list<std::string_view> pieces) {
+  std::string out;
+  for (std::string_view p : pieces) out.append(p);
+  return out;
 }
 
 Status UnknownKey(std::string_view where, std::string_view key, std::string_view allowed) {
@@ -108,23 +118,31 @@ Result<CapabilityManifest> DecodeCaps(const json::value& v) {
   return caps;
 }
 
-Result<BundleRef> DecodeBundleRef(const json::value& v, const std::string& key) {
-  if (!v.is_object()) return Bad(key, "expected an object");
+// `where`.`channel`.`which`: e.g. channels.291.current.
+Result<BundleRef> DecodeBundleRef(const json::value& v, std::string_view where,
+                                  std::string_view channel, std::string_view which) {
+  const auto key = [&](std::string_view leaf) { return Path({where, ".", channel, ".", which, leaf}); };
+  if (!v.is_object()) return Bad(key(""), "expected an object");
   BundleRef ref;
   bool have_version = false, have_sha = false;
   for (const auto& kv : v.get_object()) {
     if (kv.key() == "version") {
-      RF_ASSIGN_OR_RETURN(ref.version, NonNegative(kv.value(), key + ".version"));
+      auto n = NonNegative(kv.value(), "");
+      if (!n.ok()) return Bad(key(".version"), "expected a non-negative integer");
+      ref.version = *n;
       have_version = true;
     } else if (kv.key() == "sha256") {
-      RF_ASSIGN_OR_RETURN(ref.sha256, Sha(kv.value(), key + ".sha256"));
+      if (!kv.value().is_string() || !IsValidSha256Hex(kv.value().get_string())) {
+        return Bad(key(".sha256"), "expected 64 lowercase hex digits");
+      }
+      ref.sha256 = std::string(kv.value().get_string());
       have_sha = true;
     } else {
-      return UnknownKey(key, kv.key(), "version, sha256");
+      return UnknownKey(key(""), kv.key(), "version, sha256");
     }
   }
-  if (!have_version) return Bad(key + ".version", "missing");
-  if (!have_sha) return Bad(key + ".sha256", "missing");
+  if (!have_version) return Bad(key(".version"), "missing");
+  if (!have_sha) return Bad(key(".sha256"), "missing");
   return ref;
 }
 
@@ -135,18 +153,20 @@ Result<std::vector<ChannelReport>> DecodeChannels(const json::value& v, std::str
   std::vector<ChannelReport> out;
   out.reserve(o.size());
   for (const auto& kv : o) {
-    const std::string key = std::string(where) + "." + std::string(kv.key());
-    if (!IsValidId(kv.key())) return Bad(key, "channels are 1-128 characters of [A-Za-z0-9._:-]");
-    if (!kv.value().is_object()) return Bad(key, "expected an object");
+    const std::string_view name = kv.key();
+    if (!IsValidId(name)) {
+      return Bad(Path({where, ".", name}), "channels are 1-128 characters of [A-Za-z0-9._:-]");
+    }
+    if (!kv.value().is_object()) return Bad(Path({where, ".", name}), "expected an object");
     ChannelReport ch;
-    ch.channel = std::string(kv.key());
+    ch.channel = std::string(name);
     for (const auto& f : kv.value().get_object()) {
       if (f.key() == "current") {
-        RF_ASSIGN_OR_RETURN(ch.current, DecodeBundleRef(f.value(), key + ".current"));
+        RF_ASSIGN_OR_RETURN(ch.current, DecodeBundleRef(f.value(), where, name, "current"));
       } else if (f.key() == "lkg") {
-        RF_ASSIGN_OR_RETURN(ch.lkg, DecodeBundleRef(f.value(), key + ".lkg"));
+        RF_ASSIGN_OR_RETURN(ch.lkg, DecodeBundleRef(f.value(), where, name, "lkg"));
       } else {
-        return UnknownKey(key, f.key(), "current, lkg");
+        return UnknownKey(Path({where, ".", name}), f.key(), "current, lkg");
       }
     }
     out.push_back(std::move(ch));
@@ -266,8 +286,17 @@ void AppendCaps(std::string* out, const CapabilityManifest& caps) {
   *out += '}';
 }
 
+void AppendInt(std::string* out, int64_t v) {
+  char buf[24];
+  out->append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+}
+
 void AppendRef(std::string* out, const BundleRef& r) {
-  *out += "{\"sha256\":\"" + r.sha256 + "\",\"version\":" + std::to_string(r.version) + "}";
+  *out += "{\"sha256\":\"";
+  *out += r.sha256;
+  *out += "\",\"version\":";
+  AppendInt(out, r.version);
+  *out += '}';
 }
 
 }  // namespace
@@ -393,7 +422,9 @@ Status ParseProfileKey(std::string_view key, rollout::Attributes* attrs, Capabil
 }
 
 std::string EncodeInstalledKey(const std::vector<ChannelReport>& channels) {
-  std::string out = "{";
+  std::string out;
+  out.reserve(16 + channels.size() * 200);
+  out += '{';
   for (size_t i = 0; i < channels.size(); ++i) {
     const ChannelReport& ch = channels[i];
     if (i) out += ',';

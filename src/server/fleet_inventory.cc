@@ -1,6 +1,8 @@
 #include "server/fleet_inventory.h"
 
 #include <algorithm>
+#include <array>
+#include <cstdlib>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -27,6 +29,11 @@ uint64_t HashId(std::string_view id) {
   return h;
 }
 
+uint64_t NextInstance() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
 struct TransparentHash {
   using is_transparent = void;
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
@@ -46,10 +53,26 @@ const ChannelReport* InstalledSet::Find(std::string_view channel) const {
   return it != channels.end() && it->channel == channel ? &*it : nullptr;
 }
 
-// Interns values by their canonical key. Elements live in a deque: references stay valid.
+// Interns values by their canonical key. Each value is allocated once and never moves or dies
+// (references stay valid); ids index a two-level table of pointers that readers use without a
+// lock: a slot is written (release) before its id is published through the index, and readers
+// only hold ids they got from Intern (under the lock) or from a record written after it.
 template <typename T>
 class FleetInventory::Interner {
  public:
+  static constexpr uint32_t kChunkBits = 10;
+  static constexpr uint32_t kChunkSize = 1u << kChunkBits;
+  static constexpr uint32_t kMaxChunks = 1u << 14;  // 16M values (a fleet has a few per stratum)
+
+  Interner() : chunks_(new std::atomic<std::atomic<T*>*>[kMaxChunks]{}) {}
+  ~Interner() {
+    const uint32_t n = size_.load(std::memory_order_acquire);
+    for (uint32_t i = 0; i < n; ++i) delete slot(i).load(std::memory_order_relaxed);
+    for (uint32_t c = 0; c < kMaxChunks; ++c) delete[] chunks_[c].load(std::memory_order_relaxed);
+  }
+  Interner(const Interner&) = delete;
+  Interner& operator=(const Interner&) = delete;
+
   // Returns the id of `key`, creating the value with make(T&) if new.
   template <typename Make>
   uint32_t Intern(const std::string& key, Make make) {
@@ -61,29 +84,37 @@ class FleetInventory::Interner {
     std::unique_lock l(mu_);
     auto it = index_.find(std::string_view(key));
     if (it != index_.end()) return it->second;
-    T& v = values_.emplace_back();
-    v.id = static_cast<uint32_t>(values_.size() - 1);
-    v.key = key;
-    make(v);
-    index_.emplace(v.key, v.id);
-    return v.id;
+    const uint32_t id = size_.load(std::memory_order_relaxed);
+    if (id >= kMaxChunks * kChunkSize) {
+      std::fprintf(stderr, "ringfence: more than %u distinct interned values\n", id);
+      std::abort();
+    }
+    auto v = std::make_unique<T>();
+    v->id = id;
+    v->key = key;
+    make(*v);
+    if (id % kChunkSize == 0) {
+      chunks_[id >> kChunkBits].store(new std::atomic<T*>[kChunkSize]{}, std::memory_order_release);
+    }
+    T* raw = v.release();
+    slot(id).store(raw, std::memory_order_release);
+    size_.store(id + 1, std::memory_order_release);
+    index_.emplace(raw->key, id);
+    return id;
   }
-  const T& at(uint32_t id) const {
-    std::shared_lock l(mu_);
-    return values_[id];
-  }
-  T& mutable_at(uint32_t id) {
-    std::shared_lock l(mu_);
-    return values_[id];
-  }
-  uint32_t size() const {
-    std::shared_lock l(mu_);
-    return static_cast<uint32_t>(values_.size());
-  }
+  // REQUIRES: id < size(). Lock-free.
+  const T& at(uint32_t id) const { return *slot(id).load(std::memory_order_acquire); }
+  T& mutable_at(uint32_t id) { return *slot(id).load(std::memory_order_acquire); }
+  uint32_t size() const { return size_.load(std::memory_order_acquire); }
 
  private:
-  mutable std::shared_mutex mu_;
-  std::deque<T> values_;
+  std::atomic<T*>& slot(uint32_t id) const {
+    return chunks_[id >> kChunkBits].load(std::memory_order_acquire)[id & (kChunkSize - 1)];
+  }
+
+  std::shared_mutex mu_;  // guards index_ and the writers
+  std::unique_ptr<std::atomic<std::atomic<T*>*>[]> chunks_;
+  std::atomic<uint32_t> size_{0};
   std::unordered_map<std::string, uint32_t, TransparentHash, std::equal_to<>> index_;
 };
 
@@ -158,6 +189,7 @@ struct FleetInventory::Shard {
 FleetInventory::FleetInventory(Env env, FleetInventoryOptions options)
     : env_(env),
       options_(std::move(options)),
+      instance_(NextInstance()),
       profiles_(std::make_unique<Interner<DeviceProfile>>()),
       installed_sets_(std::make_unique<Interner<InstalledSet>>()) {
   for (int i = 0; i < kShards; ++i) shards_.push_back(std::make_unique<Shard>());
@@ -181,8 +213,27 @@ uint32_t FleetInventory::InternProfile(const rollout::Attributes& attrs,
 }
 
 uint32_t FleetInventory::InternInstalled(const std::vector<ChannelReport>& channels) {
-  return installed_sets_->Intern(EncodeInstalledKey(channels),
-                                 [&](InstalledSet& s) { s.channels = channels; });
+  // Most check-ins report one of a few installed sets (a few per release): a small per-thread
+  // cache of the last ones seen skips encoding the key and the interner's lock. Entries are
+  // tagged with the inventory's instance number (never reused), not its address.
+  struct CacheEntry {
+    uint64_t instance = 0;
+    uint32_t id = 0;
+    std::vector<ChannelReport> channels;
+  };
+  constexpr size_t kCacheEntries = 4;
+  thread_local std::array<CacheEntry, kCacheEntries> cache;
+  thread_local size_t next = 0;
+  for (const CacheEntry& e : cache) {
+    if (e.instance == instance_ && e.channels == channels) return e.id;
+  }
+  const uint32_t id = installed_sets_->Intern(EncodeInstalledKey(channels),
+                                              [&](InstalledSet& s) { s.channels = channels; });
+  CacheEntry& e = cache[next++ % kCacheEntries];
+  e.instance = instance_;
+  e.id = id;
+  e.channels = channels;
+  return id;
 }
 
 const DeviceProfile& FleetInventory::profile(uint32_t id) const { return profiles_->at(id); }

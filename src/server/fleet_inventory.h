@@ -10,8 +10,9 @@
 // A device costs sizeof(DeviceRecord) + its id + ~6 bytes of index; MemoryBytes() accounts for it.
 //
 // Concurrency: devices are spread over kShards shards by a hash of their id, each with its own
-// mutex, so check-ins on different shards never contend. The interners take a shared lock on the
-// hit path. All methods are thread-safe.
+// mutex, so check-ins on different shards never contend. Interned values are read without a lock;
+// interning takes a shared lock on the hit path, and a check-in usually skips even that (a
+// per-thread cache of the last installed sets). All methods are thread-safe.
 //
 // Persistence: check-ins only mark records dirty. A background flusher (StartFlusher) writes the
 // dirty records in batches, every `flush_interval_micros`, as a new segment file in
@@ -166,6 +167,7 @@ class FleetInventory final : public FleetSource {
 
   Env env_;
   FleetInventoryOptions options_;
+  const uint64_t instance_;  // distinct per inventory in this process (keys per-thread caches)
   std::vector<std::unique_ptr<Shard>> shards_;
   std::unique_ptr<Interner<DeviceProfile>> profiles_;
   std::unique_ptr<Interner<InstalledSet>> installed_sets_;

@@ -37,13 +37,28 @@ void ServerMetrics::CountAgentError(std::string_view code) {
   }
 }
 
+ServerMetrics::Slot& ServerMetrics::MySlot() {
+  static std::atomic<size_t> next_thread{0};
+  thread_local const size_t slot = next_thread.fetch_add(1, std::memory_order_relaxed) % kSlots;
+  return slots_[slot];
+}
+
+int64_t ServerMetrics::Sum(std::atomic<int64_t> Slot::*counter) const {
+  int64_t n = 0;
+  for (const Slot& s : slots_) n += (s.*counter).load(std::memory_order_relaxed);
+  return n;
+}
+
+int64_t ServerMetrics::checkins() const { return Sum(&Slot::checkins); }
+
 void ServerMetrics::ObserveRequestMicros(int64_t micros) {
   const double s = static_cast<double>(micros) / 1e6;
   size_t b = 0;
   while (b < kBucketsSeconds.size() && s > kBucketsSeconds[b]) ++b;
-  buckets_[b].fetch_add(1, std::memory_order_relaxed);
-  latency_sum_micros_.fetch_add(micros, std::memory_order_relaxed);
-  latency_count_.fetch_add(1, std::memory_order_relaxed);
+  Slot& slot = MySlot();
+  slot.buckets[b].fetch_add(1, std::memory_order_relaxed);
+  slot.latency_sum_micros.fetch_add(micros, std::memory_order_relaxed);
+  slot.latency_count.fetch_add(1, std::memory_order_relaxed);
 }
 
 std::string ServerMetrics::Render(const DispatchSnapshot& snapshot,
@@ -98,16 +113,18 @@ std::string ServerMetrics::Render(const DispatchSnapshot& snapshot,
   out += "# TYPE ringfence_http_request_duration_seconds histogram\n";
   int64_t cumulative = 0;
   for (size_t b = 0; b < kBucketsSeconds.size(); ++b) {
-    cumulative += buckets_[b].load(std::memory_order_relaxed);
+    for (const Slot& sl : slots_) cumulative += sl.buckets[b].load(std::memory_order_relaxed);
     out += "ringfence_http_request_duration_seconds_bucket{le=\"" + Num(kBucketsSeconds[b]) +
            "\"} " + std::to_string(cumulative) + "\n";
   }
-  cumulative += buckets_[kBucketsSeconds.size()].load(std::memory_order_relaxed);
+  for (const Slot& sl : slots_) {
+    cumulative += sl.buckets[kBucketsSeconds.size()].load(std::memory_order_relaxed);
+  }
   out += "ringfence_http_request_duration_seconds_bucket{le=\"+Inf\"} " +
          std::to_string(cumulative) + "\n";
   out += "ringfence_http_request_duration_seconds_sum " +
-         Num(static_cast<double>(latency_sum_micros_.load()) / 1e6) + "\n";
-  out += "ringfence_http_request_duration_seconds_count " + std::to_string(latency_count_.load()) +
+         Num(static_cast<double>(Sum(&Slot::latency_sum_micros)) / 1e6) + "\n";
+  out += "ringfence_http_request_duration_seconds_count " + std::to_string(Sum(&Slot::latency_count)) +
          "\n";
   return out;
 }

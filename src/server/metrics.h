@@ -9,7 +9,7 @@
 //   ringfence_gate_threshold{release,metric}       its halt threshold
 //   ringfence_http_request_duration_seconds        histogram of every request's handling time
 //
-// Thread-safe; the hot-path counters are relaxed atomics.
+// Thread-safe; the hot-path counters are relaxed atomics in per-thread slots.
 #ifndef RINGFENCE_SERVER_METRICS_H_
 #define RINGFENCE_SERVER_METRICS_H_
 
@@ -31,25 +31,34 @@ class ServerMetrics {
   static constexpr std::array<double, 14> kBucketsSeconds = {
       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
 
-  void CountCheckin() { checkins_.fetch_add(1, std::memory_order_relaxed); }
+  void CountCheckin() { MySlot().checkins.fetch_add(1, std::memory_order_relaxed); }
   void CountEnrollment() { enrollments_.fetch_add(1, std::memory_order_relaxed); }
   void CountAgentError(std::string_view code);
   void ObserveRequestMicros(int64_t micros);
 
-  int64_t checkins() const { return checkins_.load(std::memory_order_relaxed); }
+  int64_t checkins() const;
 
   // The exposition text.
   std::string Render(const DispatchSnapshot& snapshot, const std::vector<GateMetric>& gates,
                      int64_t devices) const;
 
  private:
-  std::atomic<int64_t> checkins_{0};
+  // The per-request counters, one set per thread slot on its own cache lines, so that workers
+  // never write the same line (Render sums the slots). Threads share a slot only beyond kSlots.
+  static constexpr size_t kSlots = 16;
+  struct alignas(64) Slot {
+    std::atomic<int64_t> checkins{0};
+    std::array<std::atomic<int64_t>, kBucketsSeconds.size() + 1> buckets{};
+    std::atomic<int64_t> latency_sum_micros{0};
+    std::atomic<int64_t> latency_count{0};
+  };
+  Slot& MySlot();
+  int64_t Sum(std::atomic<int64_t> Slot::*counter) const;
+
+  std::array<Slot, kSlots> slots_;
   std::atomic<int64_t> enrollments_{0};
   mutable std::mutex mu_;
   std::map<std::string, int64_t, std::less<>> errors_;  // GUARDED_BY(mu_)
-  std::array<std::atomic<int64_t>, kBucketsSeconds.size() + 1> buckets_{};
-  std::atomic<int64_t> latency_sum_micros_{0};
-  std::atomic<int64_t> latency_count_{0};
 };
 
 }  // namespace rf::server
