@@ -96,6 +96,15 @@ struct CheckinRequest {
 // Decode a POST /v1/agent/checkin body.
 [[nodiscard]] Result<CheckinRequest> ParseCheckinRequest(std::string_view body);
 
+namespace internal {
+// The two halves of ParseCheckinRequest, exposed for tests: a strict hand parser for the common
+// check-in shape (nullopt for anything else, never an error) and the Boost.JSON decoder that
+// handles everything and names every error. Where the fast one returns a request, the DOM one
+// returns the same request.
+std::optional<CheckinRequest> ParseCheckinRequestFast(std::string_view body);
+[[nodiscard]] Result<CheckinRequest> ParseCheckinRequestDom(std::string_view body);
+}  // namespace internal
+
 // Canonical JSON of a device profile (its attributes and capability manifest):
 // {"attrs":{...},"capabilities":{...}} with keys sorted, no whitespace. Two devices have the same
 // profile iff these strings are equal; ParseProfileKey inverts it.

@@ -1,6 +1,9 @@
 #include "server/checkin.h"
 
+#include <cstdint>
+#include <cstdio>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -149,6 +152,110 @@ TEST(InstalledKey, RoundTrips) {
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(*back, ch);
   EXPECT_EQ(EncodeInstalledKey({}), "{}");
+}
+
+}  // namespace
+}  // namespace rf::server
+
+namespace rf::server {
+namespace {
+
+// The fast path decodes exactly what the Boost.JSON decoder decodes wherever it accepts, and
+// gives up (never refuses) on everything else.
+void ExpectSameAsDom(const std::string& body) {
+  auto fast = internal::ParseCheckinRequestFast(body);
+  if (!fast) return;
+  auto dom = internal::ParseCheckinRequestDom(body);
+  ASSERT_TRUE(dom.ok()) << "fast path accepted what the DOM decoder refuses: " << body << "\n"
+                        << dom.status().ToString();
+  EXPECT_EQ(fast->device_id, dom->device_id) << body;
+  EXPECT_EQ(fast->seq, dom->seq) << body;
+  EXPECT_EQ(fast->channels, dom->channels) << body;
+  EXPECT_EQ(fast->crashes, dom->crashes) << body;
+  EXPECT_EQ(fast->errors, dom->errors) << body;
+  EXPECT_FALSE(dom->attrs || dom->capabilities) << body;
+  EXPECT_TRUE(dom->apply.empty() && dom->quarantined.empty()) << body;
+  EXPECT_FALSE(fast->attrs || fast->capabilities);
+}
+
+const std::string kBenchBody =
+    R"({"device_id":"dev-0000123","seq":1790000000001,"channels":{"291":{"current":{"version":42,"sha256":")" +
+    kSha + R"("},"lkg":{"version":41,"sha256":")" + std::string(64, 'b') +
+    R"("}}},"health":{"crashes":0,"errors":0}})";
+
+TEST(CheckinFastPath, TakesTheCommonShapes) {
+  for (const std::string& body :
+       {kBenchBody, Minimal(), std::string(R"( { "seq" : 7 , "device_id" : "a:b.c_d-e" } )"),
+        std::string(R"({"device_id":"d","seq":3,"channels":{},"health":{}})"),
+        R"({"device_id":"d","seq":3,"channels":{"b":{},"a":{"lkg":{"sha256":")" + kSha +
+            R"(","version":0}}},"health":{"errors":5}})"}) {
+    ASSERT_TRUE(internal::ParseCheckinRequestFast(body).has_value()) << body;
+    ExpectSameAsDom(body);
+  }
+  auto r = internal::ParseCheckinRequestFast(kBenchBody);
+  EXPECT_EQ(r->device_id, "dev-0000123");
+  EXPECT_EQ(r->seq, 1790000000001);
+  ASSERT_EQ(r->channels.size(), 1u);
+  EXPECT_EQ(r->channels[0].lkg->sha256, std::string(64, 'b'));
+}
+
+TEST(CheckinFastPath, GivesUpOnEverythingElse) {
+  for (const std::string& body : {
+           std::string(R"({"device_id":"d","seq":1,"attrs":{"os":"x"}})"),
+           std::string(R"({"device_id":"d","seq":1,"device_id":"e"})"),     // duplicate key
+           std::string(R"({"device_id":"d\u0031","seq":1})"),               // escape
+           std::string(R"({"device_id":"d","seq":1.0})"),
+           std::string(R"({"device_id":"d","seq":01})"),
+           std::string(R"({"device_id":"d","seq":1e3})"),
+           std::string(R"({"device_id":"d","seq":0})"),
+           std::string(R"({"device_id":"d","seq":-1})"),
+           std::string(R"({"device_id":"d","seq":1234567890123456789})"),   // 19 digits
+           std::string(R"({"device_id":"d","seq":1,})"),
+           std::string(R"({"device_id":"d","seq":1} x)"),
+           std::string(R"({"device_id":"d"})"),
+           std::string(R"({"device_id":"d","seq":1,"channels":{"a":{},"a":{}}})"),
+           std::string(R"({"device_id":"d","seq":1,"health":{"apply":[]}})"),
+           std::string(R"({"device_id":"d","seq":1,"channels":{"a":{"current":{"version":1}}}})"),
+       }) {
+    EXPECT_FALSE(internal::ParseCheckinRequestFast(body).has_value()) << body;
+    // The public parser still answers (the DOM decoder's verdict).
+    EXPECT_EQ(ParseCheckinRequest(body).ok(), internal::ParseCheckinRequestDom(body).ok()) << body;
+  }
+}
+
+// Seeded mutations of valid bodies (printed seed; deterministic): wherever the fast path accepts a
+// mutant, the DOM decoder accepts it too and decodes the same request.
+TEST(CheckinFastPath, AgreesWithTheDomDecoderOnMutants) {
+  const uint64_t seed = 20261126;
+  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  uint64_t state = seed;
+  auto next = [&state] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<uint32_t>(state >> 33);
+  };
+  const std::string alphabet = "{}[]:,\" \t\n0123456789-.eE+abf\\/u";
+  const std::vector<std::string> seeds = {
+      kBenchBody, Minimal(),
+      R"({"seq":2,"health":{"crashes":1,"errors":0},"device_id":"x","channels":{"9":{"lkg":{"version":7,"sha256":")" +
+          kSha + R"("}}}})"};
+  int accepted = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string body = seeds[next() % seeds.size()];
+    const int edits = 1 + static_cast<int>(next() % 3);
+    for (int e = 0; e < edits && !body.empty(); ++e) {
+      const size_t at = next() % body.size();
+      switch (next() % 4) {
+        case 0: body.erase(at, 1); break;
+        case 1: body.insert(at, 1, alphabet[next() % alphabet.size()]); break;
+        case 2: body[at] = alphabet[next() % alphabet.size()]; break;
+        case 3: body.insert(at, body.substr(next() % body.size(), next() % 16)); break;
+      }
+    }
+    if (internal::ParseCheckinRequestFast(body)) ++accepted;
+    ExpectSameAsDom(body);
+    if (HasFatalFailure() || HasNonfatalFailure()) break;
+  }
+  EXPECT_GT(accepted, 100) << "the mutants should exercise the fast path's accepting side too";
 }
 
 }  // namespace
