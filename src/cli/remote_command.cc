@@ -41,6 +41,7 @@ struct Args {
   int64_t after = 0, limit = 100;
   double interval = 2;
   bool json_out = false, once = false, pin_previous = false, exclude_early = false;
+  bool allow_unsafe_plan = false;
 };
 
 std::string Quote(std::string_view s) {
@@ -249,7 +250,9 @@ int ReleaseCreate(const Remote& r, const Args& a) {
   if (!plan.ok()) return UsageError(plan.status());
   int rc = 0;
   auto o = Call(**c, "POST", "/v1/releases",
-                "{\"bundle_sha256\":" + Quote(a.bundle) + ",\"plan_yaml\":" + Quote(*plan) + "}", &rc);
+                "{\"bundle_sha256\":" + Quote(a.bundle) + ",\"plan_yaml\":" + Quote(*plan) +
+                    (a.allow_unsafe_plan ? ",\"allow_unsafe_plan\":true}" : "}"),
+                &rc);
   if (!o) return rc;
   std::cout << "created ";
   PrintRelease(*o);
@@ -582,6 +585,8 @@ void RegisterRemoteCommands(CLI::App& app, int* exit_code) {
   CLI::App* create = rel->add_subcommand("create", "a release of an uploaded bundle under a plan (author)");
   create->add_option("--bundle", a->bundle, "bundle sha256")->required();
   create->add_option("--plan", a->plan, "rollout plan (.yaml)")->required();
+  create->add_flag("--allow-unsafe-plan", a->allow_unsafe_plan,
+                   "break-glass (admin only, audited): create it even though the plan linter refuses the plan");
   create->callback(run([=] { return ReleaseCreate(*remote, *a); }));
   CLI::App* get = rel->add_subcommand("get", "one release");
   get->add_option("id", a->id)->required();

@@ -4,6 +4,9 @@
 #include <iostream>
 #include <memory>
 #include <pthread.h>
+#include <sys/resource.h>
+
+#include <algorithm>
 
 #include "crypto/crypto.h"
 #include "server/agent_api.h"
@@ -12,6 +15,7 @@
 #include "server/http_server.h"
 #include "server/metrics.h"
 #ifdef RF_HAVE_SERVICE
+#include "dynamic/dynamic_check.h"
 #include "service/operator_api.h"
 #include "service/release_service.h"
 #include "store/sqlite_store.h"
@@ -138,7 +142,30 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
 #ifdef RF_HAVE_SERVICE
   auto store = store::SqliteStore::Open(flags.data + "/" + store::kDatabaseFileName, {});
   if (!store.ok()) return fail(store.status());
-  auto service = service::ReleaseService::Open(**store, inventory, *env.clock, {});
+  service::ReleaseServiceOptions service_options;
+  for (const std::string& c : flags.consumers) {
+    std::vector<std::string> argv = dynamic::SplitCommand(c);
+    if (argv.empty()) return fail(Status::InvalidArgument("--consumer is empty"));
+    service_options.layer2_consumers.push_back({c, std::move(argv)});
+  }
+  service_options.layer2.limits.address_space_bytes = flags.layer2_memory_mb << 20;
+  // The sandbox applies RLIMIT_NOFILE before it opens /dev/null for the child's stdin
+  // (src/platform/subprocess.cc), so a limit below the descriptors this server holds (one per
+  // agent connection) would fail every run: layer-2 runs here get the server's own soft limit.
+  if (struct rlimit nofile{}; ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
+      nofile.rlim_cur != RLIM_INFINITY) {
+    service_options.layer2.limits.open_files =
+        std::max<int64_t>(service_options.layer2.limits.open_files, static_cast<int64_t>(nofile.rlim_cur));
+  }
+  service_options.layer2_env = env;
+  service_options.skip_layer1 = flags.skip_layer1;
+  service_options.allow_zero_approvals = flags.allow_unreviewed;
+  if (flags.skip_layer1) err << "ringfence server: layer 1 is OFF (--skip-layer1)\n";
+  if (flags.allow_unreviewed) err << "ringfence server: policies of 0 approvals allowed (--allow-unreviewed)\n";
+  if (!flags.consumers.empty()) {
+    err << "ringfence server: layer 2 on upload with " << flags.consumers.size() << " consumer build(s)\n";
+  }
+  auto service = service::ReleaseService::Open(**store, inventory, *env.clock, std::move(service_options));
   if (!service.ok()) return fail(service.status());
   if (Status st = (*service)->EnsurePrincipal("admin", {Role::kAdmin}, *admin_token); !st.ok()) {
     return fail(st);
@@ -212,6 +239,15 @@ void RegisterServerCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--tick-ms", flags->tick_ms, "controller period")->check(CLI::Range(10, 60'000));
   cmd->add_option("--flush-ms", flags->flush_ms, "fleet inventory flush period")
       ->check(CLI::Range(10, 600'000));
+  cmd->add_option("--consumer", flags->consumers,
+                  "layer 2 on upload: a consumer build's command (docs/sdk.md); repeatable");
+  cmd->add_option("--layer2-memory-mb", flags->layer2_memory_mb,
+                  "address-space limit of each layer-2 run (0: none, e.g. for ASan consumers)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+  cmd->add_flag("--skip-layer1", flags->skip_layer1,
+                "demonstrations only: no layer 1 on upload or start (audited per upload)");
+  cmd->add_flag("--allow-unreviewed", flags->allow_unreviewed,
+                "demonstrations only: an admin may set channel policies of 0 approvals");
   cmd->callback([flags, exit_code] {
     *exit_code = RunServer(*flags, PosixEnv(), std::cout, std::cerr);
   });

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -29,6 +30,13 @@ struct ServerFlags {
   int64_t body_timeout_ms = 30'000;
   int64_t tick_ms = 1'000;                // controller period
   int64_t flush_ms = 2'000;               // fleet inventory flush period
+  // Layer 2 on upload: consumer command lines (program + fixed flags), one per consumer build.
+  std::vector<std::string> consumers;
+  int64_t layer2_memory_mb = 1024;        // address-space limit per layer-2 run (0 = none)
+  // Demonstration switches (ringfence demo), never in production: no layer 1 on upload and
+  // start; channel policies of 0 approvals.
+  bool skip_layer1 = false;
+  bool allow_unreviewed = false;
 };
 
 void RegisterServerCommand(CLI::App& app, int* exit_code);

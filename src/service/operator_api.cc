@@ -358,6 +358,8 @@ HttpResponse OperatorApi::Handle(const HttpRequest& req) const {
       j.KInt("errors", static_cast<int64_t>(up.errors));
       j.KInt("warnings", static_cast<int64_t>(up.warnings));
       j.Key("report").Raw(up.bundle.report_json.empty() ? "null" : up.bundle.report_json);
+      j.Key("layer2_report")
+          .Raw(up.bundle.layer2_report_json.empty() ? "null" : up.bundle.layer2_report_json);
       j.Close('}');
       return Ok(j.Take(), st.ok() ? (up.already_present ? 200 : 201) : server::HttpStatusFor(st));
     }
@@ -391,10 +393,12 @@ HttpResponse OperatorApi::Handle(const HttpRequest& req) const {
       if (!body.ok()) return Error(body.status());
       store::StrictObject r(*body, "body", StatusCode::kInvalidArgument);
       std::string sha, plan;
+      bool allow_unsafe_plan = false;
       if (Status s = r.String("bundle_sha256", &sha); !s.ok()) return Error(s);
       if (Status s = r.String("plan_yaml", &plan); !s.ok()) return Error(s);
+      if (Status s = r.OptBool("allow_unsafe_plan", &allow_unsafe_plan); !s.ok()) return Error(s);
       if (Status s = r.Finish(); !s.ok()) return Error(s);
-      auto v = service_.CreateRelease(me, sha, plan);
+      auto v = service_.CreateRelease(me, sha, plan, allow_unsafe_plan);
       if (!v.ok()) {
         return Error(v.status(), v.status().code() == StatusCode::kFailedPrecondition
                                      ? "unsafe_plan" : "");
@@ -604,7 +608,8 @@ HttpResponse OperatorApi::Handle(const HttpRequest& req) const {
       if (Status s = r.OptStringArray("publisher_keys", &pol.publisher_keys); !s.ok()) return Error(s);
       if (Status s = r.OptInt("publisher_threshold", &threshold); !s.ok()) return Error(s);
       if (Status s = r.Finish(); !s.ok()) return Error(s);
-      if (k < 1 || k > 32) return Error(r.Error("approvals", "must be between 1 and 32"));
+      // 0 only where the server allows it (--allow-unreviewed); the service decides.
+      if (k < 0 || k > 32) return Error(r.Error("approvals", "must be between 1 and 32"));
       if (threshold < 0 || threshold > 32) {
         return Error(r.Error("publisher_threshold", "must be between 0 and 32"));
       }

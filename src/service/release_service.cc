@@ -117,6 +117,26 @@ int CountApprovals(const std::vector<store::ApprovalRecord>& approvals,
 
 std::string Short(std::string_view sha) { return std::string(sha.substr(0, 16)); }
 
+// "consumer 'x' crash (SIGSEGV) on ipc-0003; ..." for every consumer that failed.
+std::string LayerTwoSummary(const dynamic::DynamicReport& r) {
+  std::string out;
+  for (const auto& c : r.consumers) {
+    if (c.passed) continue;
+    std::string what;
+    for (const auto& run : c.runs) {
+      if (run.outcome == dynamic::RunOutcome::kPass) continue;
+      what = std::string(dynamic::RunOutcomeName(run.outcome)) +
+             (run.signal.empty() ? "" : " (" + run.signal + ")");
+      break;
+    }
+    std::string items;
+    for (const auto& i : c.failing_items) items += (items.empty() ? "" : ", ") + i;
+    out += (out.empty() ? "" : "; ") + std::string("consumer '") + c.name + "': " + what +
+           (items.empty() ? "" : " on " + items);
+  }
+  return out;
+}
+
 // The error findings of a rejected report, for the refusal message.
 std::string ErrorSummary(const StageOneReport& r) {
   std::string out;
@@ -214,6 +234,10 @@ Result<std::unique_ptr<ReleaseService>> ReleaseService::Open(store::Store& store
                                                              ReleaseServiceOptions options) {
   if (options.default_approvals_required < 1 || options.default_approver_roles.empty()) {
     return Status::InvalidArgument("default policy needs at least 1 approval from some role");
+  }
+  if (!options.layer2_consumers.empty() &&
+      (options.layer2_env.clock == nullptr || options.layer2_env.fs == nullptr)) {
+    return Status::InvalidArgument("layer 2 consumers need layer2_env (clock and filesystem)");
   }
   RF_ASSIGN_OR_RETURN(store::StoreContents c, store.Load());
   std::unique_ptr<ReleaseService> s(new ReleaseService(store, fleet, clock, std::move(options)));
@@ -486,6 +510,9 @@ Status ReleaseService::UploadBundle(const Principal& actor, std::string_view env
   const std::string sha = crypto::Sha256Hex(env->payload);
 
   Status st;
+  int64_t newest_before = -1;                 // the channel's newest version at layer 1
+  std::optional<ContentType> layer2_type;     // copies for layer 2, which runs unlocked
+  std::optional<rf::Bundle> layer2_bundle;
   {
     std::lock_guard<std::mutex> w(write_mu_);
     const Model& m = *model_;  // the writer may read without mu_: it is the only mutator
@@ -527,17 +554,31 @@ Status ReleaseService::UploadBundle(const Principal& actor, std::string_view env
     std::optional<rf::Bundle> prev;
     size_t prev_bytes = 0;
     RF_RETURN_IF_ERROR(PreviousBundleLocked(bundle->channel, INT64_MAX, &prev, &prev_bytes));
-    const Fleet fleet = fleet_.Inventory();
-    StageOneInput in;
-    in.type = &type;
-    in.bundle = &*bundle;
-    in.payload_bytes = env->payload.size();
-    if (prev) {
-      in.previous = &*prev;
-      in.previous_payload_bytes = prev_bytes;
+    newest_before = prev ? prev->version : -1;
+    StageOneReport report;
+    if (options_.skip_layer1) {
+      // Layer 1 switched off on this server: only a payload that decodes cleanly is taken.
+      for (const Finding& f : findings) {
+        if (f.severity == Severity::kError) {
+          return Status::InvalidArgument("bundle payload does not decode against " + type.name +
+                                         ": " + f.message);
+        }
+      }
+      report.items = bundle->items.size();
+      report.payload_bytes = env->payload.size();
+    } else {
+      const Fleet fleet = fleet_.Inventory();
+      StageOneInput in;
+      in.type = &type;
+      in.bundle = &*bundle;
+      in.payload_bytes = env->payload.size();
+      if (prev) {
+        in.previous = &*prev;
+        in.previous_payload_bytes = prev_bytes;
+      }
+      in.fleet = &fleet;
+      report = RunStageOne(in, std::move(findings), options_.stage_one);
     }
-    in.fleet = &fleet;
-    StageOneReport report = RunStageOne(in, std::move(findings), options_.stage_one);
 
     BundleInfo& info = result->bundle;
     info.sha256 = sha;
@@ -546,7 +587,11 @@ Status ReleaseService::UploadBundle(const Principal& actor, std::string_view env
     info.schema_version = type.schema_version;
     info.version = bundle->version;
     info.payload_bytes = static_cast<int64_t>(env->payload.size());
-    info.report_json = StageOneReportJson(report, sha);
+    info.report_json = options_.skip_layer1
+                           ? "{\"bundle_sha256\":\"" + sha +
+                                 "\",\"reason\":\"layer 1 is switched off on this server "
+                                 "(--skip-layer1)\",\"verdict\":\"skipped\"}"
+                           : StageOneReportJson(report, sha);
     info.uploaded_by = actor.name;
     info.uploaded_us = clock_.NowUnixMicros();
     result->accepted = report.accepted;
@@ -564,14 +609,66 @@ Status ReleaseService::UploadBundle(const Principal& actor, std::string_view env
                                      std::to_string(info.version) + " (bundle " + Short(s) + ")");
       }
     }
+    if (!options_.layer2_consumers.empty()) {
+      layer2_type = *tit->second;
+      layer2_bundle = std::move(*bundle);
+    }
+  }
+
+  // Layer 2: the real consumers on the bundle in a sandbox. Seconds of subprocesses, so without
+  // the service lock; the channel is re-checked below before anything is stored.
+  if (!options_.layer2_consumers.empty()) {
+    dynamic::DynamicCheckInput in;
+    in.type = &*layer2_type;
+    in.bundle = &*layer2_bundle;
+    in.payload = env->payload;
+    in.consumers = options_.layer2_consumers;
+    auto dyn = dynamic::RunDynamicChecks(in, options_.layer2, options_.layer2_env);
+    if (!dyn.ok()) return dyn.status().WithPrefix("layer 2 could not run");
+    result->bundle.layer2_report_json = dynamic::DynamicReportJson(*dyn);
+    if (!dyn->accepted) {
+      result->accepted = false;
+      return Status::InvalidArgument("layer 2 rejected bundle " + Short(sha) + " (channel " +
+                                     result->bundle.channel + " version " +
+                                     std::to_string(result->bundle.version) +
+                                     "): " + LayerTwoSummary(*dyn));
+    }
+  }
+
+  {
+    std::lock_guard<std::mutex> w(write_mu_);
+    const Model& m = *model_;
+    BundleInfo& info = result->bundle;
+    if (m.bundles.count(sha) != 0) {
+      result->already_present = true;
+      return Status::Ok();
+    }
+    int64_t newest_now = -1;
+    for (const auto& [s, b] : m.bundles) {
+      if (b.channel == info.channel) newest_now = std::max(newest_now, b.version);
+      if (b.channel == info.channel && b.version == info.version) {
+        return Status::AlreadyExists("channel " + info.channel + " already has version " +
+                                     std::to_string(info.version) + " (bundle " + Short(s) + ")");
+      }
+    }
+    if (newest_now != newest_before) {
+      return Status::Aborted("channel " + info.channel +
+                             " received another bundle while layer 2 ran; upload again");
+    }
     store::WriteBatch b;
     b.bundles.push_back(info);
     b.bundles.back().envelope = std::string(envelope_text);
     b.audit.push_back({actor.name, "bundle.upload", "bundle " + sha,
                        Details().Str("channel", info.channel).Int("version", info.version)
                            .Str("content_type", info.content_type)
-                           .Int("errors", static_cast<int64_t>(report.errors))
-                           .Int("warnings", static_cast<int64_t>(report.warnings)).Done(),
+                           .Int("errors", static_cast<int64_t>(result->errors))
+                           .Int("warnings", static_cast<int64_t>(result->warnings))
+                           .Str("layer1", options_.skip_layer1 ? "skipped (--skip-layer1)" : "accepted")
+                           .Str("layer2", options_.layer2_consumers.empty()
+                                              ? "off"
+                                              : "accepted (" + std::to_string(options_.layer2_consumers.size()) +
+                                                    " consumer builds)")
+                           .Done(),
                        info.uploaded_us});
     st = CommitLocked(std::move(b), [&](Model& mm) { mm.bundles[sha] = info; });
   }
@@ -616,6 +713,7 @@ Status ReleaseService::PreviousBundleLocked(std::string_view channel, int64_t be
 }
 
 Status ReleaseService::RecheckLayerOneLocked(const server::ReleaseRecord& r) const {
+  if (options_.skip_layer1) return Status::Ok();
   const BundleInfo& info = model_->bundles.at(r.bundle_sha256);
   rf::Bundle bundle;
   size_t bytes = 0;
@@ -673,6 +771,7 @@ ReleaseView ReleaseService::ViewLocked(const server::ReleaseRecord& r) const {
   v.approvals_counted = CountApprovals(v.approvals, policy);
   if (auto it = model_->bundles.find(r.bundle_sha256); it != model_->bundles.end()) {
     v.layer1_report = it->second.report_json;
+    v.layer2_report = it->second.layer2_report_json;
   }
   v.reports_sha256 = crypto::Sha256Hex(v.layer1_report + v.layer2_report);
   return v;
@@ -680,8 +779,12 @@ ReleaseView ReleaseService::ViewLocked(const server::ReleaseRecord& r) const {
 
 Result<ReleaseView> ReleaseService::CreateRelease(const Principal& actor,
                                                   std::string_view bundle_sha256,
-                                                  std::string_view plan_yaml) {
+                                                  std::string_view plan_yaml,
+                                                  bool allow_unsafe_plan) {
   RF_RETURN_IF_ERROR(Require(actor, Role::kAuthor, "create releases"));
+  if (allow_unsafe_plan) {
+    RF_RETURN_IF_ERROR(Require(actor, Role::kAdmin, "override the plan linter (allow_unsafe_plan)"));
+  }
   if (plan_yaml.size() > options_.max_yaml_bytes) {
     return Status::ResourceExhausted("plan larger than " +
                                      std::to_string(options_.max_yaml_bytes) + " bytes");
@@ -692,7 +795,12 @@ Result<ReleaseView> ReleaseService::CreateRelease(const Principal& actor,
     const int64_t n = fleet_.DeviceCount();
     if (n > 0) lint.fleet_size = n;
   }
-  RF_RETURN_IF_ERROR(rollout::CheckPlan(plan, lint));
+  // The break-glass: the linter's findings are recorded and audited instead of refusing.
+  std::string overridden;
+  if (Status lint_st = rollout::CheckPlan(plan, lint); !lint_st.ok()) {
+    if (!allow_unsafe_plan) return lint_st;
+    overridden = lint_st.message();
+  }
   server::ReleaseRecord r;
   Status st;
   {
@@ -731,6 +839,26 @@ Result<ReleaseView> ReleaseService::CreateRelease(const Principal& actor,
                            .Int("version", r.version).Str("plan", r.plan.name)
                            .Str("plan_sha256", crypto::Sha256Hex(plan_yaml)).Done(),
                        now});
+    if (!overridden.empty()) {
+      b.audit.push_back({actor.name, "release.unsafe_plan", r.release_id,
+                         Details().Str("plan", r.plan.name).Str("lint", overridden)
+                             .Str("note", "the plan linter was overridden (allow_unsafe_plan) by " +
+                                              actor.name)
+                             .Done(),
+                         now});
+    }
+    // A channel whose policy requires no approvals (layer 3 off) is Ready at once.
+    if (PolicyForLocked(r.channel).approvals_required == 0) {
+      auto t = rollout::Transition(r.state, rollout::Event::Approved("policy"), now);
+      if (!t.ok()) return t.status();
+      r.state = std::move(t->state);
+      b.releases.back() = r;
+      b.audit.push_back({"system", "release.approved", r.release_id,
+                         Details().Str("from", "AwaitingApproval").Str("to", "Ready")
+                             .Int("approvals", 0)
+                             .Str("note", "channel " + r.channel + " requires no approvals").Done(),
+                         now});
+    }
     st = CommitLocked(std::move(b), [&](Model& mm) {
       mm.releases[r.release_id] = r;
       mm.release_number[r.release_id] = number;
@@ -1000,7 +1128,11 @@ Status ReleaseService::SetPolicy(const Principal& actor, const store::ChannelPol
     return Status::InvalidArgument("channel '" + policy.channel +
                                    "' is not 1-128 characters of [A-Za-z0-9._:-]");
   }
-  if (policy.approvals_required < 1 || policy.approvals_required > 32) {
+  if (policy.approvals_required == 0 && !options_.allow_zero_approvals) {
+    return Status::InvalidArgument(
+        "approvals must be between 1 and 32 (0 only on a server started with --allow-unreviewed)");
+  }
+  if (policy.approvals_required < 0 || policy.approvals_required > 32) {
     return Status::InvalidArgument("approvals must be between 1 and 32");
   }
   if (policy.approver_roles.empty() || Contains(policy.approver_roles, Role::kAgent)) {

@@ -37,6 +37,7 @@
 #include "core/content_type.h"
 #include "core/stage1.h"
 #include "core/status.h"
+#include "dynamic/dynamic_check.h"
 #include "platform/env.h"
 #include "rollout/plan.h"
 #include "rollout/release.h"
@@ -62,6 +63,22 @@ struct ReleaseServiceOptions {
   // Source of token bytes. nullptr (default) = libsodium's CSPRNG; a bearer token must not come
   // from a seeded PRNG. Tests inject a SeededRandom for reproducible tokens.
   Random* token_random = nullptr;
+
+  // Layer 2 on upload: every consumer build here runs on the bundle in a sandbox (src/dynamic);
+  // any crash, timeout, CPU/memory overrun or refusal refuses the upload, and the report is stored
+  // as the bundle's layer-2 report (which approvals sign). Empty = layer 2 off. `layer2_env`
+  // (clock and filesystem for the runs) is required when consumers are given.
+  std::vector<dynamic::ConsumerSpec> layer2_consumers;
+  dynamic::DynamicCheckOptions layer2;
+  Env layer2_env{nullptr, nullptr, nullptr};
+
+  // Switches for the layer-by-layer demonstrations (`ringfence server --skip-layer1`,
+  // `--allow-unreviewed`); never in production. skip_layer1: uploads and starts are not checked
+  // by layer 1 (the stored report says so, the upload's audit entry too). allow_zero_approvals:
+  // an admin may set a channel policy of 0 approvals (layer 3 off on the server; releases of that
+  // channel are Ready when created, audited as such).
+  bool skip_layer1 = false;
+  bool allow_zero_approvals = false;
 };
 
 // A bundle as listed by the API (without its envelope).
@@ -152,8 +169,12 @@ class ReleaseService final : public server::ReleaseDirectory {
   // ----- releases -----
   // Author only. A release of an accepted bundle under the plan (ParsePlan + CheckPlan; every
   // linter finding in the error). Ids are "r-1", "r-2", ...
+  // `allow_unsafe_plan` is the audited break-glass: an admin (only) may create a release under a
+  // plan the linter refuses (e.g. everyone at once); the findings and the admin's name go into a
+  // `release.unsafe_plan` audit entry in the same commit. A plan that does not parse is refused.
+  // When the channel's policy requires 0 approvals the release is Ready at once.
   Result<ReleaseView> CreateRelease(const server::Principal& actor, std::string_view bundle_sha256,
-                                    std::string_view plan_yaml);
+                                    std::string_view plan_yaml, bool allow_unsafe_plan = false);
   Result<ReleaseView> GetRelease(std::string_view release_id) const;
   // Newest first; channel "" = all.
   std::vector<ReleaseView> ListReleases(std::string_view channel_filter = {}) const;

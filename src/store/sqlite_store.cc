@@ -13,7 +13,8 @@
 namespace rf::store {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+// 1: initial; 2: bundles.layer2_report_json (added by ALTER TABLE to a version-1 file).
+constexpr int kSchemaVersion = 2;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS content_types(
@@ -24,7 +25,8 @@ CREATE TABLE IF NOT EXISTS bundles(
   sha256 TEXT PRIMARY KEY, channel TEXT NOT NULL, content_type TEXT NOT NULL,
   schema_version INTEGER NOT NULL, version INTEGER NOT NULL, payload_bytes INTEGER NOT NULL,
   envelope BLOB NOT NULL, report_json TEXT NOT NULL, uploaded_by TEXT NOT NULL,
-  uploaded_us INTEGER NOT NULL, UNIQUE(channel, version));
+  uploaded_us INTEGER NOT NULL, layer2_report_json TEXT NOT NULL DEFAULT '',
+  UNIQUE(channel, version));
 CREATE TABLE IF NOT EXISTS releases(
   release_id TEXT PRIMARY KEY, channel TEXT NOT NULL, content_type TEXT NOT NULL,
   version INTEGER NOT NULL, bundle_sha256 TEXT NOT NULL REFERENCES bundles(sha256),
@@ -205,7 +207,7 @@ class SqliteStore::Writer {
     RF_RETURN_IF_ERROR(put_type.Prepare(db,
         "INSERT OR REPLACE INTO content_types VALUES(?1,?2,?3,?4,?5)"));
     RF_RETURN_IF_ERROR(put_bundle.Prepare(db,
-        "INSERT OR REPLACE INTO bundles VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"));
+        "INSERT OR REPLACE INTO bundles VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"));
     RF_RETURN_IF_ERROR(put_release.Prepare(db,
         "INSERT OR REPLACE INTO releases VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)"));
     RF_RETURN_IF_ERROR(put_approval.Prepare(db,
@@ -235,7 +237,7 @@ class SqliteStore::Writer {
       RF_RETURN_IF_ERROR(put_bundle.Text(1, x.sha256).Text(2, x.channel).Text(3, x.content_type)
                              .Int(4, x.schema_version).Int(5, x.version).Int(6, x.payload_bytes)
                              .Blob(7, x.envelope).Text(8, x.report_json).Text(9, x.uploaded_by)
-                             .Int(10, x.uploaded_us).Run());
+                             .Int(10, x.uploaded_us).Text(11, x.layer2_report_json).Run());
     }
     for (const auto& r : b.releases) {
       put_release.Text(1, r.release_id).Text(2, r.channel).Text(3, r.content_type)
@@ -332,6 +334,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
     }
     RF_RETURN_IF_ERROR(Exec(db, "BEGIN IMMEDIATE"));
     Status st = Exec(db, kSchema);
+    if (st.ok() && version == 1) {
+      st = Exec(db, "ALTER TABLE bundles ADD COLUMN layer2_report_json TEXT NOT NULL DEFAULT ''");
+    }
     if (st.ok()) st = Exec(db, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
     if (st.ok()) st = Exec(db, "COMMIT");
     if (!st.ok()) {
@@ -453,7 +458,7 @@ Result<StoreContents> SqliteStore::Load() {
     Stmt s;
     RF_RETURN_IF_ERROR(s.Prepare(db,
         "SELECT sha256, channel, content_type, schema_version, version, payload_bytes, report_json,"
-        " uploaded_by, uploaded_us FROM bundles ORDER BY channel, version"));
+        " uploaded_by, uploaded_us, layer2_report_json FROM bundles ORDER BY channel, version"));
     while (s.Row(&st)) {
       BundleRecord b;
       b.sha256 = s.ColText(0);
@@ -465,6 +470,7 @@ Result<StoreContents> SqliteStore::Load() {
       b.report_json = s.ColText(6);
       b.uploaded_by = s.ColText(7);
       b.uploaded_us = s.ColInt(8);
+      b.layer2_report_json = s.ColText(9);
       c.bundles.push_back(std::move(b));
     }
     RF_RETURN_IF_ERROR(st);

@@ -54,6 +54,7 @@ struct BundleRecord {
   // The DSSE envelope text as uploaded. Left empty by Store::Load (read it with BundleEnvelope).
   std::string envelope;
   std::string report_json;  // layer-1 report (StageOneReportJson) at upload
+  std::string layer2_report_json;  // layer-2 report (DynamicReportJson) at upload, "" if layer 2 was off
   std::string uploaded_by;
   int64_t uploaded_us = 0;
   friend bool operator==(const BundleRecord&, const BundleRecord&) = default;
