@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <charconv>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <utility>
@@ -418,26 +419,54 @@ Status FleetInventory::WriteSegment(bool full) {
   }
   if (batch.empty() && !full) return Status::Ok();
 
-  // Segment-local tables of the profiles and installed sets used.
-  std::unordered_map<uint32_t, uint32_t> profile_local, installed_local;
+  // Segment-local numbers of the profiles and installed sets used (dense ids: plain vectors), then
+  // the text appended in place (no temporaries per device: the flusher shares the cores with
+  // check-ins).
+  constexpr uint32_t kUnset = UINT32_MAX;
+  std::vector<uint32_t> profile_local(profiles_->size(), kUnset);
+  std::vector<uint32_t> installed_local(installed_sets_->size(), kUnset);
+  uint32_t profiles_used = 0, installed_used = 0;
+  char num[24];
+  auto append_int = [&](std::string* out, auto v) {
+    out->append(num, std::to_chars(num, num + sizeof num, v).ptr);
+  };
   std::string text(kSegmentMagic);
   text += full ? " full\n" : " delta\n";
   for (const SegmentDevice& d : batch) {
-    if (profile_local.emplace(d.profile, static_cast<uint32_t>(profile_local.size())).second) {
-      text += "P " + std::to_string(profile_local[d.profile]) + " " + profiles_->at(d.profile).key +
-              "\n";
+    if (profile_local[d.profile] == kUnset) {
+      profile_local[d.profile] = profiles_used++;
+      text += "P ";
+      append_int(&text, profile_local[d.profile]);
+      text += ' ';
+      text += profiles_->at(d.profile).key;
+      text += '\n';
     }
-    if (installed_local.emplace(d.installed, static_cast<uint32_t>(installed_local.size())).second) {
-      text += "I " + std::to_string(installed_local[d.installed]) + " " +
-              installed_sets_->at(d.installed).key + "\n";
+    if (installed_local[d.installed] == kUnset) {
+      installed_local[d.installed] = installed_used++;
+      text += "I ";
+      append_int(&text, installed_local[d.installed]);
+      text += ' ';
+      text += installed_sets_->at(d.installed).key;
+      text += '\n';
     }
   }
+  text.reserve(text.size() + batch.size() * 64);
   for (const SegmentDevice& d : batch) {
-    text += "D " + d.id + " " + std::to_string(d.seq) + " " + std::to_string(d.last_seen) + " " +
-            std::to_string(profile_local[d.profile]) + " " +
-            std::to_string(installed_local[d.installed]) + "\n";
+    text += "D ";
+    text += d.id;
+    text += ' ';
+    append_int(&text, d.seq);
+    text += ' ';
+    append_int(&text, d.last_seen);
+    text += ' ';
+    append_int(&text, profile_local[d.profile]);
+    text += ' ';
+    append_int(&text, installed_local[d.installed]);
+    text += '\n';
   }
-  text += "E " + std::to_string(batch.size()) + "\n";
+  text += "E ";
+  append_int(&text, batch.size());
+  text += '\n';
 
   char name[64];
   std::snprintf(name, sizeof name, "/seg-%016llu.fleet",
