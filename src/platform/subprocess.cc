@@ -72,7 +72,6 @@ void SetLimit(int resource, int64_t soft, int64_t hard, int status_fd) {
   if (l.address_space_bytes > 0) {
     SetLimit(RLIMIT_AS, l.address_space_bytes, l.address_space_bytes, status_fd);
   }
-  if (l.open_files > 0) SetLimit(RLIMIT_NOFILE, l.open_files, l.open_files, status_fd);
   if (l.processes > 0) SetLimit(RLIMIT_NPROC, l.processes, l.processes, status_fd);
   if (l.file_size_bytes > 0) {
     SetLimit(RLIMIT_FSIZE, l.file_size_bytes, l.file_size_bytes, status_fd);
@@ -84,6 +83,9 @@ void SetLimit(int resource, int64_t soft, int64_t hard, int status_fd) {
   // Close every inherited descriptor but 0-2 and the status pipe (CLOEXEC, closed by execve).
   if (status_fd > 3) ::syscall(SYS_close_range, 3u, static_cast<unsigned>(status_fd - 1), 0u);
   ::syscall(SYS_close_range, static_cast<unsigned>(status_fd + 1), ~0u, 0u);
+  // Only now: with a parent holding many descriptors, the lowest free one (for /dev/null) may lie
+  // above the limit, and open() would fail with EMFILE. Descriptors already open stay valid.
+  if (l.open_files > 0) SetLimit(RLIMIT_NOFILE, l.open_files, l.open_files, status_fd);
   if (!o.working_dir.empty() && ::chdir(o.working_dir.c_str()) != 0) ChildFail(status_fd, 'C');
   // Default dispositions and an empty mask, whatever the parent had.
   sigset_t none;

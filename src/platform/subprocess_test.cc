@@ -108,6 +108,20 @@ TEST(SubprocessTest, EmptyEnvironmentAndClosedDescriptors) {
   EXPECT_EQ(fds.out, "0\n1\n2\n3\n") << "inherited descriptor " << leaked;
 }
 
+// Regression (2026-11-26): the descriptor limit was set before the child opened /dev/null, so a
+// parent holding more descriptors than the limit (a busy server running layer 2) made every run
+// fail with EMFILE.
+TEST(SubprocessTest, DescriptorLimitBelowTheParentsOpenDescriptors) {
+  std::vector<int> held;
+  for (int i = 0; i < 80; ++i) held.push_back(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  ResourceLimits limits;
+  limits.open_files = 16;
+  SubprocessResult r = RunChild({"/bin/sh", "-c", "echo ok"}, 10'000, limits);
+  for (int fd : held) ::close(fd);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "ok\n");
+}
+
 TEST(SubprocessTest, NetworkNamespaceWhenPermitted) {
   SubprocessResult r = RunChild({"/bin/cat", "/proc/net/dev"});
   EXPECT_EQ(r.exit_code, 0);
