@@ -89,7 +89,16 @@ inline HttpResponse ErrorResponse(const Status& status, std::string_view code) {
 // ----- principals and roles -----
 
 enum class Role : uint8_t { kAuthor, kReviewer, kOperator, kAdmin, kAgent };
-std::string_view RoleName(Role r);
+inline std::string_view RoleName(Role r) {
+  switch (r) {
+    case Role::kAuthor: return "author";
+    case Role::kReviewer: return "reviewer";
+    case Role::kOperator: return "operator";
+    case Role::kAdmin: return "admin";
+    case Role::kAgent: return "agent";
+  }
+  return "unknown";
+}
 
 struct Principal {
   std::string name;          // "alice"; "agent" for the enrollment token
