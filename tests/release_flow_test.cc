@@ -13,6 +13,7 @@
 // The server runs with `--tick-ms 100 --poll-after 1` and plans with second-scale windows, so the
 // whole file takes a few seconds; nothing asserts on timing (loops wait for states, bounded).
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -20,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -29,9 +31,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <boost/json.hpp>
-#include <gtest/gtest.h>
 
 #include "crypto/crypto.h"
 #include "crypto/dsse.h"
@@ -64,9 +63,9 @@ class ServerProcess {
   explicit ServerProcess(const std::string& data) {
     int out[2];
     if (pipe(out) != 0) std::abort();
-    std::vector<std::string> args = {RingfenceBinary(), "server",  "--data",      data,
+    std::vector<std::string> args = {RingfenceBinary(), "server",      "--data",    data,
                                      "--listen",        "127.0.0.1:0", "--threads", "2",
-                                     "--poll-after",    "1",       "--tick-ms",   "100",
+                                     "--poll-after",    "1",           "--tick-ms", "100",
                                      "--flush-ms",      "500"};
     pid_ = fork();
     if (pid_ == 0) {
@@ -243,9 +242,9 @@ struct Device {
   std::string id;
   int stratum = 0;
   int64_t seq = 0;
-  std::optional<std::pair<int64_t, std::string>> current;   // version, sha256
-  std::optional<std::pair<int64_t, std::string>> applied;   // to report at the next check-in
-  int installs = 0;                                         // install directives received
+  std::optional<std::pair<int64_t, std::string>> current;  // version, sha256
+  std::optional<std::pair<int64_t, std::string>> applied;  // to report at the next check-in
+  int installs = 0;                                        // install directives received
 };
 
 // What one check-in round saw.
@@ -564,7 +563,8 @@ std::string SlowCanaryPlan() {
          "  - {name: canary, devices: 1%, stratify: [os, agent_version], min_per_stratum: 5, "
          "dispatch: 20s, bake: 1s}\n"
          "  - {name: all, devices: 100%, dispatch: 1s, bake: 1s}\n"
-         "gate: {alpha: 0.01, signals: [silence, crash, error], silence_after: 600s, holdback: 1%}\n"
+         "gate: {alpha: 0.01, signals: [silence, crash, error], silence_after: 600s, holdback: "
+         "1%}\n"
          "on_failure: rollback\n";
 }
 
@@ -774,8 +774,8 @@ TEST_F(ReleaseFlowTest, ReviewAndRoleRefusals) {
   // And with the quorum the operator can.
   Response ok = Op("POST", "/v1/releases/" + id + "/start", operator_.token, "{}");
   EXPECT_EQ(ok.status, 200) << ok.body;
-  Response author_halt = Op("POST", "/v1/releases/" + id + "/halt", author_.token,
-                            R"({"reason":"not mine to halt"})");
+  Response author_halt =
+      Op("POST", "/v1/releases/" + id + "/halt", author_.token, R"({"reason":"not mine to halt"})");
   EXPECT_EQ(author_halt.status, 403) << author_halt.body;
 }
 

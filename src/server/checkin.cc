@@ -1,12 +1,11 @@
 #include "server/checkin.h"
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <charconv>
 #include <initializer_list>
 #include <limits>
 #include <utility>
-
-#include <boost/json.hpp>
 
 #include "core/bundle.h"  // AppendJsonString
 
@@ -121,7 +120,9 @@ Result<CapabilityManifest> DecodeCaps(const json::value& v) {
 // `where`.`channel`.`which`: e.g. channels.291.current.
 Result<BundleRef> DecodeBundleRef(const json::value& v, std::string_view where,
                                   std::string_view channel, std::string_view which) {
-  const auto key = [&](std::string_view leaf) { return Path({where, ".", channel, ".", which, leaf}); };
+  const auto key = [&](std::string_view leaf) {
+    return Path({where, ".", channel, ".", which, leaf});
+  };
   if (!v.is_object()) return Bad(key(""), "expected an object");
   BundleRef ref;
   bool have_version = false, have_sha = false;
@@ -299,7 +300,6 @@ void AppendRef(std::string* out, const BundleRef& r) {
   *out += '}';
 }
 
-
 // ----- The fast path: a strict hand parser for the common check-in -----
 //
 // Nearly every check-in is {"device_id", "seq", "channels": {C: {"current"/"lkg": {"version",
@@ -312,7 +312,8 @@ void AppendRef(std::string* out, const BundleRef& r) {
 // DOM decoder would (checkin_test compares the two on mutated bodies).
 class FastCheckinParser {
  public:
-  explicit FastCheckinParser(std::string_view body) : p_(body.data()), end_(body.data() + body.size()) {}
+  explicit FastCheckinParser(std::string_view body)
+      : p_(body.data()), end_(body.data() + body.size()) {}
 
   std::optional<CheckinRequest> Parse() {
     CheckinRequest req;

@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <array>
-#include <cstdlib>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -65,7 +65,7 @@ class FleetInventory::Interner {
   static constexpr uint32_t kChunkSize = 1u << kChunkBits;
   static constexpr uint32_t kMaxChunks = 1u << 14;  // 16M values (a fleet has a few per stratum)
 
-  Interner() : chunks_(new std::atomic<std::atomic<T*>*>[kMaxChunks]{}) {}
+  Interner() : chunks_(new std::atomic<std::atomic<T*>*>[kMaxChunks] {}) {}
   ~Interner() {
     const uint32_t n = size_.load(std::memory_order_acquire);
     for (uint32_t i = 0; i < n; ++i) delete slot(i).load(std::memory_order_relaxed);
@@ -95,7 +95,8 @@ class FleetInventory::Interner {
     v->key = key;
     make(*v);
     if (id % kChunkSize == 0) {
-      chunks_[id >> kChunkBits].store(new std::atomic<T*>[kChunkSize]{}, std::memory_order_release);
+      chunks_[id >> kChunkBits].store(
+          new std::atomic<T*>[kChunkSize] {}, std::memory_order_release);
     }
     T* raw = v.release();
     slot(id).store(raw, std::memory_order_release);

@@ -124,8 +124,8 @@ std::string ServerMetrics::Render(const DispatchSnapshot& snapshot,
          std::to_string(cumulative) + "\n";
   out += "ringfence_http_request_duration_seconds_sum " +
          Num(static_cast<double>(Sum(&Slot::latency_sum_micros)) / 1e6) + "\n";
-  out += "ringfence_http_request_duration_seconds_count " + std::to_string(Sum(&Slot::latency_count)) +
-         "\n";
+  out += "ringfence_http_request_duration_seconds_count " +
+         std::to_string(Sum(&Slot::latency_count)) + "\n";
   return out;
 }
 
