@@ -106,12 +106,14 @@ echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /pro
 echo "wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s, keep-alive; server --threads $THREADS; nginx worker_processes $THREADS"
 echo "check-in response: ${#resp} bytes; enrollment of $DEVICES devices took $(echo "$t1 - $t0" | bc) s"
 echo
-printf "%-7s %-8s %14s %10s %8s\n" round target "requests/s" "p99 ms" "non-2xx"
+printf "%-7s %-8s %14s %10s %8s %8s\n" round target "requests/s" "p99 ms" "non-2xx" "ratio"
 best_s=0; best_n=0
 for round in $(seq "$ROUNDS"); do
   read -r s_rps s_p99 s_err < <(parse "$work/server.$round.txt")
   read -r n_rps n_p99 n_err < <(parse "$work/nginx.$round.txt")
-  printf "%-7s %-8s %14s %10s %8s\n" "$round" server "$s_rps" "$s_p99" "$s_err"
+  # The paired ratio: server and nginx ran back to back in this round (least load-sensitive).
+  printf "%-7s %-8s %14s %10s %8s %8s\n" "$round" server "$s_rps" "$s_p99" "$s_err" \
+    "$(echo "scale=2; $s_rps / $n_rps" | bc)"
   printf "%-7s %-8s %14s %10s %8s\n" "$round" nginx "$n_rps" "$n_p99" "$n_err"
   best_s=$(echo "if ($s_rps > $best_s) $s_rps else $best_s" | bc)
   best_n=$(echo "if ($n_rps > $best_n) $n_rps else $best_n" | bc)
