@@ -1,6 +1,9 @@
 #include "server/fleet_inventory.h"
 
+#include <atomic>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -139,6 +142,57 @@ TEST(FleetInventory, CorruptSegmentIsRefused) {
   Status st = inv.Load();
   EXPECT_EQ(st.code(), StatusCode::kDataLoss);
   EXPECT_NE(st.message().find("seg-0000000000000001.fleet:2"), std::string::npos) << st.message();
+}
+
+// Interned values are read without a lock while other threads intern new ones (past the first
+// 1024-value chunk of the table) and check in with changing installed sets (the per-thread cache).
+TEST(FleetInventory, ConcurrentInterningAndLockFreeReads) {
+  MemFilesystem fs;
+  FleetInventory inv(TestEnv(&fs), {});
+  constexpr int kThreads = 4, kPerThread = 800;  // 3200 distinct profiles
+  std::atomic<bool> done{false};
+  std::thread reader([&] {
+    while (!done.load()) {
+      int64_t total = 0;
+      for (const Stratum& s : inv.Inventory().strata) total += s.devices;
+      EXPECT_LE(total, kThreads * kPerThread);
+      const uint32_t n = inv.profile_count();
+      if (n > 0) {
+        EXPECT_FALSE(inv.profile(n - 1).key.empty());
+      }
+    }
+  });
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kThreads; ++t) {
+    writers.emplace_back([&inv, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const std::string id = "d-" + std::to_string(t) + "-" + std::to_string(i);
+        inv.Enroll(Device(id, "os-" + std::to_string(t * kPerThread + i)), 1);
+        for (int64_t seq = 1; seq <= 3; ++seq) {
+          CheckinRequest c = Checkin(id, seq);
+          ChannelReport ch;
+          ch.channel = "291";
+          ch.current = BundleRef{seq + (i % 3), std::string(64, static_cast<char>('a' + seq))};
+          c.channels = {ch};
+          auto r = inv.Checkin(c, 2);
+          ASSERT_TRUE(r.ok()) << r.status().ToString();
+          const InstalledSet& set = inv.installed(r->installed);
+          ASSERT_EQ(set.channels.size(), 1u);
+          EXPECT_EQ(set.channels[0], ch);
+          EXPECT_EQ(inv.profile(r->profile).attrs.at("os"),
+                    "os-" + std::to_string(t * kPerThread + i));
+        }
+      }
+    });
+  }
+  for (std::thread& w : writers) w.join();
+  done = true;
+  reader.join();
+  EXPECT_EQ(inv.DeviceCount(), kThreads * kPerThread);
+  EXPECT_EQ(inv.profile_count(), static_cast<uint32_t>(kThreads * kPerThread));
+  int64_t total = 0;
+  for (const Stratum& s : inv.Inventory().strata) total += s.devices;
+  EXPECT_EQ(total, kThreads * kPerThread);
 }
 
 }  // namespace
