@@ -1,0 +1,245 @@
+#include "server_harness.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "crypto/dsse.h"
+#include "service/release_service.h"
+#include "testing/test_util.h"
+
+namespace rf::e2e {
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+std::string Quote(std::string_view s) { return json::serialize(json::string(s)); }
+
+// ----- ServerProcess -----
+
+ServerProcess::ServerProcess(const std::string& data, const ServerOptions& options) {
+  int out[2];
+  if (pipe(out) != 0) std::abort();
+  std::vector<std::string> args = {testing::RingfenceBinary(),
+                                   "server",
+                                   "--data",
+                                   data,
+                                   "--listen",
+                                   "127.0.0.1:0",
+                                   "--threads",
+                                   std::to_string(options.threads),
+                                   "--poll-after",
+                                   std::to_string(options.poll_after_s),
+                                   "--tick-ms",
+                                   std::to_string(options.tick_ms),
+                                   "--flush-ms",
+                                   std::to_string(options.flush_ms)};
+  pid_ = fork();
+  if (pid_ == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a crashed test
+    dup2(out[1], 1);
+    close(out[0]);
+    close(out[1]);
+    if (!options.stderr_path.empty()) {
+      const int err = open(options.stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+      if (err >= 0) {
+        dup2(err, 2);
+        close(err);
+      }
+    }
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(out[1]);
+  out_ = fdopen(out[0], "r");
+  char line[256] = {0};
+  if (fgets(line, sizeof line, out_) != nullptr) {
+    const std::string s = Trim(line);
+    const std::string prefix = "listening on 127.0.0.1:";
+    if (s.rfind(prefix, 0) == 0) port_ = std::stoi(s.substr(prefix.size()));
+  }
+}
+
+ServerProcess::~ServerProcess() {
+  if (pid_ > 0) KillNine();
+  if (out_) fclose(out_);
+}
+
+int ServerProcess::Terminate() {
+  kill(pid_, SIGTERM);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+bool ServerProcess::KillNine() {
+  if (pid_ <= 0) return false;
+  kill(pid_, SIGKILL);
+  return ReapKilled();
+}
+
+bool ServerProcess::ReapKilled() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+}
+
+// ----- HttpConnection -----
+
+json::object Response::Object() const {
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec);
+  return !ec && v.is_object() ? v.as_object() : json::object();
+}
+
+Response HttpConnection::Do(const std::string& method, const std::string& path,
+                            const std::string& token, const std::string& body) {
+  for (int attempt = 0; attempt < 2; ++attempt) {  // once more if an idle connection was closed
+    if (fd_ < 0 && !Open()) return {};
+    std::string r = method + " " + path + " HTTP/1.1\r\nHost: localhost\r\n";
+    if (!token.empty()) r += "Authorization: Bearer " + token + "\r\n";
+    if (method != "GET") {
+      r += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\n";
+    }
+    r += "\r\n" + body;
+    if (SendAll(r)) {
+      Response resp = Read();
+      if (resp.status != 0) return resp;
+    }
+    Close();
+  }
+  return {};
+}
+
+bool HttpConnection::Open() {
+  fd_ = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port_));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    Close();
+    return false;
+  }
+  timeval tv{20, 0};
+  setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  buf_.clear();
+  return true;
+}
+
+void HttpConnection::Close() {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+}
+
+bool HttpConnection::SendAll(const std::string& data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+Response HttpConnection::Read() {
+  char chunk[65536];
+  for (;;) {
+    const size_t hdr_end = buf_.find("\r\n\r\n");
+    if (hdr_end != std::string::npos) {
+      const std::string head = buf_.substr(0, hdr_end);
+      size_t cl = 0;
+      const size_t p = head.find("Content-Length: ");
+      if (p != std::string::npos) cl = std::stoul(head.substr(p + 16));
+      if (buf_.size() >= hdr_end + 4 + cl) {
+        Response r;
+        r.status = std::stoi(head.substr(9, 3));
+        r.body = buf_.substr(hdr_end + 4, cl);
+        buf_.erase(0, hdr_end + 4 + cl);
+        return r;
+      }
+    }
+    ssize_t n = recv(fd_, chunk, sizeof chunk, 0);
+    if (n <= 0) return {};
+    buf_.append(chunk, static_cast<size_t>(n));
+  }
+}
+
+// ----- JSON -----
+
+std::string Str(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+int64_t Int(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  return v && v->is_int64() ? v->as_int64() : -1;
+}
+
+std::string ErrorCode(const Response& r) {
+  json::object o = r.Object();
+  const json::value* e = o.if_contains("error");
+  return e && e->is_object() ? Str(e->as_object(), "code") : std::string();
+}
+
+// ----- principals and approvals -----
+
+Principal CreatePrincipal(HttpConnection& conn, const std::string& admin_token,
+                          const std::string& name, const std::vector<std::string>& roles,
+                          bool with_key) {
+  Principal p{name, "", std::nullopt};
+  std::string body = "{\"name\":" + Quote(name) + ",\"roles\":[";
+  for (size_t i = 0; i < roles.size(); ++i) body += (i ? "," : "") + Quote(roles[i]);
+  body += "]";
+  if (with_key) {
+    p.key = crypto::SigningKey::Generate();
+    body += ",\"reviewer_public_key\":" + Quote(crypto::EncodePublicKeyFile(p.key->public_key()));
+  }
+  body += "}";
+  Response r = conn.Do("POST", "/v1/principals", admin_token, body);
+  EXPECT_EQ(r.status, 201) << r.body;
+  p.token = Str(r.Object(), "token");
+  EXPECT_FALSE(p.token.empty()) << r.body;
+  return p;
+}
+
+std::string SignedApprovalBody(const json::object& release, const Principal& p) {
+  const json::value* reports_v = release.if_contains("reports");
+  const json::object reports =
+      reports_v && reports_v->is_object() ? reports_v->as_object() : json::object();
+  const std::string digest = crypto::Sha256Hex(Str(reports, "layer1") + Str(reports, "layer2"));
+  EXPECT_EQ(digest, Str(release, "reports_sha256"));
+  service::ApprovalStatement s;
+  s.bundle_sha256 = Str(release, "bundle_sha256");
+  s.channel = Str(release, "channel");
+  s.release_id = Str(release, "release_id");
+  s.reports_sha256 = digest;
+  s.reviewer = p.name;
+  s.role = "reviewer";
+  s.version = Int(release, "version");
+  crypto::Envelope e;
+  e.payload_type = std::string(service::kApprovalPayloadType);
+  e.payload = service::EncodeApprovalPayload(s);
+  crypto::SignEnvelope(&e, *p.key);
+  return "{\"envelope\":" + Quote(crypto::SerializeEnvelope(e)) + "}";
+}
+
+}  // namespace rf::e2e
