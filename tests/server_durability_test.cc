@@ -7,8 +7,9 @@
 // agents check in over HTTP so the controller advances waves and writes its own transitions and
 // audit entries. Each release gets a fate (halt at some wave, complete, or halt then roll back).
 // A kill lands either after a random delay (0-300 ms, from a timer thread: inside controller ticks,
-// commits and request handling) or immediately after the k-th acknowledged mutation (inside the
-// change listener and the controller tick it wakes).
+// commits and request handling) or immediately after the k-th acknowledgement of the trial - an
+// operator mutation (inside the change listener and the controller tick it wakes) or a controller
+// transition just served (inside the controller's tick).
 //
 // Every 2xx answer is an acknowledgement of committed state (the server answers only after the
 // commit and reads only see committed changes), so the test folds every answer into its model:
@@ -27,10 +28,10 @@
 //
 // RF_SERVER_DURABILITY_SEED replays a run; RF_SERVER_DURABILITY_KILLS (default 60, minimum 50 for
 // the acceptance) sets the number of kills; RF_SERVER_DURABILITY_DELAY_SCALE (default 1) stretches
-// the kill delays (slow builds such as ASan).
-// CheckerDetectsForgedExpectations proves the checks can fail: after a real kill and restart,
-// forged acknowledgements (an approval, an audit hash, an operation, a halted wave, a completion)
-// are each reported.
+// the kill delays (slow builds such as ASan); RF_SERVER_DURABILITY_VERBOSE=1 prints a line per
+// trial. CheckerDetectsForgedExpectations proves the checks can fail: after a real kill and
+// restart, forged acknowledgements (an approval, an audit hash, an operation, a halted wave, a
+// completion) are each reported.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -67,8 +68,8 @@ std::string FastPlan() {
   return "plan: durability-fast\n"
          "waves:\n"
          "  - {name: canary, devices: 1%, stratify: [os, agent_version], min_per_stratum: 2, "
-         "dispatch: 1s, bake: 1s}\n"
-         "  - {name: all, devices: 100%, dispatch: 1s, bake: 1s}\n"
+         "dispatch: 500ms, bake: 500ms}\n"
+         "  - {name: all, devices: 100%, dispatch: 500ms, bake: 500ms}\n"
          "gate: {alpha: 0.01, signals: [silence, crash, error], silence_after: 600s, holdback: "
          "1%}\n"
          "on_failure: rollback\n";
@@ -118,8 +119,8 @@ class Fleet {
     const StratumSpec& s = kStrata[d.stratum];
     return conn_
         ->Do("POST", "/v1/agent/enroll", token_,
-             R"({"device_id":")" + d.id + R"(","attrs":{"os":")" + s.os +
-                 R"(","agent_version":")" + s.agent_version +
+             R"({"device_id":")" + d.id + R"(","attrs":{"os":")" + s.os + R"(","agent_version":")" +
+                 s.agent_version +
                  R"(","tenant":"acme","group":"prod"},"capabilities":{"ipc_rule":)" +
                  R"({"schema_versions":[3],"inputs":)" + std::to_string(s.inputs) + "}}}")
         .status;
@@ -149,7 +150,8 @@ class Fleet {
         if (r.status != 404 || ErrorCode(r) != "unknown_device") break;
         const int enrolled = Enroll(d);
         if (enrolled == 0) return false;
-        if (enrolled != 200) errors->push_back(d.id + ": enroll answered " + std::to_string(enrolled));
+        if (enrolled != 200)
+          errors->push_back(d.id + ": enroll answered " + std::to_string(enrolled));
       }
       if (r.status != 200) {
         errors->push_back(d.id + " check-in seq " + std::to_string(d.seq) + ": " +
@@ -284,15 +286,15 @@ class DurabilityRun {
     const int64_t version = ++next_version_;
     const std::string envelope =
         service::testing::BuildEnvelope(service::testing::BundleSource(version, false));
-    Response up = op_->Do("POST", "/v1/bundles", alice_.token,
-                          "{\"envelope\":" + Quote(envelope) + "}");
+    Response up =
+        op_->Do("POST", "/v1/bundles", alice_.token, "{\"envelope\":" + Quote(envelope) + "}");
     if (!Answered(up, "upload")) return up.status == 0 ? Outcome::kDead : Outcome::kRefused;
     const std::string sha = Str(up.Object(), "sha256");
     Ack({"bundle.upload", "bundle " + sha, "alice", ""});
     if (AfterAck()) return Outcome::kDead;
-    Response cr = op_->Do("POST", "/v1/releases", alice_.token,
-                          "{\"bundle_sha256\":" + Quote(sha) +
-                              ",\"plan_yaml\":" + Quote(FastPlan()) + "}");
+    Response cr =
+        op_->Do("POST", "/v1/releases", alice_.token,
+                "{\"bundle_sha256\":" + Quote(sha) + ",\"plan_yaml\":" + Quote(FastPlan()) + "}");
     if (!Answered(cr, "create")) return cr.status == 0 ? Outcome::kDead : Outcome::kRefused;
     ReleaseModel m;
     m.id = Str(cr.Object(), "release_id");
@@ -309,7 +311,8 @@ class DurabilityRun {
   Outcome Approve(ReleaseModel& m) {
     const Principal& p = m.approvals.count("bob") ? carol_ : bob_;
     Response got = op_->Do("GET", "/v1/releases/" + m.id, p.token);
-    if (!Answered(got, "get for approval")) return got.status == 0 ? Outcome::kDead : Outcome::kRefused;
+    if (!Answered(got, "get for approval"))
+      return got.status == 0 ? Outcome::kDead : Outcome::kRefused;
     Observe(m, got.Object(), "get for approval");
     if (m.phase != "AwaitingApproval") return Outcome::kRefused;
     Response a = op_->Do("POST", "/v1/releases/" + m.id + "/approvals", p.token,
@@ -400,8 +403,8 @@ class DurabilityRun {
         const json::object& e = v.as_object();
         const int64_t seq = Int(e, "seq");
         const std::string hash = Str(e, "hash");
-        if (seq != after + 1) Violation("audit entry " + std::to_string(seq) + " after " +
-                                        std::to_string(after));
+        if (seq != after + 1)
+          Violation("audit entry " + std::to_string(seq) + " after " + std::to_string(after));
         if (!prev_hash.empty() && Str(e, "prev_hash") != prev_hash) {
           Violation("audit entry " + std::to_string(seq) + " does not link to its predecessor");
         }
@@ -449,6 +452,8 @@ class DurabilityRun {
         break;
       }
     }
+    actions_.clear();
+    for (const json::object& e : entries) ++actions_[Str(e, "action")];
     size_t k = 0;
     for (const json::object& e : entries) {
       if (k == acked_.operations.size()) break;
@@ -509,12 +514,26 @@ class DurabilityRun {
     }
     if (!Round()) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    return ReadRelease(m, "traffic");
+    const std::pair<std::string, int> before = {m.phase, m.max_wave};
+    if (!ReadRelease(m, "traffic")) return false;
+    if (before != std::pair<std::string, int>{m.phase, m.max_wave}) {
+      // The controller's own transition, served, so committed: it counts as an acknowledgement
+      // (a kill right after it lands in the tick that wrote it).
+      ++controller_transitions_;
+      ++acks_this_trial_;
+      return !AfterAck();
+    }
+    return true;
   }
+  int64_t controller_transitions() const { return controller_transitions_; }
+  // Audit entries by action, as of the last VerifyAuditLog.
+  const std::map<std::string, int>& actions() const { return actions_; }
 
-  // Kill -9 right after the k-th acknowledged mutation of this trial (0: never).
-  void KillAfterAcks(int k) {
+  // Kill -9 right after the k-th acknowledgement (mutation or controller transition seen; only
+  // the latter if `transitions_only`) of this trial (0: never).
+  void KillAfterAcks(int k, bool transitions_only = false) {
     kill_after_acks_ = k;
+    transitions_only_ = transitions_only;
     acks_this_trial_ = 0;
   }
 
@@ -623,7 +642,7 @@ class DurabilityRun {
   void Ack(ExpectedAudit e) {
     acked_.operations.push_back(std::move(e));
     ++acked_.acks;
-    ++acks_this_trial_;
+    if (!transitions_only_) ++acks_this_trial_;
   }
   // Kills the server now if this was the k-th acknowledgement of the trial; true if it did.
   bool AfterAck() {
@@ -652,8 +671,11 @@ class DurabilityRun {
   int trial_ = 0;
   int64_t next_version_ = 2000;
   int64_t ops_ = 0;
+  int64_t controller_transitions_ = 0;
+  std::map<std::string, int> actions_;
   int refusals_ = 0;
   int kill_after_acks_ = 0, acks_this_trial_ = 0;
+  bool transitions_only_ = false;
   bool killed_by_ack_ = false;
 };
 
@@ -673,15 +695,17 @@ TEST(ServerDurability, KillNineDuringRolloutsLosesNothingAcknowledged) {
       EnvOr("RF_SERVER_DURABILITY_SEED",
             static_cast<uint64_t>(Clock::now().time_since_epoch().count()) & 0xffffffffu);
   const int kills_wanted = static_cast<int>(EnvOr("RF_SERVER_DURABILITY_KILLS", 60));
-  const int delay_scale = std::max(1, static_cast<int>(EnvOr("RF_SERVER_DURABILITY_DELAY_SCALE", 1)));
-  std::printf("server durability seed %llu (replay with RF_SERVER_DURABILITY_SEED=%llu), %d kills\n",
-              static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed),
-              kills_wanted);
+  const int delay_scale =
+      std::max(1, static_cast<int>(EnvOr("RF_SERVER_DURABILITY_DELAY_SCALE", 1)));
+  std::printf(
+      "server durability seed %llu (replay with RF_SERVER_DURABILITY_SEED=%llu), %d kills\n",
+      static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed), kills_wanted);
   std::fflush(stdout);
+  const bool verbose = EnvOr("RF_SERVER_DURABILITY_VERBOSE", 0) != 0;  // a line per trial
   const auto t0 = Clock::now();
   DurabilityRun run(seed);
   ASSERT_NO_FATAL_FAILURE(run.Setup());
-  int kills = 0, trials = 0, timer_kills = 0, ack_kills = 0;
+  int kills = 0, trials = 0, timer_kills = 0, ack_kills = 0, transition_kills = 0;
   while (kills < kills_wanted && trials < 3 * kills_wanted) {
     ++trials;
     run.set_trial(trials);
@@ -690,8 +714,14 @@ TEST(ServerDurability, KillNineDuringRolloutsLosesNothingAcknowledged) {
       run.VerifyAfterRestart();
       if (ReportViolations(run)) break;
     }
-    // The kill: after 0-300 ms from a timer thread, or right after the k-th acknowledgement.
-    const bool by_timer = run.rnd()() % 2 == 0;
+    // The kill: after 0-300 ms from a timer thread (half the trials), right after the k-th
+    // acknowledgement (1 s backstop), or right after the controller's next transition (3 s
+    // backstop; these trials outlive a bake, so waves advance although a restart resets the
+    // gate's bake-end evidence).
+    const uint64_t mode = run.rnd()() % 20;
+    const bool by_timer = mode < 10;
+    const bool by_transition = mode >= 16;
+    const auto backstop = std::chrono::seconds((by_transition ? 3 : 1) * delay_scale);
     std::atomic<bool> stop_timer{false};
     std::thread timer;
     const auto trial_start = Clock::now();
@@ -702,12 +732,14 @@ TEST(ServerDurability, KillNineDuringRolloutsLosesNothingAcknowledged) {
         std::this_thread::sleep_until(trial_start + delay);
         ::kill(pid, SIGKILL);
       });
+    } else if (by_transition) {
+      run.KillAfterAcks(1, /*transitions_only=*/true);
     } else {
-      run.KillAfterAcks(1 + static_cast<int>(run.rnd()() % 4));
+      run.KillAfterAcks(1 + static_cast<int>(run.rnd()() % 3));
     }
-    // Traffic until the server is gone (an acknowledgement-triggered kill has a 2 s backstop).
+    // Traffic until the server is gone.
     while (run.Step()) {
-      if (!by_timer && Clock::now() - trial_start > std::chrono::seconds(2 * delay_scale)) {
+      if (!by_timer && Clock::now() - trial_start > backstop) {
         ::kill(run.server().pid(), SIGKILL);
       }
     }
@@ -715,8 +747,17 @@ TEST(ServerDurability, KillNineDuringRolloutsLosesNothingAcknowledged) {
     if (!run.server().ReapKilled()) {
       run.Violation("the server exited on its own instead of dying by the kill (see server.log)");
     }
+    if (verbose) {
+      const ReleaseModel* m = run.acked().releases.empty() ? nullptr : &run.acked().releases.back();
+      std::printf("trial %d: %s kill after %.0f ms; newest %s %s wave %d\n", trials,
+                  by_timer        ? "timed"
+                  : by_transition ? "transition"
+                                  : "ack",
+                  std::chrono::duration<double, std::milli>(Clock::now() - trial_start).count(),
+                  m ? m->id.c_str() : "-", m ? m->phase.c_str() : "-", m ? m->max_wave : -1);
+    }
     ++kills;
-    (by_timer ? timer_kills : ack_kills) += 1;
+    (by_timer ? timer_kills : by_transition ? transition_kills : ack_kills) += 1;
     run.KillAfterAcks(0);
     if (ReportViolations(run)) break;
   }
@@ -736,6 +777,10 @@ TEST(ServerDurability, KillNineDuringRolloutsLosesNothingAcknowledged) {
 
   int halted = 0, rolled_back = 0, completed = 0, approvals = 0, paused = 0;
   for (const ReleaseModel& m : run.acked().releases) {
+    if (verbose) {
+      std::printf("%s: %s wave %d, approvals %zu, fate %d\n", m.id.c_str(), m.phase.c_str(),
+                  m.max_wave, m.approvals.size(), static_cast<int>(m.fate));
+    }
     halted += m.halted_wave ? 1 : 0;
     rolled_back += m.rolled_back ? 1 : 0;
     completed += m.completed ? 1 : 0;
@@ -743,14 +788,21 @@ TEST(ServerDurability, KillNineDuringRolloutsLosesNothingAcknowledged) {
     paused += m.pauses;
   }
   const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-  std::printf("server durability seed %llu: %d kill -9 (%d timed 0-%d ms, %d right after an "
-              "acknowledgement) in %d trials, %.1f s; %lld acknowledged mutations, %zu audit "
-              "entries served and re-checked after every restart, %zu releases (%d completed, %d "
-              "halted, %d rolled back, %d pauses), %d approvals; %d refusals (races, 4xx)\n",
-              static_cast<unsigned long long>(seed), kills, timer_kills, 300 * delay_scale,
-              ack_kills, trials, secs, static_cast<long long>(run.acked().acks),
-              run.acked().audit_seen.size(), run.acked().releases.size(), completed, halted,
-              rolled_back, paused, approvals, run.refusals());
+  std::printf(
+      "server durability seed %llu: %d kill -9 (%d timed 0-%d ms, %d right after an "
+      "acknowledgement, %d right after a controller transition) in %d trials, %.1f s; %lld "
+      "acknowledged mutations, %lld controller "
+      "transitions seen, %zu audit "
+      "entries served and re-checked after every restart, %zu releases (%d completed, %d "
+      "halted, %d rolled back, %d pauses), %d approvals; %d refusals (races, 4xx)\n",
+      static_cast<unsigned long long>(seed), kills, timer_kills, 300 * delay_scale, ack_kills,
+      transition_kills, trials, secs, static_cast<long long>(run.acked().acks),
+      static_cast<long long>(run.controller_transitions()), run.acked().audit_seen.size(),
+      run.acked().releases.size(), completed, halted, rolled_back, paused, approvals,
+      run.refusals());
+  std::printf("audit log by action:");
+  for (const auto& [action, n] : run.actions()) std::printf(" %s %d", action.c_str(), n);
+  std::printf("\n");
   EXPECT_GE(kills, 50);
   EXPECT_GE(halted, 1) << "no release was halted: the halt checks never ran";
   EXPECT_GE(approvals, 2);
@@ -781,7 +833,8 @@ TEST(ServerDurability, CheckerDetectsForgedExpectations) {
   auto expect_detected = [&](const char* what, const std::string& needle) {
     run.VerifyAfterRestart();
     bool found = false;
-    for (const std::string& v : run.violations()) found = found || v.find(needle) != std::string::npos;
+    for (const std::string& v : run.violations())
+      found = found || v.find(needle) != std::string::npos;
     EXPECT_TRUE(found) << what << ": no violation naming \"" << needle << "\"";
     run.acked() = good;
     run.clear_violations();
