@@ -26,12 +26,14 @@
 // checking in for ~1.5 s of controller ticks, the server gets SIGTERM and `ringfence audit verify
 // --data DIR` checks the chain offline. Any violation fails loudly with the seed and the trial.
 //
-// RF_SERVER_DURABILITY_SEED replays a run; RF_SERVER_DURABILITY_KILLS (default 60, minimum 50 for
-// the acceptance) sets the number of kills; RF_SERVER_DURABILITY_DELAY_SCALE (default 1) stretches
-// the kill delays (slow builds such as ASan); RF_SERVER_DURABILITY_VERBOSE=1 prints a line per
-// trial. CheckerDetectsForgedExpectations proves the checks can fail: after a real kill and
-// restart, forged acknowledgements (an approval, an audit hash, an operation, a halted wave, a
-// completion) are each reported.
+// The seed (from the clock unless RF_SERVER_DURABILITY_SEED is set) is printed; it replays the
+// random choices (kill modes, delays, fates, operations), not the scheduling.
+// RF_SERVER_DURABILITY_KILLS (default 60, minimum 50 for the acceptance) sets the number of kills;
+// RF_SERVER_DURABILITY_DELAY_SCALE (default 1) stretches the kill delays (slow builds such as
+// ASan); RF_SERVER_DURABILITY_VERBOSE=1 prints a line per trial. CheckerDetectsForgedExpectations
+// proves the checks can fail: after a real kill and restart, forged acknowledgements (an approval,
+// an audit entry's hash, an entry beyond the log, an operation, a halted wave, a completion, a
+// wave) are each reported.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
