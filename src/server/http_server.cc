@@ -84,8 +84,11 @@ std::string ErrorBody(std::string_view code, std::string_view message) {
 struct HttpServer::Impl {
   HttpServerOptions options;
   Handler handler;
-  asio::io_context accept_context{1};
+  // Declared before accept_context so they are destroyed after it: a pending accept holds a
+  // socket bound to a worker context, and destroying that op after its worker context was gone
+  // was a use-after-free at shutdown (ASan, ServerTest.SigtermExitsCleanlyAndKeepsTheFleet).
   std::vector<std::unique_ptr<asio::io_context>> workers;
+  asio::io_context accept_context{1};
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::vector<std::thread> threads;
   tcp::acceptor acceptor{accept_context};
