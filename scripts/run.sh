@@ -20,6 +20,6 @@ set -e
 echo
 echo "== ringfence demo: real server + real agents, layer by layer (about 2 minutes)"
 exec "$rf" demo \
-    --agent-bin build/apps/ringfence-agent/ringfence-agent \
-    --sensor-bin build/examples/sensor/ringfence-sensor \
-    --samples samples/content "$@"
+    --agent-bin "$PWD/build/apps/ringfence-agent/ringfence-agent" \
+    --sensor-bin "$PWD/build/examples/sensor/ringfence-sensor" \
+    --samples "$PWD/samples/content" "$@"
