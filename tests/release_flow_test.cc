@@ -12,14 +12,7 @@
 //
 // The server runs with `--tick-ms 100 --poll-after 1` and plans with second-scale windows, so the
 // whole file takes a few seconds; nothing asserts on timing (loops wait for states, bounded).
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <chrono>
@@ -34,6 +27,7 @@
 
 #include "crypto/crypto.h"
 #include "crypto/dsse.h"
+#include "server_harness.h"
 #include "service/release_service.h"
 #include "service/testing/fixtures.h"
 #include "testing/test_util.h"
@@ -46,182 +40,17 @@ using testing::ReadFileOrDie;
 using testing::RingfenceBinary;
 using testing::RunCommand;
 using testing::TempDir;
+using e2e::ErrorCode;
+using e2e::HttpConnection;
+using e2e::Int;
+using e2e::Principal;
+using e2e::Quote;
+using e2e::Response;
+using e2e::ServerProcess;
+using e2e::Str;
+using e2e::Trim;
 
 constexpr char kChannel[] = "291";
-
-std::string Trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  return s;
-}
-
-std::string Quote(std::string_view s) { return json::serialize(json::string(s)); }
-
-// ----- the server process -----
-
-class ServerProcess {
- public:
-  explicit ServerProcess(const std::string& data) {
-    int out[2];
-    if (pipe(out) != 0) std::abort();
-    std::vector<std::string> args = {RingfenceBinary(), "server",      "--data",    data,
-                                     "--listen",        "127.0.0.1:0", "--threads", "2",
-                                     "--poll-after",    "1",           "--tick-ms", "100",
-                                     "--flush-ms",      "500"};
-    pid_ = fork();
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a crashed test
-      dup2(out[1], 1);
-      close(out[0]);
-      close(out[1]);
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(out[1]);
-    out_ = fdopen(out[0], "r");
-    char line[256] = {0};
-    if (fgets(line, sizeof line, out_) != nullptr) {
-      const std::string s = Trim(line);
-      const std::string prefix = "listening on 127.0.0.1:";
-      if (s.rfind(prefix, 0) == 0) port_ = std::stoi(s.substr(prefix.size()));
-    }
-  }
-  ~ServerProcess() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (out_) fclose(out_);
-  }
-  ServerProcess(const ServerProcess&) = delete;
-  ServerProcess& operator=(const ServerProcess&) = delete;
-  int port() const { return port_; }
-  // SIGTERM; the exit status (-1 if killed by a signal).
-  int Terminate() {
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int port_ = 0;
-  FILE* out_ = nullptr;
-};
-
-// ----- a minimal keep-alive HTTP/1.1 client (Content-Length framing, what the server sends) -----
-
-struct Response {
-  int status = 0;  // 0: transport failure
-  std::string body;
-  json::object Object() const {
-    boost::system::error_code ec;
-    json::value v = json::parse(body, ec);
-    return !ec && v.is_object() ? v.as_object() : json::object();
-  }
-};
-
-class HttpConnection {
- public:
-  explicit HttpConnection(int port) : port_(port) {}
-  ~HttpConnection() { Close(); }
-  HttpConnection(const HttpConnection&) = delete;
-  HttpConnection& operator=(const HttpConnection&) = delete;
-
-  Response Do(const std::string& method, const std::string& path, const std::string& token,
-              const std::string& body = "") {
-    for (int attempt = 0; attempt < 2; ++attempt) {  // once more if an idle connection was closed
-      if (fd_ < 0 && !Open()) return {};
-      std::string r = method + " " + path + " HTTP/1.1\r\nHost: localhost\r\n";
-      if (!token.empty()) r += "Authorization: Bearer " + token + "\r\n";
-      if (method != "GET") {
-        r += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-             "\r\n";
-      }
-      r += "\r\n" + body;
-      if (SendAll(r)) {
-        Response resp = Read();
-        if (resp.status != 0) return resp;
-      }
-      Close();
-    }
-    return {};
-  }
-
- private:
-  bool Open() {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port_));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-      Close();
-      return false;
-    }
-    timeval tv{20, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    buf_.clear();
-    return true;
-  }
-  void Close() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-  bool SendAll(const std::string& data) {
-    size_t off = 0;
-    while (off < data.size()) {
-      ssize_t n = send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      off += static_cast<size_t>(n);
-    }
-    return true;
-  }
-  Response Read() {
-    char chunk[65536];
-    for (;;) {
-      const size_t hdr_end = buf_.find("\r\n\r\n");
-      if (hdr_end != std::string::npos) {
-        const std::string head = buf_.substr(0, hdr_end);
-        size_t cl = 0;
-        const size_t p = head.find("Content-Length: ");
-        if (p != std::string::npos) cl = std::stoul(head.substr(p + 16));
-        if (buf_.size() >= hdr_end + 4 + cl) {
-          Response r;
-          r.status = std::stoi(head.substr(9, 3));
-          r.body = buf_.substr(hdr_end + 4, cl);
-          buf_.erase(0, hdr_end + 4 + cl);
-          return r;
-        }
-      }
-      ssize_t n = recv(fd_, chunk, sizeof chunk, 0);
-      if (n <= 0) return {};
-      buf_.append(chunk, static_cast<size_t>(n));
-    }
-  }
-
-  int port_;
-  int fd_ = -1;
-  std::string buf_;
-};
-
-std::string Str(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-int64_t Int(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  return v && v->is_int64() ? v->as_int64() : -1;
-}
-std::string ErrorCode(const Response& r) {
-  json::object o = r.Object();
-  const json::value* e = o.if_contains("error");
-  return e && e->is_object() ? Str(e->as_object(), "code") : std::string();
-}
 
 // ----- the simulated fleet -----
 
@@ -388,12 +217,6 @@ class SimulatedFleet {
 
 // ----- the test fixture: server, principals, policy, content type, fleet -----
 
-struct Principal {
-  std::string name;
-  std::string token;
-  std::optional<crypto::SigningKey> key;
-};
-
 class ReleaseFlowTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -432,20 +255,7 @@ class ReleaseFlowTest : public ::testing::Test {
 
   Principal CreatePrincipal(const std::string& name, const std::vector<std::string>& roles,
                             bool with_key) {
-    Principal p{name, "", std::nullopt};
-    std::string body = "{\"name\":" + Quote(name) + ",\"roles\":[";
-    for (size_t i = 0; i < roles.size(); ++i) body += (i ? "," : "") + Quote(roles[i]);
-    body += "]";
-    if (with_key) {
-      p.key = crypto::SigningKey::Generate();
-      body += ",\"reviewer_public_key\":" + Quote(crypto::EncodePublicKeyFile(p.key->public_key()));
-    }
-    body += "}";
-    Response r = Op("POST", "/v1/principals", admin_, body);
-    EXPECT_EQ(r.status, 201) << r.body;
-    p.token = Str(r.Object(), "token");
-    EXPECT_FALSE(p.token.empty()) << r.body;
-    return p;
+    return e2e::CreatePrincipal(*op_conn_, admin_, name, roles, with_key);
   }
 
   // Uploads an envelope as the author; returns the response.
@@ -483,24 +293,8 @@ class ReleaseFlowTest : public ::testing::Test {
   Response Approve(const std::string& id, const Principal& p) {
     Response got = Op("GET", "/v1/releases/" + id, p.token);
     EXPECT_EQ(got.status, 200) << got.body;
-    json::object r = got.Object();
-    const json::object& reports = r.at("reports").as_object();
-    const std::string digest = crypto::Sha256Hex(Str(reports, "layer1") + Str(reports, "layer2"));
-    EXPECT_EQ(digest, Str(r, "reports_sha256"));
-    service::ApprovalStatement s;
-    s.bundle_sha256 = Str(r, "bundle_sha256");
-    s.channel = Str(r, "channel");
-    s.release_id = Str(r, "release_id");
-    s.reports_sha256 = digest;
-    s.reviewer = p.name;
-    s.role = "reviewer";
-    s.version = Int(r, "version");
-    crypto::Envelope e;
-    e.payload_type = std::string(service::kApprovalPayloadType);
-    e.payload = service::EncodeApprovalPayload(s);
-    crypto::SignEnvelope(&e, *p.key);
     return Op("POST", "/v1/releases/" + id + "/approvals", p.token,
-              "{\"envelope\":" + Quote(crypto::SerializeEnvelope(e)) + "}");
+              e2e::SignedApprovalBody(got.Object(), p));
   }
 
   json::object Progress(const std::string& id) {
