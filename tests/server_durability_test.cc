@@ -53,6 +53,7 @@
 #include <vector>
 
 #include "server_harness.h"
+#include "store/sqlite_store.h"
 #include "service/testing/fixtures.h"
 #include "testing/test_util.h"
 
@@ -626,9 +627,27 @@ class DurabilityRun {
     testing::CommandResult offline =
         testing::RunCommand({testing::RingfenceBinary(), "audit", "verify", "--data", data()});
     EXPECT_EQ(offline.exit_code, 0) << Where() << "\n" << offline.out << offline.err;
-    EXPECT_NE(offline.out.find("head seq " + std::to_string(head_seq)), std::string::npos)
-        << Where() << ": offline head differs from the served head seq " << head_seq << "\n"
-        << offline.out;
+    // The controller may append (ticks, gate decisions) between the served answer and SIGTERM, so
+    // the served head must be a committed prefix of the file: same hash at the same seq.
+    const std::string head_hash = head && head->is_object() ? Str(head->as_object(), "hash") : "";
+    auto store = rf::store::SqliteStore::Open(data() + "/" + rf::store::kDatabaseFileName,
+                                              {.read_only = true});
+    ASSERT_TRUE(store.ok()) << Where() << ": " << store.status().message();
+    auto recorded = (*store)->RecordedAuditHead();
+    ASSERT_TRUE(recorded.ok()) << Where() << ": " << recorded.status().message();
+    EXPECT_GE(recorded->seq, head_seq) << Where() << ": the file's head is behind the served head";
+    if (head_seq > 0) {
+      auto at = (*store)->ReadAudit(head_seq - 1, 1);
+      ASSERT_TRUE(at.ok() && at->size() == 1) << Where() << ": served head seq " << head_seq
+                                              << " is not in the file";
+      EXPECT_EQ(at->front().hash, head_hash)
+          << Where() << ": the file's entry at the served head seq " << head_seq
+          << " differs from the served head\n" << offline.out;
+    }
+    EXPECT_NE(offline.out.find("head seq " + std::to_string(recorded->seq) + " hash " +
+                               recorded->hash),
+              std::string::npos)
+        << Where() << ": offline verify does not report the file's recorded head\n" << offline.out;
     EXPECT_GE(head_seq, static_cast<int64_t>(acked_.audit_seen.size())) << Where();
   }
 
@@ -708,7 +727,18 @@ TEST(ServerDurability, KillNineDuringRolloutsLosesNothingAcknowledged) {
   DurabilityRun run(seed);
   ASSERT_NO_FATAL_FAILURE(run.Setup());
   int kills = 0, trials = 0, timer_kills = 0, ack_kills = 0, transition_kills = 0;
-  while (kills < kills_wanted && trials < 3 * kills_wanted) {
+  // At least `kills_wanted` kills, and more (up to a cap) until the run has covered a halted
+  // release and two approvals: on a loaded machine a timed kill often lands before the workload
+  // got anywhere, and a run that never halted anything has not exercised the halt checks.
+  auto covered = [&run] {
+    int halted = 0, approvals = 0;
+    for (const ReleaseModel& m : run.acked().releases) {
+      halted += m.halted_wave ? 1 : 0;
+      approvals += static_cast<int>(m.approvals.size());
+    }
+    return halted >= 1 && approvals >= 2;
+  };
+  while ((kills < kills_wanted || !covered()) && trials < 6 * kills_wanted) {
     ++trials;
     run.set_trial(trials);
     if (trials > 1) {

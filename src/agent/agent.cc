@@ -1,5 +1,7 @@
 #include "agent/agent.h"
 
+#include <signal.h>
+
 #include <cstdio>
 
 #include "crypto/crypto.h"
@@ -218,6 +220,13 @@ void Agent::HandleInstall(const Directive& d) {
       return;
     }
   }
+  if (consumer_.configured() && child_.running()) {
+    // Never change the active slot under a running consumer: one that is still loading would read
+    // the new bundle without the guard's marker (an unguarded start of unproven content). It is
+    // restarted on the new bundle by SuperviseStep, under the guard.
+    StopConsumer();
+    next_start_micros_ = Mono();
+  }
   if (Status s = dir_.Apply(*verified, &state_); !s.ok()) {
     Log("apply failed, nothing changed: " + s.ToString());
     dir_.DropStaged(*staged);
@@ -231,9 +240,6 @@ void Agent::HandleInstall(const Directive& d) {
     // Nothing runs the content here, so nothing can crash on it: it is healthy as applied.
     state_.channels[d.channel].healthy_sha256 = verified->sha256;
     (void)SaveState();
-  } else if (child_.running()) {
-    StopConsumer();  // SuperviseStep restarts it on the new bundle, under the guard
-    next_start_micros_ = Mono();
   }
 }
 
@@ -254,6 +260,10 @@ void Agent::HandleRevert(const Directive& d) {
   const auto it = state_.channels.find(d.channel);
   if (it != state_.channels.end() && it->second.current &&
       it->second.current->version == d.version && it->second.current->sha256 == d.sha256) {
+    if (child_.running()) {  // stopped before its content changes (see HandleInstall)
+      StopConsumer();
+      next_start_micros_ = Mono();
+    }
     if (Status s = dir_.Revert(d.channel, reason, "reverted", &state_); !s.ok()) {
       Log("revert failed: " + s.ToString());
       Resync();
@@ -261,10 +271,6 @@ void Agent::HandleRevert(const Directive& d) {
     }
     ++stats_.reverted;
     Log("channel " + d.channel + ": reverted version " + std::to_string(d.version) + " (" + reason + ")");
-    if (child_.running()) {
-      StopConsumer();
-      next_start_micros_ = Mono();
-    }
     return;
   }
   // Not running it: remember never to take it.
@@ -312,11 +318,44 @@ void Agent::MarkHealthy() {
 
 void Agent::StopConsumer() {
   if (!child_.running()) return;
+  // Ended on its own before we asked (a crash not yet seen by SuperviseStep): not forgivable.
+  if (auto exit = child_.Poll()) {
+    HandleConsumerExit(*exit, Mono());
+    return;
+  }
   const bool on_probation = !Probation().empty();
-  child_.Stop(env_.clock, options_.stop_grace_ms);
-  if (on_probation && Mono() - child_started_micros_ < options_.healthy_after_ms * 1000) {
+  const bool young = Mono() - child_started_micros_ < options_.healthy_after_ms * 1000;
+  const ChildOutcome o = child_.Stop(env_.clock, options_.stop_grace_ms);
+  const bool ended_by_us = o.signal == SIGTERM || o.signal == SIGKILL || o.exit_code == 0;
+  if (!ended_by_us) {
+    // It crashed (or failed) while stopping: that start stays unclean.
+    HandleConsumerExit(o, Mono());
+    return;
+  }
+  if (on_probation && young) {
     if (Status s = guard_.ForgiveLastStart(); !s.ok()) Log("guard: " + s.ToString());
   }
+}
+
+void Agent::HandleConsumerExit(const ChildOutcome& exit, int64_t now) {
+  if (options_.consumer.run_mode == RunMode::kOneShot && exit.exit_code == 0) {
+    oneshot_done_for_ = ActiveKey();
+    MarkHealthy();
+    return;
+  }
+  if (options_.host_crash_on_consumer_crash && exit.signal > 0) {
+    // The host goes down with its kernel-mode consumer: nothing is written or reported; the
+    // guard's marker (written before the start) is what survives the "reboot".
+    host_crashed_ = true;
+    Log("host crash (model): consumer " + exit.Describe());
+    return;
+  }
+  ++stats_.consumer_crashes;
+  state_.pending.crashes += 1;
+  (void)SaveState();
+  Log("consumer exited: " + exit.Describe());
+  next_start_micros_ = now + restart_delay_ms_ * 1000;
+  restart_delay_ms_ = std::min(restart_delay_ms_ * 2, options_.restart_delay_max_ms);
 }
 
 void Agent::SuperviseStep() {
@@ -324,24 +363,7 @@ void Agent::SuperviseStep() {
   const int64_t now = Mono();
   if (child_.running()) {
     if (auto exit = child_.Poll()) {
-      if (options_.consumer.run_mode == RunMode::kOneShot && exit->exit_code == 0) {
-        oneshot_done_for_ = ActiveKey();
-        MarkHealthy();
-        return;
-      }
-      if (options_.host_crash_on_consumer_crash && exit->signal > 0) {
-        // The host goes down with its kernel-mode consumer: nothing is written or reported; the
-        // guard's marker (written before the start) is what survives the "reboot".
-        host_crashed_ = true;
-        Log("host crash (model): consumer " + exit->Describe());
-        return;
-      }
-      ++stats_.consumer_crashes;
-      state_.pending.crashes += 1;
-      (void)SaveState();
-      Log("consumer exited: " + exit->Describe());
-      next_start_micros_ = now + restart_delay_ms_ * 1000;
-      restart_delay_ms_ = std::min(restart_delay_ms_ * 2, options_.restart_delay_max_ms);
+      HandleConsumerExit(*exit, now);
       return;
     }
     if (options_.consumer.run_mode == RunMode::kLongRunning &&

@@ -118,7 +118,13 @@ class Agent {
   void HandleInstall(const Directive& d);
   void HandleRevert(const Directive& d);
   void Refuse(const Directive& d, const std::string& result, const std::string& reason);
+  // Stops the consumer (if running) before its content changes or the agent exits. A start on
+  // probation that the agent ends itself before the healthy period is forgiven; a consumer that
+  // had already ended on its own, or crashed during the stop, is handled as an exit instead.
   void StopConsumer();
+  // A consumer exit the agent did not cause: healthy for a one-shot exit 0, otherwise a crash
+  // (the guard's marker stays, so the start counts as unclean).
+  void HandleConsumerExit(const ChildOutcome& exit, int64_t now);
   std::map<std::string, BundleRef> Probation() const;
   std::vector<std::string> ActivePaths() const;
   std::string ActiveKey() const;

@@ -4,7 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
+#include <string_view>
+
 #include "agent/agent_test_fixtures.h"
+#include "agent/fault_points.h"
 #include "core/bundle.h"
 #include "core/content_type.h"
 #include "platform/env.h"
@@ -395,6 +399,105 @@ TEST_F(AgentTest, AOneShotConsumerInABootLoopIsRevertedByTheGuard) {
   for (int i = 0; i < 20; ++i) agent->SuperviseStep();
   EXPECT_EQ(agent->stats().consumer_starts, starts);
   EXPECT_EQ(starts, 1 + 3 + 1);
+}
+
+// Regression (found under load by the crash-loop fault-injection test, which once counted four
+// starts of a bad bundle with --max-unclean-starts 3): the agent swapped the active slot while the
+// consumer it had just started on the healthy bundle was still loading, so that consumer read the
+// new bundle without the guard's marker: an unguarded start of unproven content. The consumer is
+// now stopped before the slot changes; the guard sees every start of the new bundle.
+TEST_F(AgentTest, TheActiveSlotNeverChangesUnderALoadingConsumer) {
+  const std::string consumer_log = dir_.File("consumer.log");
+  auto count = [&](const std::string& line) {
+    auto text = env_.fs->ReadFile(consumer_log, 1 << 20);
+    std::istringstream in(text.ok() ? *text : std::string());
+    int n = 0;
+    for (std::string l; std::getline(in, l);) n += l == line;
+    return n;
+  };
+  auto o = Options();
+  o.consumer.argv = {ConsumerBinary(), "--log", consumer_log, "--run-delay-ms", "150"};
+  o.restart_delay_ms = 10;
+  o.healthy_after_ms = 400;
+  o.stop_grace_ms = 1000;
+  FaultPoints faults;
+  auto make = [&] {
+    auto a = std::make_unique<Agent>(o, env_, &sleeper_, http_.get(), &faults);
+    a->set_log([this](const std::string& l) { log_ += l + "\n"; });
+    EXPECT_TRUE(a->Open().ok());
+    return a;
+  };
+  auto settle = [&](Agent& agent, auto done) {
+    const int64_t deadline = env_.clock->MonotonicMicros() + 15'000'000;
+    while (!done() && env_.clock->MonotonicMicros() < deadline) {
+      agent.SuperviseStep();
+      sleeper_.SleepMicros(5'000);
+    }
+    return done();
+  };
+  Release v1 = MakeRelease(keys_, "291", 1, now_s_);
+  server_.Offer(v1);
+  auto agent = make();
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  ASSERT_TRUE(settle(*agent, [&] { return agent->state().channels.at("291").healthy_sha256 == v1.sha256; })) << log_;
+
+  // A restarted agent starts the consumer on v1 (healthy, no marker); it is still in its slow start
+  // when the check-in brings v2, which crashes the running consumer.
+  agent.reset();
+  agent = make();
+  Release v2 = MakeRelease(keys_, "291", 2, now_s_, {{{"crash_on", "run"}}});
+  server_.Offer(v2);
+  agent->SuperviseStep();
+  ASSERT_EQ(agent->stats().consumer_starts, 1);
+  // Hold the agent right after the slot swap until a consumer still running could have read it.
+  faults.set_hook([&](std::string_view point) {
+    if (point != "apply.active.written") return;
+    const int64_t until = env_.clock->MonotonicMicros() + 600'000;
+    while (count("run 291:2") == 0 && env_.clock->MonotonicMicros() < until) sleeper_.SleepMicros(5'000);
+  });
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  faults.set_hook(nullptr);
+  EXPECT_EQ(Slot("active"), v2.bundle);
+  EXPECT_EQ(count("run 291:2"), 0) << "a consumer read v2 without the guard's marker\n" << log_;
+
+  // The crash loop that follows: exactly the three starts the guard allows, then the revert.
+  ASSERT_TRUE(settle(*agent, [&] {
+    return !agent->state().quarantined.empty() && count("run 291:1") >= 2;
+  })) << log_;
+  EXPECT_EQ(count("run 291:2"), 3) << log_;
+  EXPECT_EQ(agent->state().quarantined[0].reason, "3 unclean starts");
+  EXPECT_EQ(Slot("active"), v1.bundle);
+}
+
+// Regression: stopping the agent (or stopping the consumer for new content) forgave the last start
+// on probation even when the consumer had already crashed on its own and the crash had not been
+// polled yet, so a crash at the wrong moment did not count towards the quarantine.
+TEST_F(AgentTest, AConsumerThatAlreadyCrashedIsNotForgivenWhenTheAgentStops) {
+  const std::string consumer_log = dir_.File("consumer.log");
+  auto o = Options();
+  o.consumer.argv = {ConsumerBinary(), "--log", consumer_log};
+  o.preflight = false;
+  auto agent = NewAgent(o);
+  Release v2 = MakeRelease(keys_, "291", 2, now_s_, {{{"crash_on", "run"}}});
+  server_.Offer(v2);
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  agent->SuperviseStep();  // starts the consumer on v2 (on probation): marker "start #1"
+  ASSERT_EQ(agent->stats().consumer_starts, 1);
+  const std::string marker = dir_.File("state/loading.json");
+  ASSERT_TRUE(env_.fs->Exists(marker));
+  // Let it crash (SIGSEGV 20 ms after `run`), without a SuperviseStep to see it.
+  const int64_t deadline = env_.clock->MonotonicMicros() + 5'000'000;
+  auto ran = [&] {
+    auto text = env_.fs->ReadFile(consumer_log, 1 << 20);
+    return text.ok() && text->find("run 291:2") != std::string::npos;
+  };
+  while (env_.clock->MonotonicMicros() < deadline && !ran()) {
+    sleeper_.SleepMicros(5'000);
+  }
+  sleeper_.SleepMicros(300'000);
+  agent.reset();  // shutdown: the crash is found, the start stays unclean
+  EXPECT_TRUE(env_.fs->Exists(marker)) << log_;
+  EXPECT_NE(log_.find("consumer exited: killed by signal 11"), std::string::npos) << log_;
 }
 
 TEST_F(AgentTest, ReEnrollsWhenTheServerForgetsTheDevice) {

@@ -7,6 +7,7 @@
 #define RINGFENCE_AGENT_FAULT_POINTS_H_
 
 #include <cstdint>
+#include <functional>
 #include <string_view>
 
 namespace rf::agent {
@@ -18,6 +19,9 @@ class FaultPoints {
   void KillAt(int64_t k) { kill_at_ = k; }
   // Also print each hit ("fault-point N NAME") to stderr, so a test can learn the range of K.
   void set_trace(bool trace) { trace_ = trace; }
+  // In-process tests: called with the point's name at every Hit(), before any planned kill (to
+  // hold the agent at a point while the test arranges a race).
+  void set_hook(std::function<void(std::string_view)> hook) { hook_ = std::move(hook); }
   void Hit(std::string_view name);
   int64_t hits() const { return hits_; }
 
@@ -25,6 +29,7 @@ class FaultPoints {
   int64_t kill_at_ = 0;
   int64_t hits_ = 0;
   bool trace_ = false;
+  std::function<void(std::string_view)> hook_;
 };
 
 }  // namespace rf::agent

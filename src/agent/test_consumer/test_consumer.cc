@@ -4,7 +4,7 @@
 //   {"id": "...", "crash_on": "load"|"run"}   SIGSEGV in `load`, or shortly after starting `run`
 //   {"id": "...", "hang_on": "load"}          spin on the CPU in `load`
 //   {"id": "...", "oom_on": "load"}           allocate and touch memory until stopped in `load`
-// Usage: agent_test_consumer [--log FILE] manifest | load FILE | run FILE...
+// Usage: agent_test_consumer [--log FILE] [--run-delay-ms N] manifest | load FILE | run FILE...
 //   --log FILE: append "<command> <channel>:<version> ..." per start (tests count restarts).
 #include <signal.h>
 #include <unistd.h>
@@ -83,6 +83,11 @@ int main(int argc, char** argv) {
     log = args[1];
     args.erase(args.begin(), args.begin() + 2);
   }
+  int run_delay_ms = 0;  // a slow start: `run` waits this long before reading its files
+  if (args.size() >= 2 && args[0] == "--run-delay-ms") {
+    run_delay_ms = std::atoi(args[1].c_str());
+    args.erase(args.begin(), args.begin() + 2);
+  }
   if (args.empty()) {
     std::fprintf(stderr, "usage: agent_test_consumer [--log FILE] manifest | load FILE | run FILE...\n");
     return 2;
@@ -118,6 +123,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (args[0] == "run" && args.size() >= 2) {
+    if (run_delay_ms > 0) ::usleep(static_cast<useconds_t>(run_delay_ms) * 1000);
     std::string labels;
     bool crash = false;
     for (size_t i = 1; i < args.size(); ++i) {
