@@ -323,12 +323,14 @@ void Agent::StopConsumer() {
     HandleConsumerExit(*exit, Mono());
     return;
   }
+  DrainConsumerOutput();
   const bool on_probation = !Probation().empty();
   const bool young = Mono() - child_started_micros_ < options_.healthy_after_ms * 1000;
   const ChildOutcome o = child_.Stop(env_.clock, options_.stop_grace_ms);
+  DrainConsumerOutput();
   const bool ended_by_us = o.signal == SIGTERM || o.signal == SIGKILL || o.exit_code == 0;
-  if (!ended_by_us) {
-    // It crashed (or failed) while stopping: that start stays unclean.
+  if (!ended_by_us || consumer_failed_) {
+    // It crashed while stopping, or had reported FAILED: that start stays unclean.
     HandleConsumerExit(o, Mono());
     return;
   }
@@ -337,7 +339,50 @@ void Agent::StopConsumer() {
   }
 }
 
+void Agent::DrainConsumerOutput() {
+  const int64_t errors_before = state_.pending.errors;
+  for (const std::string& line : child_.TakeOutputLines()) {
+    Log("consumer: " + line);
+    constexpr std::string_view kHealth = "health: ";
+    if (line.compare(0, kHealth.size(), kHealth) != 0) continue;
+    std::string_view rest = std::string_view(line).substr(kHealth.size());
+    const size_t colon = rest.find(':');
+    const std::string_view state = rest.substr(0, colon);
+    std::string detail;
+    if (colon != std::string_view::npos) {
+      detail = std::string(rest.substr(colon + 1));
+      if (!detail.empty() && detail.front() == ' ') detail.erase(0, 1);
+    }
+    if (state == "degraded") {
+      ++stats_.health_degraded;
+      state_.pending.errors += 1;
+    } else if (state == "failed") {
+      ++stats_.health_failed;
+      if (!consumer_failed_) consumer_failed_ = detail.empty() ? "no detail" : detail;
+    }
+  }
+  if (state_.pending.errors != errors_before) {
+    if (Status s = SaveState(); !s.ok()) Log("cannot save state: " + s.ToString());
+  }
+}
+
+void Agent::CountConsumerFailure(const std::string& what, int64_t now) {
+  ++stats_.consumer_crashes;
+  state_.pending.crashes += 1;
+  (void)SaveState();
+  Log("consumer " + what);
+  next_start_micros_ = now + restart_delay_ms_ * 1000;
+  restart_delay_ms_ = std::min(restart_delay_ms_ * 2, options_.restart_delay_max_ms);
+}
+
 void Agent::HandleConsumerExit(const ChildOutcome& exit, int64_t now) {
+  DrainConsumerOutput();  // its last words, including a FAILED report just before it ended
+  const std::optional<std::string> failed = std::move(consumer_failed_);
+  consumer_failed_.reset();
+  if (failed) {
+    CountConsumerFailure("reported health FAILED (" + *failed + "), then " + exit.Describe(), now);
+    return;
+  }
   if (options_.consumer.run_mode == RunMode::kOneShot && exit.exit_code == 0) {
     oneshot_done_for_ = ActiveKey();
     MarkHealthy();
@@ -350,12 +395,7 @@ void Agent::HandleConsumerExit(const ChildOutcome& exit, int64_t now) {
     Log("host crash (model): consumer " + exit.Describe());
     return;
   }
-  ++stats_.consumer_crashes;
-  state_.pending.crashes += 1;
-  (void)SaveState();
-  Log("consumer exited: " + exit.Describe());
-  next_start_micros_ = now + restart_delay_ms_ * 1000;
-  restart_delay_ms_ = std::min(restart_delay_ms_ * 2, options_.restart_delay_max_ms);
+  CountConsumerFailure("exited: " + exit.Describe(), now);
 }
 
 void Agent::SuperviseStep() {
@@ -364,6 +404,14 @@ void Agent::SuperviseStep() {
   if (child_.running()) {
     if (auto exit = child_.Poll()) {
       HandleConsumerExit(*exit, now);
+      return;
+    }
+    DrainConsumerOutput();
+    if (consumer_failed_) {
+      // "The agent treats FAILED like a crash" (docs/sdk.md): the consumer is not evaluating
+      // content; stop it and count the start as unclean (the guard's marker stays).
+      const ChildOutcome o = child_.Stop(env_.clock, options_.stop_grace_ms);
+      HandleConsumerExit(o, now);
       return;
     }
     if (options_.consumer.run_mode == RunMode::kLongRunning &&

@@ -71,7 +71,9 @@ struct AgentStats {
   int64_t preflight_failed = 0;
   int64_t reverted = 0;
   int64_t consumer_starts = 0;
-  int64_t consumer_crashes = 0;
+  int64_t consumer_crashes = 0;    // includes starts ended by a FAILED health report
+  int64_t health_degraded = 0;     // DEGRADED reports (each one error at the next check-in)
+  int64_t health_failed = 0;       // FAILED reports (handled like a crash)
 };
 
 class Agent {
@@ -125,6 +127,12 @@ class Agent {
   // A consumer exit the agent did not cause: healthy for a one-shot exit 0, otherwise a crash
   // (the guard's marker stays, so the start counts as unclean).
   void HandleConsumerExit(const ChildOutcome& exit, int64_t now);
+  // Counts a failed start (crash, or FAILED health) and schedules the restart with backoff.
+  void CountConsumerFailure(const std::string& what, int64_t now);
+  // Forwards the consumer's output lines to the log and reads its health reports
+  // ("health: ok|degraded|failed: detail", docs/sdk.md): DEGRADED adds an error to the next
+  // check-in; FAILED sets consumer_failed_.
+  void DrainConsumerOutput();
   std::map<std::string, BundleRef> Probation() const;
   std::vector<std::string> ActivePaths() const;
   std::string ActiveKey() const;
@@ -145,6 +153,8 @@ class Agent {
   AgentStats stats_;
   std::function<void(const std::string&)> log_;
 
+  // The running consumer reported FAILED health (its detail); cleared when that start ends.
+  std::optional<std::string> consumer_failed_;
   int64_t poll_after_s_;
   int64_t next_checkin_micros_ = 0;
   // Directives already refused by this process: (channel, sha256, release statement) -> reason.

@@ -500,6 +500,69 @@ TEST_F(AgentTest, AConsumerThatAlreadyCrashedIsNotForgivenWhenTheAgentStops) {
   EXPECT_NE(log_.find("consumer exited: killed by signal 11"), std::string::npos) << log_;
 }
 
+// The consumer's pushed health reports (docs/sdk.md: "health: degraded|failed: detail" on its
+// output) reach the agent: DEGRADED becomes errors at the next check-in (the gate's error signal),
+// and every output line is forwarded to the agent's log.
+TEST_F(AgentTest, DegradedHealthIsReportedAsErrorsAtTheNextCheckin) {
+  auto o = Options();
+  o.healthy_after_ms = 300;
+  auto agent = NewAgent(o);
+  Release v1 = MakeRelease(keys_, "291", 1, now_s_, {{{"health", "degraded"}}});
+  server_.Offer(v1);
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  const int64_t deadline = env_.clock->MonotonicMicros() + 10'000'000;
+  while (agent->state().channels.at("291").healthy_sha256 != v1.sha256 &&
+         env_.clock->MonotonicMicros() < deadline) {
+    agent->SuperviseStep();
+    sleeper_.SleepMicros(5'000);
+  }
+  ASSERT_EQ(agent->state().channels.at("291").healthy_sha256, v1.sha256) << log_;
+  EXPECT_EQ(agent->stats().health_degraded, 1);
+  EXPECT_EQ(agent->stats().consumer_crashes, 0);  // degraded is not a crash
+  EXPECT_NE(log_.find("consumer: running 291:1"), std::string::npos) << log_;
+  EXPECT_NE(log_.find("consumer: health: degraded: test content asked for it"), std::string::npos) << log_;
+  EXPECT_EQ(agent->state().pending.errors, 1);
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  EXPECT_EQ(server_.checkins().back().at("health").at("errors").as_int64(), 1);
+  EXPECT_EQ(agent->state().pending.errors, 0);  // reported once
+}
+
+// "The agent treats FAILED like a crash": a consumer that stays up but reports FAILED on new
+// content is stopped, the start counts as unclean, and after three the guard reverts to the LKG.
+TEST_F(AgentTest, FailedHealthIsHandledLikeACrashAndTheGuardReverts) {
+  auto o = Options();
+  o.healthy_after_ms = 300;
+  o.restart_delay_ms = 10;
+  o.stop_grace_ms = 1000;
+  auto agent = NewAgent(o);
+  auto settle = [&](auto done) {
+    const int64_t deadline = env_.clock->MonotonicMicros() + 15'000'000;
+    while (!done() && env_.clock->MonotonicMicros() < deadline) {
+      agent->SuperviseStep();
+      sleeper_.SleepMicros(5'000);
+    }
+    return done();
+  };
+  Release v1 = MakeRelease(keys_, "291", 1, now_s_);
+  server_.Offer(v1);
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  ASSERT_TRUE(settle([&] { return agent->state().channels.at("291").healthy_sha256 == v1.sha256; })) << log_;
+
+  Release v2 = MakeRelease(keys_, "291", 2, now_s_, {{{"health", "failed"}}});
+  server_.Offer(v2);
+  ASSERT_TRUE(agent->CheckinRound().ok());  // pre-flight `load` passes: only the running consumer fails
+  EXPECT_EQ(Slot("active"), v2.bundle);
+  ASSERT_TRUE(settle([&] { return !agent->state().quarantined.empty(); })) << log_;
+  EXPECT_EQ(agent->state().quarantined[0].reason, "3 unclean starts");
+  EXPECT_EQ(agent->stats().health_failed, 3);
+  EXPECT_EQ(agent->stats().consumer_crashes, 3);
+  EXPECT_EQ(Slot("active"), v1.bundle);
+  EXPECT_NE(log_.find("consumer reported health FAILED (test content asked for it)"), std::string::npos) << log_;
+  ASSERT_TRUE(settle([&] { return !env_.fs->Exists(dir_.File("state/loading.json")); })) << log_;
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  EXPECT_EQ(server_.checkins().back().at("health").at("crashes").as_int64(), 3);
+}
+
 TEST_F(AgentTest, ReEnrollsWhenTheServerForgetsTheDevice) {
   auto agent = NewAgent(Options(false));
   ASSERT_TRUE(agent->CheckinRound().ok());

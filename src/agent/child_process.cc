@@ -175,19 +175,69 @@ SupervisedChild::~SupervisedChild() {
     while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
     }
   }
+  CloseOutput();
+}
+
+void SupervisedChild::CloseOutput() {
+  if (out_fd_ >= 0) ::close(out_fd_);
+  out_fd_ = -1;
+  partial_.clear();
 }
 
 Status SupervisedChild::Start(const std::vector<std::string>& argv, const ChildLimits& limits) {
   if (argv.empty()) return Status::InvalidArgument("empty command");
   if (pid_ > 0) return Status::FailedPrecondition("the consumer is already running");
+  CloseOutput();
   ExecArgs args(argv);
+  int out_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0) return Status::Unavailable(std::string("pipe: ") + std::strerror(errno));
   const pid_t parent = ::getpid();
   pid_t pid = ::fork();
-  if (pid < 0) return Status::Unavailable(std::string("fork: ") + std::strerror(errno));
-  if (pid == 0) ExecChild(args, limits, parent, 2, 2);
+  if (pid < 0) {
+    ::close(out_pipe[0]);
+    ::close(out_pipe[1]);
+    return Status::Unavailable(std::string("fork: ") + std::strerror(errno));
+  }
+  if (pid == 0) ExecChild(args, limits, parent, out_pipe[1], out_pipe[1]);
   ::setpgid(pid, pid);
+  ::close(out_pipe[1]);
+  ::fcntl(out_pipe[0], F_SETFL, O_NONBLOCK);
+  (void)::fcntl(out_pipe[0], F_SETPIPE_SZ, 1 << 20);  // best effort: room between two drains
+  out_fd_ = out_pipe[0];
   pid_ = pid;
   return Status::Ok();
+}
+
+std::vector<std::string> SupervisedChild::TakeOutputLines() {
+  std::vector<std::string> lines;
+  if (out_fd_ < 0) return lines;
+  // At most 256 KiB per call, so a consumer that floods its output cannot hold the agent here.
+  bool open = true;
+  std::string data;
+  char buf[16384];
+  while (data.size() < (256u << 10)) {
+    ssize_t n = ::read(out_fd_, buf, sizeof(buf));
+    if (n > 0) {
+      data.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) open = false;
+    break;  // EAGAIN (nothing more now) or EOF
+  }
+  for (char c : data) {
+    if (c == '\n') {
+      lines.push_back(std::move(partial_));
+      partial_.clear();
+    } else if (partial_.size() < kMaxLineBytes) {
+      partial_.push_back(c);
+    }
+  }
+  if (!open) {  // every writer is gone: the child (and its group) ended
+    if (!partial_.empty()) lines.push_back(std::move(partial_));
+    CloseOutput();
+  }
+  return lines;
 }
 
 std::optional<ChildOutcome> SupervisedChild::Poll() {

@@ -46,7 +46,9 @@ struct ChildOutcome {
 Result<ChildOutcome> RunChild(Clock* clock, const std::vector<std::string>& argv,
                               const ChildLimits& limits);
 
-// A long-running child whose stdout and stderr go to the agent's stderr. Not thread-safe.
+// A long-running child whose stdout and stderr are captured through one pipe and handed to the
+// agent line by line (TakeOutputLines), which forwards them to its log and reads the consumer's
+// pushed health reports from them (docs/sdk.md). Not thread-safe.
 class SupervisedChild {
  public:
   SupervisedChild() = default;
@@ -62,9 +64,19 @@ class SupervisedChild {
   std::optional<ChildOutcome> Poll();
   // SIGTERM to the group, SIGKILL after `grace_ms`; waits and returns the outcome.
   ChildOutcome Stop(Clock* clock, int64_t grace_ms);
+  // Non-blocking: the complete lines the child wrote since the last call (without the newline;
+  // a line longer than kMaxLineBytes is cut there). Once the child has ended and its output is
+  // exhausted, also an unterminated last line. Output of an ended child stays readable until the
+  // next Start().
+  std::vector<std::string> TakeOutputLines();
+  static constexpr size_t kMaxLineBytes = 4096;
 
  private:
+  void CloseOutput();
+
   pid_t pid_ = -1;
+  int out_fd_ = -1;      // read end of the child's stdout+stderr pipe (non-blocking)
+  std::string partial_;  // an incomplete line read so far
 };
 
 }  // namespace rf::agent

@@ -4,6 +4,7 @@
 //   {"id": "...", "crash_on": "load"|"run"}   SIGSEGV in `load`, or shortly after starting `run`
 //   {"id": "...", "hang_on": "load"}          spin on the CPU in `load`
 //   {"id": "...", "oom_on": "load"}           allocate and touch memory until stopped in `load`
+//   {"id": "...", "health": "degraded"|"failed"}  push that health report once `run` started
 // Usage: agent_test_consumer [--log FILE] [--run-delay-ms N] manifest | load FILE | run FILE...
 //   --log FILE: append "<command> <channel>:<version> ..." per start (tests count restarts).
 #include <signal.h>
@@ -33,6 +34,7 @@ void OnTerm(int) { g_stop = 1; }
 struct Loaded {
   std::string label;  // channel:version
   bool crash_load = false, crash_run = false, hang_load = false, oom_load = false;
+  std::string health;  // "degraded" or "failed": pushed as a health report once `run` started
 };
 
 bool LoadFile(const std::string& path, Loaded* out) {
@@ -62,6 +64,8 @@ bool LoadFile(const std::string& path, Loaded* out) {
     out->crash_run |= is("crash_on", "run");
     out->hang_load |= is("hang_on", "load");
     out->oom_load |= is("oom_on", "load");
+    if (is("health", "degraded") && out->health.empty()) out->health = "degraded";
+    if (is("health", "failed")) out->health = "failed";
   }
   return true;
 }
@@ -124,7 +128,7 @@ int main(int argc, char** argv) {
   }
   if (args[0] == "run" && args.size() >= 2) {
     if (run_delay_ms > 0) ::usleep(static_cast<useconds_t>(run_delay_ms) * 1000);
-    std::string labels;
+    std::string labels, health;
     bool crash = false;
     for (size_t i = 1; i < args.size(); ++i) {
       Loaded l;
@@ -134,8 +138,16 @@ int main(int argc, char** argv) {
       }
       labels += " " + l.label;
       crash |= l.crash_run;
+      if (health != "failed" && !l.health.empty()) health = l.health;
     }
     AppendLog(log, "run" + labels);
+    std::printf("running%s\n", labels.c_str());
+    std::fflush(stdout);
+    if (!health.empty()) {
+      // The SDK's format for a pushed health report (docs/sdk.md).
+      std::fprintf(stderr, "health: %s: test content asked for it\n", health.c_str());
+      std::fflush(stderr);
+    }
     signal(SIGTERM, OnTerm);
     if (crash) {
       ::usleep(20'000);
