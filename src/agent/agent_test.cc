@@ -3,11 +3,15 @@
 #include "agent/agent.h"
 
 #include <gtest/gtest.h>
+#include <sched.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <sstream>
 #include <string_view>
 
 #include "agent/agent_test_fixtures.h"
+#include "agent/child_process.h"
 #include "agent/fault_points.h"
 #include "core/bundle.h"
 #include "core/content_type.h"
@@ -561,6 +565,35 @@ TEST_F(AgentTest, FailedHealthIsHandledLikeACrashAndTheGuardReverts) {
   ASSERT_TRUE(settle([&] { return !env_.fs->Exists(dir_.File("state/loading.json")); })) << log_;
   ASSERT_TRUE(agent->CheckinRound().ok());
   EXPECT_EQ(server_.checkins().back().at("health").at("crashes").as_int64(), 3);
+}
+
+// The pre-flight load runs without the network (a new network namespace) where the kernel
+// permits it: content that makes the loader reach out (here: to the update server itself) cannot.
+TEST_F(AgentTest, ThePreflightLoadHasNoNetwork) {
+  const pid_t probe = ::fork();
+  if (probe == 0) {
+    ::_exit(::unshare(CLONE_NEWNET) == 0 || ::unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0 ? 0 : 1);
+  }
+  int probe_status = 0;
+  ::waitpid(probe, &probe_status, 0);
+  if (!WIFEXITED(probe_status) || WEXITSTATUS(probe_status) != 0) {
+    GTEST_SKIP() << "this kernel/user may not create network namespaces";
+  }
+  const std::string url = server_.url();
+  const std::string port = url.substr(url.rfind(':') + 1);
+  Release v1 = MakeRelease(keys_, "291", 1, now_s_, {{{"connect_port", port}}});
+  // The same load with the network reachable fails, so the check below can fail.
+  ASSERT_TRUE(env_.fs->WriteFileAtomic(dir_.File("v1.bundle"), v1.bundle, 0600).ok());
+  ChildLimits open_net;
+  auto direct = RunChild(env_.clock, {ConsumerBinary(), "load", dir_.File("v1.bundle")}, open_net);
+  ASSERT_TRUE(direct.ok());
+  ASSERT_EQ(direct->exit_code, 3) << direct->Describe();
+
+  auto agent = NewAgent(Options());
+  server_.Offer(v1);
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  EXPECT_EQ(agent->stats().preflight_failed, 0) << log_;
+  EXPECT_EQ(Slot("active"), v1.bundle) << log_;
 }
 
 TEST_F(AgentTest, ReEnrollsWhenTheServerForgetsTheDevice) {

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -43,6 +44,9 @@ struct ExecArgs {
   ::setpgid(0, 0);
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) ::_exit(127);  // the agent died before prctl took effect
+  if (limits.isolate_network && ::unshare(CLONE_NEWNET) != 0) {
+    (void)::unshare(CLONE_NEWUSER | CLONE_NEWNET);
+  }
   SetLimit(RLIMIT_CPU, limits.cpu_seconds);
   SetLimit(RLIMIT_AS, limits.address_space_bytes);
   SetLimit(RLIMIT_NOFILE, limits.max_open_files);

@@ -26,6 +26,11 @@ struct ChildLimits {
   int64_t max_file_bytes = 64ll << 20;       // RLIMIT_FSIZE; 0 = unlimited
   int64_t wall_timeout_ms = 30'000;          // one-shot commands only; the process group is killed
   size_t max_output_bytes = 1u << 20;        // stdout/stderr kept per stream; the rest is discarded
+  // Best effort: a new network namespace (only a down loopback), as root via unshare(CLONE_NEWNET),
+  // otherwise via a new user namespace where the kernel allows it; if neither is permitted the
+  // child shares the agent's network. For the manifest and pre-flight (loading content never needs
+  // the network); the long-running consumer keeps the host's network.
+  bool isolate_network = false;
 };
 
 struct ChildOutcome {

@@ -34,7 +34,11 @@ struct ConsumerOptions {
   std::vector<std::string> load_args = {"load", "{bundle}"};
   std::vector<std::string> run_args = {"run", "{bundles}"};
   RunMode run_mode = RunMode::kLongRunning;
-  ChildLimits preflight_limits;  // manifest and pre-flight
+  ChildLimits preflight_limits = [] {  // manifest and pre-flight: no network where permitted
+    ChildLimits l;
+    l.isolate_network = true;
+    return l;
+  }();
   ChildLimits run_limits = {0, 0, 0, 0, 0, 0};  // the long-running consumer: unlimited by default
 };
 

@@ -5,9 +5,13 @@
 //   {"id": "...", "hang_on": "load"}          spin on the CPU in `load`
 //   {"id": "...", "oom_on": "load"}           allocate and touch memory until stopped in `load`
 //   {"id": "...", "health": "degraded"|"failed"}  push that health report once `run` started
+//   {"id": "...", "connect_port": "N"}        `load` exits 3 if it can connect to 127.0.0.1:N
 // Usage: agent_test_consumer [--log FILE] [--run-delay-ms N] manifest | load FILE | run FILE...
 //   --log FILE: append "<command> <channel>:<version> ..." per start (tests count restarts).
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -35,6 +39,7 @@ struct Loaded {
   std::string label;  // channel:version
   bool crash_load = false, crash_run = false, hang_load = false, oom_load = false;
   std::string health;  // "degraded" or "failed": pushed as a health report once `run` started
+  int connect_port = 0;  // `load` tries TCP 127.0.0.1:port and fails (exit 3) if it connects
 };
 
 bool LoadFile(const std::string& path, Loaded* out) {
@@ -66,6 +71,9 @@ bool LoadFile(const std::string& path, Loaded* out) {
     out->oom_load |= is("oom_on", "load");
     if (is("health", "degraded") && out->health.empty()) out->health = "degraded";
     if (is("health", "failed")) out->health = "failed";
+    if (const auto* p = io.if_contains("connect_port"); p && p->is_string()) {
+      out->connect_port = std::atoi(std::string(p->get_string()).c_str());
+    }
   }
   return true;
 }
@@ -108,6 +116,20 @@ int main(int argc, char** argv) {
     }
     AppendLog(log, "load " + l.label);
     if (l.crash_load) ::raise(SIGSEGV);
+    if (l.connect_port > 0) {
+      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(static_cast<uint16_t>(l.connect_port));
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      const bool connected =
+          fd >= 0 && ::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof(a)) == 0;
+      if (fd >= 0) ::close(fd);
+      if (connected) {
+        std::fprintf(stderr, "network reachable from load: 127.0.0.1:%d\n", l.connect_port);
+        return 3;
+      }
+    }
     if (l.hang_load) {
       volatile uint64_t x = 0;
       while (true) x = x + 1;
