@@ -200,7 +200,8 @@ TEST(ScenarioTest, LoadsReferencedFilesThroughTheFilesystem) {
 TEST(ScenarioTest, EveryShippedScenarioParsesAndLoads) {
   Env env = PosixEnv();
   for (const char* name : {"cf291", "cloudflare-2019-waf", "fastly-2021", "good-release",
-                           "good-release-emergency", "google-2025-service-control"}) {
+                           "good-release-emergency", "google-2025-service-control",
+                           "stats-reference-good"}) {
     const std::string path = testing::SourcePath(std::string("samples/scenarios/") + name + ".yaml");
     auto s = ParseScenario(testing::ReadFileOrDie(path), path);
     ASSERT_TRUE(s.ok()) << name << ": " << s.status().ToString();
