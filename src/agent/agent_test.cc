@@ -584,7 +584,8 @@ TEST_F(AgentTest, ThePreflightLoadHasNoNetwork) {
   Release v1 = MakeRelease(keys_, "291", 1, now_s_, {{{"connect_port", port}}});
   // The same load with the network reachable fails, so the check below can fail.
   ASSERT_TRUE(env_.fs->WriteFileAtomic(dir_.File("v1.bundle"), v1.bundle, 0600).ok());
-  ChildLimits open_net;
+  ChildLimits open_net;  // isolate_network = false
+  open_net.address_space_bytes = 0;  // no RLIMIT_AS: ASan builds reserve terabytes of shadow
   auto direct = RunChild(env_.clock, {ConsumerBinary(), "load", dir_.File("v1.bundle")}, open_net);
   ASSERT_TRUE(direct.ok());
   ASSERT_EQ(direct->exit_code, 3) << direct->Describe();
