@@ -50,6 +50,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "server_harness.h"
@@ -234,7 +235,20 @@ class DurabilityRun {
   Acked& acked() { return acked_; }
   const std::vector<std::string>& violations() const { return violations_; }
   void clear_violations() { violations_.clear(); }
-  void set_trial(int t) { trial_ = t; }
+  // Also counts the trials in a row that began with the newest release where the previous one
+  // began (same phase and wave): a restart resets the controller's bake-end evidence, so on a slow
+  // machine (ASan) a release can sit in one wave for many trials. The workload's operator then
+  // halts it, as a person would, so the run still covers halts and new releases.
+  void set_trial(int t) {
+    trial_ = t;
+    std::tuple<std::string, std::string, int> now;
+    if (!acked_.releases.empty()) {
+      const ReleaseModel& m = acked_.releases.back();
+      now = {m.id, m.phase, m.max_wave};
+    }
+    stuck_trials_ = now == last_trial_start_ ? stuck_trials_ + 1 : 0;
+    last_trial_start_ = now;
+  }
   std::string Where() const {
     return "seed " + std::to_string(seed_) + " trial " + std::to_string(trial_);
   }
@@ -496,8 +510,9 @@ class DurabilityRun {
     }
     ReleaseModel& m = acked_.releases.back();
     const uint64_t r = rnd_() % 100;
+    const bool stuck = stuck_trials_ >= 8;
     const bool halt_due =
-        m.fate != Fate::kComplete && m.max_wave >= m.halt_at_wave && !m.halted_wave;
+        ((m.fate != Fate::kComplete && m.max_wave >= m.halt_at_wave) || stuck) && !m.halted_wave;
     if (m.phase == "AwaitingApproval") return Approve(m) != Outcome::kDead;
     if (m.phase == "Ready") return Operate(m, "start") != Outcome::kDead;
     if (m.phase == "Dispatching" || m.phase == "Baking") {
@@ -690,6 +705,8 @@ class DurabilityRun {
   Acked acked_;
   std::vector<std::string> violations_;
   int trial_ = 0;
+  int stuck_trials_ = 0;
+  std::tuple<std::string, std::string, int> last_trial_start_;
   int64_t next_version_ = 2000;
   int64_t ops_ = 0;
   int64_t controller_transitions_ = 0;
