@@ -4,6 +4,11 @@
 #include <boost/math/policies/policy.hpp>
 #include <boost/math/special_functions/gamma.hpp>
 #include <cassert>
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+#include <string>
+#include <string_view>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -505,6 +510,146 @@ void SequentialGate::TickMetric(int m) {
 
 void SequentialGate::Tick() {
   for (int m = 0; m < num_metrics(); ++m) TickMetric(m);
+}
+
+namespace {
+
+void AppendDouble(std::string& out, double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, " %.17g", v);
+  out += buf;
+}
+
+// Whitespace-separated tokens of a state text.
+class Tokens {
+ public:
+  explicit Tokens(std::string_view text) : text_(text) {}
+  bool Next(std::string_view* token) {
+    while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
+    if (pos_ >= text_.size()) return false;
+    const size_t start = pos_;
+    while (pos_ < text_.size() && !std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
+    *token = text_.substr(start, pos_ - start);
+    return true;
+  }
+  bool Int(int64_t* v) {
+    std::string_view t;
+    if (!Next(&t)) return false;
+    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), *v);
+    return ec == std::errc() && p == t.data() + t.size();
+  }
+  bool Double(double* v) {
+    std::string_view t;
+    if (!Next(&t) || t.size() > 40) return false;
+    const std::string copy(t);
+    char* end = nullptr;
+    *v = std::strtod(copy.c_str(), &end);
+    return end == copy.c_str() + copy.size() && std::isfinite(*v);
+  }
+  bool AtEnd() {
+    std::string_view t;
+    return !Next(&t);
+  }
+
+ private:
+  std::string_view text_;
+  size_t pos_ = 0;
+};
+
+// A fingerprint of what the state is only meaningful for: metric names, kinds, nulls and grids.
+std::string GateShape(std::span<const MetricSpec> metrics, int num_strata) {
+  std::string shape = std::to_string(num_strata);
+  for (const MetricSpec& m : metrics) {
+    shape += "|" + m.name + ":" + std::to_string(static_cast<int>(m.kind));
+    AppendDouble(shape, m.kind == MetricKind::kCount ? m.null_ratio : m.null_win_rate);
+  }
+  return shape;
+}
+
+// FNV-1a, 32 bits: stable across builds (std::hash is not).
+int64_t ShapeHash(std::span<const MetricSpec> metrics, int num_strata) {
+  uint32_t h = 2166136261u;
+  for (char c : GateShape(metrics, num_strata)) {
+    h ^= static_cast<uint8_t>(c);
+    h *= 16777619u;
+  }
+  return h;
+}
+
+}  // namespace
+
+std::string SequentialGate::EncodeState() const {
+  std::string out = "rfgate 1 " + std::to_string(num_metrics()) + " " + std::to_string(num_strata_) +
+                    " " + std::to_string(tests_.size()) + " " + std::to_string(log_lik_.size());
+  AppendDouble(out, log_threshold_pooled_);
+  AppendDouble(out, log_threshold_stratum_);
+  out += " " + std::to_string(ShapeHash(metrics_, num_strata_));
+  out += "\n";
+  for (const Test& t : tests_) {
+    out += std::to_string(t.treated_events) + " " + std::to_string(t.control_events) + " " +
+           std::to_string(t.ties) + " " + std::to_string(t.at_risk_treated) + " " +
+           std::to_string(t.at_risk_control);
+    AppendDouble(out, t.exposure_treated);
+    AppendDouble(out, t.exposure_control);
+    AppendDouble(out, t.log_e);
+    out += "\n";
+  }
+  for (size_t i = 0; i < log_lik_.size(); ++i) {
+    AppendDouble(out, log_lik_[i]);
+    if (i % 10 == 9) out += "\n";
+  }
+  out += "\n";
+  return out;
+}
+
+Status SequentialGate::RestoreState(std::string_view text) {
+  Tokens in(text);
+  std::string_view magic;
+  int64_t version = 0, metrics = 0, strata = 0, tests = 0, cells = 0, shape = 0;
+  double th_pooled = 0, th_stratum = 0;
+  if (!in.Next(&magic) || magic != "rfgate") return Status::InvalidArgument("gate state: not a gate state");
+  if (!in.Int(&version) || version != 1) {
+    return Status::InvalidArgument("gate state: unsupported version");
+  }
+  if (!in.Int(&metrics) || !in.Int(&strata) || !in.Int(&tests) || !in.Int(&cells) ||
+      !in.Double(&th_pooled) || !in.Double(&th_stratum) || !in.Int(&shape)) {
+    return Status::InvalidArgument("gate state: malformed header");
+  }
+  if (metrics != num_metrics() || strata != num_strata_ ||
+      tests != static_cast<int64_t>(tests_.size()) ||
+      cells != static_cast<int64_t>(log_lik_.size()) ||
+      shape != ShapeHash(metrics_, num_strata_)) {
+    return Status::InvalidArgument("gate state: saved for other metrics or strata (" +
+                                   std::to_string(metrics) + " metrics, " +
+                                   std::to_string(strata) + " strata)");
+  }
+  if (th_pooled != log_threshold_pooled_ || th_stratum != log_threshold_stratum_) {
+    return Status::InvalidArgument("gate state: saved with other thresholds (alpha changed)");
+  }
+  std::vector<Test> t(tests_.size());
+  for (size_t i = 0; i < t.size(); ++i) {
+    Test& x = t[i];
+    if (!in.Int(&x.treated_events) || !in.Int(&x.control_events) || !in.Int(&x.ties) ||
+        !in.Int(&x.at_risk_treated) || !in.Int(&x.at_risk_control) ||
+        !in.Double(&x.exposure_treated) || !in.Double(&x.exposure_control) ||
+        !in.Double(&x.log_e)) {
+      return Status::InvalidArgument("gate state: malformed test " + std::to_string(i));
+    }
+    if (x.treated_events < 0 || x.control_events < 0 || x.ties < 0 || x.at_risk_treated < 0 ||
+        x.at_risk_control < 0 || x.exposure_treated < 0 || x.exposure_control < 0) {
+      return Status::InvalidArgument("gate state: negative count in test " + std::to_string(i));
+    }
+  }
+  std::vector<double> lik(log_lik_.size());
+  for (size_t i = 0; i < lik.size(); ++i) {
+    if (!in.Double(&lik[i])) {
+      return Status::InvalidArgument("gate state: malformed e-process cell " + std::to_string(i));
+    }
+  }
+  if (!in.AtEnd()) return Status::InvalidArgument("gate state: trailing data");
+  tests_ = std::move(t);
+  log_lik_ = std::move(lik);
+  return Status::Ok();
 }
 
 TestReport SequentialGate::Report(int metric, int stratum) const {

@@ -286,6 +286,18 @@ class SequentialGate {
   std::vector<int> EbhStrata(int metric) const;
   int64_t ties(int metric, int stratum) const;  // cumulative dropped ties of a sign test
 
+  // --- Persistence (a restarted server continues its e-processes instead of starting fresh
+  // ones: a fresh start would be an extra look at the data, spending alpha again, and would lose
+  // the evidence gathered so far).
+
+  // The evidence between ticks as text: every test's counters, exposures and at-risk counts and
+  // every e-process's grid state, doubles in round-trip precision. Versioned ("rfgate 1 ...").
+  std::string EncodeState() const;
+  // Replaces the evidence with `text` from EncodeState() of a gate with the same metrics (names,
+  // kinds, grids), strata count and thresholds. InvalidArgument naming the mismatch or the
+  // malformed field; the gate is unchanged on error. REQUIRES: between ticks (no pending events).
+  Status RestoreState(std::string_view text);
+
  private:
   struct Test {
     double log_e = 0;  // cached log-mean-exp of the test's grid state

@@ -1090,3 +1090,89 @@ TEST(CreateTest, DefaultsMatchTheSpec) {
 
 }  // namespace
 }  // namespace rf::rollout
+
+namespace rf::rollout {
+namespace {
+
+// Feeds the same seeded ticks to a gate (a restart after `restart_after` ticks restores a fresh
+// gate from the saved state) and returns every test's final log e-value.
+std::vector<double> RunTicks(int ticks, int restart_after) {
+  const std::vector<MetricSpec> metrics = {MetricSpec::Silence(), MetricSpec::Crash(),
+                                           MetricSpec::ErrorIncidence(),
+                                           MetricSpec::SignTest("cpu", 0.5)};
+  SequentialGate gate = MakeGate(metrics, 3);
+  SeededRandom rng(7);
+  for (int t = 0; t < ticks; ++t) {
+    if (t == restart_after) {
+      const std::string saved = gate.EncodeState();
+      SequentialGate fresh = MakeGate(metrics, 3);
+      EXPECT_TRUE(fresh.RestoreState(saved).ok());
+      EXPECT_EQ(fresh.EncodeState(), saved);
+      gate = std::move(fresh);
+    }
+    for (int s = 0; s < 3; ++s) {
+      EXPECT_TRUE(gate.SetAtRisk(s, 100 + 10 * t, 10'000).ok());
+      for (int m = 0; m < 3; ++m) {
+        EXPECT_TRUE(gate.AddCountEvents(m, s, static_cast<int64_t>(rng.Below(3)),
+                                        static_cast<int64_t>(rng.Below(20))).ok());
+      }
+      EXPECT_TRUE(gate.AddSignPairs(3, s, static_cast<int64_t>(rng.Below(5)),
+                                    static_cast<int64_t>(rng.Below(5)), 1).ok());
+    }
+    gate.Tick();
+  }
+  std::vector<double> out;
+  for (int m = 0; m < gate.num_metrics(); ++m) {
+    for (int s = SequentialGate::kPooled; s < 3; ++s) {
+      out.push_back(gate.Report(m, s).log_e_value);
+      out.push_back(static_cast<double>(gate.Report(m, s).treated_events));
+      out.push_back(gate.Report(m, s).treated_exposure);
+    }
+  }
+  return out;
+}
+
+TEST(GateStateTest, ARestoredGateContinuesExactlyWhereTheSavedOneWas) {
+  const std::vector<double> straight = RunTicks(40, -1);
+  const std::vector<double> restarted = RunTicks(40, 17);
+  ASSERT_EQ(straight.size(), restarted.size());
+  for (size_t i = 0; i < straight.size(); ++i) EXPECT_DOUBLE_EQ(straight[i], restarted[i]) << i;
+}
+
+TEST(GateStateTest, MismatchedOrMalformedStateIsRefusedAndChangesNothing) {
+  SequentialGate gate = MakeGate({MetricSpec::Silence(), MetricSpec::Crash()}, 2);
+  ASSERT_TRUE(gate.SetAtRisk(0, 10, 1000).ok());
+  ASSERT_TRUE(gate.AddCountEvents(0, 0, 2, 1).ok());
+  gate.Tick();
+  const std::string saved = gate.EncodeState();
+
+  SequentialGate other_strata = MakeGate({MetricSpec::Silence(), MetricSpec::Crash()}, 3);
+  Status s = other_strata.RestoreState(saved);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("other metrics or strata"), std::string::npos) << s.message();
+  SequentialGate other_metric = MakeGate({MetricSpec::Silence(), MetricSpec::ErrorIncidence()}, 2);
+  EXPECT_FALSE(other_metric.RestoreState(saved).ok());
+  GateOptions other_alpha;
+  other_alpha.alpha = 0.002;
+  SequentialGate stricter = MakeGate({MetricSpec::Silence(), MetricSpec::Crash()}, 2, other_alpha);
+  EXPECT_NE(stricter.RestoreState(saved).message().find("thresholds"), std::string::npos);
+
+  SequentialGate target = MakeGate({MetricSpec::Silence(), MetricSpec::Crash()}, 2);
+  const std::string before = target.EncodeState();
+  for (const std::string& bad :
+       {std::string(""), std::string("rfgate 2"), saved.substr(0, saved.size() / 2),
+        saved + " 1", std::string("hello"), [&] {
+          std::string t = saved;
+          t[t.find('\n') + 1] = '-';  // a negative event count
+          return t;
+        }()}) {
+    EXPECT_FALSE(target.RestoreState(bad).ok()) << bad;
+    EXPECT_EQ(target.EncodeState(), before);
+  }
+  EXPECT_TRUE(target.RestoreState(saved).ok());
+  EXPECT_EQ(target.Report(0, 0).treated_events, 2);
+  EXPECT_DOUBLE_EQ(target.Report(0, 0).log_e_value, gate.Report(0, 0).log_e_value);
+}
+
+}  // namespace
+}  // namespace rf::rollout

@@ -64,6 +64,7 @@ struct Controller::LiveRelease {
   int bound_hold_wave = -1;
   int64_t bound_hold_micros = 0;
   int64_t bound_hold_since = -1;
+  int64_t evidence_saved_micros = 0;  // last SaveEvidence
   // Per tick, per stratum and arm: alive devices and new silences.
   std::vector<int64_t> alive[2], silenced[2];
 
@@ -272,9 +273,113 @@ Status Controller::Build(const ReleaseRecord& r, int64_t now) {
   Log("release " + r.release_id + ": cohorts built: " + std::to_string(eligible) +
       " eligible devices in " + std::to_string(live->strata()) + " strata, slot " +
       std::to_string(slot));
+  RestoreEvidence(*live, now);
   slots_in_use_ |= bit;
   live_[r.release_id] = std::move(live);
   return Status::Ok();
+}
+
+std::string Controller::EvidencePath(const std::string& release_id) const {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string name;  // hex: any release id is a safe file name
+  for (unsigned char c : release_id) {
+    name += kHex[c >> 4];
+    name += kHex[c & 15];
+  }
+  return options_.state_dir + "/" + name + ".gate.json";
+}
+
+void Controller::SaveEvidence(LiveRelease& live, int64_t now) {
+  if (options_.fs == nullptr || options_.state_dir.empty()) return;
+  boost::json::object o;
+  o["format"] = "ringfence-gate-evidence-1";
+  o["release_id"] = live.release_id;
+  o["saved_micros"] = now;
+  boost::json::array keys;
+  for (int s = 0; s < live.strata(); ++s) keys.emplace_back(live.cohorts->stratum_key(s));
+  o["strata"] = std::move(keys);
+  boost::json::array history;
+  for (const auto& [t, n] : live.treated_history) history.emplace_back(boost::json::array{t, n});
+  o["treated_history"] = std::move(history);
+  o["bound_hold_wave"] = live.bound_hold_wave;
+  o["bound_hold_micros"] =
+      live.bound_hold_micros + (live.bound_hold_since >= 0 ? now - live.bound_hold_since : 0);
+  o["bound_hold_running"] = live.bound_hold_since >= 0;
+  o["gate"] = live.gate->EncodeState();
+  Status s = options_.fs->CreateDirs(options_.state_dir, 0700);
+  if (s.ok()) s = options_.fs->WriteFileAtomic(EvidencePath(live.release_id), boost::json::serialize(o), 0600);
+  if (!s.ok()) {
+    Log("release " + live.release_id + ": cannot save gate evidence: " + s.ToString());
+    return;
+  }
+  live.evidence_saved_micros = now;
+}
+
+// Continues the evidence of a release this server drove before it restarted. Anything that does
+// not match exactly (other strata, plan, alpha, a damaged file) starts fresh gates, and says so.
+void Controller::RestoreEvidence(LiveRelease& live, int64_t now) {
+  live.evidence_saved_micros = now;
+  if (options_.fs == nullptr || options_.state_dir.empty()) return;
+  const std::string path = EvidencePath(live.release_id);
+  auto text = options_.fs->ReadFile(path, 64u << 20);
+  if (!text.ok()) {
+    if (text.status().code() != StatusCode::kNotFound) {
+      Log("release " + live.release_id + ": gate evidence unreadable, fresh gates: " +
+          text.status().ToString());
+    }
+    return;
+  }
+  auto fresh = [&](const std::string& why) {
+    Log("release " + live.release_id + ": saved gate evidence not used (" + why +
+        "); the gates start fresh");
+  };
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(*text, ec);
+  if (ec || !v.is_object()) return fresh("not JSON");
+  const boost::json::object& o = v.get_object();
+  auto str = [&](const char* k) {
+    const auto* x = o.if_contains(k);
+    return x && x->is_string() ? std::string(x->get_string()) : std::string();
+  };
+  auto num = [&](const char* k, int64_t* out) {
+    const auto* x = o.if_contains(k);
+    if (!x || !x->is_int64()) return false;
+    *out = x->get_int64();
+    return true;
+  };
+  if (str("format") != "ringfence-gate-evidence-1") return fresh("unknown format");
+  if (str("release_id") != live.release_id) return fresh("another release's file");
+  const auto* keys = o.if_contains("strata");
+  if (!keys || !keys->is_array() || keys->get_array().size() != static_cast<size_t>(live.strata())) {
+    return fresh("the strata changed");
+  }
+  for (int s = 0; s < live.strata(); ++s) {
+    const auto& k = keys->get_array()[static_cast<size_t>(s)];
+    if (!k.is_string() || k.get_string() != live.cohorts->stratum_key(s)) return fresh("the strata changed");
+  }
+  int64_t saved = 0, hold_wave = 0, hold_micros = 0;
+  if (!num("saved_micros", &saved) || !num("bound_hold_wave", &hold_wave) ||
+      !num("bound_hold_micros", &hold_micros) || saved > now) {
+    return fresh("malformed header");
+  }
+  std::vector<std::pair<int64_t, int64_t>> history;
+  const auto* h = o.if_contains("treated_history");
+  if (!h || !h->is_array()) return fresh("malformed treated history");
+  for (const auto& e : h->get_array()) {
+    if (!e.is_array() || e.get_array().size() != 2 || !e.get_array()[0].is_int64() ||
+        !e.get_array()[1].is_int64()) {
+      return fresh("malformed treated history");
+    }
+    history.emplace_back(e.get_array()[0].get_int64(), e.get_array()[1].get_int64());
+  }
+  if (Status st = live.gate->RestoreState(str("gate")); !st.ok()) return fresh(st.message());
+  live.treated_history = std::move(history);
+  live.bound_hold_wave = static_cast<int>(hold_wave);
+  live.bound_hold_micros = hold_micros;
+  const auto* running = o.if_contains("bound_hold_running");
+  live.bound_hold_since = running && running->is_bool() && running->get_bool() ? now : -1;
+  Log("release " + live.release_id + ": gate evidence restored (saved " +
+      std::to_string((now - saved) / 1'000'000) + " s before this start)");
 }
 
 Status Controller::Apply(ReleaseRecord& r, LiveRelease* live, const Event& e, int64_t now) {
@@ -531,14 +636,21 @@ Status Controller::Tick() {
   }
   Status st = StepGates(releases, now);
   if (first.ok()) first = st;
-  // Releases that finished (or left the directory) free their slot.
+  // Releases that finished (or left the directory) free their slot and drop their evidence; the
+  // others save theirs every save_every_micros.
   for (auto it = live_.begin(); it != live_.end();) {
     auto r = std::find_if(releases.begin(), releases.end(),
                           [&](const ReleaseRecord& x) { return x.release_id == it->first; });
     if (r == releases.end() || !Live(r->state.phase)) {
       slots_to_clear_ |= static_cast<uint16_t>(1u << it->second->slot);
+      if (options_.fs != nullptr && !options_.state_dir.empty()) {
+        (void)options_.fs->Remove(EvidencePath(it->first));
+      }
       it = live_.erase(it);
     } else {
+      if (now - it->second->evidence_saved_micros >= options_.save_every_micros) {
+        SaveEvidence(*it->second, now);
+      }
       ++it;
     }
   }

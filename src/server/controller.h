@@ -105,6 +105,14 @@ struct ControllerOptions {
   rollout::GateOptions gate;                          // alpha comes from each plan
   double max_promotion_hold_bakes = 0.5;              // as the simulator (docs/gate.md)
   int max_live_releases = 16;                         // DeviceRecord has 16 offered bits
+  // Where each live release's gate evidence (e-processes, treated-since history, promotion hold)
+  // is kept, so a restarted server continues it instead of starting fresh gates (a fresh gate
+  // is an extra look that spends alpha again, and waits a full bake before it can promote).
+  // Written every `save_every_micros` (temp, fsync, rename, fsync dir); a crash loses at most
+  // that much evidence. Null `fs` or an empty dir: not kept.
+  Filesystem* fs = nullptr;
+  std::string state_dir;
+  int64_t save_every_micros = 10'000'000;
 };
 
 // A gate's state for /metrics.
@@ -145,6 +153,10 @@ class Controller final : public ProgressSource {
  private:
   struct LiveRelease;
   Status Build(const ReleaseRecord& r, int64_t now);
+  // Gate evidence persistence (ControllerOptions::state_dir); see docs/server.md.
+  std::string EvidencePath(const std::string& release_id) const;
+  void SaveEvidence(LiveRelease& live, int64_t now);
+  void RestoreEvidence(LiveRelease& live, int64_t now);
   Status StepGates(std::vector<ReleaseRecord>& releases, int64_t now);
   Status Apply(ReleaseRecord& r, LiveRelease* live, const rollout::Event& e, int64_t now);
   Status AnswerPromotion(ReleaseRecord& r, LiveRelease& live, int wave, int64_t now);

@@ -364,3 +364,82 @@ TEST(DeviceActionRules, DelayAndEarlyWaveExclusion) {
 
 }  // namespace
 }  // namespace rf::server
+
+namespace rf::server {
+namespace {
+
+// A restarted server continues each live release's gate evidence and bake from the controller's
+// saved state (ControllerOptions::state_dir) instead of fresh gates: the e-values are the same
+// after the restart, and the wave promotes at its bake end, not a full bake after the restart.
+TEST_F(ControllerTest, ARestartContinuesTheGateEvidenceAndTheBake) {
+  ControllerOptions persist;
+  persist.fs = &fs_;
+  persist.state_dir = "/data/controller";
+  persist.save_every_micros = kMinute;
+  auto key = *crypto::SigningKey::FromSeed(std::string(32, 'k'));
+  auto a = std::make_unique<Controller>(dir_, inventory_, clock_, key, persist);
+  auto api_a = std::make_unique<AgentApi>(inventory_, *a, dir_, clock_, metrics_, kToken, "{}");
+  Enroll(2000);
+  dir_.AddStartedRelease("r-1", 43, clock_.NowUnixMicros());
+  // Background noise, the same in both arms: each check-in reports an error with probability 1/50
+  // (independent draws: devices that error at every check-in would be overdispersed noise).
+  auto run = [&](Controller& c, AgentApi& api, int minutes) {
+    for (int i = 0; i < minutes; ++i) {
+      clock_.AdvanceMicros(kMinute);
+      ASSERT_TRUE(c.Tick().ok());
+      for (Dev& d : devices_) {
+        std::string body = R"({"device_id":")" + d.id + R"(","seq":)" + std::to_string(++d.seq);
+        if (d.version > 0) {
+          body += R"(,"channels":{"291":{"current":{"version":)" + std::to_string(d.version) +
+                  R"(,"sha256":")" + d.sha + R"("}}})";
+        }
+        if (random_.Below(50) == 0) body += R"(,"health":{"errors":1})";
+        body += "}";
+        auto res = api.Handle(HttpRequest{"POST", "/v1/agent/checkin", {}, kToken, body});
+        ASSERT_TRUE(res.has_value() && res->status == 200);
+        auto v = boost::json::parse(res->body).as_object();
+        if (auto* c291 = v["channels"].as_object().if_contains("291")) {
+          auto& o = c291->as_object();
+          if (o["action"].as_string() == "install") {
+            d.version = o["version"].as_int64();
+            d.sha = std::string(o["sha256"].as_string());
+          }
+        }
+      }
+    }
+  };
+  ASSERT_TRUE(a->Tick().ok());
+  run(*a, *api_a, 10);  // the canary's dispatch window
+  ASSERT_EQ(dir_.PhaseOf("r-1"), rollout::Phase::kBaking);
+  run(*a, *api_a, 8);   // 8 of its 10 bake minutes
+  ASSERT_EQ(dir_.WaveOf("r-1"), 0);
+  const std::vector<GateMetric> before = a->GateMetrics();
+  ASSERT_FALSE(before.empty());
+  ASSERT_TRUE(fs_.Exists(persist.state_dir + "/" + "722d31" + ".gate.json"));  // hex of "r-1"
+
+  // kill -9: nothing more is saved; a new controller starts on the same data.
+  api_a.reset();
+  a.reset();
+  auto b = std::make_unique<Controller>(dir_, inventory_, clock_, key, persist);
+  auto api_b = std::make_unique<AgentApi>(inventory_, *b, dir_, clock_, metrics_, kToken, "{}");
+  ASSERT_TRUE(b->Tick().ok());
+  const std::vector<GateMetric> after = b->GateMetrics();
+  ASSERT_EQ(after.size(), before.size());
+  bool any_evidence = false;
+  for (size_t i = 0; i < before.size(); ++i) {
+    EXPECT_EQ(after[i].metric, before[i].metric);
+    EXPECT_NEAR(std::log(after[i].e_value), std::log(before[i].e_value), 1e-9) << before[i].metric;
+    any_evidence |= std::abs(std::log(before[i].e_value)) > 1e-6;
+  }
+  EXPECT_TRUE(any_evidence);  // a fresh gate would say E = 1 everywhere
+  // Bake end 2 minutes later, plus at most half a bake held on the promotion bound.
+  run(*b, *api_b, 8);
+  EXPECT_EQ(dir_.WaveOf("r-1"), 1);
+  // A finished release's evidence file is removed.
+  run(*b, *api_b, 120);
+  EXPECT_EQ(dir_.PhaseOf("r-1"), rollout::Phase::kCompleted);
+  EXPECT_FALSE(fs_.Exists(persist.state_dir + "/" + "722d31" + ".gate.json"));
+}
+
+}  // namespace
+}  // namespace rf::server

@@ -183,6 +183,8 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
 
   ControllerOptions ctl_options;
   ctl_options.tick_micros = flags.tick_ms * 1000;
+  ctl_options.fs = env.fs;
+  ctl_options.state_dir = flags.data + "/controller";  // gate evidence across restarts
   Controller controller(directory, inventory, *env.clock, *release_key, ctl_options);
   ServerMetrics metrics;
   AgentApiOptions agent_options;
