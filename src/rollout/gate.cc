@@ -635,9 +635,14 @@ Status SequentialGate::RestoreState(std::string_view text) {
         !in.Double(&x.log_e)) {
       return Status::InvalidArgument("gate state: malformed test " + std::to_string(i));
     }
-    if (x.treated_events < 0 || x.control_events < 0 || x.ties < 0 || x.at_risk_treated < 0 ||
-        x.at_risk_control < 0 || x.exposure_treated < 0 || x.exposure_control < 0) {
-      return Status::InvalidArgument("gate state: negative count in test " + std::to_string(i));
+    constexpr int64_t kMaxCount = int64_t{1} << 50;  // far above any fleet; no overflow later
+    for (int64_t c : {x.treated_events, x.control_events, x.ties, x.at_risk_treated, x.at_risk_control}) {
+      if (c < 0 || c > kMaxCount) {
+        return Status::InvalidArgument("gate state: count out of range in test " + std::to_string(i));
+      }
+    }
+    if (x.exposure_treated < 0 || x.exposure_control < 0) {
+      return Status::InvalidArgument("gate state: negative exposure in test " + std::to_string(i));
     }
   }
   std::vector<double> lik(log_lik_.size());
@@ -649,6 +654,12 @@ Status SequentialGate::RestoreState(std::string_view text) {
   if (!in.AtEnd()) return Status::InvalidArgument("gate state: trailing data");
   tests_ = std::move(t);
   log_lik_ = std::move(lik);
+  // log_e is a cache of the grid state: recomputed, never taken from the text.
+  for (int m = 0; m < num_metrics(); ++m) {
+    for (int s = kPooled; s < num_strata_; ++s) {
+      test(m, s).log_e = LogMeanExpRaw(log_lik(m, s), state_[static_cast<size_t>(m)].grid_size);
+    }
+  }
   return Status::Ok();
 }
 
