@@ -44,6 +44,7 @@ ServerProcess::ServerProcess(const std::string& data, const ServerOptions& optio
                                    std::to_string(options.tick_ms),
                                    "--flush-ms",
                                    std::to_string(options.flush_ms)};
+  args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
   pid_ = fork();
   if (pid_ == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a crashed test
@@ -119,8 +120,8 @@ Response HttpConnection::Do(const std::string& method, const std::string& path,
            "\r\n";
     }
     r += "\r\n" + body;
-    if (SendAll(r)) {
-      Response resp = Read();
+    if (SendAllTo(fd_, r)) {
+      Response resp = ReadResponse(fd_, &buf_);
       if (resp.status != 0) return resp;
     }
     Close();
@@ -129,19 +130,9 @@ Response HttpConnection::Do(const std::string& method, const std::string& path,
 }
 
 bool HttpConnection::Open() {
-  fd_ = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port_));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    Close();
-    return false;
-  }
-  timeval tv{20, 0};
-  setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  fd_ = ConnectLoopback(port_, 20);
   buf_.clear();
-  return true;
+  return fd_ >= 0;
 }
 
 void HttpConnection::Close() {
@@ -149,36 +140,52 @@ void HttpConnection::Close() {
   fd_ = -1;
 }
 
-bool HttpConnection::SendAll(const std::string& data) {
+int ConnectLoopback(int port, int recv_timeout_s) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  timeval tv{recv_timeout_s, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+bool SendAllTo(int fd, std::string_view data) {
   size_t off = 0;
   while (off < data.size()) {
-    ssize_t n = send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
     if (n <= 0) return false;
     off += static_cast<size_t>(n);
   }
   return true;
 }
 
-Response HttpConnection::Read() {
+Response ReadResponse(int fd, std::string* pending) {
+  std::string& buf = *pending;
   char chunk[65536];
   for (;;) {
-    const size_t hdr_end = buf_.find("\r\n\r\n");
+    const size_t hdr_end = buf.find("\r\n\r\n");
     if (hdr_end != std::string::npos) {
-      const std::string head = buf_.substr(0, hdr_end);
+      const std::string head = buf.substr(0, hdr_end);
       size_t cl = 0;
       const size_t p = head.find("Content-Length: ");
       if (p != std::string::npos) cl = std::stoul(head.substr(p + 16));
-      if (buf_.size() >= hdr_end + 4 + cl) {
+      if (buf.size() >= hdr_end + 4 + cl) {
         Response r;
         r.status = std::stoi(head.substr(9, 3));
-        r.body = buf_.substr(hdr_end + 4, cl);
-        buf_.erase(0, hdr_end + 4 + cl);
+        r.body = buf.substr(hdr_end + 4, cl);
+        buf.erase(0, hdr_end + 4 + cl);
         return r;
       }
     }
-    ssize_t n = recv(fd_, chunk, sizeof chunk, 0);
+    ssize_t n = recv(fd, chunk, sizeof chunk, 0);
     if (n <= 0) return {};
-    buf_.append(chunk, static_cast<size_t>(n));
+    buf.append(chunk, static_cast<size_t>(n));
   }
 }
 

@@ -39,6 +39,8 @@ struct ServerOptions {
   int threads = 2;
   // Where the server's stderr goes; empty: the test's own stderr.
   std::string stderr_path;
+  // More flags, appended (e.g. {"--header-timeout-ms", "500"}).
+  std::vector<std::string> extra_args;
 };
 
 // `ringfence server --data DATA --listen 127.0.0.1:0 ...` as a child process (killed with
@@ -75,6 +77,14 @@ struct Response {
   json::object Object() const;
 };
 
+// Raw sockets, for tests that speak HTTP badly on purpose (and for HttpConnection):
+// a connection to 127.0.0.1:port with a receive timeout (-1 if it cannot connect); every byte
+// of `data` sent (false if the peer is gone); one Content-Length framed response read from `fd`,
+// keeping bytes past it in *pending (status 0 if the connection closed first).
+int ConnectLoopback(int port, int recv_timeout_s);
+bool SendAllTo(int fd, std::string_view data);
+Response ReadResponse(int fd, std::string* pending);
+
 // One keep-alive HTTP/1.1 connection to 127.0.0.1:port (Content-Length framing, which is what the
 // server sends). Reconnects once if the kept-alive connection was closed. Not thread-safe.
 class HttpConnection {
@@ -90,8 +100,6 @@ class HttpConnection {
  private:
   bool Open();
   void Close();
-  bool SendAll(const std::string& data);
-  Response Read();
 
   int port_;
   int fd_ = -1;

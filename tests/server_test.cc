@@ -1,141 +1,39 @@
 // Integration tests of `ringfence server`: the real binary on 127.0.0.1, port 0, a fresh data
-// directory per test, spoken to over plain sockets.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/prctl.h>
+// directory per test, spoken to over plain sockets (tests/server_harness).
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "server_harness.h"
 #include "testing/test_util.h"
 
 namespace rf {
 namespace {
 
+using e2e::ReadResponse;
+using e2e::Response;
+using e2e::ServerOptions;
+using e2e::ServerProcess;
+using e2e::Trim;
 using testing::ReadFileOrDie;
-using testing::RingfenceBinary;
 using testing::TempDir;
 
-std::string Trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  return s;
-}
+int Connect(int port) { return e2e::ConnectLoopback(port, 10); }
+void SendAll(int fd, const std::string& data) { (void)e2e::SendAllTo(fd, data); }
 
-// The server as a child process; SIGKILLed on destruction if still running.
-class ServerProcess {
- public:
-  explicit ServerProcess(const std::string& data, std::vector<std::string> extra = {}) {
-    int out[2];
-    if (pipe(out) != 0) std::abort();
-    std::vector<std::string> args = {RingfenceBinary(), "server", "--data", data, "--listen",
-                                     "127.0.0.1:0", "--threads", "2"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    pid_ = fork();
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a crashed test (ctest would wait on it)
-      dup2(out[1], 1);
-      close(out[0]);
-      close(out[1]);
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(out[1]);
-    FILE* f = fdopen(out[0], "r");
-    char line[256] = {0};
-    if (fgets(line, sizeof line, f) != nullptr) {
-      const std::string s = Trim(line);
-      const std::string prefix = "listening on 127.0.0.1:";
-      if (s.rfind(prefix, 0) == 0) port_ = std::stoi(s.substr(prefix.size()));
-    }
-    out_ = f;
-  }
-  ~ServerProcess() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (out_) fclose(out_);
-  }
-  int port() const { return port_; }
-  // Sends SIGTERM and returns the exit status (-1 if killed by a signal).
-  int Terminate() {
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int port_ = 0;
-  FILE* out_ = nullptr;
-};
-
-int Connect(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    return -1;
-  }
-  timeval tv{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  return fd;
-}
-
-void SendAll(int fd, const std::string& data) {
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) return;
-    off += static_cast<size_t>(n);
-  }
-}
-
-struct Response {
-  int status = 0;
-  std::string body;
-};
-
-// Reads one response (Content-Length framed) from fd; status 0 if the connection closed first.
-Response ReadResponse(int fd, std::string* pending) {
-  std::string& buf = *pending;
-  char chunk[65536];
-  for (;;) {
-    const size_t hdr_end = buf.find("\r\n\r\n");
-    if (hdr_end != std::string::npos) {
-      const std::string head = buf.substr(0, hdr_end);
-      size_t cl = 0;
-      const size_t p = head.find("Content-Length: ");
-      if (p != std::string::npos) cl = std::stoul(head.substr(p + 16));
-      if (buf.size() >= hdr_end + 4 + cl) {
-        Response r;
-        r.status = std::stoi(head.substr(9, 3));
-        r.body = buf.substr(hdr_end + 4, cl);
-        buf.erase(0, hdr_end + 4 + cl);
-        return r;
-      }
-    }
-    ssize_t n = recv(fd, chunk, sizeof chunk, 0);
-    if (n <= 0) return {};
-    buf.append(chunk, static_cast<size_t>(n));
-  }
+// The server's own defaults (poll 60 s, 1 s ticks, 2 s flush), plus `extra` flags.
+ServerOptions Defaults(std::vector<std::string> extra = {}) {
+  ServerOptions o;
+  o.tick_ms = 1000;
+  o.poll_after_s = 60;
+  o.flush_ms = 2000;
+  o.extra_args = std::move(extra);
+  return o;
 }
 
 std::string Request(const std::string& method, const std::string& path, const std::string& token,
@@ -167,9 +65,8 @@ const std::string kEnroll =
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_ = std::make_unique<ServerProcess>(dir_.File("data"),
-                                              std::vector<std::string>{"--header-timeout-ms", "500",
-                                                                       "--body-timeout-ms", "500"});
+    server_ = std::make_unique<ServerProcess>(
+        dir_.File("data"), Defaults({"--header-timeout-ms", "500", "--body-timeout-ms", "500"}));
     ASSERT_GT(server_->port(), 0) << "server did not print its address";
     agent_ = Trim(ReadFileOrDie(dir_.File("data/agent.token")));
     admin_ = Trim(ReadFileOrDie(dir_.File("data/admin.token")));
@@ -313,7 +210,7 @@ TEST_F(ServerTest, SigtermExitsCleanlyAndKeepsTheFleet) {
   EXPECT_EQ(server_->Terminate(), 0);
   close(idle);
   // Restart on the same data: same tokens, the device and its seq survived (flushed at shutdown).
-  server_ = std::make_unique<ServerProcess>(dir_.File("data"));
+  server_ = std::make_unique<ServerProcess>(dir_.File("data"), Defaults());
   ASSERT_GT(server_->port(), 0);
   EXPECT_EQ(Trim(ReadFileOrDie(dir_.File("data/agent.token"))), agent_);
   EXPECT_EQ(Checkin(R"({"device_id":"d-1","seq":4})").status, 409);
