@@ -40,13 +40,17 @@ using testing::ReadFileOrDie;
 using testing::RingfenceBinary;
 using testing::RunCommand;
 using testing::TempDir;
+using e2e::CheckinBody;
+using e2e::EnrollBody;
 using e2e::ErrorCode;
+using e2e::FleetStratum;
 using e2e::HttpConnection;
 using e2e::Int;
 using e2e::Principal;
 using e2e::Quote;
 using e2e::Response;
 using e2e::ServerProcess;
+using e2e::SimDevice;
 using e2e::Str;
 using e2e::Trim;
 
@@ -54,27 +58,13 @@ constexpr char kChannel[] = "291";
 
 // ----- the simulated fleet -----
 
-struct StratumSpec {
-  const char* os;
-  const char* agent_version;
-  int inputs;  // what the device's ipc_rule consumer supplies
-  int devices;
-};
 // 300 devices in three strata; the first two run consumers that supply 20 inputs (CF291 crashes).
-constexpr StratumSpec kStrata[] = {
+constexpr FleetStratum kStrata[] = {
     {"windows", "7.11", 20, 120},
     {"windows", "7.15", 20, 90},
     {"linux", "7.16", 21, 90},
 };
-
-struct Device {
-  std::string id;
-  int stratum = 0;
-  int64_t seq = 0;
-  std::optional<std::pair<int64_t, std::string>> current;  // version, sha256
-  std::optional<std::pair<int64_t, std::string>> applied;  // to report at the next check-in
-  int installs = 0;                                        // install directives received
-};
+using Device = SimDevice;
 
 // What one check-in round saw.
 struct RoundResult {
@@ -101,22 +91,10 @@ class SimulatedFleet {
 
   std::vector<Device>& devices() { return devices_; }
 
-  static std::string Attrs(const Device& d) {
-    const StratumSpec& s = kStrata[d.stratum];
-    return std::string(R"({"os":")") + s.os + R"(","agent_version":")" + s.agent_version +
-           R"(","tenant":"acme","group":"prod"})";
-  }
-  static std::string Capabilities(const Device& d) {
-    return R"({"ipc_rule":{"schema_versions":[3],"inputs":)" +
-           std::to_string(kStrata[d.stratum].inputs) + "}}";
-  }
-
   // Enrolls every device, then one check-in each so the inventory holds them as reported.
   void EnrollAll() {
     for (Device& d : devices_) {
-      Response r = conn_.Do("POST", "/v1/agent/enroll", token_,
-                            R"({"device_id":")" + d.id + R"(","attrs":)" + Attrs(d) +
-                                R"(,"capabilities":)" + Capabilities(d) + "}");
+      Response r = conn_.Do("POST", "/v1/agent/enroll", token_, EnrollBody(d.id, kStrata[d.stratum]));
       ASSERT_EQ(r.status, 200) << d.id << ": " << r.body;
       EXPECT_EQ(Str(r.Object(), "device_id"), d.id);
     }
@@ -134,18 +112,8 @@ class SimulatedFleet {
     for (size_t k = 0; k < n; ++k) {
       const size_t idx = only ? (*only)[k] : k;
       Device& d = devices_[idx];
-      std::string body = R"({"device_id":")" + d.id + R"(","seq":)" + std::to_string(++d.seq);
-      if (d.current) {
-        body += R"(,"channels":{"291":{"current":{"version":)" + std::to_string(d.current->first) +
-                R"(,"sha256":")" + d.current->second + R"("}}})";
-      }
-      body += R"(,"health":{"crashes":0,"errors":0)";
-      if (d.applied) {
-        body += R"(,"apply":[{"channel":"291","version":)" + std::to_string(d.applied->first) +
-                R"(,"sha256":")" + d.applied->second + R"(","result":"applied"}])";
-        d.applied.reset();
-      }
-      body += "}}";
+      const std::string body = CheckinBody(d);
+      d.applied.reset();
       Response r = conn_.Do("POST", "/v1/agent/checkin", token_, body);
       if (r.status != 200) {
         ++out.failures;

@@ -81,25 +81,12 @@ std::string FastPlan() {
 
 // ----- the simulated fleet (tolerates a dead server and a forgotten enrollment) -----
 
-struct StratumSpec {
-  const char* os;
-  const char* agent_version;
-  int inputs;
-  int devices;
-};
-constexpr StratumSpec kStrata[] = {
+constexpr FleetStratum kStrata[] = {
     {"windows", "7.11", 20, 12},
     {"windows", "7.15", 20, 12},
     {"linux", "7.16", 21, 12},
 };
-
-struct Device {
-  std::string id;
-  int stratum = 0;
-  int64_t seq = 0;
-  std::optional<std::pair<int64_t, std::string>> current;  // version, sha256
-  std::optional<std::pair<int64_t, std::string>> applied;  // to report at the next check-in
-};
+using Device = SimDevice;
 
 class Fleet {
  public:
@@ -120,14 +107,7 @@ class Fleet {
 
   // Enrolls (or re-enrolls) one device. The answer's status.
   int Enroll(const Device& d) {
-    const StratumSpec& s = kStrata[d.stratum];
-    return conn_
-        ->Do("POST", "/v1/agent/enroll", token_,
-             R"({"device_id":")" + d.id + R"(","attrs":{"os":")" + s.os + R"(","agent_version":")" +
-                 s.agent_version +
-                 R"(","tenant":"acme","group":"prod"},"capabilities":{"ipc_rule":)" +
-                 R"({"schema_versions":[3],"inputs":)" + std::to_string(s.inputs) + "}}}")
-        .status;
+    return conn_->Do("POST", "/v1/agent/enroll", token_, EnrollBody(d.id, kStrata[d.stratum])).status;
   }
 
   // One check-in by every device. Devices the server forgot (a kill before the inventory flush:
@@ -137,19 +117,7 @@ class Fleet {
     for (Device& d : devices_) {
       Response r;
       for (int attempt = 0; attempt < 2; ++attempt) {
-        std::string body = R"({"device_id":")" + d.id + R"(","seq":)" + std::to_string(++d.seq);
-        if (d.current) {
-          body += R"(,"channels":{"291":{"current":{"version":)" +
-                  std::to_string(d.current->first) + R"(,"sha256":")" + d.current->second +
-                  R"("}}})";
-        }
-        body += R"(,"health":{"crashes":0,"errors":0)";
-        if (d.applied) {
-          body += R"(,"apply":[{"channel":"291","version":)" + std::to_string(d.applied->first) +
-                  R"(,"sha256":")" + d.applied->second + R"(","result":"applied"}])";
-        }
-        body += "}}";
-        r = conn_->Do("POST", "/v1/agent/checkin", token_, body);
+        r = conn_->Do("POST", "/v1/agent/checkin", token_, CheckinBody(d));
         if (r.status == 0) return false;
         if (r.status != 404 || ErrorCode(r) != "unknown_device") break;
         const int enrolled = Enroll(d);

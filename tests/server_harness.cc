@@ -189,6 +189,29 @@ Response ReadResponse(int fd, std::string* pending) {
   }
 }
 
+// ----- Simulated devices -----
+
+std::string EnrollBody(const std::string& device_id, const FleetStratum& s) {
+  return R"({"device_id":")" + device_id + R"(","attrs":{"os":")" + s.os +
+         R"(","agent_version":")" + s.agent_version +
+         R"(","tenant":"acme","group":"prod"},"capabilities":{"ipc_rule":)" +
+         R"({"schema_versions":[3],"inputs":)" + std::to_string(s.inputs) + "}}}";
+}
+
+std::string CheckinBody(SimDevice& d) {
+  std::string body = R"({"device_id":")" + d.id + R"(","seq":)" + std::to_string(++d.seq);
+  if (d.current) {
+    body += R"(,"channels":{"291":{"current":{"version":)" + std::to_string(d.current->first) +
+            R"(,"sha256":")" + d.current->second + R"("}}})";
+  }
+  body += R"(,"health":{"crashes":0,"errors":0)";
+  if (d.applied) {
+    body += R"(,"apply":[{"channel":"291","version":)" + std::to_string(d.applied->first) +
+            R"(,"sha256":")" + d.applied->second + R"(","result":"applied"}])";
+  }
+  return body + "}}";
+}
+
 // ----- JSON -----
 
 std::string Str(const json::object& o, std::string_view key) {

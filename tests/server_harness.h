@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "crypto/crypto.h"
@@ -105,6 +106,31 @@ class HttpConnection {
   int fd_ = -1;
   std::string buf_;
 };
+
+// ----- Simulated devices (what an agent would report; no agent process) -----
+
+struct FleetStratum {
+  const char* os;
+  const char* agent_version;
+  int inputs;   // what the device's ipc_rule consumer supplies
+  int devices;  // how many devices of this stratum the test's fleet has
+};
+
+struct SimDevice {
+  std::string id;
+  int stratum = 0;
+  int64_t seq = 0;
+  std::optional<std::pair<int64_t, std::string>> current;  // version, sha256 on channel 291
+  std::optional<std::pair<int64_t, std::string>> applied;  // to report at the next check-in
+  int installs = 0;                                        // install directives received
+};
+
+// The POST /v1/agent/enroll body of a device of stratum `s`: attrs os, agent_version, tenant
+// "acme", group "prod"; an ipc_rule consumer of schema 3 supplying `s.inputs` inputs.
+std::string EnrollBody(const std::string& device_id, const FleetStratum& s);
+// The next POST /v1/agent/checkin body of `d` (increments d.seq): what it runs on channel 291,
+// zero crashes and errors, and its unreported apply result (d.applied is left to the caller).
+std::string CheckinBody(SimDevice& d);
 
 // o[key] if it is a string / an int64, else "" / -1.
 std::string Str(const json::object& o, std::string_view key);
