@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <functional>
 #include <sstream>
 #include <string_view>
 
@@ -63,6 +64,15 @@ class AgentTest : public ::testing::Test {
   std::string Slot(const std::string& slot) {
     auto r = env_.fs->ReadFile(dir_.File("state/" + slot + "/291.bundle"), 1 << 24);
     return r.ok() ? *r : "";
+  }
+  // SuperviseStep every 5 ms until done() or `timeout_ms` passed; returns done().
+  bool Settle(Agent& agent, const std::function<bool()>& done, int64_t timeout_ms = 15'000) {
+    const int64_t deadline = env_.clock->MonotonicMicros() + timeout_ms * 1000;
+    while (!done() && env_.clock->MonotonicMicros() < deadline) {
+      agent.SuperviseStep();
+      sleeper_.SleepMicros(5'000);
+    }
+    return done();
   }
   // The health.apply entries of the last check-in the server received.
   std::vector<boost::json::object> LastApply() {
@@ -372,25 +382,17 @@ TEST_F(AgentTest, AOneShotConsumerInABootLoopIsRevertedByTheGuard) {
   o.consumer.run_mode = RunMode::kOneShot;
   o.restart_delay_ms = 10;
   auto agent = NewAgent(o);
-  auto settle = [&](auto done) {
-    const int64_t deadline = env_.clock->MonotonicMicros() + 10'000'000;
-    while (!done() && env_.clock->MonotonicMicros() < deadline) {
-      agent->SuperviseStep();
-      sleeper_.SleepMicros(5'000);
-    }
-    return done();
-  };
   Release v1 = MakeRelease(keys_, "291", 1, now_s_);
   server_.Offer(v1);
   ASSERT_TRUE(agent->CheckinRound().ok());
-  ASSERT_TRUE(settle([&] { return agent->state().channels.at("291").healthy_sha256 == v1.sha256; })) << log_;
+  ASSERT_TRUE(Settle(*agent, [&] { return agent->state().channels.at("291").healthy_sha256 == v1.sha256; })) << log_;
   EXPECT_EQ(agent->stats().consumer_starts, 1);
 
   Release v2 = MakeRelease(keys_, "291", 2, now_s_, {{{"crash_on", "load"}}});
   server_.Offer(v2);
   ASSERT_TRUE(agent->CheckinRound().ok());
   EXPECT_EQ(Slot("active"), v2.bundle);  // applied: no pre-flight
-  ASSERT_TRUE(settle([&] {
+  ASSERT_TRUE(Settle(*agent, [&] {
     return !agent->state().quarantined.empty() &&
            agent->state().channels.at("291").healthy_sha256 == v1.sha256 && !env_.fs->Exists(dir_.File("state/loading.json"));
   })) << log_;
@@ -431,19 +433,11 @@ TEST_F(AgentTest, TheActiveSlotNeverChangesUnderALoadingConsumer) {
     EXPECT_TRUE(a->Open().ok());
     return a;
   };
-  auto settle = [&](Agent& agent, auto done) {
-    const int64_t deadline = env_.clock->MonotonicMicros() + 15'000'000;
-    while (!done() && env_.clock->MonotonicMicros() < deadline) {
-      agent.SuperviseStep();
-      sleeper_.SleepMicros(5'000);
-    }
-    return done();
-  };
   Release v1 = MakeRelease(keys_, "291", 1, now_s_);
   server_.Offer(v1);
   auto agent = make();
   ASSERT_TRUE(agent->CheckinRound().ok());
-  ASSERT_TRUE(settle(*agent, [&] { return agent->state().channels.at("291").healthy_sha256 == v1.sha256; })) << log_;
+  ASSERT_TRUE(Settle(*agent, [&] { return agent->state().channels.at("291").healthy_sha256 == v1.sha256; })) << log_;
 
   // A restarted agent starts the consumer on v1 (healthy, no marker); it is still in its slow start
   // when the check-in brings v2, which crashes the running consumer.
@@ -465,7 +459,7 @@ TEST_F(AgentTest, TheActiveSlotNeverChangesUnderALoadingConsumer) {
   EXPECT_EQ(count("run 291:2"), 0) << "a consumer read v2 without the guard's marker\n" << log_;
 
   // The crash loop that follows: exactly the three starts the guard allows, then the revert.
-  ASSERT_TRUE(settle(*agent, [&] {
+  ASSERT_TRUE(Settle(*agent, [&] {
     return !agent->state().quarantined.empty() && count("run 291:1") >= 2;
   })) << log_;
   EXPECT_EQ(count("run 291:2"), 3) << log_;
@@ -514,12 +508,7 @@ TEST_F(AgentTest, DegradedHealthIsReportedAsErrorsAtTheNextCheckin) {
   Release v1 = MakeRelease(keys_, "291", 1, now_s_, {{{"health", "degraded"}}});
   server_.Offer(v1);
   ASSERT_TRUE(agent->CheckinRound().ok());
-  const int64_t deadline = env_.clock->MonotonicMicros() + 10'000'000;
-  while (agent->state().channels.at("291").healthy_sha256 != v1.sha256 &&
-         env_.clock->MonotonicMicros() < deadline) {
-    agent->SuperviseStep();
-    sleeper_.SleepMicros(5'000);
-  }
+  (void)Settle(*agent, [&] { return agent->state().channels.at("291").healthy_sha256 == v1.sha256; });
   ASSERT_EQ(agent->state().channels.at("291").healthy_sha256, v1.sha256) << log_;
   EXPECT_EQ(agent->stats().health_degraded, 1);
   EXPECT_EQ(agent->stats().consumer_crashes, 0);  // degraded is not a crash
@@ -539,30 +528,22 @@ TEST_F(AgentTest, FailedHealthIsHandledLikeACrashAndTheGuardReverts) {
   o.restart_delay_ms = 10;
   o.stop_grace_ms = 1000;
   auto agent = NewAgent(o);
-  auto settle = [&](auto done) {
-    const int64_t deadline = env_.clock->MonotonicMicros() + 15'000'000;
-    while (!done() && env_.clock->MonotonicMicros() < deadline) {
-      agent->SuperviseStep();
-      sleeper_.SleepMicros(5'000);
-    }
-    return done();
-  };
   Release v1 = MakeRelease(keys_, "291", 1, now_s_);
   server_.Offer(v1);
   ASSERT_TRUE(agent->CheckinRound().ok());
-  ASSERT_TRUE(settle([&] { return agent->state().channels.at("291").healthy_sha256 == v1.sha256; })) << log_;
+  ASSERT_TRUE(Settle(*agent, [&] { return agent->state().channels.at("291").healthy_sha256 == v1.sha256; })) << log_;
 
   Release v2 = MakeRelease(keys_, "291", 2, now_s_, {{{"health", "failed"}}});
   server_.Offer(v2);
   ASSERT_TRUE(agent->CheckinRound().ok());  // pre-flight `load` passes: only the running consumer fails
   EXPECT_EQ(Slot("active"), v2.bundle);
-  ASSERT_TRUE(settle([&] { return !agent->state().quarantined.empty(); })) << log_;
+  ASSERT_TRUE(Settle(*agent, [&] { return !agent->state().quarantined.empty(); })) << log_;
   EXPECT_EQ(agent->state().quarantined[0].reason, "3 unclean starts");
   EXPECT_EQ(agent->stats().health_failed, 3);
   EXPECT_EQ(agent->stats().consumer_crashes, 3);
   EXPECT_EQ(Slot("active"), v1.bundle);
   EXPECT_NE(log_.find("consumer reported health FAILED (test content asked for it)"), std::string::npos) << log_;
-  ASSERT_TRUE(settle([&] { return !env_.fs->Exists(dir_.File("state/loading.json")); })) << log_;
+  ASSERT_TRUE(Settle(*agent, [&] { return !env_.fs->Exists(dir_.File("state/loading.json")); })) << log_;
   ASSERT_TRUE(agent->CheckinRound().ok());
   EXPECT_EQ(server_.checkins().back().at("health").at("crashes").as_int64(), 3);
 }
@@ -677,21 +658,13 @@ TEST_F(RealSensorTest, WithoutPreflightTheGuardEndsTheBootLoopOnTheLegacySensor)
   o.consumer.run_mode = RunMode::kOneShot;
   o.restart_delay_ms = 10;
   auto agent = NewAgent(o);
-  auto settle = [&](auto done) {
-    const int64_t deadline = env_.clock->MonotonicMicros() + 10'000'000;
-    while (!done() && env_.clock->MonotonicMicros() < deadline) {
-      agent->SuperviseStep();
-      sleeper_.SleepMicros(5'000);
-    }
-    return done();
-  };
   server_.Offer(good_);
   ASSERT_TRUE(agent->CheckinRound().ok());
-  ASSERT_TRUE(settle([&] { return agent->state().channels.at("291").healthy_sha256 == good_.sha256; })) << log_;
+  ASSERT_TRUE(Settle(*agent, [&] { return agent->state().channels.at("291").healthy_sha256 == good_.sha256; })) << log_;
   server_.Offer(cf291_);
   ASSERT_TRUE(agent->CheckinRound().ok());
   EXPECT_EQ(Slot("active"), cf291_.bundle);
-  ASSERT_TRUE(settle([&] {
+  ASSERT_TRUE(Settle(*agent, [&] {
     return !agent->state().quarantined.empty() &&
            agent->state().channels.at("291").healthy_sha256 == good_.sha256;
   })) << log_;
