@@ -16,7 +16,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "cli/http_client.h"
+#include "http/http_client.h"
 #include "core/bundle.h"
 #include "core/stage1.h"
 #include "crypto/crypto.h"
@@ -28,6 +28,9 @@ namespace rf::cli {
 namespace {
 
 namespace json = boost::json;
+using http::HttpClient;
+using http::HttpClientOptions;
+using http::HttpReply;
 
 struct Remote {
   std::string server, token_file;

@@ -1,5 +1,5 @@
-// The demo's side of the operator API (docs/api/openapi.yaml): one blocking libcurl request at a
-// time as one principal (bearer token), JSON in and out. The demo plays the author, the reviewers,
+// The demo's side of the operator API (docs/api/openapi.yaml): one blocking request at a time as
+// one principal (bearer token), JSON in and out, over the CLI's client (http/http_client.h). The demo plays the author, the reviewers,
 // the operator and the admin through it, exactly as `ringfence --server URL --token F ...` would.
 //
 // Not thread-safe: one client per thread.
@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "core/status.h"
+#include "http/http_client.h"
 
 namespace rf::demo {
 
@@ -22,16 +23,12 @@ struct Reply {
 class OperatorClient {
  public:
   OperatorClient(std::string base_url, std::string token);
-  ~OperatorClient();
-  OperatorClient(const OperatorClient&) = delete;
-  OperatorClient& operator=(const OperatorClient&) = delete;
 
   // Any HTTP status is a successful Send; transport failures are Unavailable/DeadlineExceeded.
   Result<Reply> Send(std::string_view method, std::string_view path, std::string_view body = {});
 
  private:
-  std::string base_url_, token_;
-  void* curl_ = nullptr;  // CURL*
+  http::HttpClient client_;
 };
 
 }  // namespace rf::demo

@@ -1,10 +1,10 @@
-#include "cli/http_client.h"
+#include "http/http_client.h"
 
 #include <curl/curl.h>
 
 #include <mutex>
 
-namespace rf::cli {
+namespace rf::http {
 namespace {
 
 size_t Append(char* data, size_t size, size_t n, void* out) {
@@ -77,4 +77,4 @@ Result<HttpReply> HttpClient::Send(std::string_view method, std::string_view pat
   return reply;
 }
 
-}  // namespace rf::cli
+}  // namespace rf::http

@@ -1,5 +1,5 @@
-// A small blocking HTTP client (libcurl) for the CLI's remote verbs: one request at a time against
-// `ringfence server`'s operator API, bearer token attached, JSON in and out.
+// A small blocking HTTP client (libcurl) for `ringfence server`'s operator API: one request at a
+// time, bearer token attached, JSON in and out. Used by the CLI's remote verbs and by the demo.
 //
 //   HttpClient c({.base_url = "http://127.0.0.1:8080", .token = token});
 //   RF_ASSIGN_OR_RETURN(HttpReply r, c.Send("GET", "/v1/releases", ""));
@@ -7,8 +7,8 @@
 //
 // Transport failures (DNS, refused, timeout, TLS) are Unavailable/DeadlineExceeded; any HTTP
 // status is a successful Send. Not thread-safe (one client per thread).
-#ifndef RINGFENCE_CLI_HTTP_CLIENT_H_
-#define RINGFENCE_CLI_HTTP_CLIENT_H_
+#ifndef RINGFENCE_HTTP_HTTP_CLIENT_H_
+#define RINGFENCE_HTTP_HTTP_CLIENT_H_
 
 #include <map>
 #include <string>
@@ -16,7 +16,7 @@
 
 #include "core/status.h"
 
-namespace rf::cli {
+namespace rf::http {
 
 struct HttpClientOptions {
   std::string base_url;       // "http://host:port" (no trailing slash needed)
@@ -47,6 +47,6 @@ class HttpClient {
   void* curl_ = nullptr;  // CURL*
 };
 
-}  // namespace rf::cli
+}  // namespace rf::http
 
-#endif  // RINGFENCE_CLI_HTTP_CLIENT_H_
+#endif  // RINGFENCE_HTTP_HTTP_CLIENT_H_
