@@ -289,8 +289,7 @@ std::string Controller::EvidencePath(const std::string& release_id) const {
   return options_.state_dir + "/" + name + ".gate.json";
 }
 
-void Controller::SaveEvidence(LiveRelease& live, int64_t now) {
-  if (options_.fs == nullptr || options_.state_dir.empty()) return;
+std::string Controller::EncodeEvidence(LiveRelease& live, int64_t now) const {
   boost::json::object o;
   o["format"] = "ringfence-gate-evidence-1";
   o["release_id"] = live.release_id;
@@ -306,13 +305,22 @@ void Controller::SaveEvidence(LiveRelease& live, int64_t now) {
       live.bound_hold_micros + (live.bound_hold_since >= 0 ? now - live.bound_hold_since : 0);
   o["bound_hold_running"] = live.bound_hold_since >= 0;
   o["gate"] = live.gate->EncodeState();
-  Status s = options_.fs->CreateDirs(options_.state_dir, 0700);
-  if (s.ok()) s = options_.fs->WriteFileAtomic(EvidencePath(live.release_id), boost::json::serialize(o), 0600);
-  if (!s.ok()) {
-    Log("release " + live.release_id + ": cannot save gate evidence: " + s.ToString());
-    return;
-  }
   live.evidence_saved_micros = now;
+  return boost::json::serialize(o);
+}
+
+void Controller::WriteEvidence(const std::vector<EvidenceWrite>& writes) {
+  for (const EvidenceWrite& w : writes) {
+    Status s;
+    if (w.text.empty()) {
+      s = options_.fs->Remove(w.path);
+      if (s.code() == StatusCode::kNotFound) s = Status::Ok();
+    } else {
+      s = options_.fs->CreateDirs(options_.state_dir, 0700);
+      if (s.ok()) s = options_.fs->WriteFileAtomic(w.path, w.text, 0600);
+    }
+    if (!s.ok()) Log("gate evidence " + w.path + ": " + s.ToString());
+  }
 }
 
 // Continues the evidence of a release this server drove before it restarted. Anything that does
@@ -620,7 +628,16 @@ void Controller::Publish(const std::vector<ReleaseRecord>& releases, uint64_t ep
 }
 
 Status Controller::Tick() {
+  // Evidence files are written after the lock is released: check-ins may need mu_ meanwhile.
+  std::vector<EvidenceWrite> writes;
+  Status first = TickLocked(&writes);
+  WriteEvidence(writes);
+  return first;
+}
+
+Status Controller::TickLocked(std::vector<EvidenceWrite>* writes) {
   std::lock_guard l(mu_);
+  const bool keep = options_.fs != nullptr && !options_.state_dir.empty();
   const int64_t now = clock_.NowUnixMicros();
   const uint64_t epoch = change_epoch_.load(std::memory_order_acquire);
   std::vector<ReleaseRecord> releases = releases_.ActiveReleases();
@@ -643,13 +660,11 @@ Status Controller::Tick() {
                           [&](const ReleaseRecord& x) { return x.release_id == it->first; });
     if (r == releases.end() || !Live(r->state.phase)) {
       slots_to_clear_ |= static_cast<uint16_t>(1u << it->second->slot);
-      if (options_.fs != nullptr && !options_.state_dir.empty()) {
-        (void)options_.fs->Remove(EvidencePath(it->first));
-      }
+      if (keep) writes->push_back({EvidencePath(it->first), ""});
       it = live_.erase(it);
     } else {
-      if (now - it->second->evidence_saved_micros >= options_.save_every_micros) {
-        SaveEvidence(*it->second, now);
+      if (keep && now - it->second->evidence_saved_micros >= options_.save_every_micros) {
+        writes->push_back({EvidencePath(it->first), EncodeEvidence(*it->second, now)});
       }
       ++it;
     }

@@ -155,7 +155,15 @@ class Controller final : public ProgressSource {
   Status Build(const ReleaseRecord& r, int64_t now);
   // Gate evidence persistence (ControllerOptions::state_dir); see docs/server.md.
   std::string EvidencePath(const std::string& release_id) const;
-  void SaveEvidence(LiveRelease& live, int64_t now);
+  struct EvidenceWrite {
+    std::string path;
+    std::string text;  // empty: remove the file
+  };
+  // The file text for `live` now (marks it saved); under mu_.
+  std::string EncodeEvidence(LiveRelease& live, int64_t now) const;
+  // The file I/O, outside mu_; failures are logged (retried at the next save).
+  void WriteEvidence(const std::vector<EvidenceWrite>& writes);
+  Status TickLocked(std::vector<EvidenceWrite>* writes);
   void RestoreEvidence(LiveRelease& live, int64_t now);
   Status StepGates(std::vector<ReleaseRecord>& releases, int64_t now);
   Status Apply(ReleaseRecord& r, LiveRelease* live, const rollout::Event& e, int64_t now);
