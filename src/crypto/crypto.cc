@@ -114,6 +114,20 @@ std::string PublicKey::KeyId() const {
   return Sha256Hex(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
+std::string SecretSource::Bytes(size_t n) {
+  EnsureSodium();
+  std::string out(n, '\0');
+  randombytes_buf(out.data(), out.size());
+  return out;
+}
+
+std::string SecretSource::BearerToken() {
+  std::string raw = Bytes(32);
+  std::string token = "rf_" + ToHex(raw);
+  sodium_memzero(raw.data(), raw.size());
+  return token;
+}
+
 SigningKey SigningKey::Generate() {
   EnsureSodium();
   SigningKey k;

@@ -58,6 +58,18 @@ class SigningKey {
   PublicKey pub_;
 };
 
+// The one source of secrets: bearer tokens, key seeds and nonces come only from here, that is from
+// libsodium's randombytes_buf (the OS CSPRNG: getrandom(2)). Env::Random (src/platform/env.h) is a
+// seeded simulation generator for jitter and sampling; it must never reach a secret, because its
+// state can be recovered from a few of its outputs (docs/threat-model.md). Thread-safe.
+class SecretSource {
+ public:
+  // `n` bytes from the OS CSPRNG.
+  static std::string Bytes(size_t n);
+  // A bearer token: "rf_" followed by 64 lowercase hex digits (256 bits).
+  static std::string BearerToken();
+};
+
 // OK iff `signature` is a valid Ed25519 signature by `key` over exactly `message`.
 Status Verify(const PublicKey& key, std::string_view message, std::string_view signature);
 

@@ -7,6 +7,7 @@
 #define RINGFENCE_PLATFORM_ENV_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,6 +36,18 @@ class Random {
   uint64_t Below(uint64_t n);
 };
 
+// A held file lock (Filesystem::LockFile); destroying it releases the lock.
+class FileLock {
+ public:
+  virtual ~FileLock() = default;
+};
+
+struct FileInfo {
+  bool is_dir = false;
+  int mode = 0;  // permission bits (st_mode & 07777)
+  uint64_t size = 0;
+};
+
 // Files. Paths are plain POSIX paths. Thread-safe.
 class Filesystem {
  public:
@@ -49,6 +62,12 @@ class Filesystem {
   virtual Status CreateDirs(const std::string& path, int mode) = 0;
   virtual Result<std::vector<std::string>> ListDir(const std::string& path) = 0;
   virtual Status Remove(const std::string& path) = 0;
+  virtual Result<FileInfo> Stat(const std::string& path) = 0;
+  virtual Status Chmod(const std::string& path, int mode) = 0;
+  // An exclusive lock on `path` (created 0600 if missing), held until the returned object is
+  // destroyed or the process ends in any way (kill -9 included: the OS drops it). Any other holder,
+  // in this process or another, makes it fail with FailedPrecondition naming the holder's pid.
+  virtual Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) = 0;
 };
 
 // The bundle of dependencies handed to components that need them.

@@ -2,6 +2,7 @@
 // draws OS randomness or touches files directly.
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -181,7 +182,55 @@ class PosixFilesystem final : public Filesystem {
     return Status::Ok();
   }
 
+  Result<FileInfo> Stat(const std::string& path) override {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return ErrnoStatus(path, errno);
+    FileInfo info;
+    info.is_dir = S_ISDIR(st.st_mode);
+    info.mode = static_cast<int>(st.st_mode & 07777);
+    info.size = static_cast<uint64_t>(st.st_size);
+    return info;
+  }
+
+  Status Chmod(const std::string& path, int mode) override {
+    if (::chmod(path.c_str(), static_cast<mode_t>(mode)) != 0) return ErrnoStatus(path, errno);
+    return Status::Ok();
+  }
+
+  // flock(2) locks belong to the open file description, so a second LockFile on the same path
+  // fails in this process too, and the kernel drops the lock when the process dies.
+  Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return ErrnoStatus(path, errno);
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int e = errno;
+      char buf[32] = {};
+      const ssize_t n = ::pread(fd, buf, sizeof(buf) - 1, 0);
+      ::close(fd);
+      if (e != EWOULDBLOCK) return ErrnoStatus(path, e);
+      std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "unknown";
+      while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+      return Status::FailedPrecondition(path + ": locked by another process (pid " + holder + ")");
+    }
+    const std::string pid = std::to_string(getpid()) + "\n";
+    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+      const int e = errno;
+      ::close(fd);
+      return ErrnoStatus(path, e);
+    }
+    return std::unique_ptr<FileLock>(new PosixFileLock(fd));
+  }
+
  private:
+  class PosixFileLock final : public FileLock {
+   public:
+    explicit PosixFileLock(int fd) : fd_(fd) {}
+    ~PosixFileLock() override { ::close(fd_); }
+
+   private:
+    int fd_;
+  };
+
   static Status SyncDir(const std::string& dir) {
     int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return ErrnoStatus(dir, errno);

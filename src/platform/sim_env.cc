@@ -53,9 +53,10 @@ Result<std::string> MemFilesystem::ReadFile(const std::string& path, size_t max_
   return it->second;
 }
 
-Status MemFilesystem::WriteFileAtomic(const std::string& path, std::string_view data, int) {
+Status MemFilesystem::WriteFileAtomic(const std::string& path, std::string_view data, int mode) {
   std::lock_guard<std::mutex> l(mu_);
   files_[path] = std::string(data);
+  file_modes_[path] = mode;
   return Status::Ok();
 }
 
@@ -86,7 +87,58 @@ Result<std::vector<std::string>> MemFilesystem::ListDir(const std::string& path)
 Status MemFilesystem::Remove(const std::string& path) {
   std::lock_guard<std::mutex> l(mu_);
   if (files_.erase(path) == 0) return Status::NotFound(path + ": no such file");
+  file_modes_.erase(path);
   return Status::Ok();
+}
+
+Result<FileInfo> MemFilesystem::Stat(const std::string& path) {
+  std::lock_guard<std::mutex> l(mu_);
+  FileInfo info;
+  if (auto d = dirs_.find(path); d != dirs_.end()) {
+    info.is_dir = true;
+    info.mode = d->second;
+    return info;
+  }
+  auto it = files_.find(path);
+  if (it == files_.end()) return Status::NotFound(path + ": no such file");
+  auto m = file_modes_.find(path);
+  info.mode = m == file_modes_.end() ? 0644 : m->second;
+  info.size = it->second.size();
+  return info;
+}
+
+Status MemFilesystem::Chmod(const std::string& path, int mode) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (auto d = dirs_.find(path); d != dirs_.end()) {
+    d->second = mode;
+    return Status::Ok();
+  }
+  if (!files_.count(path)) return Status::NotFound(path + ": no such file");
+  file_modes_[path] = mode;
+  return Status::Ok();
+}
+
+class MemFilesystem::MemFileLock final : public FileLock {
+ public:
+  MemFileLock(MemFilesystem* fs, std::string path) : fs_(fs), path_(std::move(path)) {}
+  ~MemFileLock() override {
+    std::lock_guard<std::mutex> l(fs_->mu_);
+    fs_->locked_.erase(path_);
+  }
+
+ private:
+  MemFilesystem* fs_;
+  std::string path_;
+};
+
+Result<std::unique_ptr<FileLock>> MemFilesystem::LockFile(const std::string& path) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (!locked_.insert(path).second) {
+    return Status::FailedPrecondition(path + ": locked by another process (pid this process)");
+  }
+  files_.emplace(path, std::string());
+  file_modes_.emplace(path, 0600);
+  return std::unique_ptr<FileLock>(new MemFileLock(this, path));
 }
 
 }  // namespace rf

@@ -3,6 +3,7 @@
 #define RINGFENCE_PLATFORM_SIM_ENV_H_
 
 #include <map>
+#include <set>
 #include <mutex>
 
 #include "platform/env.h"
@@ -41,9 +42,15 @@ class MemFilesystem final : public Filesystem {
   Status CreateDirs(const std::string& path, int mode) override;
   Result<std::vector<std::string>> ListDir(const std::string& path) override;
   Status Remove(const std::string& path) override;
+  Result<FileInfo> Stat(const std::string& path) override;
+  Status Chmod(const std::string& path, int mode) override;
+  Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) override;
 
  private:
+  class MemFileLock;
   std::mutex mu_;
+  std::map<std::string, int> file_modes_;  // GUARDED_BY(mu_)
+  std::set<std::string> locked_;           // GUARDED_BY(mu_)
   std::map<std::string, std::string> files_;  // GUARDED_BY(mu_)
   std::map<std::string, int> dirs_;           // GUARDED_BY(mu_)
 };

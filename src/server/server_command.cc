@@ -5,12 +5,14 @@
 #include <memory>
 #include <pthread.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 
 #include "crypto/crypto.h"
 #include "server/agent_api.h"
 #include "server/controller.h"
+#include "server/data_dir.h"
 #include "server/fleet_inventory.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
@@ -45,40 +47,6 @@ class NoReleaseDirectory final : public ReleaseDirectory {
   void SetChangeListener(std::function<void()>) override {}
 };
 #endif
-
-// A token file: created with 32 random bytes (hex) if missing, then read.
-Result<std::string> EnsureToken(Env env, const std::string& path) {
-  if (!env.fs->Exists(path)) {
-    std::string raw;
-    for (int i = 0; i < 4; ++i) {
-      uint64_t v = env.random->Next64();
-      raw.append(reinterpret_cast<const char*>(&v), sizeof v);
-    }
-    RF_RETURN_IF_ERROR(env.fs->WriteFileAtomic(path, crypto::ToHex(raw) + "\n", 0600));
-  }
-  RF_ASSIGN_OR_RETURN(std::string text, env.fs->ReadFile(path, 4096));
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
-    text.pop_back();
-  }
-  if (text.size() < 16) return Status::DataLoss(path + ": token shorter than 16 characters");
-  return text;
-}
-
-Result<crypto::SigningKey> EnsureReleaseKey(Env env, const std::string& path) {
-  if (!env.fs->Exists(path)) {
-    std::string seed;
-    for (int i = 0; i < 4; ++i) {
-      uint64_t v = env.random->Next64();
-      seed.append(reinterpret_cast<const char*>(&v), sizeof v);
-    }
-    RF_ASSIGN_OR_RETURN(crypto::SigningKey key, crypto::SigningKey::FromSeed(seed));
-    RF_RETURN_IF_ERROR(env.fs->WriteFileAtomic(path, crypto::EncodePrivateKeyFile(key), 0600));
-  }
-  RF_ASSIGN_OR_RETURN(std::string text, env.fs->ReadFile(path, 4096));
-  auto key = crypto::DecodePrivateKeyFile(text);
-  if (!key.ok()) return key.status().WithPrefix(path);
-  return key;
-}
 
 Result<std::pair<std::string, uint16_t>> SplitListen(const std::string& listen) {
   const size_t colon = listen.rfind(':');
@@ -117,20 +85,17 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  if (Status st = env.fs->CreateDirs(flags.data, 0700); !st.ok()) return fail(st);
-  auto admin_token = EnsureToken(env, flags.data + "/admin.token");
-  if (!admin_token.ok()) return fail(admin_token.status());
-  auto agent_token = EnsureToken(env, flags.data + "/agent.token");
-  if (!agent_token.ok()) return fail(agent_token.status());
-  auto release_key = EnsureReleaseKey(env, flags.data + "/release.key");
-  if (!release_key.ok()) return fail(release_key.status());
-  std::string trust = "{\"release_keys\":[";
-  {
-    std::string pub = crypto::EncodePublicKeyFile(release_key->public_key());
-    while (!pub.empty() && pub.back() == '\n') pub.pop_back();
-    AppendJsonString(&trust, pub);
-  }
-  trust += "]}";
+  // Whatever this process creates in the data directory (SQLite's database, WAL and shared-memory
+  // files included) is private to its user.
+  ::umask(077);
+  auto data_dir = DataDir::Open(env, flags.data, &err);
+  if (!data_dir.ok()) return fail(data_dir.status());
+  auto secrets = data_dir->EnsureSecrets();
+  if (!secrets.ok()) return fail(secrets.status());
+  const std::string& admin_token = secrets->admin_token;
+  const std::string& agent_token = secrets->agent_token;
+  const crypto::SigningKey& release_key = secrets->release_key;
+  const std::string trust = secrets->TrustJson();
 
   FleetInventoryOptions inv_options;
   inv_options.dir = flags.data + "/fleet";
@@ -167,10 +132,10 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   }
   auto service = service::ReleaseService::Open(**store, inventory, *env.clock, std::move(service_options));
   if (!service.ok()) return fail(service.status());
-  if (Status st = (*service)->EnsurePrincipal("admin", {Role::kAdmin}, *admin_token); !st.ok()) {
+  if (Status st = (*service)->EnsurePrincipal("admin", {Role::kAdmin}, admin_token); !st.ok()) {
     return fail(st);
   }
-  if (Status st = (*service)->EnsurePrincipal("agent", {Role::kAgent}, *agent_token); !st.ok()) {
+  if (Status st = (*service)->EnsurePrincipal("agent", {Role::kAgent}, agent_token); !st.ok()) {
     return fail(st);
   }
   ReleaseDirectory& directory = **service;
@@ -185,18 +150,18 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   ctl_options.tick_micros = flags.tick_ms * 1000;
   ctl_options.fs = env.fs;
   ctl_options.state_dir = flags.data + "/controller";  // gate evidence across restarts
-  Controller controller(directory, inventory, *env.clock, *release_key, ctl_options);
+  Controller controller(directory, inventory, *env.clock, release_key, ctl_options);
   ServerMetrics metrics;
   AgentApiOptions agent_options;
   agent_options.poll_after_s = flags.poll_after_s;
-  AgentApi agent(inventory, controller, directory, *env.clock, metrics, *agent_token, trust,
+  AgentApi agent(inventory, controller, directory, *env.clock, metrics, agent_token, trust,
                  agent_options);
   HttpHandler operator_handler;
 #ifdef RF_HAVE_SERVICE
   service::OperatorApi operator_api(**service, inventory, &controller, {});
   operator_handler = [&operator_api](const HttpRequest& r) { return operator_api.Handle(r); };
 #endif
-  Router router(agent, metrics, controller, inventory, *env.clock, *agent_token, operator_handler);
+  Router router(agent, metrics, controller, inventory, *env.clock, agent_token, operator_handler);
   if (Status st = controller.Tick(); !st.ok()) err << "ringfence server: " << st.message() << "\n";
   controller.Start();
 
@@ -221,6 +186,34 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   controller.Stop();
   inventory.StopFlusher();  // flushes the last dirty records
   err << "ringfence server: stopped\n";
+  return kExitOk;
+}
+
+int RunRotateSecrets(const std::string& data, const RotateOptions& what, Env env,
+                     std::ostream& out, std::ostream& err) {
+  auto fail = [&](const Status& st) {
+    err << "ringfence server rotate-secrets: " << st.message() << "\n";
+    return kExitUnusable;
+  };
+  if (data.empty()) return fail(Status::InvalidArgument("--data is required"));
+  if (!env.fs->Exists(data)) return fail(Status::NotFound(data + ": no such data directory"));
+  ::umask(077);
+  auto dir = DataDir::Open(env, data, &err);  // fails while a server runs on it
+  if (!dir.ok()) return fail(dir.status());
+  auto secrets = dir->RotateSecrets(what);
+  if (!secrets.ok()) return fail(secrets.status());
+  if (what.admin_token) out << "admin token: new, in " << data << "/admin.token\n";
+  if (what.agent_token) {
+    out << "fleet token: new, in " << data << "/agent.token (enrolls new devices; give it to "
+        << "new installs)\n";
+  }
+  if (what.release_key) {
+    out << "release key: new, key id " << secrets->release_key.KeyId() << "\n"
+        << "trust root (install as the agents' trust.json; agents refuse statements of the new key "
+        << "until they have it):\n"
+        << secrets->TrustJson() << "\n";
+  }
+  out << "the server uses them from its next start\n";
   return kExitOk;
 }
 
@@ -250,7 +243,24 @@ void RegisterServerCommand(CLI::App& app, int* exit_code) {
                 "demonstrations only: no layer 1 on upload or start (audited per upload)");
   cmd->add_flag("--allow-unreviewed", flags->allow_unreviewed,
                 "demonstrations only: an admin may set channel policies of 0 approvals");
-  cmd->callback([flags, exit_code] {
+  auto rotate = std::make_shared<RotateOptions>();
+  auto only = std::make_shared<std::vector<std::string>>();
+  CLI::App* rot = cmd->add_subcommand(
+      "rotate-secrets",
+      "replace the admin token, the fleet (agent) token and the release key of a stopped server's "
+      "data directory (docs/server.md)");
+  rot->fallthrough();  // --data belongs to `server`
+  rot->add_option("--only", *only, "replace only these: admin-token, agent-token, release-key")
+      ->check(CLI::IsMember({"admin-token", "agent-token", "release-key"}));
+  cmd->callback([flags, rot, rotate, only, exit_code] {
+    if (rot->parsed()) {
+      if (!only->empty()) {
+        auto has = [&](const char* s) { return std::find(only->begin(), only->end(), s) != only->end(); };
+        *rotate = {has("admin-token"), has("agent-token"), has("release-key")};
+      }
+      *exit_code = RunRotateSecrets(flags->data, *rotate, PosixEnv(), std::cout, std::cerr);
+      return;
+    }
     *exit_code = RunServer(*flags, PosixEnv(), std::cout, std::cerr);
   });
 }

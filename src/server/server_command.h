@@ -1,8 +1,9 @@
 // `ringfence server --data DIR --listen HOST:PORT`: the control plane and agent endpoints in one
 // process.
 //
-// First start creates DIR (0700), DIR/admin.token and DIR/agent.token (0600, 32 random bytes from
-// the Env as hex) and DIR/release.key (the Ed25519 key that signs release statements, 0600).
+// First start creates DIR (0700), DIR/admin.token and DIR/agent.token (0600, bearer tokens from the
+// OS CSPRNG) and DIR/release.key (the Ed25519 key that signs release statements, 0600); the
+// directory is locked for the server's life (src/server/data_dir.h).
 // Then: fleet inventory (DIR/fleet/), release service on DIR/ringfence.db (when the control plane
 // is built in), controller, operator + agent API behind one router, HTTP server. Prints
 // "listening on HOST:PORT" on stdout once it accepts connections (PORT is the bound port, so
@@ -18,6 +19,7 @@
 #include <CLI/CLI.hpp>
 
 #include "platform/env.h"
+#include "server/data_dir.h"
 
 namespace rf::server {
 
@@ -44,6 +46,12 @@ void RegisterServerCommand(CLI::App& app, int* exit_code);
 // Runs until SIGTERM/SIGINT. Returns the exit code (0 after a graceful shutdown, 2 if the server
 // could not start).
 int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream& err);
+
+// `ringfence server rotate-secrets --data DIR [--only admin-token,agent-token,release-key]`:
+// replaces secrets of a data directory no server is running on (its lock is taken). Returns 0, or
+// 2 with a message on `err`.
+int RunRotateSecrets(const std::string& data, const RotateOptions& what, Env env,
+                     std::ostream& out, std::ostream& err);
 
 }  // namespace rf::server
 

@@ -36,7 +36,6 @@ class DemoSwitchesTest : public ::testing::Test {
  protected:
   void Open(ReleaseServiceOptions o) {
     service_.reset();
-    o.token_random = &random_;
     auto s = ReleaseService::Open(*store_, fleet_, clock_, std::move(o));
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     service_ = std::move(*s);
@@ -65,7 +64,6 @@ class DemoSwitchesTest : public ::testing::Test {
   store::StorePtr store_ = std::make_unique<store::MemStore>();
   testing::FakeFleet fleet_;
   SimulatedClock clock_;
-  SeededRandom random_{7};
   std::unique_ptr<ReleaseService> service_;
   Principal admin_;
   std::string alice_;

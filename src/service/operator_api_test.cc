@@ -38,7 +38,6 @@ class OperatorApiTest : public ::testing::Test {
   void SetUp() override {
     fleet_.Set(testing::TwoStrataFleet(21));
     ReleaseServiceOptions o;
-    o.token_random = &random_;
     service_ = std::move(*ReleaseService::Open(store_, fleet_, clock_, o));
     ASSERT_TRUE(service_->EnsurePrincipal("admin", {Role::kAdmin}, kAdminToken).ok());
     ASSERT_TRUE(service_->EnsurePrincipal("agent", {Role::kAgent}, kAgentToken).ok());
@@ -87,7 +86,6 @@ class OperatorApiTest : public ::testing::Test {
   store::MemStore store_;
   testing::FakeFleet fleet_;
   SimulatedClock clock_;
-  SeededRandom random_{7};
   FakeProgress progress_;
   std::unique_ptr<ReleaseService> service_;
   std::unique_ptr<OperatorApi> api_;

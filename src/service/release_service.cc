@@ -1,6 +1,5 @@
 #include "service/release_service.h"
 
-#include <sodium.h>
 
 #include <algorithm>
 #include <tuple>
@@ -298,21 +297,6 @@ void ReleaseService::SetChangeListener(std::function<void()> listener) {
   listener_ = std::move(listener);
 }
 
-std::string ReleaseService::NewToken() {
-  uint8_t bytes[32];
-  if (options_.token_random != nullptr) {
-    for (size_t i = 0; i < sizeof(bytes); i += 8) {
-      uint64_t v = options_.token_random->Next64();
-      for (size_t j = 0; j < 8; ++j) bytes[i + j] = static_cast<uint8_t>(v >> (8 * j));
-    }
-  } else {
-    if (sodium_init() < 0) std::abort();  // cannot happen on a supported platform
-    randombytes_buf(bytes, sizeof(bytes));
-  }
-  return "rf_" + crypto::ToHex(std::string_view(reinterpret_cast<const char*>(bytes),
-                                                sizeof(bytes)));
-}
-
 // ----- principals -----
 
 Result<Principal> ReleaseService::Authenticate(std::string_view bearer_token) const {
@@ -332,21 +316,34 @@ Status ReleaseService::EnsurePrincipal(std::string_view name, const std::vector<
   Status st;
   {
     std::lock_guard<std::mutex> w(write_mu_);
-    if (model_->principals.count(name)) return Status::Ok();
-    store::PrincipalRecord p;
-    p.name = std::string(name);
-    p.roles = roles;
-    p.token_sha256 = crypto::Sha256Hex(token);
-    p.created_by = "system";
-    p.created_us = clock_.NowUnixMicros();
-    if (model_->principal_by_token.count(p.token_sha256)) {
+    const std::string token_sha256 = crypto::Sha256Hex(token);
+    auto existing = model_->principals.find(name);
+    if (existing != model_->principals.end() && existing->second.token_sha256 == token_sha256) {
+      return Status::Ok();
+    }
+    if (auto owner = model_->principal_by_token.find(token_sha256);
+        owner != model_->principal_by_token.end() && owner->second != name) {
       return Status::AlreadyExists("token already belongs to another principal");
     }
+    // New, or its token file was replaced (`ringfence server rotate-secrets`): the old token stops
+    // working now.
+    const bool rotated = existing != model_->principals.end();
+    store::PrincipalRecord p = rotated ? existing->second : store::PrincipalRecord{};
+    const std::string old_hash = p.token_sha256;
+    if (!rotated) {
+      p.name = std::string(name);
+      p.roles = roles;
+      p.created_by = "system";
+      p.created_us = clock_.NowUnixMicros();
+    }
+    p.token_sha256 = token_sha256;
     store::WriteBatch b;
     b.principals.push_back(p);
-    b.audit.push_back({"system", "principal.bootstrap", "principal " + p.name,
-                       Details().StrList("roles", RoleNames(roles)).Done(), p.created_us});
+    b.audit.push_back({"system", rotated ? "principal.token_rotated" : "principal.bootstrap",
+                       "principal " + p.name, Details().StrList("roles", RoleNames(p.roles)).Done(),
+                       clock_.NowUnixMicros()});
     st = CommitLocked(std::move(b), [&](Model& m) {
+      if (rotated) m.principal_by_token.erase(old_hash);
       m.principal_by_token[p.token_sha256] = p.name;
       m.principals[p.name] = p;
     });
@@ -374,7 +371,7 @@ Result<std::string> ReleaseService::CreatePrincipal(const Principal& actor, std:
     if (!key.ok()) return key.status().WithPrefix("reviewer_public_key");
     keyid = key->KeyId();
   }
-  std::string token = NewToken();
+  std::string token = crypto::SecretSource::BearerToken();
   Status st;
   {
     std::lock_guard<std::mutex> w(write_mu_);

@@ -60,9 +60,6 @@ struct ReleaseServiceOptions {
   StageOneOptions stage_one;
   // Plan linter; fleet_size is filled from FleetSource::DeviceCount() when unset.
   rollout::LintOptions lint;
-  // Source of token bytes. nullptr (default) = libsodium's CSPRNG; a bearer token must not come
-  // from a seeded PRNG. Tests inject a SeededRandom for reproducible tokens.
-  Random* token_random = nullptr;
 
   // Layer 2 on upload: every consumer build here runs on the bundle in a sandbox (src/dynamic);
   // any crash, timeout, CPU/memory overrun or refusal refuses the upload, and the report is stored
@@ -134,9 +131,10 @@ class ReleaseService final : public server::ReleaseDirectory {
   // ----- principals -----
   // The principal holding `bearer_token`; Unauthenticated if none.
   Result<server::Principal> Authenticate(std::string_view bearer_token) const;
-  // First start of a server: creates principal `name` with `roles` holding `token` unless a
-  // principal of that name exists (then OK and nothing changes). No caller check: for the server's
-  // own bootstrap (admin and agent tokens), not for the API.
+  // Server start: creates principal `name` with `roles` holding `token`; if it exists with another
+  // token (its token file was rotated), replaces the token hash (audited principal.token_rotated)
+  // and keeps its roles. No caller check: for the server's own bootstrap (admin and agent tokens
+  // read from the data directory), not for the API.
   Status EnsurePrincipal(std::string_view name, const std::vector<server::Role>& roles,
                          std::string_view token);
   // Admin only. Creates a principal and returns its fresh random bearer token (shown once; only its
@@ -245,7 +243,6 @@ class ReleaseService final : public server::ReleaseDirectory {
   Status RecheckLayerOneLocked(const server::ReleaseRecord& r) const;
   store::ChannelPolicy PolicyForLocked(std::string_view channel) const;
   void NotifyChange();
-  std::string NewToken();
 
   store::Store& store_;
   const server::FleetSource& fleet_;

@@ -64,7 +64,6 @@ class ReleaseServiceTest : public ::testing::TestWithParam<bool> {
   void Reopen() {
     service_.reset();
     ReleaseServiceOptions o;
-    o.token_random = &random_;
     auto s = ReleaseService::Open(*store_, fleet_, clock_, o);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     service_ = std::move(*s);
@@ -106,13 +105,35 @@ class ReleaseServiceTest : public ::testing::TestWithParam<bool> {
   store::MemStore* mem_ = nullptr;
   testing::FakeFleet fleet_;
   SimulatedClock clock_;
-  SeededRandom random_{42};
   std::unique_ptr<ReleaseService> service_;
   Principal admin_, agent_;
   std::map<std::string, std::string> tokens_;
   crypto::SigningKey bob_key_ = KeyFromByte(2), carol_key_ = KeyFromByte(3),
                      dave_key_ = KeyFromByte(4), mallory_key_ = KeyFromByte(9);
 };
+
+// `ringfence server rotate-secrets` replaces a token file; the next start's EnsurePrincipal must
+// retire the old token (it used to keep it: the principal existed, so nothing changed).
+TEST_P(ReleaseServiceTest, EnsurePrincipalWithANewTokenRetiresTheOldOne) {
+  const int64_t seq = AuditSeq();
+  const std::string rotated = "rotated-admin-token-0123456789";
+  ASSERT_TRUE(service_->EnsurePrincipal("admin", {Role::kAdmin}, rotated).ok());
+  EXPECT_EQ(service_->Authenticate(kAdminToken).status().code(), StatusCode::kUnauthenticated);
+  auto p = service_->Authenticate(rotated);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->name, "admin");
+  EXPECT_EQ(AuditSeq(), seq + 1);  // principal.token_rotated
+  // The same token again changes nothing; another principal's token is refused.
+  ASSERT_TRUE(service_->EnsurePrincipal("admin", {Role::kAdmin}, rotated).ok());
+  EXPECT_EQ(AuditSeq(), seq + 1);
+  EXPECT_EQ(service_->EnsurePrincipal("agent", {Role::kAgent}, rotated).code(),
+            StatusCode::kAlreadyExists);
+  EXPECT_TRUE(service_->Authenticate(kAgentToken).ok());
+  // Survives a restart of the service.
+  Reopen();
+  EXPECT_TRUE(service_->Authenticate(rotated).ok());
+  EXPECT_FALSE(service_->Authenticate(kAdminToken).ok());
+}
 
 TEST_P(ReleaseServiceTest, FullFlowUploadCheckApproveStart) {
   UploadResult up;

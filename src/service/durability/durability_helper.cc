@@ -54,7 +54,6 @@ int Run(const std::string& dir, uint64_t seed) {
   // Simulated time, starting at the real wall clock so it moves forward across runs.
   SimulatedClock clock(env.clock->NowUnixMicros());
   ReleaseServiceOptions options;
-  options.token_random = &rnd;
   auto service_or = ReleaseService::Open(**store, fleet, clock, options);
   if (!service_or.ok()) Fail("open service", service_or.status());
   ReleaseService& s = **service_or;
