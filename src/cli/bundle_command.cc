@@ -18,13 +18,6 @@ struct BundleArgs {
   int threshold = 1;
 };
 
-Result<crypto::SigningKey> LoadKey(Env env, const std::string& path) {
-  RF_ASSIGN_OR_RETURN(std::string text, env.fs->ReadFile(path, 1 << 16));
-  auto k = crypto::DecodePrivateKeyFile(text);
-  if (!k.ok()) return k.status().WithPrefix(path);
-  return k;
-}
-
 int Build(const BundleArgs& a) {
   Env env = PosixEnv();
   auto type = LoadContentType(env, a.type);
@@ -54,7 +47,7 @@ int Build(const BundleArgs& a) {
   envl.payload_type = std::string(crypto::kBundlePayloadType);
   envl.payload = std::move(payload);
   if (!a.key.empty()) {
-    auto key = LoadKey(env, a.key);
+    auto key = LoadPrivateKey(env, a.key);
     if (!key.ok()) return UsageError(key.status());
     crypto::SignEnvelope(&envl, *key);
   }
@@ -78,7 +71,7 @@ int Sign(const BundleArgs& a) {
   Env env = PosixEnv();
   auto envl = LoadEnvelope(env, a.bundle);
   if (!envl.ok()) return UsageError(envl.status());
-  auto key = LoadKey(env, a.key);
+  auto key = LoadPrivateKey(env, a.key);
   if (!key.ok()) return UsageError(key.status());
   crypto::SignEnvelope(&*envl, *key);
   const std::string out = a.out.empty() ? a.bundle : a.out;

@@ -46,10 +46,8 @@ int RunDynamicLayer(Env env, const CheckArgs& a, const ContentType& type, const 
   }
   std::optional<crypto::SigningKey> key;
   if (!a.key.empty()) {
-    auto text = ReadInput(env, a.key);
-    if (!text.ok()) return UsageError(text.status());
-    auto k = crypto::DecodePrivateKeyFile(*text);
-    if (!k.ok()) return UsageError(k.status().WithPrefix(a.key));
+    auto k = LoadPrivateKey(env, a.key);
+    if (!k.ok()) return UsageError(k.status());
     key = std::move(*k);
   }
   dynamic::DynamicCheckOptions options;

@@ -1,5 +1,6 @@
 #include "cli/common.h"
 
+#include <cstdio>
 #include <iostream>
 
 #include "crypto/dsse.h"
@@ -8,6 +9,20 @@ namespace rf::cli {
 
 Result<std::string> ReadInput(Env env, const std::string& path) {
   return env.fs->ReadFile(path, kMaxInputFileBytes);
+}
+
+Result<crypto::SigningKey> LoadPrivateKey(Env env, const std::string& path) {
+  RF_ASSIGN_OR_RETURN(FileInfo info, env.fs->Stat(path));
+  if ((info.mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", info.mode);
+    return Status::PermissionDenied(path + ": private key is accessible by others (mode " + mode +
+                                    "); refusing to use it: run chmod 600 " + path);
+  }
+  RF_ASSIGN_OR_RETURN(std::string text, env.fs->ReadFile(path, 1 << 16));
+  auto key = crypto::DecodePrivateKeyFile(text);
+  if (!key.ok()) return key.status().WithPrefix(path);
+  return key;
 }
 
 Result<ContentType> LoadContentType(Env env, const std::string& path) {

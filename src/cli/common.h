@@ -9,6 +9,7 @@
 #include "core/bundle.h"
 #include "core/content_type.h"
 #include "core/status.h"
+#include "crypto/crypto.h"
 #include "platform/env.h"
 
 namespace rf::cli {
@@ -21,6 +22,9 @@ inline constexpr size_t kMaxInputFileBytes = 512u << 20;
 
 Result<std::string> ReadInput(Env env, const std::string& path);
 Result<ContentType> LoadContentType(Env env, const std::string& path);
+// A private key file (docs/bundle-format.md). Refused, as ssh refuses, when its group or others may
+// read or write it: PermissionDenied naming the file, its mode and the fix (chmod 600).
+Result<crypto::SigningKey> LoadPrivateKey(Env env, const std::string& path);
 
 // A bundle loaded from a source YAML or a built envelope.
 struct LoadedBundle {

@@ -306,10 +306,8 @@ int ReleaseApprove(const Remote& r, const Args& a) {
   auto c = Connect(r);
   if (!c.ok()) return UsageError(c.status());
   Env env = PosixEnv();
-  auto key_text = env.fs->ReadFile(a.key, 1 << 16);
-  if (!key_text.ok()) return UsageError(key_text.status());
-  auto key = crypto::DecodePrivateKeyFile(*key_text);
-  if (!key.ok()) return UsageError(key.status().WithPrefix(a.key));
+  auto key = LoadPrivateKey(env, a.key);
+  if (!key.ok()) return UsageError(key.status());
   int rc = 0;
   auto me = Call(**c, "GET", "/v1/whoami", "", &rc);
   if (!me) return rc;

@@ -9,10 +9,13 @@
 
 #include <algorithm>
 
+#include <boost/json.hpp>
+
 #include "crypto/crypto.h"
 #include "server/agent_api.h"
 #include "server/controller.h"
 #include "server/data_dir.h"
+#include "server/event_log.h"
 #include "server/fleet_inventory.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
@@ -67,6 +70,34 @@ Result<std::pair<std::string, uint16_t>> SplitListen(const std::string& listen) 
   return std::make_pair(host, static_cast<uint16_t>(port));
 }
 
+// The access log: one line per request. Refusals (4xx) are warnings naming the error the client
+// got; check-ins, health and metrics scrapes that succeed are debug (one per device per poll).
+void LogRequest(EventLog& log, const HttpRequest& r, const HttpResponse& response, int64_t micros) {
+  const bool routine = r.path == "/v1/agent/checkin" || r.path == "/healthz" ||
+                       r.path == "/metrics" || r.path.rfind("/v1/bundles/", 0) == 0;
+  const LogLevel level = response.status >= 500   ? LogLevel::kError
+                         : response.status >= 400 ? LogLevel::kWarn
+                         : routine                ? LogLevel::kDebug
+                                                  : LogLevel::kInfo;
+  if (!log.Enabled(level)) return;
+  std::string code, message;
+  if (response.status >= 400) {
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(response.body, ec);
+    if (!ec && v.is_object() && v.as_object().contains("error") &&
+        v.as_object().at("error").is_object()) {
+      const boost::json::object& e = v.as_object().at("error").as_object();
+      if (auto* c = e.if_contains("code"); c && c->is_string()) code = std::string(c->as_string());
+      if (auto* m = e.if_contains("message"); m && m->is_string()) {
+        message = std::string(m->as_string());
+      }
+    }
+  }
+  log.Write(level, "http", {{"method", r.method}, {"path", r.path},
+                            {"status", int64_t{response.status}}, {"micros", micros},
+                            {"error", code}, {"message", message}});
+}
+
 }  // namespace
 
 int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream& err) {
@@ -88,6 +119,9 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   // Whatever this process creates in the data directory (SQLite's database, WAL and shared-memory
   // files included) is private to its user.
   ::umask(077);
+  auto log_level = ParseLogLevel(flags.log_level);
+  if (!log_level.ok()) return fail(log_level.status().WithPrefix("--log-level"));
+  EventLog log(err, *env.clock, *log_level);
   auto data_dir = DataDir::Open(env, flags.data, &err);
   if (!data_dir.ok()) return fail(data_dir.status());
   auto secrets = data_dir->EnsureSecrets();
@@ -125,6 +159,10 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   service_options.layer2_env = env;
   service_options.skip_layer1 = flags.skip_layer1;
   service_options.allow_zero_approvals = flags.allow_unreviewed;
+  service_options.on_audit = [&log](const store::AuditRecord& a) {
+    log.Write(LogLevel::kInfo, "audit", {{"actor", a.actor}, {"action", a.action},
+                                         {"subject", a.subject}, {"details", a.details_json}});
+  };
   if (flags.skip_layer1) err << "ringfence server: layer 1 is OFF (--skip-layer1)\n";
   if (flags.allow_unreviewed) err << "ringfence server: policies of 0 approvals allowed (--allow-unreviewed)\n";
   if (!flags.consumers.empty()) {
@@ -171,7 +209,12 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   http.threads = flags.threads;
   http.header_timeout_micros = flags.header_timeout_ms * 1000;
   http.body_timeout_micros = flags.body_timeout_ms * 1000;
-  auto server = HttpServer::Start(http, [&router](const HttpRequest& r) { return router.Handle(r); });
+  auto server = HttpServer::Start(http, [&router, &log, &env](const HttpRequest& r) {
+    const int64_t start = env.clock->MonotonicMicros();
+    HttpResponse response = router.Handle(r);
+    LogRequest(log, r, response, env.clock->MonotonicMicros() - start);
+    return response;
+  });
   if (!server.ok()) {
     controller.Stop();
     inventory.StopFlusher();
@@ -239,6 +282,10 @@ void RegisterServerCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--layer2-memory-mb", flags->layer2_memory_mb,
                   "address-space limit of each layer-2 run (0: none, e.g. for ASan consumers)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+  cmd->add_option("--log-level", flags->log_level,
+                  "stderr log: debug (every request), info (operator requests and audited "
+                  "changes), warn (refusals), error")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   cmd->add_flag("--skip-layer1", flags->skip_layer1,
                 "demonstrations only: no layer 1 on upload or start (audited per upload)");
   cmd->add_flag("--allow-unreviewed", flags->allow_unreviewed,

@@ -32,6 +32,7 @@ struct ServerFlags {
   int64_t body_timeout_ms = 30'000;
   int64_t tick_ms = 1'000;                // controller period
   int64_t flush_ms = 2'000;               // fleet inventory flush period
+  std::string log_level = "info";         // stderr event log: debug, info, warn, error
   // Layer 2 on upload: consumer command lines (program + fixed flags), one per consumer build.
   std::vector<std::string> consumers;
   int64_t layer2_memory_mb = 1024;        // address-space limit per layer-2 run (0 = none)

@@ -278,8 +278,13 @@ Status ReleaseService::CommitLocked(store::WriteBatch batch,
     if (st.code() == StatusCode::kUnavailable) failed_ = st;
     return st;
   }
-  std::unique_lock<std::shared_mutex> l(mu_);
-  commit_model(*model_);
+  {
+    std::unique_lock<std::shared_mutex> l(mu_);
+    commit_model(*model_);
+  }
+  if (options_.on_audit) {
+    for (const store::AuditRecord& a : batch.audit) options_.on_audit(a);
+  }
   return Status::Ok();
 }
 

@@ -76,6 +76,10 @@ struct ReleaseServiceOptions {
   // channel are Ready when created, audited as such).
   bool skip_layer1 = false;
   bool allow_zero_approvals = false;
+  // Called with each audit record once it is durably committed, in commit order, under the
+  // service's write lock (keep it quick; it must not call the service). The server logs them
+  // (docs/server.md "Log"). Empty: none.
+  std::function<void(const store::AuditRecord&)> on_audit;
 };
 
 // A bundle as listed by the API (without its envelope).
