@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "crypto/crypto.h"
+#include "http/transport_policy.h"
 #include "server/agent_api.h"
 #include "server/controller.h"
 #include "server/fleet_inventory.h"
@@ -109,12 +110,20 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   if (flags.data.empty()) return fail(Status::InvalidArgument("--data is required"));
   auto listen = SplitListen(flags.listen);
   if (!listen.ok()) return fail(listen.status());
+  if (flags.tls_cert.empty() != flags.tls_key.empty()) {
+    return fail(Status::InvalidArgument("--tls-cert and --tls-key go together"));
+  }
+  if (Status st = http::CheckListen(listen->first, !flags.tls_cert.empty(), flags.insecure_http);
+      !st.ok()) {
+    return fail(st);
+  }
 
   // Block SIGTERM/SIGINT in every thread (threads inherit the mask); the main thread waits for them.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);  // TLS certificate reload
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   if (Status st = env.fs->CreateDirs(flags.data, 0700); !st.ok()) return fail(st);
@@ -206,16 +215,28 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   http.threads = flags.threads;
   http.header_timeout_micros = flags.header_timeout_ms * 1000;
   http.body_timeout_micros = flags.body_timeout_ms * 1000;
+  http.clock = env.clock;
+  http.tls_cert_file = flags.tls_cert;
+  http.tls_key_file = flags.tls_key;
   auto server = HttpServer::Start(http, [&router](const HttpRequest& r) { return router.Handle(r); });
   if (!server.ok()) {
     controller.Stop();
     inventory.StopFlusher();
     return fail(server.status());
   }
+  if ((*server)->tls()) err << "ringfence server: HTTPS only, certificate " << flags.tls_cert << "\n";
   out << "listening on " << (*server)->address() << std::endl;
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    if (!(*server)->tls()) continue;
+    if (Status st = (*server)->ReloadTls(); !st.ok()) {
+      err << "ringfence server: SIGHUP: TLS reload failed, keeping the old certificate: "
+          << st.message() << std::endl;
+    } else {
+      err << "ringfence server: SIGHUP: TLS certificate reloaded" << std::endl;
+    }
+  }
   err << "ringfence server: signal " << sig << ", shutting down\n";
   (*server)->Shutdown();
   controller.Stop();
@@ -250,6 +271,11 @@ void RegisterServerCommand(CLI::App& app, int* exit_code) {
                 "demonstrations only: no layer 1 on upload or start (audited per upload)");
   cmd->add_flag("--allow-unreviewed", flags->allow_unreviewed,
                 "demonstrations only: an admin may set channel policies of 0 approvals");
+  cmd->add_option("--tls-cert", flags->tls_cert,
+                  "serve HTTPS with this PEM certificate chain (reloaded on SIGHUP)");
+  cmd->add_option("--tls-key", flags->tls_key, "PEM private key of --tls-cert (reloaded on SIGHUP)");
+  cmd->add_flag("--insecure-http", flags->insecure_http,
+                "allow plain HTTP on a non-loopback --listen address (tokens travel unencrypted)");
   cmd->callback([flags, exit_code] {
     *exit_code = RunServer(*flags, PosixEnv(), std::cout, std::cerr);
   });
