@@ -9,6 +9,7 @@ packages=(
   libsodium-dev libyaml-dev libre2-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev
   libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  openssl curl
   clang-14 libclang-rt-14-dev
 )
 

@@ -10,6 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <strings.h>
+
+#include <algorithm>
 #include <cstdlib>
 
 #include "crypto/dsse.h"
@@ -165,19 +168,35 @@ bool SendAllTo(int fd, std::string_view data) {
   return true;
 }
 
-Response ReadResponse(int fd, std::string* pending) {
+std::string Response::Header(std::string_view name) const {
+  size_t line = head.find("\r\n");
+  while (line != std::string::npos) {
+    const size_t start = line + 2;
+    const size_t end = std::min(head.find("\r\n", start), head.size());
+    const std::string_view field(head.data() + start, end - start);
+    const size_t colon = field.find(':');
+    if (colon == name.size() && strncasecmp(field.data(), name.data(), name.size()) == 0) {
+      std::string_view v = field.substr(colon + 1);
+      while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+      return std::string(v);
+    }
+    line = end < head.size() ? end : std::string::npos;
+  }
+  return "";
+}
+
+Response ReadResponse(int fd, std::string* pending, bool no_body) {
   std::string& buf = *pending;
   char chunk[65536];
   for (;;) {
     const size_t hdr_end = buf.find("\r\n\r\n");
     if (hdr_end != std::string::npos) {
-      const std::string head = buf.substr(0, hdr_end);
-      size_t cl = 0;
-      const size_t p = head.find("Content-Length: ");
-      if (p != std::string::npos) cl = std::stoul(head.substr(p + 16));
+      Response r;
+      r.head = buf.substr(0, hdr_end);
+      const std::string cl_text = r.Header("Content-Length");
+      const size_t cl = no_body || cl_text.empty() ? 0 : std::stoul(cl_text);
       if (buf.size() >= hdr_end + 4 + cl) {
-        Response r;
-        r.status = std::stoi(head.substr(9, 3));
+        r.status = std::stoi(r.head.substr(9, 3));
         r.body = buf.substr(hdr_end + 4, cl);
         buf.erase(0, hdr_end + 4 + cl);
         return r;

@@ -73,7 +73,10 @@ class ServerProcess {
 
 struct Response {
   int status = 0;  // 0: transport failure (e.g. the server died)
+  std::string head;  // status line and header fields, without the final CRLF CRLF
   std::string body;
+  // The value of header field `name` (case-insensitive; the first one), "" if absent.
+  std::string Header(std::string_view name) const;
   // The body as a JSON object (empty if it is not one).
   json::object Object() const;
 };
@@ -81,10 +84,11 @@ struct Response {
 // Raw sockets, for tests that speak HTTP badly on purpose (and for HttpConnection):
 // a connection to 127.0.0.1:port with a receive timeout (-1 if it cannot connect); every byte
 // of `data` sent (false if the peer is gone); one Content-Length framed response read from `fd`,
-// keeping bytes past it in *pending (status 0 if the connection closed first).
+// keeping bytes past it in *pending (status 0 if the connection closed first). `no_body`: the
+// answer to a HEAD request (Content-Length is the GET's, no body follows).
 int ConnectLoopback(int port, int recv_timeout_s);
 bool SendAllTo(int fd, std::string_view data);
-Response ReadResponse(int fd, std::string* pending);
+Response ReadResponse(int fd, std::string* pending, bool no_body = false);
 
 // One keep-alive HTTP/1.1 connection to 127.0.0.1:port (Content-Length framing, which is what the
 // server sends). Reconnects once if the kept-alive connection was closed. Not thread-safe.

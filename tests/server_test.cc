@@ -4,11 +4,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "platform/env.h"
 #include "server_harness.h"
 #include "testing/test_util.h"
 
@@ -200,6 +204,187 @@ TEST_F(ServerTest, GarbageDoesNotStopTheServer) {
   (void)recv(fd, buf, sizeof buf, 0);
   close(fd);
   ExpectServing();
+}
+
+// ----- HTTP/1.1 conformance (RFC 9110 / 9112), each case on a raw socket -----
+
+// Sends `raw` on a new connection and reads one response (`no_body`: the answer to a HEAD).
+Response Raw(int port, const std::string& raw, bool no_body = false) {
+  int fd = Connect(port);
+  if (fd < 0) return {};
+  SendAll(fd, raw);
+  std::string pending;
+  Response r = ReadResponse(fd, &pending, no_body);
+  close(fd);
+  return r;
+}
+
+// True if the server closes `fd` (reads until EOF; false on a timeout or further data).
+bool ClosedByServer(int fd) {
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n == 0) return true;
+    if (n < 0) return false;
+  }
+}
+
+TEST_F(ServerTest, GarbageRequestLineGets400AndClose) {
+  int fd = Connect(server_->port());
+  SendAll(fd, "\x16\x03\x01\x02 not http at all\r\n\r\n");
+  std::string pending;
+  Response r = ReadResponse(fd, &pending);
+  EXPECT_EQ(r.status, 400) << r.head;
+  EXPECT_EQ(e2e::ErrorCode(r), "bad_request") << r.body;
+  EXPECT_EQ(r.Header("Connection"), "close");
+  EXPECT_TRUE(ClosedByServer(fd));
+  close(fd);
+  ExpectServing();
+}
+
+TEST_F(ServerTest, OversizedHeaderGets431) {
+  Response r = Raw(server_->port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " +
+                                        std::string(20000, 'a') + "\r\n\r\n");
+  EXPECT_EQ(r.status, 431) << r.head;
+  EXPECT_EQ(e2e::ErrorCode(r), "header_too_large") << r.body;
+  EXPECT_EQ(r.Header("Connection"), "close");
+  ExpectServing();
+}
+
+TEST_F(ServerTest, ContentLengthWithChunkedGets400AndIsNotProcessed) {
+  const std::string chunk = [] {
+    char n[16];
+    std::snprintf(n, sizeof n, "%zx", kEnroll.size());
+    return std::string(n) + "\r\n" + kEnroll + "\r\n0\r\n\r\n";
+  }();
+  Response r = Raw(server_->port(),
+                   "POST /v1/agent/enroll HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + agent_ +
+                       "\r\nContent-Length: " + std::to_string(chunk.size()) +
+                       "\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk);
+  EXPECT_EQ(r.status, 400) << r.head;
+  EXPECT_EQ(e2e::ErrorCode(r), "bad_request") << r.body;
+  // Nothing was enrolled: a check-in of that device is unknown.
+  Response c = Checkin(R"({"device_id":"d-1","seq":1})");
+  EXPECT_EQ(c.status, 404) << c.body;
+}
+
+TEST_F(ServerTest, MissingHostOnHttp11Gets400) {
+  Response r = Raw(server_->port(), "GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(r.status, 400) << r.head;
+  EXPECT_NE(r.body.find("Host"), std::string::npos) << r.body;
+  Response twice = Raw(server_->port(), "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+  EXPECT_EQ(twice.status, 400) << twice.head;
+  // HTTP/1.0 has no Host requirement.
+  EXPECT_EQ(Raw(server_->port(), "GET /healthz HTTP/1.0\r\n\r\n").status, 200);
+}
+
+TEST_F(ServerTest, MethodNotAllowedNamesTheAllowedMethods) {
+  struct Case {
+    std::string method, path, allow;
+  };
+  const std::vector<Case> cases = {
+      {"GET", "/v1/agent/checkin", "POST"},
+      {"PUT", "/v1/agent/enroll", "POST"},
+      {"DELETE", "/v1/trust", "GET, HEAD"},
+      {"POST", "/v1/bundles/" + std::string(64, 'a'), "GET, HEAD"},
+      {"POST", "/healthz", "GET, HEAD"},
+      {"PUT", "/metrics", "GET, HEAD"},
+  };
+  for (const Case& c : cases) {
+    Response r = Call(server_->port(), c.method, c.path, agent_, c.method == "GET" ? "" : "{}");
+    EXPECT_EQ(r.status, 405) << c.method << " " << c.path << " " << r.body;
+    EXPECT_EQ(r.Header("Allow"), c.allow) << c.method << " " << c.path;
+    EXPECT_EQ(e2e::ErrorCode(r), "method_not_allowed");
+  }
+}
+
+TEST_F(ServerTest, UnauthenticatedAnswersCarryWwwAuthenticate) {
+  for (const auto& [path, token] : std::vector<std::pair<std::string, std::string>>{
+           {"/v1/agent/checkin", ""}, {"/v1/agent/checkin", "wrong"}, {"/v1/releases", ""},
+           {"/v1/releases", "wrong"}}) {
+    Response r = Call(server_->port(), path == "/v1/releases" ? "GET" : "POST", path, token,
+                      path == "/v1/releases" ? "" : "{}");
+    EXPECT_EQ(r.status, 401) << path << " " << r.body;
+    EXPECT_EQ(r.Header("WWW-Authenticate"), "Bearer realm=\"ringfence\"") << path << "\n" << r.head;
+  }
+}
+
+// Every response, including the ones the HTTP layer makes itself, has an IMF-fixdate Date close
+// to now.
+TEST_F(ServerTest, EveryResponseHasADate) {
+  const std::vector<Response> responses = {
+      Call(server_->port(), "GET", "/healthz", ""),
+      Call(server_->port(), "GET", "/nowhere", admin_),
+      Call(server_->port(), "POST", "/v1/agent/checkin", "", "{}"),
+      Raw(server_->port(), "BAD REQUEST LINE\r\n\r\n"),
+  };
+  const int64_t now_s = PosixEnv().clock->NowUnixMicros() / 1'000'000;
+  for (const Response& r : responses) {
+    ASSERT_NE(r.status, 0);
+    const std::string date = r.Header("Date");
+    struct tm tm {};
+    const char* end = strptime(date.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    ASSERT_TRUE(end != nullptr && *end == '\0') << "not an IMF-fixdate: '" << date << "'\n" << r.head;
+    EXPECT_EQ(date.size(), 29u) << date;
+    EXPECT_LE(std::llabs(static_cast<long long>(timegm(&tm)) - now_s), 3600) << date;
+  }
+}
+
+TEST_F(ServerTest, HeadGivesTheGetsLengthWithoutABody) {
+  Response get = Call(server_->port(), "GET", "/v1/trust", agent_);
+  ASSERT_EQ(get.status, 200);
+  ASSERT_FALSE(get.body.empty());
+  // HEAD then GET on one keep-alive connection: had the HEAD answer carried a body, the second
+  // response would be read from the middle of it.
+  int fd = Connect(server_->port());
+  SendAll(fd, Request("HEAD", "/v1/trust", agent_, "", true) +
+                  Request("GET", "/healthz", "", "", true));
+  std::string pending;
+  Response head = ReadResponse(fd, &pending, /*no_body=*/true);
+  EXPECT_EQ(head.status, 200) << head.head;
+  EXPECT_EQ(head.Header("Content-Length"), std::to_string(get.body.size()));
+  Response next = ReadResponse(fd, &pending);
+  EXPECT_EQ(next.status, 200) << next.head;
+  EXPECT_EQ(next.body, "{\"status\":\"ok\"}");
+  close(fd);
+}
+
+TEST_F(ServerTest, ExpectContinueGets100BeforeTheBodyIsSent) {
+  ASSERT_EQ(Call(server_->port(), "POST", "/v1/agent/enroll", agent_, kEnroll).status, 200);
+  const std::string body = R"({"device_id":"d-1","seq":1})";
+  int fd = Connect(server_->port());
+  SendAll(fd, "POST /v1/agent/checkin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + agent_ +
+                  "\r\nExpect: 100-continue\r\nContent-Length: " + std::to_string(body.size()) +
+                  "\r\n\r\n");
+  std::string pending;
+  Response interim = ReadResponse(fd, &pending);  // the body has not been sent yet
+  EXPECT_EQ(interim.status, 100) << interim.head;
+  SendAll(fd, body);
+  Response final_response = ReadResponse(fd, &pending);
+  EXPECT_EQ(final_response.status, 200) << final_response.body;
+  close(fd);
+  // Refused on the header alone: the final status, no 100, and the body is never read.
+  Response big = Raw(server_->port(), "POST /v1/agent/checkin HTTP/1.1\r\nHost: x\r\nExpect: "
+                                      "100-continue\r\nContent-Length: 10000000\r\n\r\n");
+  EXPECT_EQ(big.status, 413) << big.head;
+  Response odd = Raw(server_->port(), "POST /v1/agent/checkin HTTP/1.1\r\nHost: x\r\nExpect: "
+                                      "something-else\r\nContent-Length: 2\r\n\r\n{}");
+  EXPECT_EQ(odd.status, 417) << odd.head;
+}
+
+// The same, seen by an independent client: curl prints the interim response it received.
+TEST_F(ServerTest, CurlSeesContinueAndTheFinalAnswer) {
+  if (access("/usr/bin/curl", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/curl";
+  ASSERT_EQ(Call(server_->port(), "POST", "/v1/agent/enroll", agent_, kEnroll).status, 200);
+  auto r = testing::RunCommand(
+      {"/usr/bin/curl", "-sS", "-v", "--http1.1", "--max-time", "60", "-X", "POST", "-H",
+       "Expect: 100-continue", "-H", "Authorization: Bearer " + agent_, "-H",
+       "Content-Type: application/json", "--data-binary", R"({"device_id":"d-1","seq":2})",
+       "http://127.0.0.1:" + std::to_string(server_->port()) + "/v1/agent/checkin"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("< HTTP/1.1 100 Continue"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("< HTTP/1.1 200 OK"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("\"channels\""), std::string::npos) << r.out;
 }
 
 TEST_F(ServerTest, SigtermExitsCleanlyAndKeepsTheFleet) {

@@ -11,6 +11,7 @@
 
 #include "agent/agent.h"
 #include "agent/http_client.h"
+#include "http/transport_policy.h"
 #include "platform/env.h"
 
 namespace {
@@ -77,7 +78,14 @@ int main(int argc, char** argv) {
   bool once = false, no_preflight = false, oneshot = false;
   rf::agent::AgentOptions o;
   int64_t preflight_mem_mb = 2048;
-  app.add_option("--server", server, "server base URL, e.g. http://127.0.0.1:8080 (omit: offline)");
+  app.add_option("--server", server,
+                 "server base URL, e.g. https://fleet.example.com:8443 (omit: offline)");
+  std::string ca_file;
+  bool insecure_http = false;
+  app.add_option("--ca", ca_file, "PEM CA certificate(s) the server's TLS certificate must chain to "
+                                  "(default: the system's)");
+  app.add_flag("--insecure-http", insecure_http,
+               "allow plain http:// to a non-loopback server (the token travels unencrypted)");
   app.add_option("--token", token_file, "file holding the agent enrollment token");
   app.add_option("--state", state_dir, "state directory (slots, state.json)")->required();
   app.add_option("--trust", trust_file, "trust root (trust.json, docs/agent.md)")->required();
@@ -117,6 +125,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-bundle-bytes", o.limits.max_bundle_bytes, "largest bundle download")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (!server.empty()) {
+    if (rf::Status st = rf::http::CheckClientUrl(server, insecure_http); !st.ok()) {
+      return Fail("--server: " + st.message());
+    }
+  }
 
   rf::Env env = rf::PosixEnv();
   auto trust_text = env.fs->ReadFile(trust_file, 1 << 20);
@@ -166,6 +179,8 @@ int main(int argc, char** argv) {
   if (const char* k = std::getenv("RINGFENCE_AGENT_KILL_AT")) faults.KillAt(std::atoll(k));
   if (const char* t = std::getenv("RINGFENCE_AGENT_FAULT_TRACE")) faults.set_trace(t[0] == '1');
   rf::agent::CurlHttpClientOptions http_options;
+  http_options.ca_file = ca_file;
+  http_options.insecure_http = insecure_http;
   http_options.on_chunk = [&faults](size_t) { faults.Hit("download.chunk"); };
   std::unique_ptr<rf::agent::HttpClient> http;
   if (!server.empty()) http = rf::agent::NewCurlHttpClient(http_options);

@@ -3,8 +3,11 @@
 # JSON file of the same size as a check-in response; same load tool (wrk), same machine, same run.
 # Also: server RSS per device, p99 latency. See docs/benchmarks.md, "Agent check-ins".
 #
+# TLS=1: both over HTTPS (TLS 1.3, the same ECDSA P-256 certificate made here with openssl; wrk
+# keeps its connections, so this measures record encryption, not handshakes).
+#
 #   bash bench/checkin_load/run.sh [BUILD_DIR]      (env: DEVICES=1000000 DURATION=15 CONNS=64
-#                                                         THREADS=2 WRK_THREADS=2 ROUNDS=2)
+#                                                         THREADS=2 WRK_THREADS=2 ROUNDS=2 TLS=0)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -16,6 +19,7 @@ CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
 WRK_THREADS=${WRK_THREADS:-2}
 ROUNDS=${ROUNDS:-2}
+TLS=${TLS:-0}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 2; }
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "nginx is not installed (apt-get install nginx-light)"; exit 2; }
 [ -x "$rf" ] || { echo "no $rf: build first (cmake --preset release && cmake --build build)"; exit 2; }
@@ -33,8 +37,25 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 # Total RSS of nginx: master + workers.
 nginx_rss_kb() { local t=0; for p in $nginx_pid $(pgrep -P "$nginx_pid"); do t=$((t + $(rss_kb "$p"))); done; echo $t; }
 
+# --- TLS: a CA and a server certificate for 127.0.0.1, shared by the server and nginx
+scheme=http; tls_args=(); curl_tls=()
+if [ "$TLS" = 1 ]; then
+  command -v openssl >/dev/null || { echo "openssl is not installed"; exit 2; }
+  (cd "$work" &&
+   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt \
+     -days 2 -subj "/CN=bench CA" 2>/dev/null &&
+   openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr \
+     -subj /CN=127.0.0.1 2>/dev/null &&
+   printf 'subjectAltName=IP:127.0.0.1\n' >server.ext &&
+   openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt \
+     -days 2 -extfile server.ext 2>/dev/null)
+  chmod 644 "$work/server.key"   # nginx reads it as root before dropping privileges anyway
+  scheme=https; tls_args=(--tls-cert "$work/server.crt" --tls-key "$work/server.key")
+  curl_tls=(--cacert "$work/ca.crt")
+fi
+
 # --- server
-"$rf" server --data "$work/data" --listen 127.0.0.1:0 --threads "$THREADS" >"$work/server.out" 2>"$work/server.err" &
+"$rf" server --data "$work/data" --listen 127.0.0.1:0 --threads "$THREADS" "${tls_args[@]}" >"$work/server.out" 2>"$work/server.err" &
 server_pid=$!
 for _ in $(seq 50); do grep -q "listening on" "$work/server.out" 2>/dev/null && break; sleep 0.1; done
 addr=$(sed -n 's/^listening on //p' "$work/server.out")
@@ -42,12 +63,12 @@ addr=$(sed -n 's/^listening on //p' "$work/server.out")
 export RF_TOKEN=$(cat "$work/data/agent.token") RF_DEVICES=$DEVICES RF_WRK_THREADS=$WRK_THREADS
 rss0=$(rss_kb $server_pid)
 
-echo "enrolling $DEVICES devices at http://$addr ..."
+echo "enrolling $DEVICES devices at $scheme://$addr ..."
 t0=$(date +%s.%N)
 export RF_ENROLL_FROM=0
 while :; do
-  wrk -t"$WRK_THREADS" -c"$CONNS" -d60s -s "$here/enroll.lua" "http://$addr" >"$work/enroll.txt"
-  n=$(curl -s "http://$addr/metrics" | awk '/^ringfence_devices / {print $2}')
+  wrk -t"$WRK_THREADS" -c"$CONNS" -d60s -s "$here/enroll.lua" "$scheme://$addr" >"$work/enroll.txt"
+  n=$(curl -s "${curl_tls[@]}" "$scheme://$addr/metrics" | awk '/^ringfence_devices / {print $2}')
   [ "$n" -ge "$DEVICES" ] && break
   [ "$n" -gt 0 ] && [ "$n" = "${last_n:-}" ] && { echo "enrollment is not progressing"; exit 1; }
   last_n=$n
@@ -59,7 +80,7 @@ sleep 3   # let the fleet flusher write the last segment
 rss1=$(rss_kb $server_pid)
 
 # --- nginx, a static file of the same size as a check-in response
-resp=$(curl -s -H "Authorization: Bearer $RF_TOKEN" -d "{\"device_id\":\"dev-0000000\",\"seq\":1}" "http://$addr/v1/agent/checkin")
+resp=$(curl -s "${curl_tls[@]}" -H "Authorization: Bearer $RF_TOKEN" -d "{\"device_id\":\"dev-0000000\",\"seq\":1}" "$scheme://$addr/v1/agent/checkin")
 mkdir -p "$work/www" "$work/nginx"
 printf "%s" "$resp" >"$work/www/checkin.json"
 chmod 755 "$work" "$work/www"; chmod 644 "$work/www/checkin.json"   # nginx workers drop root
@@ -77,7 +98,8 @@ http {
   client_body_temp_path $work/nginx/body; proxy_temp_path $work/nginx/proxy;
   fastcgi_temp_path $work/nginx/fcgi; uwsgi_temp_path $work/nginx/uwsgi; scgi_temp_path $work/nginx/scgi;
   server {
-    listen 127.0.0.1:$nport;
+    listen 127.0.0.1:$nport $( [ "$TLS" = 1 ] && echo ssl );
+    $( [ "$TLS" = 1 ] && echo "ssl_certificate $work/server.crt; ssl_certificate_key $work/server.key; ssl_protocols TLSv1.2 TLSv1.3;" )
     location / { root $work/www; default_type application/json; }
   }
 }
@@ -85,7 +107,7 @@ CONF
 /usr/sbin/nginx -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" &
 nginx_pid=$!
 sleep 0.5
-[ "$(curl -s "http://127.0.0.1:$nport/checkin.json")" = "$resp" ] || { echo "nginx is not serving"; cat "$work/nginx/error.log"; exit 1; }
+[ "$(curl -s "${curl_tls[@]}" "$scheme://127.0.0.1:$nport/checkin.json")" = "$resp" ] || { echo "nginx is not serving"; cat "$work/nginx/error.log"; exit 1; }
 
 # --- load: alternate server and nginx, ROUNDS times each
 parse() {  # wrk output -> "req/s p99_ms non2xx"
@@ -95,15 +117,15 @@ parse() {  # wrk output -> "req/s p99_ms non2xx"
        END {printf "%s %s %s\n", r, p, (e==""?0:e)}' "$1"
 }
 for round in $(seq "$ROUNDS"); do
-  wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$here/checkin.lua" "http://$addr" >"$work/server.$round.txt"
-  wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$nport/checkin.json" >"$work/nginx.$round.txt"
+  wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$here/checkin.lua" "$scheme://$addr" >"$work/server.$round.txt"
+  wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$scheme://127.0.0.1:$nport/checkin.json" >"$work/nginx.$round.txt"
   sleep 1
 done
 rss2=$(rss_kb $server_pid)
 
 echo
 echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s, keep-alive; server --threads $THREADS; nginx worker_processes $THREADS"
+echo "wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s, keep-alive, $scheme; server --threads $THREADS; nginx worker_processes $THREADS"
 echo "check-in response: ${#resp} bytes; enrollment of $DEVICES devices took $(echo "$t1 - $t0" | bc) s"
 echo
 printf "%-7s %-8s %14s %10s %8s %8s\n" round target "requests/s" "p99 ms" "non-2xx" "ratio"
@@ -119,7 +141,7 @@ for round in $(seq "$ROUNDS"); do
   best_n=$(echo "if ($n_rps > $best_n) $n_rps else $best_n" | bc)
 done
 echo
-echo "ratio server/nginx (best round each): $(echo "scale=3; $best_s / $best_n" | bc)   (target >= 0.5)"
+echo "ratio server/nginx (best round each): $(echo "scale=3; $best_s / $best_n" | bc)   (target >= $( [ "$TLS" = 1 ] && echo 0.8 || echo 0.5 ))"
 echo "server RSS: $((rss0/1024)) MiB empty, $((rss1/1024)) MiB with $DEVICES devices, $((rss2/1024)) MiB after the load"
 echo "RSS per device: $(echo "scale=1; ($rss1 - $rss0) * 1024 / $DEVICES" | bc) B after enrollment, $(echo "scale=1; ($rss2 - $rss0) * 1024 / $DEVICES" | bc) B after the load   (target <= 256)"
 echo "nginx RSS: $(( $(nginx_rss_kb) / 1024 )) MiB"

@@ -4,6 +4,9 @@
 
 #include <mutex>
 
+#include "http/http_client.h"
+#include "http/transport_policy.h"
+
 namespace rf::agent {
 namespace {
 
@@ -42,6 +45,7 @@ class CurlHttpClient final : public HttpClient {
     if (req.url.rfind("http://", 0) != 0 && req.url.rfind("https://", 0) != 0) {
       return Status::InvalidArgument("only http:// and https:// URLs are fetched: " + req.url);
     }
+    RF_RETURN_IF_ERROR(http::CheckClientUrl(req.url, options_.insecure_http));
     curl_easy_reset(curl_);
     HttpResponse resp;
     Sink sink{&resp.body, req.max_response_bytes, false, &options_.on_chunk};
@@ -59,7 +63,7 @@ class CurlHttpClient final : public HttpClient {
     curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, WriteCallback);
     curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(curl_, CURLOPT_ACCEPT_ENCODING, nullptr);  // no decompression bombs
-    if (!options_.ca_file.empty()) curl_easy_setopt(curl_, CURLOPT_CAINFO, options_.ca_file.c_str());
+    http::SetTlsOptions(curl_, options_.ca_file);
     struct curl_slist* headers = nullptr;
     std::string auth;
     if (!req.bearer_token.empty()) {
@@ -90,7 +94,8 @@ class CurlHttpClient final : public HttpClient {
       return Status::DeadlineExceeded(what + ": " + (errbuf[0] ? errbuf : curl_easy_strerror(rc)));
     }
     if (rc != CURLE_OK) {
-      return Status::Unavailable(what + ": " + (errbuf[0] ? errbuf : curl_easy_strerror(rc)));
+      return Status::Unavailable(what + ": " + (errbuf[0] ? errbuf : curl_easy_strerror(rc)) +
+                                 http::TlsHint(rc));
     }
     long code = 0;
     curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &code);

@@ -41,7 +41,8 @@ struct CurlHttpClientOptions {
   // A transfer slower than this many bytes/s for `low_speed_time_s` seconds is aborted.
   int64_t low_speed_bytes_per_s = 512;
   int64_t low_speed_time_s = 10;
-  std::string ca_file;  // TLS trust anchors; empty = the system's
+  std::string ca_file;  // TLS trust anchors (PEM); empty = the system's. Peer + host verified.
+  bool insecure_http = false;  // allow plain http:// to a non-loopback host (http/transport_policy.h)
   // Called with every received chunk's size (the fault-injection tests kill the agent mid-download).
   std::function<void(size_t)> on_chunk;
 };

@@ -17,6 +17,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "http/http_client.h"
+#include "http/transport_policy.h"
 #include "core/bundle.h"
 #include "core/stage1.h"
 #include "crypto/crypto.h"
@@ -33,7 +34,8 @@ using http::HttpClientOptions;
 using http::HttpReply;
 
 struct Remote {
-  std::string server, token_file;
+  std::string server, token_file, ca_file;
+  bool insecure_http = false;
 };
 
 struct Args {
@@ -53,7 +55,8 @@ std::string Quote(std::string_view s) {
   return out;
 }
 
-// Connection to the server from --server/--token (or RINGFENCE_SERVER/RINGFENCE_TOKEN_FILE).
+// Connection to the server from --server/--token/--ca (or RINGFENCE_SERVER/RINGFENCE_TOKEN_FILE/
+// RINGFENCE_CA); plain HTTP only to loopback unless --insecure-http (http/transport_policy.h).
 Result<std::unique_ptr<HttpClient>> Connect(const Remote& r) {
   if (r.server.empty()) {
     return Status::InvalidArgument("--server URL (or RINGFENCE_SERVER) is required");
@@ -67,9 +70,12 @@ Result<std::unique_ptr<HttpClient>> Connect(const Remote& r) {
     token.pop_back();
   }
   if (token.empty()) return Status::InvalidArgument(r.token_file + ": empty token file");
+  RF_RETURN_IF_ERROR(http::CheckClientUrl(r.server, r.insecure_http).WithPrefix("--server"));
   HttpClientOptions o;
   o.base_url = r.server;
   o.token = std::move(token);
+  o.ca_file = r.ca_file;
+  o.insecure_http = r.insecure_http;
   return std::make_unique<HttpClient>(o);
 }
 
@@ -561,10 +567,15 @@ int ControlSet(const Remote& r, const Args& a, bool remove) {
 void RegisterRemoteCommands(CLI::App& app, int* exit_code) {
   auto remote = std::make_shared<Remote>();
   auto a = std::make_shared<Args>();
-  app.add_option("--server", remote->server, "ringfence server URL, e.g. http://127.0.0.1:8080")
+  app.add_option("--server", remote->server, "ringfence server URL, e.g. https://fleet.example.com:8443")
       ->envname("RINGFENCE_SERVER");
   app.add_option("--token", remote->token_file, "file holding your bearer token")
       ->envname("RINGFENCE_TOKEN_FILE");
+  app.add_option("--ca", remote->ca_file,
+                 "PEM CA certificate(s) the server's TLS certificate must chain to")
+      ->envname("RINGFENCE_CA");
+  app.add_flag("--insecure-http", remote->insecure_http,
+               "allow plain http:// to a non-loopback server (the token travels unencrypted)");
   auto run = [exit_code](std::function<int()> f) { return [exit_code, f] { *exit_code = f(); }; };
 
   CLI::App* type = app.add_subcommand("type", "content types on the server");

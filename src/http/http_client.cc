@@ -4,6 +4,8 @@
 
 #include <mutex>
 
+#include "http/transport_policy.h"
+
 namespace rf::http {
 namespace {
 
@@ -13,6 +15,20 @@ size_t Append(char* data, size_t size, size_t n, void* out) {
 }
 
 }  // namespace
+
+void SetTlsOptions(void* curl, const std::string& ca_file) {
+  CURL* c = static_cast<CURL*>(curl);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+  curl_easy_setopt(c, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
+  if (!ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, ca_file.c_str());
+}
+
+std::string TlsHint(int curl_code) {
+  return curl_code == CURLE_PEER_FAILED_VERIFICATION || curl_code == CURLE_SSL_CACERT_BADFILE
+             ? " (the server's certificate is not trusted: --ca FILE names the CA that signed it)"
+             : "";
+}
 
 HttpClient::HttpClient(HttpClientOptions options) : options_(std::move(options)) {
   static std::once_flag once;
@@ -28,6 +44,7 @@ Result<HttpReply> HttpClient::Send(std::string_view method, std::string_view pat
                                    const std::map<std::string, std::string>& query) {
   CURL* c = static_cast<CURL*>(curl_);
   if (c == nullptr) return Status::Internal("curl_easy_init failed");
+  RF_RETURN_IF_ERROR(CheckClientUrl(options_.base_url, options_.insecure_http));
   curl_easy_reset(c);
   std::string url = options_.base_url + std::string(path);
   char sep = '?';
@@ -47,11 +64,14 @@ Result<HttpReply> HttpClient::Send(std::string_view method, std::string_view pat
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, m.c_str());
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  char errbuf[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, options_.timeout_ms);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, options_.connect_timeout_ms);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Append);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &reply.body);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  SetTlsOptions(c, options_.ca_file);
   struct curl_slist* headers = nullptr;
   std::string auth;
   if (!options_.token.empty()) {
@@ -71,7 +91,8 @@ Result<HttpReply> HttpClient::Send(std::string_view method, std::string_view pat
     return Status::DeadlineExceeded(m + " " + url + ": timed out");
   }
   if (rc != CURLE_OK) {
-    return Status::Unavailable(m + " " + url + ": " + curl_easy_strerror(rc));
+    return Status::Unavailable(m + " " + url + ": " + (errbuf[0] ? errbuf : curl_easy_strerror(rc)) +
+                               TlsHint(rc));
   }
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &reply.status);
   return reply;

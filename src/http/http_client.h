@@ -6,7 +6,10 @@
 //   if (r.status != 200) ...   // r.body holds the server's {"error":{...}}
 //
 // Transport failures (DNS, refused, timeout, TLS) are Unavailable/DeadlineExceeded; any HTTP
-// status is a successful Send. Not thread-safe (one client per thread).
+// status is a successful Send. https:// verifies the server's certificate and host name (against
+// `ca_file`, else the system's CAs); plain http:// to a non-loopback host is refused
+// (InvalidArgument) unless `insecure_http` (transport_policy.h). Not thread-safe (one client per
+// thread).
 #ifndef RINGFENCE_HTTP_HTTP_CLIENT_H_
 #define RINGFENCE_HTTP_HTTP_CLIENT_H_
 
@@ -19,10 +22,12 @@
 namespace rf::http {
 
 struct HttpClientOptions {
-  std::string base_url;       // "http://host:port" (no trailing slash needed)
-  std::string token;          // bearer token; "" sends none
+  std::string base_url = {};  // "https://host:port" or loopback "http://..." (no trailing slash needed)
+  std::string token = {};     // bearer token; "" sends none
   long timeout_ms = 30'000;   // whole request
   long connect_timeout_ms = 5'000;
+  std::string ca_file = {};   // PEM CA certificates that sign the server's; "" = the system's
+  bool insecure_http = false;  // allow plain http:// to a non-loopback host
 };
 
 struct HttpReply {
@@ -46,6 +51,14 @@ class HttpClient {
   HttpClientOptions options_;
   void* curl_ = nullptr;  // CURL*
 };
+
+// The TLS settings of every ringfence libcurl client (this one and the agent's): peer and host
+// verification on, TLS 1.2 or newer, `ca_file` (if not empty) as the trust anchors. `curl` is a
+// CURL*.
+void SetTlsOptions(void* curl, const std::string& ca_file);
+// A hint appended to a failed transfer's message when `curl_code` (a CURLcode) is a certificate
+// verification failure; "" otherwise.
+std::string TlsHint(int curl_code);
 
 }  // namespace rf::http
 

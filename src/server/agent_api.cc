@@ -12,12 +12,8 @@ namespace {
 constexpr std::string_view kBundlesPrefix = "/v1/bundles/";
 constexpr std::string_view kApprovalsSuffix = "/approvals";
 
-HttpResponse MethodNotAllowed(std::string_view method, std::string_view path) {
-  std::string body = "{\"error\":{\"code\":\"method_not_allowed\",\"message\":";
-  AppendJsonString(&body, std::string(method) + " is not allowed on " + std::string(path));
-  body += "}}";
-  return JsonResponse(405, std::move(body));
-}
+constexpr std::string_view kAllowPost = "POST";
+constexpr std::string_view kAllowGet = "GET, HEAD";
 
 // The customer controls matching a device on a channel, combined.
 void ApplyControls(const std::vector<CustomerControl>& controls, std::string_view channel,
@@ -95,12 +91,12 @@ std::optional<HttpResponse> AgentApi::Handle(const HttpRequest& req) {
   const bool post = req.method == "POST";
   const bool get = req.method == "GET" || req.method == "HEAD";
   if (req.path == "/v1/agent/enroll") {
-    return post ? Enroll(req) : MethodNotAllowed(req.method, req.path);
+    return post ? Enroll(req) : MethodNotAllowed(req.method, req.path, kAllowPost);
   }
   if (req.path == "/v1/agent/checkin") {
-    return post ? Checkin(req) : MethodNotAllowed(req.method, req.path);
+    return post ? Checkin(req) : MethodNotAllowed(req.method, req.path, kAllowPost);
   }
-  if (!get) return MethodNotAllowed(req.method, req.path);
+  if (!get) return MethodNotAllowed(req.method, req.path, kAllowGet);
   if (req.path == "/v1/trust") return JsonResponse(200, trust_json_);
   std::string_view rest = std::string_view(req.path).substr(kBundlesPrefix.size());
   if (rest.ends_with(kApprovalsSuffix)) {
@@ -272,6 +268,10 @@ HttpResponse Router::Handle(const HttpRequest& req) {
 }
 
 HttpResponse Router::Route(const HttpRequest& req) {
+  if ((req.path == "/healthz" || req.path == "/metrics") && req.method != "GET" &&
+      req.method != "HEAD") {
+    return MethodNotAllowed(req.method, req.path, kAllowGet);
+  }
   if (req.path == "/healthz") return JsonResponse(200, "{\"status\":\"ok\"}");
   if (req.path == "/metrics") {
     HttpResponse r = JsonResponse(

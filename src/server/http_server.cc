@@ -1,4 +1,4 @@
-// The one translation unit that includes Boost.Beast / Asio (they are heavy to compile).
+// The one translation unit that includes Boost.Beast / Asio / OpenSSL (they are heavy to compile).
 #include "server/http_server.h"
 
 #include <array>
@@ -11,12 +11,14 @@
 #include <boost/asio/experimental/as_tuple.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <utility>
@@ -26,6 +28,7 @@ namespace rf::server {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using asio::awaitable;
 using asio::use_awaitable;
@@ -74,16 +77,145 @@ void SplitTarget(std::string_view target, HttpRequest* req) {
   }
 }
 
-std::string ErrorBody(std::string_view code, std::string_view message) {
-  return "{\"error\":{\"code\":\"" + std::string(code) + "\",\"message\":\"" +
-         std::string(message) + "\"}}";
+// The JSON error body of docs/protocol.md with an explicit HTTP status (431 and 505 are not in
+// the Status mapping).
+HttpResponse HttpError(int status, std::string_view code, const std::string& message) {
+  HttpResponse r = ErrorResponse(Status::InvalidArgument(message), code);
+  r.status = status;
+  return r;
+}
+
+HttpResponse BodyTooLarge(size_t limit) {
+  return HttpError(413, "body_too_large", "request body exceeds " + std::to_string(limit) + " bytes");
+}
+
+// The answer to a request the parser refused, or nullopt when there is no one to answer
+// (the peer closed, a timeout, a transport error).
+std::optional<HttpResponse> ParseErrorResponse(const beast::error_code& ec, const HttpServerOptions& o) {
+  if (ec.category() != http::make_error_code(http::error::bad_method).category()) return std::nullopt;
+  switch (static_cast<http::error>(ec.value())) {
+    case http::error::end_of_stream:
+    case http::error::partial_message:
+      return std::nullopt;
+    case http::error::header_limit:
+      return HttpError(431, "header_too_large",
+                       "request header exceeds " + std::to_string(o.max_header_bytes) + " bytes");
+    case http::error::body_limit:
+      return HttpError(413, "body_too_large", "request body too large");
+    default:
+      return HttpError(400, "bad_request", "malformed HTTP request: " + ec.message());
+  }
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && beast::iequals(a, b);
+}
+
+// The checks RFC 9112 asks for once the header is parsed, before the body is read: the version,
+// exactly one Host on HTTP/1.1 (at most one on 1.0), no transfer coding but chunked, a known
+// expectation, a Content-Length within `limit`. The refusal, or nullopt if the request may go on.
+std::optional<HttpResponse> CheckHeader(const http::request_parser<http::string_body>& parser,
+                                        size_t limit) {
+  const auto& h = parser.get();
+  if (h.version() / 10 != 1) {
+    return HttpError(505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are served");
+  }
+  const size_t hosts = h.count(http::field::host);
+  if (hosts > 1 || (h.version() >= 11 && hosts == 0)) {
+    return HttpError(400, "bad_request", "an HTTP/1.1 request needs exactly one Host header");
+  }
+  if (h.count(http::field::transfer_encoding) > 0 && !parser.chunked()) {
+    return HttpError(400, "bad_request", "the only transfer coding accepted is chunked");
+  }
+  auto expect = h.find(http::field::expect);
+  if (expect != h.end() &&
+      !EqualsIgnoreCase(std::string_view(expect->value().data(), expect->value().size()),
+                        "100-continue")) {
+    return HttpError(417, "expectation_failed", "the only expectation supported is 100-continue");
+  }
+  if (parser.content_length() && *parser.content_length() > limit) return BodyTooLarge(limit);
+  return std::nullopt;
+}
+
+HttpRequest ToRequest(http::request<http::string_body>&& msg) {
+  HttpRequest req;
+  req.method = std::string(msg.method_string());
+  SplitTarget(std::string_view(msg.target().data(), msg.target().size()), &req);
+  auto auth = msg.find(http::field::authorization);
+  if (auth != msg.end()) {
+    std::string_view v(auth->value().data(), auth->value().size());
+    if (v.size() > 7 && EqualsIgnoreCase(v.substr(0, 7), "Bearer ")) {
+      req.bearer_token = std::string(v.substr(7));
+    }
+  }
+  req.body = std::move(msg.body());
+  return req;
+}
+
+// Howard Hinnant's days -> civil date (proleptic Gregorian), days since 1970-01-01.
+void CivilFromDays(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const unsigned doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  *d = doy - (153 * mp + 2) / 5 + 1;
+  *m = mp < 10 ? mp + 3 : mp - 9;
+  *y = static_cast<int64_t>(yoe) + era * 400 + (*m <= 2);
+}
+
+// Loads a TLS server context: TLS 1.2 minimum, the PEM chain and key, which must match.
+Result<std::shared_ptr<ssl::context>> LoadTlsContext(const HttpServerOptions& o) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  boost::system::error_code ec;
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                       ssl::context::no_tlsv1_1 | ssl::context::single_dh_use,
+                   ec);
+  if (ec || SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION) != 1) {
+    return Status::Internal("cannot configure TLS: " + ec.message());
+  }
+  ctx->use_certificate_chain_file(o.tls_cert_file, ec);
+  if (ec) {
+    return Status::InvalidArgument("--tls-cert " + o.tls_cert_file +
+                                   ": cannot load a PEM certificate chain: " + ec.message());
+  }
+  ctx->use_private_key_file(o.tls_key_file, ssl::context::pem, ec);
+  if (ec) {
+    return Status::InvalidArgument("--tls-key " + o.tls_key_file +
+                                   ": cannot load a PEM private key: " + ec.message());
+  }
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+    return Status::InvalidArgument("--tls-key " + o.tls_key_file +
+                                   " does not match the certificate in " + o.tls_cert_file);
+  }
+  return ctx;
 }
 
 }  // namespace
 
+std::string FormatHttpDate(int64_t unix_seconds) {
+  static constexpr const char* kDays[] = {"Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"};
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  const int64_t days = (unix_seconds >= 0 ? unix_seconds : unix_seconds - 86399) / 86400;
+  const int64_t secs = unix_seconds - days * 86400;
+  int64_t y;
+  unsigned m, d;
+  CivilFromDays(days, &y, &m, &d);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%s, %02u %s %04lld %02lld:%02lld:%02lld GMT",
+                kDays[((days % 7) + 7) % 7], d, kMonths[m - 1], static_cast<long long>(y),
+                static_cast<long long>(secs / 3600), static_cast<long long>(secs / 60 % 60),
+                static_cast<long long>(secs % 60));
+  return buf;
+}
+
 struct HttpServer::Impl {
   HttpServerOptions options;
   Handler handler;
+  Clock* clock = nullptr;
   // Declared before accept_context so they are destroyed after it: a pending accept holds a
   // socket bound to a worker context, and destroying that op after its worker context was gone
   // was a use-after-free at shutdown (ASan, ServerTest.SigtermExitsCleanlyAndKeepsTheFleet).
@@ -96,6 +228,17 @@ struct HttpServer::Impl {
   std::atomic<bool> stopping{false};
   bool shut_down = false;
   std::mutex shutdown_mu;
+
+  // The TLS context new connections use (null: plain HTTP). Each connection holds its own
+  // reference for its life, so a reload never pulls a context from under an open connection.
+  std::mutex tls_mu;
+  std::shared_ptr<ssl::context> tls;  // guarded by tls_mu
+  bool tls_enabled = false;           // set once at Start
+
+  std::shared_ptr<ssl::context> TlsContext() {
+    std::lock_guard l(tls_mu);
+    return tls;
+  }
 
   // Live connections, for a graceful shutdown.
   struct Conn {
@@ -114,6 +257,20 @@ struct HttpServer::Impl {
     std::lock_guard l(mu);
     conns.erase(c);
     cv.notify_all();
+  }
+
+  // The Date header's value, formatted once per second per worker thread.
+  std::string_view DateValue() {
+    thread_local const Impl* owner = nullptr;
+    thread_local int64_t second = INT64_MIN;
+    thread_local std::string value;
+    const int64_t now = clock->NowUnixMicros() / 1'000'000;
+    if (owner != this || now != second) {
+      owner = this;
+      second = now;
+      value = FormatHttpDate(now);
+    }
+    return value;
   }
 
   awaitable<void> Accept() {
@@ -139,11 +296,13 @@ struct HttpServer::Impl {
     }
   }
 
-  // Writes a response; false if the connection must close. The head is formatted by hand into
+  // Writes a response; false if that failed (the connection is unusable). The head is formatted by hand into
   // `head` (the session's buffer, reused: no allocation once it has grown) and sent with the body
-  // in one gathered write; what Beast's serializer would send for the same message.
-  awaitable<bool> Write(beast::tcp_stream& stream, std::string& head, HttpResponse&& r,
-                        unsigned version, bool keep_alive) {
+  // in one gathered write; what Beast's serializer would send for the same message. `send_body`
+  // false (HEAD): the same head, Content-Length included, and no body.
+  template <class Stream>
+  awaitable<bool> Write(Stream& stream, std::string& head, HttpResponse&& r, unsigned version,
+                        bool keep_alive, bool send_body = true) {
     const std::string_view reason = http::obsolete_reason(static_cast<http::status>(r.status));
     char num[24];
     head.clear();
@@ -151,7 +310,9 @@ struct HttpServer::Impl {
     head.append(num, std::to_chars(num, num + sizeof num, r.status).ptr);
     head += ' ';
     head.append(reason.data(), reason.size());
-    head += "\r\nServer: ringfence\r\nContent-Type: ";
+    head += "\r\nServer: ringfence\r\nDate: ";
+    head += DateValue();
+    head += "\r\nContent-Type: ";
     head += r.content_type;
     head += "\r\n";
     for (const auto& [k, v] : r.headers) {
@@ -168,20 +329,51 @@ struct HttpServer::Impl {
       head += "\r\nConnection: keep-alive";
     }
     head += "\r\n\r\n";
-    const std::array<asio::const_buffer, 2> buffers = {asio::buffer(head), asio::buffer(r.body)};
-    stream.expires_after(std::chrono::microseconds(options.write_timeout_micros));
+    const std::array<asio::const_buffer, 2> buffers = {
+        asio::buffer(head), send_body ? asio::buffer(r.body) : asio::const_buffer()};
+    beast::get_lowest_layer(stream).expires_after(
+        std::chrono::microseconds(options.write_timeout_micros));
     auto [ec, n] = co_await asio::async_write(stream, buffers, kTuple);
-    co_return !ec && keep_alive;
+    co_return !ec;
   }
-  awaitable<bool> Write(beast::tcp_stream& stream, HttpResponse&& r, unsigned version,
-                        bool keep_alive) {
-    std::string head;
-    co_return co_await Write(stream, head, std::move(r), version, keep_alive);
+
+  // Answers a request that is refused before its body was read (or while reading it), then
+  // closes: the head says Connection: close, and the unread rest of the request is drained for a
+  // moment first, so that closing with unread bytes does not reset the connection (RST) before
+  // the client has read the answer (RFC 9112 section 9.6).
+  template <class Stream>
+  awaitable<void> Refuse(Stream& stream, std::string& head, HttpResponse&& r, unsigned version) {
+    if (!co_await Write(stream, head, std::move(r), version, false)) co_return;
+    beast::tcp_stream& lowest = beast::get_lowest_layer(stream);
+    boost::system::error_code ignored;
+    lowest.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    constexpr size_t kDrainBytes = 1u << 20;
+    constexpr auto kDrainTime = std::chrono::seconds(2);
+    lowest.expires_after(kDrainTime);
+    std::array<char, 16384> sink;
+    for (size_t drained = 0; drained < kDrainBytes;) {
+      auto [ec, n] = co_await lowest.async_read_some(asio::buffer(sink), kTuple);
+      if (ec) break;
+      drained += n;
+    }
   }
 
   awaitable<void> Session(tcp::socket socket) {
-    beast::tcp_stream stream(std::move(socket));
-    Conn conn{&stream, true};
+    if (!tls_enabled) {
+      beast::tcp_stream stream(std::move(socket));
+      co_await Serve(stream);
+      co_return;
+    }
+    const std::shared_ptr<ssl::context> ctx = TlsContext();  // kept for the connection's life
+    beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *ctx);
+    co_await Serve(stream);
+  }
+
+  template <class Stream>
+  awaitable<void> Serve(Stream& stream) {
+    constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+    beast::tcp_stream& lowest = beast::get_lowest_layer(stream);
+    Conn conn{&lowest, true};
     Register(&conn);
     struct Unreg {
       Impl* impl;
@@ -189,75 +381,85 @@ struct HttpServer::Impl {
       ~Unreg() { impl->Unregister(c); }
     } unreg{this, &conn};
 
+    bool open = true;
+    if constexpr (kTls) {
+      lowest.expires_after(std::chrono::microseconds(options.header_timeout_micros));
+      auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, kTuple);
+      open = !ec;
+    }
+    if (open) open = co_await ServeRequests(stream, conn);
+    if constexpr (kTls) {
+      if (open) {  // close_notify, briefly: a peer that does not answer it is not waited for
+        lowest.expires_after(std::chrono::seconds(1));
+        auto [ec] = co_await stream.async_shutdown(kTuple);
+      }
+    }
+    boost::system::error_code ignored;
+    lowest.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    lowest.close();
+  }
+
+  // Requests on one connection until it is to be closed. True if the connection is still usable
+  // for an orderly close (TLS close_notify), false after a transport error or a refusal.
+  template <class Stream>
+  awaitable<bool> ServeRequests(Stream& stream, Conn& conn) {
+    beast::tcp_stream& lowest = beast::get_lowest_layer(stream);
     beast::flat_buffer buffer;
     std::string head;  // response head, reused
     for (;;) {
-      if (stopping.load()) break;
+      if (stopping.load()) co_return true;
       http::request_parser<http::string_body> parser;
       parser.header_limit(static_cast<uint32_t>(options.max_header_bytes));
       parser.body_limit(options.max_body_bytes);
-      stream.expires_after(std::chrono::microseconds(options.header_timeout_micros));
+      lowest.expires_after(std::chrono::microseconds(options.header_timeout_micros));
       conn.idle = buffer.size() == 0;
       auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, kTuple);
       conn.idle = false;
-      if (ec == http::error::body_limit) {
-        co_await Write(stream, JsonResponse(413, ErrorBody("body_too_large", "request body too large")),
-                       11, false);
-        break;
+      if (ec) {
+        if (auto r = ParseErrorResponse(ec, options)) co_await Refuse(stream, head, std::move(*r), 11);
+        co_return false;  // EOF, timeout (slow client), shutdown: close
       }
-      if (ec) break;  // EOF, timeout (slow client), malformed header, shutdown: close
       const std::string_view target(parser.get().target().data(), parser.get().target().size());
       const size_t limit =
           target.starts_with("/v1/agent/") ? options.agent_body_bytes : options.max_body_bytes;
       const unsigned version = parser.get().version();
-      if (parser.content_length() && *parser.content_length() > limit) {
-        co_await Write(stream,
-                       JsonResponse(413, ErrorBody("body_too_large", "request body exceeds " +
-                                                                         std::to_string(limit) +
-                                                                         " bytes")),
-                       version, false);
-        break;
+      if (auto refusal = CheckHeader(parser, limit)) {
+        co_await Refuse(stream, head, std::move(*refusal), version);
+        co_return false;
       }
       parser.body_limit(limit);
       if (!parser.is_done()) {
-        stream.expires_after(std::chrono::microseconds(options.body_timeout_micros));
+        if (version >= 11 && parser.get().count(http::field::expect) > 0) {
+          // Expect: 100-continue (the only expectation CheckHeader lets through).
+          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+          lowest.expires_after(std::chrono::microseconds(options.write_timeout_micros));
+          auto [ec1, n1] = co_await asio::async_write(stream, asio::buffer(kContinue), kTuple);
+          if (ec1) co_return false;
+        }
+        lowest.expires_after(std::chrono::microseconds(options.body_timeout_micros));
         auto [ec2, n2] = co_await http::async_read(stream, buffer, parser, kTuple);
-        if (ec2 == http::error::body_limit) {
-          co_await Write(stream,
-                         JsonResponse(413, ErrorBody("body_too_large", "request body exceeds " +
-                                                                           std::to_string(limit) +
-                                                                           " bytes")),
-                         version, false);
-          break;
-        }
-        if (ec2) break;
-      }
-      http::request<http::string_body> msg = parser.release();
-      HttpRequest req;
-      req.method = std::string(msg.method_string());
-      SplitTarget(std::string_view(msg.target().data(), msg.target().size()), &req);
-      auto auth = msg.find(http::field::authorization);
-      if (auth != msg.end()) {
-        std::string_view v(auth->value().data(), auth->value().size());
-        if (v.size() > 7 && (v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer ")) {
-          req.bearer_token = std::string(v.substr(7));
+        if (ec2) {
+          if (auto r = ParseErrorResponse(ec2, options)) {
+            if (ec2 == http::error::body_limit) r = BodyTooLarge(limit);
+            co_await Refuse(stream, head, std::move(*r), version);
+          }
+          co_return false;
         }
       }
-      req.body = std::move(msg.body());
+      const bool keep = parser.get().keep_alive() && !stopping.load();
+      HttpRequest req = ToRequest(parser.release());
       HttpResponse res;
       try {
         res = handler(req);
       } catch (const std::exception& e) {
-        res = JsonResponse(500, ErrorBody("internal", "internal error"));
+        res = HttpError(500, "internal", "internal error");
         std::fprintf(stderr, "ringfence server: handler threw: %s\n", e.what());
       }
-      if (req.method == "HEAD") res.body.clear();
-      const bool keep = msg.keep_alive() && !stopping.load();
-      if (!co_await Write(stream, head, std::move(res), version, keep)) break;
+      if (!co_await Write(stream, head, std::move(res), version, keep, req.method != "HEAD")) {
+        co_return false;
+      }
+      if (!keep) co_return true;
     }
-    boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream.close();
   }
 };
 
@@ -266,9 +468,17 @@ HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
                                                       Handler handler) {
   if (options.threads < 1) return Status::InvalidArgument("threads must be >= 1");
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    return Status::InvalidArgument("TLS needs both a certificate and a key file");
+  }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->handler = std::move(handler);
+  impl->clock = options.clock != nullptr ? options.clock : PosixEnv().clock;
+  if (!options.tls_cert_file.empty()) {
+    RF_ASSIGN_OR_RETURN(impl->tls, LoadTlsContext(options));
+    impl->tls_enabled = true;
+  }
   boost::system::error_code ec;
   const asio::ip::address addr = asio::ip::make_address(options.host, ec);
   if (ec) return Status::InvalidArgument("listen address '" + options.host + "': " + ec.message());
@@ -296,6 +506,16 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
 }
 
 HttpServer::~HttpServer() { Shutdown(); }
+
+bool HttpServer::tls() const { return impl_->tls_enabled; }
+
+Status HttpServer::ReloadTls() {
+  if (!impl_->tls_enabled) return Status::FailedPrecondition("the server does not serve TLS");
+  RF_ASSIGN_OR_RETURN(std::shared_ptr<ssl::context> ctx, LoadTlsContext(impl_->options));
+  std::lock_guard l(impl_->tls_mu);
+  impl_->tls = std::move(ctx);
+  return Status::Ok();
+}
 
 uint16_t HttpServer::port() const { return impl_->bound_port; }
 

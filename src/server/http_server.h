@@ -7,9 +7,13 @@
 //   ...
 //   server->Shutdown();  // stop accepting, finish requests in flight, close idle connections
 //
-// Per connection: a fresh request parser per request with a body limit chosen by path (413
-// body_too_large when exceeded), a deadline for the request header and one for the body (a slow
-// client is disconnected), keep-alive, pipelined requests answered in order. Each worker thread
+// Per connection: optional TLS (OpenSSL 3, TLS 1.2 minimum; cert and key reloadable with
+// ReloadTls() while listening), a fresh request parser per request with a body limit chosen by
+// path (413 body_too_large when exceeded), a deadline for the request header and one for the body
+// (a slow client is disconnected), keep-alive, pipelined requests answered in order. HTTP/1.1 as
+// RFC 9110/9112 asks of an origin server (docs/server.md "HTTP"): malformed requests get 400, an
+// oversized header 431, a missing Host 400, `Expect: 100-continue` a 100 before the body is read,
+// every response a Date, a HEAD the GET's Content-Length without the body. Each worker thread
 // runs its own io_context; a connection stays on one worker for its life. The handler runs on the
 // worker thread, so it must not block for long. Thread-safe.
 #ifndef RINGFENCE_SERVER_HTTP_SERVER_H_
@@ -22,6 +26,7 @@
 #include <string>
 
 #include "core/status.h"
+#include "platform/env.h"
 #include "server/interfaces.h"
 
 namespace rf::server {
@@ -37,13 +42,24 @@ struct HttpServerOptions {
   int64_t body_timeout_micros = 30'000'000;    // from the header to the full body
   int64_t write_timeout_micros = 30'000'000;
   int64_t shutdown_grace_micros = 10'000'000;  // Shutdown() waits this long for requests in flight
+  // The Date header of every response. Not owned; must outlive the server. nullptr: PosixEnv's.
+  Clock* clock = nullptr;
+  // TLS: both set = HTTPS only (PEM certificate chain, leaf first; PEM private key), TLS 1.2 or
+  // newer. Both empty = plain HTTP. Read at Start() and again by ReloadTls().
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
+
+// `unix_seconds` as an HTTP date (RFC 9110 section 5.6.7, IMF-fixdate),
+// e.g. "Sun, 06 Nov 1994 08:49:37 GMT".
+std::string FormatHttpDate(int64_t unix_seconds);
 
 class HttpServer {
  public:
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
 
-  // Binds, listens and starts the worker threads. Unavailable if the address cannot be bound.
+  // Binds, listens and starts the worker threads. Unavailable if the address cannot be bound;
+  // InvalidArgument if the TLS certificate or key cannot be loaded (the message names the file).
   static Result<std::unique_ptr<HttpServer>> Start(const HttpServerOptions& options,
                                                    Handler handler);
   ~HttpServer();  // Shutdown()
@@ -52,6 +68,12 @@ class HttpServer {
 
   uint16_t port() const;
   std::string address() const;  // "127.0.0.1:PORT"
+  bool tls() const;
+  // Reads options.tls_cert_file and tls_key_file again: connections accepted afterwards use the
+  // new certificate; open ones keep theirs; the listener stays open. On error (unreadable, not
+  // PEM, key does not match the certificate) the old certificate stays in use and the error is
+  // returned. FailedPrecondition for a plain-HTTP server. Thread-safe.
+  Status ReloadTls();
   // Stops accepting, lets requests in flight finish (up to shutdown_grace_micros), closes idle
   // keep-alive connections, joins the threads. Idempotent.
   void Shutdown();

@@ -75,7 +75,9 @@ inline HttpResponse JsonResponse(int http_status, std::string body) {
   return r;
 }
 
-// {"error":{"code":code,"message":status.message()}} with HttpStatusFor(status).
+// {"error":{"code":code,"message":status.message()}} with HttpStatusFor(status). A 401 carries
+// `WWW-Authenticate: Bearer realm="ringfence"` (RFC 9110 section 11.6.1), so every 401 of the
+// server has it.
 // REQUIRES: `code` is snake_case ASCII (it is not escaped).
 inline HttpResponse ErrorResponse(const Status& status, std::string_view code) {
   std::string body = "{\"error\":{\"code\":\"";
@@ -83,7 +85,22 @@ inline HttpResponse ErrorResponse(const Status& status, std::string_view code) {
   body += "\",\"message\":";
   AppendJsonString(&body, status.message());
   body += "}}";
-  return JsonResponse(HttpStatusFor(status), std::move(body));
+  HttpResponse r = JsonResponse(HttpStatusFor(status), std::move(body));
+  if (r.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"ringfence\"");
+  return r;
+}
+
+// 405 method_not_allowed with the `Allow` header RFC 9110 section 15.5.6 requires, e.g.
+// MethodNotAllowed("PUT", "/v1/trust", "GET, HEAD").
+inline HttpResponse MethodNotAllowed(std::string_view method, std::string_view path,
+                                     std::string_view allow) {
+  std::string body = "{\"error\":{\"code\":\"method_not_allowed\",\"message\":";
+  AppendJsonString(&body, std::string(method) + " is not allowed on " + std::string(path) +
+                              " (allowed: " + std::string(allow) + ")");
+  body += "}}";
+  HttpResponse r = JsonResponse(405, std::move(body));
+  r.headers.emplace_back("Allow", std::string(allow));
+  return r;
 }
 
 // ----- principals and roles -----

@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 
 #include "crypto/crypto.h"
+#include "http/transport_policy.h"
 #include "server/agent_api.h"
 #include "server/controller.h"
 #include "server/data_dir.h"
@@ -108,12 +109,20 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   if (flags.data.empty()) return fail(Status::InvalidArgument("--data is required"));
   auto listen = SplitListen(flags.listen);
   if (!listen.ok()) return fail(listen.status());
+  if (flags.tls_cert.empty() != flags.tls_key.empty()) {
+    return fail(Status::InvalidArgument("--tls-cert and --tls-key go together"));
+  }
+  if (Status st = http::CheckListen(listen->first, !flags.tls_cert.empty(), flags.insecure_http);
+      !st.ok()) {
+    return fail(st);
+  }
 
   // Block SIGTERM/SIGINT in every thread (threads inherit the mask); the main thread waits for them.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);  // TLS certificate reload
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   // Whatever this process creates in the data directory (SQLite's database, WAL and shared-memory
@@ -209,6 +218,9 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   http.threads = flags.threads;
   http.header_timeout_micros = flags.header_timeout_ms * 1000;
   http.body_timeout_micros = flags.body_timeout_ms * 1000;
+  http.clock = env.clock;
+  http.tls_cert_file = flags.tls_cert;
+  http.tls_key_file = flags.tls_key;
   auto server = HttpServer::Start(http, [&router, &log, &env](const HttpRequest& r) {
     const int64_t start = env.clock->MonotonicMicros();
     HttpResponse response = router.Handle(r);
@@ -220,10 +232,19 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
     inventory.StopFlusher();
     return fail(server.status());
   }
+  if ((*server)->tls()) err << "ringfence server: HTTPS only, certificate " << flags.tls_cert << "\n";
   out << "listening on " << (*server)->address() << std::endl;
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    if (!(*server)->tls()) continue;
+    if (Status st = (*server)->ReloadTls(); !st.ok()) {
+      err << "ringfence server: SIGHUP: TLS reload failed, keeping the old certificate: "
+          << st.message() << std::endl;
+    } else {
+      err << "ringfence server: SIGHUP: TLS certificate reloaded" << std::endl;
+    }
+  }
   err << "ringfence server: signal " << sig << ", shutting down\n";
   (*server)->Shutdown();
   controller.Stop();
@@ -290,6 +311,11 @@ void RegisterServerCommand(CLI::App& app, int* exit_code) {
                 "demonstrations only: no layer 1 on upload or start (audited per upload)");
   cmd->add_flag("--allow-unreviewed", flags->allow_unreviewed,
                 "demonstrations only: an admin may set channel policies of 0 approvals");
+  cmd->add_option("--tls-cert", flags->tls_cert,
+                  "serve HTTPS with this PEM certificate chain (reloaded on SIGHUP)");
+  cmd->add_option("--tls-key", flags->tls_key, "PEM private key of --tls-cert (reloaded on SIGHUP)");
+  cmd->add_flag("--insecure-http", flags->insecure_http,
+                "allow plain HTTP on a non-loopback --listen address (tokens travel unencrypted)");
   auto rotate = std::make_shared<RotateOptions>();
   auto only = std::make_shared<std::vector<std::string>>();
   CLI::App* rot = cmd->add_subcommand(

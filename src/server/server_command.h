@@ -7,7 +7,9 @@
 // Then: fleet inventory (DIR/fleet/), release service on DIR/ringfence.db (when the control plane
 // is built in), controller, operator + agent API behind one router, HTTP server. Prints
 // "listening on HOST:PORT" on stdout once it accepts connections (PORT is the bound port, so
-// --listen 127.0.0.1:0 works). SIGTERM or SIGINT: graceful shutdown, exit 0.
+// --listen 127.0.0.1:0 works). SIGTERM or SIGINT: graceful shutdown, exit 0. With --tls-cert and
+// --tls-key it serves HTTPS only; SIGHUP reloads them (docs/server.md "TLS"). Plain HTTP on a
+// non-loopback address is refused unless --insecure-http.
 #ifndef RINGFENCE_SERVER_SERVER_COMMAND_H_
 #define RINGFENCE_SERVER_SERVER_COMMAND_H_
 
@@ -40,6 +42,10 @@ struct ServerFlags {
   // start; channel policies of 0 approvals.
   bool skip_layer1 = false;
   bool allow_unreviewed = false;
+  // TLS (docs/server.md "TLS"): PEM certificate chain and private key; both or neither.
+  std::string tls_cert;
+  std::string tls_key;
+  bool insecure_http = false;  // allow plain HTTP on a non-loopback listen address
 };
 
 void RegisterServerCommand(CLI::App& app, int* exit_code);
