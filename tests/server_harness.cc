@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdlib>
 
 #include "crypto/dsse.h"
@@ -109,6 +110,30 @@ json::object Response::Object() const {
   return !ec && v.is_object() ? v.as_object() : json::object();
 }
 
+std::string Response::Header(std::string_view name) const {
+  auto lower = [](std::string_view x) {
+    std::string out(x);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+  };
+  const std::string want = lower(name);
+  size_t at = head.find("\r\n");
+  while (at != std::string::npos) {
+    const size_t start = at + 2;
+    const size_t end = head.find("\r\n", start);
+    const std::string_view line =
+        std::string_view(head).substr(start, end == std::string::npos ? std::string::npos : end - start);
+    const size_t colon = line.find(':');
+    if (colon != std::string_view::npos && lower(line.substr(0, colon)) == want) {
+      std::string_view v = line.substr(colon + 1);
+      while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+      return std::string(v);
+    }
+    at = end;
+  }
+  return "";
+}
+
 Response HttpConnection::Do(const std::string& method, const std::string& path,
                             const std::string& token, const std::string& body) {
   for (int attempt = 0; attempt < 2; ++attempt) {  // once more if an idle connection was closed
@@ -179,6 +204,7 @@ Response ReadResponse(int fd, std::string* pending) {
         Response r;
         r.status = std::stoi(head.substr(9, 3));
         r.body = buf.substr(hdr_end + 4, cl);
+        r.head = head;
         buf.erase(0, hdr_end + 4 + cl);
         return r;
       }

@@ -74,8 +74,11 @@ class ServerProcess {
 struct Response {
   int status = 0;  // 0: transport failure (e.g. the server died)
   std::string body;
+  std::string head;  // status line and header lines, as received
   // The body as a JSON object (empty if it is not one).
   json::object Object() const;
+  // The value of header `name` (case-insensitive), or "" if absent.
+  std::string Header(std::string_view name) const;
 };
 
 // Raw sockets, for tests that speak HTTP badly on purpose (and for HttpConnection):

@@ -104,7 +104,12 @@ std::string AuditEntryJson(const AuditEntry& e) {
   // The exact stored text the hash covers (docs/control-plane.md "Verifying from outside").
   out += ",\"details_json\":";
   AppendJsonString(&out, e.record.details_json);
-  out += ",\"prev_hash\":\"" + e.prev_hash + "\",\"hash\":\"" + e.hash + "\"}";
+  // Escaped like every other string: a tampered row may hold anything.
+  out += ",\"prev_hash\":";
+  AppendJsonString(&out, e.prev_hash);
+  out += ",\"hash\":";
+  AppendJsonString(&out, e.hash);
+  out += '}';
   return out;
 }
 

@@ -313,6 +313,24 @@ TEST(AuditChain, RecomputableFromTheServedJson) {
   EXPECT_NE(AuditEntryFromJson(o).status().message().find("details_json"), std::string::npos);
 }
 
+// Regression: prev_hash and hash were pasted into the listing unescaped, so a tampered row holding
+// a quote made GET /v1/audit invalid JSON instead of an entry that fails verification.
+TEST(AuditChain, TamperedHashesStillListAsJson) {
+  AuditEntry e;
+  e.seq = 1;
+  e.record = {"a", "b", "c", "{}", 1};
+  e.prev_hash = "\"},\"x\":{\"";
+  e.hash = "\\";
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(AuditEntryJson(e), ec);
+  ASSERT_FALSE(ec) << AuditEntryJson(e);
+  auto back = AuditEntryFromJson(v.as_object());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, e);
+  AuditChainVerifier verifier;
+  EXPECT_EQ(verifier.Add(*back).code(), StatusCode::kDataLoss);
+}
+
 // ----- the release state codec -----
 
 TEST(ReleaseCodec, RoundTripsEveryField) {
