@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 
 #include "crypto/dsse.h"

@@ -75,10 +75,10 @@ struct Response {
   int status = 0;  // 0: transport failure (e.g. the server died)
   std::string head;  // status line and header fields, without the final CRLF CRLF
   std::string body;
-  // The value of header field `name` (case-insensitive; the first one), "" if absent.
-  std::string Header(std::string_view name) const;
   // The body as a JSON object (empty if it is not one).
   json::object Object() const;
+  // The value of header `name` (case-insensitive), or "" if absent.
+  std::string Header(std::string_view name) const;
 };
 
 // Raw sockets, for tests that speak HTTP badly on purpose (and for HttpConnection):

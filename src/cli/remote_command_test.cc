@@ -256,6 +256,23 @@ TEST_F(RemoteCommandTest, ReleaseFromUploadToHaltThroughTheCli) {
   EXPECT_EQ(Run("nobody", {"release", "list"}).code, 2);
 }
 
+// `audit verify` against a server fetches the entries (pages of 1000) and recomputes the chain
+// here, up to the head the server reported.
+TEST_F(RemoteCommandTest, RemoteVerifyRecomputesTheChainAcrossPages) {
+  store::WriteBatch b;
+  for (int i = 0; i < 1500; ++i) {
+    b.audit.push_back({"x", "a", "s", "{ \"i\" : " + std::to_string(i) + " }", i});
+  }
+  ASSERT_TRUE(store_->Apply(b).ok());
+  const int64_t head = store_->RecordedAuditHead()->seq;
+  ASSERT_GT(head, 1500);
+  Out v = Run("admin", {"audit", "verify"});
+  EXPECT_EQ(v.code, 0) << v.out << v.err;
+  EXPECT_NE(v.out.find(std::to_string(head) + " entries, head seq " + std::to_string(head)),
+            std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("chain recomputed locally"), std::string::npos) << v.out;
+}
+
 TEST_F(RemoteCommandTest, OfflineVerifyDetectsTampering) {
   store::WriteBatch b;
   b.audit.push_back({"x", "a", "s", "{}", 1});

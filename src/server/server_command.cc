@@ -205,7 +205,8 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
                  agent_options);
   HttpHandler operator_handler;
 #ifdef RF_HAVE_SERVICE
-  service::OperatorApi operator_api(**service, inventory, &controller, {});
+  const service::OperatorApiOptions operator_options;
+  service::OperatorApi operator_api(**service, inventory, &controller, operator_options);
   operator_handler = [&operator_api](const HttpRequest& r) { return operator_api.Handle(r); };
 #endif
   Router router(agent, metrics, controller, inventory, *env.clock, agent_token, operator_handler);
@@ -218,6 +219,11 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   http.threads = flags.threads;
   http.header_timeout_micros = flags.header_timeout_ms * 1000;
   http.body_timeout_micros = flags.body_timeout_ms * 1000;
+#ifdef RF_HAVE_SERVICE
+  // The transport must let the largest operator request (a bundle upload) through; the operator API
+  // applies its per-endpoint limits (docs/api/openapi.yaml).
+  http.max_body_bytes = std::max(http.max_body_bytes, operator_options.max_upload_body_bytes);
+#endif
   http.clock = env.clock;
   http.tls_cert_file = flags.tls_cert;
   http.tls_key_file = flags.tls_key;

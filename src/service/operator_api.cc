@@ -1,6 +1,9 @@
 #include "service/operator_api.h"
 
+#include <algorithm>
+#include <array>
 #include <charconv>
+#include <optional>
 
 #include "core/bundle.h"
 #include "store/release_codec.h"
@@ -154,15 +157,6 @@ Result<int64_t> QueryInt(const HttpRequest& req, std::string_view key, int64_t d
   return v;
 }
 
-Status OnlyQuery(const HttpRequest& req, std::initializer_list<std::string_view> allowed) {
-  for (const auto& [k, v] : req.query) {
-    if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
-      return Status::InvalidArgument("unknown query parameter '" + k + "'");
-    }
-  }
-  return Status::Ok();
-}
-
 void StateJson(Json& j, const rollout::ReleaseState& s) {
   j.KStr("phase", rollout::PhaseName(s.phase)).KInt("wave", s.wave);
   j.KStr("wave_name", s.wave >= 0 && static_cast<size_t>(s.wave) < s.waves.size()
@@ -236,6 +230,462 @@ std::string TransitionJson(const ReleaseView& v, const rollout::TransitionResult
   return j.Take();
 }
 
+// ----- routes -----
+// One row per operation of docs/api/openapi.yaml: method, path pattern ({name} matches one
+// segment), the query parameters it takes (any other is 400) and its handler. A path that matches
+// some row but not the method is 405 with `Allow`; a path that matches none is 404.
+
+// What a handler gets: the request, the authenticated caller and the path's {captures} in order.
+struct Call {
+  const HttpRequest& req;
+  const Principal& me;
+  const std::vector<std::string_view>& params;
+  ReleaseService& service;
+  const server::FleetSource& fleet;
+  const server::ProgressSource* progress;
+  const OperatorApiOptions& options;
+
+  std::string Query(std::string_view key) const {
+    auto it = req.query.find(key);
+    return it == req.query.end() ? std::string() : it->second;
+  }
+};
+
+using Handler = HttpResponse (*)(const Call&);
+
+struct Route {
+  std::string_view method;
+  std::string_view pattern;
+  std::array<std::string_view, 3> query;  // accepted query parameters ("" = unused slot)
+  Handler handler;
+};
+
+// Decodes the body as a strict object with `decode`; on any error returns the 400.
+template <typename Fn>
+std::optional<HttpResponse> Decode(const HttpRequest& req, bool empty_ok, Fn&& decode) {
+  auto body = Body(req, empty_ok);
+  if (!body.ok()) return Error(body.status());
+  store::StrictObject r(*body, "body", StatusCode::kInvalidArgument);
+  if (Status s = decode(r); !s.ok()) return Error(s);
+  if (Status s = r.Finish(); !s.ok()) return Error(s);
+  return std::nullopt;
+}
+
+HttpResponse GetWhoami(const Call& c) {
+  Json j;
+  j.Open('{').KStr("name", c.me.name).Key("roles");
+  Roles(j, c.me.roles);
+  j.Close('}');
+  return Ok(j.Take());
+}
+
+HttpResponse ListContentTypes(const Call& c) {
+  Json j;
+  j.Open('{').Key("content_types").Open('[');
+  for (const auto& t : c.service.ContentTypes()) {
+    j.Open('{').KStr("name", t.name).KInt("schema_version", t.schema_version);
+    j.KStr("created_by", t.created_by).KInt("created_us", t.created_us).KStr("yaml", t.yaml);
+    j.Close('}');
+  }
+  j.Close(']').Close('}');
+  return Ok(j.Take());
+}
+
+HttpResponse AddContentType(const Call& c) {
+  std::string yaml;
+  if (auto bad = Decode(c.req, false, [&](store::StrictObject& r) { return r.String("yaml", &yaml); })) {
+    return *bad;
+  }
+  auto t = c.service.AddContentType(c.me, yaml);
+  if (!t.ok()) return Error(t.status());
+  Json j;
+  j.Open('{').KStr("name", t->name).KInt("schema_version", t->schema_version).Close('}');
+  return Ok(j.Take());
+}
+
+HttpResponse ListBundles(const Call& c) {
+  Json j;
+  j.Open('{').Key("bundles").Open('[');
+  for (const auto& b : c.service.Bundles(c.Query("channel"))) BundleJson(j, b, false);
+  j.Close(']').Close('}');
+  return Ok(j.Take());
+}
+
+HttpResponse UploadBundle(const Call& c) {
+  std::string envelope;
+  if (auto bad = Decode(c.req, false,
+                        [&](store::StrictObject& r) { return r.String("envelope", &envelope); })) {
+    return *bad;
+  }
+  UploadResult up;
+  Status st = c.service.UploadBundle(c.me, envelope, &up);
+  if (!st.ok() && up.bundle.report_json.empty()) return Error(st);
+  Json j;
+  j.Open('{');
+  if (!st.ok()) {
+    // Refused with a report: the error and the whole layer-1 report.
+    j.Key("error").Open('{').KStr("code", "bundle_rejected").KStr("message", st.message());
+    j.Close('}');
+  }
+  j.KStr("sha256", up.bundle.sha256).KStr("channel", up.bundle.channel);
+  j.KInt("version", up.bundle.version).KStr("content_type", up.bundle.content_type);
+  j.KBool("accepted", up.accepted && st.ok()).KBool("already_present", up.already_present);
+  j.KInt("errors", static_cast<int64_t>(up.errors));
+  j.KInt("warnings", static_cast<int64_t>(up.warnings));
+  j.Key("report").Raw(up.bundle.report_json.empty() ? "null" : up.bundle.report_json);
+  j.Key("layer2_report")
+      .Raw(up.bundle.layer2_report_json.empty() ? "null" : up.bundle.layer2_report_json);
+  j.Close('}');
+  return Ok(j.Take(), st.ok() ? (up.already_present ? 200 : 201) : server::HttpStatusFor(st));
+}
+
+// Not under /v1/bundles/: that prefix belongs to the agent API (immutable bundle downloads).
+HttpResponse GetBundleReport(const Call& c) {
+  auto b = c.service.GetBundle(c.params[0]);
+  if (!b.ok()) return Error(b.status());
+  Json j;
+  BundleJson(j, *b, true);
+  return Ok(j.Take());
+}
+
+HttpResponse ListReleases(const Call& c) {
+  Json j;
+  j.Open('{').Key("releases").Open('[');
+  for (const auto& v : c.service.ListReleases(c.Query("channel"))) ReleaseJson(j, v, false);
+  j.Close(']').Close('}');
+  return Ok(j.Take());
+}
+
+HttpResponse CreateRelease(const Call& c) {
+  std::string sha, plan;
+  bool allow_unsafe_plan = false;
+  if (auto bad = Decode(c.req, false, [&](store::StrictObject& r) {
+        RF_RETURN_IF_ERROR(r.String("bundle_sha256", &sha));
+        RF_RETURN_IF_ERROR(r.String("plan_yaml", &plan));
+        return r.OptBool("allow_unsafe_plan", &allow_unsafe_plan);
+      })) {
+    return *bad;
+  }
+  auto v = c.service.CreateRelease(c.me, sha, plan, allow_unsafe_plan);
+  if (!v.ok()) {
+    return Error(v.status(),
+                 v.status().code() == StatusCode::kFailedPrecondition ? "unsafe_plan" : "");
+  }
+  return Ok(ReleaseViewJson(*v), 201);
+}
+
+HttpResponse GetRelease(const Call& c) {
+  auto v = c.service.GetRelease(c.params[0]);
+  if (!v.ok()) return Error(v.status());
+  return Ok(ReleaseViewJson(*v));
+}
+
+void ProgressJson(Json& j, const std::optional<server::ReleaseProgress>& pr) {
+  if (!pr) {
+    j.Null();
+    return;
+  }
+  j.Open('{').KInt("eligible_devices", pr->eligible_devices);
+  j.KInt("exposed_devices", pr->exposed_devices).KInt("applied_devices", pr->applied_devices);
+  j.KInt("harmed_devices", pr->harmed_devices).KStr("gate_state", pr->gate_state);
+  j.Key("max_e_value").Num(pr->max_e_value).Key("e_threshold").Num(pr->e_threshold);
+  j.KStr("gate_detail", pr->gate_detail).Key("waves").Open('[');
+  for (const auto& w : pr->waves) {
+    j.Open('{').KStr("name", w.name).KInt("target_devices", w.target_devices);
+    j.KInt("exposed_devices", w.exposed_devices).Close('}');
+  }
+  j.Close(']').Close('}');
+}
+
+HttpResponse GetProgress(const Call& c) {
+  const std::string id(c.params[0]);
+  auto v = c.service.GetRelease(id);
+  if (!v.ok()) return Error(v.status());
+  const rollout::ReleaseState& s = v->record.state;
+  Json j;
+  j.Open('{').KStr("release_id", id).KStr("channel", v->record.channel);
+  j.KInt("version", v->record.version);
+  StateJson(j, s);
+  j.KBool("finished", rollout::IsFinished(s));
+  // Time the current wave has dispatched so far, pauses excluded, as of now (docs/rollout.md).
+  j.KInt("dispatch_elapsed_s", rollout::DispatchElapsedMicros(s, c.service.NowMicros()) / 1'000'000);
+  j.KInt("approvals_counted", v->approvals_counted);
+  j.KInt("approvals_required", v->approvals_required);
+  j.Key("progress");
+  ProgressJson(j, c.progress != nullptr ? c.progress->Progress(id)
+                                        : std::optional<server::ReleaseProgress>());
+  j.Close('}');
+  return Ok(j.Take());
+}
+
+HttpResponse Approve(const Call& c) {
+  std::string envelope;
+  if (auto bad = Decode(c.req, false,
+                        [&](store::StrictObject& r) { return r.String("envelope", &envelope); })) {
+    return *bad;
+  }
+  auto v = c.service.Approve(c.me, c.params[0], envelope);
+  if (!v.ok()) return Error(v.status());
+  return Ok(ReleaseViewJson(*v));
+}
+
+// start / resume / pause / halt / rollback: the verb is the path's last segment.
+HttpResponse Transition(const Call& c) {
+  const std::string id(c.params[0]);
+  const std::string_view path = c.req.path;
+  const std::string_view verb = path.substr(path.rfind('/') + 1);
+  const bool takes_reason = verb == "pause" || verb == "halt" || verb == "rollback";
+  std::string reason;
+  if (auto bad = Decode(c.req, true, [&](store::StrictObject& r) {
+        return takes_reason ? r.String("reason", &reason) : Status::Ok();
+      })) {
+    return *bad;
+  }
+  Result<rollout::TransitionResult> t = Status::Internal("unset");
+  if (verb == "start") t = c.service.Start(c.me, id);
+  if (verb == "resume") t = c.service.Resume(c.me, id);
+  if (verb == "pause") t = c.service.Pause(c.me, id, reason);
+  if (verb == "halt") t = c.service.Halt(c.me, id, reason);
+  if (verb == "rollback") t = c.service.Rollback(c.me, id, reason);
+  if (!t.ok()) {
+    const bool quorum = verb == "start" && t.status().code() == StatusCode::kFailedPrecondition &&
+                        t.status().message().find("approvals") != std::string::npos;
+    return Error(t.status(), quorum ? "quorum_missing" : "");
+  }
+  auto v = c.service.GetRelease(id);
+  if (!v.ok()) return Error(v.status());
+  return Ok(TransitionJson(*v, *t));
+}
+
+HttpResponse GetFleet(const Call& c) {
+  const Fleet fleet = c.fleet.Inventory();
+  Json j;
+  j.Open('{').KInt("devices", c.fleet.DeviceCount()).Key("strata").Open('[');
+  for (const Stratum& s : fleet.strata) {
+    j.Open('{').Key("attrs").Open('{');
+    for (const auto& [k, v] : s.attrs) j.KStr(k, v);
+    j.Close('}').Key("capabilities").Open('{');
+    for (const auto& [t, cap] : s.capabilities) {
+      j.Key(t).Open('{').Key("schema_versions").Open('[');
+      for (int64_t v : cap.schema_versions) j.Int(v);
+      j.Close(']').KInt("inputs", cap.inputs);
+      if (cap.max_items) j.KInt("max_items", cap.max_items);
+      if (cap.max_bundle_bytes) j.KInt("max_bundle_bytes", cap.max_bundle_bytes);
+      j.Close('}');
+    }
+    j.Close('}').KInt("devices", s.devices).Close('}');
+  }
+  j.Close(']').Close('}');
+  return Ok(j.Take());
+}
+
+HttpResponse ListAudit(const Call& c) {
+  auto after = QueryInt(c.req, "after", 0);
+  if (!after.ok()) return Error(after.status());
+  auto lim = QueryInt(c.req, "limit", 100);
+  if (!lim.ok()) return Error(lim.status());
+  const auto max = static_cast<int64_t>(c.options.max_audit_page);
+  if (*lim > max) {
+    return Error(Status::InvalidArgument("query parameter 'limit': " + std::to_string(*lim) +
+                                         " exceeds the maximum page of " + std::to_string(max)));
+  }
+  auto entries = c.service.Audit(*after, static_cast<size_t>(*lim));
+  if (!entries.ok()) return Error(entries.status());
+  Json j;
+  j.Open('{').Key("entries").Open('[');
+  for (const auto& e : *entries) j.Raw(store::AuditEntryJson(e));
+  j.Close(']').Close('}');
+  return Ok(j.Take());
+}
+
+HttpResponse VerifyAudit(const Call& c) {
+  auto v = c.service.VerifyAudit();
+  Json j;
+  j.Open('{').KBool("ok", v.ok());
+  if (v.ok()) {
+    j.KInt("entries", v->entries).Key("head").Open('{').KInt("seq", v->head.seq);
+    j.KStr("hash", v->head.hash).Close('}');
+  } else {
+    j.KStr("error", v.status().message());
+  }
+  j.Close('}');
+  return Ok(j.Take());
+}
+
+HttpResponse ListPrincipals(const Call& c) {
+  Json j;
+  j.Open('{').Key("principals").Open('[');
+  for (const auto& pi : c.service.Principals()) {
+    j.Open('{').KStr("name", pi.name).Key("roles");
+    Roles(j, pi.roles);
+    j.KStr("reviewer_keyid", pi.reviewer_keyid).KStr("created_by", pi.created_by);
+    j.KInt("created_us", pi.created_us).Close('}');
+  }
+  j.Close(']').Close('}');
+  return Ok(j.Take());
+}
+
+HttpResponse CreatePrincipal(const Call& c) {
+  std::string name, key;
+  std::vector<std::string> role_names;
+  if (auto bad = Decode(c.req, false, [&](store::StrictObject& r) {
+        RF_RETURN_IF_ERROR(r.String("name", &name));
+        RF_RETURN_IF_ERROR(r.StringArray("roles", &role_names));
+        return r.OptString("reviewer_public_key", &key);
+      })) {
+    return *bad;
+  }
+  auto roles = ParseRoles(role_names, "roles");
+  if (!roles.ok()) return Error(roles.status());
+  auto token = c.service.CreatePrincipal(c.me, name, *roles, key);
+  if (!token.ok()) return Error(token.status());
+  Json j;
+  j.Open('{').KStr("name", name).Key("roles");
+  Roles(j, *roles);
+  j.KStr("token", *token).Close('}');
+  return Ok(j.Take(), 201);
+}
+
+HttpResponse ListPolicies(const Call& c) {
+  Json j;
+  j.Open('{').Key("policies").Open('[');
+  for (const auto& pol : c.service.Policies()) {
+    j.Open('{').KStr("channel", pol.channel).KInt("approvals", pol.approvals_required);
+    j.Key("roles");
+    Roles(j, pol.approver_roles);
+    j.Key("publisher_keys").Open('[');
+    for (const auto& k : pol.publisher_keys) j.Str(k);
+    j.Close(']').KInt("publisher_threshold", pol.publisher_threshold).Close('}');
+  }
+  j.Close(']').Close('}');
+  return Ok(j.Take());
+}
+
+HttpResponse SetPolicy(const Call& c) {
+  store::ChannelPolicy pol;
+  pol.channel = std::string(c.params[0]);
+  int64_t k = 0, threshold = 0;
+  std::vector<std::string> role_names;
+  auto body = Body(c.req, false);
+  if (!body.ok()) return Error(body.status());
+  store::StrictObject r(*body, "body", StatusCode::kInvalidArgument);
+  if (Status s = r.Int("approvals", &k); !s.ok()) return Error(s);
+  if (Status s = r.StringArray("roles", &role_names); !s.ok()) return Error(s);
+  if (Status s = r.OptStringArray("publisher_keys", &pol.publisher_keys); !s.ok()) return Error(s);
+  if (Status s = r.OptInt("publisher_threshold", &threshold); !s.ok()) return Error(s);
+  if (Status s = r.Finish(); !s.ok()) return Error(s);
+  // 0 only where the server allows it (--allow-unreviewed); the service decides.
+  if (k < 0 || k > 32) return Error(r.Error("approvals", "must be between 1 and 32"));
+  if (threshold < 0 || threshold > 32) {
+    return Error(r.Error("publisher_threshold", "must be between 0 and 32"));
+  }
+  auto roles = ParseRoles(role_names, "roles");
+  if (!roles.ok()) return Error(roles.status());
+  pol.approvals_required = static_cast<int>(k);
+  pol.approver_roles = *roles;
+  pol.publisher_threshold = static_cast<int>(threshold);
+  if (Status s = c.service.SetPolicy(c.me, pol); !s.ok()) return Error(s);
+  Json j;
+  j.Open('{').KStr("channel", pol.channel).Close('}');
+  return Ok(j.Take());
+}
+
+HttpResponse ListControls(const Call& c) {
+  Json j;
+  j.Open('{').Key("controls").Open('[');
+  for (const auto& ctl : c.service.Controls()) {
+    j.Open('{').KStr("channel", ctl.channel).KStr("attr", ctl.attr).KStr("value", ctl.value);
+    j.KBool("pin_previous", ctl.pin_previous).KInt("delay_s", ctl.delay_s);
+    j.KBool("exclude_early_waves", ctl.exclude_early_waves).Close('}');
+  }
+  j.Close(']').Close('}');
+  return Ok(j.Take());
+}
+
+HttpResponse PutControl(const Call& c) {
+  server::CustomerControl ctl;
+  if (auto bad = Decode(c.req, false, [&](store::StrictObject& r) {
+        RF_RETURN_IF_ERROR(r.String("channel", &ctl.channel));
+        RF_RETURN_IF_ERROR(r.String("attr", &ctl.attr));
+        RF_RETURN_IF_ERROR(r.String("value", &ctl.value));
+        RF_RETURN_IF_ERROR(r.OptBool("pin_previous", &ctl.pin_previous));
+        RF_RETURN_IF_ERROR(r.OptInt("delay_s", &ctl.delay_s));
+        return r.OptBool("exclude_early_waves", &ctl.exclude_early_waves);
+      })) {
+    return *bad;
+  }
+  if (Status s = c.service.PutControl(c.me, ctl); !s.ok()) return Error(s);
+  return Ok("{}");
+}
+
+HttpResponse DeleteControl(const Call& c) {
+  store::ControlKey k;
+  for (auto [name, out] : {std::pair<const char*, std::string*>{"channel", &k.channel},
+                           {"attr", &k.attr}, {"value", &k.value}}) {
+    auto it = c.req.query.find(name);
+    if (it == c.req.query.end()) {
+      return Error(Status::InvalidArgument(std::string("query parameter '") + name + "': missing"));
+    }
+    *out = it->second;
+  }
+  if (Status s = c.service.DeleteControl(c.me, k); !s.ok()) return Error(s);
+  return Ok("{}");
+}
+
+constexpr Route kRoutes[] = {
+    {"GET", "/v1/whoami", {}, GetWhoami},
+    {"GET", "/v1/content-types", {}, ListContentTypes},
+    {"POST", "/v1/content-types", {}, AddContentType},
+    {"GET", "/v1/bundles", {"channel"}, ListBundles},
+    {"POST", "/v1/bundles", {}, UploadBundle},
+    {"GET", "/v1/bundle-reports/{sha256}", {}, GetBundleReport},
+    {"GET", "/v1/releases", {"channel"}, ListReleases},
+    {"POST", "/v1/releases", {}, CreateRelease},
+    {"GET", "/v1/releases/{id}", {}, GetRelease},
+    {"GET", "/v1/releases/{id}/progress", {}, GetProgress},
+    {"POST", "/v1/releases/{id}/approvals", {}, Approve},
+    {"POST", "/v1/releases/{id}/start", {}, Transition},
+    {"POST", "/v1/releases/{id}/resume", {}, Transition},
+    {"POST", "/v1/releases/{id}/pause", {}, Transition},
+    {"POST", "/v1/releases/{id}/halt", {}, Transition},
+    {"POST", "/v1/releases/{id}/rollback", {}, Transition},
+    {"GET", "/v1/fleet", {}, GetFleet},
+    {"GET", "/v1/audit", {"after", "limit"}, ListAudit},
+    {"GET", "/v1/audit/verify", {}, VerifyAudit},
+    {"GET", "/v1/principals", {}, ListPrincipals},
+    {"POST", "/v1/principals", {}, CreatePrincipal},
+    {"GET", "/v1/policies", {}, ListPolicies},
+    {"PUT", "/v1/policies/{channel}", {}, SetPolicy},
+    {"GET", "/v1/controls", {}, ListControls},
+    {"PUT", "/v1/controls", {}, PutControl},
+    {"DELETE", "/v1/controls", {"channel", "attr", "value"}, DeleteControl},
+};
+
+// True if `path` (split) matches `pattern`; the {captures} are appended to *params.
+bool Match(const std::vector<std::string_view>& path, std::string_view pattern,
+           std::vector<std::string_view>* params) {
+  const std::vector<std::string_view> pat = Split(pattern);
+  if (pat.size() != path.size()) return false;
+  params->clear();
+  for (size_t i = 0; i < pat.size(); ++i) {
+    if (pat[i].front() == '{') {
+      params->push_back(path[i]);
+    } else if (pat[i] != path[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+Status CheckQuery(const HttpRequest& req, const Route& route) {
+  for (const auto& [k, v] : req.query) {
+    if (std::find(route.query.begin(), route.query.end(), k) == route.query.end() || k.empty()) {
+      return Status::InvalidArgument("unknown query parameter '" + k + "'");
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string ReleaseViewJson(const ReleaseView& v) {
@@ -275,405 +725,30 @@ HttpResponse OperatorApi::Handle(const HttpRequest& req) const {
                                            " bytes exceeds the limit of " + std::to_string(limit)),
                  "body_too_large");
   }
-  const std::vector<std::string_view> p = Split(req.path);
-  if (p.size() < 2 || p[0] != "v1") return Error(Status::NotFound("no such endpoint " + req.path));
-  const std::string_view m = req.method;
-  const std::string_view res = p[1];
-  auto no_endpoint = [&] {
+  const std::vector<std::string_view> path = Split(req.path);
+  std::vector<std::string_view> params;
+  std::string allow;  // methods of the rows whose pattern matches, for a 405
+  for (const Route& route : kRoutes) {
+    if (!Match(path, route.pattern, &params)) continue;
+    if (route.method != req.method) {
+      if (allow.find(route.method) == std::string::npos) {
+        if (!allow.empty()) allow += ", ";
+        allow += route.method;
+      }
+      continue;
+    }
+    if (Status q = CheckQuery(req, route); !q.ok()) return Error(q);
+    return route.handler(Call{req, me, params, service_, fleet_, progress_, options_});
+  }
+  if (allow.empty()) {
     return Error(Status::NotFound("no such endpoint: " + req.method + " " + req.path));
-  };
-  // Endpoints that take no query parameters refuse any (strictness extends to the URL).
-  auto no_query = [&]() { return OnlyQuery(req, {}); };
-
-  if (res == "whoami" && p.size() == 2 && m == "GET") {
-    Json j;
-    j.Open('{').KStr("name", me.name).Key("roles");
-    Roles(j, me.roles);
-    j.Close('}');
-    return Ok(j.Take());
   }
-
-  if (res == "content-types" && p.size() == 2) {
-    if (Status q = no_query(); !q.ok()) return Error(q);
-    if (m == "GET") {
-      Json j;
-      j.Open('{').Key("content_types").Open('[');
-      for (const auto& t : service_.ContentTypes()) {
-        j.Open('{').KStr("name", t.name).KInt("schema_version", t.schema_version);
-        j.KStr("created_by", t.created_by).KInt("created_us", t.created_us).KStr("yaml", t.yaml);
-        j.Close('}');
-      }
-      j.Close(']').Close('}');
-      return Ok(j.Take());
-    }
-    if (m == "POST") {
-      auto body = Body(req, false);
-      if (!body.ok()) return Error(body.status());
-      store::StrictObject r(*body, "body", StatusCode::kInvalidArgument);
-      std::string yaml;
-      if (Status s = r.String("yaml", &yaml); !s.ok()) return Error(s);
-      if (Status s = r.Finish(); !s.ok()) return Error(s);
-      auto t = service_.AddContentType(me, yaml);
-      if (!t.ok()) return Error(t.status());
-      Json j;
-      j.Open('{').KStr("name", t->name).KInt("schema_version", t->schema_version).Close('}');
-      return Ok(j.Take());
-    }
-    return no_endpoint();
-  }
-
-  if (res == "bundles") {
-    if (p.size() == 2 && m == "GET") {
-      if (Status q = OnlyQuery(req, {"channel"}); !q.ok()) return Error(q);
-      auto it = req.query.find("channel");
-      Json j;
-      j.Open('{').Key("bundles").Open('[');
-      for (const auto& b : service_.Bundles(it == req.query.end() ? "" : it->second)) {
-        BundleJson(j, b, false);
-      }
-      j.Close(']').Close('}');
-      return Ok(j.Take());
-    }
-    if (p.size() == 2 && m == "POST") {
-      if (Status q = no_query(); !q.ok()) return Error(q);
-      auto body = Body(req, false);
-      if (!body.ok()) return Error(body.status());
-      store::StrictObject r(*body, "body", StatusCode::kInvalidArgument);
-      std::string envelope;
-      if (Status s = r.String("envelope", &envelope); !s.ok()) return Error(s);
-      if (Status s = r.Finish(); !s.ok()) return Error(s);
-      UploadResult up;
-      Status st = service_.UploadBundle(me, envelope, &up);
-      if (!st.ok() && up.bundle.report_json.empty()) return Error(st);
-      Json j;
-      j.Open('{');
-      if (!st.ok()) {
-        // Refused with a report: the error and the whole layer-1 report.
-        j.Key("error").Open('{').KStr("code", "bundle_rejected").KStr("message", st.message());
-        j.Close('}');
-      }
-      j.KStr("sha256", up.bundle.sha256).KStr("channel", up.bundle.channel);
-      j.KInt("version", up.bundle.version).KStr("content_type", up.bundle.content_type);
-      j.KBool("accepted", up.accepted && st.ok()).KBool("already_present", up.already_present);
-      j.KInt("errors", static_cast<int64_t>(up.errors));
-      j.KInt("warnings", static_cast<int64_t>(up.warnings));
-      j.Key("report").Raw(up.bundle.report_json.empty() ? "null" : up.bundle.report_json);
-      j.Key("layer2_report")
-          .Raw(up.bundle.layer2_report_json.empty() ? "null" : up.bundle.layer2_report_json);
-      j.Close('}');
-      return Ok(j.Take(), st.ok() ? (up.already_present ? 200 : 201) : server::HttpStatusFor(st));
-    }
-    return no_endpoint();
-  }
-
-  // Not under /v1/bundles/: that prefix belongs to the agent API (immutable bundle downloads).
-  if (res == "bundle-reports" && p.size() == 3 && m == "GET") {
-    auto b = service_.GetBundle(p[2]);
-    if (!b.ok()) return Error(b.status());
-    Json j;
-    BundleJson(j, *b, true);
-    return Ok(j.Take());
-  }
-
-  if (res == "releases") {
-    if (p.size() == 2 && m == "GET") {
-      if (Status q = OnlyQuery(req, {"channel"}); !q.ok()) return Error(q);
-      auto it = req.query.find("channel");
-      Json j;
-      j.Open('{').Key("releases").Open('[');
-      for (const auto& v : service_.ListReleases(it == req.query.end() ? "" : it->second)) {
-        ReleaseJson(j, v, false);
-      }
-      j.Close(']').Close('}');
-      return Ok(j.Take());
-    }
-    if (p.size() == 2 && m == "POST") {
-      if (Status q = no_query(); !q.ok()) return Error(q);
-      auto body = Body(req, false);
-      if (!body.ok()) return Error(body.status());
-      store::StrictObject r(*body, "body", StatusCode::kInvalidArgument);
-      std::string sha, plan;
-      bool allow_unsafe_plan = false;
-      if (Status s = r.String("bundle_sha256", &sha); !s.ok()) return Error(s);
-      if (Status s = r.String("plan_yaml", &plan); !s.ok()) return Error(s);
-      if (Status s = r.OptBool("allow_unsafe_plan", &allow_unsafe_plan); !s.ok()) return Error(s);
-      if (Status s = r.Finish(); !s.ok()) return Error(s);
-      auto v = service_.CreateRelease(me, sha, plan, allow_unsafe_plan);
-      if (!v.ok()) {
-        return Error(v.status(), v.status().code() == StatusCode::kFailedPrecondition
-                                     ? "unsafe_plan" : "");
-      }
-      return Ok(ReleaseViewJson(*v), 201);
-    }
-    if (p.size() < 3) return no_endpoint();
-    const std::string id(p[2]);
-    if (p.size() == 3 && m == "GET") {
-      auto v = service_.GetRelease(id);
-      if (!v.ok()) return Error(v.status());
-      return Ok(ReleaseViewJson(*v));
-    }
-    if (p.size() == 4 && m == "GET" && p[3] == "progress") {
-      auto v = service_.GetRelease(id);
-      if (!v.ok()) return Error(v.status());
-      const rollout::ReleaseState& s = v->record.state;
-      Json j;
-      j.Open('{').KStr("release_id", id).KStr("channel", v->record.channel);
-      j.KInt("version", v->record.version);
-      StateJson(j, s);
-      j.KBool("finished", rollout::IsFinished(s));
-      j.KInt("dispatch_elapsed_s", rollout::DispatchElapsedMicros(s, s.last_event_micros) / 1'000'000);
-      j.KInt("approvals_counted", v->approvals_counted);
-      j.KInt("approvals_required", v->approvals_required);
-      j.Key("progress");
-      std::optional<server::ReleaseProgress> pr;
-      if (progress_ != nullptr) pr = progress_->Progress(id);
-      if (!pr) {
-        j.Null();
-      } else {
-        j.Open('{').KInt("eligible_devices", pr->eligible_devices);
-        j.KInt("exposed_devices", pr->exposed_devices).KInt("applied_devices", pr->applied_devices);
-        j.KInt("harmed_devices", pr->harmed_devices).KStr("gate_state", pr->gate_state);
-        j.Key("max_e_value").Num(pr->max_e_value).Key("e_threshold").Num(pr->e_threshold);
-        j.KStr("gate_detail", pr->gate_detail).Key("waves").Open('[');
-        for (const auto& w : pr->waves) {
-          j.Open('{').KStr("name", w.name).KInt("target_devices", w.target_devices);
-          j.KInt("exposed_devices", w.exposed_devices).Close('}');
-        }
-        j.Close(']').Close('}');
-      }
-      j.Close('}');
-      return Ok(j.Take());
-    }
-    if (p.size() == 4 && m == "POST") {
-      if (Status q = no_query(); !q.ok()) return Error(q);
-      const std::string_view verb = p[3];
-      if (verb == "approvals") {
-        auto body = Body(req, false);
-        if (!body.ok()) return Error(body.status());
-        store::StrictObject r(*body, "body", StatusCode::kInvalidArgument);
-        std::string envelope;
-        if (Status s = r.String("envelope", &envelope); !s.ok()) return Error(s);
-        if (Status s = r.Finish(); !s.ok()) return Error(s);
-        auto v = service_.Approve(me, id, envelope);
-        if (!v.ok()) return Error(v.status());
-        return Ok(ReleaseViewJson(*v));
-      }
-      const bool takes_reason = verb == "pause" || verb == "halt" || verb == "rollback";
-      if (!takes_reason && verb != "start" && verb != "resume") return no_endpoint();
-      auto body = Body(req, true);
-      if (!body.ok()) return Error(body.status());
-      store::StrictObject r(*body, "body", StatusCode::kInvalidArgument);
-      std::string reason;
-      if (takes_reason) {
-        if (Status s = r.String("reason", &reason); !s.ok()) return Error(s);
-      }
-      if (Status s = r.Finish(); !s.ok()) return Error(s);
-      Result<rollout::TransitionResult> t = Status::Internal("unset");
-      if (verb == "start") t = service_.Start(me, id);
-      if (verb == "resume") t = service_.Resume(me, id);
-      if (verb == "pause") t = service_.Pause(me, id, reason);
-      if (verb == "halt") t = service_.Halt(me, id, reason);
-      if (verb == "rollback") t = service_.Rollback(me, id, reason);
-      if (!t.ok()) {
-        const bool quorum = verb == "start" && t.status().code() == StatusCode::kFailedPrecondition &&
-                            t.status().message().find("approvals") != std::string::npos;
-        return Error(t.status(), quorum ? "quorum_missing" : "");
-      }
-      auto v = service_.GetRelease(id);
-      if (!v.ok()) return Error(v.status());
-      return Ok(TransitionJson(*v, *t));
-    }
-    return no_endpoint();
-  }
-
-  if (res == "fleet" && p.size() == 2 && m == "GET") {
-    if (Status q = no_query(); !q.ok()) return Error(q);
-    const Fleet fleet = fleet_.Inventory();
-    Json j;
-    j.Open('{').KInt("devices", fleet_.DeviceCount()).Key("strata").Open('[');
-    for (const Stratum& s : fleet.strata) {
-      j.Open('{').Key("attrs").Open('{');
-      for (const auto& [k, v] : s.attrs) j.KStr(k, v);
-      j.Close('}').Key("capabilities").Open('{');
-      for (const auto& [t, c] : s.capabilities) {
-        j.Key(t).Open('{').Key("schema_versions").Open('[');
-        for (int64_t v : c.schema_versions) j.Int(v);
-        j.Close(']').KInt("inputs", c.inputs);
-        if (c.max_items) j.KInt("max_items", c.max_items);
-        if (c.max_bundle_bytes) j.KInt("max_bundle_bytes", c.max_bundle_bytes);
-        j.Close('}');
-      }
-      j.Close('}').KInt("devices", s.devices).Close('}');
-    }
-    j.Close(']').Close('}');
-    return Ok(j.Take());
-  }
-
-  if (res == "audit" && m == "GET") {
-    if (p.size() == 2) {
-      if (Status q = OnlyQuery(req, {"after", "limit"}); !q.ok()) return Error(q);
-      auto after = QueryInt(req, "after", 0);
-      if (!after.ok()) return Error(after.status());
-      auto lim = QueryInt(req, "limit", 100);
-      if (!lim.ok()) return Error(lim.status());
-      const size_t n = std::min(static_cast<size_t>(*lim), options_.max_audit_page);
-      auto entries = service_.Audit(*after, n);
-      if (!entries.ok()) return Error(entries.status());
-      Json j;
-      j.Open('{').Key("entries").Open('[');
-      for (const auto& e : *entries) j.Raw(store::AuditEntryJson(e));
-      j.Close(']').Close('}');
-      return Ok(j.Take());
-    }
-    if (p.size() == 3 && p[2] == "verify") {
-      if (Status q = no_query(); !q.ok()) return Error(q);
-      auto v = service_.VerifyAudit();
-      Json j;
-      j.Open('{').KBool("ok", v.ok());
-      if (v.ok()) {
-        j.KInt("entries", v->entries).Key("head").Open('{').KInt("seq", v->head.seq);
-        j.KStr("hash", v->head.hash).Close('}');
-      } else {
-        j.KStr("error", v.status().message());
-      }
-      j.Close('}');
-      return Ok(j.Take());
-    }
-    return no_endpoint();
-  }
-
-  if (res == "principals" && p.size() == 2) {
-    if (Status q = no_query(); !q.ok()) return Error(q);
-    if (m == "GET") {
-      Json j;
-      j.Open('{').Key("principals").Open('[');
-      for (const auto& pi : service_.Principals()) {
-        j.Open('{').KStr("name", pi.name).Key("roles");
-        Roles(j, pi.roles);
-        j.KStr("reviewer_keyid", pi.reviewer_keyid).KStr("created_by", pi.created_by);
-        j.KInt("created_us", pi.created_us).Close('}');
-      }
-      j.Close(']').Close('}');
-      return Ok(j.Take());
-    }
-    if (m == "POST") {
-      auto body = Body(req, false);
-      if (!body.ok()) return Error(body.status());
-      store::StrictObject r(*body, "body", StatusCode::kInvalidArgument);
-      std::string name, key;
-      std::vector<std::string> role_names;
-      if (Status s = r.String("name", &name); !s.ok()) return Error(s);
-      if (Status s = r.StringArray("roles", &role_names); !s.ok()) return Error(s);
-      if (Status s = r.OptString("reviewer_public_key", &key); !s.ok()) return Error(s);
-      if (Status s = r.Finish(); !s.ok()) return Error(s);
-      auto roles = ParseRoles(role_names, "roles");
-      if (!roles.ok()) return Error(roles.status());
-      auto token = service_.CreatePrincipal(me, name, *roles, key);
-      if (!token.ok()) return Error(token.status());
-      Json j;
-      j.Open('{').KStr("name", name).Key("roles");
-      Roles(j, *roles);
-      j.KStr("token", *token).Close('}');
-      return Ok(j.Take(), 201);
-    }
-    return no_endpoint();
-  }
-
-  if (res == "policies") {
-    if (Status q = no_query(); !q.ok()) return Error(q);
-    if (p.size() == 2 && m == "GET") {
-      Json j;
-      j.Open('{').Key("policies").Open('[');
-      for (const auto& pol : service_.Policies()) {
-        j.Open('{').KStr("channel", pol.channel).KInt("approvals", pol.approvals_required);
-        j.Key("roles");
-        Roles(j, pol.approver_roles);
-        j.Key("publisher_keys").Open('[');
-        for (const auto& k : pol.publisher_keys) j.Str(k);
-        j.Close(']').KInt("publisher_threshold", pol.publisher_threshold).Close('}');
-      }
-      j.Close(']').Close('}');
-      return Ok(j.Take());
-    }
-    if (p.size() == 3 && m == "PUT") {
-      auto body = Body(req, false);
-      if (!body.ok()) return Error(body.status());
-      store::StrictObject r(*body, "body", StatusCode::kInvalidArgument);
-      store::ChannelPolicy pol;
-      pol.channel = std::string(p[2]);
-      int64_t k = 0, threshold = 0;
-      std::vector<std::string> role_names;
-      if (Status s = r.Int("approvals", &k); !s.ok()) return Error(s);
-      if (Status s = r.StringArray("roles", &role_names); !s.ok()) return Error(s);
-      if (Status s = r.OptStringArray("publisher_keys", &pol.publisher_keys); !s.ok()) return Error(s);
-      if (Status s = r.OptInt("publisher_threshold", &threshold); !s.ok()) return Error(s);
-      if (Status s = r.Finish(); !s.ok()) return Error(s);
-      // 0 only where the server allows it (--allow-unreviewed); the service decides.
-      if (k < 0 || k > 32) return Error(r.Error("approvals", "must be between 1 and 32"));
-      if (threshold < 0 || threshold > 32) {
-        return Error(r.Error("publisher_threshold", "must be between 0 and 32"));
-      }
-      auto roles = ParseRoles(role_names, "roles");
-      if (!roles.ok()) return Error(roles.status());
-      pol.approvals_required = static_cast<int>(k);
-      pol.approver_roles = *roles;
-      pol.publisher_threshold = static_cast<int>(threshold);
-      if (Status s = service_.SetPolicy(me, pol); !s.ok()) return Error(s);
-      return Ok("{\"channel\":\"" + pol.channel + "\"}");
-    }
-    return no_endpoint();
-  }
-
-  if (res == "controls" && p.size() == 2) {
-    if (m == "GET") {
-      if (Status q = no_query(); !q.ok()) return Error(q);
-      Json j;
-      j.Open('{').Key("controls").Open('[');
-      for (const auto& c : service_.Controls()) {
-        j.Open('{').KStr("channel", c.channel).KStr("attr", c.attr).KStr("value", c.value);
-        j.KBool("pin_previous", c.pin_previous).KInt("delay_s", c.delay_s);
-        j.KBool("exclude_early_waves", c.exclude_early_waves).Close('}');
-      }
-      j.Close(']').Close('}');
-      return Ok(j.Take());
-    }
-    if (m == "PUT") {
-      if (Status q = no_query(); !q.ok()) return Error(q);
-      auto body = Body(req, false);
-      if (!body.ok()) return Error(body.status());
-      store::StrictObject r(*body, "body", StatusCode::kInvalidArgument);
-      server::CustomerControl c;
-      if (Status s = r.String("channel", &c.channel); !s.ok()) return Error(s);
-      if (Status s = r.String("attr", &c.attr); !s.ok()) return Error(s);
-      if (Status s = r.String("value", &c.value); !s.ok()) return Error(s);
-      if (Status s = r.OptBool("pin_previous", &c.pin_previous); !s.ok()) return Error(s);
-      if (Status s = r.OptInt("delay_s", &c.delay_s); !s.ok()) return Error(s);
-      if (Status s = r.OptBool("exclude_early_waves", &c.exclude_early_waves); !s.ok()) {
-        return Error(s);
-      }
-      if (Status s = r.Finish(); !s.ok()) return Error(s);
-      if (Status s = service_.PutControl(me, c); !s.ok()) return Error(s);
-      return Ok("{}");
-    }
-    if (m == "DELETE") {
-      if (Status q = OnlyQuery(req, {"channel", "attr", "value"}); !q.ok()) return Error(q);
-      store::ControlKey k;
-      for (auto [name, out] : {std::pair<const char*, std::string*>{"channel", &k.channel},
-                               {"attr", &k.attr}, {"value", &k.value}}) {
-        auto it = req.query.find(name);
-        if (it == req.query.end()) {
-          return Error(Status::InvalidArgument(std::string("query parameter '") + name +
-                                               "': missing"));
-        }
-        *out = it->second;
-      }
-      if (Status s = service_.DeleteControl(me, k); !s.ok()) return Error(s);
-      return Ok("{}");
-    }
-    return no_endpoint();
-  }
-
-  return no_endpoint();
+  std::string body = "{\"error\":{\"code\":\"method_not_allowed\",\"message\":";
+  AppendJsonString(&body, req.method + " is not allowed on " + req.path + " (allowed: " + allow + ")");
+  body += "}}";
+  HttpResponse r = server::JsonResponse(405, std::move(body));
+  r.headers.emplace_back("Allow", allow);
+  return r;
 }
 
 }  // namespace rf::service

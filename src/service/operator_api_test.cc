@@ -237,6 +237,108 @@ TEST_F(OperatorApiTest, RoutingLeavesAgentEndpointsAlone) {
   EXPECT_TRUE(OperatorApi::Handles("GET", "/v1/releases/r-1"));
 }
 
+// Regression: a wrong method on an operator path was 404 `not_found`; it is 405 with `Allow`
+// naming the methods the path takes (RFC 9110 15.5.6), and an unknown path stays 404.
+TEST_F(OperatorApiTest, WrongMethodIs405WithAllow) {
+  struct Case {
+    std::string method, path, allow;
+  } cases[] = {
+      {"POST", "/v1/whoami", "GET"},
+      {"DELETE", "/v1/content-types", "GET, POST"},
+      {"PUT", "/v1/bundles", "GET, POST"},
+      {"POST", "/v1/bundle-reports/" + std::string(64, 'a'), "GET"},
+      {"DELETE", "/v1/releases", "GET, POST"},
+      {"POST", "/v1/releases/r-1", "GET"},
+      {"POST", "/v1/releases/r-1/progress", "GET"},
+      {"GET", "/v1/releases/r-1/approvals", "POST"},
+      {"GET", "/v1/releases/r-1/start", "POST"},
+      {"GET", "/v1/releases/r-1/resume", "POST"},
+      {"PUT", "/v1/releases/r-1/pause", "POST"},
+      {"GET", "/v1/releases/r-1/halt", "POST"},
+      {"GET", "/v1/releases/r-1/rollback", "POST"},
+      {"POST", "/v1/fleet", "GET"},
+      {"POST", "/v1/audit", "GET"},
+      {"DELETE", "/v1/audit/verify", "GET"},
+      {"PUT", "/v1/principals", "GET, POST"},
+      {"POST", "/v1/policies", "GET"},
+      {"GET", "/v1/policies/291", "PUT"},
+      {"POST", "/v1/controls", "GET, PUT, DELETE"},
+  };
+  const int64_t seq = AuditSeq();
+  for (const auto& c : cases) {
+    HttpResponse r = Call("admin", c.method, c.path, "{}");
+    EXPECT_EQ(r.status, 405) << c.method << " " << c.path << " -> " << r.body;
+    std::string allow;
+    for (const auto& [k, v] : r.headers) {
+      if (k == "Allow") allow = v;
+    }
+    EXPECT_EQ(allow, c.allow) << c.method << " " << c.path;
+    EXPECT_EQ(J(r).at("error").as_object().at("code").as_string(), "method_not_allowed") << r.body;
+  }
+  EXPECT_EQ(AuditSeq(), seq);
+  EXPECT_EQ(Call("admin", "GET", "/v1/releases/r-1/explode").status, 404);
+  EXPECT_EQ(Call("admin", "GET", "/v1/releases/r-1/progress/x").status, 404);
+  // Authentication comes first: an unknown token learns nothing about the routes.
+  tokens_["nobody"] = "";
+  EXPECT_EQ(Call("nobody", "POST", "/v1/whoami").status, 401);
+}
+
+// Regression: `limit` above the page maximum (1000, docs/api/openapi.yaml) was silently clamped;
+// it is a 400 naming the parameter and the maximum.
+TEST_F(OperatorApiTest, AuditLimitAboveTheMaximumIs400) {
+  EXPECT_EQ(Call("admin", "GET", "/v1/audit", "", {{"limit", "1000"}}).status, 200);
+  EXPECT_EQ(Call("admin", "GET", "/v1/audit", "", {{"limit", "0"}}).status, 200);
+  HttpResponse r = Call("admin", "GET", "/v1/audit", "", {{"limit", "1001"}});
+  EXPECT_EQ(r.status, 400) << r.body;
+  const std::string msg(J(r).at("error").as_object().at("message").as_string());
+  EXPECT_NE(msg.find("'limit'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("1000"), std::string::npos) << msg;
+}
+
+// Every query parameter the spec does not name is refused, on every operation.
+TEST_F(OperatorApiTest, UnknownQueryParametersAre400Everywhere) {
+  for (const std::string& path : std::vector<std::string>{"/v1/whoami", "/v1/releases/r-1", "/v1/releases/r-1/progress",
+                                 "/v1/bundle-reports/" + std::string(64, 'a'), "/v1/audit/verify"}) {
+    HttpResponse r = Call("admin", "GET", path, "", {{"verbose", "1"}});
+    EXPECT_EQ(r.status, 400) << path << " -> " << r.body;
+  }
+}
+
+// Regression: dispatch_elapsed_s was computed at the release's last event, so it stayed 0 while a
+// wave dispatched; it is the time the current wave has dispatched as of now, capped at its window.
+TEST_F(OperatorApiTest, DispatchElapsedCountsFromNow) {
+  AddPrincipal("alice", "[\"author\"]", nullptr);
+  AddPrincipal("bob", "[\"reviewer\"]", &bob_key_);
+  AddPrincipal("oscar", "[\"operator\"]", nullptr);
+  ASSERT_EQ(Call("admin", "POST", "/v1/content-types", "{\"yaml\":" + Quote(testing::TypeYaml()) + "}").status, 200);
+  HttpResponse up = Call("alice", "POST", "/v1/bundles",
+                         "{\"envelope\":" + Quote(testing::BuildEnvelope(testing::BundleSource(1300, false))) + "}");
+  ASSERT_EQ(up.status, 201) << up.body;
+  const std::string sha(J(up).at("sha256").as_string());
+  ASSERT_EQ(Call("alice", "POST", "/v1/releases",
+                 "{\"bundle_sha256\":\"" + sha + "\",\"plan_yaml\":" + Quote(testing::PlanYaml()) + "}").status, 201);
+  ReleaseView v = *service_->GetRelease("r-1");
+  ASSERT_EQ(Call("bob", "POST", "/v1/releases/r-1/approvals",
+                 "{\"envelope\":" + Quote(testing::SignApproval(v, "bob", "reviewer", bob_key_)) + "}").status, 200);
+  auto elapsed = [&] {
+    return J(Call("oscar", "GET", "/v1/releases/r-1/progress")).at("dispatch_elapsed_s").as_int64();
+  };
+  EXPECT_EQ(elapsed(), 0);
+  ASSERT_EQ(Call("oscar", "POST", "/v1/releases/r-1/start", "").status, 200);
+  clock_.AdvanceMicros(90'000'000);
+  EXPECT_EQ(elapsed(), 90);
+  // Paused time does not count.
+  ASSERT_EQ(Call("oscar", "POST", "/v1/releases/r-1/pause", "{\"reason\":\"look\"}").status, 200);
+  clock_.AdvanceMicros(600'000'000);
+  EXPECT_EQ(elapsed(), 90);
+  ASSERT_EQ(Call("oscar", "POST", "/v1/releases/r-1/resume", "").status, 200);
+  clock_.AdvanceMicros(60'000'000);
+  EXPECT_EQ(elapsed(), 150);
+  // Capped at the canary's 5-minute dispatch window.
+  clock_.AdvanceMicros(3'600'000'000);
+  EXPECT_EQ(elapsed(), 300);
+}
+
 TEST_F(OperatorApiTest, ControlsAndPoliciesRoundTrip) {
   AddPrincipal("oscar", "[\"operator\"]", nullptr);
   ASSERT_EQ(Call("oscar", "PUT", "/v1/controls",

@@ -210,8 +210,13 @@ class ReleaseService final : public server::ReleaseDirectory {
   Status DeleteControl(const server::Principal& actor, const store::ControlKey& key);
 
   // ----- audit -----
+  // Up to `limit` entries with seq > after_seq, in order.
   Result<std::vector<store::AuditEntry>> Audit(int64_t after_seq, size_t limit) const;
   Result<store::AuditVerification> VerifyAudit() const;
+
+  // The service's clock (wall time, microseconds): "now" for views computed when read (e.g. the
+  // elapsed dispatch time of a release's current wave).
+  int64_t NowMicros() const { return clock_.NowUnixMicros(); }
 
   // ----- server::ReleaseDirectory -----
   std::vector<server::ReleaseRecord> ActiveReleases() const override;

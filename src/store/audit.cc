@@ -4,6 +4,7 @@
 
 #include "core/bundle.h"
 #include "crypto/crypto.h"
+#include "store/strict_json.h"
 
 namespace rf::store {
 
@@ -100,8 +101,30 @@ std::string AuditEntryJson(const AuditEntry& e) {
   } else {
     AppendJsonString(&out, e.record.details_json);
   }
-  out += ",\"prev_hash\":\"" + e.prev_hash + "\",\"hash\":\"" + e.hash + "\"}";
+  // The exact stored text the hash covers (docs/control-plane.md "Verifying from outside").
+  out += ",\"details_json\":";
+  AppendJsonString(&out, e.record.details_json);
+  // Escaped like every other string: a tampered row may hold anything.
+  out += ",\"prev_hash\":";
+  AppendJsonString(&out, e.prev_hash);
+  out += ",\"hash\":";
+  AppendJsonString(&out, e.hash);
+  out += '}';
   return out;
+}
+
+Result<AuditEntry> AuditEntryFromJson(const boost::json::object& o) {
+  AuditEntry e;
+  StrictObject r(o, "audit entry", StatusCode::kInvalidArgument);
+  RF_RETURN_IF_ERROR(r.Int("seq", &e.seq));
+  RF_RETURN_IF_ERROR(r.Int("time_us", &e.record.time_us));
+  RF_RETURN_IF_ERROR(r.String("actor", &e.record.actor));
+  RF_RETURN_IF_ERROR(r.String("action", &e.record.action));
+  RF_RETURN_IF_ERROR(r.String("subject", &e.record.subject));
+  RF_RETURN_IF_ERROR(r.String("details_json", &e.record.details_json));
+  RF_RETURN_IF_ERROR(r.String("prev_hash", &e.prev_hash));
+  RF_RETURN_IF_ERROR(r.String("hash", &e.hash));
+  return e;
 }
 
 }  // namespace rf::store

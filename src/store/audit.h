@@ -16,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/json/object.hpp>
+
 #include "core/status.h"
 
 namespace rf::store {
@@ -78,9 +80,15 @@ class AuditChainVerifier {
 Result<AuditVerification> VerifyAuditChain(const std::vector<AuditEntry>& entries,
                                            const AuditHead& recorded_head);
 
-// {"seq":N,"time_us":T,"actor":..,"action":..,"subject":..,"details":<object>,"prev_hash":..,"hash":..}
-// (details embedded as JSON, not as a string: for people and tools, not for hashing).
+// {"seq":N,"time_us":T,"actor":..,"action":..,"subject":..,"details":<object>,"details_json":..,
+//  "prev_hash":..,"hash":..}: `details` embedded as JSON for people and tools; `details_json` the
+// exact stored text as a JSON string, which is what the hash covers, so that anyone holding the
+// entries can recompute the chain (AuditEntryFromJson).
 std::string AuditEntryJson(const AuditEntry& e);
+// The entry an AuditEntryJson object describes (its `details` is not read: `details_json` is the
+// stored text; keys added later are ignored). InvalidArgument naming the key if one is missing or
+// of the wrong type.
+Result<AuditEntry> AuditEntryFromJson(const boost::json::object& o);
 
 }  // namespace rf::store
 

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <thread>
 
+#include <boost/json.hpp>
+
 #include "rollout/plan.h"
 #include "store/mem_store.h"
 #include "store/release_codec.h"
@@ -275,6 +277,58 @@ TEST(AuditChain, MemStoreTamperDetected) {
   ASSERT_TRUE(s.VerifyAudit().ok());
   s.MutableAuditForTest()[1].record.subject = "r-2";
   EXPECT_EQ(s.VerifyAudit().status().code(), StatusCode::kDataLoss);
+}
+
+// An outside verifier holds only the served JSON. The hash covers the stored details *text*, whose
+// key order and spacing a re-serialisation of the parsed `details` object does not reproduce;
+// `details_json` carries those exact bytes, and the chain recomputes from the served entries.
+TEST(AuditChain, RecomputableFromTheServedJson) {
+  MemStore s;
+  WriteBatch b;
+  b.audit.push_back({"alice", "release.create", "r-1", "{ \"z\": 1, \"a\": \"\\u00e9\\n\" }", 7});
+  b.audit.push_back({"gate", "release.tick", "r-1", "{}", 8});
+  ASSERT_TRUE(s.Apply(b).ok());
+  auto entries = s.ReadAudit(0, 10);
+  ASSERT_TRUE(entries.ok());
+  AuditChainVerifier v;
+  for (const AuditEntry& stored : *entries) {
+    const boost::json::object o = boost::json::parse(AuditEntryJson(stored)).as_object();
+    auto e = AuditEntryFromJson(o);
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    EXPECT_EQ(*e, stored);
+    ASSERT_TRUE(v.Add(*e).ok());
+    // What a verifier would get by re-serialising `details`: different bytes, a different hash.
+    if (stored.seq == 1) {
+      AuditRecord guessed = e->record;
+      guessed.details_json = boost::json::serialize(o.at("details"));
+      EXPECT_NE(ChainAuditHash(e->prev_hash, e->seq, guessed), e->hash);
+    }
+  }
+  auto head = s.RecordedAuditHead();
+  ASSERT_TRUE(head.ok());
+  EXPECT_TRUE(v.Finish(*head).ok());
+  // A served entry without the exact text is refused by name.
+  boost::json::object o = boost::json::parse(AuditEntryJson((*entries)[0])).as_object();
+  o.erase("details_json");
+  EXPECT_NE(AuditEntryFromJson(o).status().message().find("details_json"), std::string::npos);
+}
+
+// Regression: prev_hash and hash were pasted into the listing unescaped, so a tampered row holding
+// a quote made GET /v1/audit invalid JSON instead of an entry that fails verification.
+TEST(AuditChain, TamperedHashesStillListAsJson) {
+  AuditEntry e;
+  e.seq = 1;
+  e.record = {"a", "b", "c", "{}", 1};
+  e.prev_hash = "\"},\"x\":{\"";
+  e.hash = "\\";
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(AuditEntryJson(e), ec);
+  ASSERT_FALSE(ec) << AuditEntryJson(e);
+  auto back = AuditEntryFromJson(v.as_object());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, e);
+  AuditChainVerifier verifier;
+  EXPECT_EQ(verifier.Add(*back).code(), StatusCode::kDataLoss);
 }
 
 // ----- the release state codec -----
