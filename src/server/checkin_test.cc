@@ -122,12 +122,49 @@ TEST(CheckinParser, OversizedBodyIsResourceExhausted) {
   EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted);
 }
 
-TEST(EnrollParser, RequiresAttrsAndCapabilities) {
-  EXPECT_TRUE(ParseEnrollRequest(R"({"device_id":"d-1","attrs":{},"capabilities":{}})").ok());
-  auto r = ParseEnrollRequest(R"({"device_id":"d-1","attrs":{}})");
+// A well-formed credential part of an enrollment body (the values are not checked here).
+const std::string kCred = R"("public_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","timestamp_s":1700000000,)"
+                          R"("proof":")" + std::string(86, 'A') + R"(==")";
+
+TEST(EnrollParser, RequiresAttrsCapabilitiesAndCredential) {
+  auto ok = ParseEnrollRequest(R"({"device_id":"d-1","attrs":{},"capabilities":{},)" + kCred + "}");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->public_key.size(), 32u);
+  EXPECT_EQ(ok->proof.size(), 64u);
+  EXPECT_EQ(ok->timestamp_s, 1700000000);
+  auto r = ParseEnrollRequest(R"({"device_id":"d-1","attrs":{},)" + kCred + "}");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("capabilities"), std::string::npos);
-  EXPECT_FALSE(ParseEnrollRequest(R"({"device_id":"d-1","attrs":{},"capabilities":{},"seq":1})").ok());
+  EXPECT_FALSE(ParseEnrollRequest(R"({"device_id":"d-1","attrs":{},"capabilities":{},"seq":1,)" + kCred + "}").ok());
+  // Today's body without a credential: refused, naming the missing key.
+  r = ParseEnrollRequest(R"({"device_id":"d-1","attrs":{},"capabilities":{}})");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("public_key"), std::string::npos);
+}
+
+TEST(EnrollParser, RefusesMalformedCredentials) {
+  const std::string base = R"({"device_id":"d-1","attrs":{},"capabilities":{},)";
+  for (const std::string& bad : {
+           std::string(R"("public_key":"AAAA","timestamp_s":1,"proof":")") + std::string(86, 'A') + "=="",
+           std::string(R"("public_key":"not base64!","timestamp_s":1,"proof":")") + std::string(86, 'A') + "=="",
+           std::string(R"("public_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","timestamp_s":-1,"proof":")") + std::string(86, 'A') + "=="",
+           std::string(R"("public_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","timestamp_s":"1","proof":")") + std::string(86, 'A') + "=="",
+           std::string(R"("public_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","timestamp_s":1,"proof":"AAAA")"),
+       }) {
+    auto r = ParseEnrollRequest(base + bad + "}");
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+TEST(SessionParser, StrictKeysAndSizes) {
+  const std::string sig = std::string(86, 'A') + "==";
+  auto ok = ParseSessionRequest(R"({"device_id":"d-1","timestamp_s":5,"signature":")" + sig + ""}");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->signature.size(), 64u);
+  EXPECT_FALSE(ParseSessionRequest(R"({"device_id":"d-1","timestamp_s":5})").ok());
+  EXPECT_FALSE(ParseSessionRequest(R"({"device_id":"d 1","timestamp_s":5,"signature":")" + sig + ""}").ok());
+  EXPECT_FALSE(ParseSessionRequest(R"({"device_id":"d-1","timestamp_s":5,"signature":")" + sig + R"(","x":1})").ok());
+  EXPECT_FALSE(ParseSessionRequest("[]").ok());
 }
 
 TEST(ProfileKey, RoundTripsAndIsCanonical) {
