@@ -14,11 +14,11 @@ int64_t TokenBucket::TryTake(int64_t now_micros) {
     tokens_ = std::min(burst_, tokens_ + static_cast<double>(now_micros - last_micros_) * rate_per_micro_);
   }
   last_micros_ = std::max(last_micros_, now_micros);
-  if (tokens_ >= 1.0) {
+  if (tokens_ >= 1.0 - 1e-9) {  // (refills are sums of products: allow rounding)
     tokens_ -= 1.0;
     return 0;
   }
-  return std::max<int64_t>(1, static_cast<int64_t>(std::ceil((1.0 - tokens_) / rate_per_micro_)));
+  return std::max<int64_t>(1, static_cast<int64_t>(std::ceil((1.0 - 1e-9 - tokens_) / rate_per_micro_)));
 }
 
 }  // namespace rf::server
