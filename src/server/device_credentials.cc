@@ -74,25 +74,6 @@ std::string StateLine(char kind, std::string_view id, std::string_view actor, in
 
 }  // namespace
 
-std::string EnrollProofMessage(std::string_view device_id, std::string_view public_key_b64,
-                               int64_t timestamp_s) {
-  std::string m = "ringfence-enroll-v1\n";
-  m.append(device_id);
-  m += '\n';
-  m.append(public_key_b64);
-  m += '\n';
-  AppendInt(&m, timestamp_s);
-  return m;
-}
-
-std::string SessionRequestMessage(std::string_view device_id, int64_t timestamp_s) {
-  std::string m = "ringfence-session-v1\n";
-  m.append(device_id);
-  m += '\n';
-  AppendInt(&m, timestamp_s);
-  return m;
-}
-
 std::string_view CredentialStateName(CredentialState s) {
   switch (s) {
     case CredentialState::kActive: return "active";

@@ -38,17 +38,13 @@
 
 #include "core/status.h"
 #include "crypto/crypto.h"
+#include "crypto/device_auth.h"
 #include "platform/env.h"
 
 namespace rf::server {
 
-// The statements a device signs with its key (docs/protocol.md "Device credentials"). Each starts
-// with its own context line, so a signature of one kind is never valid as the other.
-//   enrollment proof: "ringfence-enroll-v1\nDEVICE\nPUBLIC_KEY_BASE64\nTIMESTAMP_S"
-//   session request:  "ringfence-session-v1\nDEVICE\nTIMESTAMP_S"
-std::string EnrollProofMessage(std::string_view device_id, std::string_view public_key_b64,
-                               int64_t timestamp_s);
-std::string SessionRequestMessage(std::string_view device_id, int64_t timestamp_s);
+using crypto::EnrollProofMessage;
+using crypto::SessionRequestMessage;
 
 enum class CredentialState : uint8_t { kActive, kRevoked, kReset };
 std::string_view CredentialStateName(CredentialState s);
