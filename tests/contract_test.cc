@@ -118,9 +118,10 @@ class ContractTest : public ::testing::Test {
       e2e::SimDevice d;
       d.id = "dev-" + std::to_string(s);
       d.stratum = s;
-      Response r = conn_->Do("POST", "/v1/agent/enroll", agent_, e2e::EnrollBody(d.id, kStrata[s]));
+      Response r = conn_->Do("POST", "/v1/agent/enroll", agent_, e2e::EnrollBody(d, kStrata[s]));
       ASSERT_EQ(r.status, 200) << r.body;
-      Response c = conn_->Do("POST", "/v1/agent/checkin", agent_, e2e::CheckinBody(d));
+      ASSERT_TRUE(e2e::AdoptSession(d, r)) << r.body;
+      Response c = conn_->Do("POST", "/v1/agent/checkin", d.session, e2e::CheckinBody(d));
       ASSERT_EQ(c.status, 200) << c.body;
     }
   }
@@ -161,6 +162,17 @@ TEST_F(ContractTest, EveryOperationConformsToTheSpec) {
   ASSERT_NO_FATAL_FAILURE(EnrollFleet());
   json::object fleet = Op("getFleet", oscar, 200).Object();
   EXPECT_EQ(e2e::Int(fleet, "devices"), 2) << json::serialize(fleet);
+  // Device credentials: read, revoke, reset (an author may not).
+  json::object cred = Op("getDeviceCredential", oscar, 200, {{"device_id", "dev-1"}}).Object();
+  EXPECT_EQ(Str(cred, "state"), "active") << json::serialize(cred);
+  Op("getDeviceCredential", oscar, 404, {{"device_id", "dev-9"}});
+  Op("revokeDeviceCredential", alice, 403, {{"device_id", "dev-1"}}, "{}");
+  EXPECT_EQ(Str(Op("revokeDeviceCredential", oscar, 200, {{"device_id", "dev-1"}}, "{}").Object(),
+                "state"),
+            "revoked");
+  EXPECT_EQ(Str(Op("resetDeviceCredential", oscar, 200, {{"device_id", "dev-1"}}, "{}").Object(),
+                "state"),
+            "reset");
 
   // Uploads: accepted (201), the same bytes again (200), Channel File 291 refused by layer 1
   // with its report (400 bundle_rejected), and a malformed body (400 invalid_request).

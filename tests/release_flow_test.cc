@@ -41,6 +41,7 @@ using testing::RingfenceBinary;
 using testing::RunCommand;
 using testing::TempDir;
 using e2e::CheckinBody;
+using e2e::AdoptSession;
 using e2e::EnrollBody;
 using e2e::ErrorCode;
 using e2e::FleetStratum;
@@ -94,9 +95,10 @@ class SimulatedFleet {
   // Enrolls every device, then one check-in each so the inventory holds them as reported.
   void EnrollAll() {
     for (Device& d : devices_) {
-      Response r = conn_.Do("POST", "/v1/agent/enroll", token_, EnrollBody(d.id, kStrata[d.stratum]));
+      Response r = conn_.Do("POST", "/v1/agent/enroll", token_, EnrollBody(d, kStrata[d.stratum]));
       ASSERT_EQ(r.status, 200) << d.id << ": " << r.body;
       EXPECT_EQ(Str(r.Object(), "device_id"), d.id);
+      ASSERT_TRUE(AdoptSession(d, r)) << r.body;
     }
     RoundResult first = Round();
     EXPECT_EQ(first.failures, 0);
@@ -114,7 +116,7 @@ class SimulatedFleet {
       Device& d = devices_[idx];
       const std::string body = CheckinBody(d);
       d.applied.reset();
-      Response r = conn_.Do("POST", "/v1/agent/checkin", token_, body);
+      Response r = conn_.Do("POST", "/v1/agent/checkin", d.session, body);
       if (r.status != 200) {
         ++out.failures;
         ADD_FAILURE() << d.id << " seq " << d.seq << ": " << r.status << " " << r.body;

@@ -106,8 +106,10 @@ class Fleet {
   }
 
   // Enrolls (or re-enrolls) one device. The answer's status.
-  int Enroll(const Device& d) {
-    return conn_->Do("POST", "/v1/agent/enroll", token_, EnrollBody(d.id, kStrata[d.stratum])).status;
+  int Enroll(Device& d) {
+    Response r = conn_->Do("POST", "/v1/agent/enroll", token_, EnrollBody(d, kStrata[d.stratum]));
+    if (r.status == 200) AdoptSession(d, r);
+    return r.status;
   }
 
   // One check-in by every device. Devices the server forgot (a kill before the inventory flush:
@@ -116,8 +118,13 @@ class Fleet {
   bool Round(std::set<std::string>* installs, std::vector<std::string>* errors) {
     for (Device& d : devices_) {
       Response r;
+      if (d.session.empty()) {  // a new device enrolls before its first check-in
+        const int enrolled = Enroll(d);
+        if (enrolled == 0) return false;
+        if (enrolled != 200) errors->push_back(d.id + ": enroll answered " + std::to_string(enrolled));
+      }
       for (int attempt = 0; attempt < 2; ++attempt) {
-        r = conn_->Do("POST", "/v1/agent/checkin", token_, CheckinBody(d));
+        r = conn_->Do("POST", "/v1/agent/checkin", d.session, CheckinBody(d));
         if (r.status == 0) return false;
         if (r.status != 404 || ErrorCode(r) != "unknown_device") break;
         const int enrolled = Enroll(d);

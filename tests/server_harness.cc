@@ -16,7 +16,9 @@
 #include <cctype>
 #include <cstdlib>
 
+#include "crypto/device_auth.h"
 #include "crypto/dsse.h"
+#include "platform/env.h"
 #include "service/release_service.h"
 #include "testing/test_util.h"
 
@@ -47,7 +49,11 @@ ServerProcess::ServerProcess(const std::string& data, const ServerOptions& optio
                                    "--tick-ms",
                                    std::to_string(options.tick_ms),
                                    "--flush-ms",
-                                   std::to_string(options.flush_ms)};
+                                   std::to_string(options.flush_ms),
+                                   "--enroll-rate",
+                                   std::to_string(options.enroll_rate),
+                                   "--enroll-burst",
+                                   std::to_string(options.enroll_burst)};
   args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
   pid_ = fork();
   if (pid_ == 0) {
@@ -211,11 +217,36 @@ Response ReadResponse(int fd, std::string* pending, bool no_body) {
 
 // ----- Simulated devices -----
 
-std::string EnrollBody(const std::string& device_id, const FleetStratum& s) {
-  return R"({"device_id":")" + device_id + R"(","attrs":{"os":")" + s.os +
+namespace {
+int64_t NowS() { return PosixEnv().clock->NowUnixMicros() / 1'000'000; }
+}  // namespace
+
+std::string EnrollBody(const SimDevice& d, const FleetStratum& s) {
+  const int64_t now_s = NowS();
+  const std::string pub = crypto::Base64Encode(
+      std::string_view(reinterpret_cast<const char*>(d.key.public_key().bytes.data()), 32));
+  const std::string proof =
+      crypto::Base64Encode(d.key.Sign(crypto::EnrollProofMessage(d.id, pub, now_s)));
+  return R"({"device_id":")" + d.id + R"(","attrs":{"os":")" + s.os +
          R"(","agent_version":")" + s.agent_version +
          R"(","tenant":"acme","group":"prod"},"capabilities":{"ipc_rule":)" +
-         R"({"schema_versions":[3],"inputs":)" + std::to_string(s.inputs) + "}}}";
+         R"({"schema_versions":[3],"inputs":)" + std::to_string(s.inputs) + "}}," +
+         R"("public_key":")" + pub + R"(","timestamp_s":)" + std::to_string(now_s) +
+         R"(,"proof":")" + proof + "\"}";
+}
+
+std::string SessionBody(const SimDevice& d) {
+  const int64_t now_s = NowS();
+  return R"({"device_id":")" + d.id + R"(","timestamp_s":)" + std::to_string(now_s) +
+         R"(,"signature":")" +
+         crypto::Base64Encode(d.key.Sign(crypto::SessionRequestMessage(d.id, now_s))) + "\"}";
+}
+
+bool AdoptSession(SimDevice& d, const Response& r) {
+  const std::string token = Str(r.Object(), "session_token");
+  if (token.empty()) return false;
+  d.session = token;
+  return true;
 }
 
 std::string CheckinBody(SimDevice& d) {

@@ -38,6 +38,10 @@ struct ServerOptions {
   int poll_after_s = 1;
   int flush_ms = 500;
   int threads = 2;
+  // The enrollment rate limit (--enroll-rate, --enroll-burst): generous, so that test fleets
+  // enroll at once; a test of the limit sets its own.
+  double enroll_rate = 1000;
+  double enroll_burst = 100000;
   // Where the server's stderr goes; empty: the test's own stderr.
   std::string stderr_path;
   // More flags, appended (e.g. {"--header-timeout-ms", "500"}).
@@ -121,7 +125,10 @@ struct FleetStratum {
 };
 
 struct SimDevice {
+  explicit SimDevice(std::string device_id = "") : id(std::move(device_id)) {}
   std::string id;
+  crypto::SigningKey key = crypto::SigningKey::Generate();  // the device's credential
+  std::string session;                                     // its session token (check-ins)
   int stratum = 0;
   int64_t seq = 0;
   std::optional<std::pair<int64_t, std::string>> current;  // version, sha256 on channel 291
@@ -129,9 +136,14 @@ struct SimDevice {
   int installs = 0;                                        // install directives received
 };
 
-// The POST /v1/agent/enroll body of a device of stratum `s`: attrs os, agent_version, tenant
-// "acme", group "prod"; an ipc_rule consumer of schema 3 supplying `s.inputs` inputs.
-std::string EnrollBody(const std::string& device_id, const FleetStratum& s);
+// The POST /v1/agent/enroll body of device `d` of stratum `s`: attrs os, agent_version, tenant
+// "acme", group "prod"; an ipc_rule consumer of schema 3 supplying `s.inputs` inputs; d.key's
+// public key and proof of possession (docs/protocol.md "Device credentials"), signed now.
+std::string EnrollBody(const SimDevice& d, const FleetStratum& s);
+// The POST /v1/agent/session body of `d`, signed now with d.key.
+std::string SessionBody(const SimDevice& d);
+// Keeps the session token of an enroll or session answer in d.session; false if it has none.
+bool AdoptSession(SimDevice& d, const Response& r);
 // The next POST /v1/agent/checkin body of `d` (increments d.seq): what it runs on channel 291,
 // zero crashes and errors, and its unreported apply result (d.applied is left to the caller).
 std::string CheckinBody(SimDevice& d);

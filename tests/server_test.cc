@@ -62,9 +62,20 @@ Response Call(int port, const std::string& method, const std::string& path,
   return r;
 }
 
-const std::string kEnroll =
-    R"({"device_id":"d-1","attrs":{"os":"windows","agent_version":"7.11","tenant":"acme"},)"
-    R"("capabilities":{"ipc_rule":{"schema_versions":[3],"inputs":20}}})";
+constexpr e2e::FleetStratum kStratum = {"windows", "7.11", 20, 1};
+
+// A whole HTTP exchange on its own connection, as raw bytes (for response headers).
+std::string RawCall(int port, const std::string& method, const std::string& path,
+                    const std::string& token, const std::string& body) {
+  int fd = Connect(port);
+  if (fd < 0) return "";
+  SendAll(fd, Request(method, path, token, body));
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) out.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return out;
+}
 
 class ServerTest : public ::testing::Test {
  protected:
@@ -79,13 +90,22 @@ class ServerTest : public ::testing::Test {
     Response r = Call(server_->port(), "GET", "/healthz", "");
     EXPECT_EQ(r.status, 200);
   }
+  // Enrolls `d` with the fleet token; keeps its session token.
+  Response Enroll(e2e::SimDevice& d) {
+    Response r = Call(server_->port(), "POST", "/v1/agent/enroll", agent_, e2e::EnrollBody(d, kStratum));
+    if (r.status == 200) e2e::AdoptSession(d, r);
+    return r;
+  }
+  Response Enroll() { return Enroll(d1_); }
+  // A check-in with d1_'s session token.
   Response Checkin(const std::string& body) {
-    return Call(server_->port(), "POST", "/v1/agent/checkin", agent_, body);
+    return Call(server_->port(), "POST", "/v1/agent/checkin", d1_.session, body);
   }
 
   TempDir dir_;
   std::unique_ptr<ServerProcess> server_;
   std::string agent_, admin_;
+  e2e::SimDevice d1_{std::string("d-1")};
 };
 
 TEST_F(ServerTest, FirstStartCreatesPrivateTokensAndKey) {
@@ -102,16 +122,18 @@ TEST_F(ServerTest, FirstStartCreatesPrivateTokensAndKey) {
 }
 
 TEST_F(ServerTest, EnrollAndCheckinOverHttp) {
-  Response e = Call(server_->port(), "POST", "/v1/agent/enroll", agent_, kEnroll);
+  Response e = Enroll();
   ASSERT_EQ(e.status, 200) << e.body;
-  EXPECT_EQ(e.body, R"({"device_id":"d-1","poll_after_s":60})");
+  EXPECT_EQ(e2e::Str(e.Object(), "device_id"), "d-1");
+  EXPECT_EQ(e2e::Int(e.Object(), "poll_after_s"), 60);
+  EXPECT_EQ(d1_.session.rfind("rfs1~d-1~1~", 0), 0u) << e.body;
   Response c = Checkin(R"({"device_id":"d-1","seq":1,"health":{"crashes":0}})");
   ASSERT_EQ(c.status, 200) << c.body;
   EXPECT_NE(c.body.find(R"("channels":{})"), std::string::npos) << c.body;
   // Keep-alive: two requests on one connection.
   int fd = Connect(server_->port());
-  SendAll(fd, Request("POST", "/v1/agent/checkin", agent_, R"({"device_id":"d-1","seq":2})", true) +
-                  Request("POST", "/v1/agent/checkin", agent_, R"({"device_id":"d-1","seq":3})", true));
+  SendAll(fd, Request("POST", "/v1/agent/checkin", d1_.session, R"({"device_id":"d-1","seq":2})", true) +
+                  Request("POST", "/v1/agent/checkin", d1_.session, R"({"device_id":"d-1","seq":3})", true));
   std::string pending;
   EXPECT_EQ(ReadResponse(fd, &pending).status, 200);
   EXPECT_EQ(ReadResponse(fd, &pending).status, 200);
@@ -122,7 +144,7 @@ TEST_F(ServerTest, EnrollAndCheckinOverHttp) {
 }
 
 TEST_F(ServerTest, BadInputGetsClearErrorsAndChangesNothing) {
-  ASSERT_EQ(Call(server_->port(), "POST", "/v1/agent/enroll", agent_, kEnroll).status, 200);
+  ASSERT_EQ(Enroll().status, 200);
   struct Case {
     std::string body;
     int status;
@@ -133,7 +155,7 @@ TEST_F(ServerTest, BadInputGetsClearErrorsAndChangesNothing) {
       {R"({"device_id":"d-1","seq":5,"colour":"red"})", 400, "invalid_request"},
       {R"({"device_id":"d-1","seq":"5"})", 400, "invalid_request"},
       {R"({"device_id":"d-1","seq":5,"health":{"crashes":"many"}})", 400, "invalid_request"},
-      {R"({"device_id":"nobody","seq":5})", 404, "unknown_device"},
+      {R"({"device_id":"nobody","seq":5})", 403, "forbidden_device"},
       {R"({"device_id":"d-1","seq":5,"attrs":{"os":"x"},"health":{"apply":[{}]}})", 400,
        "invalid_request"},
   };
@@ -160,6 +182,9 @@ TEST_F(ServerTest, BadInputGetsClearErrorsAndChangesNothing) {
   EXPECT_EQ(Call(server_->port(), "POST", "/v1/agent/checkin", "", R"({"device_id":"d-1","seq":10})").status,
             401);
   EXPECT_EQ(Call(server_->port(), "POST", "/v1/agent/checkin", "wrong-token", R"({"device_id":"d-1","seq":10})").status,
+            401);
+  // The fleet token does not check in (it only enrolls).
+  EXPECT_EQ(Call(server_->port(), "POST", "/v1/agent/checkin", agent_, R"({"device_id":"d-1","seq":10})").status,
             401);
   for (const char* path : {"/v1/releases", "/v1/bundles", "/v1/audit", "/v1/anything"}) {
     Response r = Call(server_->port(), "GET", path, agent_);
@@ -388,7 +413,7 @@ TEST_F(ServerTest, CurlSeesContinueAndTheFinalAnswer) {
 }
 
 TEST_F(ServerTest, SigtermExitsCleanlyAndKeepsTheFleet) {
-  ASSERT_EQ(Call(server_->port(), "POST", "/v1/agent/enroll", agent_, kEnroll).status, 200);
+  ASSERT_EQ(Enroll().status, 200);
   ASSERT_EQ(Checkin(R"({"device_id":"d-1","seq":4})").status, 200);
   // An idle keep-alive connection must not hold up the shutdown.
   int idle = Connect(server_->port());
@@ -401,6 +426,85 @@ TEST_F(ServerTest, SigtermExitsCleanlyAndKeepsTheFleet) {
   EXPECT_EQ(Checkin(R"({"device_id":"d-1","seq":4})").status, 409);
   EXPECT_EQ(Checkin(R"({"device_id":"d-1","seq":5})").status, 200);
   EXPECT_EQ(server_->Terminate(), 0);
+}
+
+// Issue 10, item 2: a credential per device. Forged check-ins, a second key for an enrolled id,
+// revocation (through the CLI) and its durability across kill -9.
+TEST_F(ServerTest, EachDeviceChecksInOnlyAsItselfAndRevocationIsDurable) {
+  e2e::SimDevice d2("d-2");
+  ASSERT_EQ(Enroll().status, 200);
+  ASSERT_EQ(Enroll(d2).status, 200);
+  ASSERT_EQ(Checkin(R"({"device_id":"d-1","seq":1})").status, 200);
+  // d-1 reports crashes as d-2: refused.
+  Response forged = Checkin(R"({"device_id":"d-2","seq":1,"health":{"crashes":5}})");
+  EXPECT_EQ(forged.status, 403) << forged.body;
+  EXPECT_EQ(e2e::ErrorCode(forged), "forbidden_device");
+  // Someone with the fleet token enrolls d-1 again with another key: refused, d-1 unaffected.
+  e2e::SimDevice impostor("d-1");
+  Response conflict = Enroll(impostor);
+  EXPECT_EQ(conflict.status, 409) << conflict.body;
+  EXPECT_EQ(e2e::ErrorCode(conflict), "key_conflict");
+  EXPECT_EQ(Checkin(R"({"device_id":"d-1","seq":2})").status, 200);
+
+  // An operator revokes d-1 with the CLI.
+  testing::WriteFileOrDie(dir_.File("admin.tok"), admin_ + "\n");
+  const std::string url = "http://127.0.0.1:" + std::to_string(server_->port());
+  auto cli = testing::RunCommand({testing::RingfenceBinary(), "--server", url, "--token",
+                                  dir_.File("admin.tok"), "fleet", "revoke", "d-1"});
+  ASSERT_EQ(cli.exit_code, 0) << cli.out << cli.err;
+  EXPECT_NE(cli.out.find("credential revoked"), std::string::npos) << cli.out;
+  EXPECT_EQ(Checkin(R"({"device_id":"d-1","seq":3})").status, 401);
+  EXPECT_EQ(Enroll().status, 403);
+  // The agent token cannot revoke.
+  testing::WriteFileOrDie(dir_.File("agent.tok"), agent_ + "\n");
+  cli = testing::RunCommand({testing::RingfenceBinary(), "--server", url, "--token",
+                             dir_.File("agent.tok"), "fleet", "revoke", "d-2"});
+  EXPECT_EQ(cli.exit_code, 1) << cli.out << cli.err;
+
+  // kill -9 and restart: the revocation, d-2's key and its session token all survived.
+  ASSERT_TRUE(server_->KillNine());
+  server_ = std::make_unique<ServerProcess>(dir_.File("data"), Defaults());
+  ASSERT_GT(server_->port(), 0);
+  struct stat st;
+  for (const char* f : {"session.secret", "credentials.log"}) {
+    ASSERT_EQ(stat(dir_.File(std::string("data/") + f).c_str(), &st), 0) << f;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << f;
+  }
+  EXPECT_EQ(Checkin(R"({"device_id":"d-1","seq":4})").status, 401);
+  Response r2 = Call(server_->port(), "POST", "/v1/agent/checkin", d2.session,
+                     R"({"device_id":"d-2","seq":1})");
+  EXPECT_TRUE(r2.status == 200 || e2e::ErrorCode(r2) == "unknown_device") << r2.body;
+  EXPECT_EQ(Enroll(impostor).status, 403);  // still revoked (not free for another key)
+  // Reset: d-1 may enroll with a new key.
+  cli = testing::RunCommand({testing::RingfenceBinary(), "--server", url.substr(0, url.rfind(':') + 1) +
+                                 std::to_string(server_->port()), "--token", dir_.File("admin.tok"),
+                             "fleet", "reset", "d-1"});
+  ASSERT_EQ(cli.exit_code, 0) << cli.out << cli.err;
+  ASSERT_EQ(Enroll(impostor).status, 200);
+  EXPECT_EQ(Call(server_->port(), "POST", "/v1/agent/checkin", impostor.session,
+                 R"({"device_id":"d-1","seq":10})").status, 200);
+}
+
+TEST_F(ServerTest, EnrollmentRateLimitIs429WithRetryAfter) {
+  server_.reset();
+  ServerOptions o = Defaults();
+  o.enroll_rate = 0.01;  // one per 100 s
+  o.enroll_burst = 2;
+  server_ = std::make_unique<ServerProcess>(dir_.File("data"), o);
+  ASSERT_GT(server_->port(), 0);
+  std::vector<e2e::SimDevice> d;
+  for (int i = 0; i < 3; ++i) d.push_back(e2e::SimDevice("dev-" + std::to_string(i)));
+  ASSERT_EQ(Enroll(d[0]).status, 200);
+  ASSERT_EQ(Enroll(d[1]).status, 200);
+  const std::string raw =
+      RawCall(server_->port(), "POST", "/v1/agent/enroll", agent_, e2e::EnrollBody(d[2], kStratum));
+  EXPECT_EQ(raw.rfind("HTTP/1.1 429", 0), 0u) << raw;
+  EXPECT_NE(raw.find("Retry-After: "), std::string::npos) << raw;
+  EXPECT_NE(raw.find("rate_limited"), std::string::npos) << raw;
+  // Re-enrolling an enrolled device with its own key is not limited (agents recovering).
+  EXPECT_EQ(Enroll(d[0]).status, 200);
+  Response m = Call(server_->port(), "GET", "/metrics", "");
+  EXPECT_NE(m.body.find("ringfence_devices 2"), std::string::npos) << m.body;
 }
 
 }  // namespace

@@ -23,6 +23,8 @@ TLS=${TLS:-0}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 2; }
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "nginx is not installed (apt-get install nginx-light)"; exit 2; }
 [ -x "$rf" ] || { echo "no $rf: build first (cmake --preset release && cmake --build build)"; exit 2; }
+enroller=$build/bench/rf_enroll_devices
+[ -x "$enroller" ] || { echo "no $enroller: build first (cmake --build build --target rf_enroll_devices)"; exit 2; }
 
 work=$(mktemp -d /tmp/rf-checkin-bench.XXXXXX)
 server_pid=""; nginx_pid=""
@@ -55,7 +57,11 @@ if [ "$TLS" = 1 ]; then
 fi
 
 # --- server
-"$rf" server --data "$work/data" --listen 127.0.0.1:0 --threads "$THREADS" "${tls_args[@]}" >"$work/server.out" 2>"$work/server.err" &
+# Enrollment is rate-limited per server (docs/protocol.md): the benchmark enrolls its whole fleet at
+# once. Session tokens must outlive the run.
+"$rf" server --data "$work/data" --listen 127.0.0.1:0 --threads "$THREADS" "${tls_args[@]}" \
+  --enroll-rate 1000000 --enroll-burst 1000000000 --session-ttl 86400 \
+  >"$work/server.out" 2>"$work/server.err" &
 server_pid=$!
 for _ in $(seq 50); do grep -q "listening on" "$work/server.out" 2>/dev/null && break; sleep 0.1; done
 addr=$(sed -n 's/^listening on //p' "$work/server.out")
@@ -65,22 +71,17 @@ rss0=$(rss_kb $server_pid)
 
 echo "enrolling $DEVICES devices at $scheme://$addr ..."
 t0=$(date +%s.%N)
-export RF_ENROLL_FROM=0
-while :; do
-  wrk -t"$WRK_THREADS" -c"$CONNS" -d60s -s "$here/enroll.lua" "$scheme://$addr" >"$work/enroll.txt"
-  n=$(curl -s "${curl_tls[@]}" "$scheme://$addr/metrics" | awk '/^ringfence_devices / {print $2}')
-  [ "$n" -ge "$DEVICES" ] && break
-  [ "$n" -gt 0 ] && [ "$n" = "${last_n:-}" ] && { echo "enrollment is not progressing"; exit 1; }
-  last_n=$n
-  RF_ENROLL_FROM=$(( n > 100000 ? n - 100000 : 0 ))
-  echo "  $n enrolled, continuing"
-done
+# Each device signs its enrollment with its own key (wrk cannot): rf_enroll_devices does it over
+# $CONNS/8 connections and writes each device's session token for checkin.lua.
+[ "$scheme" = https ] && export RF_CA=$work/ca.crt
+"$enroller" "$scheme://$addr" "$work/data/agent.token" "$DEVICES" "$work/sessions.txt" $(( CONNS / 8 > 0 ? CONNS / 8 : 1 ))
+export RF_SESSIONS=$work/sessions.txt
 t1=$(date +%s.%N)
 sleep 3   # let the fleet flusher write the last segment
 rss1=$(rss_kb $server_pid)
 
 # --- nginx, a static file of the same size as a check-in response
-resp=$(curl -s "${curl_tls[@]}" -H "Authorization: Bearer $RF_TOKEN" -d "{\"device_id\":\"dev-0000000\",\"seq\":1}" "$scheme://$addr/v1/agent/checkin")
+resp=$(curl -s "${curl_tls[@]}" -H "Authorization: Bearer $(sed -n '1s/^[^ ]* //p' "$RF_SESSIONS")" -d "{\"device_id\":\"dev-0000000\",\"seq\":1}" "$scheme://$addr/v1/agent/checkin")
 mkdir -p "$work/www" "$work/nginx"
 printf "%s" "$resp" >"$work/www/checkin.json"
 chmod 755 "$work" "$work/www"; chmod 644 "$work/www/checkin.json"   # nginx workers drop root

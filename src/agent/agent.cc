@@ -74,7 +74,12 @@ Status Agent::Open() {
       options_.device.capabilities_json = "{}";
     }
   }
-  if (client_) RF_RETURN_IF_ERROR(ValidateDeviceInfo(options_.device));
+  if (client_) {
+    RF_RETURN_IF_ERROR(ValidateDeviceInfo(options_.device));
+    // Durable before the first enrollment sends its public key (src/agent/device_key.h).
+    RF_ASSIGN_OR_RETURN(device_key_,
+                        LoadOrCreateDeviceKey(env_.fs, options_.state_dir + "/device.key", faults_));
+  }
   next_checkin_micros_ = Mono();
   next_start_micros_ = Mono();
   return Status::Ok();
@@ -91,15 +96,10 @@ Status Agent::CheckinRound() {
   };
   Result<CheckinResponse> resp = Status::Unavailable("not sent");
   PendingHealth reported;
-  // A second attempt only after the server forgot the device (re-enroll) or saw a higher seq.
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    if (!state_.enrolled) {
-      auto poll = client_->Enroll(options_.device);
-      if (!poll.ok()) return fail(poll.status());
-      state_.enrolled = true;
-      poll_after_s_ = *poll;
-      if (Status s = SaveState(); !s.ok()) return fail(s);
-    }
+  // Another attempt only after the server forgot the device (re-enroll), saw a higher seq, or
+  // refused the session (a new one).
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (Status s = EnsureSession(); !s.ok()) return fail(s);
     // The sequence number is durable before it is used: a replay of it is always stale.
     state_.seq += 1;
     if (Status s = SaveState(); !s.ok()) return fail(s);
@@ -114,6 +114,9 @@ Status Agent::CheckinRound() {
                resp.status().message().find("stale_checkin") != std::string::npos) {
       Log(resp.status().ToString() + "; leaping the sequence number forward");
       state_.seq += 1'000'000;
+    } else if (resp.status().code() == StatusCode::kUnauthenticated) {
+      Log(resp.status().ToString() + "; asking for a new session");
+      client_->ClearSession();
     } else {
       break;
     }
@@ -148,6 +151,29 @@ Status Agent::CheckinRound() {
   next_checkin_micros_ = Mono() + JitteredPollDelayMs(poll_after_s_, options_.poll_min_s,
                                                       options_.poll_max_s, env_.random) * 1000;
   return Status::Ok();
+}
+
+Status Agent::EnsureSession() {
+  if (state_.enrolled) {
+    const DeviceSession& cur = client_->session();
+    if (!cur.token.empty() && cur.expires_s - 60 > NowS()) return Status::Ok();
+    auto s = client_->NewSession(options_.device.device_id, *device_key_, NowS());
+    if (s.ok()) {
+      poll_after_s_ = s->poll_after_s;
+      return Status::Ok();
+    }
+    if (s.status().code() != StatusCode::kNotFound) return s.status();
+    Log(s.status().ToString() + "; enrolling again");
+    state_.enrolled = false;
+  }
+  // The key was saved before it was ever sent, so an enrollment interrupted at any point is
+  // repeated with the same key (idempotent on the server).
+  auto s = client_->Enroll(options_.device, *device_key_, NowS());
+  if (faults_) faults_->Hit("enroll.done");
+  if (!s.ok()) return s.status();
+  state_.enrolled = true;
+  poll_after_s_ = s->poll_after_s;
+  return SaveState();
 }
 
 void Agent::Refuse(const Directive& d, const std::string& result, const std::string& reason) {

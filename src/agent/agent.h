@@ -22,6 +22,7 @@
 #include "agent/backoff.h"
 #include "agent/consumer.h"
 #include "agent/crash_loop_guard.h"
+#include "agent/device_key.h"
 #include "agent/fault_points.h"
 #include "agent/protocol_client.h"
 #include "agent/sleeper.h"
@@ -36,7 +37,7 @@ inline constexpr int kHostCrashExitCode = 86;
 
 struct AgentOptions {
   std::string server_url;  // "http://host:port"; empty = offline (guard and supervision only)
-  std::string token;       // the fleet's agent enrollment token
+  std::string token;       // the fleet's enrollment token (enrollment only; docs/protocol.md)
   std::string state_dir;   // owned by this agent alone
   TrustRoot trust;
   DeviceInfo device;       // capabilities_json filled by Open() unless set
@@ -84,11 +85,13 @@ class Agent {
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
 
-  // Opens and repairs the state directory, asks the consumer for its manifest. Must succeed
-  // before anything else is called.
+  // Opens and repairs the state directory, asks the consumer for its manifest, and (with a
+  // server) loads or creates the device key (STATE/device.key). Must succeed before anything else
+  // is called.
   Status Open();
 
-  // One protocol round: enroll if needed, check in (with the pending health report), then act on
+  // One protocol round: enroll if needed (or get a new session with the device key), check in
+  // (with the pending health report), then act on
   // every directive. OK when the check-in was answered; install/revert outcomes are not errors
   // (they are reported at the next check-in). Sets the time of the next round.
   Status CheckinRound();
@@ -112,6 +115,9 @@ class Agent {
 
  private:
   void Log(const std::string& line);
+  // Makes sure the client holds a session: enrolls if not enrolled, else asks for a new session
+  // when there is none or it is about to expire (a reset device is enrolled again).
+  Status EnsureSession();
   int64_t NowS() { return env_.clock->NowUnixMicros() / 1'000'000; }
   int64_t Mono() { return env_.clock->MonotonicMicros(); }
   Status SaveState();
@@ -145,6 +151,7 @@ class Agent {
   Sleeper* sleeper_;
   FaultPoints* faults_;
   std::unique_ptr<ProtocolClient> client_;
+  std::optional<crypto::SigningKey> device_key_;  // set by Open() when there is a server
   StateDir dir_;
   CrashLoopGuard guard_;
   ConsumerCommand consumer_;

@@ -4,9 +4,11 @@
 
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <functional>
 #include <sstream>
 #include <string_view>
@@ -595,6 +597,63 @@ TEST_F(AgentTest, ReEnrollsWhenTheServerForgetsTheDevice) {
   ASSERT_TRUE(agent->CheckinRound().ok()) << log_;  // enrolls again and retries at once
   EXPECT_EQ(server_.enrolls(), 2);
   EXPECT_EQ(server_.checkins().size(), 2u);
+}
+
+TEST_F(AgentTest, DeviceKeyIs0600DurableBeforeEnrollmentAndReusedAcrossRestarts) {
+  {
+    auto agent = NewAgent(Options(false));
+    // Open() created the key; nothing has been sent yet.
+    EXPECT_EQ(server_.enrolls(), 0);
+    struct stat st;
+    ASSERT_EQ(::stat(dir_.File("state/device.key").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    ASSERT_TRUE(agent->CheckinRound().ok()) << log_;
+  }
+  auto key = crypto::DecodePrivateKeyFile(rf::testing::ReadFileOrDie(dir_.File("state/device.key")));
+  ASSERT_TRUE(key.ok());
+  const std::string pub(reinterpret_cast<const char*>(key->public_key().bytes.data()), 32);
+  EXPECT_EQ(server_.KeyOf("d-1"), pub);
+  // A restarted agent keeps its key: a new session (signed), no second enrollment.
+  auto agent = NewAgent(Options(false));
+  ASSERT_TRUE(agent->CheckinRound().ok()) << log_;
+  EXPECT_EQ(server_.enrolls(), 1);
+  EXPECT_EQ(server_.sessions_issued(), 2);
+  EXPECT_EQ(server_.KeyOf("d-1"), pub);
+}
+
+TEST_F(AgentTest, ARefusedSessionIsRenewedWithTheDeviceKey) {
+  auto agent = NewAgent(Options(false));
+  ASSERT_TRUE(agent->CheckinRound().ok()) << log_;
+  server_.DropSessions();  // e.g. the server's session secret was rotated
+  ASSERT_TRUE(agent->CheckinRound().ok()) << log_;
+  EXPECT_EQ(server_.enrolls(), 1);
+  EXPECT_EQ(server_.sessions_issued(), 2);
+  EXPECT_EQ(server_.checkins().size(), 2u);
+}
+
+TEST_F(AgentTest, AnotherKeyForAnEnrolledIdIsRefusedAndNotOverwritten) {
+  {
+    auto agent = NewAgent(Options(false));
+    ASSERT_TRUE(agent->CheckinRound().ok()) << log_;
+  }
+  const std::string registered = server_.KeyOf("d-1");
+  // The state directory is lost (a re-imaged device): a new key; the server keeps the old one.
+  std::filesystem::remove_all(dir_.File("state"));
+  auto agent = NewAgent(Options(false));
+  Status s = agent->CheckinRound();
+  EXPECT_EQ(s.code(), StatusCode::kAborted) << s.ToString();
+  EXPECT_NE(s.message().find("key_conflict"), std::string::npos) << s.ToString();
+  EXPECT_EQ(server_.KeyOf("d-1"), registered);
+}
+
+TEST_F(AgentTest, ACorruptDeviceKeyIsAClearError) {
+  ASSERT_TRUE(env_.fs->CreateDirs(dir_.File("state"), 0700).ok());
+  rf::testing::WriteFileOrDie(dir_.File("state/device.key"), "{\"not\":\"a key\"}");
+  Agent agent(Options(false), env_, &sleeper_, http_.get(), nullptr);
+  Status s = agent.Open();
+  EXPECT_EQ(s.code(), StatusCode::kDataLoss);
+  EXPECT_NE(s.message().find("device.key"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("fleet reset"), std::string::npos) << s.ToString();
 }
 
 // The example ringfence-sensor (examples/sensor) and the real Channel File 291 bundle

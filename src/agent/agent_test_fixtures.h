@@ -27,6 +27,7 @@
 #include "agent/statements.h"
 #include "agent/trust_root.h"
 #include "crypto/crypto.h"
+#include "crypto/device_auth.h"
 #include "crypto/dsse.h"
 
 namespace rf::agent::testing {
@@ -290,6 +291,18 @@ class FakeFleetServer {
     return checkins_;
   }
   int64_t enrolls() const { return enrolls_; }
+  // The public key (raw bytes) registered for `device`, "" if none.
+  std::string KeyOf(const std::string& device) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = keys_.find(device);
+    return it == keys_.end() ? "" : it->second;
+  }
+  // Every session token issued so far stops working (as after a server secret rotation).
+  void DropSessions() {
+    std::lock_guard<std::mutex> l(mu_);
+    sessions_.clear();
+  }
+  int64_t sessions_issued() const { return sessions_issued_; }
 
  private:
   struct Directive {
@@ -303,24 +316,76 @@ class FakeFleetServer {
     r.body = "{\"error\":{\"code\":\"" + code + "\",\"message\":\"" + code + "\"}}";
     return r;
   }
+  // A session response for `dev` (REQUIRES: mu_ held).
+  RawResponse NewSession(const std::string& dev) {
+    const std::string token = "sess-" + dev + "-" + std::to_string(++sessions_issued_);
+    sessions_[token] = dev;
+    RawResponse r;
+    r.body = boost::json::serialize(boost::json::object{
+        {"device_id", dev}, {"poll_after_s", poll_after_.load()}, {"session_token", token},
+        {"session_expires_s", int64_t{4'000'000'000}}});
+    return r;
+  }
+  // Enrollment and session requests, checked as the real server does (docs/protocol.md "Device
+  // credentials"), apart from the timestamp window.
+  RawResponse Enroll(const RawRequest& req) {
+    if (req.authorization != "Bearer test-token") return Error(401, "unauthenticated");
+    ++enrolls_;
+    auto v = boost::json::parse(req.body).as_object();
+    const std::string dev(v.at("device_id").as_string());
+    const std::string pub_b64(v.at("public_key").as_string());
+    auto pub = crypto::Base64Decode(pub_b64);
+    auto proof = crypto::Base64Decode(std::string(v.at("proof").as_string()));
+    if (!pub.ok() || pub->size() != 32 || !proof.ok()) return Error(400, "invalid_request");
+    crypto::PublicKey key;
+    std::copy(pub->begin(), pub->end(), key.bytes.begin());
+    const int64_t ts = v.at("timestamp_s").as_int64();
+    if (!crypto::Verify(key, crypto::EnrollProofMessage(dev, pub_b64, ts), *proof).ok()) {
+      return Error(401, "invalid_proof");
+    }
+    auto it = keys_.find(dev);
+    if (it != keys_.end() && it->second != *pub) return Error(409, "key_conflict");
+    keys_[dev] = *pub;
+    enrolled_.insert(dev);
+    return NewSession(dev);
+  }
+  RawResponse Session(const RawRequest& req) {
+    auto v = boost::json::parse(req.body).as_object();
+    const std::string dev(v.at("device_id").as_string());
+    auto it = keys_.find(dev);
+    if (it == keys_.end() || !enrolled_.count(dev)) return Error(404, "unknown_device");
+    crypto::PublicKey key;
+    std::copy(it->second.begin(), it->second.end(), key.bytes.begin());
+    auto sig = crypto::Base64Decode(std::string(v.at("signature").as_string()));
+    if (!sig.ok() || !crypto::Verify(key, crypto::SessionRequestMessage(dev, v.at("timestamp_s").as_int64()),
+                                     *sig).ok()) {
+      return Error(401, "unauthenticated");
+    }
+    return NewSession(dev);
+  }
+  // The device a bearer session token belongs to, "" if none.
+  std::string SessionDevice(const RawRequest& req) {
+    constexpr std::string_view kBearer = "Bearer ";
+    if (req.authorization.rfind(kBearer, 0) != 0) return "";
+    auto it = sessions_.find(req.authorization.substr(kBearer.size()));
+    return it == sessions_.end() ? "" : it->second;
+  }
   RawResponse Handle(const RawRequest& req) {
     std::lock_guard<std::mutex> l(mu_);
     if (hook_) {
       if (auto r = hook_(req)) return *r;
     }
-    if (req.authorization != "Bearer test-token") return Error(401, "unauthenticated");
-    if (req.method == "POST" && req.path == "/v1/agent/enroll") {
-      ++enrolls_;
-      auto v = boost::json::parse(req.body);
-      enrolled_.insert(std::string(v.at("device_id").as_string()));
-      RawResponse r;
-      r.body = "{\"device_id\":" + boost::json::serialize(v.at("device_id")) + ",\"poll_after_s\":" +
-               std::to_string(poll_after_.load()) + "}";
-      return r;
+    if (req.method == "POST" && req.path == "/v1/agent/enroll") return Enroll(req);
+    if (req.method == "POST" && req.path == "/v1/agent/session") return Session(req);
+    const std::string session_device = SessionDevice(req);
+    if (session_device.empty() && req.authorization != "Bearer test-token") {
+      return Error(401, "unauthenticated");
     }
     if (req.method == "POST" && req.path == "/v1/agent/checkin") {
+      if (session_device.empty()) return Error(401, "unauthenticated");
       auto v = boost::json::parse(req.body).as_object();
       const std::string dev(v.at("device_id").as_string());
+      if (dev != session_device) return Error(403, "forbidden_device");
       if (!enrolled_.count(dev)) return Error(404, "unknown_device");
       const int64_t seq = v.at("seq").as_int64();
       if (seq <= last_seq_[dev]) return Error(409, "stale_checkin");
@@ -383,6 +448,9 @@ class FakeFleetServer {
   std::map<std::string, std::string> bundle_override_;
   std::map<std::string, int64_t> last_seq_;
   std::set<std::string> enrolled_;
+  std::map<std::string, std::string> keys_;      // device -> raw public key
+  std::map<std::string, std::string> sessions_;  // session token -> device
+  std::atomic<int64_t> sessions_issued_{0};
   std::vector<boost::json::object> checkins_;
   std::function<std::optional<RawResponse>(const RawRequest&)> hook_;
   std::atomic<int64_t> poll_after_{60};

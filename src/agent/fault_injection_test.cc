@@ -6,6 +6,7 @@
 // Seeds are printed; set RINGFENCE_FAULT_SEED to replay one run.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -249,6 +250,63 @@ TEST_F(FaultInjectionTest, KillNineDuringDownloadVerifyApplyNeverLeavesTheDevice
   EXPECT_GE(killed, kKilledTrials);
   EXPECT_GT(on_v1, 0);
   EXPECT_GT(on_v2, 0);
+}
+
+// kill -9 while enrolling: after the key was saved (nothing sent yet) and after the server
+// registered it (the agent had not yet saved "enrolled"). The next run enrolls with the same key
+// (idempotent on the server) and checks in; the key file is 0600 throughout.
+TEST_F(FaultInjectionTest, KillNineDuringEnrollmentRecoversWithTheSameKey) {
+  // Dry run with tracing on a fresh device: the fault point numbers of the enrollment.
+  const std::string dry = dir_.File("enroll-dry");
+  auto args = AgentArgs(dry, false);
+  args.push_back("--once");
+  int st = Wait(Spawn(args, {"RINGFENCE_AGENT_FAULT_TRACE=1"}, dir_.File("enroll-dry.err")));
+  const std::string trace = rf::testing::ReadFileOrDie(dir_.File("enroll-dry.err"));
+  ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << trace;
+  std::map<std::string, int64_t> k_of;
+  std::istringstream lines(trace);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("fault-point ", 0) != 0) continue;
+    const size_t sp = line.find(' ', 12);
+    k_of.emplace(line.substr(sp + 1), std::atoll(line.substr(12, sp - 12).c_str()));
+  }
+  ASSERT_EQ(k_of.count("device_key.saved"), 1u) << trace;
+  ASSERT_EQ(k_of.count("enroll.done"), 1u) << trace;
+  ASSERT_LT(k_of["device_key.saved"], k_of["enroll.done"]);
+
+  int n = 0;
+  for (const char* point : {"device_key.saved", "enroll.done"}) {
+    SCOPED_TRACE(point);
+    const std::string device = "dev-enroll-" + std::to_string(n);
+    const std::string state = dir_.File("enroll-" + std::to_string(n++));
+    auto with_id = [&](std::vector<std::string> a) {
+      for (size_t i = 0; i < a.size(); ++i) {
+        if (a[i] == "--device-id") a[i + 1] = device;
+      }
+      a.push_back("--once");
+      return a;
+    };
+    const std::string err = state + ".err";
+    const int killed = Wait(Spawn(with_id(AgentArgs(state, false)),
+                                  {"RINGFENCE_AGENT_KILL_AT=" + std::to_string(k_of[point])}, err));
+    ASSERT_TRUE(WIFSIGNALED(killed) && WTERMSIG(killed) == SIGKILL) << rf::testing::ReadFileOrDie(err);
+    struct stat key_stat;
+    ASSERT_EQ(::stat((state + "/device.key").c_str(), &key_stat), 0);
+    EXPECT_EQ(key_stat.st_mode & 0777, 0600u);
+    auto key = crypto::DecodePrivateKeyFile(rf::testing::ReadFileOrDie(state + "/device.key"));
+    ASSERT_TRUE(key.ok()) << key.status().ToString();
+    const std::string pub(reinterpret_cast<const char*>(key->public_key().bytes.data()), 32);
+    // Registered only if the kill came after the server answered.
+    EXPECT_EQ(server_.KeyOf(device), std::string(point) == "enroll.done" ? pub : "");
+    const size_t checkins_before = server_.checkins().size();
+    const int next = Wait(Spawn(with_id(AgentArgs(state, false)), {}, err));
+    ASSERT_TRUE(WIFEXITED(next) && WEXITSTATUS(next) == 0) << rf::testing::ReadFileOrDie(err);
+    EXPECT_EQ(server_.KeyOf(device), pub);  // the same key, not a conflicting new one
+    EXPECT_EQ(server_.checkins().size(), checkins_before + 1);
+    auto after = ReadState(state);
+    ASSERT_TRUE(after.ok());
+    EXPECT_TRUE(after->enrolled);
+  }
 }
 
 int CountLines(const std::string& path, const std::string& line) {

@@ -4,6 +4,7 @@
 
 #include "agent/canonical_json.h"
 #include "agent/statements.h"
+#include "crypto/device_auth.h"
 
 namespace rf::agent {
 namespace {
@@ -103,8 +104,47 @@ Status ValidateDeviceInfo(const DeviceInfo& d) {
   return Status::Ok();
 }
 
-std::string EncodeEnrollRequest(const DeviceInfo& device) {
-  return boost::json::serialize(DeviceJson(device));
+std::string EncodeEnrollRequest(const DeviceInfo& device, const crypto::SigningKey& key,
+                                int64_t now_s) {
+  boost::json::object o = DeviceJson(device);
+  const std::string pub = crypto::Base64Encode(
+      std::string_view(reinterpret_cast<const char*>(key.public_key().bytes.data()), 32));
+  o["public_key"] = pub;
+  o["timestamp_s"] = now_s;
+  o["proof"] = crypto::Base64Encode(key.Sign(crypto::EnrollProofMessage(device.device_id, pub, now_s)));
+  return boost::json::serialize(o);
+}
+
+std::string EncodeSessionRequest(const std::string& device_id, const crypto::SigningKey& key,
+                                 int64_t now_s) {
+  boost::json::object o;
+  o["device_id"] = device_id;
+  o["timestamp_s"] = now_s;
+  o["signature"] = crypto::Base64Encode(key.Sign(crypto::SessionRequestMessage(device_id, now_s)));
+  return boost::json::serialize(o);
+}
+
+Result<DeviceSession> DecodeSessionResponse(std::string_view body) {
+  constexpr std::string_view w = "session response";
+  auto v = ParseJson(body, 4);
+  if (!v.ok()) return v.status().WithPrefix(w);
+  if (!v->is_object()) return Status::InvalidArgument("session response is not a JSON object");
+  const auto& o = v->get_object();
+  RF_RETURN_IF_ERROR(
+      CheckKeys(o, {"device_id", "poll_after_s", "session_token", "session_expires_s"}, w));
+  DeviceSession s;
+  RF_ASSIGN_OR_RETURN(s.token, GetString(o, "session_token", w));
+  RF_ASSIGN_OR_RETURN(s.expires_s, GetInt(o, "session_expires_s", w));
+  RF_ASSIGN_OR_RETURN(s.poll_after_s, GetInt(o, "poll_after_s", w));
+  if (s.token.empty() || s.token.size() > 512) {
+    return Status::InvalidArgument("session response: 'session_token' must be 1-512 characters");
+  }
+  for (char c : s.token) {
+    if (c <= ' ' || c > '~') {
+      return Status::InvalidArgument("session response: 'session_token' is not printable ASCII");
+    }
+  }
+  return s;
 }
 
 std::string EncodeCheckinRequest(const DeviceInfo& device, const AgentState& state, int64_t seq) {
@@ -165,25 +205,38 @@ ProtocolClient::ProtocolClient(HttpClient* http, std::string server_url, std::st
                                ProtocolLimits limits)
     : http_(http), server_url_(std::move(server_url)), token_(std::move(token)), limits_(limits) {}
 
-Result<HttpResponse> ProtocolClient::Call(HttpRequest req, std::string_view what) {
-  req.bearer_token = token_;
+Result<HttpResponse> ProtocolClient::Call(HttpRequest req, const std::string& bearer,
+                                          std::string_view what) {
+  req.bearer_token = bearer;
   RF_ASSIGN_OR_RETURN(HttpResponse resp, http_->Send(req));
   if (resp.status < 200 || resp.status > 299) return ServerError(resp.status, resp.body, what);
   return resp;
 }
 
-Result<int64_t> ProtocolClient::Enroll(const DeviceInfo& device) {
+Result<DeviceSession> ProtocolClient::PostForSession(const std::string& path, std::string body,
+                                                     const std::string& bearer,
+                                                     std::string_view what) {
   HttpRequest req;
   req.method = "POST";
-  RF_ASSIGN_OR_RETURN(req.url, ResolveUrl(server_url_, "/v1/agent/enroll"));
-  req.body = EncodeEnrollRequest(device);
+  RF_ASSIGN_OR_RETURN(req.url, ResolveUrl(server_url_, path));
+  req.body = std::move(body);
   req.max_response_bytes = 16 << 10;
   req.timeout_ms = limits_.checkin_timeout_ms;
-  RF_ASSIGN_OR_RETURN(HttpResponse resp, Call(std::move(req), "enroll"));
-  auto v = ParseJson(resp.body, 4);
-  if (!v.ok() || !v->is_object()) return Status::InvalidArgument("enroll response is not a JSON object");
-  RF_ASSIGN_OR_RETURN(int64_t poll, GetInt(v->get_object(), "poll_after_s", "enroll response"));
-  return poll;
+  RF_ASSIGN_OR_RETURN(HttpResponse resp, Call(std::move(req), bearer, what));
+  RF_ASSIGN_OR_RETURN(session_, DecodeSessionResponse(resp.body));
+  return session_;
+}
+
+Result<DeviceSession> ProtocolClient::Enroll(const DeviceInfo& device,
+                                             const crypto::SigningKey& key, int64_t now_s) {
+  return PostForSession("/v1/agent/enroll", EncodeEnrollRequest(device, key, now_s), token_,
+                        "enroll");
+}
+
+Result<DeviceSession> ProtocolClient::NewSession(const std::string& device_id,
+                                                 const crypto::SigningKey& key, int64_t now_s) {
+  return PostForSession("/v1/agent/session", EncodeSessionRequest(device_id, key, now_s), "",
+                        "session");
 }
 
 Result<CheckinResponse> ProtocolClient::Checkin(std::string_view body) {
@@ -193,7 +246,7 @@ Result<CheckinResponse> ProtocolClient::Checkin(std::string_view body) {
   req.body = std::string(body);
   req.max_response_bytes = limits_.max_checkin_response_bytes;
   req.timeout_ms = limits_.checkin_timeout_ms;
-  RF_ASSIGN_OR_RETURN(HttpResponse resp, Call(std::move(req), "check-in"));
+  RF_ASSIGN_OR_RETURN(HttpResponse resp, Call(std::move(req), session_.token, "check-in"));
   return DecodeCheckinResponse(resp.body);
 }
 
@@ -202,7 +255,7 @@ Result<std::string> ProtocolClient::FetchBundle(const Directive& d) {
   RF_ASSIGN_OR_RETURN(req.url, ResolveUrl(server_url_, d.bundle_url));
   req.max_response_bytes = limits_.max_bundle_bytes;
   req.timeout_ms = limits_.download_timeout_ms;
-  RF_ASSIGN_OR_RETURN(HttpResponse resp, Call(std::move(req), "bundle download"));
+  RF_ASSIGN_OR_RETURN(HttpResponse resp, Call(std::move(req), session_.token, "bundle download"));
   return std::move(resp.body);
 }
 
@@ -211,7 +264,7 @@ Result<std::vector<std::string>> ProtocolClient::FetchApprovals(const Directive&
   RF_ASSIGN_OR_RETURN(req.url, ResolveUrl(server_url_, d.approvals_url));
   req.max_response_bytes = limits_.max_approvals_bytes;
   req.timeout_ms = limits_.download_timeout_ms;
-  RF_ASSIGN_OR_RETURN(HttpResponse resp, Call(std::move(req), "approvals download"));
+  RF_ASSIGN_OR_RETURN(HttpResponse resp, Call(std::move(req), session_.token, "approvals download"));
   constexpr std::string_view w = "approvals response";
   auto v = ParseJson(resp.body, 4);
   if (!v.ok()) return v.status().WithPrefix(w);

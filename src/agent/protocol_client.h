@@ -15,6 +15,7 @@
 #include "agent/agent_state.h"
 #include "agent/http_client.h"
 #include "core/status.h"
+#include "crypto/crypto.h"
 
 namespace rf::agent {
 
@@ -36,6 +37,13 @@ struct CheckinResponse {
   std::vector<Directive> directives;
 };
 
+// A device session (docs/protocol.md "Device credentials"): what check-ins and downloads carry.
+struct DeviceSession {
+  std::string token;
+  int64_t expires_s = 0;     // server clock
+  int64_t poll_after_s = 60;
+};
+
 // What identifies and describes the device (enroll and check-in).
 struct DeviceInfo {
   std::string device_id;
@@ -54,7 +62,15 @@ struct ProtocolLimits {
 // Validates device id and attrs against the protocol's rules (InvalidArgument naming the problem).
 Status ValidateDeviceInfo(const DeviceInfo& device);
 
-std::string EncodeEnrollRequest(const DeviceInfo& device);
+// The enrollment body: the device, its public key and the proof of possession signed by `key`
+// at `now_s` (crypto::EnrollProofMessage).
+std::string EncodeEnrollRequest(const DeviceInfo& device, const crypto::SigningKey& key,
+                                int64_t now_s);
+// The session request body, signed by `key` at `now_s` (crypto::SessionRequestMessage).
+std::string EncodeSessionRequest(const std::string& device_id, const crypto::SigningKey& key,
+                                 int64_t now_s);
+// Strict decoding of the enrollment and session responses.
+Result<DeviceSession> DecodeSessionResponse(std::string_view body);
 // The check-in body for `seq`: device, installed channels and the pending health report.
 std::string EncodeCheckinRequest(const DeviceInfo& device, const AgentState& state, int64_t seq);
 // Strict decoding: unknown keys, wrong types, bad digests, channel names or actions are
@@ -63,15 +79,26 @@ Result<CheckinResponse> DecodeCheckinResponse(std::string_view body);
 
 class ProtocolClient {
  public:
-  // `http` must outlive the client. `server_url`: "http://host:port".
+  // `http` must outlive the client. `server_url`: "http://host:port". `token`: the fleet's
+  // enrollment token (used for enrollment only).
   ProtocolClient(HttpClient* http, std::string server_url, std::string token,
                  ProtocolLimits limits);
 
-  // Returns the server's poll_after_s.
-  Result<int64_t> Enroll(const DeviceInfo& device);
+  // Enrolls with the fleet token and the device's key; the session it returns is kept for the
+  // calls below. 409 key_conflict -> Aborted, 403 device_revoked -> PermissionDenied.
+  Result<DeviceSession> Enroll(const DeviceInfo& device, const crypto::SigningKey& key,
+                               int64_t now_s);
+  // A new session signed by the device's key (no fleet token); kept for the calls below.
+  // 404 unknown_device (not enrolled, or reset) -> NotFound, 403 revoked -> PermissionDenied.
+  Result<DeviceSession> NewSession(const std::string& device_id, const crypto::SigningKey& key,
+                                   int64_t now_s);
+  // The session in use ("" if none) and forgetting it (after a 401).
+  const DeviceSession& session() const { return session_; }
+  void ClearSession() { session_ = {}; }
   // Server refusals map to: 404 unknown_device -> NotFound, 409 stale_checkin -> Aborted,
   // 401 -> Unauthenticated, 403 -> PermissionDenied, other 4xx -> InvalidArgument,
   // 5xx/429 -> Unavailable. The message carries the server's error code and message.
+  // Check-ins and downloads carry the session token.
   Result<CheckinResponse> Checkin(std::string_view body);
   // The bundle envelope bytes (size-capped, not yet verified).
   Result<std::string> FetchBundle(const Directive& d);
@@ -79,12 +106,16 @@ class ProtocolClient {
   Result<std::vector<std::string>> FetchApprovals(const Directive& d);
 
  private:
-  Result<HttpResponse> Call(HttpRequest req, std::string_view what);
+  // Sends `req` with `bearer` (none if empty).
+  Result<HttpResponse> Call(HttpRequest req, const std::string& bearer, std::string_view what);
+  Result<DeviceSession> PostForSession(const std::string& path, std::string body,
+                                       const std::string& bearer, std::string_view what);
 
   HttpClient* http_;
   std::string server_url_;
   std::string token_;
   ProtocolLimits limits_;
+  DeviceSession session_;
 };
 
 }  // namespace rf::agent

@@ -1,6 +1,7 @@
 // The CLI verbs that talk to `ringfence server`'s operator API (docs/api/openapi.yaml):
-//   ringfence --server URL --token FILE type add | bundle upload | release ... | fleet | audit |
-//             principal add | policy set | control set|delete
+//   ringfence --server URL --token FILE type add | bundle upload | release ... | fleet |
+//             fleet revoke|reset|credential DEVICE | audit | principal add | policy set |
+//             control set|delete
 // and `ringfence audit verify --data DIR`, which checks the audit chain offline in the SQLite file.
 //
 // Exit codes: 0 done, 1 refused by the server (or audit not verified, or a watched release ended
@@ -422,6 +423,29 @@ int Fleet(const Remote& r, const Args& a) {
   return kExitOk;
 }
 
+// `fleet revoke|reset|credential DEVICE` (docs/protocol.md "Device credentials").
+int FleetDevice(const Remote& r, const Args& a, const std::string& verb) {
+  auto c = Connect(r);
+  if (!c.ok()) return UsageError(c.status());
+  int rc = 0;
+  std::string raw;
+  const std::string path = "/v1/fleet/devices/" + a.id + "/" + verb;
+  auto o = Call(**c, verb == "credential" ? "GET" : "POST", path, "", &rc, {}, &raw);
+  if (!o) return rc;
+  if (a.json_out) {
+    std::cout << raw << "\n";
+    return kExitOk;
+  }
+  std::cout << "device " << S(*o, "device_id") << ": credential " << S(*o, "state") << ", key "
+            << S(*o, "key_id").substr(0, 16) << ", epoch " << I(*o, "epoch") << "\n";
+  if (verb == "revoke") {
+    std::cout << "its check-ins are refused until an operator resets it and it enrolls again\n";
+  } else if (verb == "reset") {
+    std::cout << "its next enrollment may register any key\n";
+  }
+  return kExitOk;
+}
+
 int Audit(const Remote& r, const Args& a) {
   auto c = Connect(r);
   if (!c.ok()) return UsageError(c.status());
@@ -671,7 +695,20 @@ void RegisterRemoteCommands(CLI::App& app, int* exit_code) {
 
   CLI::App* fleet = app.add_subcommand("fleet", "the fleet as devices report it: strata and capabilities");
   fleet->add_flag("--json", a->json_out, "print the server's reply");
-  fleet->callback(run([=] { return Fleet(*remote, *a); }));
+  fleet->callback([=] {
+    if (fleet->get_subcommands().empty()) *exit_code = Fleet(*remote, *a);
+  });
+  for (const auto& [verb, help] : std::vector<std::pair<std::string, std::string>>{
+           {"revoke", "revoke a device's credential: its check-ins are refused until it is reset "
+                      "and enrolls again (operator)"},
+           {"reset", "allow a device's next enrollment to register a new key (operator)"},
+           {"credential", "a device's credential: state, key id, epoch (operator)"}}) {
+    CLI::App* cmd = fleet->add_subcommand(verb, help);
+    cmd->add_option("device", a->id, "device id")->required();
+    cmd->add_flag("--json", a->json_out, "print the server's reply");
+    const std::string v = verb;
+    cmd->callback(run([=] { return FleetDevice(*remote, *a, v); }));
+  }
 
   CLI::App* audit = app.add_subcommand("audit", "the hash-chained audit log");
   audit->add_option("--after", a->after, "entries after this seq");

@@ -250,7 +250,9 @@ class Run {
     RF_RETURN_IF_ERROR(env_.fs->CreateDirs(data_dir_, 0700));
     ProcessSpec spec;
     spec.argv = {o_.ringfence_bin, "server", "--data", data_dir_, "--listen", "127.0.0.1:0",
-                 "--poll-after", "1", "--tick-ms", "250", "--flush-ms", "1000", "--threads", "2"};
+                 "--poll-after", "1", "--tick-ms", "250", "--flush-ms", "1000", "--threads", "2",
+                 // The whole demo fleet enrolls in its first second (a real fleet trickles in).
+                 "--enroll-rate", "1000", "--enroll-burst", "100000"};
     if (!layers_.Has(3)) spec.argv.push_back("--allow-unreviewed");
     if (!layers_.Has(1)) spec.argv.push_back("--skip-layer1");
     if (layers_.Has(2)) {

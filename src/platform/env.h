@@ -57,6 +57,11 @@ class Filesystem {
   // Durably replaces `path` with `data`: temp file in the same directory, fsync, rename, fsync dir.
   // After a crash at any point, `path` holds either the old or the new content, never a mix.
   virtual Status WriteFileAtomic(const std::string& path, std::string_view data, int mode) = 0;
+  // Durably appends `data` to `path` (created with `mode` if absent): write, fdatasync, and an
+  // fsync of the directory when the file was created. After a crash the file holds everything
+  // appended by calls that returned OK, possibly followed by a torn prefix of the one in flight;
+  // readers of an append-only file must detect (and callers repair) such a tail.
+  virtual Status AppendDurable(const std::string& path, std::string_view data, int mode) = 0;
   virtual bool Exists(const std::string& path) = 0;
   // Creates the directory and missing parents (mode applies to the last component).
   virtual Status CreateDirs(const std::string& path, int mode) = 0;

@@ -34,6 +34,21 @@ TEST(PosixFilesystemTest, AtomicWriteReadAndLimits) {
   EXPECT_FALSE(fs->Exists(path));
 }
 
+TEST(PosixFilesystemTest, AppendDurableCreatesWithModeAndAppends) {
+  testing::TempDir dir;
+  Filesystem* fs = PosixEnv().fs;
+  const std::string path = dir.File("journal.log");
+  ASSERT_TRUE(fs->AppendDurable(path, "one\n", 0600).ok());
+  ASSERT_TRUE(fs->AppendDurable(path, "two\n", 0644).ok());
+  auto r = fs->ReadFile(path, 100);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, "one\ntwo\n");
+  struct stat st;
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);  // the mode applies at creation only
+  EXPECT_FALSE(fs->AppendDurable(dir.File("no/such/dir/x"), "x", 0600).ok());
+}
+
 TEST(PosixEnvTest, ClocksMove) {
   Env env = PosixEnv();
   int64_t a = env.clock->MonotonicMicros();

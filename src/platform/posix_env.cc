@@ -145,6 +145,30 @@ class PosixFilesystem final : public Filesystem {
     return SyncDir(DirName(path));
   }
 
+  Status AppendDurable(const std::string& path, std::string_view data, int mode) override {
+    const bool created = !Exists(path);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, mode);
+    if (fd < 0) return ErrnoStatus(path, errno);
+    size_t off = 0;
+    while (off < data.size()) {
+      ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        int e = errno;
+        ::close(fd);
+        return ErrnoStatus(path, e);
+      }
+      off += static_cast<size_t>(n);
+    }
+    if (::fdatasync(fd) != 0) {
+      int e = errno;
+      ::close(fd);
+      return ErrnoStatus(path, e);
+    }
+    if (::close(fd) != 0) return ErrnoStatus(path, errno);
+    return created ? SyncDir(DirName(path)) : Status::Ok();
+  }
+
   bool Exists(const std::string& path) override {
     struct stat st;
     return ::stat(path.c_str(), &st) == 0;

@@ -60,6 +60,12 @@ Status MemFilesystem::WriteFileAtomic(const std::string& path, std::string_view 
   return Status::Ok();
 }
 
+Status MemFilesystem::AppendDurable(const std::string& path, std::string_view data, int) {
+  std::lock_guard<std::mutex> l(mu_);
+  files_[path].append(data);
+  return Status::Ok();
+}
+
 bool MemFilesystem::Exists(const std::string& path) {
   std::lock_guard<std::mutex> l(mu_);
   return files_.count(path) > 0 || dirs_.count(path) > 0;

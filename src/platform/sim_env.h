@@ -38,6 +38,7 @@ class MemFilesystem final : public Filesystem {
  public:
   Result<std::string> ReadFile(const std::string& path, size_t max_bytes) override;
   Status WriteFileAtomic(const std::string& path, std::string_view data, int mode) override;
+  Status AppendDurable(const std::string& path, std::string_view data, int mode) override;
   bool Exists(const std::string& path) override;
   Status CreateDirs(const std::string& path, int mode) override;
   Result<std::vector<std::string>> ListDir(const std::string& path) override;

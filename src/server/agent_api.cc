@@ -57,21 +57,24 @@ bool TokenEquals(std::string_view presented, std::string_view expected) {
   return diff == 0;
 }
 
-AgentApi::AgentApi(FleetInventory& inventory, Controller& controller, ReleaseDirectory& releases,
-                   Clock& clock, ServerMetrics& metrics, std::string agent_token,
-                   std::string trust_json, AgentApiOptions options)
+AgentApi::AgentApi(FleetInventory& inventory, DeviceCredentials& credentials,
+                   Controller& controller, ReleaseDirectory& releases, Clock& clock,
+                   ServerMetrics& metrics, std::string agent_token, std::string trust_json,
+                   AgentApiOptions options)
     : inventory_(inventory),
+      credentials_(credentials),
       controller_(controller),
       releases_(releases),
       clock_(clock),
       metrics_(metrics),
       agent_token_(std::move(agent_token)),
       trust_json_(std::move(trust_json)),
-      options_(options) {}
+      options_(options),
+      enroll_limit_(options.enroll_rate_per_s, options.enroll_burst) {}
 
 bool AgentApi::IsAgentPath(std::string_view path) {
-  return path == "/v1/agent/enroll" || path == "/v1/agent/checkin" || path == "/v1/trust" ||
-         path.starts_with(kBundlesPrefix);
+  return path == "/v1/agent/enroll" || path == "/v1/agent/session" ||
+         path == "/v1/agent/checkin" || path == "/v1/trust" || path.starts_with(kBundlesPrefix);
 }
 
 HttpResponse AgentApi::Error(const Status& st, std::string_view code) {
@@ -81,20 +84,30 @@ HttpResponse AgentApi::Error(const Status& st, std::string_view code) {
 
 std::optional<HttpResponse> AgentApi::Handle(const HttpRequest& req) {
   if (!IsAgentPath(req.path)) return std::nullopt;
+  const bool post = req.method == "POST";
+  const bool get = req.method == "GET" || req.method == "HEAD";
+  // A session request is authenticated by its signature alone (so a rotated fleet token never
+  // locks out enrolled devices); a check-in by the device's session token (Checkin).
+  if (req.path == "/v1/agent/session") {
+    return post ? Session(req) : MethodNotAllowed(req.method, req.path, kAllowPost);
+  }
+  if (req.path == "/v1/agent/checkin") {
+    return post ? Checkin(req) : MethodNotAllowed(req.method, req.path, kAllowPost);
+  }
   if (req.bearer_token.empty()) {
     return Error(Status::Unauthenticated("missing 'Authorization: Bearer TOKEN'"),
                  "unauthenticated");
   }
-  if (!TokenEquals(req.bearer_token, agent_token_)) {
-    return Error(Status::Unauthenticated("unknown token"), "unauthenticated");
-  }
-  const bool post = req.method == "POST";
-  const bool get = req.method == "GET" || req.method == "HEAD";
+  const bool fleet_token = TokenEquals(req.bearer_token, agent_token_);
   if (req.path == "/v1/agent/enroll") {
+    if (!fleet_token) return Error(Status::Unauthenticated("unknown token"), "unauthenticated");
     return post ? Enroll(req) : MethodNotAllowed(req.method, req.path, kAllowPost);
   }
-  if (req.path == "/v1/agent/checkin") {
-    return post ? Checkin(req) : MethodNotAllowed(req.method, req.path, kAllowPost);
+  // Bundles and trust: the fleet token or any valid session token (they are public to the fleet
+  // and verified on the device anyway).
+  if (!fleet_token) {
+    auto claims = credentials_.VerifySession(req.bearer_token, clock_.NowUnixMicros() / 1'000'000);
+    if (!claims.ok()) return Error(Status::Unauthenticated("unknown token"), "unauthenticated");
   }
   if (!get) return MethodNotAllowed(req.method, req.path, kAllowGet);
   if (req.path == "/v1/trust") return JsonResponse(200, trust_json_);
@@ -103,6 +116,19 @@ std::optional<HttpResponse> AgentApi::Handle(const HttpRequest& req) {
     return Approvals(rest.substr(0, rest.size() - kApprovalsSuffix.size()));
   }
   return Bundle(rest);
+}
+
+std::string AgentApi::SessionBody(std::string_view device_id, uint32_t epoch, int64_t now_s) {
+  std::string body = "{\"device_id\":";
+  AppendJsonString(&body, device_id);
+  body += ",\"poll_after_s\":";
+  AppendInt(&body, options_.poll_after_s);
+  body += ",\"session_token\":";
+  AppendJsonString(&body, credentials_.IssueSession(device_id, epoch, now_s));
+  body += ",\"session_expires_s\":";
+  AppendInt(&body, now_s + credentials_.session_ttl_s());
+  body += '}';
+  return body;
 }
 
 HttpResponse AgentApi::Enroll(const HttpRequest& req) {
@@ -115,15 +141,72 @@ HttpResponse AgentApi::Enroll(const HttpRequest& req) {
                                       ? "body_too_large"
                                       : "invalid_request");
   }
-  inventory_.Enroll(*parsed, clock_.NowUnixMicros());
+  const EnrollRequest& e = *parsed;
+  const int64_t now = clock_.NowUnixMicros();
+  const int64_t now_s = now / 1'000'000;
+  if (Status s = credentials_.CheckTimestamp(e.timestamp_s, now_s); !s.ok()) {
+    return Error(s, "clock_skew");
+  }
+  crypto::PublicKey key;
+  std::copy(e.public_key.begin(), e.public_key.end(), key.bytes.begin());
+  if (credentials_.WouldAddCredential(e.device_id, key)) {
+    if (const int64_t wait = enroll_limit_.TryTake(clock_.MonotonicMicros()); wait > 0) {
+      HttpResponse r = Error(Status::ResourceExhausted("enrollment rate limit reached; retry later"),
+                             "rate_limited");
+      r.status = 429;
+      r.headers.emplace_back("Retry-After", std::to_string((wait + 999'999) / 1'000'000));
+      return r;
+    }
+  }
+  if (Status s = crypto::Verify(key, EnrollProofMessage(e.device_id, e.public_key_b64, e.timestamp_s),
+                                e.proof);
+      !s.ok()) {
+    return Error(Status::Unauthenticated("enrollment proof does not verify with the enrolled "
+                                         "public key (it must sign the statement of "
+                                         "docs/protocol.md for this device id and key)"),
+                 "invalid_proof");
+  }
+  auto reg = credentials_.Register(e.device_id, key, now_s);
+  if (!reg.ok()) {
+    switch (reg.status().code()) {
+      case StatusCode::kAlreadyExists: return Error(reg.status(), "key_conflict");
+      case StatusCode::kPermissionDenied: return Error(reg.status(), "device_revoked");
+      default: return Error(reg.status(), "internal");
+    }
+  }
+  inventory_.Enroll(e, now);
   metrics_.CountEnrollment();
-  std::string body = "{\"device_id\":";
-  AppendJsonString(&body, parsed->device_id);
-  body += ",\"poll_after_s\":" + std::to_string(options_.poll_after_s) + "}";
-  return JsonResponse(200, std::move(body));
+  return JsonResponse(200, SessionBody(e.device_id, reg->epoch, now_s));
+}
+
+HttpResponse AgentApi::Session(const HttpRequest& req) {
+  auto parsed = ParseSessionRequest(req.body);
+  if (!parsed.ok()) {
+    return Error(parsed.status(), parsed.status().code() == StatusCode::kResourceExhausted
+                                      ? "body_too_large"
+                                      : "invalid_request");
+  }
+  const int64_t now_s = clock_.NowUnixMicros() / 1'000'000;
+  auto c = credentials_.CheckSessionRequest(parsed->device_id, parsed->timestamp_s,
+                                            parsed->signature, now_s);
+  if (!c.ok()) {
+    switch (c.status().code()) {
+      case StatusCode::kNotFound: return Error(c.status(), "unknown_device");
+      case StatusCode::kPermissionDenied: return Error(c.status(), "device_revoked");
+      default: return Error(c.status(), "unauthenticated");
+    }
+  }
+  return JsonResponse(200, SessionBody(parsed->device_id, c->epoch, now_s));
 }
 
 HttpResponse AgentApi::Checkin(const HttpRequest& req) {
+  if (req.bearer_token.empty()) {
+    return Error(Status::Unauthenticated("missing 'Authorization: Bearer SESSION_TOKEN'"),
+                 "unauthenticated");
+  }
+  const int64_t now = clock_.NowUnixMicros();
+  auto claims = credentials_.VerifySession(req.bearer_token, now / 1'000'000);
+  if (!claims.ok()) return Error(claims.status(), "unauthenticated");
   auto parsed = ParseCheckinRequest(req.body);
   if (!parsed.ok()) {
     return Error(parsed.status(), parsed.status().code() == StatusCode::kResourceExhausted
@@ -131,7 +214,12 @@ HttpResponse AgentApi::Checkin(const HttpRequest& req) {
                                       : "invalid_request");
   }
   const CheckinRequest& ci = *parsed;
-  const int64_t now = clock_.NowUnixMicros();
+  if (ci.device_id != claims->device_id) {
+    return Error(Status::PermissionDenied("the session token is device '" +
+                                          std::string(claims->device_id) +
+                                          "''s; it may not check in as '" + ci.device_id + "'"),
+                 "forbidden_device");
+  }
   auto accepted = inventory_.Checkin(ci, now);
   if (!accepted.ok()) {
     return Error(accepted.status(), accepted.status().code() == StatusCode::kNotFound

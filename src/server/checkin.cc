@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "core/bundle.h"  // AppendJsonString
+#include "crypto/crypto.h"   // Base64Decode
 
 namespace rf::server {
 namespace json = boost::json;
@@ -69,6 +70,18 @@ Result<std::string> Sha(const json::value& v, std::string_view key) {
     return Bad(key, "expected 64 lowercase hex digits");
   }
   return std::string(v.get_string());
+}
+
+// A base64 string (RFC 4648, padded) that decodes to exactly `bytes` bytes.
+Result<std::string> Base64Bytes(const json::value& v, std::string_view key, size_t bytes) {
+  if (!v.is_string() || v.get_string().size() > 4 * ((bytes + 2) / 3)) {
+    return Bad(key, "expected the base64 of " + std::to_string(bytes) + " bytes");
+  }
+  auto raw = crypto::Base64Decode(v.get_string());
+  if (!raw.ok() || raw->size() != bytes) {
+    return Bad(key, "expected the base64 of " + std::to_string(bytes) + " bytes");
+  }
+  return std::move(*raw);
 }
 
 Result<std::string> Reason(const json::value& v, std::string_view key) {
@@ -501,7 +514,8 @@ Result<EnrollRequest> ParseEnrollRequest(std::string_view body) {
   json::value v;
   RF_RETURN_IF_ERROR(ParseJsonObject(body, &mr, &v));
   EnrollRequest req;
-  bool have_id = false, have_attrs = false, have_caps = false;
+  bool have_id = false, have_attrs = false, have_caps = false, have_key = false, have_ts = false,
+       have_proof = false;
   for (const auto& kv : v.get_object()) {
     if (kv.key() == "device_id") {
       RF_ASSIGN_OR_RETURN(req.device_id, IdString(kv.value(), "device_id"));
@@ -512,13 +526,54 @@ Result<EnrollRequest> ParseEnrollRequest(std::string_view body) {
     } else if (kv.key() == "capabilities") {
       RF_ASSIGN_OR_RETURN(req.capabilities, DecodeCaps(kv.value()));
       have_caps = true;
+    } else if (kv.key() == "public_key") {
+      RF_ASSIGN_OR_RETURN(req.public_key, Base64Bytes(kv.value(), "public_key", 32));
+      req.public_key_b64 = std::string(kv.value().get_string());
+      have_key = true;
+    } else if (kv.key() == "timestamp_s") {
+      RF_ASSIGN_OR_RETURN(req.timestamp_s, NonNegative(kv.value(), "timestamp_s"));
+      have_ts = true;
+    } else if (kv.key() == "proof") {
+      RF_ASSIGN_OR_RETURN(req.proof, Base64Bytes(kv.value(), "proof", 64));
+      have_proof = true;
     } else {
-      return UnknownKey("", kv.key(), "device_id, attrs, capabilities");
+      return UnknownKey("", kv.key(),
+                        "device_id, attrs, capabilities, public_key, timestamp_s, proof");
     }
   }
   if (!have_id) return Bad("device_id", "missing");
   if (!have_attrs) return Bad("attrs", "missing");
   if (!have_caps) return Bad("capabilities", "missing");
+  if (!have_key) return Bad("public_key", "missing (a device credential is required: docs/protocol.md)");
+  if (!have_ts) return Bad("timestamp_s", "missing");
+  if (!have_proof) return Bad("proof", "missing");
+  return req;
+}
+
+Result<SessionRequest> ParseSessionRequest(std::string_view body) {
+  unsigned char buffer[2048];
+  json::monotonic_resource mr(buffer, sizeof buffer);
+  json::value v;
+  RF_RETURN_IF_ERROR(ParseJsonObject(body, &mr, &v));
+  SessionRequest req;
+  bool have_id = false, have_ts = false, have_sig = false;
+  for (const auto& kv : v.get_object()) {
+    if (kv.key() == "device_id") {
+      RF_ASSIGN_OR_RETURN(req.device_id, IdString(kv.value(), "device_id"));
+      have_id = true;
+    } else if (kv.key() == "timestamp_s") {
+      RF_ASSIGN_OR_RETURN(req.timestamp_s, NonNegative(kv.value(), "timestamp_s"));
+      have_ts = true;
+    } else if (kv.key() == "signature") {
+      RF_ASSIGN_OR_RETURN(req.signature, Base64Bytes(kv.value(), "signature", 64));
+      have_sig = true;
+    } else {
+      return UnknownKey("", kv.key(), "device_id, timestamp_s, signature");
+    }
+  }
+  if (!have_id) return Bad("device_id", "missing");
+  if (!have_ts) return Bad("timestamp_s", "missing");
+  if (!have_sig) return Bad("signature", "missing");
   return req;
 }
 

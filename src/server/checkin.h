@@ -77,6 +77,18 @@ struct EnrollRequest {
   std::string device_id;
   rollout::Attributes attrs;
   CapabilityManifest capabilities;
+  // The device's credential (docs/protocol.md "Device credentials").
+  std::string public_key_b64;  // as sent (it is part of the signed proof)
+  std::string public_key;      // its 32 raw bytes (Ed25519)
+  int64_t timestamp_s = 0;     // the device's clock when it signed
+  std::string proof;           // 64 raw bytes: Ed25519 over EnrollProofMessage
+};
+
+// POST /v1/agent/session: a device's signed request for a new session token.
+struct SessionRequest {
+  std::string device_id;
+  int64_t timestamp_s = 0;
+  std::string signature;  // 64 raw bytes: Ed25519 over SessionRequestMessage
 };
 
 struct CheckinRequest {
@@ -93,6 +105,8 @@ struct CheckinRequest {
 
 // Decode a POST /v1/agent/enroll body. `attrs` and `capabilities` are required there.
 [[nodiscard]] Result<EnrollRequest> ParseEnrollRequest(std::string_view body);
+// Decode a POST /v1/agent/session body.
+[[nodiscard]] Result<SessionRequest> ParseSessionRequest(std::string_view body);
 // Decode a POST /v1/agent/checkin body.
 [[nodiscard]] Result<CheckinRequest> ParseCheckinRequest(std::string_view body);
 

@@ -122,12 +122,49 @@ TEST(CheckinParser, OversizedBodyIsResourceExhausted) {
   EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted);
 }
 
-TEST(EnrollParser, RequiresAttrsAndCapabilities) {
-  EXPECT_TRUE(ParseEnrollRequest(R"({"device_id":"d-1","attrs":{},"capabilities":{}})").ok());
-  auto r = ParseEnrollRequest(R"({"device_id":"d-1","attrs":{}})");
+// A well-formed credential part of an enrollment body (the values are not checked here).
+const std::string kCred = R"j("public_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","timestamp_s":1700000000,)j"
+                          R"j("proof":")j" + std::string(86, 'A') + "==\"";
+
+TEST(EnrollParser, RequiresAttrsCapabilitiesAndCredential) {
+  auto ok = ParseEnrollRequest(R"j({"device_id":"d-1","attrs":{},"capabilities":{},)j" + kCred + "}");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->public_key.size(), 32u);
+  EXPECT_EQ(ok->proof.size(), 64u);
+  EXPECT_EQ(ok->timestamp_s, 1700000000);
+  auto r = ParseEnrollRequest(R"j({"device_id":"d-1","attrs":{},)j" + kCred + "}");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("capabilities"), std::string::npos);
-  EXPECT_FALSE(ParseEnrollRequest(R"({"device_id":"d-1","attrs":{},"capabilities":{},"seq":1})").ok());
+  EXPECT_FALSE(ParseEnrollRequest(R"j({"device_id":"d-1","attrs":{},"capabilities":{},"seq":1,)j" + kCred + "}").ok());
+  // Today's body without a credential: refused, naming the missing key.
+  r = ParseEnrollRequest(R"j({"device_id":"d-1","attrs":{},"capabilities":{}})j");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("public_key"), std::string::npos);
+}
+
+TEST(EnrollParser, RefusesMalformedCredentials) {
+  const std::string base = R"j({"device_id":"d-1","attrs":{},"capabilities":{},)j";
+  for (const std::string& bad : {
+           std::string(R"j("public_key":"AAAA","timestamp_s":1,"proof":")j") + std::string(86, 'A') + "==\"",
+           std::string(R"j("public_key":"not base64!","timestamp_s":1,"proof":")j") + std::string(86, 'A') + "==\"",
+           std::string(R"j("public_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","timestamp_s":-1,"proof":")j") + std::string(86, 'A') + "==\"",
+           std::string(R"j("public_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","timestamp_s":"1","proof":")j") + std::string(86, 'A') + "==\"",
+           std::string(R"j("public_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","timestamp_s":1,"proof":"AAAA")j"),
+       }) {
+    auto r = ParseEnrollRequest(base + bad + "}");
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+TEST(SessionParser, StrictKeysAndSizes) {
+  const std::string sig = std::string(86, 'A') + "==";
+  auto ok = ParseSessionRequest(R"j({"device_id":"d-1","timestamp_s":5,"signature":")j" + sig + "\"}");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->signature.size(), 64u);
+  EXPECT_FALSE(ParseSessionRequest(R"j({"device_id":"d-1","timestamp_s":5})j").ok());
+  EXPECT_FALSE(ParseSessionRequest(R"j({"device_id":"d 1","timestamp_s":5,"signature":")j" + sig + "\"}").ok());
+  EXPECT_FALSE(ParseSessionRequest(R"j({"device_id":"d-1","timestamp_s":5,"signature":")j" + sig + R"j(","x":1})j").ok());
+  EXPECT_FALSE(ParseSessionRequest("[]").ok());
 }
 
 TEST(ProfileKey, RoundTripsAndIsCanonical) {

@@ -132,8 +132,15 @@ class ControllerTest : public ::testing::Test {
  protected:
   ControllerTest()
       : inventory_(Env{&clock_, &fs_, &random_}, {}),
+        credentials_(Env{&clock_, &fs_, &random_}, LongSessions()),
         controller_(dir_, inventory_, clock_, *crypto::SigningKey::FromSeed(std::string(32, 'k'))),
-        api_(inventory_, controller_, dir_, clock_, metrics_, kToken, "{}") {}
+        api_(inventory_, credentials_, controller_, dir_, clock_, metrics_, kToken, "{}") {}
+
+  static DeviceCredentialsOptions LongSessions() {
+    DeviceCredentialsOptions o;
+    o.session_ttl_s = 30 * 86400;  // longer than any test's simulated time
+    return o;
+  }
 
   void Enroll(int n) {
     for (int i = 0; i < n; ++i) {
@@ -143,7 +150,14 @@ class ControllerTest : public ::testing::Test {
                  {"tenant", i % 10 == 0 ? "acme" : "other"}};
       e.capabilities["ipc_rule"] = ConsumerCapability{{3}, 20, 0, 0};
       inventory_.Enroll(e, clock_.NowUnixMicros());
-      devices_.push_back({e.device_id, 0, 0, "", 0});
+      crypto::PublicKey key;  // any distinct key: these devices never sign (sessions are issued)
+      key.bytes[0] = static_cast<uint8_t>(i);
+      key.bytes[1] = static_cast<uint8_t>(i >> 8);
+      const int64_t now_s = clock_.NowUnixMicros() / 1'000'000;
+      auto reg = credentials_.Register(e.device_id, key, now_s);
+      ASSERT_TRUE(reg.ok()) << reg.status().ToString();
+      devices_.push_back(
+          {e.device_id, 0, 0, "", 0, credentials_.IssueSession(e.device_id, reg->epoch, now_s)});
     }
   }
 
@@ -153,6 +167,7 @@ class ControllerTest : public ::testing::Test {
     int64_t version;
     std::string sha;
     int64_t crashes;  // reported at the next check-in
+    std::string session;  // the device's session token
   };
 
   // Every device checks in once. Returns the number of installs and reverts handed out.
@@ -166,7 +181,7 @@ class ControllerTest : public ::testing::Test {
       }
       if (treated_crash && d.version > 0) body += R"(,"health":{"crashes":1})";
       body += "}";
-      HttpRequest req{"POST", "/v1/agent/checkin", {}, kToken, body};
+      HttpRequest req{"POST", "/v1/agent/checkin", {}, d.session, body};
       auto res = api_.Handle(req);
       EXPECT_TRUE(res.has_value());
       EXPECT_EQ(res->status, 200) << res->body;
@@ -213,6 +228,7 @@ class ControllerTest : public ::testing::Test {
   SeededRandom random_{7};
   FakeDirectory dir_;
   FleetInventory inventory_;
+  DeviceCredentials credentials_;
   Controller controller_;
   ServerMetrics metrics_;
   AgentApi api_;
@@ -312,7 +328,7 @@ TEST_F(ControllerTest, SilentTreatedDevicesHaltTheRelease) {
     for (Dev& d : devices_) {
       if (d.version > 0) continue;
       std::string body = R"({"device_id":")" + d.id + R"(","seq":)" + std::to_string(++d.seq) + "}";
-      auto res = api_.Handle(HttpRequest{"POST", "/v1/agent/checkin", {}, kToken, body});
+      auto res = api_.Handle(HttpRequest{"POST", "/v1/agent/checkin", {}, d.session, body});
       if (res->body.find("install") != std::string::npos) d.version = 43;  // and dies
     }
   }
@@ -378,7 +394,8 @@ TEST_F(ControllerTest, ARestartContinuesTheGateEvidenceAndTheBake) {
   persist.save_every_micros = kMinute;
   auto key = *crypto::SigningKey::FromSeed(std::string(32, 'k'));
   auto a = std::make_unique<Controller>(dir_, inventory_, clock_, key, persist);
-  auto api_a = std::make_unique<AgentApi>(inventory_, *a, dir_, clock_, metrics_, kToken, "{}");
+  auto api_a = std::make_unique<AgentApi>(inventory_, credentials_, *a, dir_, clock_, metrics_,
+                                           kToken, "{}");
   Enroll(2000);
   dir_.AddStartedRelease("r-1", 43, clock_.NowUnixMicros());
   // Background noise, the same in both arms: each check-in reports an error with probability 1/50
@@ -395,7 +412,7 @@ TEST_F(ControllerTest, ARestartContinuesTheGateEvidenceAndTheBake) {
         }
         if (random_.Below(50) == 0) body += R"(,"health":{"errors":1})";
         body += "}";
-        auto res = api.Handle(HttpRequest{"POST", "/v1/agent/checkin", {}, kToken, body});
+        auto res = api.Handle(HttpRequest{"POST", "/v1/agent/checkin", {}, d.session, body});
         ASSERT_TRUE(res.has_value() && res->status == 200);
         auto v = boost::json::parse(res->body).as_object();
         if (auto* c291 = v["channels"].as_object().if_contains("291")) {
@@ -421,7 +438,8 @@ TEST_F(ControllerTest, ARestartContinuesTheGateEvidenceAndTheBake) {
   api_a.reset();
   a.reset();
   auto b = std::make_unique<Controller>(dir_, inventory_, clock_, key, persist);
-  auto api_b = std::make_unique<AgentApi>(inventory_, *b, dir_, clock_, metrics_, kToken, "{}");
+  auto api_b = std::make_unique<AgentApi>(inventory_, credentials_, *b, dir_, clock_, metrics_,
+                                           kToken, "{}");
   ASSERT_TRUE(b->Tick().ok());
   const std::vector<GateMetric> after = b->GateMetrics();
   ASSERT_EQ(after.size(), before.size());

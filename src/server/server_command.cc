@@ -17,6 +17,8 @@
 #include "server/controller.h"
 #include "server/data_dir.h"
 #include "server/event_log.h"
+#include "server/device_credentials.h"
+#include "server/fleet_admin_api.h"
 #include "server/fleet_inventory.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
@@ -146,6 +148,12 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   FleetInventory inventory(env, inv_options);
   if (Status st = inventory.Load(); !st.ok()) return fail(st);
   inventory.StartFlusher();
+  DeviceCredentialsOptions cred_options;
+  cred_options.journal_path = flags.data + "/credentials.log";
+  cred_options.secret_path = flags.data + "/session.secret";
+  cred_options.session_ttl_s = flags.session_ttl_s;
+  DeviceCredentials credentials(env, cred_options);
+  if (Status st = credentials.Load(); !st.ok()) return fail(st);
 
 #ifdef RF_HAVE_SERVICE
   auto store = store::SqliteStore::Open(flags.data + "/" + store::kDatabaseFileName, {});
@@ -201,13 +209,20 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   ServerMetrics metrics;
   AgentApiOptions agent_options;
   agent_options.poll_after_s = flags.poll_after_s;
-  AgentApi agent(inventory, controller, directory, *env.clock, metrics, agent_token, trust,
-                 agent_options);
+  agent_options.enroll_rate_per_s = flags.enroll_rate;
+  agent_options.enroll_burst = flags.enroll_burst;
+  AgentApi agent(inventory, credentials, controller, directory, *env.clock, metrics, agent_token,
+                 trust, agent_options);
   HttpHandler operator_handler;
 #ifdef RF_HAVE_SERVICE
   const service::OperatorApiOptions operator_options;
   service::OperatorApi operator_api(**service, inventory, &controller, operator_options);
-  operator_handler = [&operator_api](const HttpRequest& r) { return operator_api.Handle(r); };
+  FleetAdminApi fleet_admin(credentials, *env.clock, [&service](std::string_view token) {
+    return (*service)->Authenticate(token);
+  });
+  operator_handler = [&operator_api, &fleet_admin](const HttpRequest& r) {
+    return FleetAdminApi::Handles(r.path) ? fleet_admin.Handle(r) : operator_api.Handle(r);
+  };
 #endif
   Router router(agent, metrics, controller, inventory, *env.clock, agent_token, operator_handler);
   if (Status st = controller.Tick(); !st.ok()) err << "ringfence server: " << st.message() << "\n";
@@ -304,6 +319,14 @@ void RegisterServerCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--tick-ms", flags->tick_ms, "controller period")->check(CLI::Range(10, 60'000));
   cmd->add_option("--flush-ms", flags->flush_ms, "fleet inventory flush period")
       ->check(CLI::Range(10, 600'000));
+  cmd->add_option("--enroll-rate", flags->enroll_rate,
+                  "enrollments adding a device credential per second (429 beyond the burst)")
+      ->check(CLI::Range(0.001, 1e6));
+  cmd->add_option("--enroll-burst", flags->enroll_burst, "burst of the enrollment rate limit")
+      ->check(CLI::Range(1.0, 1e9));
+  cmd->add_option("--session-ttl", flags->session_ttl_s,
+                  "seconds a device's session token is valid (then it signs a new request)")
+      ->check(CLI::Range(int64_t{10}, int64_t{30} * 86400));
   cmd->add_option("--consumer", flags->consumers,
                   "layer 2 on upload: a consumer build's command (docs/sdk.md); repeatable");
   cmd->add_option("--layer2-memory-mb", flags->layer2_memory_mb,

@@ -2,8 +2,10 @@
 // process.
 //
 // First start creates DIR (0700), DIR/admin.token and DIR/agent.token (0600, bearer tokens from the
-// OS CSPRNG) and DIR/release.key (the Ed25519 key that signs release statements, 0600); the
-// directory is locked for the server's life (src/server/data_dir.h).
+// OS CSPRNG), DIR/release.key (the Ed25519 key that signs release statements, 0600),
+// DIR/session.secret (0600; the HMAC key of device session tokens) and, at the first enrollment,
+// DIR/credentials.log (device keys, revocations, resets); the directory is locked for the
+// server's life (src/server/data_dir.h).
 // Then: fleet inventory (DIR/fleet/), release service on DIR/ringfence.db (when the control plane
 // is built in), controller, operator + agent API behind one router, HTTP server. Prints
 // "listening on HOST:PORT" on stdout once it accepts connections (PORT is the bound port, so
@@ -35,6 +37,11 @@ struct ServerFlags {
   int64_t tick_ms = 1'000;                // controller period
   int64_t flush_ms = 2'000;               // fleet inventory flush period
   std::string log_level = "info";         // stderr event log: debug, info, warn, error
+  // Device credentials (docs/protocol.md "Device credentials"): enrollments adding a credential
+  // per second and burst (429 beyond), and the lifetime of a device's session token.
+  double enroll_rate = 20;
+  double enroll_burst = 200;
+  int64_t session_ttl_s = 3600;
   // Layer 2 on upload: consumer command lines (program + fixed flags), one per consumer build.
   std::vector<std::string> consumers;
   int64_t layer2_memory_mb = 1024;        // address-space limit per layer-2 run (0 = none)
