@@ -277,10 +277,11 @@ TEST_F(ServerTest, OversizedHeaderGets431) {
 }
 
 TEST_F(ServerTest, ContentLengthWithChunkedGets400AndIsNotProcessed) {
-  const std::string chunk = [] {
+  const std::string enroll = e2e::EnrollBody(d1_, kStratum);
+  const std::string chunk = [&enroll] {
     char n[16];
-    std::snprintf(n, sizeof n, "%zx", kEnroll.size());
-    return std::string(n) + "\r\n" + kEnroll + "\r\n0\r\n\r\n";
+    std::snprintf(n, sizeof n, "%zx", enroll.size());
+    return std::string(n) + "\r\n" + enroll + "\r\n0\r\n\r\n";
   }();
   Response r = Raw(server_->port(),
                    "POST /v1/agent/enroll HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + agent_ +
@@ -375,10 +376,10 @@ TEST_F(ServerTest, HeadGivesTheGetsLengthWithoutABody) {
 }
 
 TEST_F(ServerTest, ExpectContinueGets100BeforeTheBodyIsSent) {
-  ASSERT_EQ(Call(server_->port(), "POST", "/v1/agent/enroll", agent_, kEnroll).status, 200);
+  ASSERT_EQ(Enroll().status, 200);
   const std::string body = R"({"device_id":"d-1","seq":1})";
   int fd = Connect(server_->port());
-  SendAll(fd, "POST /v1/agent/checkin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + agent_ +
+  SendAll(fd, "POST /v1/agent/checkin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + d1_.session +
                   "\r\nExpect: 100-continue\r\nContent-Length: " + std::to_string(body.size()) +
                   "\r\n\r\n");
   std::string pending;
@@ -400,10 +401,10 @@ TEST_F(ServerTest, ExpectContinueGets100BeforeTheBodyIsSent) {
 // The same, seen by an independent client: curl prints the interim response it received.
 TEST_F(ServerTest, CurlSeesContinueAndTheFinalAnswer) {
   if (access("/usr/bin/curl", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/curl";
-  ASSERT_EQ(Call(server_->port(), "POST", "/v1/agent/enroll", agent_, kEnroll).status, 200);
+  ASSERT_EQ(Enroll().status, 200);
   auto r = testing::RunCommand(
       {"/usr/bin/curl", "-sS", "-v", "--http1.1", "--max-time", "60", "-X", "POST", "-H",
-       "Expect: 100-continue", "-H", "Authorization: Bearer " + agent_, "-H",
+       "Expect: 100-continue", "-H", "Authorization: Bearer " + d1_.session, "-H",
        "Content-Type: application/json", "--data-binary", R"({"device_id":"d-1","seq":2})",
        "http://127.0.0.1:" + std::to_string(server_->port()) + "/v1/agent/checkin"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
