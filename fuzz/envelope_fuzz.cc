@@ -44,14 +44,16 @@ void CheckBase64(std::string_view text) {
   const rf::Result<std::string> strict = rf::crypto::Base64Decode(text);
   if (strict.ok()) {
     RF_FUZZ_CHECK(any.ok() && *any == *strict, "strict decoder accepted what the DSSE one refused");
-    RF_FUZZ_CHECK(rf::crypto::Base64Encode(*strict) == text, "strict decoder accepted a non-canonical text");
+    RF_FUZZ_CHECK(rf::crypto::Base64Encode(*strict) == text,
+                  "strict decoder accepted a non-canonical text");
   }
   if (!any.ok()) return;
   const bool standard = text.find_first_of("+/") != std::string_view::npos;
   const bool url_safe = text.find_first_of("-_") != std::string_view::npos;
   RF_FUZZ_CHECK(!(standard && url_safe), "accepted a text mixing both alphabets");
   const std::string canonical = rf::crypto::Base64Encode(*any);
-  RF_FUZZ_CHECK(StandardPadded(text) == canonical, "accepted a non-canonical text; canonical: " + canonical);
+  RF_FUZZ_CHECK(StandardPadded(text) == canonical,
+                "accepted a non-canonical text; canonical: " + canonical);
   RF_FUZZ_CHECK(strict.ok() == (text == canonical), "strict decoder refused its canonical form");
 }
 
@@ -69,7 +71,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                "\n  text: " + text);
   RF_FUZZ_CHECK(SameEnvelope(*env, *back), "envelope changed in the round trip: " + text);
   RF_FUZZ_CHECK(rf::crypto::SerializeEnvelope(*back) == text, "serialization is not stable");
-  const std::string url = rf::crypto::testing::ReencodeEnvelope(text, /*url_safe=*/true, /*padded=*/false);
+  const std::string url =
+      rf::crypto::testing::ReencodeEnvelope(text, /*url_safe=*/true, /*padded=*/false);
   rf::Result<rf::crypto::Envelope> from_url = rf::crypto::ParseEnvelope(url);
   RF_FUZZ_CHECK(from_url.ok() && SameEnvelope(*env, *from_url),
                 "URL-safe unpadded re-encoding refused or changed: " + url);

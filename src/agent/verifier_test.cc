@@ -219,7 +219,8 @@ TEST_F(VerifierTest, OneSignatureCountsForOneKeyWhateverItsKeyId) {
   c.approval_envelopes = {crypto::SerializeEnvelope(approval)};
   Status a = Verify(c);
   EXPECT_EQ(a.code(), StatusCode::kPermissionDenied);
-  EXPECT_NE(a.message().find("approvals: 1 distinct reviewer key(s)"), std::string::npos) << a.message();
+  EXPECT_NE(a.message().find("approvals: 1 distinct reviewer key(s)"), std::string::npos)
+      << a.message();
 }
 
 // DSSE: keyid is an optional, unauthenticated hint, and either base64 alphabet, padded or not, is

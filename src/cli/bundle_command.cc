@@ -174,7 +174,8 @@ void RegisterBundleCommand(CLI::App& app, int* exit_code) {
       "verify", "check a built bundle's signatures; exit 0 verified, 1 not verified");
   verify->add_option("bundle", a->bundle, "built bundle")->required();
   verify->add_option("--pub", a->pubs, "public key file (repeatable)")->required();
-  verify->add_option("--threshold", a->threshold, "distinct --pub keys whose signature is required (default 1)");
+  verify->add_option("--threshold", a->threshold,
+                     "distinct --pub keys whose signature is required (default 1)");
   verify->callback([a, exit_code] { *exit_code = Verify(*a); });
 }
 

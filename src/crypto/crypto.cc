@@ -123,9 +123,9 @@ Status Base64CharacterProblem(std::string_view body, const Base64Rules& rules) {
   }
   if (std_at < body.size() && url_at < body.size()) {
     return Status::InvalidArgument(
-        "invalid base64: mixes the standard alphabet (" + DescribeChar(body[std_at]) + " at offset " +
-        std::to_string(std_at) + ") and the URL-safe one (" + DescribeChar(body[url_at]) +
-        " at offset " + std::to_string(url_at) + ")");
+        "invalid base64: mixes the standard alphabet (" + DescribeChar(body[std_at]) +
+        " at offset " + std::to_string(std_at) + ") and the URL-safe one (" +
+        DescribeChar(body[url_at]) + " at offset " + std::to_string(url_at) + ")");
   }
   return Status::InvalidArgument("invalid base64");  // unreachable: the fast path saw a problem
 }
@@ -144,7 +144,8 @@ Result<std::string> DecodeBase64(std::string_view text, const Base64Rules& rules
     return Status::InvalidArgument("invalid base64: padded length is not a multiple of 4");
   }
   if (pad == 0 && body.size() % 4 != 0 && !rules.unpadded) {
-    return Status::InvalidArgument("invalid base64: length is not a multiple of 4 (padding missing)");
+    return Status::InvalidArgument(
+        "invalid base64: length is not a multiple of 4 (padding missing)");
   }
   const size_t rem = body.size() % 4;  // 0, 2 or 3 when well-formed
   if (rem == 1) {
@@ -169,7 +170,8 @@ Result<std::string> DecodeBase64(std::string_view text, const Base64Rules& rules
   if (rem) {
     const uint8_t a = val(full), b = val(full + 1), c = rem == 3 ? val(full + 2) : 0;
     seen |= a | b | c;
-    const uint32_t v = (uint32_t(a & 63) << 18) | (uint32_t(b & 63) << 12) | (uint32_t(c & 63) << 6);
+    const uint32_t v =
+        (uint32_t(a & 63) << 18) | (uint32_t(b & 63) << 12) | (uint32_t(c & 63) << 6);
     nonzero_bits = rem == 2 ? (v & 0xffff) != 0 : (v & 0xff) != 0;
     out[o++] = static_cast<char>(v >> 16);
     if (rem == 3) out[o++] = static_cast<char>(v >> 8);

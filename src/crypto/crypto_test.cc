@@ -41,9 +41,13 @@ TEST(CryptoTest, HexAndBase64RoundTrip) {
 
 // RFC 4648 §10 test vectors, in all four variants DSSE envelopes may use.
 TEST(CryptoTest, Base64AnyVariantDecodesRfc4648VectorsPaddedOrNot) {
-  const std::pair<std::string, std::string> vectors[] = {
-      {"", ""},          {"f", "Zg=="},         {"fo", "Zm8="},        {"foo", "Zm9v"},
-      {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+  const std::pair<std::string, std::string> vectors[] = {{"", ""},
+                                                         {"f", "Zg=="},
+                                                         {"fo", "Zm8="},
+                                                         {"foo", "Zm9v"},
+                                                         {"foob", "Zm9vYg=="},
+                                                         {"fooba", "Zm9vYmE="},
+                                                         {"foobar", "Zm9vYmFy"}};
   for (const auto& [bytes, text] : vectors) {
     EXPECT_EQ(Base64Encode(bytes), text);
     EXPECT_EQ(*Base64Decode(text), bytes);
@@ -80,7 +84,8 @@ TEST(CryptoTest, Base64AnyVariantIsStrictOtherwise) {
   struct Case {
     std::string text, expect;
   } cases[] = {
-      {"+_8=", "mixes the standard alphabet ('+' at offset 0) and the URL-safe one ('_' at offset 1)"},
+      {"+_8=",
+       "mixes the standard alphabet ('+' at offset 0) and the URL-safe one ('_' at offset 1)"},
       {"-/8", "mixes the standard alphabet"},
       {"Zg=", "padded length is not a multiple of 4"},  // padding begun but not completed
       {"Zg===", "more than two '='"},
@@ -192,7 +197,9 @@ TEST(DsseTest, TamperedWrongKeyAndTruncatedAreRefused) {
 constexpr char kSpecEnvelope[] =
     "{\"payload\": \"aGVsbG8gd29ybGQ=\",\n"
     " \"payloadType\": \"http://example.com/HelloWorld\",\n"
-    " \"signatures\": [{\"sig\": \"A3JqsQGtVsJ2O2xqrI5IcnXip5GToJ3F+FnZ+O88SjtR6rDAajabZKciJTfUiHqJPcIAriEGAHTVeCUjW2JIZA==\"}]}";
+    " \"signatures\": [{\"sig\": "
+    "\"A3JqsQGtVsJ2O2xqrI5IcnXip5GToJ3F+FnZ+O88SjtR6rDAajabZKciJTfUiHqJPcIAriEGAHTVeCUjW2JIZA==\"}]"
+    "}";
 
 TEST(DsseTest, SpecExampleEnvelopeParsesInEveryBase64Variant) {
   auto env = ParseEnvelope(kSpecEnvelope);
@@ -318,14 +325,17 @@ TEST(DsseTest, MalformedEnvelopesNameTheProblem) {
       {"[]", "not a JSON object"},
       {"{\"payload\":\"\",\"signatures\":[]}", "'payloadType' is missing"},
       {"{\"payloadType\":\"t\",\"signatures\":[]}", "'payload' is missing"},
-      {"{\"payloadType\":\"t\",\"payload\":\"!!\",\"signatures\":[]}", "'payload' is not valid base64"},
+      {"{\"payloadType\":\"t\",\"payload\":\"!!\",\"signatures\":[]}",
+       "'payload' is not valid base64"},
       {"{\"payloadType\":\"t\",\"payload\":\"\"}", "'signatures' is missing"},
       {"{\"payloadType\":\"t\",\"payload\":\"\",\"signatures\":[],\"x\":1}", "unknown key 'x'"},
-      {"{\"payloadType\":\"t\",\"payload\":\"\",\"signatures\":[{\"keyid\":\"k\",\"sig\":\"aGVsbG8=\"}]}",
+      {"{\"payloadType\":\"t\",\"payload\":\"\",\"signatures\":[{\"keyid\":\"k\",\"sig\":\"aGVsbG8="
+       "\"}]}",
        "'sig' is 5 bytes, an Ed25519 signature is 64"},
       {"{\"payloadType\":\"t\",\"payload\":\"\",\"signatures\":[{\"keyid\":1,\"sig\":\"\"}]}",
        "'keyid' is not a string"},
-      {"{\"payloadType\":\"t\",\"payload\":\"\",\"signatures\":[{\"keyid\":\"k\"}]}", "'sig' is missing"},
+      {"{\"payloadType\":\"t\",\"payload\":\"\",\"signatures\":[{\"keyid\":\"k\"}]}",
+       "'sig' is missing"},
       {"{\"payloadType\":\"t\",\"payload\":\"+_8=\",\"signatures\":[]}",
        "'payload' is not valid base64 (invalid base64: mixes the standard alphabet"},
       {"{\"payloadType\":\"t\",\"payload\":\"\",\"signatures\":[{\"sig\":\"Zh\"}]}",

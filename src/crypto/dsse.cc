@@ -85,7 +85,8 @@ Result<Envelope> ParseEnvelope(std::string_view json, const EnvelopeLimits& limi
       return Status::DataLoss(where + ": 'sig' is " + std::to_string(raw->size()) +
                               " bytes, an Ed25519 signature is 64");
     }
-    env.signatures.push_back({kid ? std::string(kid->as_string()) : std::string(), std::move(*raw)});
+    env.signatures.push_back(
+        {kid ? std::string(kid->as_string()) : std::string(), std::move(*raw)});
   }
   return env;
 }
@@ -185,17 +186,18 @@ Status VerifyEnvelope(const Envelope& env, const PublicKey& key) {
                               "… does not verify: the payload or signature was altered");
     }
   }
-  return Status::DataLoss("envelope has no signature by key " + id.substr(0, 16) + "… (none of its " +
-                          std::to_string(env.signatures.size()) + " signature(s) verifies under it)");
+  return Status::DataLoss("envelope has no signature by key " + id.substr(0, 16) +
+                          "… (none of its " + std::to_string(env.signatures.size()) +
+                          " signature(s) verifies under it)");
 }
 
 Status CheckDistinctKeys(std::span<const PublicKey> keys, std::string_view what) {
   for (size_t j = 0; j < keys.size(); ++j) {
     for (size_t i = 0; i < j; ++i) {
       if (keys[i].bytes == keys[j].bytes) {
-        return Status::InvalidArgument(std::string(what) + "[" + std::to_string(j) +
-                                       "] repeats key " + keys[j].KeyId() + ", listed at [" +
-                                       std::to_string(i) + "] already (thresholds count distinct keys)");
+        return Status::InvalidArgument(
+            std::string(what) + "[" + std::to_string(j) + "] repeats key " + keys[j].KeyId() +
+            ", listed at [" + std::to_string(i) + "] already (thresholds count distinct keys)");
       }
     }
   }

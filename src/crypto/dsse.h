@@ -63,8 +63,8 @@ std::vector<size_t> TrustedSigners(const Envelope& env, std::span<const PublicKe
 Status VerifyEnvelope(const Envelope& env, const PublicKey& key);
 
 // OK iff no key appears twice in `keys`; else InvalidArgument "<what>[j] repeats key <keyid>,
-// listed at [i] already ...". Configured key lists (channel policies, trust roots, `bundle verify --pub`) are
-// refused with it, so a threshold can never be met by listing one key twice.
+// listed at [i] already ...". Configured key lists (channel policies, trust roots, `bundle verify
+// --pub`) are refused with it, so a threshold can never be met by listing one key twice.
 Status CheckDistinctKeys(std::span<const PublicKey> keys, std::string_view what);
 
 }  // namespace rf::crypto

@@ -409,10 +409,12 @@ TEST_P(ReleaseServiceTest, UploadCountsDistinctPublisherKeys) {
   ASSERT_TRUE(store_->Apply(b).ok());
   Reopen();
   UploadResult r;
-  Status st = service_->UploadBundle(P("alice"), BuildEnvelope(BundleSource(1300, false), &publisher), &r);
+  Status st =
+      service_->UploadBundle(P("alice"), BuildEnvelope(BundleSource(1300, false), &publisher), &r);
   EXPECT_EQ(st.code(), StatusCode::kPermissionDenied);
-  EXPECT_EQ(st.message(), "bundle for channel 291 carries 1 valid publisher signature(s); the "
-                          "channel's policy requires 2");
+  EXPECT_EQ(st.message(),
+            "bundle for channel 291 carries 1 valid publisher signature(s); the "
+            "channel's policy requires 2");
   EXPECT_FALSE(r.accepted);
 }
 
@@ -420,9 +422,12 @@ TEST_P(ReleaseServiceTest, UploadCountsDistinctPublisherKeys) {
 // alphabet, padded or not, is accepted; one signature never counts for two keys.
 TEST_P(ReleaseServiceTest, UploadSignaturesIgnoreKeyIdsAndAcceptEveryBase64Variant) {
   const crypto::SigningKey publisher = KeyFromByte(7), second = KeyFromByte(8);
-  store::ChannelPolicy p{"291", 2, {Role::kReviewer},
+  store::ChannelPolicy p{"291",
+                         2,
+                         {Role::kReviewer},
                          {crypto::EncodePublicKeyFile(publisher.public_key()),
-                          crypto::EncodePublicKeyFile(second.public_key())}, 2};
+                          crypto::EncodePublicKeyFile(second.public_key())},
+                         2};
   ASSERT_TRUE(service_->SetPolicy(admin_, p).ok());
   // publisher's signature twice, the copy labelled as the second key's: one signer of two.
   auto env = *crypto::ParseEnvelope(BuildEnvelope(BundleSource(1300, false), &publisher));
@@ -430,7 +435,8 @@ TEST_P(ReleaseServiceTest, UploadSignaturesIgnoreKeyIdsAndAcceptEveryBase64Varia
   UploadResult r;
   Status st = service_->UploadBundle(P("alice"), crypto::SerializeEnvelope(env), &r);
   EXPECT_EQ(st.code(), StatusCode::kPermissionDenied);
-  EXPECT_NE(st.message().find("carries 1 valid publisher signature(s)"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("carries 1 valid publisher signature(s)"), std::string::npos)
+      << st.message();
   // Both keys signed, keyids swapped, URL-safe unpadded base64: accepted.
   env.signatures.pop_back();
   crypto::SignEnvelope(&env, second);
