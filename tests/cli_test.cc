@@ -3,6 +3,8 @@
 
 #include <fstream>
 
+#include "crypto/dsse.h"
+#include "crypto/dsse_testing.h"
 #include "testing/test_util.h"
 
 namespace rf {
@@ -120,6 +122,78 @@ TEST(CliBundleTest, BuildSignVerifyAndCheckTheBuiltBundle) {
   auto tr = RunCommand({RingfenceBinary(), "bundle", "verify", truncated, "--pub", key + ".pub"});
   EXPECT_EQ(tr.exit_code, 1);
   EXPECT_NE(tr.err.find("not valid JSON"), std::string::npos) << tr.err;
+}
+
+// Regression (issue 10): `--pub a --pub a --threshold 2` passed with one signature.
+TEST(CliBundleTest, VerifyThresholdCountsDistinctKeys) {
+  TempDir dir;
+  const std::string a = dir.File("a"), b = dir.File("b"), out = dir.File("cf291.bundle");
+  ASSERT_EQ(RunCommand({RingfenceBinary(), "key", "gen", "-o", a}).exit_code, 0);
+  ASSERT_EQ(RunCommand({RingfenceBinary(), "key", "gen", "-o", b}).exit_code, 0);
+  ASSERT_EQ(RunCommand({RingfenceBinary(), "bundle", "build", kBundle, "--type", kType, "-o", out,
+                        "--key", a + ".key"})
+                .exit_code,
+            0);
+  auto twice = RunCommand({RingfenceBinary(), "bundle", "verify", out, "--pub", a + ".pub", "--pub",
+                           a + ".pub", "--threshold", "2"});
+  EXPECT_EQ(twice.exit_code, 2) << twice.out << twice.err;
+  EXPECT_NE(twice.err.find("--pub[1] repeats key"), std::string::npos) << twice.err;
+  EXPECT_EQ(twice.out.find("verified"), std::string::npos) << twice.out;
+  // The same key under another file name is the same key.
+  testing::WriteFileOrDie(dir.File("copy.pub"), testing::ReadFileOrDie(a + ".pub"));
+  auto copy = RunCommand({RingfenceBinary(), "bundle", "verify", out, "--pub", a + ".pub", "--pub",
+                          dir.File("copy.pub"), "--threshold", "2"});
+  EXPECT_EQ(copy.exit_code, 2) << copy.out << copy.err;
+  // Two distinct keys, one signature: 1 of 2.
+  auto one = RunCommand({RingfenceBinary(), "bundle", "verify", out, "--pub", a + ".pub", "--pub",
+                         b + ".pub", "--threshold", "2"});
+  EXPECT_EQ(one.exit_code, 1);
+  EXPECT_NE(one.err.find("1 of 2 keys verified, 2 required"), std::string::npos) << one.err;
+  // a's signature copied under b's keyid is still one signature by a.
+  std::string text = testing::ReadFileOrDie(out);
+  auto env = *crypto::ParseEnvelope(text);
+  env.signatures.push_back(
+      {crypto::DecodePublicKeyFile(testing::ReadFileOrDie(b + ".pub"))->KeyId(),
+       env.signatures[0].sig});
+  testing::WriteFileOrDie(out, crypto::SerializeEnvelope(env));
+  one = RunCommand({RingfenceBinary(), "bundle", "verify", out, "--pub", a + ".pub", "--pub",
+                    b + ".pub", "--threshold", "2"});
+  EXPECT_EQ(one.exit_code, 1);
+  EXPECT_NE(one.err.find("1 of 2 keys verified, 2 required"), std::string::npos) << one.err;
+  // Signed by b as well: 2 of 2 (re-signing replaced nothing of a's).
+  testing::WriteFileOrDie(out, text);
+  ASSERT_EQ(RunCommand({RingfenceBinary(), "bundle", "sign", out, "--key", b + ".key"}).exit_code,
+            0);
+  auto both = RunCommand({RingfenceBinary(), "bundle", "verify", out, "--pub", a + ".pub", "--pub",
+                          b + ".pub", "--threshold", "2"});
+  EXPECT_EQ(both.exit_code, 0) << both.err;
+  EXPECT_NE(both.out.find("2 of 2 keys"), std::string::npos) << both.out;
+}
+
+// DSSE: keyid is an optional hint; either base64 alphabet, padded or not, must be accepted.
+TEST(CliBundleTest, VerifyIgnoresKeyIdsAndAcceptsEveryBase64Variant) {
+  TempDir dir;
+  const std::string a = dir.File("a"), out = dir.File("cf291.bundle");
+  ASSERT_EQ(RunCommand({RingfenceBinary(), "key", "gen", "-o", a}).exit_code, 0);
+  ASSERT_EQ(RunCommand({RingfenceBinary(), "bundle", "build", kBundle, "--type", kType, "-o", out,
+                        "--key", a + ".key"})
+                .exit_code,
+            0);
+  const std::string standard = testing::ReadFileOrDie(out);
+  for (const char* keyid : {static_cast<const char*>(nullptr), "", "0123456789abcdef"}) {
+    for (bool url : {false, true}) {
+      const std::string text = crypto::testing::ReencodeEnvelope(
+          crypto::testing::WithKeyId(standard, 0, keyid), url, false);
+      testing::WriteFileOrDie(out, text);
+      auto r = RunCommand({RingfenceBinary(), "bundle", "verify", out, "--pub", a + ".pub"});
+      EXPECT_EQ(r.exit_code, 0) << text.substr(0, 200) << "\n" << r.err;
+      // `check` reads the same envelopes.
+      auto check =
+          RunCommand({RingfenceBinary(), "check", out, "--type", kType, "--fleet", kFleet});
+      EXPECT_EQ(check.exit_code, 1) << check.err;
+      EXPECT_NE(check.out.find("ipc-0003"), std::string::npos);
+    }
+  }
 }
 
 TEST(CliBundleTest, BuildRefusesContentThatFailsItsType) {

@@ -1,10 +1,9 @@
 #include "agent/trust_root.h"
 
-#include <set>
-
 #include <boost/json.hpp>
 
 #include "agent/canonical_json.h"
+#include "crypto/dsse.h"
 
 namespace rf::agent {
 namespace {
@@ -15,7 +14,6 @@ Result<std::vector<crypto::PublicKey>> DecodeKeys(const boost::json::object& o,
   const std::string w = where + "." + std::string(key);
   if (!v || !v->is_array()) return Status::InvalidArgument(w + " is missing or not an array");
   std::vector<crypto::PublicKey> out;
-  std::set<std::string> seen;
   for (size_t i = 0; i < v->get_array().size(); ++i) {
     const auto& k = v->get_array()[i];
     const std::string wi = w + "[" + std::to_string(i) + "]";
@@ -24,11 +22,9 @@ Result<std::vector<crypto::PublicKey>> DecodeKeys(const boost::json::object& o,
     }
     auto pub = crypto::DecodePublicKeyFile(boost::json::serialize(k));
     if (!pub.ok()) return pub.status().WithPrefix(wi);
-    if (!seen.insert(pub->KeyId()).second) {
-      return Status::InvalidArgument(wi + " repeats key " + pub->KeyId());
-    }
     out.push_back(*pub);
   }
+  RF_RETURN_IF_ERROR(crypto::CheckDistinctKeys(out, w));
   return out;
 }
 

@@ -7,26 +7,14 @@
 namespace rf::agent {
 namespace {
 
-// The number of distinct keys in `keys` with a valid signature on `env`.
-int64_t CountValidSignatures(const crypto::Envelope& env, const std::vector<crypto::PublicKey>& keys,
-                             std::set<std::string>* signers) {
-  int64_t n = 0;
-  for (const auto& k : keys) {
-    if (crypto::VerifyEnvelope(env, k).ok()) {
-      ++n;
-      if (signers) signers->insert(k.KeyId());
-    }
-  }
-  return n;
-}
-
 Status CheckBundleSignatures(const TrustRoot& trust, const crypto::Envelope& env) {
   if (env.payload_type != crypto::kBundlePayloadType) {
     return Status::InvalidArgument("bundle: payload type is '" + env.payload_type + "', expected '" +
                                    std::string(crypto::kBundlePayloadType) + "'");
   }
   if (env.signatures.empty()) return Status::DataLoss("bundle: unsigned");
-  const int64_t valid = CountValidSignatures(env, trust.publisher_keys, nullptr);
+  // Distinct publisher keys (crypto::TrustedSigners, the one threshold rule).
+  const auto valid = static_cast<int64_t>(crypto::TrustedSigners(env, trust.publisher_keys).size());
   if (valid < trust.publisher_threshold) {
     return Status::DataLoss("bundle: " + std::to_string(valid) +
                             " valid publisher signature(s), the trust root requires " +
@@ -49,7 +37,7 @@ Result<ReleaseStatement> VerifyReleaseStatement(const TrustRoot& trust, std::str
                                    "', expected '" + std::string(kReleasePayloadType) + "'");
   }
   if (env->signatures.empty()) return Status::DataLoss("release statement: unsigned");
-  if (CountValidSignatures(*env, trust.release_keys, nullptr) == 0) {
+  if (crypto::TrustedSigners(*env, trust.release_keys).empty()) {
     return Status::DataLoss("release statement: no valid signature by a trusted release key");
   }
   RF_ASSIGN_OR_RETURN(ReleaseStatement s, DecodeReleaseStatement(env->payload));
@@ -146,7 +134,9 @@ Result<VerifiedBundle> VerifyInstall(const TrustRoot& trust, const InstallCandid
         st->version != rs.version) {
       continue;
     }
-    CountValidSignatures(*a, trust.reviewer_keys, &approvers);
+    for (size_t i : crypto::TrustedSigners(*a, trust.reviewer_keys)) {
+      approvers.insert(trust.reviewer_keys[i].KeyId());  // distinct keys across envelopes too
+    }
   }
   if (static_cast<int64_t>(approvers.size()) < trust.approval_threshold) {
     return Status::PermissionDenied(

@@ -5,6 +5,7 @@
 #include "agent/agent_test_fixtures.h"
 #include "agent/canonical_json.h"
 #include "agent/trust_root.h"
+#include "crypto/dsse_testing.h"
 
 namespace rf::agent {
 namespace {
@@ -187,6 +188,59 @@ TEST_F(VerifierTest, ApprovalThresholdZeroSwitchesLayerThreeOff) {
   auto c = Candidate(r_);
   c.approval_envelopes.clear();
   EXPECT_TRUE(Verify(c).ok());
+}
+
+// Regression (issue 10): one publisher key listed twice met a threshold of two with one signature.
+TEST_F(VerifierTest, PublisherThresholdCountsDistinctKeys) {
+  trust_.publisher_keys = {k_.publisher.public_key(), k_.publisher.public_key()};
+  trust_.publisher_threshold = 2;
+  Status s = Verify(Candidate(r_));
+  EXPECT_EQ(s.code(), StatusCode::kDataLoss);
+  EXPECT_EQ(s.message(), "bundle: 1 valid publisher signature(s), the trust root requires 2");
+  EXPECT_EQ(VerifyStoredBundle(trust_, r_.bundle).status().message(), s.message());
+}
+
+// One signature, repeated under another trusted key's keyid, still counts for one key only.
+TEST_F(VerifierTest, OneSignatureCountsForOneKeyWhateverItsKeyId) {
+  auto env = *crypto::ParseEnvelope(r_.bundle);
+  env.signatures.push_back({k_.reviewer1.KeyId(), env.signatures[0].sig});
+  trust_.publisher_keys = {k_.publisher.public_key(), k_.reviewer1.public_key()};
+  trust_.publisher_threshold = 2;
+  auto c = Candidate(r_);
+  c.bundle_envelope = crypto::SerializeEnvelope(env);
+  Status s = Verify(c);
+  EXPECT_EQ(s.code(), StatusCode::kDataLoss);
+  EXPECT_EQ(s.message(), "bundle: 1 valid publisher signature(s), the trust root requires 2");
+  // Likewise an approval: bob's signature labelled as carol's too is one approver, not two.
+  trust_ = k_.Trust(2);
+  auto approval = *crypto::ParseEnvelope(r_.approvals[0]);
+  approval.signatures.push_back({k_.reviewer2.KeyId(), approval.signatures[0].sig});
+  c = Candidate(r_);
+  c.approval_envelopes = {crypto::SerializeEnvelope(approval)};
+  Status a = Verify(c);
+  EXPECT_EQ(a.code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(a.message().find("approvals: 1 distinct reviewer key(s)"), std::string::npos)
+      << a.message();
+}
+
+// DSSE: keyid is an optional, unauthenticated hint, and either base64 alphabet, padded or not, is
+// accepted. Every envelope of the release rewritten both ways still verifies.
+TEST_F(VerifierTest, AcceptsAnyKeyIdAndEveryBase64Variant) {
+  const std::string wrong = k_.attacker.KeyId();
+  auto rewrite = [](const std::string& text, const char* keyid) {
+    return crypto::testing::ReencodeEnvelope(crypto::testing::WithKeyId(text, 0, keyid),
+                                             /*url_safe=*/true, /*padded=*/false);
+  };
+  for (const char* keyid : {static_cast<const char*>(nullptr), "", wrong.c_str()}) {
+    auto c = Candidate(r_);
+    c.release_envelope = rewrite(r_.statement, keyid);
+    c.bundle_envelope = rewrite(r_.bundle, keyid);
+    for (auto& a : c.approval_envelopes) a = rewrite(a, keyid);
+    auto v = VerifyInstall(trust_, c, {}, kNow);
+    ASSERT_TRUE(v.ok()) << (keyid ? keyid : "(no keyid)") << ": " << v.status().ToString();
+    EXPECT_EQ(v->sha256, r_.sha256);
+    EXPECT_TRUE(VerifyStoredBundle(trust_, c.bundle_envelope).ok());
+  }
 }
 
 TEST(TrustRootTest, RoundTripsAndValidates) {

@@ -1,6 +1,7 @@
 // `ringfence bundle build|sign|verify|digest` and `ringfence key gen`.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <iostream>
 #include <memory>
 
@@ -92,6 +93,7 @@ int Verify(const BundleArgs& a) {
     if (!k.ok()) return UsageError(k.status().WithPrefix(p));
     keys.push_back(*k);
   }
+  if (Status st = crypto::CheckDistinctKeys(keys, "--pub"); !st.ok()) return UsageError(st);
   if (a.threshold < 1 || a.threshold > static_cast<int>(keys.size())) {
     return UsageError(Status::InvalidArgument("--threshold must be between 1 and the number of --pub keys"));
   }
@@ -107,14 +109,13 @@ int Verify(const BundleArgs& a) {
               << envl->payload_type << "' is not a ringfence bundle\n";
     return kExitRejected;
   }
-  int good = 0;
-  for (const auto& k : keys) {
-    Status st = crypto::VerifyEnvelope(*envl, k);
-    if (st.ok()) {
-      ++good;
-    } else {
-      std::cerr << "  key " << k.KeyId().substr(0, 16) << "…: " << st.message() << "\n";
-    }
+  // Distinct keys, every key against every signature (crypto::TrustedSigners, the one rule).
+  const std::vector<size_t> signers = crypto::TrustedSigners(*envl, keys);
+  const int good = static_cast<int>(signers.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (std::find(signers.begin(), signers.end(), i) != signers.end()) continue;
+    std::cerr << "  key " << keys[i].KeyId().substr(0, 16) << "… (" << a.pubs[i]
+              << "): " << crypto::VerifyEnvelope(*envl, keys[i]).message() << "\n";
   }
   if (good < a.threshold) {
     std::cerr << "ringfence: verify FAILED: " << a.bundle << ": " << good << " of " << keys.size()
@@ -166,7 +167,8 @@ void RegisterBundleCommand(CLI::App& app, int* exit_code) {
       "verify", "check a built bundle's signatures; exit 0 verified, 1 not verified");
   verify->add_option("bundle", a->bundle, "built bundle")->required();
   verify->add_option("--pub", a->pubs, "public key file (repeatable)")->required();
-  verify->add_option("--threshold", a->threshold, "signatures required (default 1)");
+  verify->add_option("--threshold", a->threshold,
+                     "distinct --pub keys whose signature is required (default 1)");
   verify->callback([a, exit_code] { *exit_code = Verify(*a); });
 }
 

@@ -69,45 +69,126 @@ std::string Base64Encode(std::string_view bytes) {
   return out;
 }
 
-Result<std::string> Base64Decode(std::string_view text) {
-  // Table-driven and strict (libsodium's constant-time decoder is ~10x slower, and bundle payloads
-  // are public data): length a multiple of 4, '=' only as the last one or two characters, and the
-  // unused bits of the last group zero, so every byte string has exactly one encoding.
-  static const auto kTable = [] {
-    std::array<int8_t, 256> t;
-    t.fill(-1);
-    const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (int i = 0; i < 64; ++i) t[static_cast<uint8_t>(alphabet[i])] = static_cast<int8_t>(i);
+namespace {
+
+// One table for both RFC 4648 alphabets: bits 0-5 hold a character's value, kStdOnly marks '+'
+// and '/' (§4), kUrlOnly '-' and '_' (§5). Every other byte is kInvalid, which has both flags, so
+// OR-ing the entries of a string sets both flags iff it holds an invalid byte or mixes alphabets.
+constexpr uint8_t kStdOnly = 0x40, kUrlOnly = 0x80, kInvalid = 0xff;
+
+const std::array<uint8_t, 256>& Base64Table() {
+  static const std::array<uint8_t, 256> table = [] {
+    std::array<uint8_t, 256> t;
+    t.fill(kInvalid);
+    const char* common = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    for (uint8_t i = 0; i < 62; ++i) t[static_cast<uint8_t>(common[i])] = i;
+    t['+'] = 62 | kStdOnly;
+    t['/'] = 63 | kStdOnly;
+    t['-'] = 62 | kUrlOnly;
+    t['_'] = 63 | kUrlOnly;
     return t;
   }();
-  if (text.size() % 4 != 0) return Status::InvalidArgument("invalid base64: length is not a multiple of 4");
+  return table;
+}
+
+struct Base64Rules {
+  bool url_safe = false;  // the URL-safe alphabet is accepted too (one alphabet per string)
+  bool unpadded = false;  // '=' padding may be left out (but not half written)
+};
+
+std::string DescribeChar(char c) {
+  const auto u = static_cast<uint8_t>(c);
+  if (u >= 0x21 && u < 0x7f) return std::string("'") + c + "'";
+  static constexpr char kHex[] = "0123456789abcdef";
+  return std::string("byte 0x") + kHex[u >> 4] + kHex[u & 15];
+}
+
+// The precise problem with `body` (text without its trailing '='), once the fast path saw one.
+Status Base64CharacterProblem(std::string_view body, const Base64Rules& rules) {
+  const auto& table = Base64Table();
+  size_t std_at = body.size(), url_at = body.size();
+  for (size_t i = 0; i < body.size(); ++i) {
+    const uint8_t t = table[static_cast<uint8_t>(body[i])];
+    const std::string at = " at offset " + std::to_string(i);
+    if (t == kInvalid) {
+      if (body[i] == '=') return Status::InvalidArgument("invalid base64: '=' before the end" + at);
+      return Status::InvalidArgument("invalid base64 character " + DescribeChar(body[i]) + at);
+    }
+    if ((t & kUrlOnly) && !rules.url_safe) {
+      return Status::InvalidArgument("invalid base64 character " + DescribeChar(body[i]) + at +
+                                     " (URL-safe alphabet; standard base64 is required here)");
+    }
+    if ((t & kStdOnly) && std_at == body.size()) std_at = i;
+    if ((t & kUrlOnly) && url_at == body.size()) url_at = i;
+  }
+  if (std_at < body.size() && url_at < body.size()) {
+    return Status::InvalidArgument(
+        "invalid base64: mixes the standard alphabet (" + DescribeChar(body[std_at]) +
+        " at offset " + std::to_string(std_at) + ") and the URL-safe one (" +
+        DescribeChar(body[url_at]) + " at offset " + std::to_string(url_at) + ")");
+  }
+  return Status::InvalidArgument("invalid base64");  // unreachable: the fast path saw a problem
+}
+
+// The one base64 decoder; `rules` say which RFC 4648 variants it takes. Always refused: bytes
+// outside the alphabets (whitespace included), '=' anywhere but at the end, more than two '=',
+// padding that does not complete the last group, a last group of one character, and non-zero
+// unused bits in the last group, so every byte string has exactly one encoding per variant.
+// Table-driven (libsodium's constant-time decoder is ~10x slower, and bundle payloads are public).
+Result<std::string> DecodeBase64(std::string_view text, const Base64Rules& rules) {
   size_t pad = 0;
-  if (!text.empty() && text.back() == '=') pad = (text.size() >= 2 && text[text.size() - 2] == '=') ? 2 : 1;
-  std::string out;
-  out.resize(text.size() / 4 * 3 - pad);
+  while (pad < text.size() && text[text.size() - 1 - pad] == '=') ++pad;
+  const std::string_view body = text.substr(0, text.size() - pad);
+  if (pad > 2) return Status::InvalidArgument("invalid base64: more than two '=' at the end");
+  if (pad > 0 && text.size() % 4 != 0) {
+    return Status::InvalidArgument("invalid base64: padded length is not a multiple of 4");
+  }
+  if (pad == 0 && body.size() % 4 != 0 && !rules.unpadded) {
+    return Status::InvalidArgument(
+        "invalid base64: length is not a multiple of 4 (padding missing)");
+  }
+  const size_t rem = body.size() % 4;  // 0, 2 or 3 when well-formed
+  if (rem == 1) {
+    return Status::InvalidArgument("invalid base64: length leaves one character in the last group");
+  }
+  const auto& table = Base64Table();
+  auto val = [&](size_t i) { return table[static_cast<uint8_t>(body[i])]; };
+  std::string out(body.size() / 4 * 3 + (rem ? rem - 1 : 0), '\0');
+  uint8_t seen = 0;  // OR of every table entry: flags say which alphabets (or kInvalid) occurred
   size_t o = 0;
-  const size_t full = text.size() - (pad ? 4 : 0);
-  auto val = [&](size_t i) { return kTable[static_cast<uint8_t>(text[i])]; };
+  const size_t full = body.size() - rem;
   for (size_t i = 0; i < full; i += 4) {
-    int a = val(i), b = val(i + 1), c = val(i + 2), d = val(i + 3);
-    if ((a | b | c | d) < 0) return Status::InvalidArgument("invalid base64 character");
-    uint32_t v = (uint32_t(a) << 18) | (uint32_t(b) << 12) | (uint32_t(c) << 6) | uint32_t(d);
+    const uint8_t a = val(i), b = val(i + 1), c = val(i + 2), d = val(i + 3);
+    seen |= a | b | c | d;
+    const uint32_t v = (uint32_t(a & 63) << 18) | (uint32_t(b & 63) << 12) |
+                       (uint32_t(c & 63) << 6) | uint32_t(d & 63);
     out[o++] = static_cast<char>(v >> 16);
     out[o++] = static_cast<char>(v >> 8);
     out[o++] = static_cast<char>(v);
   }
-  if (pad) {
-    const size_t i = full;
-    int a = val(i), b = val(i + 1), c = pad == 1 ? val(i + 2) : 0;
-    if ((a | b | c) < 0) return Status::InvalidArgument("invalid base64 character");
-    uint32_t v = (uint32_t(a) << 18) | (uint32_t(b) << 12) | (uint32_t(c) << 6);
-    if ((pad == 2 && (v & 0xffff)) || (pad == 1 && (v & 0xff))) {
-      return Status::InvalidArgument("invalid base64: non-zero padding bits");
-    }
+  bool nonzero_bits = false;
+  if (rem) {
+    const uint8_t a = val(full), b = val(full + 1), c = rem == 3 ? val(full + 2) : 0;
+    seen |= a | b | c;
+    const uint32_t v =
+        (uint32_t(a & 63) << 18) | (uint32_t(b & 63) << 12) | (uint32_t(c & 63) << 6);
+    nonzero_bits = rem == 2 ? (v & 0xffff) != 0 : (v & 0xff) != 0;
     out[o++] = static_cast<char>(v >> 16);
-    if (pad == 1) out[o++] = static_cast<char>(v >> 8);
+    if (rem == 3) out[o++] = static_cast<char>(v >> 8);
   }
+  const bool bad_chars = (seen & (kStdOnly | kUrlOnly)) == (kStdOnly | kUrlOnly) ||
+                         (!rules.url_safe && (seen & kUrlOnly));
+  if (bad_chars) return Base64CharacterProblem(body, rules);
+  if (nonzero_bits) return Status::InvalidArgument("invalid base64: non-zero padding bits");
   return out;
+}
+
+}  // namespace
+
+Result<std::string> Base64Decode(std::string_view text) { return DecodeBase64(text, {}); }
+
+Result<std::string> Base64DecodeAnyVariant(std::string_view text) {
+  return DecodeBase64(text, {.url_safe = true, .unpadded = true});
 }
 
 std::string PublicKey::KeyId() const {

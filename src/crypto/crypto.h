@@ -24,8 +24,15 @@ std::string ToHex(const Sha256Digest& d);
 Result<std::string> FromHex(std::string_view hex);
 
 std::string Base64Encode(std::string_view bytes);
-// Strict standard (RFC 4648 §4, padded) decoding; any other character is an error.
+// Strict standard (RFC 4648 §4, padded) decoding, one encoding per byte string: only the
+// standard alphabet, complete '=' padding, zero unused bits in the last group; anything else
+// (whitespace included) is InvalidArgument naming the problem. Key files use it.
 Result<std::string> Base64Decode(std::string_view text);
+// Any of the four RFC 4648 variants (libsodium's sodium_base64_VARIANT_*): the standard ("+/",
+// §4) or the URL-safe ("-_", §5) alphabet, not both in one string, with complete '=' padding or
+// none. Otherwise exactly as strict as Base64Decode. DSSE envelopes use it (docs/bundle-format.md
+// "Envelope"); encoders still write Base64Encode's standard padded form.
+Result<std::string> Base64DecodeAnyVariant(std::string_view text);
 
 struct PublicKey {
   std::array<uint8_t, 32> bytes{};

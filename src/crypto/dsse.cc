@@ -44,8 +44,11 @@ Result<Envelope> ParseEnvelope(std::string_view json, const EnvelopeLimits& limi
   if (!pl || !pl->is_string()) {
     return Status::InvalidArgument("envelope: 'payload' is missing or not a string");
   }
-  auto payload = Base64Decode(std::string_view(pl->as_string()));
-  if (!payload.ok()) return Status::InvalidArgument("envelope: 'payload' is not valid base64");
+  auto payload = Base64DecodeAnyVariant(std::string_view(pl->as_string()));
+  if (!payload.ok()) {
+    return Status::InvalidArgument("envelope: 'payload' is not valid base64 (" +
+                                   payload.status().message() + ")");
+  }
   env.payload = std::move(*payload);
   const auto* sigs = o.if_contains("signatures");
   if (!sigs || !sigs->is_array()) {
@@ -66,19 +69,24 @@ Result<Envelope> ParseEnvelope(std::string_view json, const EnvelopeLimits& limi
     }
     const auto* kid = s.as_object().if_contains("keyid");
     const auto* sig = s.as_object().if_contains("sig");
-    if (!kid || !kid->is_string() || kid->as_string().size() > 128) {
-      return Status::InvalidArgument(where + ": 'keyid' is missing, not a string or too long");
+    // keyid is optional (DSSE: unset is the same as empty); when present, a short string.
+    if (kid && (!kid->is_string() || kid->as_string().size() > 128)) {
+      return Status::InvalidArgument(where + ": 'keyid' is not a string of at most 128 bytes");
     }
     if (!sig || !sig->is_string()) {
       return Status::InvalidArgument(where + ": 'sig' is missing or not a string");
     }
-    auto raw = Base64Decode(std::string_view(sig->as_string()));
-    if (!raw.ok()) return Status::InvalidArgument(where + ": 'sig' is not valid base64");
+    auto raw = Base64DecodeAnyVariant(std::string_view(sig->as_string()));
+    if (!raw.ok()) {
+      return Status::InvalidArgument(where + ": 'sig' is not valid base64 (" +
+                                     raw.status().message() + ")");
+    }
     if (raw->size() != 64) {
       return Status::DataLoss(where + ": 'sig' is " + std::to_string(raw->size()) +
                               " bytes, an Ed25519 signature is 64");
     }
-    env.signatures.push_back({std::string(kid->as_string()), std::move(*raw)});
+    env.signatures.push_back(
+        {kid ? std::string(kid->as_string()) : std::string(), std::move(*raw)});
   }
   return env;
 }
@@ -92,9 +100,13 @@ std::string SerializeEnvelope(const Envelope& env) {
   out += "\",\"signatures\":[";
   for (size_t i = 0; i < env.signatures.size(); ++i) {
     if (i) out += ',';
-    out += "{\"keyid\":";
-    out += boost::json::serialize(boost::json::value(env.signatures[i].keyid));
-    out += ",\"sig\":\"";
+    out += '{';
+    if (!env.signatures[i].keyid.empty()) {
+      out += "\"keyid\":";
+      out += boost::json::serialize(boost::json::value(env.signatures[i].keyid));
+      out += ',';
+    }
+    out += "\"sig\":\"";
     out += Base64Encode(env.signatures[i].sig);
     out += "\"}";
   }
@@ -103,34 +115,93 @@ std::string SerializeEnvelope(const Envelope& env) {
 }
 
 void SignEnvelope(Envelope* env, const SigningKey& key) {
-  std::string sig = key.Sign(PreAuthEncoding(env->payload_type, env->payload));
-  const std::string id = key.KeyId();
-  for (auto& s : env->signatures) {
-    if (s.keyid == id) {
-      s.sig = std::move(sig);
-      return;
+  const std::string pae = PreAuthEncoding(env->payload_type, env->payload);
+  DsseSignature fresh{key.KeyId(), key.Sign(pae)};
+  auto& sigs = env->signatures;
+  bool placed = false;
+  for (auto it = sigs.begin(); it != sigs.end();) {
+    // Only a signature that verifies under `key` is its own: one that merely names its key id
+    // may be another signer's with a wrong hint, and is kept.
+    if (!Verify(key.public_key(), pae, it->sig).ok()) {
+      ++it;
+      continue;
+    }
+    if (placed) {
+      it = sigs.erase(it);  // a second signature by the same key
+      continue;
+    }
+    *it = fresh;  // replaced where it was, so the other signatures keep their order
+    placed = true;
+    ++it;
+  }
+  if (!placed) sigs.push_back(std::move(fresh));
+}
+
+std::vector<size_t> TrustedSigners(const Envelope& env, std::span<const PublicKey> trusted) {
+  // The candidates: the first occurrence of each distinct key, with its key id (for the hint).
+  std::vector<size_t> candidates;
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < trusted.size(); ++i) {
+    bool repeat = false;
+    for (size_t c : candidates) repeat = repeat || trusted[c].bytes == trusted[i].bytes;
+    if (repeat) continue;
+    candidates.push_back(i);
+    ids.push_back(trusted[i].KeyId());
+  }
+  std::vector<bool> signed_by(candidates.size(), false);
+  size_t found = 0;
+  const std::string pae = PreAuthEncoding(env.payload_type, env.payload);
+  for (const DsseSignature& s : env.signatures) {
+    if (found == candidates.size()) break;
+    // Keys the keyid names first (the only use of the hint), then every other unmatched key; the
+    // first key the signature verifies under takes it.
+    for (int pass = 0; pass < 2; ++pass) {
+      bool taken = false;
+      for (size_t c = 0; c < candidates.size() && !taken; ++c) {
+        if (signed_by[c] || (ids[c] == s.keyid) != (pass == 0)) continue;
+        if (Verify(trusted[candidates[c]], pae, s.sig).ok()) {
+          signed_by[c] = true;
+          ++found;
+          taken = true;
+        }
+      }
+      if (taken) break;
     }
   }
-  env->signatures.push_back({id, std::move(sig)});
+  std::vector<size_t> out;
+  for (size_t c = 0; c < candidates.size(); ++c) {
+    if (signed_by[c]) out.push_back(candidates[c]);
+  }
+  return out;
 }
 
 Status VerifyEnvelope(const Envelope& env, const PublicKey& key) {
-  const std::string id = key.KeyId();
-  const std::string pae = PreAuthEncoding(env.payload_type, env.payload);
-  bool listed = false;
-  for (const auto& s : env.signatures) {
-    if (s.keyid != id) continue;
-    listed = true;
-    if (Verify(key, pae, s.sig).ok()) return Status::Ok();
-  }
   if (env.signatures.empty()) return Status::DataLoss("envelope is unsigned");
-  if (!listed) {
-    return Status::DataLoss("envelope has no signature by key " + id.substr(0, 16) +
-                            "… (signed by " + std::to_string(env.signatures.size()) +
-                            " other key(s))");
+  if (!TrustedSigners(env, std::span<const PublicKey>(&key, 1)).empty()) return Status::Ok();
+  // Diagnosis only: the keyid tells a tampered envelope from one signed by someone else.
+  const std::string id = key.KeyId();
+  for (const auto& s : env.signatures) {
+    if (s.keyid == id) {
+      return Status::DataLoss("signature by key " + id.substr(0, 16) +
+                              "… does not verify: the payload or signature was altered");
+    }
   }
-  return Status::DataLoss("signature by key " + id.substr(0, 16) +
-                          "… does not verify: the payload or signature was altered");
+  return Status::DataLoss("envelope has no signature by key " + id.substr(0, 16) +
+                          "… (none of its " + std::to_string(env.signatures.size()) +
+                          " signature(s) verifies under it)");
+}
+
+Status CheckDistinctKeys(std::span<const PublicKey> keys, std::string_view what) {
+  for (size_t j = 0; j < keys.size(); ++j) {
+    for (size_t i = 0; i < j; ++i) {
+      if (keys[i].bytes == keys[j].bytes) {
+        return Status::InvalidArgument(
+            std::string(what) + "[" + std::to_string(j) + "] repeats key " + keys[j].KeyId() +
+            ", listed at [" + std::to_string(i) + "] already (thresholds count distinct keys)");
+      }
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace rf::crypto

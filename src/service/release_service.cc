@@ -540,11 +540,13 @@ Status ReleaseService::UploadBundle(const Principal& actor, std::string_view env
     // Publisher signatures, if the channel's policy names publisher keys.
     if (auto pit = m.policies.find(bundle->channel);
         pit != m.policies.end() && !pit->second.publisher_keys.empty()) {
-      int good = 0;
+      // Distinct keys, every key against every signature (crypto::TrustedSigners, the one rule).
+      std::vector<crypto::PublicKey> keys;
       for (const std::string& k : pit->second.publisher_keys) {
         auto key = crypto::DecodePublicKeyFile(k);
-        if (key.ok() && crypto::VerifyEnvelope(*env, *key).ok()) ++good;
+        if (key.ok()) keys.push_back(*key);
       }
+      const auto good = static_cast<int>(crypto::TrustedSigners(*env, keys).size());
       if (good < pit->second.publisher_threshold) {
         return Status::PermissionDenied(
             "bundle for channel " + bundle->channel + " carries " + std::to_string(good) +
@@ -1141,11 +1143,16 @@ Status ReleaseService::SetPolicy(const Principal& actor, const store::ChannelPol
     return Status::InvalidArgument("roles must name at least one role and not agent");
   }
   std::vector<std::string> keyids;
+  std::vector<crypto::PublicKey> keys;
   for (size_t i = 0; i < policy.publisher_keys.size(); ++i) {
     auto k = crypto::DecodePublicKeyFile(policy.publisher_keys[i]);
     if (!k.ok()) return k.status().WithPrefix("publisher_keys[" + std::to_string(i) + "]");
+    keys.push_back(*k);
     keyids.push_back(k->KeyId());
   }
+  // The same key twice (even as two differently formatted key files) would let one signature
+  // meet a threshold of two; refused rather than silently deduplicated.
+  RF_RETURN_IF_ERROR(crypto::CheckDistinctKeys(keys, "publisher_keys"));
   if (policy.publisher_keys.empty() ? policy.publisher_threshold != 0
                                     : (policy.publisher_threshold < 1 ||
                                        policy.publisher_threshold >

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
+
 #include "crypto/crypto.h"
+#include "crypto/dsse_testing.h"
 #include "platform/sim_env.h"
 #include "service/testing/fixtures.h"
 #include "store/mem_store.h"
@@ -393,6 +396,78 @@ TEST_P(ReleaseServiceTest, PublisherSignaturesRequiredWhenConfigured) {
   EXPECT_TRUE(service_->UploadBundle(P("alice"),
                                      BuildEnvelope(BundleSource(1300, false), &publisher), &r)
                   .ok());
+}
+
+// Regression (issue 10): a policy listing one publisher key twice with threshold 2 was accepted,
+// and then an upload signed once met it.
+TEST_P(ReleaseServiceTest, PolicyRefusesAPublisherKeyListedTwice) {
+  const crypto::SigningKey publisher = KeyFromByte(7);
+  const std::string file = crypto::EncodePublicKeyFile(publisher.public_key());
+  // The same key as a differently formatted key file is the same key.
+  boost::json::object o = boost::json::parse(file).as_object();
+  const std::string reformatted = "{\"public\": " + boost::json::serialize(o["public"]) +
+                                  ", \"keyid\": " + boost::json::serialize(o["keyid"]) +
+                                  ", \"algorithm\": \"ed25519\"}";
+  const int64_t seq = AuditSeq();
+  for (const std::string& second : {file, reformatted}) {
+    store::ChannelPolicy p{"291", 2, {Role::kReviewer}, {file, second}, 2};
+    Status st = service_->SetPolicy(admin_, p);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(st.message(), "publisher_keys[1] repeats key " + publisher.KeyId() +
+                                ", listed at [0] already (thresholds count distinct keys)");
+  }
+  EXPECT_EQ(AuditSeq(), seq);
+  for (const auto& p : service_->Policies()) EXPECT_TRUE(p.publisher_keys.empty());
+}
+
+// A policy stored with a repeated key before that check (written to the store directly here)
+// still needs signatures by as many DISTINCT keys as its threshold.
+TEST_P(ReleaseServiceTest, UploadCountsDistinctPublisherKeys) {
+  const crypto::SigningKey publisher = KeyFromByte(7);
+  const std::string file = crypto::EncodePublicKeyFile(publisher.public_key());
+  store::WriteBatch b;
+  b.policies.push_back({"291", 2, {Role::kReviewer}, {file, file}, 2});
+  ASSERT_TRUE(store_->Apply(b).ok());
+  Reopen();
+  UploadResult r;
+  Status st =
+      service_->UploadBundle(P("alice"), BuildEnvelope(BundleSource(1300, false), &publisher), &r);
+  EXPECT_EQ(st.code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(st.message(),
+            "bundle for channel 291 carries 1 valid publisher signature(s); the "
+            "channel's policy requires 2");
+  EXPECT_FALSE(r.accepted);
+}
+
+// Publisher signatures are matched to keys by trying them, never by keyid; either base64
+// alphabet, padded or not, is accepted; one signature never counts for two keys.
+TEST_P(ReleaseServiceTest, UploadSignaturesIgnoreKeyIdsAndAcceptEveryBase64Variant) {
+  const crypto::SigningKey publisher = KeyFromByte(7), second = KeyFromByte(8);
+  store::ChannelPolicy p{"291",
+                         2,
+                         {Role::kReviewer},
+                         {crypto::EncodePublicKeyFile(publisher.public_key()),
+                          crypto::EncodePublicKeyFile(second.public_key())},
+                         2};
+  ASSERT_TRUE(service_->SetPolicy(admin_, p).ok());
+  // publisher's signature twice, the copy labelled as the second key's: one signer of two.
+  auto env = *crypto::ParseEnvelope(BuildEnvelope(BundleSource(1300, false), &publisher));
+  env.signatures.push_back({second.KeyId(), env.signatures[0].sig});
+  UploadResult r;
+  Status st = service_->UploadBundle(P("alice"), crypto::SerializeEnvelope(env), &r);
+  EXPECT_EQ(st.code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(st.message().find("carries 1 valid publisher signature(s)"), std::string::npos)
+      << st.message();
+  // Both keys signed, keyids swapped, URL-safe unpadded base64: accepted.
+  env.signatures.pop_back();
+  crypto::SignEnvelope(&env, second);
+  std::swap(env.signatures[0].keyid, env.signatures[1].keyid);
+  const std::string text = crypto::testing::ReencodeEnvelope(crypto::SerializeEnvelope(env),
+                                                             /*url_safe=*/true, /*padded=*/false);
+  st = service_->UploadBundle(P("alice"), text, &r);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_TRUE(r.accepted);
+  EXPECT_EQ(r.bundle.sha256, crypto::Sha256Hex(env.payload));
 }
 
 TEST_P(ReleaseServiceTest, BadUploadsChangeNothing) {

@@ -86,7 +86,7 @@ struct ChannelPolicy {
   int approvals_required = 1;                // K
   std::vector<server::Role> approver_roles;  // approvals count only from these roles
   std::vector<std::string> publisher_keys;   // public key file JSONs; empty = uploads unsigned ok
-  int publisher_threshold = 0;               // valid publisher signatures required (if keys set)
+  int publisher_threshold = 0;               // distinct publisher keys that must sign (if keys set)
   friend bool operator==(const ChannelPolicy&, const ChannelPolicy&) = default;
 };
 
