@@ -29,7 +29,7 @@ json::value NodeToJson(yaml::NodeRef n) {
     }
     case yaml::Kind::kMapping: {
       json::object o;
-      n.ForEachEntry([&](std::string_view key, yaml::NodeRef value) { o[key] = NodeToJson(value); });
+      n.ForEachEntry([&](yaml::NodeRef key, yaml::NodeRef value) { o[key.Text()] = NodeToJson(value); });
       return o;
     }
   }
@@ -237,6 +237,11 @@ void OpenApiSpec::ValidateInto(const json::object& schema, const json::value& va
     return;
   }
   if (!value.is_object()) return;
+  // A oneOf has judged the whole object (each branch strictly): nothing is declared beside it.
+  if (std::any_of(parts.begin(), parts.end(),
+                  [](const json::object* p) { return p->contains("oneOf"); })) {
+    return;
+  }
   const json::object& o = value.as_object();
   for (const json::object* p : parts) {
     if (const json::value* req = p->if_contains("required"); req != nullptr && req->is_array()) {
