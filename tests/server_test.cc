@@ -375,6 +375,22 @@ TEST_F(ServerTest, HeadGivesTheGetsLengthWithoutABody) {
   close(fd);
 }
 
+// The operator API's route table used to answer HEAD with 405: HEAD is served as GET everywhere.
+TEST_F(ServerTest, HeadOnAnOperatorPathHasTheGetsLength) {
+  Response get = Call(server_->port(), "GET", "/v1/principals", admin_);
+  ASSERT_EQ(get.status, 200) << get.body;
+  int fd = Connect(server_->port());
+  SendAll(fd, Request("HEAD", "/v1/principals", admin_, "", true) +
+                  Request("GET", "/healthz", "", "", true));
+  std::string pending;
+  Response head = ReadResponse(fd, &pending, /*no_body=*/true);
+  EXPECT_EQ(head.status, 200) << head.head;
+  EXPECT_EQ(head.Header("Content-Length"), std::to_string(get.body.size()));
+  Response next = ReadResponse(fd, &pending);
+  EXPECT_EQ(next.body, "{\"status\":\"ok\"}");
+  close(fd);
+}
+
 TEST_F(ServerTest, ExpectContinueGets100BeforeTheBodyIsSent) {
   ASSERT_EQ(Enroll().status, 200);
   const std::string body = R"({"device_id":"d-1","seq":1})";

@@ -448,6 +448,9 @@ struct HttpServer::Impl {
       }
       const bool keep = parser.get().keep_alive() && !stopping.load();
       HttpRequest req = ToRequest(parser.release());
+      // HEAD is GET without the body (RFC 9110 section 9.3.2), on every path: handlers see GET.
+      const bool head_only = req.method == "HEAD";
+      if (head_only) req.method = "GET";
       HttpResponse res;
       try {
         res = handler(req);
@@ -455,7 +458,7 @@ struct HttpServer::Impl {
         res = HttpError(500, "internal", "internal error");
         std::fprintf(stderr, "ringfence server: handler threw: %s\n", e.what());
       }
-      if (!co_await Write(stream, head, std::move(res), version, keep, req.method != "HEAD")) {
+      if (!co_await Write(stream, head, std::move(res), version, keep, !head_only)) {
         co_return false;
       }
       if (!keep) co_return true;
