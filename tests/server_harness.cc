@@ -125,7 +125,7 @@ Response HttpConnection::Do(const std::string& method, const std::string& path,
     if (fd_ < 0 && !Open()) return {};
     std::string r = method + " " + path + " HTTP/1.1\r\nHost: localhost\r\n";
     if (!token.empty()) r += "Authorization: Bearer " + token + "\r\n";
-    if (method != "GET") {
+    if (method != "GET" || !body.empty()) {  // a GET body without framing would desync the stream
       r += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
            "\r\n";
     }

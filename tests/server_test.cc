@@ -289,8 +289,8 @@ TEST_F(ServerTest, ContentLengthWithChunkedGets400AndIsNotProcessed) {
                        "\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk);
   EXPECT_EQ(r.status, 400) << r.head;
   EXPECT_EQ(e2e::ErrorCode(r), "bad_request") << r.body;
-  // Nothing was enrolled: a check-in of that device is unknown.
-  Response c = Checkin(R"({"device_id":"d-1","seq":1})");
+  // Nothing was enrolled: the device has no credential.
+  Response c = Call(server_->port(), "GET", "/v1/fleet/devices/d-1/credential", admin_);
   EXPECT_EQ(c.status, 404) << c.body;
 }
 
