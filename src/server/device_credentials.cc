@@ -188,11 +188,7 @@ Status DeviceCredentials::Replay(std::string_view text, size_t* lines, size_t* v
     }
     pos = eol + 1;
   }
-  *valid_bytes = pos;
-  if (pos == 0 && !text.empty()) {
-    // Even the header is torn: the journal was being created.
-    *valid_bytes = 0;
-  }
+  *valid_bytes = pos;  // 0 when even the header is torn (the journal was being created)
   return Status::Ok();
 }
 
