@@ -23,13 +23,4 @@ DeviceAction DecideDeviceAction(const ReleaseFacts& release, const DeviceFacts& 
   return device.targeted ? DeviceAction::kInstall : DeviceAction::kKeep;
 }
 
-int64_t BakedDevices(std::span<const std::pair<int64_t, int64_t>> treated_history,
-                     int64_t bake_micros, int64_t now_micros) {
-  const int64_t until = now_micros - bake_micros;
-  for (auto it = treated_history.rbegin(); it != treated_history.rend(); ++it) {
-    if (it->first <= until) return it->second;
-  }
-  return 0;
-}
-
 }  // namespace rf::rollout

@@ -1,8 +1,8 @@
-// The server controller's pure decisions: what one device is told about one release at check-in,
-// and the gate's bake summary for a promotion request.
+// The check-in path's pure decision: what one device is told about one release at check-in.
+// (How a release is driven by its gate is rollout/driver.h.)
 //
-// The server's controller (src/server/controller.cc) owns threads, the clock and the stores; every
-// rule it applies per device lives here so that it can be read and tested alone:
+// The server's check-in path (src/server/agent_api.cc) owns threads, the clock and the stores;
+// every rule it applies per device lives here so that it can be read and tested alone:
 //
 //   DeviceFacts f = ...;           // what the device reported and where it falls in the cohorts
 //   ReleaseFacts r = ...;          // the release's phase and the customer controls that apply
@@ -13,8 +13,6 @@
 #define RINGFENCE_ROLLOUT_CONTROLLER_CORE_H_
 
 #include <cstdint>
-#include <span>
-#include <utility>
 
 #include "rollout/release.h"
 
@@ -60,11 +58,6 @@ struct DeviceFacts {
 //  * Every other phase (not started, Paused, Halted): kKeep. A halted release is never installed.
 DeviceAction DecideDeviceAction(const ReleaseFacts& release, const DeviceFacts& device,
                                 int64_t now_micros);
-
-// n_H for a promotion request: treated devices already treated `bake_micros` before `now`, from a
-// history of (time, treated devices so far) in time order; 0 if none is old enough.
-int64_t BakedDevices(std::span<const std::pair<int64_t, int64_t>> treated_history,
-                     int64_t bake_micros, int64_t now_micros);
 
 }  // namespace rf::rollout
 

@@ -131,7 +131,8 @@ struct BakeSummary {
   int64_t promotion_hold_micros = 0;
   // Once promotion_hold_micros >= this (> 0), a bound that is still not met is waived: kPromote
   // with kPromotionBoundWaived, which the caller must page and audit. 0 = hold indefinitely.
-  // Callers pass the wave's bake duration (after dispatch has ended the bound can only be helped
+  // The release driver passes half the wave's bake (DriverOptions::max_promotion_hold_bakes;
+  // after dispatch has ended the bound can only be helped
   // by watching the same devices for longer, see docs/gate.md).
   int64_t max_promotion_hold_micros = 0;
 };
@@ -154,7 +155,8 @@ enum class Reason : uint8_t {
   kPromotionBoundNotMet,  // kHold: metric, value = p_ex, limit = B_eff / n_{w+1}, bound
   kPromotionBoundMet,     // kPromote: metric with the largest p_ex / limit (or -1), its values
   kPromotionBoundWaived,  // kPromote after holding max_promotion_hold_micros with the bound not
-                          // met: as kPromotionBoundNotMet. The caller pages and audits.
+                          // met: as kPromotionBoundNotMet. The driver pages and audits
+                          // it (rollout/driver.h, Event::page).
 };
 
 std::string_view VerdictName(Verdict v);

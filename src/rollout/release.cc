@@ -453,9 +453,18 @@ Status Validate(const ReleaseState& s, int64_t now) {
 
 Result<TransitionResult> Transition(const ReleaseState& state, const Event& event, int64_t now) {
   RF_RETURN_IF_ERROR(Validate(state, now));
+  if (event.page && event.kind != EventKind::kGateHold && event.kind != EventKind::kGateHalt &&
+      event.kind != EventKind::kGatePromoteOk && event.kind != EventKind::kGatePromoteNotYet) {
+    return Status::InvalidArgument("release " + state.release_id + ": only a gate event pages (" +
+                                   std::string(EventKindName(event.kind)) + ")");
+  }
   Machine m(state, event, now);
   RF_RETURN_IF_ERROR(m.Apply());
   m.state().last_event_micros = now;
+  if (event.page) {
+    m.effects().push_back({EffectKind::kRecordAudit, -1, "paged: " + event.reason});
+    m.effects().push_back({EffectKind::kPage, -1, "release " + state.release_id + ": " + event.reason});
+  }
   return TransitionResult{std::move(m.state()), std::move(m.effects())};
 }
 

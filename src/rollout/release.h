@@ -115,6 +115,11 @@ struct Event {
   // answer about another wave is refused (a stale answer must not promote the next wave); a halt
   // about any wave is honoured.
   int wave = -1;
+  // Gate events only: also page the on-call operator with `reason` and record it in the audit
+  // log (a waived promotion bound, a hold that lasted the maximum hold; docs/gate.md). An accepted
+  // event with `page` ends its effects with RecordAudit "paged: <reason>" and Page
+  // "release <id>: <reason>"; a refused one pages nothing.
+  bool page = false;
 
   static Event Approved(std::string actor = "") { return {EventKind::kApproved, "", std::move(actor)}; }
   static Event Start(std::string actor = "") { return {EventKind::kStart, "", std::move(actor)}; }

@@ -4,13 +4,14 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <utility>
 
 #include <boost/json.hpp>
 
 #include "core/bundle.h"
 #include "crypto/dsse.h"
-#include "rollout/controller_core.h"
+#include "rollout/driver.h"
 
 namespace rf::server {
 namespace {
@@ -20,15 +21,6 @@ using rollout::Phase;
 using rollout::Verdict;
 
 void Log(const std::string& line) { std::fprintf(stderr, "ringfence server: %s\n", line.c_str()); }
-
-rollout::MetricSpec SpecFor(rollout::Signal s) {
-  switch (s) {
-    case rollout::Signal::kSilence: return rollout::MetricSpec::Silence();
-    case rollout::Signal::kCrash: return rollout::MetricSpec::Crash();
-    case rollout::Signal::kError: return rollout::MetricSpec::ErrorIncidence();
-  }
-  return rollout::MetricSpec::Silence();
-}
 
 bool Dispatching(Phase p) { return p == Phase::kDispatching || p == Phase::kBaking; }
 bool Live(Phase p) { return Dispatching(p) || p == Phase::kPaused; }
@@ -49,26 +41,22 @@ struct Controller::LiveRelease {
   rollout::Plan plan;
   int slot = -1;
   rollout::RankHasher hasher{""};
-  std::optional<rollout::Cohorts> cohorts;
-  std::unique_ptr<rollout::SequentialGate> gate;
+  // The one driver of the release's gate and promotions (rollout/driver.h); owns the cohorts.
+  std::unique_ptr<rollout::ReleaseDriver> driver;
   std::vector<int32_t> profile_stratum;
   std::vector<int8_t> runs_by_installed;  // by installed-set id: 1 runs the release, 0 not, -1 ?
   std::shared_ptr<HealthCounters> health;
-  int m_silence = -1, m_crash = -1, m_error = -1;
-  std::vector<std::pair<int64_t, int64_t>> treated_history;
-  int64_t treated = 0;
-  int64_t running = 0;
+  int64_t treated = 0;  // offered or running, as of the last sweep
+  int64_t running = 0;  // running it (applied), as of the last sweep
   std::string gate_state = "watching";
   std::string gate_detail;
-  // The promotion bound's hold clock (as in sim::RingfencePolicy).
-  int bound_hold_wave = -1;
-  int64_t bound_hold_micros = 0;
-  int64_t bound_hold_since = -1;
   int64_t evidence_saved_micros = 0;  // last SaveEvidence
-  // Per tick, per stratum and arm: alive devices and new silences.
-  std::vector<int64_t> alive[2], silenced[2];
+  // Per tick: what the sweep counted per stratum, and the newest check-in of the cohort.
+  std::vector<rollout::StratumTelemetry> tick;
+  int64_t newest_seen_micros = 0;
 
-  int strata() const { return cohorts ? cohorts->stratum_count() : 0; }
+  const rollout::Cohorts* cohorts() const { return driver ? &driver->cohorts() : nullptr; }
+  int strata() const { return driver ? driver->cohorts().stratum_count() : 0; }
   int32_t StratumOf(uint32_t profile) const {
     return profile < profile_stratum.size() ? profile_stratum[profile] : kIneligible;
   }
@@ -83,7 +71,8 @@ struct Controller::LiveRelease {
         profile_stratum.push_back(kIneligible);
         continue;
       }
-      int s = cohorts ? cohorts->FindStratum(rollout::StratumKey(plan.stratify, prof.attrs)) : -1;
+      int s = driver ? driver->cohorts().FindStratum(rollout::StratumKey(plan.stratify, prof.attrs))
+                     : -1;
       profile_stratum.push_back(s >= 0 ? s : kNoStratum);
     }
   }
@@ -97,6 +86,25 @@ struct Controller::LiveRelease {
     }
     return v == 1;
   }
+};
+
+// The driver's way to change a release: through the directory, which persists and audits.
+class Controller::DirectoryPort final : public rollout::TransitionPort {
+ public:
+  DirectoryPort(ReleaseDirectory& releases, const std::string& release_id)
+      : releases_(releases), release_id_(release_id) {}
+  Result<rollout::TransitionResult> Apply(const Event& e, int64_t now) override {
+    auto result = releases_.ApplyEvent(release_id_, e, now);
+    if (!result.ok()) {
+      return result.status().WithPrefix("release " + release_id_ + ": " +
+                                        std::string(rollout::EventKindName(e.kind)));
+    }
+    return result;
+  }
+
+ private:
+  ReleaseDirectory& releases_;
+  const std::string& release_id_;
 };
 
 Controller::Controller(ReleaseDirectory& releases, FleetInventory& inventory, Clock& clock,
@@ -246,30 +254,13 @@ Status Controller::Build(const ReleaseRecord& r, int64_t now) {
     if (lr->Runs(inventory_, d.installed)) *d.offered |= bit;
   });
   RF_ASSIGN_OR_RETURN(rollout::Cohorts cohorts, assigner.Build());
-  live->cohorts.emplace(std::move(cohorts));
+  RF_ASSIGN_OR_RETURN(live->driver,
+                      rollout::ReleaseDriver::Create(live->plan, std::move(cohorts), options_.driver));
   live->ExtendProfiles(inventory_);
-
-  std::vector<rollout::MetricSpec> metrics;
-  for (rollout::Signal s : live->plan.gate.signals) {
-    const int idx = static_cast<int>(metrics.size());
-    if (s == rollout::Signal::kSilence) live->m_silence = idx;
-    if (s == rollout::Signal::kCrash) live->m_crash = idx;
-    if (s == rollout::Signal::kError) live->m_error = idx;
-    metrics.push_back(SpecFor(s));
-  }
-  rollout::GateOptions gopts = options_.gate;
-  gopts.alpha = live->plan.gate.alpha;
-  RF_ASSIGN_OR_RETURN(rollout::SequentialGate gate,
-                      rollout::SequentialGate::Create(std::move(metrics),
-                                                      std::max(1, live->strata()), gopts));
-  live->gate = std::make_unique<rollout::SequentialGate>(std::move(gate));
   live->health = std::make_shared<HealthCounters>(std::max(1, live->strata()));
-  for (int a = 0; a < 2; ++a) {
-    live->alive[a].assign(std::max(1, live->strata()), 0);
-    live->silenced[a].assign(std::max(1, live->strata()), 0);
-  }
+  live->tick.assign(static_cast<size_t>(live->strata()), {});
   int64_t eligible = 0;
-  for (int s = 0; s < live->strata(); ++s) eligible += live->cohorts->eligible(s);
+  for (int s = 0; s < live->strata(); ++s) eligible += live->cohorts()->eligible(s);
   Log("release " + r.release_id + ": cohorts built: " + std::to_string(eligible) +
       " eligible devices in " + std::to_string(live->strata()) + " strata, slot " +
       std::to_string(slot));
@@ -278,7 +269,6 @@ Status Controller::Build(const ReleaseRecord& r, int64_t now) {
   live_[r.release_id] = std::move(live);
   return Status::Ok();
 }
-
 std::string Controller::EvidencePath(const std::string& release_id) const {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string name;  // hex: any release id is a safe file name
@@ -288,23 +278,26 @@ std::string Controller::EvidencePath(const std::string& release_id) const {
   }
   return options_.state_dir + "/" + name + ".gate.json";
 }
-
 std::string Controller::EncodeEvidence(LiveRelease& live, int64_t now) const {
   boost::json::object o;
-  o["format"] = "ringfence-gate-evidence-1";
+  o["format"] = "ringfence-gate-evidence-2";
   o["release_id"] = live.release_id;
   o["saved_micros"] = now;
   boost::json::array keys;
-  for (int s = 0; s < live.strata(); ++s) keys.emplace_back(live.cohorts->stratum_key(s));
+  for (int s = 0; s < live.strata(); ++s) keys.emplace_back(live.cohorts()->stratum_key(s));
   o["strata"] = std::move(keys);
+  const rollout::DriverMemory m = live.driver->Memory(now);
   boost::json::array history;
-  for (const auto& [t, n] : live.treated_history) history.emplace_back(boost::json::array{t, n});
-  o["treated_history"] = std::move(history);
-  o["bound_hold_wave"] = live.bound_hold_wave;
-  o["bound_hold_micros"] =
-      live.bound_hold_micros + (live.bound_hold_since >= 0 ? now - live.bound_hold_since : 0);
-  o["bound_hold_running"] = live.bound_hold_since >= 0;
-  o["gate"] = live.gate->EncodeState();
+  for (const auto& [t, n] : m.applied_history) history.emplace_back(boost::json::array{t, n});
+  o["applied_history"] = std::move(history);
+  o["bound_hold_wave"] = m.bound_hold_wave;
+  o["bound_hold_micros"] = m.bound_hold_micros;
+  o["bound_hold_running"] = m.bound_hold_running;
+  o["exposure_hold_since"] = m.exposure_hold_since;
+  o["exposure_paged_wave"] = m.exposure_paged_wave;
+  o["gate_hold_since"] = m.gate_hold_since;
+  o["gate_hold_paged"] = m.gate_hold_paged;
+  o["gate"] = live.driver->EncodeGate();
   live.evidence_saved_micros = now;
   return boost::json::serialize(o);
 }
@@ -324,7 +317,9 @@ void Controller::WriteEvidence(const std::vector<EvidenceWrite>& writes) {
 }
 
 // Continues the evidence of a release this server drove before it restarted. Anything that does
-// not match exactly (other strata, plan, alpha, a damaged file) starts fresh gates, and says so.
+// not match exactly (other strata, plan, alpha, a damaged file) starts fresh gates, and says so.// Continues the evidence of a release this server drove before it restarted. Anything that does
+// not match exactly (other strata, plan, alpha, a damaged file, an older format) starts fresh
+// gates, and says so.
 void Controller::RestoreEvidence(LiveRelease& live, int64_t now) {
   live.evidence_saved_micros = now;
   if (options_.fs == nullptr || options_.state_dir.empty()) return;
@@ -355,7 +350,11 @@ void Controller::RestoreEvidence(LiveRelease& live, int64_t now) {
     *out = x->get_int64();
     return true;
   };
-  if (str("format") != "ringfence-gate-evidence-1") return fresh("unknown format");
+  auto flag = [&](const char* k) {
+    const auto* x = o.if_contains(k);
+    return x && x->is_bool() && x->get_bool();
+  };
+  if (str("format") != "ringfence-gate-evidence-2") return fresh("unknown format");
   if (str("release_id") != live.release_id) return fresh("another release's file");
   const auto* keys = o.if_contains("strata");
   if (!keys || !keys->is_array() || keys->get_array().size() != static_cast<size_t>(live.strata())) {
@@ -363,206 +362,137 @@ void Controller::RestoreEvidence(LiveRelease& live, int64_t now) {
   }
   for (int s = 0; s < live.strata(); ++s) {
     const auto& k = keys->get_array()[static_cast<size_t>(s)];
-    if (!k.is_string() || k.get_string() != live.cohorts->stratum_key(s)) return fresh("the strata changed");
+    if (!k.is_string() || k.get_string() != live.cohorts()->stratum_key(s)) {
+      return fresh("the strata changed");
+    }
   }
-  int64_t saved = 0, hold_wave = 0, hold_micros = 0;
+  int64_t saved = 0, hold_wave = 0, exposure_paged = 0;
+  rollout::DriverMemory m;
   if (!num("saved_micros", &saved) || !num("bound_hold_wave", &hold_wave) ||
-      !num("bound_hold_micros", &hold_micros) || saved > now) {
+      !num("bound_hold_micros", &m.bound_hold_micros) ||
+      !num("exposure_hold_since", &m.exposure_hold_since) ||
+      !num("exposure_paged_wave", &exposure_paged) ||
+      !num("gate_hold_since", &m.gate_hold_since) || saved > now) {
     return fresh("malformed header");
   }
-  std::vector<std::pair<int64_t, int64_t>> history;
-  const auto* h = o.if_contains("treated_history");
-  if (!h || !h->is_array()) return fresh("malformed treated history");
+  m.bound_hold_wave = static_cast<int>(hold_wave);
+  m.exposure_paged_wave = static_cast<int>(exposure_paged);
+  m.bound_hold_running = flag("bound_hold_running");
+  m.gate_hold_paged = flag("gate_hold_paged");
+  const auto* h = o.if_contains("applied_history");
+  if (!h || !h->is_array()) return fresh("malformed applied history");
   for (const auto& e : h->get_array()) {
     if (!e.is_array() || e.get_array().size() != 2 || !e.get_array()[0].is_int64() ||
         !e.get_array()[1].is_int64()) {
-      return fresh("malformed treated history");
+      return fresh("malformed applied history");
     }
-    history.emplace_back(e.get_array()[0].get_int64(), e.get_array()[1].get_int64());
+    m.applied_history.emplace_back(e.get_array()[0].get_int64(), e.get_array()[1].get_int64());
   }
-  if (Status st = live.gate->RestoreState(str("gate")); !st.ok()) return fresh(st.message());
-  live.treated_history = std::move(history);
-  live.bound_hold_wave = static_cast<int>(hold_wave);
-  live.bound_hold_micros = hold_micros;
-  const auto* running = o.if_contains("bound_hold_running");
-  live.bound_hold_since = running && running->is_bool() && running->get_bool() ? now : -1;
+  if (Status st = live.driver->Restore(str("gate"), m, now); !st.ok()) return fresh(st.message());
   Log("release " + live.release_id + ": gate evidence restored (saved " +
       std::to_string((now - saved) / 1'000'000) + " s before this start)");
 }
 
-Status Controller::Apply(ReleaseRecord& r, LiveRelease* live, const Event& e, int64_t now) {
-  auto result = releases_.ApplyEvent(r.release_id, e, now);
-  if (!result.ok()) {
-    return result.status().WithPrefix("release " + r.release_id + ": " +
-                                      std::string(rollout::EventKindName(e.kind)));
-  }
-  r.state = result->state;
-  for (const rollout::Effect& eff : result->effects) {
-    switch (eff.kind) {
-      case rollout::EffectKind::kRequestPromotion:
-        if (live != nullptr) RF_RETURN_IF_ERROR(AnswerPromotion(r, *live, eff.wave, now));
-        break;
-      case rollout::EffectKind::kPage:
-        Log("PAGE: " + eff.text);
-        break;
-      case rollout::EffectKind::kDispatchWave:   // the snapshot's cutoffs follow the state
-      case rollout::EffectKind::kStopDispatch:   // the snapshot hands out nothing new
-      case rollout::EffectKind::kRollbackToLkg:  // the snapshot answers "revert"
-      case rollout::EffectKind::kRecordAudit:    // persisted by the ReleaseDirectory
-        break;
-    }
-  }
-  return Status::Ok();
-}
-
-Status Controller::AnswerPromotion(ReleaseRecord& r, LiveRelease& live, int wave, int64_t now) {
-  rollout::BakeSummary bake;
-  const int64_t bake_micros = rollout::WaveBakeMicros(live.plan, wave);
-  bake.baked_devices = rollout::BakedDevices(live.treated_history, bake_micros, now);
-  double next = 0;
-  for (int s = 0; s < live.strata(); ++s) {
-    if (wave + 1 < live.cohorts->wave_count()) {
-      next += live.cohorts->ExpectedExposed(s, wave + 1) - live.cohorts->ExpectedExposed(s, wave);
-    }
-  }
-  bake.next_wave_devices = static_cast<int64_t>(std::llround(next));
-  if (live.bound_hold_wave != wave) {
-    live.bound_hold_wave = wave;
-    live.bound_hold_micros = 0;
-    live.bound_hold_since = -1;
-  }
-  bake.promotion_hold_micros =
-      live.bound_hold_micros + (live.bound_hold_since >= 0 ? now - live.bound_hold_since : 0);
-  bake.max_promotion_hold_micros = static_cast<int64_t>(
-      std::llround(options_.max_promotion_hold_bakes * static_cast<double>(bake_micros)));
-  const rollout::Decision d = live.gate->DecideAtBakeEnd(rollout::HealthSignals{}, bake);
-  if (d.reason == rollout::Reason::kPromotionBoundNotMet) {
-    live.bound_hold_micros = bake.promotion_hold_micros;
-    live.bound_hold_since = now;
-  } else if (live.bound_hold_since >= 0) {
-    live.bound_hold_micros += now - live.bound_hold_since;
-    live.bound_hold_since = -1;
-  }
-  const std::string why = rollout::DescribeDecision(d, live.gate->metrics());
-  live.gate_state = d.verdict == Verdict::kPromote ? "promote"
-                    : d.verdict == Verdict::kHalt  ? "halt"
-                                                   : "hold";
-  live.gate_detail = why;
-  switch (d.verdict) {
-    case Verdict::kPromote:
-      if (d.reason == rollout::Reason::kPromotionBoundWaived) {
-        Log("PAGE: release " + r.release_id + ": promotion of '" +
-            rollout::WaveName(live.plan, wave) + "' waived after holding: " + why);
-      }
-      return Apply(r, &live, Event::GatePromoteOk(wave), now);
-    case Verdict::kHalt:
-      return Apply(r, &live, Event::GateHalt(why, wave), now);
-    case Verdict::kHold:
-    case Verdict::kContinue:
-      if (d.verdict == Verdict::kHold && d.reason != rollout::Reason::kPromotionBoundNotMet &&
-          d.reason != rollout::Reason::kInsufficientExposure) {
-        return Apply(r, &live, Event::GateHold(why, wave), now);
-      }
-      return Apply(r, &live, Event::GatePromoteNotYet(wave), now);
-  }
-  return Status::Ok();
-}
-
-Status Controller::StepGates(std::vector<ReleaseRecord>& releases, int64_t now) {
-  // One sweep for every live release: alive devices and new silences per stratum and arm.
+// The sweep: per live release and stratum, the devices alive in each arm, new silences, treated
+// (offered or running), applied (running) and silent treated devices, and the cohort's newest
+// check-in. One pass over the inventory for every live release.
+void Controller::SweepInventory(int64_t now) {
   std::vector<LiveRelease*> lives;
   for (auto& [id, live] : live_) {
     live->ExtendProfiles(inventory_);
-    for (int a = 0; a < 2; ++a) {
-      std::fill(live->alive[a].begin(), live->alive[a].end(), 0);
-      std::fill(live->silenced[a].begin(), live->silenced[a].end(), 0);
-    }
-    live->treated = 0;
-    live->running = 0;
+    std::fill(live->tick.begin(), live->tick.end(), rollout::StratumTelemetry{});
+    live->newest_seen_micros = std::numeric_limits<int64_t>::min();
     lives.push_back(live.get());
   }
   const uint16_t clear = slots_to_clear_;
-  if (!lives.empty() || clear != 0) {
-    inventory_.Sweep([&](const SweepRecord& d) {
-      if (clear != 0) {
-        *d.offered &= static_cast<uint16_t>(~clear);
-        *d.silent &= static_cast<uint16_t>(~clear);
+  if (lives.empty() && clear == 0) return;
+  constexpr int kSilence = static_cast<int>(rollout::Signal::kSilence);
+  inventory_.Sweep([&](const SweepRecord& d) {
+    if (clear != 0) {
+      *d.offered &= static_cast<uint16_t>(~clear);
+      *d.silent &= static_cast<uint16_t>(~clear);
+    }
+    for (LiveRelease* L : lives) {
+      const int32_t s = L->StratumOf(d.profile);
+      if (s < 0) continue;
+      rollout::StratumTelemetry& t = L->tick[static_cast<size_t>(s)];
+      L->newest_seen_micros = std::max(L->newest_seen_micros, d.last_seen_micros);
+      const uint16_t bit = static_cast<uint16_t>(1u << L->slot);
+      const bool runs = L->Runs(inventory_, d.installed);
+      const bool treated = (*d.offered & bit) || runs;
+      const bool silent = now - d.last_seen_micros > L->plan.gate.silence_after_micros;
+      if (treated) {
+        ++t.treated;
+        t.applied += runs;
+        t.treated_silent += silent;
       }
-      for (LiveRelease* L : lives) {
-        const int32_t s = L->StratumOf(d.profile);
-        if (s < 0) continue;
-        const uint16_t bit = static_cast<uint16_t>(1u << L->slot);
-        const bool runs = L->Runs(inventory_, d.installed);
-        const bool treated = (*d.offered & bit) || runs;
-        if (treated) ++L->treated;
-        if (runs) ++L->running;
-        if (now - d.last_seen_micros > L->plan.gate.silence_after_micros) {
-          if (!(*d.silent & bit)) {
-            *d.silent |= bit;
-            ++L->silenced[treated][s];
-          }
-        } else {
-          *d.silent &= static_cast<uint16_t>(~bit);
-          ++L->alive[treated][s];
+      int64_t& at_risk = treated ? t.treated_at_risk : t.control_at_risk;
+      if (silent) {
+        if (!(*d.silent & bit)) {  // a new silence: an event, and at risk until it happened
+          *d.silent |= bit;
+          ++at_risk;
+          ++(treated ? t.treated_events : t.control_events)[kSilence];
         }
+      } else {
+        *d.silent &= static_cast<uint16_t>(~bit);
+        ++at_risk;
       }
-    });
-  }
+    }
+  });
   slots_in_use_ &= static_cast<uint16_t>(~clear);
   slots_to_clear_ = 0;
+}
 
+Status Controller::StepGates(std::vector<ReleaseRecord>& releases, int64_t now) {
+  SweepInventory(now);
   Status first;
   for (ReleaseRecord& r : releases) {
     auto it = live_.find(r.release_id);
     if (it == live_.end()) continue;
     LiveRelease& L = *it->second;
-    L.treated_history.emplace_back(now, L.treated);
-    int64_t max_bake = 0;
-    for (int w = 0; w < rollout::WaveCount(L.plan); ++w) {
-      max_bake = std::max(max_bake, rollout::WaveBakeMicros(L.plan, w));
-    }
-    while (L.treated_history.size() > 2 && L.treated_history[1].first < now - 2 * max_bake - 60'000'000) {
-      L.treated_history.erase(L.treated_history.begin());
-    }
+    rollout::DriverTick tick;
+    tick.now_micros = now;
+    tick.observed_micros = now;  // check-ins are ingested as they arrive
+    // Telemetry lag: the age of the cohort's newest check-in (docs/gate.md, "The release driver").
+    tick.telemetry_lag_seconds =
+        L.newest_seen_micros == std::numeric_limits<int64_t>::min()
+            ? 0
+            : static_cast<double>(std::max<int64_t>(0, now - L.newest_seen_micros)) / 1e6;
+    L.treated = L.running = 0;
     for (int s = 0; s < L.strata(); ++s) {
-      const int64_t rt = L.alive[1][s] + L.silenced[1][s];
-      const int64_t rc = L.alive[0][s] + L.silenced[0][s];
-      Status st = L.gate->SetAtRisk(s, rt, rc);
-      auto add = [&](int metric, int64_t x, int64_t y) {
-        if (metric < 0 || !st.ok()) return;
-        st = L.gate->AddCountEvents(metric, s, std::min(x, rt), std::min(y, rc));
-      };
-      add(L.m_silence, L.silenced[1][s], L.silenced[0][s]);
-      add(L.m_crash, L.health->Drain(s, true, HealthCounters::kCrash),
-          L.health->Drain(s, false, HealthCounters::kCrash));
-      add(L.m_error, L.health->Drain(s, true, HealthCounters::kError),
-          L.health->Drain(s, false, HealthCounters::kError));
-      if (!st.ok() && first.ok()) first = st;
-    }
-    L.gate->Tick();
-    if (!Live(r.state.phase)) continue;
-
-    Status st;
-    const rollout::Decision d = L.gate->Decide(rollout::HealthSignals{});
-    L.gate_state = d.verdict == Verdict::kHalt   ? "halt"
-                   : d.verdict == Verdict::kHold ? "hold"
-                                                 : "watching";
-    L.gate_detail = rollout::DescribeDecision(d, L.gate->metrics());
-    if (d.verdict == Verdict::kHalt) {
-      std::string why = rollout::DescribeDecision(d, L.gate->metrics());
-      if (d.test.stratum >= 0) why += " [" + L.cohorts->stratum_key(d.test.stratum) + "]";
-      Log("release " + r.release_id + ": " + why);
-      st = Apply(r, &L, Event::GateHalt(why), now);
-    } else if (d.verdict == Verdict::kHold) {
-      if (!r.state.gate_hold) {
-        st = Apply(r, &L, Event::GateHold(rollout::DescribeDecision(d, L.gate->metrics())), now);
+      rollout::StratumTelemetry t = L.tick[static_cast<size_t>(s)];
+      L.treated += t.treated;
+      L.running += t.applied;
+      for (auto [signal, metric] : {std::pair{rollout::Signal::kCrash, HealthCounters::kCrash},
+                                    std::pair{rollout::Signal::kError, HealthCounters::kError}}) {
+        t.treated_events[static_cast<int>(signal)] = L.health->Drain(s, true, metric);
+        t.control_events[static_cast<int>(signal)] = L.health->Drain(s, false, metric);
       }
-    } else if (r.state.phase == Phase::kPaused && r.state.gate_hold) {
-      st = Apply(r, &L, Event::GatePromoteNotYet(r.state.wave), now);
+      tick.strata.push_back(t);
     }
-    if (st.ok() && !rollout::IsFinished(r.state)) {
-      std::optional<int64_t> due = rollout::NextDeadline(r.state);
-      if (due && *due <= now) st = Apply(r, &L, Event::Tick(), now);
+    rollout::DriverOutput out;
+    DirectoryPort port(releases_, r.release_id);
+    Status st = L.driver->Step(tick, r.state, port, &out);
+    for (const rollout::DriverTransition& x : out.transitions) {
+      r.state = x.result.state;
+      for (const rollout::Effect& eff : x.result.effects) {
+        switch (eff.kind) {
+          case rollout::EffectKind::kPage:
+            Log("PAGE: " + eff.text);
+            break;
+          case rollout::EffectKind::kRequestPromotion:  // answered by the driver
+          case rollout::EffectKind::kDispatchWave:      // the snapshot's cutoffs follow the state
+          case rollout::EffectKind::kStopDispatch:      // the snapshot hands out nothing new
+          case rollout::EffectKind::kRollbackToLkg:     // the snapshot answers "revert"
+          case rollout::EffectKind::kRecordAudit:       // persisted by the ReleaseDirectory
+            break;
+        }
+      }
+    }
+    for (const std::string& note : out.notes) Log("release " + r.release_id + ": " + note);
+    if (!out.gate_state.empty()) {
+      L.gate_state = out.gate_state;
+      L.gate_detail = out.gate_detail;
     }
     if (!st.ok()) {
       Log(st.ToString());
@@ -598,7 +528,7 @@ void Controller::Publish(const std::vector<ReleaseRecord>& releases, uint64_t ep
       d.health = L.health;
       const int64_t elapsed = rollout::DispatchElapsedMicros(r.state, now);
       for (int s = 0; s < L.strata(); ++s) {
-        d.cutoff.push_back(L.cohorts->PacedCutoff(s, r.state.wave, elapsed));
+        d.cutoff.push_back(L.cohorts()->PacedCutoff(s, r.state.wave, elapsed));
       }
     } else if (it != live_.end()) {
       d.slot = it->second->slot;
@@ -686,9 +616,9 @@ std::vector<GateMetric> Controller::GateMetrics() const {
   std::lock_guard l(mu_);
   std::vector<GateMetric> out;
   for (const auto& [id, live] : live_) {
-    for (int m = 0; m < live->gate->num_metrics(); ++m) {
-      const rollout::TestReport rep = live->gate->Report(m, rollout::SequentialGate::kPooled);
-      out.push_back({id, live->gate->metric(m).name, rep.e_value(), rep.threshold()});
+    for (int m = 0; m < live->driver->gate().num_metrics(); ++m) {
+      const rollout::TestReport rep = live->driver->gate().Report(m, rollout::SequentialGate::kPooled);
+      out.push_back({id, live->driver->gate().metric(m).name, rep.e_value(), rep.threshold()});
     }
   }
   return out;
@@ -708,12 +638,12 @@ std::optional<ReleaseProgress> Controller::Progress(std::string_view release_id)
       if (d.release_id == L.release_id) current_wave = d.wave;
     }
   }
-  for (int s = 0; s < L.strata(); ++s) p.eligible_devices += L.cohorts->eligible(s);
-  for (int w = 0; w < L.cohorts->wave_count(); ++w) {
+  for (int s = 0; s < L.strata(); ++s) p.eligible_devices += L.cohorts()->eligible(s);
+  for (int w = 0; w < L.cohorts()->wave_count(); ++w) {
     WaveProgress wp;
     wp.name = rollout::WaveName(L.plan, w);
     double target = 0;
-    for (int s = 0; s < L.strata(); ++s) target += L.cohorts->ExpectedExposed(s, w);
+    for (int s = 0; s < L.strata(); ++s) target += L.cohorts()->ExpectedExposed(s, w);
     wp.target_devices = static_cast<int64_t>(std::llround(target));
     wp.exposed_devices = w < current_wave    ? std::min(wp.target_devices, L.treated)
                          : w == current_wave ? L.treated
@@ -724,13 +654,13 @@ std::optional<ReleaseProgress> Controller::Progress(std::string_view release_id)
   p.applied_devices = L.running;
   p.gate_state = L.gate_state;
   p.gate_detail = L.gate_detail;
-  for (int m = 0; m < L.gate->num_metrics(); ++m) {
-    const rollout::TestReport pooled = L.gate->Report(m, rollout::SequentialGate::kPooled);
+  for (int m = 0; m < L.driver->gate().num_metrics(); ++m) {
+    const rollout::TestReport pooled = L.driver->gate().Report(m, rollout::SequentialGate::kPooled);
     p.harmed_devices += pooled.treated_events;
     p.e_threshold = pooled.threshold();
     p.max_e_value = std::max(p.max_e_value, pooled.e_value());
-    for (int s = 0; s < L.gate->num_strata(); ++s) {
-      p.max_e_value = std::max(p.max_e_value, L.gate->Report(m, s).e_value());
+    for (int s = 0; s < L.driver->gate().num_strata(); ++s) {
+      p.max_e_value = std::max(p.max_e_value, L.driver->gate().Report(m, s).e_value());
     }
   }
   return p;

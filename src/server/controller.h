@@ -4,24 +4,29 @@
 //   1. reads ReleaseDirectory::ActiveReleases();
 //   2. for a release that is dispatching for the first time in this process, builds its
 //      rollout::Cohorts from the fleet inventory (eligible = the device's manifest has the content
-//      type and supports the bundle's schema version), its rollout::SequentialGate and a slot
-//      (a bit in every DeviceRecord that marks "offered");
+//      type and supports the bundle's schema version), its rollout::ReleaseDriver (the gate and
+//      every promotion rule, shared with the simulator: rollout/driver.h) and a slot (a bit in
+//      every DeviceRecord that marks "offered");
 //   3. sweeps the inventory: per release and stratum, treated (offered or running the release)
-//      and control (eligible, not exposed) devices alive, and silence events (a device not seen
-//      for gate.silence_after, once per silence) in both arms; adds the crash/error events that
-//      check-ins recorded (RecordHealth) and ticks the gate;
-//   4. applies the gate's decision (GateHalt, GateHold, clearing a hold), then Tick events when a
-//      timer is due, through ReleaseDirectory::ApplyEvent, answering RequestPromotion effects with
-//      SequentialGate::DecideAtBakeEnd;
+//      and control (eligible, not exposed) devices alive, silence events (a device not seen for
+//      gate.silence_after, once per silence) in both arms, applied (running) and silent treated
+//      devices, and the cohort's newest check-in (telemetry lag); adds the crash/error events that
+//      check-ins recorded (RecordHealth);
+//   4. steps the driver with those counts: it ticks the gate and applies GateHalt, GateHold,
+//      hold clearing, Tick and promotion answers through ReleaseDirectory::ApplyEvent (which
+//      persists and audits them; pages are logged);
 //   5. publishes an immutable DispatchSnapshot (atomic shared_ptr swap): per channel, the releases
 //      newest first with their phase, per-stratum paced cutoffs and signed release statements.
 // Check-ins (AgentApi) read the snapshot without locks. A state change made elsewhere (operator
 // halt) bumps an epoch through ReleaseDirectory's change listener; the next check-in that sees a
 // stale epoch republishes first (RefreshIfStale), so a halt reaches the very next check-in.
 //
-// What is kept only in memory (rebuilt after a restart, docs/server.md): cohorts (deterministic
-// from the inventory), gate e-processes (restart at E = 1, which is valid, only slower), and the
-// "offered" bits (after a restart, treated = devices running the release).
+// Restarts (docs/server.md): cohorts are rebuilt (deterministic from the inventory); the "offered"
+// bits are gone (after a restart, treated = devices running the release); the gate's evidence and
+// the driver's memory (n_H history, hold clocks) are restored from ControllerOptions::state_dir
+// when it is set, so the e-processes continue where they were saved (at most save_every_micros
+// of evidence is lost); without it, or if the saved file does not match, they restart at E = 1
+// (valid, only slower).
 #ifndef RINGFENCE_SERVER_CONTROLLER_H_
 #define RINGFENCE_SERVER_CONTROLLER_H_
 
@@ -39,6 +44,7 @@
 #include "crypto/crypto.h"
 #include "platform/env.h"
 #include "rollout/cohort.h"
+#include "rollout/driver.h"
 #include "rollout/gate.h"
 #include "rollout/release.h"
 #include "server/fleet_inventory.h"
@@ -102,10 +108,11 @@ struct ControllerOptions {
   int64_t tick_micros = 1'000'000;                    // control loop period
   int64_t statement_validity_micros = 24 * 3600'000'000LL;  // expires_s - issued_s
   int64_t statement_resign_micros = 3600'000'000LL;   // re-sign statements this often
-  rollout::GateOptions gate;                          // alpha comes from each plan
-  double max_promotion_hold_bakes = 0.5;              // as the simulator (docs/gate.md)
+  // The release driver's options (gate options, n_min, maximum hold, SRM check), the same as
+  // the simulator's (docs/gate.md, "The release driver"); alpha comes from each plan.
+  rollout::DriverOptions driver;
   int max_live_releases = 16;                         // DeviceRecord has 16 offered bits
-  // Where each live release's gate evidence (e-processes, treated-since history, promotion hold)
+  // Where each live release's gate evidence (e-processes, n_H history, hold clocks: DriverMemory)
   // is kept, so a restarted server continues it instead of starting fresh gates (a fresh gate
   // is an extra look that spends alpha again, and waits a full bake before it can promote).
   // Written every `save_every_micros` (temp, fsync, rename, fsync dir); a crash loses at most
@@ -165,9 +172,9 @@ class Controller final : public ProgressSource {
   void WriteEvidence(const std::vector<EvidenceWrite>& writes);
   Status TickLocked(std::vector<EvidenceWrite>* writes);
   void RestoreEvidence(LiveRelease& live, int64_t now);
+  class DirectoryPort;
+  void SweepInventory(int64_t now);
   Status StepGates(std::vector<ReleaseRecord>& releases, int64_t now);
-  Status Apply(ReleaseRecord& r, LiveRelease* live, const rollout::Event& e, int64_t now);
-  Status AnswerPromotion(ReleaseRecord& r, LiveRelease& live, int wave, int64_t now);
   void Publish(const std::vector<ReleaseRecord>& releases, uint64_t epoch, int64_t now);
   Result<int64_t> SchemaVersionOf(const std::string& sha256);
   std::string Statement(const ReleaseRecord& r, std::string_view action, int64_t now);

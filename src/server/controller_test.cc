@@ -2,6 +2,7 @@
 // directory that applies rollout::Transition like the real release service.
 #include "server/controller.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
@@ -320,9 +321,17 @@ TEST_F(ControllerTest, SilentTreatedDevicesHaltTheRelease) {
   Enroll(2000);
   dir_.AddStartedRelease("r-1", 43, clock_.NowUnixMicros());
   ASSERT_TRUE(controller_.Tick().ok());
-  // Devices that install go silent (a boot loop): they stop checking in.
+  // Devices that install go silent (a boot loop): they stop checking in. The first silences hold
+  // the release (treated devices without data, docs/gate.md); the evidence keeps accumulating
+  // while it is held, until the gate halts it.
   std::set<std::string> dead;
-  for (int i = 0; i < 20 && dir_.PhaseOf("r-1") == rollout::Phase::kDispatching; ++i) {
+  bool held = false;
+  auto active = [&] {
+    const rollout::Phase p = dir_.PhaseOf("r-1");
+    return p == rollout::Phase::kDispatching || p == rollout::Phase::kPaused;
+  };
+  for (int i = 0; i < 20 && active(); ++i) {
+    held |= dir_.PhaseOf("r-1") == rollout::Phase::kPaused;
     clock_.AdvanceMicros(30'000'000);
     ASSERT_TRUE(controller_.Tick().ok());
     for (Dev& d : devices_) {
@@ -333,6 +342,7 @@ TEST_F(ControllerTest, SilentTreatedDevicesHaltTheRelease) {
     }
   }
   EXPECT_EQ(dir_.PhaseOf("r-1"), rollout::Phase::kRolledBack);
+  EXPECT_TRUE(held);
 }
 
 TEST_F(ControllerTest, CustomerControls) {
@@ -457,6 +467,79 @@ TEST_F(ControllerTest, ARestartContinuesTheGateEvidenceAndTheBake) {
   run(*b, *api_b, 120);
   EXPECT_EQ(dir_.PhaseOf("r-1"), rollout::Phase::kCompleted);
   EXPECT_FALSE(fs_.Exists(persist.state_dir + "/" + "722d31" + ".gate.json"));
+}
+
+}  // namespace
+}  // namespace rf::server
+
+namespace rf::server {
+namespace {
+
+// The gate's HOLD rules fire in the server (docs/gate.md, "The release driver"): no check-in
+// reaches the server for three minutes (an ingest outage) and the release holds on telemetry lag;
+// when check-ins arrive again the hold clears and the release goes on.
+TEST_F(ControllerTest, TelemetryLagHoldsTheReleaseUntilCheckinsArrive) {
+  Enroll(2000);
+  dir_.AddStartedRelease("r-1", 43, clock_.NowUnixMicros());
+  ASSERT_TRUE(controller_.Tick().ok());
+  Run(3, kMinute);
+  ASSERT_EQ(dir_.PhaseOf("r-1"), rollout::Phase::kDispatching);
+  for (int i = 0; i < 18; ++i) {  // 3 minutes of ticks, no check-in
+    clock_.AdvanceMicros(10'000'000);
+    ASSERT_TRUE(controller_.Tick().ok());
+  }
+  EXPECT_EQ(dir_.PhaseOf("r-1"), rollout::Phase::kPaused);
+  auto p = controller_.Progress("r-1");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->gate_state, "hold");
+  EXPECT_NE(p->gate_detail.find("HOLD: telemetry lag 180 s > 120 s"), std::string::npos)
+      << p->gate_detail;
+  EXPECT_EQ(CheckInAll().first, 0);  // held: nothing new is handed out
+  Run(2, kMinute);
+  EXPECT_EQ(dir_.PhaseOf("r-1"), rollout::Phase::kDispatching);
+  p = controller_.Progress("r-1");
+  EXPECT_EQ(p->gate_state, "watching") << p->gate_detail;
+  EXPECT_NE(std::find(dir_.events.begin(), dir_.events.end(), "GateHold"), dir_.events.end());
+}
+
+// One stratum's devices take the release but never report running it, while the other
+// stratum's do: dispatched and acknowledged counts disagree, and the release holds on a
+// sample-ratio mismatch (with too few such devices in the canary to tell, in the last wave).
+TEST_F(ControllerTest, SampleRatioMismatchHoldsTheRelease) {
+  Enroll(2000);
+  dir_.AddStartedRelease("r-1", 43, clock_.NowUnixMicros());
+  ASSERT_TRUE(controller_.Tick().ok());
+  bool held = false;
+  for (int minute = 0; minute < 90 && !held; ++minute) {
+    clock_.AdvanceMicros(kMinute);
+    ASSERT_TRUE(controller_.Tick().ok());
+    held = dir_.PhaseOf("r-1") == rollout::Phase::kPaused;
+    for (size_t i = 0; i < devices_.size(); ++i) {
+      Dev& d = devices_[i];
+      std::string body = R"({"device_id":")" + d.id + R"(","seq":)" + std::to_string(++d.seq);
+      if (d.version > 0) {
+        body += R"(,"channels":{"291":{"current":{"version":)" + std::to_string(d.version) +
+                R"(,"sha256":")" + d.sha + R"("}}})";
+      }
+      body += "}";
+      auto res = api_.Handle(HttpRequest{"POST", "/v1/agent/checkin", {}, kToken, body});
+      ASSERT_TRUE(res.has_value() && res->status == 200);
+      auto v = boost::json::parse(res->body).as_object();
+      auto* c = v["channels"].as_object().if_contains("291");
+      // Linux devices (every fourth) fail to apply it, silently: they keep what they have.
+      if (c != nullptr && c->as_object()["action"].as_string() == "install" && i % 4 != 0) {
+        d.version = c->as_object()["version"].as_int64();
+        d.sha = std::string(c->as_object()["sha256"].as_string());
+      }
+    }
+  }
+  ASSERT_TRUE(held);
+  EXPECT_EQ(dir_.WaveOf("r-1"), 1);
+  auto p = controller_.Progress("r-1");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->gate_state, "hold");
+  EXPECT_NE(p->gate_detail.find("HOLD: sample ratio mismatch"), std::string::npos)
+      << p->gate_detail;
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "platform/sim_env.h"
+#include "rollout/driver.h"
 #include "sim/sampling.h"
 
 namespace rf::sim {
@@ -531,6 +532,7 @@ Result<SimResult> Engine::Run() {
     for (size_t c = 0; c < classes_.size(); ++c) {
       const ClassState& cs = classes_[c];
       tick_[c].applied = cs.applied;
+      tick_[c].acknowledged = cs.applied;
       tick_[c].dispatched = cs.dispatched;
       tick_[c].silent_treated = cs.silent;
       applied += cs.applied;
@@ -552,6 +554,7 @@ Result<SimResult> Engine::Run() {
     Telemetry delivered = std::move(in_transit.front());
     in_transit.pop_front();
     delivered.now_micros = now;
+    delivered.lag_micros = options_.telemetry_lag_micros;
     action.Clear();
     RF_RETURN_IF_ERROR(policy_.OnTick(delivered, action));
     RF_RETURN_IF_ERROR(ApplyAction(action, now));
@@ -612,19 +615,6 @@ Result<SimResult> RunSimulation(const Scenario& scenario, RolloutPolicy& policy,
   return engine.Run();
 }
 
-std::string FormatSimTime(int64_t micros) {
-  const bool negative = micros < 0;
-  int64_t s = (negative ? -micros : micros) / 1'000'000;
-  char buf[32];
-  if (s >= 3600) {
-    std::snprintf(buf, sizeof buf, "%s%lld:%02lld:%02lld", negative ? "-" : "",
-                  static_cast<long long>(s / 3600), static_cast<long long>(s / 60 % 60),
-                  static_cast<long long>(s % 60));
-  } else {
-    std::snprintf(buf, sizeof buf, "%s%02lld:%02lld", negative ? "-" : "",
-                  static_cast<long long>(s / 60), static_cast<long long>(s % 60));
-  }
-  return buf;
-}
+std::string FormatSimTime(int64_t micros) { return rollout::FormatDuration(micros); }
 
 }  // namespace rf::sim

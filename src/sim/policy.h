@@ -44,6 +44,10 @@ struct SimContext {
   int64_t telemetry_lag_micros = 0;
   uint64_t seed = 0;        // for a policy's own randomness (e.g. cohort ranks)
   std::string release_id;   // stable per scenario and seed
+  // Optional (tests): the device ids of every class, classes.size() vectors of devices each. A
+  // policy that ranks devices ranks these instead of its own synthetic ids (the parity test ranks
+  // the server's real device ids this way). Empty: synthetic ids.
+  std::vector<std::vector<std::string>> device_ids;
 };
 
 // Telemetry of one arm of one device class over one tick.
@@ -56,7 +60,11 @@ struct ArmTelemetry {
 struct ClassTelemetry {
   ArmTelemetry treated;  // devices that applied the release (from their first check-in after dispatch)
   ArmTelemetry control;  // eligible devices not dispatched yet
-  int64_t applied = 0;        // cumulative: devices that applied the release
+  int64_t applied = 0;        // cumulative: devices that applied the release (the treated arm)
+  // Cumulative: of those, devices the controller knows have applied (they reported it), n_H's
+  // count. The engine's devices report as they apply (= applied); a server's report at their
+  // next check-in (the parity test feeds such telemetry).
+  int64_t acknowledged = 0;
   int64_t dispatched = 0;     // cumulative: devices offered the release
   int64_t silent_treated = 0;  // treated devices currently known to be silent
 };
@@ -65,6 +73,7 @@ struct ClassTelemetry {
 struct Telemetry {
   int64_t now_micros = 0;       // when the policy decides (release started at 0)
   int64_t observed_micros = 0;  // end of the tick it describes: now - ingest lag
+  int64_t lag_micros = 0;       // age of the newest complete telemetry (HealthSignals)
   std::vector<ClassTelemetry> classes;
 };
 

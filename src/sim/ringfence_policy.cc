@@ -13,7 +13,6 @@ namespace rf::sim {
 
 using rollout::Event;
 using rollout::Phase;
-using rollout::Verdict;
 
 // How many of a class's devices have a rank below a (non-decreasing) cutoff, without storing the
 // class's ranks. Every rank was drawn (RankHasher) and given to the CohortAssigner; we keep only
@@ -94,24 +93,6 @@ struct RingfencePolicy::ClassRanks {
 
 namespace {
 
-std::string Fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
-
-rollout::MetricSpec SpecFor(rollout::Signal s) {
-  switch (s) {
-    case rollout::Signal::kSilence:
-      return rollout::MetricSpec::Silence();
-    case rollout::Signal::kCrash:
-      return rollout::MetricSpec::Crash();
-    case rollout::Signal::kError:
-      return rollout::MetricSpec::ErrorIncidence();
-  }
-  return rollout::MetricSpec::Silence();
-}
-
 FailureSignal EngineSignal(rollout::Signal s) {
   switch (s) {
     case rollout::Signal::kSilence:
@@ -126,6 +107,20 @@ FailureSignal EngineSignal(rollout::Signal s) {
 
 }  // namespace
 
+// The driver changes the policy's own release state.
+class RingfencePolicy::StatePort final : public rollout::TransitionPort {
+ public:
+  explicit StatePort(rollout::ReleaseState& state) : state_(state) {}
+  Result<rollout::TransitionResult> Apply(const Event& event, int64_t now) override {
+    RF_ASSIGN_OR_RETURN(rollout::TransitionResult r, rollout::Transition(state_, event, now));
+    state_ = r.state;
+    return r;
+  }
+
+ private:
+  rollout::ReleaseState& state_;
+};
+
 RingfencePolicy::RingfencePolicy(rollout::Plan plan, RingfencePolicyOptions options)
     : plan_(std::move(plan)), options_(std::move(options)) {}
 
@@ -134,9 +129,7 @@ RingfencePolicy::~RingfencePolicy() = default;
 bool RingfencePolicy::Finished() const { return rollout::IsFinished(state_); }
 
 std::string RingfencePolicy::StratumName(int stratum) const {
-  if (!cohorts_ || stratum < 0 || stratum >= cohorts_->stratum_count()) return "pooled";
-  const std::string& key = cohorts_->stratum_key(stratum);
-  return key.empty() ? "(all)" : key;
+  return driver_ ? driver_->StratumName(stratum) : "pooled";
 }
 
 Status RingfencePolicy::Start(const SimContext& ctx, PolicyAction& action) {
@@ -162,12 +155,19 @@ Status RingfencePolicy::Start(const SimContext& ctx, PolicyAction& action) {
     r->capacity = capacity;
     r->h = 1.0 - plan_.gate.holdback;  // as CohortAssigner computes it; checked after Build
     r->smallest.reserve(capacity);
+    const bool given = c < ctx.device_ids.size();
+    if (given && static_cast<int64_t>(ctx.device_ids[c].size()) != dc.devices) {
+      return Status::InvalidArgument("class " + dc.label + ": " +
+                                     std::to_string(ctx.device_ids[c].size()) + " device ids for " +
+                                     std::to_string(dc.devices) + " devices");
+    }
     for (int64_t i = 0; i < dc.devices; ++i) {
-      // Device id: 8 bytes, class index in the high bits.
+      // Device id: the given one, or 8 bytes with the class index in the high bits.
       const uint64_t id = (static_cast<uint64_t>(c) << 40) | static_cast<uint64_t>(i);
       char bytes[8];
       std::memcpy(bytes, &id, sizeof bytes);
-      const double rank = hasher.Rank(std::string_view(bytes, sizeof bytes));
+      const double rank = given ? hasher.Rank(ctx.device_ids[c][static_cast<size_t>(i)])
+                                : hasher.Rank(std::string_view(bytes, sizeof bytes));
       assigner.AddDevice(r->stratum, rank);
       r->Add(rank);
     }
@@ -175,188 +175,33 @@ Status RingfencePolicy::Start(const SimContext& ctx, PolicyAction& action) {
     ranks_[c] = std::move(r);
   }
   RF_ASSIGN_OR_RETURN(rollout::Cohorts cohorts, assigner.Build());
-  cohorts_.emplace(std::move(cohorts));
-  std::vector<int64_t> held(cohorts_->stratum_count(), 0);
+  // The driver: the gate (one e-process per (metric, stratum) for the plan's signals) and every
+  // rule of how the release advances.
+  RF_ASSIGN_OR_RETURN(driver_, rollout::ReleaseDriver::Create(plan_, std::move(cohorts), options_));
+  const rollout::Cohorts& co = driver_->cohorts();
+  std::vector<int64_t> held(co.stratum_count(), 0);
   for (const auto& r : ranks_) {
     if (r) held[r->stratum] += r->holdback;
   }
-  for (int s = 0; s < cohorts_->stratum_count(); ++s) {
-    if (held[s] != cohorts_->held_back(s)) {
+  for (int s = 0; s < co.stratum_count(); ++s) {
+    if (held[s] != co.held_back(s)) {
       return Status::Internal("simulator and cohort module disagree on the holdback of stratum " +
                               StratumName(s));
     }
     held_back_ += held[s];
   }
 
-  // The gate: one e-process per (metric, stratum), for the plan's signals.
-  std::vector<rollout::MetricSpec> metrics;
-  gate_metric_.assign(kNumSignals, -1);
-  for (rollout::Signal s : plan_.gate.signals) {
-    gate_metric_[static_cast<int>(EngineSignal(s))] = static_cast<int>(metrics.size());
-    metrics.push_back(SpecFor(s));
-  }
-  rollout::GateOptions gate_options = options_.gate;
-  gate_options.alpha = plan_.gate.alpha;
-  RF_ASSIGN_OR_RETURN(rollout::SequentialGate gate,
-                      rollout::SequentialGate::Create(std::move(metrics),
-                                                      cohorts_->stratum_count(), gate_options));
-  gate_ = std::make_unique<rollout::SequentialGate>(std::move(gate));
-
   sent_.assign(ctx.classes.size(), 0);
   state_ = rollout::NewRelease(plan_, ctx.release_id, 0);
-  action.notes.push_back("plan '" + plan_.name + "': " + std::to_string(cohorts_->wave_count()) +
-                         " waves, " + std::to_string(cohorts_->stratum_count()) +
+  action.notes.push_back("plan '" + plan_.name + "': " + std::to_string(co.wave_count()) +
+                         " waves, " + std::to_string(co.stratum_count()) +
                          " strata, holdback " + std::to_string(held_back_) + " devices");
   RF_RETURN_IF_ERROR(Handle(Event::Approved("sim"), 0, action));
   return Handle(Event::Start("sim"), 0, action);
 }
 
-rollout::HealthSignals RingfencePolicy::Health() const {
-  rollout::HealthSignals h;
-  h.telemetry_lag_seconds = static_cast<double>(ctx_.telemetry_lag_micros) / 1e6;
-  h.treated_devices = treated_;
-  h.treated_without_data = treated_silent_;
-  return h;
-}
-
-int64_t RingfencePolicy::BakedDevices(int64_t bake_micros, int64_t now) const {
-  // Devices that had applied by (now - bake): observed for the whole bake.
-  const int64_t until = now - bake_micros;
-  int64_t n = 0;
-  for (auto it = applied_history_.rbegin(); it != applied_history_.rend(); ++it) {
-    if (it->first <= until) {
-      n = it->second;
-      break;
-    }
-  }
-  return n;
-}
-
-int64_t RingfencePolicy::BoundHoldMicros(int wave, int64_t now) const {
-  if (wave != bound_hold_wave_) return 0;
-  return bound_hold_micros_ + (bound_hold_since_ >= 0 ? now - bound_hold_since_ : 0);
-}
-
-void RingfencePolicy::StopBoundHoldClock(int64_t now) {
-  if (bound_hold_since_ >= 0) {
-    bound_hold_micros_ += now - bound_hold_since_;
-    bound_hold_since_ = -1;
-  }
-}
-
-Status RingfencePolicy::AnswerPromotion(int wave, int64_t now, PolicyAction& action) {
-  rollout::BakeSummary bake;
-  const int64_t bake_micros = rollout::WaveBakeMicros(plan_, wave);
-  bake.baked_devices = BakedDevices(bake_micros, now);
-  double expected = 0;
-  double next = 0;
-  for (int s = 0; s < cohorts_->stratum_count(); ++s) {
-    expected += cohorts_->ExpectedExposed(s, wave);
-    if (wave + 1 < cohorts_->wave_count()) {
-      next += cohorts_->ExpectedExposed(s, wave + 1) - cohorts_->ExpectedExposed(s, wave);
-    }
-  }
-  bake.min_baked_devices = static_cast<int64_t>(std::ceil(options_.min_baked_share * expected));
-  bake.next_wave_devices = static_cast<int64_t>(std::llround(next));
-  bake.promotion_hold_micros = BoundHoldMicros(wave, now);
-  bake.max_promotion_hold_micros = static_cast<int64_t>(
-      std::llround(options_.max_promotion_hold_bakes * static_cast<double>(bake_micros)));
-  const rollout::Decision d = gate_->DecideAtBakeEnd(Health(), bake);
-  const std::string wave_name = rollout::WaveName(plan_, wave);
-
-  // The hold clock of the promotion bound runs between consecutive "bound not met" answers.
-  if (bound_hold_wave_ != wave) {
-    bound_hold_wave_ = wave;
-    bound_hold_micros_ = 0;
-    bound_hold_since_ = -1;
-  }
-  if (d.reason == rollout::Reason::kPromotionBoundNotMet) {
-    bound_hold_micros_ = bake.promotion_hold_micros;
-    bound_hold_since_ = now;
-  } else {
-    StopBoundHoldClock(now);
-  }
-  if (d.reason != rollout::Reason::kInsufficientExposure) exposure_hold_since_ = -1;
-
-  switch (d.verdict) {
-    case Verdict::kPromote:
-      if (not_yet_count_ > 0 && not_yet_wave_ == wave) {
-        action.notes.push_back("promotion of '" + wave_name + "' was refused " +
-                               std::to_string(not_yet_count_) + " times before");
-      }
-      not_yet_count_ = 0;
-      if (d.reason == rollout::Reason::kPromotionBoundWaived) {
-        // The state machine has no event that pages on a promotion: the adapter pages and audits
-        // the waiver itself, before promoting (as the server controller must).
-        const std::string text =
-            "release " + ctx_.release_id + ": promotion of '" + wave_name + "' held " +
-            FormatSimTime(bake.promotion_hold_micros) + " on the promotion bound, waived: " +
-            rollout::DescribeDecision(d, gate_->metrics()) + " (n_H=" +
-            std::to_string(bake.baked_devices) + ")";
-        action.notes.push_back("PAGE: " + text);
-        action.notes.push_back(text);
-      }
-      action.notes.push_back("PROMOTE '" + wave_name + "' (n_H=" +
-                             std::to_string(bake.baked_devices) + ", next wave " +
-                             std::to_string(bake.next_wave_devices) + " devices)" +
-                             (d.reason == rollout::Reason::kPromotionBoundMet && d.metric >= 0
-                                  ? ": " + rollout::DescribeDecision(d, gate_->metrics())
-                                  : std::string()));
-      return Handle(Event::GatePromoteOk(wave), now, action);
-    case Verdict::kHalt:
-      return Handle(Event::GateHalt(rollout::DescribeDecision(d, gate_->metrics()), wave), now,
-                    action);
-    case Verdict::kHold:
-    case Verdict::kContinue: {
-      // Not enough evidence to promote: the machine asks again at the next Tick.
-      std::string why = rollout::DescribeDecision(d, gate_->metrics());
-      if (d.reason == rollout::Reason::kPromotionBoundNotMet ||
-          d.reason == rollout::Reason::kInsufficientExposure) {
-        why = std::string(rollout::ReasonName(d.reason)) + ": " +
-              (d.metric >= 0 ? gate_->metric(d.metric).name + " " : std::string()) +
-              Fmt("%.3g", d.value) + " vs limit " + Fmt("%.3g", d.limit) + " (n_H=" +
-              std::to_string(bake.baked_devices) + ", next wave " +
-              std::to_string(bake.next_wave_devices);
-        if (d.reason == rollout::Reason::kPromotionBoundNotMet) {
-          why += ", budget " + Fmt("%.3g", d.bound.budget) + ", " +
-                 std::to_string(d.bound.treated_events) + " treated events, background >= " +
-                 Fmt("%.3g", d.bound.background_lcb);
-        }
-        why += ")";
-      }
-      if (not_yet_wave_ != wave) {
-        not_yet_wave_ = wave;
-        not_yet_count_ = 0;
-        action.notes.push_back("promotion of '" + wave_name + "' not yet: " + why);
-      }
-      ++not_yet_count_;
-      last_not_yet_ = why;
-      if (d.reason == rollout::Reason::kInsufficientExposure) {
-        // Not waived (docs/gate.md): n_H still grows as late devices finish their bake, and if it
-        // does not, devices are not applying the release. After the maximum hold, page once.
-        if (exposure_hold_since_ < 0) exposure_hold_since_ = now;
-        if (bake.max_promotion_hold_micros > 0 && exposure_paged_wave_ != wave &&
-            now - exposure_hold_since_ >= bake.max_promotion_hold_micros) {
-          exposure_paged_wave_ = wave;
-          action.notes.push_back("PAGE: release " + ctx_.release_id + ": promotion of '" +
-                                 wave_name + "' held " +
-                                 FormatSimTime(now - exposure_hold_since_) + " on " + why);
-        }
-      }
-      if (d.verdict == Verdict::kHold && d.reason != rollout::Reason::kPromotionBoundNotMet &&
-          d.reason != rollout::Reason::kInsufficientExposure) {
-        return Handle(Event::GateHold(why, wave), now, action);
-      }
-      return Handle(Event::GatePromoteNotYet(wave), now, action);
-    }
-  }
-  return Status::Ok();
-}
-
-Status RingfencePolicy::Handle(const Event& event, int64_t now, PolicyAction& action) {
-  RF_ASSIGN_OR_RETURN(rollout::TransitionResult r, rollout::Transition(state_, event, now));
-  state_ = std::move(r.state);
-  for (const rollout::Effect& e : r.effects) {
+void RingfencePolicy::CarryOut(const rollout::TransitionResult& result, PolicyAction& action) {
+  for (const rollout::Effect& e : result.effects) {
     switch (e.kind) {
       case rollout::EffectKind::kDispatchWave:
         if (paused_) {
@@ -368,7 +213,7 @@ Status RingfencePolicy::Handle(const Event& event, int64_t now, PolicyAction& ac
         break;
       case rollout::EffectKind::kStopDispatch:
         dispatch_wave_ = -1;
-        if (rollout::IsFinished(state_)) {
+        if (rollout::IsFinished(result.state)) {
           action.stop_dispatch = true;
         } else {
           paused_ = true;
@@ -379,8 +224,7 @@ Status RingfencePolicy::Handle(const Event& event, int64_t now, PolicyAction& ac
       case rollout::EffectKind::kRollbackToLkg:
         action.rollback = true;
         break;
-      case rollout::EffectKind::kRequestPromotion:
-        RF_RETURN_IF_ERROR(AnswerPromotion(e.wave, now, action));
+      case rollout::EffectKind::kRequestPromotion:  // answered by the driver
         break;
       case rollout::EffectKind::kPage:
         action.notes.push_back("PAGE: " + e.text);
@@ -390,81 +234,66 @@ Status RingfencePolicy::Handle(const Event& event, int64_t now, PolicyAction& ac
         break;
     }
   }
-  if (state_.phase == Phase::kHalted) action.stop_dispatch = true;
+  if (result.state.phase == Phase::kHalted) action.stop_dispatch = true;
+}
+
+Status RingfencePolicy::Handle(const Event& event, int64_t now, PolicyAction& action) {
+  RF_ASSIGN_OR_RETURN(rollout::TransitionResult r, rollout::Transition(state_, event, now));
+  state_ = r.state;
+  CarryOut(r, action);
   return Status::Ok();
+}
+
+rollout::DriverTick RingfencePolicy::DriverTickOf(const Telemetry& t) const {
+  rollout::DriverTick tick;
+  tick.now_micros = t.now_micros;
+  tick.observed_micros = t.observed_micros;
+  tick.telemetry_lag_seconds = static_cast<double>(t.lag_micros) / 1e6;
+  tick.strata.resize(static_cast<size_t>(driver_->cohorts().stratum_count()));
+  // Aggregated from device classes to the plan's strata.
+  for (size_t c = 0; c < t.classes.size() && c < ranks_.size(); ++c) {
+    if (!ranks_[c]) continue;
+    rollout::StratumTelemetry& st = tick.strata[static_cast<size_t>(ranks_[c]->stratum)];
+    const ClassTelemetry& ct = t.classes[c];
+    st.treated_at_risk += ct.treated.at_risk;
+    st.control_at_risk += ct.control.at_risk;
+    for (rollout::Signal s : {rollout::Signal::kSilence, rollout::Signal::kCrash,
+                              rollout::Signal::kError}) {
+      const int e = static_cast<int>(EngineSignal(s));
+      st.treated_events[static_cast<int>(s)] += ct.treated.events[e];
+      st.control_events[static_cast<int>(s)] += ct.control.events[e];
+    }
+    st.treated += ct.applied;
+    st.applied += ct.acknowledged;
+    st.treated_silent += ct.silent_treated;
+  }
+  return tick;
 }
 
 Status RingfencePolicy::OnTick(const Telemetry& t, PolicyAction& action) {
   const int64_t now = t.now_micros;
-  // 1. Telemetry into the gate, aggregated from device classes to the plan's strata.
-  const int strata = cohorts_->stratum_count();
-  std::vector<std::array<int64_t, 2>> at_risk(strata, {0, 0});
-  std::vector<std::array<int64_t, 2 * kNumSignals>> events(strata);
-  int64_t applied = 0;
-  treated_silent_ = 0;
-  for (size_t c = 0; c < t.classes.size() && c < ranks_.size(); ++c) {
-    if (!ranks_[c]) continue;
-    const int s = ranks_[c]->stratum;
-    const ClassTelemetry& ct = t.classes[c];
-    at_risk[s][0] += ct.treated.at_risk;
-    at_risk[s][1] += ct.control.at_risk;
-    for (int m = 0; m < kNumSignals; ++m) {
-      events[s][2 * m] += ct.treated.events[m];
-      events[s][2 * m + 1] += ct.control.events[m];
-    }
-    applied += ct.applied;
-    treated_silent_ += ct.silent_treated;
-  }
-  treated_ = applied;
-  applied_history_.push_back({t.observed_micros, applied});
-  for (int s = 0; s < strata; ++s) {
-    RF_RETURN_IF_ERROR(gate_->SetAtRisk(s, at_risk[s][0], at_risk[s][1]));
-    for (int m = 0; m < kNumSignals; ++m) {
-      if (gate_metric_[m] < 0) continue;
-      RF_RETURN_IF_ERROR(
-          gate_->AddCountEvents(gate_metric_[m], s, events[s][2 * m], events[s][2 * m + 1]));
-    }
-  }
-  gate_->Tick();
-
-  if (rollout::IsFinished(state_)) return Status::Ok();  // dispatched its last wave already
-
-  // 2. Decisions during the wave: HALT > HOLD > CONTINUE.
-  const rollout::Decision d = gate_->Decide(Health());
-  if (d.verdict == Verdict::kHalt) {
-    std::string why = rollout::DescribeDecision(d, gate_->metrics());
-    if (d.test.stratum >= 0) why += " [" + StratumName(d.test.stratum) + "]";
-    action.notes.push_back(why);
-    return Handle(Event::GateHalt(why), now, action);
-  }
-  if (d.verdict == Verdict::kHold) {
-    StopBoundHoldClock(now);  // time held for another reason is not time held on the bound
-    if (!state_.gate_hold) {
-      const std::string why = rollout::DescribeDecision(d, gate_->metrics());
-      action.notes.push_back(why);
-      RF_RETURN_IF_ERROR(Handle(Event::GateHold(why), now, action));
-    }
-  } else if (state_.phase == Phase::kPaused && state_.gate_hold) {
-    // The cause of the hold is gone: a gate answer clears it.
-    action.notes.push_back("hold cleared");
-    RF_RETURN_IF_ERROR(Handle(Event::GatePromoteNotYet(state_.wave), now, action));
-  }
-
-  // 3. Timers (dispatch window end, bake end -> promotion request, answered at once).
-  RF_RETURN_IF_ERROR(Handle(Event::Tick(), now, action));
+  // 1-3. Telemetry into the driver: gate, health, holds, timers and promotions.
+  rollout::DriverOutput& out = last_output_;
+  out = rollout::DriverOutput{};
+  StatePort port(state_);
+  const Status st = driver_->Step(DriverTickOf(t), state_, port, &out);
+  for (const std::string& note : out.notes) action.notes.push_back(note);
+  for (const rollout::DriverTransition& x : out.transitions) CarryOut(x.result, action);
+  RF_RETURN_IF_ERROR(st);
 
   // 4. Dispatch: every class up to its stratum's paced cutoff. A release that completed during
   // this tick (the holdback wave has no bake) still hands out the rest of its last window.
+  const rollout::Cohorts& co = driver_->cohorts();
   const bool completed = state_.phase == Phase::kCompleted;
   if (completed || (dispatch_wave_ >= 0 && (state_.phase == Phase::kDispatching ||
                                             state_.phase == Phase::kBaking))) {
     const int64_t elapsed = rollout::DispatchElapsedMicros(state_, now);
-    const int last_wave = cohorts_->wave_count() - 1;
+    const int last_wave = co.wave_count() - 1;
     for (size_t c = 0; c < ranks_.size(); ++c) {
       if (!ranks_[c]) continue;
       const int s = ranks_[c]->stratum;
-      const double cutoff = completed ? cohorts_->Cutoff(s, last_wave)
-                                      : cohorts_->PacedCutoff(s, dispatch_wave_, elapsed);
+      const double cutoff = completed ? co.Cutoff(s, last_wave)
+                                      : co.PacedCutoff(s, dispatch_wave_, elapsed);
       const int64_t target = ranks_[c]->CountBelow(cutoff, *rng_);
       if (target > sent_[c]) {
         action.dispatch[c] += target - sent_[c];
@@ -477,14 +306,13 @@ Status RingfencePolicy::OnTick(const Telemetry& t, PolicyAction& action) {
 
 std::string RingfencePolicy::Outcome() const {
   std::string out(rollout::PhaseName(state_.phase));
-  if (state_.wave >= 0 && cohorts_) {
+  if (state_.wave >= 0 && driver_) {
     out += " in wave " + std::to_string(state_.wave) + " '" + rollout::WaveName(plan_, state_.wave) +
            "'";
   }
   if (!state_.reason.empty()) out += ": " + state_.reason;
-  if (!rollout::IsFinished(state_) && not_yet_count_ > 0) {
-    out += " (promotion refused " + std::to_string(not_yet_count_) + " times: " + last_not_yet_ +
-           ")";
+  if (!rollout::IsFinished(state_) && driver_ && !driver_->PendingPromotionText().empty()) {
+    out += " (" + driver_->PendingPromotionText() + ")";
   }
   return out;
 }
