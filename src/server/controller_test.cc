@@ -522,7 +522,7 @@ TEST_F(ControllerTest, SampleRatioMismatchHoldsTheRelease) {
                 R"(,"sha256":")" + d.sha + R"("}}})";
       }
       body += "}";
-      auto res = api_.Handle(HttpRequest{"POST", "/v1/agent/checkin", {}, kToken, body});
+      auto res = api_.Handle(HttpRequest{"POST", "/v1/agent/checkin", {}, d.session, body});
       ASSERT_TRUE(res.has_value() && res->status == 200);
       auto v = boost::json::parse(res->body).as_object();
       auto* c = v["channels"].as_object().if_contains("291");

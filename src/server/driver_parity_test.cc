@@ -25,6 +25,7 @@
 #include "platform/sim_env.h"
 #include "server/agent_api.h"
 #include "server/controller.h"
+#include "server/device_credentials.h"
 #include "sim/ringfence_policy.h"
 #include "sim/scenario.h"
 #include "testing/test_util.h"
@@ -113,6 +114,7 @@ class RecordingDirectory final : public ReleaseDirectory {
 // One device of the scaled-down scenario fleet, as the test drives it.
 struct Device {
   std::string id;
+  std::string session;          // its session token (docs/protocol.md "Device credentials")
   size_t cls = 0;
   int poll_phase = 0;
   int64_t seq = 0;
@@ -133,8 +135,9 @@ class DriverParity {
       : scenario_(scenario),
         rng_(seed),
         inventory_(Env{&clock_, &fs_, &random_}, {}),
+        credentials_(Env{&clock_, &fs_, &random_}, LongSessions()),
         controller_(dir_, inventory_, clock_, *crypto::SigningKey::FromSeed(std::string(32, 'k'))),
-        api_(inventory_, controller_, dir_, clock_, metrics_, kToken, "{}") {
+        api_(inventory_, credentials_, controller_, dir_, clock_, metrics_, kToken, "{}") {
     auto plan = rollout::ParsePlan(kPlan, "parity.yaml");
     EXPECT_TRUE(plan.ok()) << plan.status().ToString();
     plan_ = *plan;
@@ -148,6 +151,12 @@ class DriverParity {
       }
     }
     Enroll(devices, seed);
+  }
+
+  static DeviceCredentialsOptions LongSessions() {
+    DeviceCredentialsOptions o;
+    o.session_ttl_s = 30 * 86400;  // longer than any run's simulated time
+    return o;
   }
 
   // Runs until both have finished (or `max_ticks`); returns the number of ticks compared.
@@ -227,6 +236,13 @@ class DriverParity {
         e.attrs = strata[c].attrs;
         e.capabilities = strata[c].capabilities;
         inventory_.Enroll(e, clock_.NowUnixMicros());
+        crypto::PublicKey key;  // any distinct key: these devices never sign (sessions are issued)
+        const uint64_t k = devices_.size();
+        for (int b = 0; b < 8; ++b) key.bytes[b] = static_cast<uint8_t>(k >> (8 * b));
+        const int64_t now_s = clock_.NowUnixMicros() / 1'000'000;
+        auto reg = credentials_.Register(d.id, key, now_s);
+        EXPECT_TRUE(reg.ok()) << reg.status().ToString();
+        if (reg.ok()) d.session = credentials_.IssueSession(d.id, reg->epoch, now_s);
         ctx_.device_ids[c].push_back(d.id);
         devices_.push_back(std::move(d));
       }
@@ -312,7 +328,7 @@ class DriverParity {
                 std::to_string(errors) + "}";
       }
       body += "}";
-      auto res = api_.Handle(HttpRequest{"POST", "/v1/agent/checkin", {}, kToken, body});
+      auto res = api_.Handle(HttpRequest{"POST", "/v1/agent/checkin", {}, d.session, body});
       ASSERT_TRUE(res.has_value() && res->status == 200) << (res ? res->body : "no response");
       // As the server attributes health reports (agent_api.cc): treated if it runs the release
       // or was offered it before this check-in; counted while the release is live.
@@ -382,6 +398,7 @@ class DriverParity {
   SeededRandom random_{7};
   RecordingDirectory dir_;
   FleetInventory inventory_;
+  DeviceCredentials credentials_;
   Controller controller_;
   ServerMetrics metrics_;
   AgentApi api_;
