@@ -68,7 +68,9 @@ class AgentTest : public ::testing::Test {
     return r.ok() ? *r : "";
   }
   // SuperviseStep every 5 ms until done() or `timeout_ms` passed; returns done().
-  bool Settle(Agent& agent, const std::function<bool()>& done, int64_t timeout_ms = 15'000) {
+  // The deadline is generous on purpose: under ASan with both cores busy (stress-ng in CI) a crash
+  // loop of real consumer processes took longer than 15 s to reach quarantine.
+  bool Settle(Agent& agent, const std::function<bool()>& done, int64_t timeout_ms = 90'000) {
     const int64_t deadline = env_.clock->MonotonicMicros() + timeout_ms * 1000;
     while (!done() && env_.clock->MonotonicMicros() < deadline) {
       agent.SuperviseStep();
