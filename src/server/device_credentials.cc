@@ -309,6 +309,9 @@ Result<SessionClaims> DeviceCredentials::VerifySession(std::string_view token,
   };
   if (!token.starts_with(kTokenPrefix) || token.size() > 256) return bad("is malformed");
   const size_t mac_sep = token.rfind('~');
+  // The last '~' must follow the prefix (a token whose only '~' is the prefix's used to throw
+  // std::out_of_range below: found by device_auth_fuzz).
+  if (mac_sep == std::string_view::npos || mac_sep < kTokenPrefix.size()) return bad("is malformed");
   const std::string_view signed_part = token.substr(0, mac_sep);
   const std::string_view mac = token.substr(mac_sep + 1);
   std::string_view f[3];

@@ -85,6 +85,18 @@ TEST_F(DeviceCredentialsTest, SessionTokensVerifyAndRefuseForgeryExpiryRevokeRes
   EXPECT_EQ(c.Revoke("nobody", "carol", kNow).code(), StatusCode::kNotFound);
 }
 
+// Found by device_auth_fuzz: a token whose only '~' is the prefix's threw std::out_of_range
+// (a 500 from the server) instead of being refused as malformed.
+TEST_F(DeviceCredentialsTest, TokensWithoutSeparatorsAreMalformedNotAThrow) {
+  DeviceCredentials c(env_, Options());
+  ASSERT_TRUE(c.Load().ok());
+  for (std::string t : {std::string("rfs1~"), std::string("rfs1~d") + std::string(64, '0'),
+                        std::string("rfs1~~"), std::string("rfs1~a~b")}) {
+    auto v = c.VerifySession(t, kNow);
+    EXPECT_EQ(v.status().code(), StatusCode::kUnauthenticated) << t;
+  }
+}
+
 TEST_F(DeviceCredentialsTest, SurvivesRestartWithSecretAndJournal) {
   std::string token;
   {
