@@ -1,5 +1,5 @@
-// SequentialGate: the statistical gate of a staged rollout (layer 4), as specified in
-// /work/shared/STATS.md §3 and explained with a worked example in docs/gate.md.
+// SequentialGate: the statistical gate of a staged rollout (layer 4), as specified, with a worked
+// example, in docs/gate.md.
 //
 // For every metric the gate runs one anytime-valid e-process per stratum and one pooled over
 // strata, comparing treated (exposed) with control (not yet exposed) devices of the same stratum
