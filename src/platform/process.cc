@@ -573,12 +573,15 @@ Result<std::string> ResolveExecutable(std::string_view name) {
 }
 
 Result<std::vector<std::string>> SplitCommandLine(std::string_view line) {
+  // A NUL byte cannot be passed in an argument, quoted or not.
+  if (const size_t nul = line.find('\0'); nul != std::string_view::npos) {
+    return Status::InvalidArgument("command line: NUL byte at offset " + std::to_string(nul));
+  }
   std::vector<std::string> words;
   std::string word;
   bool in_word = false;
   for (size_t i = 0; i < line.size(); ++i) {
     const char c = line[i];
-    if (c == '\0') return Status::InvalidArgument("command line: NUL byte at offset " + std::to_string(i));
     if (c == ' ' || c == '\t' || c == '\n') {
       if (in_word) words.push_back(std::move(word));
       word.clear();
@@ -601,7 +604,6 @@ Result<std::vector<std::string>> SplitCommandLine(std::string_view line) {
     } else if (c == '"') {
       const size_t open = i;
       for (++i; i < line.size() && line[i] != '"'; ++i) {
-        if (line[i] == '\0') return Status::InvalidArgument("command line: NUL byte at offset " + std::to_string(i));
         const char n = i + 1 < line.size() ? line[i + 1] : '\0';
         if (line[i] == '\\' && (n == '$' || n == '`' || n == '"' || n == '\\' || n == '\n')) {
           ++i;

@@ -58,7 +58,8 @@ struct ResourceLimits {
 // Where one of the child's output streams goes.
 enum class Output {
   kNull,      // /dev/null
-  kPipe,      // a pipe read by this process (RunProcess captures; Process reads lines)
+  kPipe,      // a pipe read by this process: RunProcess captures stdout and stderr; a supervised
+              // Process reads stdout only (give its stderr kAsStdout, kFile or kNull)
   kFile,      // appended to ProcessOptions::output_file (created 0644 when missing)
   kAsStdout,  // stderr only: the same destination as stdout (one pipe or file for both)
 };

@@ -442,7 +442,8 @@ TEST(SplitCommandLineTest, QuotingRules) {
 
 TEST(SplitCommandLineTest, MalformedLinesAreRefused) {
   for (std::string_view bad : std::vector<std::string_view>{"a 'b", "a \"b", "\"a\\\"", "a\\", std::string_view("a\0b", 3),
-                               std::string_view("\"a\0b\"", 5)}) {
+                               std::string_view("\"a\0b\"", 5),
+                               std::string_view("'a\0b'", 5)}) {
     auto got = SplitCommandLine(bad);
     EXPECT_EQ(got.status().code(), StatusCode::kInvalidArgument) << bad;
   }
