@@ -223,6 +223,12 @@ Result<Process> Process::Start(const ProcessOptions& o) {
   }
   ChildPlan plan;
   RF_ASSIGN_OR_RETURN(plan.path, ResolveExecutable(o.argv[0]));
+  if (plan.path.front() != '/') {
+    // Relative to this process's directory, also when the child changes to working_dir.
+    std::error_code ec;
+    plan.path = std::filesystem::absolute(plan.path, ec).string();
+    if (ec) return Status::Unavailable("cannot make '" + o.argv[0] + "' absolute: " + ec.message());
+  }
   for (const std::string& a : o.argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
   plan.argv.push_back(nullptr);
   if (o.env.has_value()) {

@@ -65,7 +65,8 @@ enum class Output {
 };
 
 struct ProcessOptions {
-  // argv[0]: a path, or a name looked up with ResolveExecutable in the caller's PATH.
+  // argv[0]: a path, or a name looked up with ResolveExecutable in the caller's PATH; a relative
+  // path is relative to the caller's working directory (not working_dir).
   std::vector<std::string> argv;
   // The child's environment as "K=V" entries (empty: an empty environment); nullopt: the caller's.
   std::optional<std::vector<std::string>> env = std::vector<std::string>{};

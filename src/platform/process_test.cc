@@ -254,6 +254,25 @@ TEST(RunProcessTest, StartFailuresAreClearErrors) {
       << x.status().ToString();
 }
 
+// A relative program path means relative to the caller's directory, also with a working_dir
+// (layer 2 runs `--consumer build/.../sensor` in a private temp directory).
+TEST(RunProcessTest, RelativeProgramWithAWorkingDirectory) {
+  testing::TempDir dir;
+  testing::WriteFileOrDie(dir.File("prog"), "#!/bin/sh\necho ran in \"$(pwd)\"\n");
+  ASSERT_EQ(::chmod(dir.File("prog").c_str(), 0755), 0);
+  char cwd[4096];
+  ASSERT_NE(::getcwd(cwd, sizeof cwd), nullptr);
+  ASSERT_EQ(::chdir(dir.path().c_str()), 0);
+  ProcessOptions o;
+  o.argv = {"./prog"};
+  o.working_dir = "/";
+  o.env = std::vector<std::string>{"PATH=/usr/bin:/bin"};
+  auto r = RunProcess(o);
+  ASSERT_EQ(::chdir(cwd), 0);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->out, "ran in /\n");
+}
+
 // ---------- supervised ----------
 
 TEST(ProcessTest, LinesExitAndOutputAfterTheEnd) {
