@@ -40,9 +40,9 @@ int RunDynamicLayer(Env env, const CheckArgs& a, const ContentType& type, const 
   }
   in.corpus = corpus;
   for (const std::string& c : a.consumers) {
-    std::vector<std::string> argv = dynamic::SplitCommand(c);
-    if (argv.empty()) return UsageError(Status::InvalidArgument("--consumer is empty"));
-    in.consumers.push_back({c, std::move(argv)});
+    auto spec = dynamic::ConsumerSpecFromCommandLine(c);
+    if (!spec.ok()) return UsageError(spec.status());
+    in.consumers.push_back(std::move(*spec));
   }
   std::optional<crypto::SigningKey> key;
   if (!a.key.empty()) {

@@ -23,7 +23,7 @@
 #include "crypto/dsse.h"
 #include "demo/operator_client.h"
 #include "demo/process_group.h"
-#include "platform/subprocess.h"
+#include "platform/process.h"
 #include "service/release_service.h"
 
 namespace rf::demo {

@@ -4,7 +4,6 @@
 #include <iostream>
 #include <memory>
 #include <pthread.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -160,19 +159,11 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   if (!store.ok()) return fail(store.status());
   service::ReleaseServiceOptions service_options;
   for (const std::string& c : flags.consumers) {
-    std::vector<std::string> argv = dynamic::SplitCommand(c);
-    if (argv.empty()) return fail(Status::InvalidArgument("--consumer is empty"));
-    service_options.layer2_consumers.push_back({c, std::move(argv)});
+    auto spec = dynamic::ConsumerSpecFromCommandLine(c);
+    if (!spec.ok()) return fail(spec.status());
+    service_options.layer2_consumers.push_back(std::move(*spec));
   }
   service_options.layer2.limits.address_space_bytes = flags.layer2_memory_mb << 20;
-  // The sandbox applies RLIMIT_NOFILE before it opens /dev/null for the child's stdin
-  // (src/platform/subprocess.cc), so a limit below the descriptors this server holds (one per
-  // agent connection) would fail every run: layer-2 runs here get the server's own soft limit.
-  if (struct rlimit nofile{}; ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
-      nofile.rlim_cur != RLIM_INFINITY) {
-    service_options.layer2.limits.open_files =
-        std::max<int64_t>(service_options.layer2.limits.open_files, static_cast<int64_t>(nofile.rlim_cur));
-  }
   service_options.layer2_env = env;
   service_options.skip_layer1 = flags.skip_layer1;
   service_options.allow_zero_approvals = flags.allow_unreviewed;
