@@ -1,12 +1,13 @@
 // Canonical JSON (docs/bundle-format.md "Canonical payload"): the one byte form of every signed
-// statement the agent reads — bundle payloads, release statements and approvals.
+// statement — bundle payloads, release statements and approvals — for the server, the agent and
+// the CLI alike (docs/protocol.md "Signed statements").
 //
 // A payload is accepted only if re-encoding what was parsed gives back the exact same bytes, so a
 // statement has one identity and a verifier never acts on bytes that differ from what was signed.
 //
 //   RF_ASSIGN_OR_RETURN(boost::json::value v, ParseCanonicalJson(payload));
-#ifndef RINGFENCE_AGENT_CANONICAL_JSON_H_
-#define RINGFENCE_AGENT_CANONICAL_JSON_H_
+#ifndef RINGFENCE_PROTOCOL_CANONICAL_JSON_H_
+#define RINGFENCE_PROTOCOL_CANONICAL_JSON_H_
 
 #include <cstdint>
 #include <string>
@@ -16,7 +17,7 @@
 
 #include "core/status.h"
 
-namespace rf::agent {
+namespace rf::protocol {
 
 // Keys sorted bytewise, no whitespace, integers in decimal, the minimal string escapes.
 // Floating-point numbers have no canonical form here and are encoded with a marker that never
@@ -39,6 +40,6 @@ Result<int64_t> GetInt(const boost::json::object& o, std::string_view key, std::
 Status CheckKeys(const boost::json::object& o, std::initializer_list<std::string_view> allowed,
                  std::string_view where);
 
-}  // namespace rf::agent
+}  // namespace rf::protocol
 
-#endif  // RINGFENCE_AGENT_CANONICAL_JSON_H_
+#endif  // RINGFENCE_PROTOCOL_CANONICAL_JSON_H_

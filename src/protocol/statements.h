@@ -1,22 +1,29 @@
-// The signed statements the agent reads (docs/protocol.md "Signed statements"): release statements
-// from the server's release key, approvals from reviewers, and the header of a bundle payload.
+// The signed statements of docs/protocol.md "Signed statements": release statements (issued by the
+// server's controller with its release key), approvals (signed by reviewers with the CLI, recorded
+// by the server's layer 3, verified again by the agent's layer 5), and the header of a bundle
+// payload. This is the one definition of their payload types, fields and bytes: one canonical
+// encoder and one strict decoder each. What a statement must say to be acted on (release ids,
+// reports digests, quorum, validity window) is decided separately by each side: the server
+// (service/release_service.h) and the agent (agent/verifier.h) share bytes, not verdicts.
 //
 // Every decoder takes the exact payload bytes of a DSSE envelope, refuses anything that is not
-// canonical JSON with exactly the documented keys and types, and never looks at a signature:
-// signatures are the Verifier's job (agent/verifier.h).
-#ifndef RINGFENCE_AGENT_STATEMENTS_H_
-#define RINGFENCE_AGENT_STATEMENTS_H_
+// canonical JSON with exactly the documented keys and types, and never looks at a signature.
+// Pure. Thread-safe.
+#ifndef RINGFENCE_PROTOCOL_STATEMENTS_H_
+#define RINGFENCE_PROTOCOL_STATEMENTS_H_
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "core/status.h"
+#include "crypto/dsse.h"  // kBundlePayloadType
 
-namespace rf::agent {
+namespace rf::protocol {
 
 inline constexpr std::string_view kReleasePayloadType = "application/vnd.ringfence.release+json";
 inline constexpr std::string_view kApprovalPayloadType = "application/vnd.ringfence.approval+json";
+// The bundle payload type is crypto::kBundlePayloadType (crypto/dsse.h), used by the signing tools.
 
 struct ReleaseStatement {
   std::string action;  // "install" or "revert"
@@ -26,6 +33,7 @@ struct ReleaseStatement {
   int64_t issued_s = 0;
   std::string release_id;
   int64_t version = 0;
+  friend bool operator==(const ReleaseStatement&, const ReleaseStatement&) = default;
 };
 
 struct ApprovalStatement {
@@ -36,6 +44,7 @@ struct ApprovalStatement {
   std::string reviewer;
   std::string role;
   int64_t version = 0;
+  friend bool operator==(const ApprovalStatement&, const ApprovalStatement&) = default;
 };
 
 // What the agent needs from a bundle payload without knowing its content type.
@@ -53,16 +62,12 @@ Result<ApprovalStatement> DecodeApprovalStatement(std::string_view payload);
 // objects), schema_version and version >= 1.
 Result<BundleHeader> DecodeBundleHeader(std::string_view payload);
 
-// Canonical encodings (used by tests, the benchmark and anything that issues statements).
+// Canonical encodings: the bytes that are signed (the server's controller for release
+// statements, `ringfence approve` and the demo for approvals). Decode(Encode(s)) == s for every
+// statement the decoder accepts.
 std::string EncodeReleaseStatement(const ReleaseStatement& s);
 std::string EncodeApprovalStatement(const ApprovalStatement& s);
 
-// True for 64 lowercase hex digits.
-bool IsSha256Hex(std::string_view s);
-// True for 1-128 characters of [A-Za-z0-9._:-] that are not "." or ".." (channel names become
-// file names in the state directory).
-bool IsValidChannel(std::string_view s);
+}  // namespace rf::protocol
 
-}  // namespace rf::agent
-
-#endif  // RINGFENCE_AGENT_STATEMENTS_H_
+#endif  // RINGFENCE_PROTOCOL_STATEMENTS_H_
