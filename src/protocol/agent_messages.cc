@@ -1,4 +1,4 @@
-#include "server/checkin.h"
+#include "protocol/agent_messages.h"
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -9,8 +9,10 @@
 
 #include "core/bundle.h"  // AppendJsonString
 #include "crypto/crypto.h"   // Base64Decode
+#include "crypto/device_auth.h"
+#include "protocol/canonical_json.h"
 
-namespace rf::server {
+namespace rf::protocol {
 namespace json = boost::json;
 namespace {
 
@@ -61,12 +63,12 @@ Result<int64_t> NonNegative(const json::value& v, std::string_view key) {
 Result<std::string> IdString(const json::value& v, std::string_view key) {
   if (!v.is_string()) return Bad(key, "expected a string");
   std::string_view s = v.get_string();
-  if (!IsValidId(s)) return Bad(key, "expected 1-128 characters of [A-Za-z0-9._:-]");
+  if (!IsValidId(s)) return Bad(key, "expected " + std::string(kIdRule));
   return std::string(s);
 }
 
 Result<std::string> Sha(const json::value& v, std::string_view key) {
-  if (!v.is_string() || !IsValidSha256Hex(v.get_string())) {
+  if (!v.is_string() || !IsSha256Hex(v.get_string())) {
     return Bad(key, "expected 64 lowercase hex digits");
   }
   return std::string(v.get_string());
@@ -99,11 +101,11 @@ bool IsAttrKey(std::string_view k) {
   });
 }
 
-Result<rollout::Attributes> DecodeAttrs(const json::value& v) {
+Result<Attributes> DecodeAttrs(const json::value& v) {
   if (!v.is_object()) return Bad("attrs", "expected an object");
   const json::object& o = v.get_object();
   if (o.size() > kMaxAttrs) return Bad("attrs", "more than 16 attributes");
-  rollout::Attributes attrs;
+  Attributes attrs;
   for (const auto& kv : o) {
     const std::string key = "attrs." + std::string(kv.key());
     if (!IsAttrKey(kv.key())) return Bad(key, "attribute names are 1-32 characters of [a-z0-9_]");
@@ -146,7 +148,7 @@ Result<BundleRef> DecodeBundleRef(const json::value& v, std::string_view where,
       ref.version = *n;
       have_version = true;
     } else if (kv.key() == "sha256") {
-      if (!kv.value().is_string() || !IsValidSha256Hex(kv.value().get_string())) {
+      if (!kv.value().is_string() || !IsSha256Hex(kv.value().get_string())) {
         return Bad(key(".sha256"), "expected 64 lowercase hex digits");
       }
       ref.sha256 = std::string(kv.value().get_string());
@@ -169,7 +171,7 @@ Result<std::vector<ChannelReport>> DecodeChannels(const json::value& v, std::str
   for (const auto& kv : o) {
     const std::string_view name = kv.key();
     if (!IsValidId(name)) {
-      return Bad(Path({where, ".", name}), "channels are 1-128 characters of [A-Za-z0-9._:-]");
+      return Bad(Path({where, ".", name}), "channels are " + std::string(kIdRule));
     }
     if (!kv.value().is_object()) return Bad(Path({where, ".", name}), "expected an object");
     ChannelReport ch;
@@ -280,37 +282,9 @@ Status DecodeHealth(const json::value& v, CheckinRequest* req) {
   return Status::Ok();
 }
 
-void AppendCaps(std::string* out, const CapabilityManifest& caps) {
-  *out += '{';
-  bool first = true;
-  for (const auto& [type, cap] : caps) {  // std::map: sorted bytewise
-    if (!first) *out += ',';
-    first = false;
-    AppendJsonString(out, type);
-    *out += ":{\"inputs\":" + std::to_string(cap.inputs);
-    if (cap.max_bundle_bytes > 0) *out += ",\"max_bundle_bytes\":" + std::to_string(cap.max_bundle_bytes);
-    if (cap.max_items > 0) *out += ",\"max_items\":" + std::to_string(cap.max_items);
-    *out += ",\"schema_versions\":[";
-    for (size_t i = 0; i < cap.schema_versions.size(); ++i) {
-      if (i) *out += ',';
-      *out += std::to_string(cap.schema_versions[i]);
-    }
-    *out += "]}";
-  }
-  *out += '}';
-}
-
 void AppendInt(std::string* out, int64_t v) {
   char buf[24];
   out->append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
-}
-
-void AppendRef(std::string* out, const BundleRef& r) {
-  *out += "{\"sha256\":\"";
-  *out += r.sha256;
-  *out += "\",\"version\":";
-  AppendInt(out, r.version);
-  *out += '}';
 }
 
 // ----- The fast path: a strict hand parser for the common check-in -----
@@ -414,7 +388,7 @@ class FastCheckinParser {
         have_version = true;
       } else if (key == "sha256") {
         std::string_view sha;
-        if (have_sha || !String(&sha) || !IsValidSha256Hex(sha)) return false;
+        if (have_sha || !String(&sha) || !IsSha256Hex(sha)) return false;
         ref.sha256.assign(sha);
         have_sha = true;
       } else {
@@ -483,20 +457,6 @@ class FastCheckinParser {
 };
 }  // namespace
 
-bool IsValidId(std::string_view id) {
-  if (id.empty() || id.size() > kMaxIdBytes) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == ':' || c == '-';
-  });
-}
-
-bool IsValidSha256Hex(std::string_view hex) {
-  return hex.size() == 64 && std::all_of(hex.begin(), hex.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
 std::string_view ApplyOutcomeName(ApplyOutcome o) {
   switch (o) {
     case ApplyOutcome::kApplied: return "applied";
@@ -506,6 +466,19 @@ std::string_view ApplyOutcomeName(ApplyOutcome o) {
     case ApplyOutcome::kQuarantined: return "quarantined";
   }
   return "?";
+}
+
+std::optional<ApplyOutcome> ApplyOutcomeFromName(std::string_view name) {
+  return OutcomeFromName(name);
+}
+
+Result<Attributes> DecodeAttributes(const json::value& v) { return DecodeAttrs(v); }
+
+Result<CapabilityManifest> DecodeCapabilities(const json::value& v) { return DecodeCaps(v); }
+
+Result<std::vector<ChannelReport>> DecodeChannelReports(const json::value& v,
+                                                        std::string_view where) {
+  return DecodeChannels(v, where);
 }
 
 Result<EnrollRequest> ParseEnrollRequest(std::string_view body) {
@@ -620,72 +593,281 @@ Result<CheckinRequest> internal::ParseCheckinRequestDom(std::string_view body) {
   return req;
 }
 
-std::string EncodeProfileKey(const rollout::Attributes& attrs, const CapabilityManifest& caps) {
-  std::string out = "{\"attrs\":{";
-  bool first = true;
-  for (const auto& [k, v] : attrs) {
-    if (!first) out += ',';
-    first = false;
-    AppendJsonString(&out, k);
-    out += ':';
-    AppendJsonString(&out, v);
-  }
-  out += "},\"capabilities\":";
-  AppendCaps(&out, caps);
-  out += '}';
-  return out;
+
+// ----- the agent's request encoders -----
+
+namespace {
+
+json::object DeviceJson(const DeviceInfo& d) {
+  json::object o;
+  o["device_id"] = d.device_id;
+  json::object attrs;
+  for (const auto& [k, v] : d.attrs) attrs[k] = v;
+  o["attrs"] = std::move(attrs);
+  auto caps = ParseJson(d.capabilities_json.empty() ? "{}" : d.capabilities_json, 8);
+  o["capabilities"] = caps.ok() ? std::move(*caps) : json::object();
+  return o;
 }
 
-Status ParseProfileKey(std::string_view key, rollout::Attributes* attrs, CapabilityManifest* caps) {
-  boost::system::error_code ec;
-  json::value v = json::parse(key, ec);
-  if (ec || !v.is_object()) return Status::DataLoss("profile key is not a JSON object");
-  const json::object& o = v.get_object();
-  const json::value* a = o.if_contains("attrs");
-  const json::value* c = o.if_contains("capabilities");
-  if (a == nullptr || c == nullptr || o.size() != 2) {
-    return Status::DataLoss("profile key needs exactly attrs and capabilities");
+// `reason` cut to kMaxReasonBytes (what the server accepts) at a UTF-8 character boundary.
+std::string CutReason(std::string_view reason) {
+  if (reason.size() <= kMaxReasonBytes) return std::string(reason);
+  size_t n = kMaxReasonBytes;
+  while (n > 0 && (static_cast<unsigned char>(reason[n]) & 0xC0) == 0x80) --n;
+  return std::string(reason.substr(0, n));
+}
+
+json::object RefJson(const BundleRef& r) { return {{"version", r.version}, {"sha256", r.sha256}}; }
+
+}  // namespace
+
+Status ValidateDeviceInfo(const DeviceInfo& d) {
+  if (!IsValidDeviceId(d.device_id)) {
+    return Status::InvalidArgument("device id must be " + std::string(kIdRule));
   }
-  auto decoded_attrs = DecodeAttrs(*a);
-  if (!decoded_attrs.ok()) return Status::DataLoss(decoded_attrs.status().message());
-  auto decoded_caps = DecodeCaps(*c);
-  if (!decoded_caps.ok()) return Status::DataLoss(decoded_caps.status().message());
-  *attrs = std::move(*decoded_attrs);
-  *caps = std::move(*decoded_caps);
+  if (d.attrs.size() > kMaxAttrs) return Status::InvalidArgument("at most 16 attributes");
+  for (const auto& [k, v] : d.attrs) {
+    if (!IsAttrKey(k)) {
+      return Status::InvalidArgument("attribute key '" + k + "' must be 1-32 characters of [a-z0-9_]");
+    }
+    if (v.empty() || v.size() > kMaxAttrValueBytes) {
+      return Status::InvalidArgument("attribute '" + k + "' value must be 1-64 bytes");
+    }
+  }
+  auto caps = ParseJson(d.capabilities_json.empty() ? "{}" : d.capabilities_json, 8);
+  if (!caps.ok() || !caps->is_object()) {
+    return Status::InvalidArgument("the capability manifest is not a JSON object");
+  }
+  if (caps->get_object().size() > kMaxContentTypes) {
+    return Status::InvalidArgument("the manifest lists more than 16 content types");
+  }
   return Status::Ok();
 }
 
-std::string EncodeInstalledKey(const std::vector<ChannelReport>& channels) {
-  std::string out;
-  out.reserve(16 + channels.size() * 200);
-  out += '{';
-  for (size_t i = 0; i < channels.size(); ++i) {
-    const ChannelReport& ch = channels[i];
-    if (i) out += ',';
-    AppendJsonString(&out, ch.channel);
-    out += ":{";
-    if (ch.current) {
-      out += "\"current\":";
-      AppendRef(&out, *ch.current);
-    }
-    if (ch.lkg) {
-      if (ch.current) out += ',';
-      out += "\"lkg\":";
-      AppendRef(&out, *ch.lkg);
-    }
-    out += '}';
-  }
-  out += '}';
-  return out;
+std::string EncodeEnrollRequest(const DeviceInfo& device, const crypto::SigningKey& key,
+                                int64_t now_s) {
+  json::object o = DeviceJson(device);
+  const std::string pub = crypto::Base64Encode(
+      std::string_view(reinterpret_cast<const char*>(key.public_key().bytes.data()), 32));
+  o["public_key"] = pub;
+  o["timestamp_s"] = now_s;
+  o["proof"] =
+      crypto::Base64Encode(key.Sign(crypto::EnrollProofMessage(device.device_id, pub, now_s)));
+  return json::serialize(o);
 }
 
-Result<std::vector<ChannelReport>> ParseInstalledKey(std::string_view key) {
-  boost::system::error_code ec;
-  json::value v = json::parse(key, ec);
-  if (ec) return Status::DataLoss("installed key is not JSON");
-  auto r = DecodeChannels(v, "installed");
-  if (!r.ok()) return Status::DataLoss(r.status().message());
+std::string EncodeSessionRequest(const std::string& device_id, const crypto::SigningKey& key,
+                                 int64_t now_s) {
+  json::object o;
+  o["device_id"] = device_id;
+  o["timestamp_s"] = now_s;
+  o["signature"] = crypto::Base64Encode(key.Sign(crypto::SessionRequestMessage(device_id, now_s)));
+  return json::serialize(o);
+}
+
+std::string EncodeCheckinRequest(const DeviceInfo& device, int64_t seq,
+                                 const std::vector<ChannelReport>& channels, int64_t crashes,
+                                 int64_t errors, const std::vector<ApplyResult>& apply,
+                                 const std::vector<QuarantinedVersion>& quarantined) {
+  json::object o = DeviceJson(device);
+  o["seq"] = seq;
+  json::object chans;
+  for (const ChannelReport& c : channels) {
+    json::object co;
+    if (c.current) co["current"] = RefJson(*c.current);
+    if (c.lkg) co["lkg"] = RefJson(*c.lkg);
+    chans[c.channel] = std::move(co);
+  }
+  o["channels"] = std::move(chans);
+  json::object h;
+  h["crashes"] = crashes;
+  h["errors"] = errors;
+  json::array apply_list, quarantined_list;
+  for (const ApplyResult& a : apply) {
+    json::object e{{"channel", a.channel},
+                   {"version", a.version},
+                   {"sha256", a.sha256},
+                   {"result", ApplyOutcomeName(a.result)}};
+    if (!a.reason.empty()) e["reason"] = CutReason(a.reason);
+    apply_list.push_back(std::move(e));
+  }
+  for (const QuarantinedVersion& q : quarantined) {
+    quarantined_list.push_back({{"channel", q.channel},
+                                {"version", q.version},
+                                {"sha256", q.sha256},
+                                {"reason", CutReason(q.reason)}});
+  }
+  h["apply"] = std::move(apply_list);
+  h["quarantined"] = std::move(quarantined_list);
+  o["health"] = std::move(h);
+  return EncodeCanonicalJson(o);
+}
+
+// ----- responses -----
+
+std::string EncodeSessionResponse(std::string_view device_id, int64_t poll_after_s,
+                                  std::string_view token, int64_t expires_s) {
+  std::string body = "{\"device_id\":";
+  AppendJsonString(&body, device_id);
+  body += ",\"poll_after_s\":";
+  AppendInt(&body, poll_after_s);
+  body += ",\"session_token\":";
+  AppendJsonString(&body, token);
+  body += ",\"session_expires_s\":";
+  AppendInt(&body, expires_s);
+  body += '}';
+  return body;
+}
+
+Result<DeviceSession> DecodeSessionResponse(std::string_view body) {
+  constexpr std::string_view w = "session response";
+  auto v = ParseJson(body, 4);
+  if (!v.ok()) return v.status().WithPrefix(w);
+  if (!v->is_object()) return Status::InvalidArgument("session response is not a JSON object");
+  const auto& o = v->get_object();
+  RF_RETURN_IF_ERROR(
+      CheckKeys(o, {"device_id", "poll_after_s", "session_token", "session_expires_s"}, w));
+  DeviceSession s;
+  RF_ASSIGN_OR_RETURN(s.token, GetString(o, "session_token", w));
+  RF_ASSIGN_OR_RETURN(s.expires_s, GetInt(o, "session_expires_s", w));
+  RF_ASSIGN_OR_RETURN(s.poll_after_s, GetInt(o, "poll_after_s", w));
+  if (s.token.empty() || s.token.size() > 512) {
+    return Status::InvalidArgument("session response: 'session_token' must be 1-512 characters");
+  }
+  for (char c : s.token) {
+    if (c <= ' ' || c > '~') {
+      return Status::InvalidArgument("session response: 'session_token' is not printable ASCII");
+    }
+  }
+  return s;
+}
+
+CheckinResponseWriter::CheckinResponseWriter(int64_t poll_after_s, int64_t server_time_s) {
+  // The common answer ("keep what you have") fits the reservation: one allocation.
+  body_.reserve(128);
+  body_ += "{\"poll_after_s\":";
+  AppendInt(&body_, poll_after_s);
+  body_ += ",\"server_time_s\":";
+  AppendInt(&body_, server_time_s);
+  body_ += ",\"channels\":{";
+}
+
+void CheckinResponseWriter::Install(std::string_view channel, int64_t version,
+                                    std::string_view sha256, std::string_view release_statement) {
+  if (!first_) body_ += ',';
+  first_ = false;
+  AppendJsonString(&body_, channel);
+  body_ += ":{\"action\":\"install\",\"version\":";
+  AppendInt(&body_, version);
+  body_ += ",\"sha256\":\"";
+  body_ += sha256;
+  body_ += "\",\"bundle_url\":\"/v1/bundles/";
+  body_ += sha256;
+  body_ += "\",\"approvals_url\":\"/v1/bundles/";
+  body_ += sha256;
+  body_ += "/approvals\",\"release\":";
+  AppendJsonString(&body_, release_statement);
+  body_ += '}';
+}
+
+void CheckinResponseWriter::Revert(std::string_view channel, int64_t version,
+                                   std::string_view sha256, std::string_view reason,
+                                   std::string_view release_statement) {
+  if (!first_) body_ += ',';
+  first_ = false;
+  AppendJsonString(&body_, channel);
+  body_ += ":{\"action\":\"revert\",\"version\":";
+  AppendInt(&body_, version);
+  body_ += ",\"sha256\":\"";
+  body_ += sha256;
+  body_ += "\",\"reason\":";
+  AppendJsonString(&body_, reason);
+  body_ += ",\"release\":";
+  AppendJsonString(&body_, release_statement);
+  body_ += '}';
+}
+
+std::string CheckinResponseWriter::Finish() && {
+  body_ += "}}";
+  return std::move(body_);
+}
+
+namespace {
+
+// Decodes one directive into `d`; on an error `d` keeps the fields decoded so far (channel
+// always, version and sha256 once valid).
+Status DecodeDirective(std::string_view channel, const json::value& v, Directive* d) {
+  d->channel = std::string(channel);
+  const std::string w = "check-in response: channels." + std::string(channel.substr(0, 128));
+  if (!IsValidChannel(channel)) {
+    return Status::InvalidArgument(w + ": not a valid channel name (" + std::string(kIdRule) + ")");
+  }
+  if (!v.is_object()) return Status::InvalidArgument(w + " is not an object");
+  const auto& o = v.get_object();
+  RF_ASSIGN_OR_RETURN(const int64_t version, GetInt(o, "version", w));
+  if (version < 1) return Status::InvalidArgument(w + ": 'version' must be >= 1");
+  d->version = version;
+  RF_ASSIGN_OR_RETURN(std::string sha, GetString(o, "sha256", w));
+  if (!IsSha256Hex(sha)) {
+    return Status::InvalidArgument(w + ": 'sha256' is not a SHA-256 hex digest");
+  }
+  d->sha256 = std::move(sha);
+  RF_ASSIGN_OR_RETURN(d->action, GetString(o, "action", w));
+  if (d->action == "install") {
+    RF_RETURN_IF_ERROR(CheckKeys(
+        o, {"action", "version", "sha256", "bundle_url", "approvals_url", "release"}, w));
+    RF_ASSIGN_OR_RETURN(d->bundle_url, GetString(o, "bundle_url", w));
+    RF_ASSIGN_OR_RETURN(d->approvals_url, GetString(o, "approvals_url", w));
+  } else if (d->action == "revert") {
+    RF_RETURN_IF_ERROR(CheckKeys(o, {"action", "version", "sha256", "reason", "release"}, w));
+    if (o.contains("reason")) {
+      RF_ASSIGN_OR_RETURN(d->reason, GetString(o, "reason", w));
+    }
+    if (d->reason.size() > kMaxRevertReasonBytes) d->reason.resize(kMaxRevertReasonBytes);
+  } else {
+    const std::string action = d->action.substr(0, 32);
+    d->action.clear();
+    return Status::InvalidArgument(w + ": unknown action '" + action + "'");
+  }
+  RF_ASSIGN_OR_RETURN(d->release, GetString(o, "release", w));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<CheckinResponse> DecodeCheckinResponse(std::string_view body) {
+  constexpr std::string_view w = "check-in response";
+  auto v = ParseJson(body, 8);
+  if (!v.ok()) return v.status().WithPrefix(w);
+  if (!v->is_object()) return Status::InvalidArgument("check-in response is not a JSON object");
+  const auto& o = v->get_object();
+  RF_RETURN_IF_ERROR(CheckKeys(o, {"poll_after_s", "server_time_s", "channels"}, w));
+  CheckinResponse r;
+  RF_ASSIGN_OR_RETURN(r.poll_after_s, GetInt(o, "poll_after_s", w));
+  if (r.poll_after_s < 0) {
+    return Status::InvalidArgument("check-in response: 'poll_after_s' is negative");
+  }
+  if (o.contains("server_time_s")) {
+    RF_ASSIGN_OR_RETURN(r.server_time_s, GetInt(o, "server_time_s", w));
+  }
+  if (const auto* ch = o.if_contains("channels")) {
+    if (!ch->is_object()) {
+      return Status::InvalidArgument("check-in response: 'channels' is not an object");
+    }
+    if (ch->get_object().size() > kMaxResponseChannels) {
+      return Status::InvalidArgument("check-in response: more than " +
+                                     std::to_string(kMaxResponseChannels) + " channels");
+    }
+    for (const auto& kv : ch->get_object()) {
+      Directive d;
+      if (Status s = DecodeDirective(kv.key(), kv.value(), &d); !s.ok()) {
+        r.rejected.push_back({std::move(d), std::move(s)});
+      } else {
+        r.directives.push_back(std::move(d));
+      }
+    }
+  }
   return r;
 }
 
-}  // namespace rf::server
+}  // namespace rf::protocol

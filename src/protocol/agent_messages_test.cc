@@ -1,4 +1,4 @@
-#include "server/checkin.h"
+#include "protocol/agent_messages.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -7,7 +7,7 @@
 
 #include <gtest/gtest.h>
 
-namespace rf::server {
+namespace rf::protocol {
 namespace {
 
 const std::string kSha(64, 'a');
@@ -167,34 +167,10 @@ TEST(SessionParser, StrictKeysAndSizes) {
   EXPECT_FALSE(ParseSessionRequest("[]").ok());
 }
 
-TEST(ProfileKey, RoundTripsAndIsCanonical) {
-  rollout::Attributes attrs = {{"os", "windows"}, {"agent_version", "7.11"}};
-  CapabilityManifest caps;
-  caps["ipc_rule"] = ConsumerCapability{{2, 3}, 20, 5000, 0};
-  const std::string key = EncodeProfileKey(attrs, caps);
-  EXPECT_EQ(key,
-            R"({"attrs":{"agent_version":"7.11","os":"windows"},"capabilities":{"ipc_rule":{"inputs":20,"max_items":5000,"schema_versions":[2,3]}}})");
-  rollout::Attributes a2;
-  CapabilityManifest c2;
-  ASSERT_TRUE(ParseProfileKey(key, &a2, &c2).ok());
-  EXPECT_EQ(a2, attrs);
-  EXPECT_EQ(EncodeProfileKey(a2, c2), key);
-}
-
-TEST(InstalledKey, RoundTrips) {
-  std::vector<ChannelReport> ch = {{"291", BundleRef{42, kSha}, BundleRef{41, kSha}},
-                                   {"300", std::nullopt, BundleRef{1, kSha}}};
-  const std::string key = EncodeInstalledKey(ch);
-  auto back = ParseInstalledKey(key);
-  ASSERT_TRUE(back.ok()) << back.status().ToString();
-  EXPECT_EQ(*back, ch);
-  EXPECT_EQ(EncodeInstalledKey({}), "{}");
-}
-
 }  // namespace
-}  // namespace rf::server
+}  // namespace rf::protocol
 
-namespace rf::server {
+namespace rf::protocol {
 namespace {
 
 // The fast path decodes exactly what the Boost.JSON decoder decodes wherever it accepts, and
@@ -219,6 +195,7 @@ const std::string kBenchBody =
     R"({"device_id":"dev-0000123","seq":1790000000001,"channels":{"291":{"current":{"version":42,"sha256":")" +
     kSha + R"("},"lkg":{"version":41,"sha256":")" + std::string(64, 'b') +
     R"("}}},"health":{"crashes":0,"errors":0}})";
+
 
 TEST(CheckinFastPath, TakesTheCommonShapes) {
   for (const std::string& body :
@@ -296,4 +273,4 @@ TEST(CheckinFastPath, AgreesWithTheDomDecoderOnMutants) {
 }
 
 }  // namespace
-}  // namespace rf::server
+}  // namespace rf::protocol

@@ -39,10 +39,10 @@ Result<ReleaseStatement> DecodeReleaseStatement(std::string_view payload) {
 }
 
 Result<ApprovalStatement> DecodeApprovalStatement(std::string_view payload) {
-  constexpr std::string_view w = "approval";
+  constexpr std::string_view w = "approval statement";
   auto v = ParseCanonicalJson(payload);
   if (!v.ok()) return v.status().WithPrefix(w);
-  if (!v->is_object()) return Status::InvalidArgument("approval is not a JSON object");
+  if (!v->is_object()) return Status::InvalidArgument("approval statement is not a JSON object");
   const auto& o = v->get_object();
   RF_RETURN_IF_ERROR(CheckKeys(o,
                                {"bundle_sha256", "channel", "release_id", "reports_sha256",
