@@ -7,6 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include "crypto/crypto.h"
+#include "crypto/device_auth.h"
+
 namespace rf::protocol {
 namespace {
 
@@ -270,6 +273,176 @@ TEST(CheckinFastPath, AgreesWithTheDomDecoderOnMutants) {
     if (HasFatalFailure() || HasNonfatalFailure()) break;
   }
   EXPECT_GT(accepted, 100) << "the mutants should exercise the fast path's accepting side too";
+}
+
+
+// ----- round trips: what one side encodes, the other side decodes -----
+
+// Server-encode -> agent-decode: every directive the server can write is read back exactly.
+TEST(CheckinResponse, ServerEncodeAgentDecodeRoundTrip) {
+  const std::string statement = "{\"payloadType\":\"x\",\"payload\":\"e30=\",\"signatures\":[]}";
+  CheckinResponseWriter w(60, 1790000000);
+  w.Install("291", 43, kSha, statement);
+  w.Revert("a.b:c-d_e", 7, std::string(64, 'b'), "release r-7 Halted: \"crash\" loop\n", statement);
+  w.Revert("300", 1, std::string(64, 'c'), "", statement);
+  const std::string body = std::move(w).Finish();
+  auto r = DecodeCheckinResponse(body);
+  ASSERT_TRUE(r.ok()) << r.status().ToString() << "\n" << body;
+  EXPECT_EQ(r->poll_after_s, 60);
+  EXPECT_EQ(r->server_time_s, 1790000000);
+  EXPECT_TRUE(r->rejected.empty());
+  ASSERT_EQ(r->directives.size(), 3u);
+  Directive install{"291", "install", 43, kSha, "/v1/bundles/" + kSha,
+                    "/v1/bundles/" + kSha + "/approvals", statement, ""};
+  EXPECT_EQ(r->directives[0], install);
+  Directive revert{"a.b:c-d_e", "revert", 7, std::string(64, 'b'), "", "", statement,
+                   "release r-7 Halted: \"crash\" loop\n"};
+  EXPECT_EQ(r->directives[1], revert);
+  EXPECT_EQ(r->directives[2].reason, "");
+  EXPECT_EQ(r->directives[2].action, "revert");
+  // "Keep what you have": no directives at all.
+  auto keep = DecodeCheckinResponse(CheckinResponseWriter(30, 5).Finish());
+  ASSERT_TRUE(keep.ok());
+  EXPECT_TRUE(keep->directives.empty());
+  EXPECT_EQ(keep->poll_after_s, 30);
+}
+
+// One malformed directive costs only its own channel: the others, a revert included, are still
+// returned, and the bad one is named with its reason.
+TEST(CheckinResponse, OneBadDirectiveDoesNotDropTheOthers) {
+  const std::string revert = R"("291":{"action":"revert","version":2,"sha256":")" + kSha +
+                             R"(","reason":"halted","release":"{}"})";
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {R"("..":{"action":"install","version":3,"sha256":")" + kSha +
+           R"(","bundle_url":"/b","approvals_url":"/a","release":"{}"})",
+       "not a valid channel name"},
+      {R"("300":{"action":"explode","version":3,"sha256":")" + kSha + R"(","release":"{}"})",
+       "unknown action 'explode'"},
+      {R"("300":{"action":"install","version":3,"sha256":"XYZ","bundle_url":"/b","approvals_url":"/a","release":"{}"})",
+       "'sha256'"},
+      {R"("300":{"action":"revert","version":0,"sha256":")" + kSha + R"(","release":"{}"})",
+       "'version'"},
+      {R"("300":{"action":"revert","version":3,"sha256":")" + kSha + R"(","release":"{}","x":1})",
+       "unknown key 'x'"},
+      {R"("300":[1,2])", "is not an object"},
+      {R"("300":{"action":"install","version":3,"sha256":")" + kSha + R"(","release":"{}"})",
+       "'bundle_url'"},
+  };
+  for (const auto& [directive, why] : bad) {
+    for (const std::string& body :
+         {R"({"poll_after_s":60,"channels":{)" + directive + "," + revert + "}}",
+          R"({"poll_after_s":60,"channels":{)" + revert + "," + directive + "}}"}) {
+      auto r = DecodeCheckinResponse(body);
+      ASSERT_TRUE(r.ok()) << r.status().ToString() << "\n" << body;
+      ASSERT_EQ(r->directives.size(), 1u) << body;
+      EXPECT_EQ(r->directives[0].channel, "291");
+      EXPECT_EQ(r->directives[0].action, "revert");
+      ASSERT_EQ(r->rejected.size(), 1u) << body;
+      EXPECT_EQ(r->rejected[0].error.code(), StatusCode::kInvalidArgument);
+      EXPECT_NE(r->rejected[0].error.message().find(why), std::string::npos)
+          << r->rejected[0].error.message();
+    }
+  }
+  // What decoded of a rejected directive is kept, so the agent can report it.
+  auto r = DecodeCheckinResponse(R"({"poll_after_s":60,"channels":{)" + bad[1].first + "}}");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->rejected.size(), 1u);
+  EXPECT_EQ(r->rejected[0].directive.channel, "300");
+  EXPECT_EQ(r->rejected[0].directive.version, 3);
+  EXPECT_EQ(r->rejected[0].directive.sha256, kSha);
+}
+
+// The frame itself is still all-or-nothing.
+TEST(CheckinResponse, BadFrameIsRefusedAsAWhole) {
+  for (const std::string& body :
+       std::vector<std::string>{"", "[]", R"({"channels":{}})", R"({"poll_after_s":-1})", R"({"poll_after_s":"60"})",
+        R"({"poll_after_s":60,"channels":[]})", R"({"poll_after_s":60,"extra":1})"}) {
+    EXPECT_EQ(DecodeCheckinResponse(body).status().code(), StatusCode::kInvalidArgument) << body;
+  }
+  std::string many = R"({"poll_after_s":60,"channels":{)";
+  for (int i = 0; i <= 128; ++i) many += (i ? "," : "") + ("\"c" + std::to_string(i) + "\":{}");
+  EXPECT_NE(DecodeCheckinResponse(many + "}}").status().message().find("more than 128"),
+            std::string::npos);
+}
+
+// Agent-encode -> server-decode.
+TEST(CheckinRequest, AgentEncodeServerDecodeRoundTrip) {
+  DeviceInfo device{"d-1", {{"os", "windows"}, {"tenant", "acme"}},
+                    R"({"ipc_rule":{"schema_versions":[3],"inputs":20}})"};
+  std::vector<ChannelReport> channels = {{"291", BundleRef{42, kSha}, BundleRef{41, kSha}},
+                                         {"300", std::nullopt, BundleRef{1, kSha}}};
+  std::vector<ApplyResult> apply = {{"291", 42, kSha, ApplyOutcome::kApplied, ""},
+                                    {"291", 43, kSha, ApplyOutcome::kRefused, "bad signature"}};
+  std::vector<QuarantinedVersion> quarantined = {{"300", 2, kSha, "3 unclean starts"}};
+  const std::string body = EncodeCheckinRequest(device, 17, channels, 2, 1, apply, quarantined);
+  auto r = ParseCheckinRequest(body);
+  ASSERT_TRUE(r.ok()) << r.status().ToString() << "\n" << body;
+  EXPECT_EQ(r->device_id, "d-1");
+  EXPECT_EQ(r->seq, 17);
+  EXPECT_EQ(r->attrs->at("tenant"), "acme");
+  EXPECT_EQ(r->capabilities->at("ipc_rule").inputs, 20);
+  EXPECT_EQ(r->channels, channels);
+  EXPECT_EQ(r->crashes, 2);
+  EXPECT_EQ(r->errors, 1);
+  ASSERT_EQ(r->apply.size(), 2u);
+  EXPECT_EQ(r->apply[1].result, ApplyOutcome::kRefused);
+  EXPECT_EQ(r->apply[1].reason, "bad signature");
+  ASSERT_EQ(r->quarantined.size(), 1u);
+  EXPECT_EQ(r->quarantined[0].reason, "3 unclean starts");
+}
+
+// Regression: the agent cut reasons at 512 bytes while the server refuses more than 256, so one
+// long refusal reason made the server refuse every later check-in of the device (the report
+// stays pending until a check-in succeeds).
+TEST(CheckinRequest, LongReasonsAreCutToWhatTheServerAccepts) {
+  DeviceInfo device{"d-1", {}, "{}"};
+  std::string reason(251, 'r');
+  reason += "\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4";  // a two-byte character across the cut
+  reason += std::string(400, 's');
+  const std::string body =
+      EncodeCheckinRequest(device, 1, {}, 0, 0, {{"291", 1, kSha, ApplyOutcome::kRefused, reason}},
+                           {{"291", 1, kSha, reason}});
+  auto r = ParseCheckinRequest(body);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_LE(r->apply[0].reason.size(), kMaxReasonBytes);
+  EXPECT_EQ(r->apply[0].reason, std::string(251, 'r') + "\xc3\xa4\xc3\xa4");  // whole characters
+  EXPECT_EQ(r->quarantined[0].reason, r->apply[0].reason);
+}
+
+TEST(SessionResponse, ServerEncodeAgentDecodeRoundTrip) {
+  const std::string body = EncodeSessionResponse("d-1", 60, "rfs1~d-1~1~1790003600~abc", 1790003600);
+  auto s = DecodeSessionResponse(body);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->token, "rfs1~d-1~1~1790003600~abc");
+  EXPECT_EQ(s->expires_s, 1790003600);
+  EXPECT_EQ(s->poll_after_s, 60);
+  EXPECT_FALSE(DecodeSessionResponse(EncodeSessionResponse("d-1", 60, "", 5)).ok());
+  EXPECT_FALSE(DecodeSessionResponse(EncodeSessionResponse("d-1", 60, "a b", 5)).ok());
+}
+
+TEST(EnrollRequest, AgentEncodeServerDecodeRoundTrip) {
+  auto key = crypto::SigningKey::FromSeed(std::string(32, '\x07'));
+  ASSERT_TRUE(key.ok());
+  DeviceInfo device{"d-9", {{"os", "linux"}}, R"({"ipc_rule":{"schema_versions":[3],"inputs":21}})"};
+  ASSERT_TRUE(ValidateDeviceInfo(device).ok());
+  auto e = ParseEnrollRequest(EncodeEnrollRequest(device, *key, 1790000000));
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ(e->device_id, "d-9");
+  EXPECT_EQ(e->timestamp_s, 1790000000);
+  EXPECT_EQ(e->public_key.size(), 32u);
+  EXPECT_TRUE(crypto::Verify(key->public_key(),
+                             crypto::EnrollProofMessage("d-9", e->public_key_b64, 1790000000),
+                             e->proof)
+                  .ok());
+  auto s = ParseSessionRequest(EncodeSessionRequest("d-9", *key, 1790000001));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->timestamp_s, 1790000001);
+  // The device id rule is the protocol's: the agent refuses what the server would refuse.
+  for (const std::string& bad : std::vector<std::string>{"..", ".", "", "a/b"}) {
+    DeviceInfo d = device;
+    d.device_id = bad;
+    EXPECT_FALSE(ValidateDeviceInfo(d).ok()) << bad;
+  }
 }
 
 }  // namespace
