@@ -1,6 +1,7 @@
 // Fuzzes the agent's decoders of what a server (or anyone on the path to it) answers
 // (protocol/agent_messages.h): the check-in response, which every device decodes on every
-// check-in, and the enrollment/session response. The first byte picks the decoder.
+// check-in, the enrollment/session response and the approvals list. The first byte picks the
+// decoder (0: session, 3: approvals, otherwise check-in).
 // Oracles: every accepted directive has a valid channel, version and digest and a known action,
 // and re-encoded by the server's writer (CheckinResponseWriter) it decodes to the same directive
 // (server-encode -> agent-decode round trip); every rejected directive carries an InvalidArgument
@@ -76,6 +77,16 @@ void CheckSessionResponse(std::string_view body) {
                 "session response round trip failed");
 }
 
+void CheckApprovalsResponse(std::string_view body) {
+  auto a = rf::protocol::DecodeApprovalsResponse(body);
+  if (!a.ok()) {
+    RF_FUZZ_CHECK(!a.status().message().empty(), "an error without a message");
+    return;
+  }
+  auto back = rf::protocol::DecodeApprovalsResponse(rf::protocol::EncodeApprovalsResponse(*a));
+  RF_FUZZ_CHECK(back.ok() && *back == *a, "approvals response round trip failed");
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -83,6 +94,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view body(reinterpret_cast<const char*>(data) + 1, size - 1);
   if (data[0] % 4 == 0) {
     CheckSessionResponse(body);
+  } else if (data[0] % 4 == 3) {
+    CheckApprovalsResponse(body);
   } else {
     CheckCheckinResponse(body);
   }

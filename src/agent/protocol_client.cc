@@ -101,19 +101,7 @@ Result<std::vector<std::string>> ProtocolClient::FetchApprovals(const Directive&
   req.max_response_bytes = limits_.max_approvals_bytes;
   req.timeout_ms = limits_.download_timeout_ms;
   RF_ASSIGN_OR_RETURN(HttpResponse resp, Call(std::move(req), session_.token, "approvals download"));
-  constexpr std::string_view w = "approvals response";
-  auto v = ParseJson(resp.body, 4);
-  if (!v.ok()) return v.status().WithPrefix(w);
-  if (!v->is_object()) return Status::InvalidArgument("approvals response is not a JSON object");
-  RF_RETURN_IF_ERROR(CheckKeys(v->get_object(), {"approvals"}, w));
-  const auto* a = v->get_object().if_contains("approvals");
-  if (!a || !a->is_array()) return Status::InvalidArgument("approvals response: 'approvals' is missing or not an array");
-  std::vector<std::string> out;
-  for (const auto& e : a->get_array()) {
-    if (!e.is_string()) return Status::InvalidArgument("approvals response: an entry is not a string");
-    out.emplace_back(e.get_string());
-  }
-  return out;
+  return protocol::DecodeApprovalsResponse(resp.body);
 }
 
 }  // namespace rf::agent

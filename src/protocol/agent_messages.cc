@@ -835,6 +835,36 @@ Status DecodeDirective(std::string_view channel, const json::value& v, Directive
 
 }  // namespace
 
+std::string EncodeApprovalsResponse(const std::vector<std::string>& envelopes) {
+  std::string body = "{\"approvals\":[";
+  for (size_t i = 0; i < envelopes.size(); ++i) {
+    if (i) body += ',';
+    AppendJsonString(&body, envelopes[i]);
+  }
+  body += "]}";
+  return body;
+}
+
+Result<std::vector<std::string>> DecodeApprovalsResponse(std::string_view body) {
+  constexpr std::string_view w = "approvals response";
+  auto v = ParseJson(body, 4);
+  if (!v.ok()) return v.status().WithPrefix(w);
+  if (!v->is_object()) return Status::InvalidArgument("approvals response is not a JSON object");
+  RF_RETURN_IF_ERROR(CheckKeys(v->get_object(), {"approvals"}, w));
+  const auto* a = v->get_object().if_contains("approvals");
+  if (!a || !a->is_array()) {
+    return Status::InvalidArgument("approvals response: 'approvals' is missing or not an array");
+  }
+  std::vector<std::string> out;
+  for (const auto& e : a->get_array()) {
+    if (!e.is_string()) {
+      return Status::InvalidArgument("approvals response: an entry is not a string");
+    }
+    out.emplace_back(e.get_string());
+  }
+  return out;
+}
+
 Result<CheckinResponse> DecodeCheckinResponse(std::string_view body) {
   constexpr std::string_view w = "check-in response";
   auto v = ParseJson(body, 8);

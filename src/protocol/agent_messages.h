@@ -239,6 +239,10 @@ class CheckinResponseWriter {
 // and what per directive).
 [[nodiscard]] Result<CheckinResponse> DecodeCheckinResponse(std::string_view body);
 
+// GET /v1/bundles/{sha256}/approvals: {"approvals":["<approval envelope JSON text>",...]}.
+std::string EncodeApprovalsResponse(const std::vector<std::string>& envelopes);
+[[nodiscard]] Result<std::vector<std::string>> DecodeApprovalsResponse(std::string_view body);
+
 }  // namespace rf::protocol
 
 #endif  // RINGFENCE_PROTOCOL_AGENT_MESSAGES_H_

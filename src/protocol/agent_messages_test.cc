@@ -409,6 +409,17 @@ TEST(CheckinRequest, LongReasonsAreCutToWhatTheServerAccepts) {
   EXPECT_EQ(r->quarantined[0].reason, r->apply[0].reason);
 }
 
+TEST(ApprovalsResponse, ServerEncodeAgentDecodeRoundTrip) {
+  const std::vector<std::string> envelopes = {"{\"payloadType\":\"a\"}", "x\"y\\z\n", ""};
+  auto back = DecodeApprovalsResponse(EncodeApprovalsResponse(envelopes));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, envelopes);
+  EXPECT_TRUE(DecodeApprovalsResponse(EncodeApprovalsResponse({}))->empty());
+  EXPECT_FALSE(DecodeApprovalsResponse(R"({"approvals":[1]})").ok());
+  EXPECT_FALSE(DecodeApprovalsResponse(R"({"approvals":[],"x":1})").ok());
+  EXPECT_FALSE(DecodeApprovalsResponse(R"({})").ok());
+}
+
 TEST(SessionResponse, ServerEncodeAgentDecodeRoundTrip) {
   const std::string body = EncodeSessionResponse("d-1", 60, "rfs1~d-1~1~1790003600~abc", 1790003600);
   auto s = DecodeSessionResponse(body);

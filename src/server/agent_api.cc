@@ -2,7 +2,6 @@
 
 #include <utility>
 
-#include "core/bundle.h"  // AppendJsonString
 #include "protocol/agent_messages.h"
 #include "protocol/identifiers.h"
 #include "rollout/controller_core.h"
@@ -291,15 +290,7 @@ HttpResponse AgentApi::Approvals(std::string_view sha) {
   if (!protocol::IsSha256Hex(sha)) {
     return Error(Status::NotFound("not a bundle digest (64 lowercase hex digits)"), "unknown_bundle");
   }
-  std::string body = "{\"approvals\":[";
-  bool first = true;
-  for (const std::string& a : releases_.Approvals(sha)) {
-    if (!first) body += ',';
-    first = false;
-    AppendJsonString(&body, a);
-  }
-  body += "]}";
-  return JsonResponse(200, std::move(body));
+  return JsonResponse(200, protocol::EncodeApprovalsResponse(releases_.Approvals(sha)));
 }
 
 Router::Router(AgentApi& agent, ServerMetrics& metrics, Controller& controller,
