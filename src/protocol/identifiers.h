@@ -29,6 +29,9 @@ bool IsValidId(std::string_view id);
 inline bool IsValidChannel(std::string_view channel) { return IsValidId(channel); }
 inline bool IsValidDeviceId(std::string_view device_id) { return IsValidId(device_id); }
 
+// A principal (operator API user) name: 1-64 characters of [a-z0-9._-], not "." or "..".
+bool IsValidPrincipalName(std::string_view name);
+
 // 64 lowercase hex digits (a SHA-256 digest as the protocol writes it).
 bool IsSha256Hex(std::string_view hex);
 

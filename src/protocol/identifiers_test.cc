@@ -22,6 +22,16 @@ TEST(Identifiers, OneRuleForChannelsAndDeviceIds) {
   }
 }
 
+TEST(Identifiers, PrincipalNames) {
+  EXPECT_TRUE(IsValidPrincipalName("bob"));
+  EXPECT_TRUE(IsValidPrincipalName("ci.bot-2_x"));
+  EXPECT_TRUE(IsValidPrincipalName(std::string(64, 'a')));
+  for (const std::string& bad : std::vector<std::string>{"", ".", "..", "Bob", "a b", "a:b",
+                                                        std::string(65, 'a')}) {
+    EXPECT_FALSE(IsValidPrincipalName(bad)) << bad;
+  }
+}
+
 TEST(Identifiers, Sha256Hex) {
   EXPECT_TRUE(IsSha256Hex(std::string(64, 'a')));
   EXPECT_TRUE(IsSha256Hex("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));

@@ -89,14 +89,6 @@ Status Require(const Principal& actor, Role role, std::string_view what) {
                                   std::string(what));
 }
 
-bool ValidName(std::string_view n) {
-  if (n.empty() || n.size() > 64) return false;
-  return std::all_of(n.begin(), n.end(), [](char ch) {
-    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
-           ch == '-';
-  });
-}
-
 bool Contains(const std::vector<Role>& roles, Role r) {
   return std::find(roles.begin(), roles.end(), r) != roles.end();
 }
@@ -270,7 +262,7 @@ Result<Principal> ReleaseService::Authenticate(std::string_view bearer_token) co
 
 Status ReleaseService::EnsurePrincipal(std::string_view name, const std::vector<Role>& roles,
                                        std::string_view token) {
-  if (!ValidName(name)) return Status::InvalidArgument("principal name '" + std::string(name) + "' is not [a-z0-9._-]{1,64}");
+  if (!protocol::IsValidPrincipalName(name)) return Status::InvalidArgument("principal name '" + std::string(name) + "' is not [a-z0-9._-]{1,64} other than '.' and '..'");
   if (token.size() < 16) return Status::InvalidArgument("token too short");
   Status st;
   {
@@ -315,9 +307,9 @@ Result<std::string> ReleaseService::CreatePrincipal(const Principal& actor, std:
                                                     const std::vector<Role>& roles,
                                                     std::string_view reviewer_public_key) {
   RF_RETURN_IF_ERROR(Require(actor, Role::kAdmin, "create principals"));
-  if (!ValidName(name)) {
+  if (!protocol::IsValidPrincipalName(name)) {
     return Status::InvalidArgument("principal name '" + std::string(name) +
-                                   "' is not [a-z0-9._-]{1,64}");
+                                   "' is not [a-z0-9._-]{1,64} other than '.' and '..'");
   }
   if (roles.empty()) return Status::InvalidArgument("a principal needs at least one role");
   if (Contains(roles, Role::kAgent)) {
