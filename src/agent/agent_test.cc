@@ -249,7 +249,7 @@ TEST_F(AgentTest, OneMalformedDirectiveDoesNotCostTheOthers) {
   EXPECT_EQ(agent->state().channels.at("291").current, (BundleRef{1, v1.sha256}));
   EXPECT_EQ(agent->stats().directives_rejected, 2);
   EXPECT_EQ(agent->state().channels.count(".."), 0u);
-  EXPECT_NE(log_.find("channels..: not a valid channel name"), std::string::npos) << log_;
+  EXPECT_NE(log_.find("channel '..' is not a valid channel name"), std::string::npos) << log_;
   EXPECT_NE(log_.find("unknown action 'explode'"), std::string::npos) << log_;
   server_.Clear("..");
   server_.Clear("300");

@@ -798,10 +798,8 @@ namespace {
 // always, version and sha256 once valid).
 Status DecodeDirective(std::string_view channel, const json::value& v, Directive* d) {
   d->channel = std::string(channel);
-  const std::string w = "check-in response: channels." + std::string(channel.substr(0, 128));
-  if (!IsValidChannel(channel)) {
-    return Status::InvalidArgument(w + ": not a valid channel name (" + std::string(kIdRule) + ")");
-  }
+  RF_RETURN_IF_ERROR(CheckChannel(channel, "check-in response: channel"));
+  const std::string w = "check-in response: channels." + std::string(channel);
   if (!v.is_object()) return Status::InvalidArgument(w + " is not an object");
   const auto& o = v.get_object();
   RF_ASSIGN_OR_RETURN(const int64_t version, GetInt(o, "version", w));
