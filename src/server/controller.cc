@@ -186,13 +186,8 @@ std::string Controller::Statement(const ReleaseRecord& r, std::string_view actio
   }
   const int64_t issued_s = now / 1'000'000;
   const int64_t expires_s = (now + options_.statement_validity_micros) / 1'000'000;
-  std::string payload = "{\"action\":\"" + std::string(action) + "\",\"bundle_sha256\":\"" +
-                        r.bundle_sha256 + "\",\"channel\":";
-  AppendJsonString(&payload, r.channel);
-  payload += ",\"expires_s\":" + std::to_string(expires_s) +
-             ",\"issued_s\":" + std::to_string(issued_s) + ",\"release_id\":";
-  AppendJsonString(&payload, r.release_id);
-  payload += ",\"version\":" + std::to_string(r.version) + "}";
+  std::string payload = protocol::EncodeReleaseStatement(
+      {std::string(action), r.bundle_sha256, r.channel, expires_s, issued_s, r.release_id, r.version});
   crypto::Envelope env{std::string(kReleasePayloadType), std::move(payload), {}};
   crypto::SignEnvelope(&env, key_);
   std::string text = crypto::SerializeEnvelope(env);

@@ -43,6 +43,7 @@
 
 #include "crypto/crypto.h"
 #include "platform/env.h"
+#include "protocol/statements.h"
 #include "rollout/cohort.h"
 #include "rollout/driver.h"
 #include "rollout/gate.h"
@@ -52,7 +53,7 @@
 
 namespace rf::server {
 
-inline constexpr std::string_view kReleasePayloadType = "application/vnd.ringfence.release+json";
+using protocol::kReleasePayloadType;  // protocol/statements.h
 
 // Crash and error events reported by check-ins since the last tick, per stratum and arm.
 class HealthCounters {

@@ -25,6 +25,7 @@
 #include "core/bundle.h"  // AppendJsonString
 #include "core/fleet.h"
 #include "core/status.h"
+#include "protocol/http_status.h"
 #include "rollout/plan.h"
 #include "rollout/release.h"
 
@@ -50,23 +51,8 @@ struct HttpResponse {
 // The one mapping from Status to HTTP: InvalidArgument 400, Unauthenticated 401, PermissionDenied
 // 403, NotFound 404, AlreadyExists/Aborted/FailedPrecondition/OutOfRange 409, ResourceExhausted
 // 413, Unavailable 503, DeadlineExceeded 504, everything else 500.
-inline int HttpStatusFor(const Status& status) {
-  switch (status.code()) {
-    case StatusCode::kOk: return 200;
-    case StatusCode::kInvalidArgument: return 400;
-    case StatusCode::kUnauthenticated: return 401;
-    case StatusCode::kPermissionDenied: return 403;
-    case StatusCode::kNotFound: return 404;
-    case StatusCode::kAlreadyExists:
-    case StatusCode::kAborted:
-    case StatusCode::kFailedPrecondition:
-    case StatusCode::kOutOfRange: return 409;
-    case StatusCode::kResourceExhausted: return 413;
-    case StatusCode::kUnavailable: return 503;
-    case StatusCode::kDeadlineExceeded: return 504;
-    default: return 500;
-  }
-}
+// (protocol/http_status.h, with the client side's inverse).
+using protocol::HttpStatusFor;
 
 inline HttpResponse JsonResponse(int http_status, std::string body) {
   HttpResponse r;

@@ -9,6 +9,8 @@
 #include "core/bundle.h"
 #include "crypto/crypto.h"
 #include "crypto/dsse.h"
+#include "protocol/identifiers.h"
+#include "protocol/statements.h"
 #include "store/release_codec.h"
 #include "store/strict_json.h"
 
@@ -87,22 +89,6 @@ Status Require(const Principal& actor, Role role, std::string_view what) {
                                   std::string(what));
 }
 
-bool ValidChannel(std::string_view c) {
-  if (c.empty() || c.size() > 128) return false;
-  return std::all_of(c.begin(), c.end(), [](char ch) {
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           ch == '.' || ch == '_' || ch == ':' || ch == '-';
-  });
-}
-
-bool ValidName(std::string_view n) {
-  if (n.empty() || n.size() > 64) return false;
-  return std::all_of(n.begin(), n.end(), [](char ch) {
-    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
-           ch == '-';
-  });
-}
-
 bool Contains(const std::vector<Role>& roles, Role r) {
   return std::find(roles.begin(), roles.end(), r) != roles.end();
 }
@@ -177,46 +163,6 @@ std::string EventAction(rollout::EventKind k) {
 }
 
 }  // namespace
-
-// ----- approval statements -----
-
-std::string EncodeApprovalPayload(const ApprovalStatement& s) {
-  std::string out = "{\"bundle_sha256\":";
-  AppendJsonString(&out, s.bundle_sha256);
-  out += ",\"channel\":";
-  AppendJsonString(&out, s.channel);
-  out += ",\"release_id\":";
-  AppendJsonString(&out, s.release_id);
-  out += ",\"reports_sha256\":";
-  AppendJsonString(&out, s.reports_sha256);
-  out += ",\"reviewer\":";
-  AppendJsonString(&out, s.reviewer);
-  out += ",\"role\":";
-  AppendJsonString(&out, s.role);
-  out += ",\"version\":" + std::to_string(s.version) + "}";
-  return out;
-}
-
-Result<ApprovalStatement> DecodeApprovalPayload(std::string_view payload) {
-  const StatusCode kCode = StatusCode::kInvalidArgument;
-  RF_ASSIGN_OR_RETURN(boost::json::object o,
-                      store::ParseJsonObject(payload, "approval statement", kCode));
-  store::StrictObject r(o, "approval statement", kCode);
-  ApprovalStatement s;
-  RF_RETURN_IF_ERROR(r.String("bundle_sha256", &s.bundle_sha256));
-  RF_RETURN_IF_ERROR(r.String("channel", &s.channel));
-  RF_RETURN_IF_ERROR(r.String("release_id", &s.release_id));
-  RF_RETURN_IF_ERROR(r.String("reports_sha256", &s.reports_sha256));
-  RF_RETURN_IF_ERROR(r.String("reviewer", &s.reviewer));
-  RF_RETURN_IF_ERROR(r.String("role", &s.role));
-  RF_RETURN_IF_ERROR(r.Int("version", &s.version));
-  RF_RETURN_IF_ERROR(r.Finish());
-  if (EncodeApprovalPayload(s) != payload) {
-    return Status::InvalidArgument(
-        "approval statement: payload is not canonical JSON (keys sorted, no whitespace)");
-  }
-  return s;
-}
 
 // ----- construction -----
 
@@ -316,7 +262,7 @@ Result<Principal> ReleaseService::Authenticate(std::string_view bearer_token) co
 
 Status ReleaseService::EnsurePrincipal(std::string_view name, const std::vector<Role>& roles,
                                        std::string_view token) {
-  if (!ValidName(name)) return Status::InvalidArgument("principal name '" + std::string(name) + "' is not [a-z0-9._-]{1,64}");
+  if (!protocol::IsValidPrincipalName(name)) return Status::InvalidArgument("principal name '" + std::string(name) + "' is not [a-z0-9._-]{1,64} other than '.' and '..'");
   if (token.size() < 16) return Status::InvalidArgument("token too short");
   Status st;
   {
@@ -361,9 +307,9 @@ Result<std::string> ReleaseService::CreatePrincipal(const Principal& actor, std:
                                                     const std::vector<Role>& roles,
                                                     std::string_view reviewer_public_key) {
   RF_RETURN_IF_ERROR(Require(actor, Role::kAdmin, "create principals"));
-  if (!ValidName(name)) {
+  if (!protocol::IsValidPrincipalName(name)) {
     return Status::InvalidArgument("principal name '" + std::string(name) +
-                                   "' is not [a-z0-9._-]{1,64}");
+                                   "' is not [a-z0-9._-]{1,64} other than '.' and '..'");
   }
   if (roles.empty()) return Status::InvalidArgument("a principal needs at least one role");
   if (Contains(roles, Role::kAgent)) {
@@ -533,10 +479,7 @@ Status ReleaseService::UploadBundle(const Principal& actor, std::string_view env
     std::vector<Finding> findings;
     auto bundle = DecodeBundlePayload(env->payload, type, &findings);
     if (!bundle.ok()) return bundle.status().WithPrefix("bundle payload");
-    if (!ValidChannel(bundle->channel)) {
-      return Status::InvalidArgument("bundle payload: channel '" + bundle->channel +
-                                     "' is not 1-128 characters of [A-Za-z0-9._:-]");
-    }
+    RF_RETURN_IF_ERROR(protocol::CheckChannel(bundle->channel, "bundle payload: channel"));
     // Publisher signatures, if the channel's policy names publisher keys.
     if (auto pit = m.policies.find(bundle->channel);
         pit != m.policies.end() && !pit->second.publisher_keys.empty()) {
@@ -815,6 +758,10 @@ Result<ReleaseView> ReleaseService::CreateRelease(const Principal& actor,
       return Status::NotFound("unknown bundle " + std::string(bundle_sha256));
     }
     const BundleInfo& bundle = bit->second;
+    // A bundle stored before channel names were checked this way (docs/protocol.md) is never
+    // released: devices refuse such a channel.
+    RF_RETURN_IF_ERROR(protocol::CheckChannel(bundle.channel, "bundle " + Short(bundle.sha256) +
+                                                                  ": channel"));
     const int64_t now = clock_.NowUnixMicros();
     const int64_t number = m.last_release_number + 1;
     r.release_id = "r-" + std::to_string(number);
@@ -905,11 +852,13 @@ Result<ReleaseView> ReleaseService::Approve(const Principal& actor, std::string_
   }
   auto env = crypto::ParseEnvelope(approval_envelope);
   if (!env.ok()) return Status::InvalidArgument("approval envelope: " + env.status().message());
-  if (env->payload_type != kApprovalPayloadType) {
+  if (env->payload_type != protocol::kApprovalPayloadType) {
     return Status::InvalidArgument("approval envelope: payloadType '" + env->payload_type +
-                                   "', expected '" + std::string(kApprovalPayloadType) + "'");
+                                   "', expected '" +
+                                   std::string(protocol::kApprovalPayloadType) + "'");
   }
-  RF_ASSIGN_OR_RETURN(ApprovalStatement stmt, DecodeApprovalPayload(env->payload));
+  RF_ASSIGN_OR_RETURN(protocol::ApprovalStatement stmt,
+                      protocol::DecodeApprovalStatement(env->payload));
   if (stmt.reviewer != actor.name) {
     return Status::PermissionDenied("approval statement names reviewer '" + stmt.reviewer +
                                     "' but the caller is '" + actor.name + "'");
@@ -1128,10 +1077,7 @@ store::ChannelPolicy ReleaseService::PolicyForLocked(std::string_view channel) c
 
 Status ReleaseService::SetPolicy(const Principal& actor, const store::ChannelPolicy& policy) {
   RF_RETURN_IF_ERROR(Require(actor, Role::kAdmin, "set channel policies"));
-  if (!ValidChannel(policy.channel)) {
-    return Status::InvalidArgument("channel '" + policy.channel +
-                                   "' is not 1-128 characters of [A-Za-z0-9._:-]");
-  }
+  RF_RETURN_IF_ERROR(protocol::CheckChannel(policy.channel));
   if (policy.approvals_required == 0 && !options_.allow_zero_approvals) {
     return Status::InvalidArgument(
         "approvals must be between 1 and 32 (0 only on a server started with --allow-unreviewed)");
@@ -1186,7 +1132,7 @@ std::vector<store::ChannelPolicy> ReleaseService::Policies() const {
 
 Status ReleaseService::PutControl(const Principal& actor, const server::CustomerControl& c) {
   RF_RETURN_IF_ERROR(Require(actor, Role::kOperator, "set customer controls"));
-  if (!ValidChannel(c.channel)) return Status::InvalidArgument("channel '" + c.channel + "' is not valid");
+  RF_RETURN_IF_ERROR(protocol::CheckChannel(c.channel));
   if (c.attr != "tenant" && c.attr != "group") {
     return Status::InvalidArgument("attr must be tenant or group, not '" + c.attr + "'");
   }

@@ -46,8 +46,6 @@
 
 namespace rf::service {
 
-inline constexpr std::string_view kApprovalPayloadType = "application/vnd.ringfence.approval+json";
-
 struct ReleaseServiceOptions {
   // Review policy of a channel that has none: K approvals from these roles.
   int default_approvals_required = 1;
@@ -111,15 +109,6 @@ struct PrincipalInfo {
   std::string created_by;
   int64_t created_us = 0;
 };
-
-// The approval statement's payload (docs/protocol.md "Approval"), canonical JSON.
-struct ApprovalStatement {
-  std::string bundle_sha256, channel, release_id, reports_sha256, reviewer, role;
-  int64_t version = 0;
-};
-std::string EncodeApprovalPayload(const ApprovalStatement& s);
-// Strict: exactly the seven keys, right types, canonical bytes. InvalidArgument otherwise.
-Result<ApprovalStatement> DecodeApprovalPayload(std::string_view payload);
 
 class ReleaseService final : public server::ReleaseDirectory {
  public:

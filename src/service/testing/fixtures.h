@@ -11,6 +11,7 @@
 
 #include "core/bundle.h"
 #include "crypto/dsse.h"
+#include "protocol/statements.h"
 #include "service/release_service.h"
 
 namespace rf::service::testing {
@@ -99,7 +100,7 @@ inline crypto::SigningKey KeyFromByte(uint8_t b) {
 // The approval envelope a reviewer's CLI would produce for `v`.
 inline std::string SignApproval(const ReleaseView& v, const std::string& reviewer,
                                 const std::string& role, const crypto::SigningKey& key) {
-  ApprovalStatement s;
+  protocol::ApprovalStatement s;
   s.bundle_sha256 = v.record.bundle_sha256;
   s.channel = v.record.channel;
   s.release_id = v.record.release_id;
@@ -108,8 +109,8 @@ inline std::string SignApproval(const ReleaseView& v, const std::string& reviewe
   s.role = role;
   s.version = v.record.version;
   crypto::Envelope env;
-  env.payload_type = std::string(kApprovalPayloadType);
-  env.payload = EncodeApprovalPayload(s);
+  env.payload_type = std::string(protocol::kApprovalPayloadType);
+  env.payload = protocol::EncodeApprovalStatement(s);
   crypto::SignEnvelope(&env, key);
   return crypto::SerializeEnvelope(env);
 }
