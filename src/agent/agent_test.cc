@@ -379,11 +379,6 @@ TEST_F(AgentTest, SurvivesAHostileServerAndRecovers) {
     r.body = "oops";
     attacks.push_back({"500", r});
   }
-  {
-    RawResponse r;
-    r.body = "{\"poll_after_s\":60,\"channels\":{\"../../etc\":{\"action\":\"install\"}}}";
-    attacks.push_back({"path traversal channel", r});
-  }
   int64_t attempt = 0;
   for (const auto& [name, response] : attacks) {
     SCOPED_TRACE(name);
@@ -396,6 +391,20 @@ TEST_F(AgentTest, SurvivesAHostileServerAndRecovers) {
     EXPECT_EQ(agent->stats().checkins_failed, ++attempt);
     // Backoff: the next attempt is scheduled within the growing full-jitter window.
     EXPECT_LE(agent->next_checkin_micros() - env_.clock->MonotonicMicros(), 1000 * 1000);
+  }
+  // A well-formed response whose one directive names a path-traversal channel: the directive is
+  // ignored and logged, nothing is written outside the state directory, and the check-in itself
+  // counts (one bad directive never costs the response: docs/protocol.md).
+  {
+    RawResponse r;
+    r.body = "{\"poll_after_s\":60,\"channels\":{\"../../etc\":{\"action\":\"install\"}}}";
+    server_.SetHook([r](const RawRequest&) { return std::optional<RawResponse>(r); });
+    const int64_t rejected = agent->stats().directives_rejected;
+    ASSERT_TRUE(agent->CheckinRound().ok()) << log_;
+    EXPECT_EQ(agent->stats().checkins_failed, attempt);
+    EXPECT_EQ(agent->stats().directives_rejected, rejected + 1);
+    EXPECT_NE(log_.find("malformed directive ignored"), std::string::npos) << log_;
+    EXPECT_EQ(agent->state().channels.count("../../etc"), 0u);
   }
   server_.SetHook(nullptr);
   ASSERT_TRUE(agent->CheckinRound().ok()) << log_;
