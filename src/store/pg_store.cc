@@ -280,7 +280,8 @@ class PgStore::Conn {
     // commits wait for the WAL flush.
     RF_RETURN_IF_ERROR(Run("SELECT set_config('synchronous_commit', 'on', false),"
                            " set_config('lock_timeout', $1, false),"
-                           " set_config('application_name', 'ringfence', false)",
+                           " set_config('application_name', 'ringfence', false),"
+                           " set_config('client_min_messages', 'warning', false)",
                            Params().Text(std::to_string(lock_timeout_ms_)))
                            .status());
     return Status::Ok();
@@ -450,68 +451,10 @@ Result<std::vector<AuditEntry>> ReadAuditPage(Conn& c, int64_t after_seq, size_t
   return out;
 }
 
-}  // namespace
-
-int64_t PgStore::SchemaVersion() { return LatestSchemaVersion(kMigrations); }
-
-Result<std::unique_ptr<PgStore>> PgStore::Open(const std::string& conninfo,
-                                               const PgStoreOptions& options) {
-  std::unique_ptr<PgStore> store(new PgStore());
-  store->options_ = options;
-  RF_ASSIGN_OR_RETURN(store->writer_, Conn::Connect(conninfo, options.lock_timeout_ms));
-  Conn& w = *store->writer_;
-  {
-    RF_ASSIGN_OR_RETURN(PgResult r, w.Run("SELECT current_setting('fsync')"));
-    if (Col(r.get(), 0, 0) != "on") {
-      return Status::FailedPrecondition(
-          "postgresql: the server runs with fsync=off; acknowledged writes would not survive a "
-          "crash (docs/deploy.md)");
-    }
-  }
-  RF_RETURN_IF_ERROR(Migrate(w));
-  RF_ASSIGN_OR_RETURN(store->reader_, Conn::Connect(conninfo, options.lock_timeout_ms));
-  return store;
-}
-
-PgStore::~PgStore() = default;
-
-Status PgStore::Apply(const WriteBatch& batch, std::vector<AuditEntry>* appended) {
-  std::lock_guard<std::mutex> l(write_mu_);
-  if (!sticky_.ok()) return sticky_;
-  if (batch.empty()) return Status::Ok();
-  const size_t appended_before = appended ? appended->size() : 0;
-  Status st = writer_->lost()
-                  ? Status::Unavailable("postgresql: connection lost while idle")
-                  : ApplyLocked(batch, appended);
-  if (st.ok()) return st;
-  if (appended) appended->resize(appended_before);
-  if (!writer_->lost()) {
-    // The server refused a statement or the COMMIT: the transaction is (or is now) rolled back.
-    Status rb = writer_->Exec("ROLLBACK");
-    if (rb.ok() || !writer_->lost()) return st;
-  }
-  // Whether an interrupted COMMIT took effect cannot be known: fail stop (store.h).
-  sticky_ = Status::Unavailable("store failed, restart required: " + st.message());
-  return sticky_;
-}
-
-Status PgStore::ApplyLocked(const WriteBatch& batch, std::vector<AuditEntry>* appended) {
-  Conn& w = *writer_;
-  RF_RETURN_IF_ERROR(w.Exec("BEGIN ISOLATION LEVEL READ COMMITTED"));
-  RF_RETURN_IF_ERROR(WriteBatchRows(w, batch, appended));
-  if (options_.before_commit_for_test) options_.before_commit_for_test(w.backend_pid());
-  return w.Commit();
-}
-
-Result<Conn*> PgStore::Reader() {
-  if (reader_->lost()) RF_RETURN_IF_ERROR(reader_->Reset());
-  return reader_.get();
-}
-
-Result<StoreContents> PgStore::Load() {
-  std::lock_guard<std::mutex> l(read_mu_);
-  RF_ASSIGN_OR_RETURN(Conn * c, Reader());
-  Snapshot snap(*c);
+// Every record but envelopes and the audit log, from one snapshot.
+Result<StoreContents> LoadContents(Conn& conn) {
+  Conn* c = &conn;
+  Snapshot snap(conn);
   RF_RETURN_IF_ERROR(snap.Begin());
   StoreContents out;
   {
@@ -635,44 +578,108 @@ Result<StoreContents> PgStore::Load() {
   return out;
 }
 
-Result<std::string> PgStore::BundleEnvelope(std::string_view sha256) {
+}  // namespace
+
+int64_t PgStore::SchemaVersion() { return LatestSchemaVersion(kMigrations); }
+
+Result<std::unique_ptr<PgStore>> PgStore::Open(const std::string& conninfo,
+                                               const PgStoreOptions& options) {
+  std::unique_ptr<PgStore> store(new PgStore());
+  store->options_ = options;
+  RF_ASSIGN_OR_RETURN(store->writer_, Conn::Connect(conninfo, options.lock_timeout_ms));
+  Conn& w = *store->writer_;
+  {
+    RF_ASSIGN_OR_RETURN(PgResult r, w.Run("SELECT current_setting('fsync')"));
+    if (Col(r.get(), 0, 0) != "on") {
+      return Status::FailedPrecondition(
+          "postgresql: the server runs with fsync=off; acknowledged writes would not survive a "
+          "crash (docs/deploy.md)");
+    }
+  }
+  RF_RETURN_IF_ERROR(Migrate(w));
+  RF_ASSIGN_OR_RETURN(store->reader_, Conn::Connect(conninfo, options.lock_timeout_ms));
+  return store;
+}
+
+PgStore::~PgStore() = default;
+
+Status PgStore::Apply(const WriteBatch& batch, std::vector<AuditEntry>* appended) {
+  std::lock_guard<std::mutex> l(write_mu_);
+  if (!sticky_.ok()) return sticky_;
+  if (batch.empty()) return Status::Ok();
+  const size_t appended_before = appended ? appended->size() : 0;
+  Status st = writer_->lost()
+                  ? Status::Unavailable("postgresql: connection lost while idle")
+                  : ApplyLocked(batch, appended);
+  if (st.ok()) return st;
+  if (appended) appended->resize(appended_before);
+  if (!writer_->lost()) {
+    // The server refused a statement or the COMMIT: the transaction is (or is now) rolled back.
+    Status rb = writer_->Exec("ROLLBACK");
+    if (rb.ok() || !writer_->lost()) return st;
+  }
+  // Whether an interrupted COMMIT took effect cannot be known: fail stop (store.h).
+  sticky_ = Status::Unavailable("store failed, restart required: " + st.message());
+  return sticky_;
+}
+
+Status PgStore::ApplyLocked(const WriteBatch& batch, std::vector<AuditEntry>* appended) {
+  Conn& w = *writer_;
+  RF_RETURN_IF_ERROR(w.Exec("BEGIN ISOLATION LEVEL READ COMMITTED"));
+  RF_RETURN_IF_ERROR(WriteBatchRows(w, batch, appended));
+  if (options_.before_commit_for_test) options_.before_commit_for_test(w.backend_pid());
+  return w.Commit();
+}
+
+template <typename F>
+auto PgStore::Read(F&& read) {
   std::lock_guard<std::mutex> l(read_mu_);
-  RF_ASSIGN_OR_RETURN(Conn * c, Reader());
-  RF_ASSIGN_OR_RETURN(PgResult r, c->Run("SELECT envelope FROM bundles WHERE sha256 = $1",
-                                         Params().Text(sha256), /*binary_result=*/true));
-  if (PQntuples(r.get()) == 0) return Status::NotFound("unknown bundle " + std::string(sha256));
-  return Col(r.get(), 0, 0);  // binary BYTEA: the bytes themselves
+  if (reader_->lost()) (void)reader_->Reset();
+  auto result = read(*reader_);
+  if (!result.ok() && reader_->lost() && reader_->Reset().ok()) result = read(*reader_);
+  return result;
+}
+
+Result<StoreContents> PgStore::Load() {
+  return Read([](Conn& c) { return LoadContents(c); });
+}
+
+Result<std::string> PgStore::BundleEnvelope(std::string_view sha256) {
+  return Read([sha256](Conn& c) -> Result<std::string> {
+    RF_ASSIGN_OR_RETURN(PgResult r, c.Run("SELECT envelope FROM bundles WHERE sha256 = $1",
+                                          Params().Text(sha256), /*binary_result=*/true));
+    if (PQntuples(r.get()) == 0) return Status::NotFound("unknown bundle " + std::string(sha256));
+    return Col(r.get(), 0, 0);  // binary BYTEA: the bytes themselves
+  });
 }
 
 Result<std::vector<AuditEntry>> PgStore::ReadAudit(int64_t after_seq, size_t limit) {
-  std::lock_guard<std::mutex> l(read_mu_);
-  RF_ASSIGN_OR_RETURN(Conn * c, Reader());
-  return ReadAuditPage(*c, after_seq, limit);
+  return Read([&](Conn& c) { return ReadAuditPage(c, after_seq, limit); });
 }
 
 Result<AuditHead> PgStore::RecordedAuditHead() {
-  std::lock_guard<std::mutex> l(read_mu_);
-  RF_ASSIGN_OR_RETURN(Conn * c, Reader());
-  RF_ASSIGN_OR_RETURN(PgResult r, c->Run(kReadHead));
-  return HeadFrom(r.get());
+  return Read([](Conn& c) -> Result<AuditHead> {
+    RF_ASSIGN_OR_RETURN(PgResult r, c.Run(kReadHead));
+    return HeadFrom(r.get());
+  });
 }
 
 Result<AuditVerification> PgStore::VerifyAudit() {
-  std::lock_guard<std::mutex> l(read_mu_);
-  RF_ASSIGN_OR_RETURN(Conn * c, Reader());
-  Snapshot snap(*c);  // the log and its head from one snapshot
-  RF_RETURN_IF_ERROR(snap.Begin());
-  AuditChainVerifier v;
-  int64_t after = 0;
-  for (;;) {
-    RF_ASSIGN_OR_RETURN(auto page, ReadAuditPage(*c, after, 4096));
-    if (page.empty()) break;
-    for (const AuditEntry& e : page) RF_RETURN_IF_ERROR(v.Add(e));
-    after = page.back().seq;
-  }
-  RF_ASSIGN_OR_RETURN(PgResult r, c->Run(kReadHead));
-  RF_ASSIGN_OR_RETURN(AuditHead head, HeadFrom(r.get()));
-  return v.Finish(head);
+  return Read([](Conn& c) -> Result<AuditVerification> {
+    Snapshot snap(c);  // the log and its head from one snapshot
+    RF_RETURN_IF_ERROR(snap.Begin());
+    AuditChainVerifier v;
+    int64_t after = 0;
+    for (;;) {
+      RF_ASSIGN_OR_RETURN(auto page, ReadAuditPage(c, after, 4096));
+      if (page.empty()) break;
+      for (const AuditEntry& e : page) RF_RETURN_IF_ERROR(v.Add(e));
+      after = page.back().seq;
+    }
+    RF_ASSIGN_OR_RETURN(PgResult r, c.Run(kReadHead));
+    RF_ASSIGN_OR_RETURN(AuditHead head, HeadFrom(r.get()));
+    return v.Finish(head);
+  });
 }
 
 }  // namespace rf::store

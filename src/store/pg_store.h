@@ -85,8 +85,10 @@ class PgStore final : public Store {
  private:
   PgStore() = default;
   Status ApplyLocked(const WriteBatch& batch, std::vector<AuditEntry>* appended);
-  // The reader connection, reconnected if it was lost. REQUIRES: read_mu_ held.
-  Result<Conn*> Reader();
+  // Runs `read(Conn&)` on the reader under read_mu_; if it fails because the connection was
+  // lost (libpq notices only on use), reconnects and runs it once more (reads are idempotent).
+  template <typename F>
+  auto Read(F&& read);
 
   PgStoreOptions options_;
   std::mutex write_mu_;
