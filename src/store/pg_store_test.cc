@@ -7,7 +7,6 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
-#include <chrono>
 #include <set>
 #include <thread>
 
@@ -330,31 +329,6 @@ TEST_F(PgStoreTest, TamperedLogFailsVerification) {
       << v.status().message();
   admin.Exec("DELETE FROM audit WHERE seq > 3");
   EXPECT_NE(s->VerifyAudit().status().message().find("audit entry 3"), std::string::npos);
-}
-
-// Sets fsync on the shared server (ALTER SYSTEM + reload) and waits, up to 60 s, until new
-// sessions see it: the postmaster applies a reload asynchronously.
-void SetServerFsync(const std::string& uri, const std::string& value) {
-  Session admin(uri);
-  admin.Exec(value == "on" ? "ALTER SYSTEM RESET fsync" : "ALTER SYSTEM SET fsync = off");
-  admin.Exec("SELECT pg_reload_conf()");
-  for (int i = 0; i < 600; ++i) {
-    if (Session(uri).Exec("SHOW fsync") == value) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ADD_FAILURE() << "fsync did not become " << value << " within 60 s";
-}
-
-TEST_F(PgStoreTest, RefusesAServerRunningWithoutFsync) {
-  SetServerFsync(uri_, "off");
-  struct Restore {
-    std::string uri;
-    ~Restore() { SetServerFsync(uri, "on"); }  // the other tests share this server
-  } restore{uri_};
-  auto s = PgStore::Open(uri_);
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(s.status().message().find("fsync=off"), std::string::npos) << s.status().message();
 }
 
 TEST(PgStoreUri, RecognisesPostgresUris) {
