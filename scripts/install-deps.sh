@@ -11,6 +11,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   openssl curl
   clang-14 libclang-rt-14-dev
+  # The PostgreSQL store (--store postgresql://): libpq to build; the server for its tests.
+  libpq-dev postgresql
 )
 
 missing=()

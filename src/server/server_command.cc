@@ -25,7 +25,7 @@
 #include "dynamic/dynamic_check.h"
 #include "service/operator_api.h"
 #include "service/release_service.h"
-#include "store/sqlite_store.h"
+#include "store/open_store.h"
 #endif
 
 namespace rf::server {
@@ -155,7 +155,7 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   if (Status st = credentials.Load(); !st.ok()) return fail(st);
 
 #ifdef RF_HAVE_SERVICE
-  auto store = store::SqliteStore::Open(flags.data + "/" + store::kDatabaseFileName, {});
+  auto store = store::OpenServerStore(flags.store, flags.data);
   if (!store.ok()) return fail(store.status());
   service::ReleaseServiceOptions service_options;
   for (const std::string& c : flags.consumers) {
@@ -297,6 +297,8 @@ void RegisterServerCommand(CLI::App& app, int* exit_code) {
   auto flags = std::make_shared<ServerFlags>();
   CLI::App* cmd = app.add_subcommand("server", "run the ringfence server (operator + agent API)");
   cmd->add_option("--data", flags->data, "data directory (created on first start)")->required();
+  cmd->add_option("--store", flags->store,
+                  "control-plane store: a postgresql:// URI (docs/deploy.md); default SQLite in --data");
   cmd->add_option("--listen", flags->listen, "HOST:PORT to listen on (port 0: any free port)");
   cmd->add_option("--threads", flags->threads, "HTTP worker threads")->check(CLI::Range(1, 256));
   cmd->add_option("--poll-after", flags->poll_after_s, "seconds agents wait between check-ins")

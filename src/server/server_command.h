@@ -29,6 +29,9 @@ namespace rf::server {
 
 struct ServerFlags {
   std::string data;
+  // The control-plane store (store/open_store.h): "" for SQLite in `data`, or a PostgreSQL
+  // connection URI "postgresql://...". `data` still holds the secrets, lock and inventory.
+  std::string store;
   std::string listen = "127.0.0.1:8080";
   int threads = 2;                        // HTTP worker threads
   int64_t poll_after_s = 60;              // told to agents
