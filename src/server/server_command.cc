@@ -239,6 +239,13 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   // applies its per-endpoint limits (docs/api/openapi.yaml).
   http.max_body_bytes = std::max(http.max_body_bytes, operator_options.max_upload_body_bytes);
 #endif
+  // The operator executor (docs/server.md "Threads and locks"): everything but the agent API,
+  // /healthz and /metrics runs on its own threads, so an upload (layers 1 and 2: seconds) never
+  // holds an event loop that answers check-ins. The request waits for its job; no 202.
+  http.offload = [](const HttpRequest& r) {
+    return !AgentApi::IsAgentPath(r.path) && r.path != "/healthz" && r.path != "/metrics";
+  };
+  http.offload_threads = 2;
   http.clock = env.clock;
   http.tls_cert_file = flags.tls_cert;
   http.tls_key_file = flags.tls_key;
