@@ -11,22 +11,28 @@ import os
 import re
 import sys
 
+# Folders compiled into another folder's module count as that folder: src/format is part of rf_core
+# (src/core/CMakeLists.txt, EXTRA_DIRS).
+MODULE_OF = {"format": "core"}
+
 INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"/]+)/[^"]+"', re.M)
 
 
 def main():
     root = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
-    folders = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    dirs = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    folders = sorted({MODULE_OF.get(d, d) for d in dirs})
     edges = {f: {} for f in folders}  # folder -> {dep: "file: #include ..."}
-    for f in folders:
-        for d, _, names in os.walk(os.path.join(root, f)):
+    for src_dir in dirs:
+        f = MODULE_OF.get(src_dir, src_dir)
+        for d, _, names in os.walk(os.path.join(root, src_dir)):
             for name in names:
                 if not name.endswith((".cc", ".h")):
                     continue
                 path = os.path.join(d, name)
                 with open(path, encoding="utf-8", errors="replace") as fh:
                     for m in INCLUDE.finditer(fh.read()):
-                        dep = m.group(1)
+                        dep = MODULE_OF.get(m.group(1), m.group(1))
                         if dep != f and dep in edges and dep not in edges[f]:
                             edges[f][dep] = f"{os.path.relpath(path, os.path.dirname(root))}: {m.group(0).strip()}"
     # Tarjan's strongly connected components.
