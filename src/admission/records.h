@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/status.h"
 #include "rollout/plan.h"
 #include "rollout/release.h"
 
@@ -31,6 +32,11 @@ inline std::string_view RoleName(Role r) {
   }
   return "unknown";
 }
+
+// The role named `name` ("author", ..., as RoleName writes them); InvalidArgument otherwise.
+Result<Role> ParseRole(std::string_view name);
+// "author,reviewer": RoleName of each, comma-separated.
+std::string JoinRoleNames(const std::vector<Role>& roles);
 
 struct Principal {
   std::string name;          // "alice"; "agent" for the enrollment token

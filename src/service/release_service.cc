@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 
 #include "admission/admission.h"
+#include "admission/review.h"
 #include "core/bundle.h"
 #include "crypto/crypto.h"
 #include "crypto/dsse.h"
@@ -848,15 +849,23 @@ Result<ReleaseView> ReleaseService::Approve(const Principal& actor, std::string_
                                    "', expected '" + std::string(kApprovalPayloadType) + "'");
   }
   RF_ASSIGN_OR_RETURN(ApprovalStatement stmt, DecodeApprovalPayload(env->payload));
-  if (stmt.reviewer != actor.name) {
-    return Status::PermissionDenied("approval statement names reviewer '" + stmt.reviewer +
-                                    "' but the caller is '" + actor.name + "'");
+  admission::ApprovalInput in;
+  in.actor = &actor;
+  in.envelope = &*env;
+  in.envelope_text = approval_envelope;
+  in.reviewer = stmt.reviewer;
+  in.role_name = stmt.role;
+  in.release_id = stmt.release_id;
+  in.bundle_sha256 = stmt.bundle_sha256;
+  in.channel = stmt.channel;
+  in.reports_sha256 = stmt.reports_sha256;
+  in.version = stmt.version;
+  in.now_micros = clock_.NowUnixMicros();
+  // The caller and role checks need no model: refuse before taking the write lock.
+  if (auto role = store::RoleFromString(stmt.role); stmt.reviewer != actor.name || !role.ok() ||
+                                                    *role == Role::kAgent || !actor.Has(*role)) {
+    return admission::EvaluateApproval(in).status();
   }
-  auto role = store::RoleFromString(stmt.role);
-  if (!role.ok() || *role == Role::kAgent) {
-    return Status::InvalidArgument("approval statement: role '" + stmt.role + "' is not a role");
-  }
-  RF_RETURN_IF_ERROR(Require(actor, *role, "approve as " + stmt.role));
   Status st;
   {
     std::lock_guard<std::mutex> w(write_mu_);
@@ -866,84 +875,36 @@ Result<ReleaseView> ReleaseService::Approve(const Principal& actor, std::string_
       return Status::NotFound("unknown release " + std::string(release_id));
     }
     const server::ReleaseRecord& r = rit->second;
-    const BundleInfo& bundle = m.bundles.at(r.bundle_sha256);
-    if (actor.name == r.author || actor.name == bundle.uploaded_by) {
-      return Status::PermissionDenied("'" + actor.name + "' authored release " + r.release_id +
-                                      " (or uploaded its bundle): an author can never approve");
-    }
-    if (r.state.phase != rollout::Phase::kAwaitingApproval &&
-        r.state.phase != rollout::Phase::kReady) {
-      return Status::FailedPrecondition("release " + r.release_id + " is " +
-                                        std::string(rollout::PhaseName(r.state.phase)) +
-                                        ": approvals are closed");
-    }
     const ReleaseView view = ViewLocked(r);
-    auto field_mismatch = [&](std::string_view field) {
-      return Status::InvalidArgument("approval statement: " + std::string(field) +
-                                     " does not match release " + r.release_id);
-    };
-    if (stmt.release_id != r.release_id) return field_mismatch("release_id");
-    if (stmt.bundle_sha256 != r.bundle_sha256) return field_mismatch("bundle_sha256");
-    if (stmt.channel != r.channel) return field_mismatch("channel");
-    if (stmt.version != r.version) return field_mismatch("version");
-    if (stmt.reports_sha256 != view.reports_sha256) return field_mismatch("reports_sha256");
-
-    auto pit = m.principals.find(actor.name);
-    if (pit == m.principals.end() || pit->second.reviewer_key.empty()) {
-      return Status::PermissionDenied("principal '" + actor.name +
-                                      "' has no registered reviewer key");
-    }
-    auto key = crypto::DecodePublicKeyFile(pit->second.reviewer_key);
-    if (!key.ok()) return Status::DataLoss("stored reviewer key of '" + actor.name + "' does not decode");
-    if (!crypto::VerifyEnvelope(*env, *key).ok()) {
-      return Status::PermissionDenied("approval is not signed by the registered key of '" +
-                                      actor.name + "' (keyid " + Short(key->KeyId()) + ")");
-    }
-    for (const auto& a : view.approvals) {
-      if (a.reviewer == actor.name) {
-        return Status::AlreadyExists("'" + actor.name + "' already approved release " +
-                                     r.release_id);
-      }
-      if (a.keyid == key->KeyId()) {
-        return Status::AlreadyExists("key " + Short(a.keyid) + " already approved release " +
-                                     r.release_id);
-      }
-    }
     const store::ChannelPolicy policy = PolicyForLocked(r.channel);
-    if (!Contains(policy.approver_roles, *role)) {
-      return Status::PermissionDenied("channel " + r.channel + " counts approvals only from " +
-                                      store::JoinRoles(policy.approver_roles) + ", not " +
-                                      stmt.role);
-    }
-    const int64_t now = std::max(clock_.NowUnixMicros(), r.state.last_event_micros);
-    store::ApprovalRecord a{r.release_id, actor.name, *role, key->KeyId(),
-                            std::string(approval_envelope), now};
+    in.release = &r;
+    in.bundle_uploader = m.bundles.at(r.bundle_sha256).uploaded_by;
+    in.expected_reports_sha256 = view.reports_sha256;
+    in.approvals = &view.approvals;
+    auto pit = m.principals.find(actor.name);
+    in.reviewer_key = pit != m.principals.end() ? &pit->second.reviewer_key : nullptr;
+    in.policy = &policy;
+    RF_ASSIGN_OR_RETURN(admission::ApprovalDecision d, admission::EvaluateApproval(in));
+    const store::ApprovalRecord& a = d.approval;
     store::WriteBatch b;
     b.approvals.push_back(a);
-    const int counted = view.approvals_counted + 1;
     b.audit.push_back({actor.name, "release.approve", r.release_id,
                        Details().Str("role", stmt.role).Str("keyid", a.keyid)
                            .Str("bundle_sha256", r.bundle_sha256)
                            .Str("reports_sha256", stmt.reports_sha256)
-                           .Int("counted", counted).Int("required", policy.approvals_required)
+                           .Int("counted", d.counted).Int("required", policy.approvals_required)
                            .Done(),
-                       now});
-    std::optional<server::ReleaseRecord> updated;
-    if (r.state.phase == rollout::Phase::kAwaitingApproval &&
-        counted >= policy.approvals_required) {
-      auto t = rollout::Transition(r.state, rollout::Event::Approved(actor.name), now);
-      if (!t.ok()) return t.status();
-      updated = r;
-      updated->state = std::move(t->state);
-      b.releases.push_back(*updated);
+                       a.created_us});
+    if (d.ready) {
+      b.releases.push_back(*d.ready);
       b.audit.push_back({"system", "release.approved", r.release_id,
                          Details().Str("from", "AwaitingApproval").Str("to", "Ready")
-                             .Int("approvals", counted).Done(),
-                         now});
+                             .Int("approvals", d.counted).Done(),
+                         a.created_us});
     }
     st = CommitLocked(std::move(b), [&](Model& mm) {
       mm.approvals[a.release_id].push_back(a);
-      if (updated) mm.releases[updated->release_id] = *updated;
+      if (d.ready) mm.releases[d.ready->release_id] = *d.ready;
     });
   }
   if (!st.ok()) return st;

@@ -281,6 +281,10 @@ class ReleaseService final : public server::ReleaseDirectory {
   Clock& clock_;
   const ReleaseServiceOptions options_;
 
+  // Lock order (docs/server.md "Threads and locks"): write_mu_ -> mu_; envelope_mu_ and
+  // listener_mu_ are leaves (nothing is taken while holding them); never write_mu_ while holding
+  // mu_. Callers may hold the controller's tick_mu_ but never its mu_ (Controller releases it
+  // around ApplyEvent). An upload's admission and layer 2 run holding neither write_mu_ nor mu_.
   std::mutex write_mu_;            // serializes mutations (validate + commit + update model)
   mutable std::shared_mutex mu_;   // guards model_; held exclusively only to update it
   std::unique_ptr<Model> model_;   // GUARDED_BY(mu_)

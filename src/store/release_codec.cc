@@ -134,33 +134,12 @@ Result<rollout::ReleaseState> DecodeReleaseState(std::string_view json) {
   return s;
 }
 
-std::string_view RoleString(admission::Role r) {
-  switch (r) {
-    case admission::Role::kAuthor: return "author";
-    case admission::Role::kReviewer: return "reviewer";
-    case admission::Role::kOperator: return "operator";
-    case admission::Role::kAdmin: return "admin";
-    case admission::Role::kAgent: return "agent";
-  }
-  return "?";
-}
+std::string_view RoleString(admission::Role r) { return admission::RoleName(r); }
 
-Result<admission::Role> RoleFromString(std::string_view name) {
-  for (admission::Role r : {admission::Role::kAuthor, admission::Role::kReviewer, admission::Role::kOperator,
-                         admission::Role::kAdmin, admission::Role::kAgent}) {
-    if (RoleString(r) == name) return r;
-  }
-  return Status::InvalidArgument("unknown role '" + std::string(name) +
-                                 "' (author, reviewer, operator, admin, agent)");
-}
+Result<admission::Role> RoleFromString(std::string_view name) { return admission::ParseRole(name); }
 
 std::string JoinRoles(const std::vector<admission::Role>& roles) {
-  std::string out;
-  for (admission::Role r : roles) {
-    if (!out.empty()) out += ',';
-    out += RoleString(r);
-  }
-  return out;
+  return admission::JoinRoleNames(roles);
 }
 
 Result<std::vector<admission::Role>> SplitRoles(std::string_view text) {
