@@ -110,7 +110,12 @@ class ReviewTest : public ::testing::Test {
     release_.version = 7;
     release_.bundle_sha256 = std::string(64, 'a');
     release_.author = "alice";
-    release_.state.phase = rollout::Phase::kAwaitingApproval;
+    auto plan = rollout::ParsePlan(
+        rf::testing::ReadFileOrDie(rf::testing::SourcePath("samples/plans/emergency.yaml")),
+        "emergency.yaml");
+    EXPECT_TRUE(plan.ok()) << plan.status().ToString();
+    release_.plan = *plan;
+    release_.state = rollout::NewRelease(release_.plan, "r-1", 0);  // AwaitingApproval
     policy_.channel = "291";
     policy_.approvals_required = 2;
     policy_.approver_roles = {Role::kReviewer};
