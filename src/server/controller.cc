@@ -89,12 +89,18 @@ struct Controller::LiveRelease {
 };
 
 // The driver's way to change a release: through the directory, which persists and audits.
+// The commit (a SQLite transaction, and the service's write lock, which an operator mutation may
+// hold) runs with mu_ released, so a check-in that needs mu_ (RefreshIfStale) never waits for it;
+// tick_mu_ stays held, so no other tick interleaves (lock order: see controller.h).
 class Controller::DirectoryPort final : public rollout::TransitionPort {
  public:
-  DirectoryPort(ReleaseDirectory& releases, const std::string& release_id)
-      : releases_(releases), release_id_(release_id) {}
+  DirectoryPort(ReleaseDirectory& releases, const std::string& release_id,
+                std::unique_lock<std::mutex>* mu)
+      : releases_(releases), release_id_(release_id), mu_(mu) {}
   Result<rollout::TransitionResult> Apply(const Event& e, int64_t now) override {
+    mu_->unlock();
     auto result = releases_.ApplyEvent(release_id_, e, now);
+    mu_->lock();
     if (!result.ok()) {
       return result.status().WithPrefix("release " + release_id_ + ": " +
                                         std::string(rollout::EventKindName(e.kind)));
@@ -105,6 +111,7 @@ class Controller::DirectoryPort final : public rollout::TransitionPort {
  private:
   ReleaseDirectory& releases_;
   const std::string& release_id_;
+  std::unique_lock<std::mutex>* mu_;  // the tick's hold on Controller::mu_
 };
 
 Controller::Controller(ReleaseDirectory& releases, FleetInventory& inventory, Clock& clock,
@@ -438,7 +445,8 @@ void Controller::SweepInventory(int64_t now) {
   slots_to_clear_ = 0;
 }
 
-Status Controller::StepGates(std::vector<ReleaseRecord>& releases, int64_t now) {
+Status Controller::StepGates(std::vector<ReleaseRecord>& releases, int64_t now,
+                             std::unique_lock<std::mutex>* mu) {
   SweepInventory(now);
   Status first;
   for (ReleaseRecord& r : releases) {
@@ -466,7 +474,7 @@ Status Controller::StepGates(std::vector<ReleaseRecord>& releases, int64_t now) 
       tick.strata.push_back(t);
     }
     rollout::DriverOutput out;
-    DirectoryPort port(releases_, r.release_id);
+    DirectoryPort port(releases_, r.release_id, mu);
     Status st = L.driver->Step(tick, r.state, port, &out);
     for (const rollout::DriverTransition& x : out.transitions) {
       r.state = x.result.state;
@@ -561,10 +569,11 @@ Status Controller::Tick() {
 }
 
 Status Controller::TickLocked(std::vector<EvidenceWrite>* writes) {
-  std::lock_guard l(mu_);
+  // Decide under mu_; the driver's commits release it (DirectoryPort). Lock order: controller.h.
+  std::lock_guard t(tick_mu_);
+  std::unique_lock l(mu_);
   const bool keep = options_.fs != nullptr && !options_.state_dir.empty();
   const int64_t now = clock_.NowUnixMicros();
-  const uint64_t epoch = change_epoch_.load(std::memory_order_acquire);
   std::vector<ReleaseRecord> releases = releases_.ActiveReleases();
   Status first;
   for (const ReleaseRecord& r : releases) {
@@ -576,7 +585,7 @@ Status Controller::TickLocked(std::vector<EvidenceWrite>* writes) {
       }
     }
   }
-  Status st = StepGates(releases, now);
+  Status st = StepGates(releases, now, &l);
   if (first.ok()) first = st;
   // Releases that finished (or left the directory) free their slot and drop their evidence; the
   // others save theirs every save_every_micros.
@@ -594,7 +603,11 @@ Status Controller::TickLocked(std::vector<EvidenceWrite>* writes) {
       ++it;
     }
   }
-  Publish(releases, epoch, now);
+  // What is published is read afresh (epoch first): while mu_ was released for a commit, a
+  // check-in may have published a change made meanwhile (an operator halt), and the releases read
+  // at the start of this tick must not replace it.
+  const uint64_t epoch = change_epoch_.load(std::memory_order_acquire);
+  Publish(releases_.ActiveReleases(), epoch, now);
   return first;
 }
 

@@ -464,7 +464,7 @@ Result<StoreContents> SqliteStore::Load() {
         " author, created_s, started_s, previous_version, previous_sha256 FROM releases"
         " ORDER BY rowid"));
     while (s.Row(&st)) {
-      server::ReleaseRecord r;
+      admission::ReleaseRecord r;
       r.release_id = s.ColText(0);
       r.channel = s.ColText(1);
       r.content_type = s.ColText(2);
@@ -524,7 +524,7 @@ Result<StoreContents> SqliteStore::Load() {
                                      " exclude_early_waves FROM controls"
                                      " ORDER BY channel, attr, value"));
     while (s.Row(&st)) {
-      server::CustomerControl k;
+      admission::CustomerControl k;
       k.channel = s.ColText(0);
       k.attr = s.ColText(1);
       k.value = s.ColText(2);

@@ -60,15 +60,15 @@ TEST_P(StoreContractTest, RoundTripsEveryRecordKind) {
   WriteBatch b;
   b.content_types.push_back({"ipc_rule", 3, "content_type: ipc_rule\n", "admin", 5});
   b.bundles.push_back(Bundle(std::string(64, 'a'), 7));
-  server::ReleaseRecord r = Release("r-1", std::string(64, 'a'));
+  admission::ReleaseRecord r = Release("r-1", std::string(64, 'a'));
   r.previous = std::make_pair(int64_t{6}, std::string(64, 'b'));
   b.releases.push_back(r);
-  b.approvals.push_back({"r-1", "bob", server::Role::kReviewer, "kid", "{\"env\":1}", 9});
-  b.principals.push_back({"bob", {server::Role::kReviewer, server::Role::kOperator},
+  b.approvals.push_back({"r-1", "bob", admission::Role::kReviewer, "kid", "{\"env\":1}", 9});
+  b.principals.push_back({"bob", {admission::Role::kReviewer, admission::Role::kOperator},
                           std::string(64, 'c'), "{\"pub\":1}", "admin", 3});
-  b.policies.push_back({"291", 2, {server::Role::kReviewer, server::Role::kAdmin},
+  b.policies.push_back({"291", 2, {admission::Role::kReviewer, admission::Role::kAdmin},
                         {"{\"k\":\"a\"}", "{\"k\":\"b\"}"}, 1});
-  server::CustomerControl c;
+  admission::CustomerControl c;
   c.channel = "291";
   c.attr = "tenant";
   c.value = "acme";

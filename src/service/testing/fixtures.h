@@ -5,6 +5,7 @@
 #define RINGFENCE_SERVICE_TESTING_FIXTURES_H_
 
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -27,9 +28,12 @@ inline std::string ReadSource(const std::string& relative) {
 class FakeFleet final : public server::FleetSource {
  public:
   Fleet Inventory() const override {
+    if (on_inventory) on_inventory();  // e.g. to hold an upload inside layer 1
     std::lock_guard<std::mutex> l(mu_);
     return fleet_;
   }
+  // Called at every Inventory(), before it reads; set it before concurrent use.
+  std::function<void()> on_inventory;
   int64_t DeviceCount() const override {
     std::lock_guard<std::mutex> l(mu_);
     int64_t n = 0;
