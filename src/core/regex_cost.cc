@@ -35,7 +35,8 @@ using CharSet = std::bitset<256>;
 
 struct Node {
   enum Kind { kEmpty, kSet, kConcat, kAlt, kRepeat, kAssert, kAtomic } kind = kEmpty;
-  enum Assertion { kBegin, kEnd, kOther };  // kAssert: '^' (anchors), '$' or \z, anything else
+  // kAssert: '^' (anchors), '$' or \z, \b or \B, anything else (lookarounds, multiline ^ $).
+  enum Assertion { kBegin, kEnd, kOther, kWord };
   CharSet set;             // kSet
   std::vector<int> kids;   // kConcat, kAlt, kRepeat and kAtomic (one kid)
   int min = 0, max = 0;    // kRepeat; max == -1: unbounded
@@ -339,7 +340,7 @@ class Parser {
           set->set('\b');
           return true;
         }
-        *assertion = Node::kOther;
+        *assertion = Node::kWord;
         return true;
       case 'n': set->set('\n'); return true;
       case 'r': set->set('\r'); return true;
@@ -800,7 +801,10 @@ class GlushkovBuilder {
         return {};
       case Node::kAssert: {
         Info r;
-        r.clean_nullable = false;  // it may fail, so reaching it is not yet a match
+        // It may fail, so reaching it is not yet a match. \b and \B are taken as holding: the
+        // simulation cannot see neighbouring bytes, and after a loop over word (or non-word)
+        // bytes a boundary is almost always at hand (`\d+\b` searched matches at once).
+        r.clean_nullable = node.assertion == Node::kWord;
         r.free_nullable = node.assertion != Node::kBegin;
         return r;
       }
