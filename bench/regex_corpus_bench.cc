@@ -190,6 +190,7 @@ int Label(const std::string& candidates, const std::string& recheck_path, const 
     ++n;
     vulnerable += vuln;
     out << (vuln ? "vulnerable" : "safe") << '\t' << pattern << '\t' << cols[1] << '\t' << proof << '\n';
+    out.flush();  // a run cut short still leaves whole lines
     std::fprintf(stderr, "%d %s %s\n", n, vuln ? "VULN" : "safe", pattern.c_str());
   }
   std::printf("labelled %d patterns (%d vulnerable), %d skipped (libstdc++ does not compile them)\n", n,
