@@ -19,6 +19,12 @@ for (const line of lines) {
   if (!line || line.startsWith("#")) continue;
   const pattern = line.split("\t")[0];
   if (done.has(pattern)) continue;
+  // recheck 4.5.0's agent dies on counts beyond 2^31 ({0,9007199254740991}) and then hangs.
+  if ((pattern.match(/\d{10,}/g) || []).length) {
+    console.log(JSON.stringify({ pattern, status: "error", complexity: null, attack: null,
+                                 error: { kind: "skipped: count too large for recheck" }, ms: 0 }));
+    continue;
+  }
   const start = process.hrtime.bigint();
   let r;
   try {
