@@ -69,7 +69,7 @@ void ApplyLoop(benchmark::State& state, Store* s) {
     state.SkipWithError("store did not open");
     return;
   }
-  server::ReleaseRecord r =
+  admission::ReleaseRecord r =
       test_records::Release("r-" + std::to_string(state.thread_index()), kSha);
   int64_t n = 0;
   for (auto _ : state) {

@@ -499,7 +499,7 @@ Result<StoreContents> LoadContents(Conn& conn) {
                                " previous_version, previous_sha256 FROM releases ORDER BY ord"));
     const PGresult* res = r.get();
     for (int i = 0; i < PQntuples(res); ++i) {
-      server::ReleaseRecord rel;
+      admission::ReleaseRecord rel;
       rel.release_id = Col(res, i, 0);
       rel.channel = Col(res, i, 1);
       rel.content_type = Col(res, i, 2);
@@ -563,7 +563,7 @@ Result<StoreContents> LoadContents(Conn& conn) {
                                            " ORDER BY channel, attr, value"));
     const PGresult* res = r.get();
     for (int i = 0; i < PQntuples(res); ++i) {
-      server::CustomerControl k;
+      admission::CustomerControl k;
       k.channel = Col(res, i, 0);
       k.attr = Col(res, i, 1);
       k.value = Col(res, i, 2);

@@ -147,7 +147,7 @@ TEST_F(PgStoreTest, ConcurrentReplicasKeepOneUnforkedChain) {
       PgStore* s = t % 2 ? b.get() : a.get();
       for (int i = 0; i < kPerThread; ++i) {
         WriteBatch w;  // one release-state update and its audit entry, as a controller tick
-        server::ReleaseRecord r = Release("r-" + std::to_string(t), std::string(64, 'a'));
+        admission::ReleaseRecord r = Release("r-" + std::to_string(t), std::string(64, 'a'));
         r.state.last_event_micros = i;
         w.releases.push_back(r);
         w.audit.push_back(Audit("t" + std::to_string(t) + "." + std::to_string(i), i));
@@ -197,8 +197,8 @@ TEST_F(PgStoreTest, RefusedBatchesChangeNothingAndTheStoreGoesOn) {
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
   // Two principals with one token: unique key.
   WriteBatch dup = AuditOnly("principal.create", 4);
-  dup.principals.push_back({"a", {server::Role::kAdmin}, std::string(64, 'c'), "", "x", 1});
-  dup.principals.push_back({"b", {server::Role::kAdmin}, std::string(64, 'c'), "", "x", 1});
+  dup.principals.push_back({"a", {admission::Role::kAdmin}, std::string(64, 'c'), "", "x", 1});
+  dup.principals.push_back({"b", {admission::Role::kAdmin}, std::string(64, 'c'), "", "x", 1});
   EXPECT_EQ(s->Apply(dup).code(), StatusCode::kAlreadyExists);
   auto c = s->Load();
   ASSERT_TRUE(c.ok());

@@ -29,7 +29,7 @@ Result<std::vector<std::string>> DecodePublisherKeys(std::string_view text) {
   return out;
 }
 
-Status DecodeReleaseColumns(std::string_view state_json, server::ReleaseRecord* r) {
+Status DecodeReleaseColumns(std::string_view state_json, admission::ReleaseRecord* r) {
   auto state = DecodeReleaseState(state_json);
   if (!state.ok()) return state.status().WithPrefix("release " + r->release_id);
   r->state = std::move(*state);

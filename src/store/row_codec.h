@@ -20,7 +20,7 @@ Result<std::vector<std::string>> DecodePublisherKeys(std::string_view text);
 // Completes a release read from a row: decodes `state_json` (release_codec.h) into r->state and
 // re-parses r->plan_yaml into r->plan. REQUIRES: r->release_id and r->plan_yaml are set.
 // DataLoss naming the release if either does not decode.
-Status DecodeReleaseColumns(std::string_view state_json, server::ReleaseRecord* r);
+Status DecodeReleaseColumns(std::string_view state_json, admission::ReleaseRecord* r);
 
 }  // namespace rf::store
 

@@ -19,8 +19,8 @@ gate: {alpha: 0.01, signals: [silence, crash, error], silence_after: 90s, holdba
 on_failure: pause
 )";
 
-inline server::ReleaseRecord Release(const std::string& id, const std::string& sha) {
-  server::ReleaseRecord r;
+inline admission::ReleaseRecord Release(const std::string& id, const std::string& sha) {
+  admission::ReleaseRecord r;
   r.release_id = id;
   r.channel = "291";
   r.content_type = "ipc_rule";
