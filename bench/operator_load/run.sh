@@ -10,7 +10,9 @@
 # timeouts (60 s) and the request rate.
 #
 #   bash bench/operator_load/run.sh [BUILD_DIR] [OTHER_RINGFENCE_BINARY...]
-#        (env: DEVICES=2000 ITEMS=1000 DURATION=20 CONNS=16 THREADS=2 WRK_THREADS=2 ROUNDS=1)
+#        (env: DEVICES=2000 ITEMS=1000 DURATION=20 CONNS=16 THREADS=2 WRK_THREADS=2 ROUNDS=1
+#         VARIANTS="FLAGS|FLAGS...": the build's ringfence is measured once per variant, with
+#         those extra server flags, e.g. VARIANTS="--operator-nice=0|--operator-nice=10")
 #
 # BUILD_DIR provides ringfence (measured last), the sensor, rf_enroll_devices and
 # rf_gen_ipc_bundle; every binary listed after it is measured first, with the same tools.
@@ -27,6 +29,7 @@ CONNS=${CONNS:-16}
 THREADS=${THREADS:-2}
 WRK_THREADS=${WRK_THREADS:-2}
 ROUNDS=${ROUNDS:-1}
+VARIANTS=${VARIANTS:-}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 2; }
 sensor=$build/examples/sensor/ringfence-sensor
 enroller=$build/bench/rf_enroll_devices
@@ -68,9 +71,10 @@ non2xx() { awk '/Non-2xx/ {print $5}' "$1" | grep . || echo 0; }
 # Requests wrk gave up on (--timeout): a stalled check-in shows here, not in the percentiles.
 timeouts() { awk '/Socket errors/ {for (i = 1; i < NF; i++) if ($i == "timeout") print $(i + 1)}' "$1" | grep . || echo 0; }
 
-run_one() {  # $1 binary, $2 label
+run_one() {  # $1 binary, $2 label, $3 extra server flags (word-split)
   local rf=$1 label=$2 data=$work/data-$label
-  "$rf" server --data "$data" --listen 127.0.0.1:0 --threads "$THREADS" --poll-after 60 \
+  # shellcheck disable=SC2086
+  "$rf" server --data "$data" --listen 127.0.0.1:0 --threads "$THREADS" --poll-after 60 ${3:-} \
     --enroll-rate 1000000 --enroll-burst 1000000000 --session-ttl 86400 --log-level warn \
     --consumer "$sensor --integration correct" --consumer "$sensor --integration correct" \
     >"$work/server-$label.out" 2>"$work/server-$label.err" &
@@ -125,9 +129,19 @@ echo "wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s per measurement, $DEVICES devic
 printf "%-10s %-5s %12s %12s %12s %12s %12s %8s %8s %8s\n" binary round "p99 idle ms" "p99 upl ms" "max upl ms" "rps idle" "rps upl" non2xx timeouts ratio
 i=0
 for rf in "${binaries[@]}"; do
-  label=bin$i
-  [ "$rf" = "$build/apps/ringfence" ] && label=current
-  run_one "$rf" "$label"
+  if [ "$rf" = "$build/apps/ringfence" ] && [ -n "$VARIANTS" ]; then
+    IFS='|' read -r -a variants <<<"$VARIANTS"
+    v=0
+    for flags in "${variants[@]}"; do
+      echo "current-$v: server flags: $flags"
+      run_one "$rf" "current-$v" "$flags"
+      v=$((v + 1))
+    done
+  else
+    label=bin$i
+    [ "$rf" = "$build/apps/ringfence" ] && label=current
+    run_one "$rf" "$label"
+  fi
   i=$((i + 1))
 done
 echo "machine: load average $(cut -d' ' -f1-3 /proc/loadavg) (after)"

@@ -209,6 +209,7 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
     return !AgentApi::IsAgentPath(r.path) && r.path != "/healthz" && r.path != "/metrics";
   };
   http.offload_threads = 2;
+  http.offload_nice = flags.operator_nice;
   http.clock = env.clock;
   http.tls_cert_file = flags.tls_cert;
   http.tls_key_file = flags.tls_key;
@@ -280,6 +281,9 @@ void RegisterServerCommand(CLI::App& app, int* exit_code) {
                   "control-plane store: a postgresql:// URI (docs/deploy.md); default SQLite in --data");
   cmd->add_option("--listen", flags->listen, "HOST:PORT to listen on (port 0: any free port)");
   cmd->add_option("--threads", flags->threads, "HTTP worker threads")->check(CLI::Range(1, 256));
+  cmd->add_option("--operator-nice", flags->operator_nice,
+                  "nice increment of operator work (uploads, layer 2) below check-ins; 0: none")
+      ->check(CLI::Range(0, 19));
   cmd->add_option("--poll-after", flags->poll_after_s, "seconds agents wait between check-ins")
       ->check(CLI::Range(1, 86400));
   cmd->add_option("--header-timeout-ms", flags->header_timeout_ms,

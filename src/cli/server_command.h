@@ -37,6 +37,9 @@ struct ServerFlags {
   std::string store;
   std::string listen = "127.0.0.1:8080";
   int threads = 2;                        // HTTP worker threads
+  // Nice increment of the operator executor's threads and what they start (layer 2); 0 = none
+  // (docs/server.md "Threads and locks").
+  int operator_nice = 10;
   int64_t poll_after_s = 60;              // told to agents
   int64_t header_timeout_ms = 10'000;     // slow clients are disconnected after this
   int64_t body_timeout_ms = 30'000;

@@ -98,10 +98,21 @@ TEST(MemFilesystemTest, BehavesLikeAFilesystem) {
 }  // namespace
 }  // namespace rf
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <thread>
+
 #include "platform/parallel.h"
 
 namespace rf {
 namespace {
+
+int ThreadNice() {
+  errno = 0;
+  return getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+}
 
 TEST(ParallelForTest, CallsEveryIndexExactlyOnce) {
   for (unsigned threads : {1u, 2u, 4u}) {
@@ -111,6 +122,34 @@ TEST(ParallelForTest, CallsEveryIndexExactlyOnce) {
       for (size_t i = 0; i < n; ++i) ASSERT_EQ(calls[i].load(), 1) << n << " " << threads;
     }
   }
+}
+
+// The operator executor's threads run below the event loops: the change is the calling thread's
+// alone, and what that thread starts afterwards inherits it.
+TEST(LowerThreadPriorityTest, LowersOnlyTheCallingThreadAndIsInherited) {
+  const int before = ThreadNice();
+  int lowered = 0, seen_inside = 0, seen_by_child = 0;
+  std::thread t([&] {
+    lowered = LowerThreadPriority(5);
+    seen_inside = ThreadNice();
+    std::thread child([&] { seen_by_child = ThreadNice(); });
+    child.join();
+  });
+  t.join();
+  EXPECT_EQ(lowered, std::min(19, before + 5));
+  EXPECT_EQ(seen_inside, lowered);
+  EXPECT_EQ(seen_by_child, lowered);
+  EXPECT_EQ(ThreadNice(), before);  // the caller's thread is untouched
+}
+
+TEST(LowerThreadPriorityTest, RefusesAnIncrementOutsideOneToNineteen) {
+  const int before = ThreadNice();
+  errno = 0;
+  EXPECT_EQ(LowerThreadPriority(0), -1);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_EQ(LowerThreadPriority(20), -1);
+  EXPECT_EQ(LowerThreadPriority(-3), -1);
+  EXPECT_EQ(ThreadNice(), before);
 }
 
 }  // namespace

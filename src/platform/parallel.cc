@@ -1,7 +1,11 @@
 #include "platform/parallel.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <thread>
 #include <vector>
 
@@ -29,6 +33,21 @@ void ParallelFor(size_t n, const std::function<void(size_t)>& fn, unsigned threa
   for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
   worker();
   for (auto& t : pool) t.join();
+}
+
+int LowerThreadPriority(int increment) {
+  if (increment < 1 || increment > 19) {
+    errno = EINVAL;
+    return -1;
+  }
+  // PRIO_PROCESS with a thread id addresses that one thread (Linux; POSIX would mean the process).
+  const id_t tid = static_cast<id_t>(gettid());
+  errno = 0;
+  const int current = getpriority(PRIO_PROCESS, tid);
+  if (current == -1 && errno != 0) return -1;
+  const int target = std::min(19, current + increment);
+  if (setpriority(PRIO_PROCESS, tid, target) != 0) return -1;
+  return target;
 }
 
 }  // namespace rf

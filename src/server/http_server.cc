@@ -24,6 +24,8 @@
 #include <utility>
 #include <vector>
 
+#include "platform/parallel.h"
+
 namespace rf::server {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -220,9 +222,12 @@ struct HttpServer::Impl {
   // socket bound to a worker context, and destroying that op after its worker context was gone
   // was a use-after-free at shutdown (ASan, ServerTest.SigtermExitsCleanlyAndKeepsTheFleet).
   std::vector<std::unique_ptr<asio::io_context>> workers;
-  // The offload pool (HttpServerOptions::offload); null when not used. Joined in Shutdown()
-  // before the workers it answers to are destroyed.
-  std::unique_ptr<asio::thread_pool> offload_pool;
+  // The offload pool (HttpServerOptions::offload): one context run by offload_threads threads at
+  // lowered priority; null when not used. Stopped and joined in Shutdown() after the workers it
+  // answers to have stopped and before they are destroyed.
+  std::unique_ptr<asio::io_context> offload_pool;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> offload_guard;
+  std::vector<std::thread> offload_threads;
   asio::io_context accept_context{1};
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::vector<std::thread> threads;
@@ -490,6 +495,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
   if (options.offload && options.offload_threads < 1) {
     return Status::InvalidArgument("offload_threads must be >= 1");
   }
+  if (options.offload_nice < 0 || options.offload_nice > 19) {
+    return Status::InvalidArgument("offload_nice must be 0-19");
+  }
   if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
     return Status::InvalidArgument("TLS needs both a certificate and a key file");
   }
@@ -518,11 +526,18 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
     impl->workers.push_back(std::make_unique<asio::io_context>(1));
     impl->guards.push_back(asio::make_work_guard(*impl->workers.back()));
   }
-  if (options.offload) {
-    impl->offload_pool =
-        std::make_unique<asio::thread_pool>(static_cast<size_t>(options.offload_threads));
-  }
   Impl* raw = impl.get();
+  if (options.offload) {
+    raw->offload_pool = std::make_unique<asio::io_context>(options.offload_threads);
+    raw->offload_guard.emplace(asio::make_work_guard(*raw->offload_pool));
+    for (int i = 0; i < options.offload_threads; ++i) {
+      raw->offload_threads.emplace_back([raw] {
+        // Best effort: when the OS refuses, operator work runs at the event loops' priority.
+        if (raw->options.offload_nice > 0) (void)LowerThreadPriority(raw->options.offload_nice);
+        raw->offload_pool->run();
+      });
+    }
+  }
   asio::co_spawn(raw->accept_context, raw->Accept(), asio::detached);
   raw->threads.emplace_back([raw] { raw->accept_context.run(); });
   for (int i = 0; i < options.threads; ++i) {
@@ -598,8 +613,10 @@ void HttpServer::Shutdown() {
   for (std::thread& t : im.threads) t.join();
   im.threads.clear();
   if (im.offload_pool != nullptr) {
+    im.offload_guard.reset();
     im.offload_pool->stop();
-    im.offload_pool->join();
+    for (std::thread& t : im.offload_threads) t.join();
+    im.offload_threads.clear();
   }
 }
 

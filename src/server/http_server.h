@@ -53,6 +53,11 @@ struct HttpServerOptions {
   // be quick and thread-safe. Empty: every request runs on its event loop.
   std::function<bool(const HttpRequest&)> offload;
   int offload_threads = 2;  // threads of the offload pool (used only when `offload` is set)
+  // Nice increment (0-19; 0 = none) of the offload pool's threads and of everything they start
+  // (layer 2's consumer runs, stage-1 compile threads): operator work yields the CPU to the event
+  // loops, so check-ins keep their latency while an upload runs (docs/server.md "Threads and
+  // locks"). If the OS refuses, the pool runs at the default priority.
+  int offload_nice = 10;
   // TLS: both set = HTTPS only (PEM certificate chain, leaf first; PEM private key), TLS 1.2 or
   // newer. Both empty = plain HTTP. Read at Start() and again by ReloadTls().
   std::string tls_cert_file;
