@@ -72,7 +72,8 @@ non2xx() { awk '/Non-2xx/ {print $5}' "$1" | grep . || echo 0; }
 timeouts() { awk '/Socket errors/ {for (i = 1; i < NF; i++) if ($i == "timeout") print $(i + 1)}' "$1" | grep . || echo 0; }
 
 run_one() {  # $1 binary, $2 label, $3 extra server flags (word-split)
-  local rf=$1 label=$2 data=$work/data-$label
+  local rf=$1 label=$2
+  local data=$work/data-$label
   # shellcheck disable=SC2086
   "$rf" server --data "$data" --listen 127.0.0.1:0 --threads "$THREADS" --poll-after 60 ${3:-} \
     --enroll-rate 1000000 --enroll-burst 1000000000 --session-ttl 86400 --log-level warn \
