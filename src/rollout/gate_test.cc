@@ -487,7 +487,8 @@ TEST(MinEventsTest, HaltWaitsForTheMinimumNumberOfTreatedEvents) {
 // Scenario A of docs/gate.md, "Reference simulation", as a seeded mini-simulation: 10 strata
 // (30/25/15/10/5/5/4/3/2/1 % of a 10M fleet), wave 0 dispatched at 110 devices/min in 10-s
 // ticks, every treated device of the 30 % stratum goes silent within 60 s of apply and is
-// detected 2 min later, baseline silence 1e-6 per device-minute in both arms, M = 5. Spec: halted in ~2.2 min with ~266 exposed.
+// detected 2 min later, baseline silence 1e-6 per device-minute in both arms, M = 5. Reference:
+// halted in ~2.2 min with ~266 exposed.
 TEST(PowerTest, ThirtyPercentStratumFailingIsHaltedAfterAboutThreeEvents) {
   const double shares[] = {.30, .25, .15, .10, .05, .05, .04, .03, .02, .01};
   constexpr int kStrata = 10;
