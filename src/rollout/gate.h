@@ -72,8 +72,9 @@ struct MetricSpec {
   // kSignTest: null bound theta0 on P(treated value > control value). H0: P <= theta0. Every point
   // of GateOptions::sign_grid must exceed it. 0.5; 0.52 for noisy metrics.
   double null_win_rate = 0.5;
-  // kCount only: whether PROMOTE requires the Poisson UCB on this metric's treated failure rate
-  // (crash, silence, boot-loop; docs/gate.md, "Promotion").
+  // kCount only: whether PROMOTE requires this metric's excess bound (the Poisson bound on treated
+  // failures beyond the concurrent control's background; docs/gate.md, "The bound"): crash,
+  // silence, boot-loop.
   bool promotion_bound = false;
 
   static MetricSpec Count(std::string name, double null_ratio, bool promotion_bound);
