@@ -1,6 +1,6 @@
 // One gate tick at production scale: 100 strata × 5 metrics (silence, crash, error incidence,
 // p99 exceedance as count metrics; CPU as a sign test), every test receiving events every tick
-// (the worst case: a quiet stratum costs nothing). Target (STATS.md/brief): < 1 ms per tick.
+// (the worst case: a quiet stratum costs nothing). Target (docs/benchmarks.md, "Targets"): < 1 ms per tick.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// The fleet simulator at 10 million devices. Target (DESIGN.md, performance targets): 10,000,000
+// The fleet simulator at 10 million devices. Target (docs/benchmarks.md, "Targets"): 10,000,000
 // devices through a full plan in under 10 s on 2 cores. Numbers: docs/simulator.md.
 //
 // Each iteration is one complete simulation run (seed = iteration), including what the ringfence

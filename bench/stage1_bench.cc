@@ -1,5 +1,5 @@
 // Layer 1 on a 100,000-item bundle: the issue's target is "a 100,000-item bundle fully checked in
-// under 1 s" (DESIGN.md, performance targets). Numbers and how to run: docs/benchmarks.md.
+// under 1 s" (docs/benchmarks.md, "Targets"). Numbers and how to run: docs/benchmarks.md.
 //
 // The bundle is generated from the shipped ipc_rule type (samples/content/ipc_rule.type.yaml):
 // every item has a distinct pipe_name regex, a few glob/enum/int/bool/prefix values and

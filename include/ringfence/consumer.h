@@ -2,8 +2,8 @@
  * ask it what it can take, have it validate and load content, and hear about its health.
  *
  * The product describes itself with rf_capability entries (one per content type it interprets)
- * and implements the rf_consumer_ops callbacks. The SDK owns the manifest encoding (DESIGN.md
- * "Consumer capability manifest"), so a product never writes manifest JSON by hand: it passes the
+ * and implements the rf_consumer_ops callbacks. The SDK owns the manifest encoding (docs/sdk.md,
+ * "Manifest"), so a product never writes manifest JSON by hand: it passes the
  * same constants its interpreter uses (e.g. `inputs` = the number of input values its integration
  * code really supplies). The C++ wrapper is ringfence/consumer.hpp; the full guide is docs/sdk.md.
  *

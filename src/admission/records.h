@@ -67,7 +67,8 @@ struct ReleaseRecord {
   std::optional<std::pair<int64_t, std::string>> previous;  // (version, sha256)
 };
 
-// Customer controls (DESIGN/issue 4): per tenant or device group, per channel.
+// Customer controls (docs/server.md, "Check-in decisions"): per tenant or device group, per
+// channel.
 struct CustomerControl {
   std::string channel;
   std::string attr;   // "tenant" or "group"

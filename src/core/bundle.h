@@ -1,6 +1,6 @@
 // Bundles: one immutable version of a channel's items, and their two encodings.
 //
-// Source form: YAML written by people (DESIGN.md "Bundle source"). Built form: canonical JSON
+// Source form: YAML written by people (docs/bundle-format.md, "Source"). Built form: canonical JSON
 // (the payload) inside a DSSE envelope; the bundle's identity is the SHA-256 of the payload bytes.
 // Canonical JSON: object keys sorted bytewise, no whitespace, integers in decimal, strings with
 // the minimal escapes of docs/bundle-format.md, absent fields omitted. Decoding a built payload

@@ -1,6 +1,7 @@
 // The fleet inventory that stage 1 checks content against: strata of devices with the same
-// attributes and the same consumer capability manifests (DESIGN.md "Consumer capability
-// manifest", "Fleet inventory"). The server builds it from check-ins; the CLI reads it from JSON.
+// attributes and the same consumer capability manifests (docs/sdk.md "Manifest",
+// docs/stage1-checks.md "Fleet file"). The server builds it from check-ins; the CLI reads it from
+// JSON.
 #ifndef RINGFENCE_CORE_FLEET_H_
 #define RINGFENCE_CORE_FLEET_H_
 

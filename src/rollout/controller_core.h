@@ -31,7 +31,7 @@ struct ReleaseFacts {
   int wave = -1;         // current wave
   int wave_count = 0;    // WaveCount(plan)
   int64_t started_micros = 0;
-  // Customer controls matching the device for this channel (interfaces.h CustomerControl),
+  // Customer controls matching the device for this channel (admission/records.h CustomerControl),
   // already combined: any pin wins, the longest delay, any exclusion.
   bool pin_previous = false;
   int64_t delay_micros = 0;

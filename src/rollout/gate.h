@@ -5,17 +5,21 @@
 // strata, comparing treated (exposed) with control (not yet exposed) devices of the same stratum
 // over the same time:
 //   * count metrics (silence, crash/boot-loop, error incidence, p99 exceedances): a stratified
-//     conditional-Bernoulli mixture over hazard ratios r in a grid, null r <= r0 (§3.2);
+//     conditional-Bernoulli mixture over hazard ratios r in a grid, null r <= r0
+//     (docs/gate.md, "Count gate");
 //   * sign-test metrics (latency, CPU, traffic): a sequential sign test on paired treated/control
-//     values, mixture over win rates theta in a grid, null theta <= theta0 (§3.3).
+//     values, mixture over win rates theta in a grid, null theta <= theta0
+//     (docs/gate.md, "Sign test").
 // Each e-process is a nonnegative supermartingale under its null, so by Ville's inequality the gate
 // may look after every tick, across every wave, without inflating the false-halt rate. The alpha
-// budget is split by weighted Bonferroni (§3.4): pooled tests fire at E >= 2M/alpha, per-stratum
-// tests at E >= 2MS/alpha, so P(any false HALT during the whole release) <= alpha.
-// PROMOTE departs from STATS.md §3.5 (whose bound on raw treated failures stalls every healthy
-// release on a noisy fleet): it bounds the excess of treated over concurrent-control failures,
-// against a budget that grows with the next wave's own background, and a hold on it is bounded
-// in time (ComputePromotionBound, BakeSummary; docs/gate.md, "Promotion").
+// budget is split by weighted Bonferroni (docs/gate.md, "Multiplicity"): pooled tests fire at
+// E >= 2M/alpha, per-stratum tests at E >= 2MS/alpha, so P(any false HALT during the whole
+// release) <= alpha.
+// PROMOTE departs from the specification (whose bound on raw treated failures stalls every healthy
+// release on a noisy fleet; docs/gate.md, "Why the bound changed"): it bounds the excess of
+// treated over concurrent-control failures, against a budget that grows with the next wave's own
+// background, and a hold on it is bounded in time (ComputePromotionBound, BakeSummary;
+// docs/gate.md, "Promotion").
 //
 // One SequentialGate lives for a whole release (all waves); never reset it between waves.
 //
@@ -53,11 +57,12 @@
 namespace rf::rollout {
 
 enum class MetricKind : uint8_t {
-  kCount,     // events per device (incidence); conditional-Bernoulli mixture e-process, §3.2
-  kSignTest,  // paired continuous values; sequential sign test on CLES, §3.3
+  kCount,     // events per device (incidence); conditional-Bernoulli mixture ("Count gate")
+  kSignTest,  // paired continuous values; sequential sign test on CLES ("Sign test")
 };
 
-// One primary metric the gate watches. Use the factories for the defaults of STATS.md §3.5.
+// One primary metric the gate watches. Use the factories for the defaults of docs/gate.md,
+// "Defaults".
 struct MetricSpec {
   std::string name;  // for reports, e.g. "silence"; unique within a gate
   MetricKind kind = MetricKind::kCount;
@@ -67,8 +72,9 @@ struct MetricSpec {
   // kSignTest: null bound theta0 on P(treated value > control value). H0: P <= theta0. Every point
   // of GateOptions::sign_grid must exceed it. 0.5; 0.52 for noisy metrics.
   double null_win_rate = 0.5;
-  // kCount only: whether PROMOTE requires the Poisson UCB on this metric's treated failure rate
-  // (STATS.md §3.5: crash, silence, boot-loop).
+  // kCount only: whether PROMOTE requires this metric's excess bound (the Poisson bound on treated
+  // failures beyond the concurrent control's background; docs/gate.md, "The bound"): crash,
+  // silence, boot-loop.
   bool promotion_bound = false;
 
   static MetricSpec Count(std::string name, double null_ratio, bool promotion_bound);
@@ -118,7 +124,7 @@ struct HealthSignals {
   // Indexed by metric: current control event rate / trailing 7-day control rate. Empty, or a
   // value <= 0, means unknown (no HOLD). Must be empty or have exactly num_metrics() entries.
   std::span<const double> control_rate_ratio;
-  bool sample_ratio_mismatch = false;  // the population (SRM) check fired, §3.4
+  bool sample_ratio_mismatch = false;  // the population check fired ("Sample-ratio mismatch")
 };
 
 // What DecideAtBakeEnd needs about the wave that just baked.
@@ -237,8 +243,9 @@ class SequentialGate {
   // Sets the devices currently at risk (alive) in each arm of `stratum`, for every count metric.
   // rho = treated / (treated + control) of the update is taken from these values at Tick, i.e.
   // just before this tick's events. After Tick the gate subtracts the tick's events from them
-  // (STATS.md §3.2), so a caller that does not set them again keeps consistent counts; a caller
-  // that knows the true counts (devices join the treated arm during a wave) sets them every tick.
+  // (docs/gate.md, "Count gate"), so a caller that does not set them again keeps consistent
+  // counts; a caller that knows the true counts (devices join the treated arm during a wave) sets
+  // them every tick.
   // InvalidArgument if a count is negative, or below the events already added this tick.
   Status SetAtRisk(int stratum, int64_t treated, int64_t control);
   // The same for one count metric only (e.g. when a metric's at-risk set differs).
@@ -342,13 +349,14 @@ class SequentialGate {
 
 // --- The statistics as free functions (used by SequentialGate; exposed for tests and planning).
 
-// Delta of STATS.md §3.2: the log-likelihood-ratio increment of hazard ratio r against r0 for one
-// tick with x treated and y control events, when a fraction rho of the at-risk devices is treated:
+// Delta of docs/gate.md, "Count gate": the log-likelihood-ratio increment of hazard ratio r
+// against r0 for one tick with x treated and y control events, when a fraction rho of the at-risk
+// devices is treated:
 //   x·ln(r/r0) + (x+y)·[log1p(rho·(r0−1)) − log1p(rho·(r−1))].
 // REQUIRES: r, r0 > 0; 0 <= rho <= 1.
 double CountLogIncrement(double r, double r0, double rho, int64_t x, int64_t y);
 
-// The sign-test increment of STATS.md §3.3 for z1 pairs with Z = 1 and z0 with Z = 0:
+// The sign-test increment of docs/gate.md, "Sign test", for z1 pairs with Z = 1 and z0 with Z = 0:
 //   z1·ln(theta/theta0) + z0·ln((1−theta)/(1−theta0)).   REQUIRES: 0 < theta, theta0 < 1.
 double SignLogIncrement(double theta, double theta0, int64_t z1, int64_t z0);
 
@@ -375,7 +383,8 @@ PromotionBound ComputePromotionBound(int64_t treated_events, double treated_expo
                                      int64_t baked_devices, int64_t next_wave_devices,
                                      double alpha_p, double harm_budget, double tolerance);
 
-// Bonferroni thresholds of §3.4: 2M/alpha (pooled) and 2MS/alpha (per stratum).
+// Bonferroni thresholds (docs/gate.md, "Multiplicity"): 2M/alpha (pooled) and 2MS/alpha (per
+// stratum).
 double PooledThreshold(double alpha, int num_metrics);
 double StratumThreshold(double alpha, int num_metrics, int num_strata);
 

@@ -297,9 +297,9 @@ TEST(SignGateTest, RejectsBadInput) {
 }
 
 TEST(SignGateTest, DetectsAShiftWithinTheExpectedNumberOfPairs) {
-  // True P(treated higher) = 0.7, ties none. STATS.md §3.3: ~110 pairs pooled, ~130 per stratum
-  // at the default thresholds (M = 5, S = 10). Seeded: 20 runs, each must halt within 400 pairs,
-  // and the median must be below 200.
+  // True P(treated higher) = 0.7, ties none. docs/gate.md, "Sign test": ~110 pairs pooled, ~130
+  // per stratum at the default thresholds (M = 5, S = 10). Seeded: 20 runs, each must halt within
+  // 400 pairs, and the median must be below 200.
   std::vector<int> pairs_needed;
   for (uint64_t seed = 1; seed <= 20; ++seed) {
     SeededRandom rng(seed);
@@ -484,10 +484,11 @@ TEST(MinEventsTest, HaltWaitsForTheMinimumNumberOfTreatedEvents) {
   }
 }
 
-// STATS.md §4 scenario A as a seeded mini-simulation: 10 strata (30/25/15/10/5/5/4/3/2/1 % of a
-// 10M fleet), wave 0 dispatched at 110 devices/min in 10-s ticks, every treated device of the
-// 30 % stratum goes silent within 60 s of apply and is detected 2 min later, baseline silence
-// 1e-6 per device-minute in both arms, M = 5. Spec: halted in ~2.2 min with ~266 exposed.
+// Scenario A of docs/gate.md, "Reference simulation", as a seeded mini-simulation: 10 strata
+// (30/25/15/10/5/5/4/3/2/1 % of a 10M fleet), wave 0 dispatched at 110 devices/min in 10-s
+// ticks, every treated device of the 30 % stratum goes silent within 60 s of apply and is
+// detected 2 min later, baseline silence 1e-6 per device-minute in both arms, M = 5. Reference:
+// halted in ~2.2 min with ~266 exposed.
 TEST(PowerTest, ThirtyPercentStratumFailingIsHaltedAfterAboutThreeEvents) {
   const double shares[] = {.30, .25, .15, .10, .05, .05, .04, .03, .02, .01};
   constexpr int kStrata = 10;
@@ -705,7 +706,8 @@ TEST(PromotionTest, PoissonUcbAgainstHandValues) {
   // gamma_p_inv(1, 0.95) solves 1 − e^{−mu} = 0.95: mu = −ln 0.05 = 2.995732273553991 (rule of 3).
   EXPECT_NEAR(PoissonRateUcb(0, 1, 0.05), 2.995732273553991, kTol);
   // gamma_p_inv(2, 0.95) solves 1 − e^{−mu}(1 + mu) = 0.95: mu = 4.743864518390578
-  // (check: e^{−4.743865}·5.743865 = 0.008703·5.743865 = 0.0500). STATS.md §2: lambda_2 = 4.74.
+  // (check: e^{−4.743865}·5.743865 = 0.008703·5.743865 = 0.0500). λ_2 = 4.74 in docs/gate.md,
+  // "Exposure math".
   EXPECT_NEAR(PoissonRateUcb(1, 1, 0.05), 4.743864518390578, kTol);
   // gamma_p_inv(3, 0.95): 1 − e^{−mu}(1 + mu + mu²/2) = 0.95 at mu = 6.295793621871990 (6.30).
   EXPECT_NEAR(PoissonRateUcb(2, 1, 0.05), 6.295793621871990, kTol);

@@ -11,7 +11,7 @@
 namespace rf::rollout {
 namespace {
 
-// STATS.md §3.4: m_min, the default wave-0 floor per stratum.
+// m_min, the default wave-0 floor per stratum (docs/gate.md, "Strata and the wave-0 floor").
 constexpr int64_t kDefaultMinPerStratum = 50;
 
 std::string FormatPercent(double fraction) {

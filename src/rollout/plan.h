@@ -43,7 +43,8 @@ struct Wave {
   WaveSize devices;                   // cumulative: devices in this wave and all earlier ones
   std::vector<std::string> stratify;  // attribute names; empty = this wave sets no floor
   // Cumulative floor: after this wave every stratum has at least min(min_per_stratum, its
-  // non-holdback eligible devices) exposed. Only with `stratify`; default 50 there (STATS §3.4).
+  // non-holdback eligible devices) exposed. Only with `stratify`; default 50 there (m_min,
+  // docs/gate.md "Strata and the wave-0 floor").
   int64_t min_per_stratum = 0;
   int64_t dispatch_micros = 0;  // new devices are handed out evenly over this window
   int64_t bake_micros = 0;      // watched for this long after the dispatch window before promotion

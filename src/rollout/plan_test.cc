@@ -105,7 +105,7 @@ waves:
   EXPECT_EQ(p.waves[0].devices.ToString(), "1100");
   EXPECT_EQ(p.waves[1].devices.ToString(), "100%");
   EXPECT_EQ(WaveSize::Share(0.0001).ToString(), "0.01%");
-  EXPECT_EQ(p.waves[0].min_per_stratum, 50);  // STATS §3.4 m_min
+  EXPECT_EQ(p.waves[0].min_per_stratum, 50);  // m_min, docs/gate.md "Strata and the wave-0 floor"
   EXPECT_EQ(p.gate, GateSettings{});          // gate omitted: the defaults
   EXPECT_EQ(p.gate_line, 0u);
   EXPECT_EQ(p.on_failure, FailureAction::kRollback);

@@ -319,7 +319,6 @@ void Controller::WriteEvidence(const std::vector<EvidenceWrite>& writes) {
 }
 
 // Continues the evidence of a release this server drove before it restarted. Anything that does
-// not match exactly (other strata, plan, alpha, a damaged file) starts fresh gates, and says so.// Continues the evidence of a release this server drove before it restarted. Anything that does
 // not match exactly (other strata, plan, alpha, a damaged file, an older format) starts fresh
 // gates, and says so.
 void Controller::RestoreEvidence(LiveRelease& live, int64_t now) {

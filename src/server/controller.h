@@ -21,12 +21,15 @@
 // halt) bumps an epoch through ReleaseDirectory's change listener; the next check-in that sees a
 // stale epoch republishes first (RefreshIfStale), so a halt reaches the very next check-in.
 //
-// Restarts (docs/server.md): cohorts are rebuilt (deterministic from the inventory); the "offered"
-// bits are gone (after a restart, treated = devices running the release); the gate's evidence and
-// the driver's memory (n_H history, hold clocks) are restored from ControllerOptions::state_dir
-// when it is set, so the e-processes continue where they were saved (at most save_every_micros
-// of evidence is lost); without it, or if the saved file does not match, they restart at E = 1
-// (valid, only slower).
+// Restarts (docs/server.md, "Restarts"): cohorts are rebuilt (deterministic from the inventory);
+// the "offered" bits are gone (after a restart, treated = devices running the release); the gate's
+// evidence and the driver's memory (n_H history, hold clocks) are restored from
+// ControllerOptions::state_dir when it is set, so the e-processes continue where they were saved
+// (at most save_every_micros of evidence is lost; skipping data keeps them valid). Without it, or
+// if the saved file does not match (other strata, metrics, grids or thresholds; another format),
+// the release gets fresh gates at E = 1 and an empty n_H history, and the log says why: each fresh
+// start is one more look that may spend alpha again, and every wave waits a full bake after it
+// before it can promote.
 #ifndef RINGFENCE_SERVER_CONTROLLER_H_
 #define RINGFENCE_SERVER_CONTROLLER_H_
 

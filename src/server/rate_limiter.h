@@ -1,5 +1,5 @@
-// TokenBucket: a per-server rate limit (the enrollment limit of docs/protocol.md "Enrollment rate
-// limit"). Holds up to `burst` tokens, refilled at `rate_per_s`; TryTake() takes one or says how
+// TokenBucket: a per-server rate limit (the enrollment limit of docs/protocol.md "Device
+// credentials", "Rate limit"). Holds up to `burst` tokens, refilled at `rate_per_s`; TryTake() takes one or says how
 // long until one is available. Times come from the caller (Clock::MonotonicMicros), so tests are
 // deterministic. Thread-safe.
 #ifndef RINGFENCE_SERVER_RATE_LIMITER_H_

@@ -28,9 +28,9 @@
 namespace rf::sim {
 
 struct SimulationOptions {
-  // Simulated time per step; events are counted per tick (STATS.md: 10 s).
+  // Simulated time per step; events are counted per tick (docs/gate.md, "Defaults": 10 s).
   int64_t tick_micros = 10'000'000;
-  // Delay between a device's report and the controller seeing it (STATS.md L <= 30 s).
+  // Delay between a device's report and the controller seeing it (docs/gate.md, "Defaults": L).
   int64_t telemetry_lag_micros = 30'000'000;
   // A device is declared silent this long after its last check-in. Normally the plan's
   // gate.silence_after; every policy sees the same silence events.

@@ -1,5 +1,5 @@
 // Simulation scenarios: a fleet, a release with hidden ground truth about how it fails, and the
-// rollout plan to use (format: DESIGN.md "Simulation scenario"; reference: docs/simulator.md).
+// rollout plan to use (format: docs/simulator.md, "Scenario format").
 //
 //   RF_ASSIGN_OR_RETURN(std::string text, fs.ReadFile(path, kMaxScenarioBytes));
 //   RF_ASSIGN_OR_RETURN(Scenario s, ParseScenario(text, path));
@@ -83,9 +83,9 @@ struct FleetSpec {
   int64_t devices = 0;
   int64_t poll_interval_micros = 0;  // every device checks in this often (with jitter)
   double online = 1.0;               // share of devices online at any time
-  // Mean length of an offline spell (optional key `offline_spell`, an extension of DESIGN.md's
+  // Mean length of an offline spell (optional key `offline_spell`, an extension of the scenario
   // format). Going offline is graceful (censoring, not silence). Default: one poll interval —
-  // DESIGN.md gives only the share online, which this reads as "a device is online at a given
+  // the format gives only the share online, which this reads as "a device is online at a given
   // check-in with probability `online`"; longer spells (nights, weekends) are scenario choices.
   int64_t offline_spell_micros = 0;
   std::vector<ScenarioStratum> strata;

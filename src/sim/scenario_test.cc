@@ -57,7 +57,7 @@ void ExpectError(const std::string& text, int line, const std::string& key,
 }
 
 // Regression (2026-11-26): without `offline_spell` a spell lasts one poll interval, the reading of
-// DESIGN.md's "share of devices online at any time" (it used to be a fixed 10 minutes).
+// the scenario format's "share of devices online at any time" (it used to be a fixed 10 minutes).
 TEST(ScenarioTest, OfflineSpellDefaultsToOnePollInterval) {
   auto s = ParseScenario(Edit(Edit(kGood, "  offline_spell: 5m\n", ""), "poll_interval: 60s",
                               "poll_interval: 90s"),
