@@ -1,5 +1,5 @@
 // The mapping between Status codes and HTTP statuses, both ways (docs/protocol.md "Conventions",
-// docs/operator-api.md "Errors"): the server answers every refusal with HttpStatusFor(status),
+// docs/api/openapi.yaml, components.responses.Error): the server answers every refusal with HttpStatusFor(status),
 // and the agent, the CLI and the demo turn an HTTP error back into a Status with StatusFromHttp.
 //
 // Pure. Thread-safe.
