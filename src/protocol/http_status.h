@@ -1,6 +1,7 @@
-// The mapping between Status codes and HTTP statuses, both ways (docs/protocol.md "Conventions",
-// docs/api/openapi.yaml, components.responses.Error): the server answers every refusal with HttpStatusFor(status),
-// and the agent, the CLI and the demo turn an HTTP error back into a Status with StatusFromHttp.
+// The mapping between Status codes and HTTP statuses, both ways (docs/protocol.md "Conventions";
+// docs/api/openapi.yaml, components.responses.Error): the server answers every refusal with
+// HttpStatusFor(status), and the agent, the CLI and the demo turn an HTTP error back into a
+// Status with StatusFromHttp.
 //
 // Pure. Thread-safe.
 #ifndef RINGFENCE_PROTOCOL_HTTP_STATUS_H_
