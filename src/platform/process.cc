@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -474,6 +475,31 @@ void Drain(Capture* s, size_t max) {
   }
 }
 
+// Microseconds the threads of process `pid` have spent runnable but waiting for a CPU: the
+// second field of /proc/PID/task/TID/schedstat (nanoseconds), summed. -1 when unreadable (no
+// procfs, a kernel without CONFIG_SCHED_INFO, or the process is gone).
+int64_t CpuWaitMicros(pid_t pid) {
+  std::error_code ec;
+  const std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
+  int64_t total_ns = 0;
+  bool any = false;
+  for (std::filesystem::directory_iterator it(tasks, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string path = (it->path() / "schedstat").string();
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;  // the thread ended meanwhile
+    char buf[128];
+    const ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+    ::close(fd);
+    if (n <= 0) continue;
+    buf[n] = '\0';
+    unsigned long long run_ns = 0, wait_ns = 0;
+    if (std::sscanf(buf, "%llu %llu", &run_ns, &wait_ns) != 2) continue;
+    total_ns += static_cast<int64_t>(wait_ns);
+    any = true;
+  }
+  return any ? total_ns / 1000 : -1;
+}
+
 }  // namespace
 
 Result<ProcessResult> RunProcess(const ProcessOptions& options, Clock* clock) {
@@ -487,7 +513,9 @@ Result<ProcessResult> RunProcess(const ProcessOptions& options, Clock* clock) {
   ProcessResult r;
   Capture streams[2] = {{std::exchange(p.out_fd_, -1), &r.out, &r.out_truncated},
                         {std::exchange(p.err_fd_, -1), &r.err, &r.err_truncated}};
-  const int64_t deadline = o.wall_timeout_ms > 0 ? start + o.wall_timeout_ms * 1000 : INT64_MAX;
+  const int64_t limit_end = o.wall_timeout_ms > 0 ? start + o.wall_timeout_ms * 1000 : INT64_MAX;
+  int64_t deadline = limit_end;
+  int64_t cpu_wait_us = 0;
   // After the child is reaped (or killed), stragglers holding the pipes get this long.
   constexpr int64_t kPipeGraceUs = 1'000'000;
   int64_t pipe_deadline = INT64_MAX;
@@ -505,6 +533,14 @@ Result<ProcessResult> RunProcess(const ProcessOptions& options, Clock* clock) {
     const bool pipes_open = streams[0].fd >= 0 || streams[1].fd >= 0;
     if (ended && !pipes_open) break;
     const int64_t now = c->MonotonicMicros();
+    if (!ended && now >= deadline && !timed_out && o.max_cpu_wait_ms > 0) {
+      // Time spent waiting for a CPU moves the limit (never back, never past the allowance).
+      const int64_t waited = std::min(CpuWaitMicros(p.pid()), o.max_cpu_wait_ms * 1000);
+      if (waited > cpu_wait_us) {
+        cpu_wait_us = waited;
+        deadline = limit_end + cpu_wait_us;
+      }
+    }
     if (!ended && now >= deadline && !timed_out) {
       timed_out = true;
       p.Signal(SIGKILL);
@@ -536,6 +572,7 @@ Result<ProcessResult> RunProcess(const ProcessOptions& options, Clock* clock) {
   r.out_truncated = out_truncated;
   r.err_truncated = err_truncated;
   r.timed_out = timed_out;
+  r.cpu_wait_us = cpu_wait_us;
   r.wall_us = wall_us;
   return r;
 }

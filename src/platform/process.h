@@ -81,6 +81,11 @@ struct ProcessOptions {
   size_t max_line_bytes = 64 << 10;  // Process line reading: longer lines are cut here
   // RunProcess only:
   int64_t wall_timeout_ms = 10'000;   // then SIGKILL to the process group; 0 = no limit
+  // A busy machine is not a hang: time the child's threads spend runnable but waiting for a CPU
+  // extends the wall-time limit, by at most this much in total (Linux /proc/PID/task/*/schedstat;
+  // where that cannot be read, the plain limit applies). Time spent running, sleeping or blocked
+  // always counts. 0 = plain wall time. Processes the child starts are not counted.
+  int64_t max_cpu_wait_ms = 60'000;
   size_t max_output_bytes = 1 << 20;  // kept per stream; the rest is read and discarded
 };
 
@@ -89,6 +94,7 @@ struct ProcessResult {
   int exit_code = -1;      // >= 0 when it exited
   int signal = 0;          // > 0 when a signal ended it
   bool timed_out = false;  // RunProcess: killed at the wall-time limit (signal is then SIGKILL)
+  int64_t cpu_wait_us = 0; // RunProcess: waiting-for-a-CPU time added to the limit (see above)
   bool network_isolated = false;
   std::string out, err;    // RunProcess: captured output, up to max_output_bytes each
   bool out_truncated = false, err_truncated = false;

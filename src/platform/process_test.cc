@@ -2,11 +2,14 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <iterator>
 #include <thread>
@@ -75,6 +78,53 @@ TEST(RunProcessTest, KillsAtTheWallTimeLimit) {
   EXPECT_EQ(r.signal, SIGKILL);
   EXPECT_EQ(r.Describe(), "timed out");
   EXPECT_LT(r.wall_us, 300'000'000);  // not the child's 600 s
+}
+
+// Runs a short CPU-bound child (about 50 ms of CPU) at nice 19 on one CPU that a thread of this
+// test keeps busy at this process's priority, with a 300 ms wall-time limit: the child gets about
+// 1.5% of that CPU, so it needs seconds of wall time, nearly all of it waiting for the CPU.
+ProcessResult StarvedRun(int64_t max_cpu_wait_ms) {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  EXPECT_EQ(sched_getaffinity(0, sizeof(allowed), &allowed), 0);
+  int cpu = 0;
+  while (cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &allowed)) ++cpu;
+  std::atomic<bool> stop{false};
+  std::thread hog([&] {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+    while (!stop.load(std::memory_order_relaxed)) {
+    }
+  });
+  ProcessOptions o;
+  o.argv = {"/usr/bin/taskset", "-c", std::to_string(cpu), "/usr/bin/nice", "-n", "19", "/bin/sh",
+            "-c", "i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done"};
+  o.wall_timeout_ms = 300;
+  o.max_cpu_wait_ms = max_cpu_wait_ms;
+  Result<ProcessResult> r = RunProcess(o);
+  stop = true;
+  hog.join();
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? *r : ProcessResult{};
+}
+
+// A busy machine is not a hang: the starved child finishes although its wall time passes the
+// limit, because the time it waited for a CPU does not count.
+TEST(RunProcessTest, WaitingForACpuDoesNotCountAgainstTheWallTimeLimit) {
+  ProcessResult r = StarvedRun(kPatientMs);
+  EXPECT_FALSE(r.timed_out) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_GT(r.wall_us, 300'000) << "the child was not starved: the test proves nothing";
+  EXPECT_GT(r.cpu_wait_us, r.wall_us - 300'000 - 1'000'000) << "the limit moved by the CPU wait";
+}
+
+// With the allowance off (the runner before it existed), the same child is killed as a hang.
+TEST(RunProcessTest, WithoutTheAllowanceAStarvedChildTimesOut) {
+  ProcessResult r = StarvedRun(0);
+  EXPECT_TRUE(r.timed_out) << r.Describe();
+  EXPECT_EQ(r.cpu_wait_us, 0);
 }
 
 TEST(RunProcessTest, KillsAChildThatClosedItsPipesAndHangs) {
