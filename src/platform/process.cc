@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <utility>
 
 extern char** environ;
@@ -51,6 +52,7 @@ struct ChildPlan {
   int in_fd = -1, out_fd = -1, err_fd = -1;  // sources for 0, 1, 2 (all >= 3, close-on-exec)
   int status_fd = -1;                        // write end of the status pipe
   pid_t parent = 0;
+  std::string autogroup_nice;  // "N\n" when the starting thread runs at nice N > 0, else ""
 };
 
 // Child-side failure report: stage byte + errno, written to the close-on-exec status pipe.
@@ -95,6 +97,16 @@ void CloseFrom(unsigned first, int keep) {
 [[noreturn]] void ChildExec(const ProcessOptions& o, const ChildPlan& p) {
   const int status_fd = p.status_fd;
   if (::setsid() < 0) ChildFail(status_fd, 'S');
+  if (!p.autogroup_nice.empty()) {
+    // The new session is a new scheduler autogroup, which starts at nice 0 and would undo the
+    // starting thread's lowered priority: give the group that thread's nice (best effort; no
+    // autogroups, no file).
+    const int fd = ::open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      (void)!::write(fd, p.autogroup_nice.data(), p.autogroup_nice.size());
+      ::close(fd);
+    }
+  }
   if (o.die_with_parent) {
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) ChildFail(status_fd, 'P');
     if (::getppid() != p.parent) ::_exit(127);  // the parent died before prctl took effect
@@ -252,6 +264,9 @@ Result<Process> Process::Start(const ProcessOptions& o) {
   plan.err_fd = o.stderr_to == Output::kAsStdout ? fds.out_w : fds.err_w;
   plan.status_fd = fds.status_w;
   plan.parent = ::getpid();
+  errno = 0;
+  const int nice = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+  if (errno == 0 && nice > 0) plan.autogroup_nice = std::to_string(nice) + "\n";
 
   const pid_t pid = ::fork();
   if (pid < 0) return Status::Unavailable("fork: " + ErrnoText(errno));
@@ -475,30 +490,88 @@ void Drain(Capture* s, size_t max) {
   }
 }
 
-// Microseconds the threads of process `pid` have spent runnable but waiting for a CPU: the
-// second field of /proc/PID/task/TID/schedstat (nanoseconds), summed. -1 when unreadable (no
-// procfs, a kernel without CONFIG_SCHED_INFO, or the process is gone).
-int64_t CpuWaitMicros(pid_t pid) {
+// What the scheduler says of a child's threads (Linux /proc/PID/task/TID/schedstat and stat).
+struct SchedSample {
+  bool ok = false;         // false: unreadable (no procfs or schedstat, or the process is gone)
+  int64_t run_us = 0;      // time on a CPU, summed over the threads
+  int64_t wait_us = 0;     // time runnable but waiting for a CPU, summed; the kernel adds a wait
+                           // when the thread gets the CPU, so a wait in progress is not in it yet
+  bool runnable = false;   // some thread is running or waiting for a CPU (state R)
+};
+
+SchedSample ReadSched(pid_t pid) {
+  SchedSample s;
   std::error_code ec;
   const std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
-  int64_t total_ns = 0;
-  bool any = false;
-  for (std::filesystem::directory_iterator it(tasks, ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string path = (it->path() / "schedstat").string();
+  auto read_small = [](const std::string& path, char* buf, size_t size) -> ssize_t {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;  // the thread ended meanwhile
-    char buf[128];
-    const ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+    if (fd < 0) return -1;
+    const ssize_t n = ::read(fd, buf, size - 1);
     ::close(fd);
-    if (n <= 0) continue;
-    buf[n] = '\0';
+    if (n >= 0) buf[n] = '\0';
+    return n;
+  };
+  for (std::filesystem::directory_iterator it(tasks, ec), end; !ec && it != end; it.increment(ec)) {
+    char buf[512];
     unsigned long long run_ns = 0, wait_ns = 0;
-    if (std::sscanf(buf, "%llu %llu", &run_ns, &wait_ns) != 2) continue;
-    total_ns += static_cast<int64_t>(wait_ns);
-    any = true;
+    if (read_small((it->path() / "schedstat").string(), buf, sizeof buf) <= 0 ||
+        std::sscanf(buf, "%llu %llu", &run_ns, &wait_ns) != 2) {
+      continue;  // the thread ended meanwhile
+    }
+    s.ok = true;
+    s.run_us += static_cast<int64_t>(run_ns / 1000);
+    s.wait_us += static_cast<int64_t>(wait_ns / 1000);
+    // stat: "pid (comm) S ...": the state follows the last ')' (comm may contain one).
+    if (read_small((it->path() / "stat").string(), buf, sizeof buf) > 0) {
+      const char* close = std::strrchr(buf, ')');
+      if (close != nullptr && close[1] == ' ' && close[2] == 'R') s.runnable = true;
+    }
   }
-  return any ? total_ns / 1000 : -1;
+  return s;
 }
+
+// Decides, each time a child's wall-time limit comes, how far time spent waiting for a CPU moves
+// it (ProcessOptions::max_cpu_wait_ms). The kernel books a wait only when the thread gets the CPU
+// again, so a wait in progress is invisible in one sample: while the child is runnable but got a
+// CPU for less than half of the last interval, it is looked at again kRelookUs later instead of
+// being killed (at most until the allowance is used up).
+class CpuWaitTracker {
+ public:
+  static constexpr int64_t kRelookUs = 100'000;
+
+  struct Verdict {
+    int64_t credit_us = 0;  // wait to add to the limit (capped by the caller)
+    bool look_again = false;  // mostly waiting lately: decide again at now + kRelookUs
+  };
+
+  // nullopt when the scheduler's counters cannot be read (the plain limit applies).
+  std::optional<Verdict> Look(pid_t pid, int64_t now_us) {
+    const SchedSample s = ReadSched(pid);
+    if (!s.ok) return std::nullopt;
+    Verdict v;
+    if (!have_) {
+      v.credit_us = s.wait_us;
+      v.look_again = s.runnable;  // nothing to compare with yet
+    } else {
+      const int64_t interval = now_us - last_us_;
+      const bool starved = s.runnable && s.run_us == last_run_us_;  // got no CPU at all since
+      ongoing_us_ = starved ? ongoing_us_ + interval : 0;
+      v.credit_us = s.wait_us + ongoing_us_;
+      // Runnable now, and on a CPU for less than half of the last interval: mostly waiting (a
+      // spinning child on an idle machine is on a CPU all the time; a hung one is not runnable).
+      v.look_again = s.runnable && 2 * (s.run_us - last_run_us_) < interval;
+    }
+    have_ = true;
+    last_us_ = now_us;
+    last_run_us_ = s.run_us;
+    return v;
+  }
+
+ private:
+  bool have_ = false;
+  int64_t last_us_ = 0, last_run_us_ = 0;
+  int64_t ongoing_us_ = 0;  // runnable without CPU time over the last consecutive looks
+};
 
 }  // namespace
 
@@ -516,6 +589,7 @@ Result<ProcessResult> RunProcess(const ProcessOptions& options, Clock* clock) {
   const int64_t limit_end = o.wall_timeout_ms > 0 ? start + o.wall_timeout_ms * 1000 : INT64_MAX;
   int64_t deadline = limit_end;
   int64_t cpu_wait_us = 0;
+  CpuWaitTracker waits;
   // After the child is reaped (or killed), stragglers holding the pipes get this long.
   constexpr int64_t kPipeGraceUs = 1'000'000;
   int64_t pipe_deadline = INT64_MAX;
@@ -535,10 +609,13 @@ Result<ProcessResult> RunProcess(const ProcessOptions& options, Clock* clock) {
     const int64_t now = c->MonotonicMicros();
     if (!ended && now >= deadline && !timed_out && o.max_cpu_wait_ms > 0) {
       // Time spent waiting for a CPU moves the limit (never back, never past the allowance).
-      const int64_t waited = std::min(CpuWaitMicros(p.pid()), o.max_cpu_wait_ms * 1000);
-      if (waited > cpu_wait_us) {
-        cpu_wait_us = waited;
+      const int64_t allowance = o.max_cpu_wait_ms * 1000;
+      if (std::optional<CpuWaitTracker::Verdict> v = waits.Look(p.pid(), now)) {
+        cpu_wait_us = std::max(cpu_wait_us, std::min(v->credit_us, allowance));
         deadline = limit_end + cpu_wait_us;
+        if (deadline <= now && v->look_again && cpu_wait_us < allowance) {
+          deadline = std::min(now + CpuWaitTracker::kRelookUs, limit_end + allowance);
+        }
       }
     }
     if (!ended && now >= deadline && !timed_out) {
