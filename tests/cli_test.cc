@@ -208,6 +208,25 @@ TEST(CliBundleTest, BuildRefusesContentThatFailsItsType) {
   EXPECT_FALSE(std::ifstream(dir.File("o")).good());
 }
 
+// Channel names follow the protocol's one rule (protocol/identifiers.h): a source whose channel is
+// "." or ".." is refused at build with an error naming the file and the channel, and nothing is
+// written (before, only the server's upload refused it).
+TEST(CliBundleTest, BuildRefusesDotChannels) {
+  TempDir dir;
+  for (const std::string channel : {"..", "."}) {
+    std::string src = dir.File("dot.bundle.yaml");
+    testing::WriteFileOrDie(src, "channel: \"" + channel +
+                                     "\"\ncontent_type: ipc_rule\nschema_version: 3\nversion: 1\n"
+                                     "items:\n  - {id: x, session_id: 70000}\n");
+    auto r = RunCommand({RingfenceBinary(), "bundle", "build", src, "--type", kType, "-o", dir.File("o")});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find(src + ": channel '" + channel + "' is not a valid channel name"),
+              std::string::npos)
+        << r.err;
+    EXPECT_FALSE(std::ifstream(dir.File("o")).good());
+  }
+}
+
 TEST(CliKeyTest, RefusesToOverwriteKeys) {
   TempDir dir;
   ASSERT_EQ(RunCommand({RingfenceBinary(), "key", "gen", "-o", dir.File("k")}).exit_code, 0);

@@ -47,7 +47,8 @@ struct DecodedUpload {
 };
 
 // Decodes the payload against its registered content type and checks the channel name
-// (1-128 characters of [A-Za-z0-9._:-]). InvalidArgument naming the problem otherwise.
+// (protocol::CheckChannel: 1-128 characters of [A-Za-z0-9._:-], not '.' or '..'). InvalidArgument
+// naming the problem otherwise.
 Result<DecodedUpload> DecodeUpload(const UploadHeader& upload, const ContentType& type);
 
 struct AdmissionOptions {

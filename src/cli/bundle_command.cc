@@ -9,6 +9,7 @@
 #include "cli/common.h"
 #include "core/stage1.h"
 #include "crypto/dsse.h"
+#include "protocol/identifiers.h"
 
 namespace rf::cli {
 namespace {
@@ -28,6 +29,11 @@ int Build(const BundleArgs& a) {
   std::vector<Finding> findings;
   auto bundle = DecodeBundleSource(*text, a.source, *type, &findings);
   if (!bundle.ok()) return UsageError(bundle.status());
+  // The server refuses such a channel at upload and devices refuse it in directives
+  // (protocol/identifiers.h): refuse it here, before anything is written.
+  if (Status st = protocol::CheckChannel(bundle->channel, a.source + ": channel"); !st.ok()) {
+    return UsageError(st);
+  }
   std::string payload = EncodeCanonicalPayload(*bundle, *type);
   StageOneInput in;
   in.type = &*type;

@@ -135,8 +135,8 @@ class RemoteCommandTest : public ::testing::Test {
     ASSERT_TRUE(PosixEnv().fs->CreateDirs(dir_.File("data"), 0700).ok());
     store_ = std::move(*store::SqliteStore::Open(dir_.File("data/") + store::kDatabaseFileName));
     service_ = std::move(*service::ReleaseService::Open(*store_, fleet_, clock_));
-    ASSERT_TRUE(service_->EnsurePrincipal("admin", {server::Role::kAdmin}, "admin-token-0123456789").ok());
-    ASSERT_TRUE(service_->EnsurePrincipal("agent", {server::Role::kAgent}, "agent-token-0123456789").ok());
+    ASSERT_TRUE(service_->principals().Ensure("admin", {server::Role::kAdmin}, "admin-token-0123456789").ok());
+    ASSERT_TRUE(service_->principals().Ensure("agent", {server::Role::kAgent}, "agent-token-0123456789").ok());
     rf::testing::WriteFileOrDie(dir_.File("admin.token"), "admin-token-0123456789\n");
     rf::testing::WriteFileOrDie(dir_.File("agent.token"), "agent-token-0123456789\n");
     api_ = std::make_unique<service::OperatorApi>(*service_, fleet_, nullptr);
@@ -240,7 +240,7 @@ TEST_F(RemoteCommandTest, ReleaseFromUploadToHaltThroughTheCli) {
   EXPECT_NE(list.out.find("Halted"), std::string::npos) << list.out;
 
   EXPECT_EQ(Run("oscar", {"control", "set", "--channel", "291", "--tenant", "acme", "--delay", "2h"}).code, 0);
-  EXPECT_EQ(service_->Controls()[0].delay_s, 7200);
+  EXPECT_EQ(service_->controls().List()[0].delay_s, 7200);
   Out fleet = Run("oscar", {"fleet"});
   EXPECT_NE(fleet.out.find("3,140,000 devices"), std::string::npos) << fleet.out;
   Out audit = Run("oscar", {"audit", "--limit", "500"});

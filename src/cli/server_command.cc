@@ -105,8 +105,8 @@ Result<std::unique_ptr<service::ReleaseService>> OpenReleaseService(
   }
   RF_ASSIGN_OR_RETURN(auto service, service::ReleaseService::Open(store, inventory, *env.clock,
                                                                   std::move(service_options)));
-  RF_RETURN_IF_ERROR(service->EnsurePrincipal("admin", {Role::kAdmin}, secrets.admin_token));
-  RF_RETURN_IF_ERROR(service->EnsurePrincipal("agent", {Role::kAgent}, secrets.agent_token));
+  RF_RETURN_IF_ERROR(service->principals().Ensure("admin", {Role::kAdmin}, secrets.admin_token));
+  RF_RETURN_IF_ERROR(service->principals().Ensure("agent", {Role::kAgent}, secrets.agent_token));
   return service;
 }
 
@@ -167,7 +167,7 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   if (!store.ok()) return fail(store.status());
   auto service = OpenReleaseService(flags, env, **store, inventory, *secrets, log, err);
   if (!service.ok()) return fail(service.status());
-  ReleaseDirectory& directory = **service;
+  ReleaseDirectory& directory = (*service)->directory();
 
   ControllerOptions ctl_options;
   ctl_options.tick_micros = flags.tick_ms * 1000;
@@ -184,7 +184,7 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   const service::OperatorApiOptions operator_options;
   service::OperatorApi operator_api(**service, inventory, &controller, operator_options);
   FleetAdminApi fleet_admin(credentials, *env.clock, [&service](std::string_view token) {
-    return (*service)->Authenticate(token);
+    return (*service)->principals().Authenticate(token);
   });
   HttpHandler operator_handler = [&operator_api, &fleet_admin](const HttpRequest& r) {
     return FleetAdminApi::Handles(r.path) ? fleet_admin.Handle(r) : operator_api.Handle(r);

@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 #include <unordered_map>
 
+#include "core/identifiers.h"
 #include "format/yaml.h"
 
 namespace rf {
@@ -101,17 +102,6 @@ FieldValue TypeValue(const FieldSpec& f, const Scalar& v, std::string* error) {
   return out;
 }
 
-bool IsValidItemId(std::string_view id) {
-  if (id.empty() || id.size() > 128) return false;
-  for (char c : id) {
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-          c == '_' || c == '.' || c == ':')) {
-      return false;
-    }
-  }
-  return true;
-}
-
 // Shared state of one decode: the type's key lookup table and the findings sink.
 class ItemDecoder {
  public:
@@ -137,7 +127,7 @@ class ItemDecoder {
       *has_id = true;
       if (!IsStringSource(v.source) || !IsValidItemId(v.text)) {
         Add("item.id", item->id, "", -1,
-            "item id must be 1-128 characters of [A-Za-z0-9._:-], got " + Describe(v));
+            "item id must be " + std::string(kIdRule) + ", got " + Describe(v));
         return;
       }
       item->id = std::string(v.text);

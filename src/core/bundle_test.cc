@@ -108,6 +108,29 @@ TEST(BundleTest, ItemProblemsBecomeFindingsNotErrors) {
   EXPECT_NE(findings[6].message.find("got '12'"), std::string::npos);
 }
 
+// Item ids follow the one identifier rule (core/identifiers.h): "." and ".." are refused like any
+// other bad id, in sources and in payloads (they used to pass: the id rule had its own copy).
+TEST(BundleTest, DotItemIdsAreRefused) {
+  ContentType t = DemoType();
+  std::vector<Finding> findings;
+  auto b = DecodeBundleSource(Source("  - {id: \".\"}\n  - {id: \"..\"}\n  - {id: \"...\"}\n"),
+                              "b.yaml", t, &findings);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  std::vector<std::string> checks;
+  for (const auto& f : findings) checks.push_back(f.check + "/" + f.item);
+  EXPECT_EQ(checks, (std::vector<std::string>{"item.id/#1", "item.id/#2"}));
+  ASSERT_FALSE(findings.empty());
+  EXPECT_NE(findings[0].message.find("not '.' or '..'"), std::string::npos) << findings[0].message;
+  findings.clear();
+  auto p = DecodeBundlePayload(
+      "{\"channel\":\"7\",\"content_type\":\"demo\",\"items\":[{\"id\":\"..\"}],"
+      "\"schema_version\":1,\"version\":3}",
+      t, &findings);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].check, "item.id");
+}
+
 TEST(BundleTest, UnusableInputIsAnError) {
   ContentType t = DemoType();
   std::vector<Finding> f;

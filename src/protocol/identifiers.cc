@@ -5,11 +5,6 @@
 namespace rf::protocol {
 namespace {
 
-bool IsIdChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-         c == '_' || c == ':' || c == '-';
-}
-
 // `s` for a message: at most 64 bytes, bytes outside printable ASCII (and the quote) as \xNN.
 std::string Printable(std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -30,11 +25,6 @@ std::string Printable(std::string_view s) {
 
 }  // namespace
 
-bool IsValidId(std::string_view id) {
-  if (id.empty() || id.size() > kMaxIdBytes || id == "." || id == "..") return false;
-  return std::all_of(id.begin(), id.end(), IsIdChar);
-}
-
 bool IsValidPrincipalName(std::string_view name) {
   if (name.empty() || name.size() > 64 || name == "." || name == "..") return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
@@ -52,6 +42,12 @@ Status CheckChannel(std::string_view channel, std::string_view what) {
   if (IsValidChannel(channel)) return Status::Ok();
   return Status::InvalidArgument(std::string(what) + " '" + Printable(channel) +
                                  "' is not a valid channel name (" + std::string(kIdRule) + ")");
+}
+
+Status CheckPrincipalName(std::string_view name) {
+  if (IsValidPrincipalName(name)) return Status::Ok();
+  return Status::InvalidArgument("principal name '" + Printable(name) + "' is not valid (" +
+                                 std::string(kPrincipalNameRule) + ")");
 }
 
 }  // namespace rf::protocol

@@ -55,5 +55,15 @@ TEST(Identifiers, CheckChannelNamesTheProblem) {
   EXPECT_LT(s.message().size(), 200u) << s.message();
 }
 
+TEST(Identifiers, CheckPrincipalNameNamesTheProblem) {
+  EXPECT_TRUE(CheckPrincipalName("alice.b-2").ok());
+  for (std::string_view bad : {".", "..", "", "Alice"}) {
+    Status s = CheckPrincipalName(bad);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(s.message(), "principal name '" + std::string(bad) +
+                               "' is not valid (1-64 characters of [a-z0-9._-], not '.' or '..')");
+  }
+}
+
 }  // namespace
 }  // namespace rf::protocol

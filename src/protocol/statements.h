@@ -4,7 +4,7 @@
 // payload. This is the one definition of their payload types, fields and bytes: one canonical
 // encoder and one strict decoder each. What a statement must say to be acted on (release ids,
 // reports digests, quorum, validity window) is decided separately by each side: the server
-// (service/release_service.h) and the agent (agent/verifier.h) share bytes, not verdicts.
+// (service/reviews.h) and the agent (agent/verifier.h) share bytes, not verdicts.
 //
 // Every decoder takes the exact payload bytes of a DSSE envelope, refuses anything that is not
 // canonical JSON with exactly the documented keys and types, and never looks at a signature.

@@ -39,18 +39,18 @@ class DemoSwitchesTest : public ::testing::Test {
     auto s = ReleaseService::Open(*store_, fleet_, clock_, std::move(o));
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     service_ = std::move(*s);
-    ASSERT_TRUE(service_->EnsurePrincipal("admin", {Role::kAdmin}, kAdminToken).ok());
-    admin_ = *service_->Authenticate(kAdminToken);
+    ASSERT_TRUE(service_->principals().Ensure("admin", {Role::kAdmin}, kAdminToken).ok());
+    admin_ = *service_->principals().Authenticate(kAdminToken);
     if (alice_.empty()) {
-      alice_ = *service_->CreatePrincipal(admin_, "alice", {Role::kAuthor}, "");
-      ASSERT_TRUE(service_->AddContentType(admin_, testing::TypeYaml()).ok());
+      alice_ = *service_->principals().Create(admin_, "alice", {Role::kAuthor}, "");
+      ASSERT_TRUE(service_->content_types().Add(admin_, testing::TypeYaml()).ok());
     }
   }
-  Principal Alice() { return *service_->Authenticate(alice_); }
+  Principal Alice() { return *service_->principals().Authenticate(alice_); }
 
   std::vector<store::AuditRecord> AuditOf(const std::string& action) {
     std::vector<store::AuditRecord> out;
-    auto entries = service_->Audit(0, 1000);
+    auto entries = service_->audit().Read(0, 1000);
     EXPECT_TRUE(entries.ok());
     if (!entries.ok()) return out;
     const std::vector<store::AuditEntry> all = std::move(*entries);
@@ -75,7 +75,7 @@ TEST_F(DemoSwitchesTest, SkipLayerOneStoresCf291AgainstTwentyInputConsumersAndSa
   o.skip_layer1 = true;
   Open(o);
   UploadResult r;
-  ASSERT_TRUE(service_->UploadBundle(Alice(), BuildEnvelope(BundleSource(1291, true)), &r).ok());
+  ASSERT_TRUE(service_->bundles().Upload(Alice(), BuildEnvelope(BundleSource(1291, true)), &r).ok());
   EXPECT_NE(r.bundle.report_json.find("\"verdict\":\"skipped\""), std::string::npos) << r.bundle.report_json;
   auto audit = AuditOf("bundle.upload");
   ASSERT_EQ(audit.size(), 1u);
@@ -86,7 +86,7 @@ TEST_F(DemoSwitchesTest, LayerOneStaysOnByDefault) {
   fleet_.Set(testing::TwoStrataFleet(20));
   Open({});
   UploadResult r;
-  Status st = service_->UploadBundle(Alice(), BuildEnvelope(BundleSource(1291, true)), &r);
+  Status st = service_->bundles().Upload(Alice(), BuildEnvelope(BundleSource(1291, true)), &r);
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(st.message().find("layer 1 rejected"), std::string::npos) << st.message();
 }
@@ -102,7 +102,7 @@ TEST_F(DemoSwitchesTest, LayerTwoOnUploadRefusesCf291OnTheLegacySensorNamingTheI
   o.layer2_env = PosixEnv();
   Open(o);
   UploadResult r;
-  Status st = service_->UploadBundle(Alice(), BuildEnvelope(BundleSource(1291, true)), &r);
+  Status st = service_->bundles().Upload(Alice(), BuildEnvelope(BundleSource(1291, true)), &r);
   ASSERT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
   EXPECT_NE(st.message().find("layer 2 rejected"), std::string::npos) << st.message();
   EXPECT_NE(st.message().find("consumer 'legacy': crash (SIGSEGV) on ipc-0003"), std::string::npos)
@@ -110,12 +110,12 @@ TEST_F(DemoSwitchesTest, LayerTwoOnUploadRefusesCf291OnTheLegacySensorNamingTheI
   EXPECT_EQ(st.message().find("'correct'"), std::string::npos) << st.message();
   EXPECT_FALSE(r.accepted);
   EXPECT_NE(r.bundle.layer2_report_json.find("\"accepted\":false"), std::string::npos);
-  EXPECT_TRUE(service_->Bundles().empty());
+  EXPECT_TRUE(service_->bundles().List().empty());
   EXPECT_TRUE(AuditOf("bundle.upload").empty());
 
   // The good version passes both builds; its layer-2 report is stored and signed over by approvals.
-  ASSERT_TRUE(service_->UploadBundle(Alice(), BuildEnvelope(BundleSource(1290, false)), &r).ok());
-  auto v = service_->CreateRelease(Alice(), r.bundle.sha256, testing::PlanYaml());
+  ASSERT_TRUE(service_->bundles().Upload(Alice(), BuildEnvelope(BundleSource(1290, false)), &r).ok());
+  auto v = service_->releases().Create(Alice(), r.bundle.sha256, testing::PlanYaml());
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_NE(v->layer2_report.find("\"accepted\":true"), std::string::npos) << v->layer2_report;
   EXPECT_EQ(v->reports_sha256, crypto::Sha256Hex(v->layer1_report + v->layer2_report));
@@ -132,14 +132,14 @@ TEST_F(DemoSwitchesTest, LayerTwoReportSurvivesARestartOnSqlite) {
   o.layer2_env = PosixEnv();
   Open(o);
   UploadResult r;
-  ASSERT_TRUE(service_->UploadBundle(Alice(), BuildEnvelope(BundleSource(1290, false)), &r).ok());
+  ASSERT_TRUE(service_->bundles().Upload(Alice(), BuildEnvelope(BundleSource(1290, false)), &r).ok());
   const std::string report = r.bundle.layer2_report_json;
   ASSERT_FALSE(report.empty());
   service_.reset();
   store_.reset();
   store_ = std::move(*store::SqliteStore::Open(dir_.File("ringfence.db")));
   Open({});
-  EXPECT_EQ(service_->GetBundle(r.bundle.sha256)->layer2_report_json, report);
+  EXPECT_EQ(service_->bundles().Get(r.bundle.sha256)->layer2_report_json, report);
 }
 
 TEST_F(DemoSwitchesTest, ZeroApprovalPoliciesOnlyWhereAllowedAndReleasesAreReadyAtOnce) {
@@ -149,19 +149,19 @@ TEST_F(DemoSwitchesTest, ZeroApprovalPoliciesOnlyWhereAllowedAndReleasesAreReady
   p.approvals_required = 0;
   p.approver_roles = {Role::kReviewer};
   Open({});
-  Status refused = service_->SetPolicy(admin_, p);
+  Status refused = service_->policies().Set(admin_, p);
   EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(refused.message().find("--allow-unreviewed"), std::string::npos) << refused.message();
   p.approvals_required = -1;
   ReleaseServiceOptions o;
   o.allow_zero_approvals = true;
   Open(o);
-  EXPECT_EQ(service_->SetPolicy(admin_, p).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(service_->policies().Set(admin_, p).code(), StatusCode::kInvalidArgument);
   p.approvals_required = 0;
-  ASSERT_TRUE(service_->SetPolicy(admin_, p).ok());
+  ASSERT_TRUE(service_->policies().Set(admin_, p).ok());
   UploadResult r;
-  ASSERT_TRUE(service_->UploadBundle(Alice(), BuildEnvelope(BundleSource(1290, false)), &r).ok());
-  auto v = service_->CreateRelease(Alice(), r.bundle.sha256, testing::PlanYaml());
+  ASSERT_TRUE(service_->bundles().Upload(Alice(), BuildEnvelope(BundleSource(1290, false)), &r).ok());
+  auto v = service_->releases().Create(Alice(), r.bundle.sha256, testing::PlanYaml());
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_EQ(v->record.state.phase, Phase::kReady);
   auto approved = AuditOf("release.approved");
@@ -173,15 +173,15 @@ TEST_F(DemoSwitchesTest, UnsafePlanBreakGlassIsAdminOnlyAndAudited) {
   fleet_.Set(testing::TwoStrataFleet(21));
   Open({});
   UploadResult r;
-  ASSERT_TRUE(service_->UploadBundle(Alice(), BuildEnvelope(BundleSource(1290, false)), &r).ok());
+  ASSERT_TRUE(service_->bundles().Upload(Alice(), BuildEnvelope(BundleSource(1290, false)), &r).ok());
   // Without the break-glass the linter refuses; the author may not use it.
-  EXPECT_EQ(service_->CreateRelease(Alice(), r.bundle.sha256, kAllAtOnce).status().code(),
+  EXPECT_EQ(service_->releases().Create(Alice(), r.bundle.sha256, kAllAtOnce).status().code(),
             StatusCode::kFailedPrecondition);
-  EXPECT_EQ(service_->CreateRelease(Alice(), r.bundle.sha256, kAllAtOnce, true).status().code(),
+  EXPECT_EQ(service_->releases().Create(Alice(), r.bundle.sha256, kAllAtOnce, true).status().code(),
             StatusCode::kPermissionDenied);
   EXPECT_TRUE(AuditOf("release.create").empty());
   // An admin may, and the audit log names them and the findings overridden.
-  auto v = service_->CreateRelease(admin_, r.bundle.sha256, kAllAtOnce, true);
+  auto v = service_->releases().Create(admin_, r.bundle.sha256, kAllAtOnce, true);
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   auto entries = AuditOf("release.unsafe_plan");
   ASSERT_EQ(entries.size(), 1u);
@@ -190,7 +190,7 @@ TEST_F(DemoSwitchesTest, UnsafePlanBreakGlassIsAdminOnlyAndAudited) {
   EXPECT_NE(entries[0].details_json.find("first-wave"), std::string::npos) << entries[0].details_json;
   EXPECT_NE(entries[0].details_json.find("holdback-range"), std::string::npos) << entries[0].details_json;
   // A plan that does not parse is refused even so.
-  EXPECT_EQ(service_->CreateRelease(admin_, r.bundle.sha256, "plan: x\nwaves: 7\n", true).status().code(),
+  EXPECT_EQ(service_->releases().Create(admin_, r.bundle.sha256, "plan: x\nwaves: 7\n", true).status().code(),
             StatusCode::kInvalidArgument);
 }
 

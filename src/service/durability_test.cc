@@ -153,7 +153,7 @@ void Verify(const std::string& dir, const Acked& acked, int trial) {
   SimulatedClock clock;
   auto service = ReleaseService::Open(**store, fleet, clock);
   ASSERT_TRUE(service.ok()) << service.status().ToString();
-  auto chain = (*service)->VerifyAudit();
+  auto chain = (*service)->audit().Verify();
   ASSERT_TRUE(chain.ok()) << chain.status().ToString();
   for (const auto& [seq, hash] : acked.audit) {
     auto e = (*store)->ReadAudit(seq - 1, 1);
@@ -162,14 +162,14 @@ void Verify(const std::string& dir, const Acked& acked, int trial) {
     EXPECT_EQ((*e)[0].hash, hash) << "audit entry " << seq << " differs from the acknowledged one";
   }
   for (const auto& [id, who] : acked.approvals) {
-    auto v = (*service)->GetRelease(id);
+    auto v = (*service)->releases().Get(id);
     ASSERT_TRUE(v.ok()) << id;
     bool found = false;
     for (const auto& a : v->approvals) found = found || a.reviewer == who;
     EXPECT_TRUE(found) << "acknowledged approval of " << id << " by " << who << " lost";
   }
   for (const auto& [id, s] : acked.last_state) {
-    auto v = (*service)->GetRelease(id);
+    auto v = (*service)->releases().Get(id);
     ASSERT_TRUE(v.ok()) << "acknowledged release " << id << " lost";
     const rollout::ReleaseState& st = v->record.state;
     if (st.last_event_micros == s.time_us) {
@@ -186,7 +186,7 @@ void Verify(const std::string& dir, const Acked& acked, int trial) {
     }
   }
   for (const auto& [id, wave] : acked.halted) {
-    auto v = (*service)->GetRelease(id);
+    auto v = (*service)->releases().Get(id);
     ASSERT_TRUE(v.ok());
     EXPECT_EQ(v->record.state.phase, rollout::Phase::kHalted) << id << " advanced after halt";
     EXPECT_EQ(v->record.state.wave, wave) << id << " advanced after halt";

@@ -282,7 +282,7 @@ HttpResponse GetWhoami(const Call& c) {
 HttpResponse ListContentTypes(const Call& c) {
   Json j;
   j.Open('{').Key("content_types").Open('[');
-  for (const auto& t : c.service.ContentTypes()) {
+  for (const auto& t : c.service.content_types().List()) {
     j.Open('{').KStr("name", t.name).KInt("schema_version", t.schema_version);
     j.KStr("created_by", t.created_by).KInt("created_us", t.created_us).KStr("yaml", t.yaml);
     j.Close('}');
@@ -296,7 +296,7 @@ HttpResponse AddContentType(const Call& c) {
   if (auto bad = Decode(c.req, false, [&](store::StrictObject& r) { return r.String("yaml", &yaml); })) {
     return *bad;
   }
-  auto t = c.service.AddContentType(c.me, yaml);
+  auto t = c.service.content_types().Add(c.me, yaml);
   if (!t.ok()) return Error(t.status());
   Json j;
   j.Open('{').KStr("name", t->name).KInt("schema_version", t->schema_version).Close('}');
@@ -306,7 +306,7 @@ HttpResponse AddContentType(const Call& c) {
 HttpResponse ListBundles(const Call& c) {
   Json j;
   j.Open('{').Key("bundles").Open('[');
-  for (const auto& b : c.service.Bundles(c.Query("channel"))) BundleJson(j, b, false);
+  for (const auto& b : c.service.bundles().List(c.Query("channel"))) BundleJson(j, b, false);
   j.Close(']').Close('}');
   return Ok(j.Take());
 }
@@ -318,7 +318,7 @@ HttpResponse UploadBundle(const Call& c) {
     return *bad;
   }
   UploadResult up;
-  Status st = c.service.UploadBundle(c.me, envelope, &up);
+  Status st = c.service.bundles().Upload(c.me, envelope, &up);
   if (!st.ok() && up.bundle.report_json.empty()) return Error(st);
   Json j;
   j.Open('{');
@@ -341,7 +341,7 @@ HttpResponse UploadBundle(const Call& c) {
 
 // Not under /v1/bundles/: that prefix belongs to the agent API (immutable bundle downloads).
 HttpResponse GetBundleReport(const Call& c) {
-  auto b = c.service.GetBundle(c.params[0]);
+  auto b = c.service.bundles().Get(c.params[0]);
   if (!b.ok()) return Error(b.status());
   Json j;
   BundleJson(j, *b, true);
@@ -351,7 +351,7 @@ HttpResponse GetBundleReport(const Call& c) {
 HttpResponse ListReleases(const Call& c) {
   Json j;
   j.Open('{').Key("releases").Open('[');
-  for (const auto& v : c.service.ListReleases(c.Query("channel"))) ReleaseJson(j, v, false);
+  for (const auto& v : c.service.releases().List(c.Query("channel"))) ReleaseJson(j, v, false);
   j.Close(']').Close('}');
   return Ok(j.Take());
 }
@@ -366,7 +366,7 @@ HttpResponse CreateRelease(const Call& c) {
       })) {
     return *bad;
   }
-  auto v = c.service.CreateRelease(c.me, sha, plan, allow_unsafe_plan);
+  auto v = c.service.releases().Create(c.me, sha, plan, allow_unsafe_plan);
   if (!v.ok()) {
     return Error(v.status(),
                  v.status().code() == StatusCode::kFailedPrecondition ? "unsafe_plan" : "");
@@ -375,7 +375,7 @@ HttpResponse CreateRelease(const Call& c) {
 }
 
 HttpResponse GetRelease(const Call& c) {
-  auto v = c.service.GetRelease(c.params[0]);
+  auto v = c.service.releases().Get(c.params[0]);
   if (!v.ok()) return Error(v.status());
   return Ok(ReleaseViewJson(*v));
 }
@@ -399,7 +399,7 @@ void ProgressJson(Json& j, const std::optional<server::ReleaseProgress>& pr) {
 
 HttpResponse GetProgress(const Call& c) {
   const std::string id(c.params[0]);
-  auto v = c.service.GetRelease(id);
+  auto v = c.service.releases().Get(id);
   if (!v.ok()) return Error(v.status());
   const rollout::ReleaseState& s = v->record.state;
   Json j;
@@ -424,7 +424,7 @@ HttpResponse Approve(const Call& c) {
                         [&](store::StrictObject& r) { return r.String("envelope", &envelope); })) {
     return *bad;
   }
-  auto v = c.service.Approve(c.me, c.params[0], envelope);
+  auto v = c.service.reviews().Approve(c.me, c.params[0], envelope);
   if (!v.ok()) return Error(v.status());
   return Ok(ReleaseViewJson(*v));
 }
@@ -442,17 +442,17 @@ HttpResponse Transition(const Call& c) {
     return *bad;
   }
   Result<rollout::TransitionResult> t = Status::Internal("unset");
-  if (verb == "start") t = c.service.Start(c.me, id);
-  if (verb == "resume") t = c.service.Resume(c.me, id);
-  if (verb == "pause") t = c.service.Pause(c.me, id, reason);
-  if (verb == "halt") t = c.service.Halt(c.me, id, reason);
-  if (verb == "rollback") t = c.service.Rollback(c.me, id, reason);
+  if (verb == "start") t = c.service.releases().Start(c.me, id);
+  if (verb == "resume") t = c.service.releases().Resume(c.me, id);
+  if (verb == "pause") t = c.service.releases().Pause(c.me, id, reason);
+  if (verb == "halt") t = c.service.releases().Halt(c.me, id, reason);
+  if (verb == "rollback") t = c.service.releases().Rollback(c.me, id, reason);
   if (!t.ok()) {
     const bool quorum = verb == "start" && t.status().code() == StatusCode::kFailedPrecondition &&
                         t.status().message().find("approvals") != std::string::npos;
     return Error(t.status(), quorum ? "quorum_missing" : "");
   }
-  auto v = c.service.GetRelease(id);
+  auto v = c.service.releases().Get(id);
   if (!v.ok()) return Error(v.status());
   return Ok(TransitionJson(*v, *t));
 }
@@ -489,7 +489,7 @@ HttpResponse ListAudit(const Call& c) {
     return Error(Status::InvalidArgument("query parameter 'limit': " + std::to_string(*lim) +
                                          " exceeds the maximum page of " + std::to_string(max)));
   }
-  auto entries = c.service.Audit(*after, static_cast<size_t>(*lim));
+  auto entries = c.service.audit().Read(*after, static_cast<size_t>(*lim));
   if (!entries.ok()) return Error(entries.status());
   Json j;
   j.Open('{').Key("entries").Open('[');
@@ -499,7 +499,7 @@ HttpResponse ListAudit(const Call& c) {
 }
 
 HttpResponse VerifyAudit(const Call& c) {
-  auto v = c.service.VerifyAudit();
+  auto v = c.service.audit().Verify();
   Json j;
   j.Open('{').KBool("ok", v.ok());
   if (v.ok()) {
@@ -515,7 +515,7 @@ HttpResponse VerifyAudit(const Call& c) {
 HttpResponse ListPrincipals(const Call& c) {
   Json j;
   j.Open('{').Key("principals").Open('[');
-  for (const auto& pi : c.service.Principals()) {
+  for (const auto& pi : c.service.principals().List()) {
     j.Open('{').KStr("name", pi.name).Key("roles");
     Roles(j, pi.roles);
     j.KStr("reviewer_keyid", pi.reviewer_keyid).KStr("created_by", pi.created_by);
@@ -537,7 +537,7 @@ HttpResponse CreatePrincipal(const Call& c) {
   }
   auto roles = ParseRoles(role_names, "roles");
   if (!roles.ok()) return Error(roles.status());
-  auto token = c.service.CreatePrincipal(c.me, name, *roles, key);
+  auto token = c.service.principals().Create(c.me, name, *roles, key);
   if (!token.ok()) return Error(token.status());
   Json j;
   j.Open('{').KStr("name", name).Key("roles");
@@ -549,7 +549,7 @@ HttpResponse CreatePrincipal(const Call& c) {
 HttpResponse ListPolicies(const Call& c) {
   Json j;
   j.Open('{').Key("policies").Open('[');
-  for (const auto& pol : c.service.Policies()) {
+  for (const auto& pol : c.service.policies().List()) {
     j.Open('{').KStr("channel", pol.channel).KInt("approvals", pol.approvals_required);
     j.Key("roles");
     Roles(j, pol.approver_roles);
@@ -584,7 +584,7 @@ HttpResponse SetPolicy(const Call& c) {
   pol.approvals_required = static_cast<int>(k);
   pol.approver_roles = *roles;
   pol.publisher_threshold = static_cast<int>(threshold);
-  if (Status s = c.service.SetPolicy(c.me, pol); !s.ok()) return Error(s);
+  if (Status s = c.service.policies().Set(c.me, pol); !s.ok()) return Error(s);
   Json j;
   j.Open('{').KStr("channel", pol.channel).Close('}');
   return Ok(j.Take());
@@ -593,7 +593,7 @@ HttpResponse SetPolicy(const Call& c) {
 HttpResponse ListControls(const Call& c) {
   Json j;
   j.Open('{').Key("controls").Open('[');
-  for (const auto& ctl : c.service.Controls()) {
+  for (const auto& ctl : c.service.controls().List()) {
     j.Open('{').KStr("channel", ctl.channel).KStr("attr", ctl.attr).KStr("value", ctl.value);
     j.KBool("pin_previous", ctl.pin_previous).KInt("delay_s", ctl.delay_s);
     j.KBool("exclude_early_waves", ctl.exclude_early_waves).Close('}');
@@ -614,7 +614,7 @@ HttpResponse PutControl(const Call& c) {
       })) {
     return *bad;
   }
-  if (Status s = c.service.PutControl(c.me, ctl); !s.ok()) return Error(s);
+  if (Status s = c.service.controls().Put(c.me, ctl); !s.ok()) return Error(s);
   return Ok("{}");
 }
 
@@ -628,7 +628,7 @@ HttpResponse DeleteControl(const Call& c) {
     }
     *out = it->second;
   }
-  if (Status s = c.service.DeleteControl(c.me, k); !s.ok()) return Error(s);
+  if (Status s = c.service.controls().Delete(c.me, k); !s.ok()) return Error(s);
   return Ok("{}");
 }
 
@@ -711,7 +711,7 @@ bool OperatorApi::Handles(std::string_view method, std::string_view path) {
 }
 
 HttpResponse OperatorApi::Handle(const HttpRequest& req) const {
-  auto who = service_.Authenticate(req.bearer_token);
+  auto who = service_.principals().Authenticate(req.bearer_token);
   if (!who.ok()) return Error(who.status());
   const Principal& me = *who;
   if (me.Has(Role::kAgent)) {

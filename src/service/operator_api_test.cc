@@ -39,8 +39,8 @@ class OperatorApiTest : public ::testing::Test {
     fleet_.Set(testing::TwoStrataFleet(21));
     ReleaseServiceOptions o;
     service_ = std::move(*ReleaseService::Open(store_, fleet_, clock_, o));
-    ASSERT_TRUE(service_->EnsurePrincipal("admin", {Role::kAdmin}, kAdminToken).ok());
-    ASSERT_TRUE(service_->EnsurePrincipal("agent", {Role::kAgent}, kAgentToken).ok());
+    ASSERT_TRUE(service_->principals().Ensure("admin", {Role::kAdmin}, kAdminToken).ok());
+    ASSERT_TRUE(service_->principals().Ensure("agent", {Role::kAgent}, kAgentToken).ok());
     api_ = std::make_unique<OperatorApi>(*service_, fleet_, &progress_);
     tokens_["admin"] = kAdminToken;
     tokens_["agent"] = kAgentToken;
@@ -121,7 +121,7 @@ TEST_F(OperatorApiTest, FullFlowOverTheApi) {
   const auto reports = J(got).at("reports").as_object();
   const std::string l1(reports.at("layer1").as_string()), l2(reports.at("layer2").as_string());
   EXPECT_EQ(crypto::Sha256Hex(l1 + l2), std::string(J(got).at("reports_sha256").as_string()));
-  ReleaseView v = *service_->GetRelease("r-1");
+  ReleaseView v = *service_->releases().Get("r-1");
   for (auto [who, key] : {std::pair<std::string, crypto::SigningKey*>{"bob", &bob_key_},
                           {"carol", &carol_key_}}) {
     HttpResponse a = Call(who, "POST", "/v1/releases/r-1/approvals",
@@ -268,9 +268,9 @@ TEST_F(OperatorApiTest, BadBodiesAre400NamingTheKeyAndStoreNothing) {
   EXPECT_EQ(Call("admin", "GET", "/v1/releases", "", {{"chanel", "291"}}).status, 400);
   EXPECT_EQ(Call("admin", "GET", "/v1/nothing").status, 404);
   EXPECT_EQ(AuditSeq(), seq);
-  EXPECT_EQ(service_->Principals().size(), 2u);
-  EXPECT_TRUE(service_->Policies().empty());
-  EXPECT_TRUE(service_->Controls().empty());
+  EXPECT_EQ(service_->principals().List().size(), 2u);
+  EXPECT_TRUE(service_->policies().List().empty());
+  EXPECT_TRUE(service_->controls().List().empty());
 }
 
 TEST_F(OperatorApiTest, OversizedBodiesAre413) {
@@ -373,7 +373,7 @@ TEST_F(OperatorApiTest, DispatchElapsedCountsFromNow) {
   const std::string sha(J(up).at("sha256").as_string());
   ASSERT_EQ(Call("alice", "POST", "/v1/releases",
                  "{\"bundle_sha256\":\"" + sha + "\",\"plan_yaml\":" + Quote(testing::PlanYaml()) + "}").status, 201);
-  ReleaseView v = *service_->GetRelease("r-1");
+  ReleaseView v = *service_->releases().Get("r-1");
   ASSERT_EQ(Call("bob", "POST", "/v1/releases/r-1/approvals",
                  "{\"envelope\":" + Quote(testing::SignApproval(v, "bob", "reviewer", bob_key_)) + "}").status, 200);
   auto elapsed = [&] {

@@ -59,7 +59,7 @@ int Run(const std::string& dir, uint64_t seed) {
   ReleaseService& s = **service_or;
 
   const crypto::SigningKey bob_key = testing::KeyFromByte(2), carol_key = testing::KeyFromByte(3);
-  if (Status st = s.EnsurePrincipal("admin", {Role::kAdmin}, "admin-token-0123456789abcdef"); !st.ok()) {
+  if (Status st = s.principals().Ensure("admin", {Role::kAdmin}, "admin-token-0123456789abcdef"); !st.ok()) {
     Fail("admin", st);
   }
   const Principal admin{"admin", {Role::kAdmin}};
@@ -67,13 +67,13 @@ int Run(const std::string& dir, uint64_t seed) {
   const Principal oscar{"oscar", {Role::kOperator}};
   for (auto [name, key] : {std::pair<const char*, const crypto::SigningKey*>{"bob", &bob_key},
                            {"carol", &carol_key}}) {
-    auto t = s.CreatePrincipal(admin, name, {Role::kReviewer},
+    auto t = s.principals().Create(admin, name, {Role::kReviewer},
                                crypto::EncodePublicKeyFile(key->public_key()));
     if (!t.ok() && t.status().code() != StatusCode::kAlreadyExists) Fail("principal", t.status());
   }
-  if (auto t = s.AddContentType(admin, testing::TypeYaml()); !t.ok()) Fail("type", t.status());
+  if (auto t = s.content_types().Add(admin, testing::TypeYaml()); !t.ok()) Fail("type", t.status());
   store::ChannelPolicy policy{"291", 2, {Role::kReviewer}, {}, 0};
-  if (Status st = s.SetPolicy(admin, policy); !st.ok()) Fail("policy", st);
+  if (Status st = s.policies().Set(admin, policy); !st.ok()) Fail("policy", st);
 
   // A side thread appends audit entries straight to the store while the script runs, so commits
   // are shared (group commit) at the moment of the kill.
@@ -92,18 +92,18 @@ int Run(const std::string& dir, uint64_t seed) {
 
   // One release per run: upload, create, approve twice, start, then waves under the controller.
   int64_t version = 1000;
-  for (const auto& b : s.Bundles("291")) version = std::max(version, b.version);
+  for (const auto& b : s.bundles().List("291")) version = std::max(version, b.version);
   ++version;
   UploadResult up;
-  if (Status st = s.UploadBundle(alice, testing::BuildEnvelope(testing::BundleSource(version, false)), &up);
+  if (Status st = s.bundles().Upload(alice, testing::BuildEnvelope(testing::BundleSource(version, false)), &up);
       !st.ok()) {
     Fail("upload", st);
   }
-  auto v = s.CreateRelease(alice, up.bundle.sha256, testing::PlanYaml());
+  auto v = s.releases().Create(alice, up.bundle.sha256, testing::PlanYaml());
   if (!v.ok()) Fail("create", v.status());
   const std::string id = v->record.release_id;
   auto report_state = [&] {
-    const rollout::ReleaseState st = s.GetRelease(id)->record.state;
+    const rollout::ReleaseState st = s.releases().Get(id)->record.state;
     Say("S " + id + " " + std::to_string(st.last_event_micros) + " " +
         std::string(rollout::PhaseName(st.phase)) + " " + std::to_string(st.wave));
     return st;
@@ -113,8 +113,8 @@ int Run(const std::string& dir, uint64_t seed) {
                            {"carol", &carol_key}}) {
     clock.AdvanceMicros(1000);
     Say("B " + id + " " + std::to_string(clock.NowUnixMicros()));  // may complete the quorum
-    auto a = s.Approve(Principal{name, {Role::kReviewer}}, id,
-                       testing::SignApproval(*s.GetRelease(id), name, "reviewer", *key));
+    auto a = s.reviews().Approve(Principal{name, {Role::kReviewer}}, id,
+                       testing::SignApproval(*s.releases().Get(id), name, "reviewer", *key));
     if (!a.ok()) Fail("approve", a.status());
     Say(std::string("P ") + id + " " + name);
     report_state();
@@ -130,14 +130,14 @@ int Run(const std::string& dir, uint64_t seed) {
     Result<rollout::TransitionResult> r = Status::Internal("unset");
     if (operator_event) {
       switch (e.kind) {
-        case rollout::EventKind::kStart: r = s.Start(oscar, id); break;
-        case rollout::EventKind::kPause: r = s.Pause(oscar, id, e.reason); break;
-        case rollout::EventKind::kResume: r = s.Resume(oscar, id); break;
-        case rollout::EventKind::kHalt: r = s.Halt(oscar, id, e.reason); break;
+        case rollout::EventKind::kStart: r = s.releases().Start(oscar, id); break;
+        case rollout::EventKind::kPause: r = s.releases().Pause(oscar, id, e.reason); break;
+        case rollout::EventKind::kResume: r = s.releases().Resume(oscar, id); break;
+        case rollout::EventKind::kHalt: r = s.releases().Halt(oscar, id, e.reason); break;
         default: break;
       }
     } else {
-      r = s.ApplyEvent(id, e, clock.NowUnixMicros());
+      r = s.directory().ApplyEvent(id, e, clock.NowUnixMicros());
     }
     const rollout::ReleaseState st = report_state();
     if (halted && st.phase != Phase::kHalted) Say("X halted release advanced");
@@ -145,12 +145,12 @@ int Run(const std::string& dir, uint64_t seed) {
   };
   if (!event(Event::Start(), true)) Fail("start", Status::Internal("refused"));
   while (!halted) {
-    const rollout::ReleaseState st = s.GetRelease(id)->record.state;
+    const rollout::ReleaseState st = s.releases().Get(id)->record.state;
     if (rollout::IsFinished(st)) break;
     if (step++ == halt_after) {
       if (!event(Event::Halt("durability script"), true)) Fail("halt", Status::Internal("refused"));
       halted = true;
-      halted_wave = s.GetRelease(id)->record.state.wave;
+      halted_wave = s.releases().Get(id)->record.state.wave;
       Say("H " + id + " " + std::to_string(halted_wave));
       break;
     }
