@@ -120,6 +120,7 @@ std::string EncodeAgentState(const AgentState& s) {
     if (c.current) co["current"] = EncodeRef(*c.current);
     if (c.lkg) co["lkg"] = EncodeRef(*c.lkg);
     if (!c.healthy_sha256.empty()) co["healthy_sha256"] = c.healthy_sha256;
+    if (c.proven_ms > 0) co["proven_ms"] = c.proven_ms;
     chans[name] = std::move(co);
   }
   o["channels"] = std::move(chans);
@@ -166,6 +167,10 @@ Result<AgentState> DecodeAgentState(std::string_view json) {
       if (co.contains("healthy_sha256")) {
     RF_ASSIGN_OR_RETURN(c.healthy_sha256, GetString(co, "healthy_sha256", wc));
   }
+      if (co.contains("proven_ms")) {
+        RF_ASSIGN_OR_RETURN(c.proven_ms, GetInt(co, "proven_ms", wc));
+        if (c.proven_ms < 0) return Status::DataLoss(wc + ".proven_ms is negative");
+      }
       s.channels[std::string(kv.key())] = std::move(c);
     }
   }

@@ -41,6 +41,9 @@ struct ChannelState {
   // Digest of the last bundle the consumer ran with for the healthy period; a current bundle
   // with another digest is still on probation (the crash-loop guard watches it).
   std::string healthy_sha256;
+  // Clean run time of the current bundle while on probation (ms), summed over the consumer runs
+  // the agent ended itself; it becomes healthy at AgentOptions::lkg_after_ms.
+  int64_t proven_ms = 0;
 };
 
 // Capped lists: the protocol accepts at most 32 entries per health list.

@@ -183,12 +183,19 @@ Result<CheckinResponse> DecodeCheckinResponse(std::string_view body) {
   if (!v.ok()) return v.status().WithPrefix(w);
   if (!v->is_object()) return Status::InvalidArgument("check-in response is not a JSON object");
   const auto& o = v->get_object();
-  RF_RETURN_IF_ERROR(CheckKeys(o, {"poll_after_s", "server_time_s", "channels"}, w));
+  RF_RETURN_IF_ERROR(
+      CheckKeys(o, {"poll_after_s", "server_time_s", "channels", "confirm_after_ms"}, w));
   CheckinResponse r;
   RF_ASSIGN_OR_RETURN(r.poll_after_s, GetInt(o, "poll_after_s", w));
   if (r.poll_after_s < 0) return Status::InvalidArgument("check-in response: 'poll_after_s' is negative");
   if (o.contains("server_time_s")) {
     RF_ASSIGN_OR_RETURN(r.server_time_s, GetInt(o, "server_time_s", w));
+  }
+  if (o.contains("confirm_after_ms")) {
+    RF_ASSIGN_OR_RETURN(r.confirm_after_ms, GetInt(o, "confirm_after_ms", w));
+    if (r.confirm_after_ms < 0 || r.confirm_after_ms > 3'600'000) {
+      return Status::InvalidArgument("check-in response: 'confirm_after_ms' outside 0..3600000");
+    }
   }
   if (const auto* ch = o.if_contains("channels")) {
     if (!ch->is_object()) return Status::InvalidArgument("check-in response: 'channels' is not an object");

@@ -34,6 +34,9 @@ struct Directive {
 struct CheckinResponse {
   int64_t poll_after_s = 60;
   int64_t server_time_s = 0;
+  // > 0: this check-in reported an apply the server wants confirmed: check in again after this
+  // long, jittered (rollout::ConfirmationDelayMicros; docs/protocol.md "Post-apply confirmation").
+  int64_t confirm_after_ms = 0;
   std::vector<Directive> directives;
 };
 

@@ -169,6 +169,7 @@ Status StateDir::Apply(const VerifiedBundle& b, AgentState* state) {
   RF_RETURN_IF_ERROR(fs_->WriteFileAtomic(ActivePath(b.channel), b.envelope, 0600));
   Fault("apply.active.written");
   c.current = BundleRef{b.version, b.sha256};
+  c.proven_ms = 0;  // new content starts its probation (AgentOptions::lkg_after_ms)
   state->Report({b.channel, b.version, b.sha256, "applied", ""});
   RF_RETURN_IF_ERROR(Save(*state));
   Fault("apply.done");
@@ -195,6 +196,7 @@ Status StateDir::Revert(const std::string& channel, const std::string& reason,
     c.current = c.lkg;
     // The LKG ran healthy before (only healthy bundles become LKG).
     c.healthy_sha256 = c.lkg->sha256;
+    c.proven_ms = 0;
   } else {
     RF_RETURN_IF_ERROR(fs_->Remove(ActivePath(channel)));
     Fault("revert.active.removed");

@@ -60,6 +60,13 @@ struct GateSettings {
   double alpha = 0.01;  // false-halt probability per release (all metrics, strata and waves)
   std::vector<Signal> signals = {Signal::kSilence, Signal::kCrash, Signal::kError};
   int64_t silence_after_micros = 90'000'000;  // no check-in for this long after apply = silent
+  // Post-apply confirmation (docs/gate.md, "Post-apply confirmation"): a device that applied the
+  // release checks in again this long (jittered up to +25 %) after reporting the apply; one whose
+  // confirmation has not arrived 2 x confirm_after after that report is silent at once. 0 = off.
+  int64_t confirm_after_micros = 15'000'000;
+  // New content becomes the device's last known good only after it has run this long (clean
+  // restarts included); until then a crash loop on it reverts to the previous LKG (docs/agent.md).
+  int64_t lkg_after_micros = 10 * 60'000'000LL;
   double holdback = 0.01;  // share of each stratum kept unexposed until the last bake ends
   friend bool operator==(const GateSettings&, const GateSettings&) = default;
 };

@@ -1,9 +1,11 @@
 #include "server/agent_api.h"
 
+#include <algorithm>
 #include <charconv>
 #include <utility>
 
 #include "core/bundle.h"  // AppendJsonString
+#include "rollout/confirmation.h"
 #include "rollout/controller_core.h"
 
 namespace rf::server {
@@ -244,6 +246,7 @@ HttpResponse AgentApi::Checkin(const HttpRequest& req) {
   body += ",\"channels\":{";
   bool first_channel = true;
   uint16_t offer = 0;
+  int64_t confirm_after = 0;  // > 0: this check-in reported an apply that owes a confirmation
   for (const auto& [channel, list] : snap->channels) {
     const ChannelReport* ch = installed.Find(channel);
     rollout::ReleaseFacts controls;
@@ -256,6 +259,19 @@ HttpResponse AgentApi::Checkin(const HttpRequest& req) {
         const bool treated = runs || (r.slot >= 0 && ((view.offered >> r.slot) & 1));
         if (ci.crashes > 0) r.health->Add(stratum, treated, HealthCounters::kCrash);
         if (ci.errors > 0) r.health->Add(stratum, treated, HealthCounters::kError);
+      }
+      if (r.confirmations && stratum >= 0) {
+        // Post-apply confirmation (docs/protocol.md): an apply report opens a debt, any other
+        // check-in pays it.
+        const bool applied = std::any_of(ci.apply.begin(), ci.apply.end(), [&](const ApplyResult& a) {
+          return a.result == ApplyOutcome::kApplied && a.sha256 == r.sha256 && a.channel == channel;
+        });
+        if (applied) {
+          r.confirmations->Owe(ci.device_id, rollout::ConfirmationDeadline(r.gate, now));
+          confirm_after = std::max(confirm_after, r.gate.confirm_after_micros);
+        } else {
+          r.confirmations->Seen(ci.device_id);
+        }
       }
       if (decided) continue;
       rollout::ReleaseFacts rf = controls;
@@ -301,7 +317,12 @@ HttpResponse AgentApi::Checkin(const HttpRequest& req) {
       body += '}';
     }
   }
-  body += "}}";
+  body += '}';
+  if (confirm_after > 0) {
+    body += ",\"confirm_after_ms\":";
+    AppendInt(&body, confirm_after / 1000);
+  }
+  body += '}';
   if (offer != 0) inventory_.MarkOffered(view.handle, offer);
   return JsonResponse(200, std::move(body));
 }

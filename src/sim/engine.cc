@@ -1,5 +1,6 @@
 #include "sim/engine.h"
 
+#include <array>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -7,6 +8,7 @@
 #include <utility>
 
 #include "platform/sim_env.h"
+#include "rollout/confirmation.h"
 #include "rollout/driver.h"
 #include "sim/sampling.h"
 
@@ -61,6 +63,8 @@ struct ClassState {
   std::optional<int64_t> full_dispatch_micros;
 };
 
+struct ConfirmationSplit;
+
 class Engine {
  public:
   Engine(const Scenario& scenario, RolloutPolicy& policy, const SimulationOptions& options,
@@ -87,6 +91,10 @@ class Engine {
   void ProcessEntry(const Entry& e, int64_t bucket);
   void Apply(int c, int64_t n, int64_t bucket);
   void Fail(const Entry& e, int64_t bucket);
+  ConfirmationSplit SplitByConfirmation(int64_t count, int64_t after);
+  void ScheduleSilence(const Entry& e, const FailureRule& rule, int64_t count,
+                       int64_t confirm_delay, int64_t bucket);
+  rollout::GateSettings Gate() const;
   void FirstReport(const Entry& e, int64_t bucket);
   void Dispatch(int c, int64_t n, int64_t now);
   void StopDispatch();
@@ -229,6 +237,41 @@ void Engine::Apply(int c, int64_t n, int64_t bucket) {
   }
 }
 
+// Devices that applied together but confirm at different times (rollout/confirmation.h: the
+// confirmation is jittered uniformly over [c, 1.25 c]): those whose confirmation comes after
+// `after` (their failure) and the rest, each with the midpoint of its confirmation times.
+struct ConfirmationSplit {
+  struct Part {
+    int64_t count = 0;
+    int64_t confirm_delay = 0;
+  };
+  std::array<Part, 2> parts;  // [0]: confirm after the failure, [1]: before (or at) it
+};
+
+ConfirmationSplit Engine::SplitByConfirmation(int64_t count, int64_t after) {
+  ConfirmationSplit split;
+  const int64_t c = options_.confirm_after_micros;
+  if (c <= 0) {
+    split.parts[1] = {count, 0};
+    return split;
+  }
+  const double lo = static_cast<double>(rollout::ConfirmationDelayMicros(c, 0.0));
+  const double hi = static_cast<double>(c) * (1 + rollout::kConfirmJitter);
+  const double a = static_cast<double>(after);
+  const double p_later = std::clamp((hi - a) / (hi - lo), 0.0, 1.0);
+  const int64_t later = SampleBinomial(rng_, count, p_later);
+  split.parts[0] = {later, static_cast<int64_t>((std::max(lo, a) + hi) / 2)};
+  split.parts[1] = {count - later, static_cast<int64_t>((lo + std::min(hi, std::max(lo, a))) / 2)};
+  return split;
+}
+
+rollout::GateSettings Engine::Gate() const {
+  rollout::GateSettings g;
+  g.silence_after_micros = options_.silence_after_micros;
+  g.confirm_after_micros = options_.confirm_after_micros;
+  return g;
+}
+
 void Engine::Fail(const Entry& e, int64_t bucket) {
   ClassState& cs = classes_[e.klass];
   const FailureRule& rule = scenario_.release.failures[e.rule];
@@ -245,63 +288,76 @@ void Engine::Fail(const Entry& e, int64_t bucket) {
   }
   cs.harmed += e.count;
   cs.healthy -= e.count;
-  const double checkins_before_failure = std::floor(after / poll);
+  const rollout::GateSettings gate = Gate();
+  const ConfirmationSplit split = SplitByConfirmation(e.count, rule.after_micros);
   switch (rule.signal) {
     case FailureSignal::kSilence: {
       cs.silent_pending += e.count;
-      // Last heartbeat: the last check-in at or before the failure; silent silence_after later.
-      const double detect_delay =
-          checkins_before_failure * poll + static_cast<double>(options_.silence_after_micros);
-      const double back_delay = after + static_cast<double>(options_.reboot_micros);
-      if (!rule.repeats_on_boot && back_delay < detect_delay) {
-        Entry back{EntryKind::kReturn};
-        back.klass = e.klass;
-        back.count = e.count;
-        back.from_silent = false;
-        ScheduleAfterApply(back, e.apply_bucket, back_delay, bucket + 1);
-        break;
+      for (const ConfirmationSplit::Part& part : split.parts) {
+        if (part.count > 0) ScheduleSilence(e, rule, part.count, part.confirm_delay, bucket);
       }
-      Entry detect{EntryKind::kSilenceDetect};
-      detect.klass = e.klass;
-      detect.count = e.count;
-      const double lo = BucketStart(e.apply_bucket) + detect_delay;
-      SplitUniform(rng_, e.count, lo, lo + static_cast<double>(dt_), static_cast<double>(dt_),
-                   [&](int64_t bin, int64_t k) {
-                     Entry part = detect;
-                     part.count = k;
-                     const int64_t at = std::max(bin, bucket + 1);
-                     Schedule(at, part);
-                     if (!rule.repeats_on_boot) {
-                       Entry back{EntryKind::kReturn};
-                       back.klass = e.klass;
-                       back.count = k;
-                       back.from_silent = true;
-                       const double wait = back_delay - detect_delay;
-                       Schedule(at + 1 + static_cast<int64_t>(wait / static_cast<double>(dt_)),
-                                back);
-                     }
-                   });
       break;
     }
     case FailureSignal::kCrash:
     case FailureSignal::kError: {
       cs.awaiting_report += e.count;
-      Entry report{EntryKind::kFirstReport};
-      report.klass = e.klass;
-      report.rule = e.rule;
-      report.count = e.count;
-      // First check-in strictly after the failure.
-      const double delay = (checkins_before_failure + 1) * poll;
-      const double lo = BucketStart(e.apply_bucket) + delay;
-      SplitUniform(rng_, e.count, lo, lo + static_cast<double>(dt_), static_cast<double>(dt_),
-                   [&](int64_t bin, int64_t k) {
-                     Entry part = report;
-                     part.count = k;
-                     Schedule(std::max(bin, bucket + 1), part);
-                   });
+      for (const ConfirmationSplit::Part& part : split.parts) {
+        if (part.count <= 0) continue;
+        Entry report{EntryKind::kFirstReport};
+        report.klass = e.klass;
+        report.rule = e.rule;
+        report.count = part.count;
+        // First check-in strictly after the failure (the confirmation, or a poll).
+        const double delay = static_cast<double>(
+            rollout::NextCheckinDelay(gate, poll_, part.confirm_delay, rule.after_micros));
+        const double lo = BucketStart(e.apply_bucket) + delay;
+        SplitUniform(rng_, part.count, lo, lo + static_cast<double>(dt_), static_cast<double>(dt_),
+                     [&](int64_t bin, int64_t k) {
+                       Entry p = report;
+                       p.count = k;
+                       Schedule(std::max(bin, bucket + 1), p);
+                     });
+      }
       break;
     }
   }
+}
+
+void Engine::ScheduleSilence(const Entry& e, const FailureRule& rule, int64_t count,
+                             int64_t confirm_delay, int64_t bucket) {
+  // Last heartbeat: the last check-in at or before the failure; silent silence_after later, or
+  // at the confirmation deadline if the failure came before the confirmation.
+  const double detect_delay = static_cast<double>(
+      rollout::SilenceDetectionDelay(Gate(), poll_, confirm_delay, rule.after_micros));
+  const double back_delay =
+      static_cast<double>(rule.after_micros) + static_cast<double>(options_.reboot_micros);
+  if (!rule.repeats_on_boot && back_delay < detect_delay) {
+    Entry back{EntryKind::kReturn};
+    back.klass = e.klass;
+    back.count = count;
+    back.from_silent = false;
+    ScheduleAfterApply(back, e.apply_bucket, back_delay, bucket + 1);
+    return;
+  }
+  Entry detect{EntryKind::kSilenceDetect};
+  detect.klass = e.klass;
+  detect.count = count;
+  const double lo = BucketStart(e.apply_bucket) + detect_delay;
+  SplitUniform(rng_, count, lo, lo + static_cast<double>(dt_), static_cast<double>(dt_),
+               [&](int64_t bin, int64_t k) {
+                 Entry part = detect;
+                 part.count = k;
+                 const int64_t at = std::max(bin, bucket + 1);
+                 Schedule(at, part);
+                 if (!rule.repeats_on_boot) {
+                   Entry back{EntryKind::kReturn};
+                   back.klass = e.klass;
+                   back.count = k;
+                   back.from_silent = true;
+                   const double wait = back_delay - detect_delay;
+                   Schedule(at + 1 + static_cast<int64_t>(wait / static_cast<double>(dt_)), back);
+                 }
+               });
 }
 
 void Engine::ProcessEntry(const Entry& e, int64_t bucket) {
@@ -323,6 +379,8 @@ void Engine::ProcessEntry(const Entry& e, int64_t bucket) {
       FirstReport(e, bucket);
       break;
     case EntryKind::kReturn:
+      // A crashed host that comes back reports the crash at boot (docs/protocol.md).
+      tick_[e.klass].treated.events[static_cast<int>(FailureSignal::kCrash)] += e.count;
       if (e.from_silent) {
         cs.silent -= e.count;
       } else {
