@@ -158,12 +158,20 @@ Status Agent::CheckinRound() {
   if (stats_.applied > applied_before) {
     report_now_ = true;
     next_checkin_micros_ = Mono();
-  } else if (resp->confirm_after_ms > 0) {
-    next_checkin_micros_ =
-        Mono() + rollout::ConfirmationDelayMicros(resp->confirm_after_ms * 1000, env_.random->Uniform());
   } else {
-    next_checkin_micros_ = Mono() + JitteredPollDelayMs(poll_after_s_, options_.poll_min_s,
-                                                        options_.poll_max_s, env_.random) * 1000;
+    const int64_t poll = Mono() + JitteredPollDelayMs(poll_after_s_, options_.poll_min_s,
+                                                      options_.poll_max_s, env_.random) * 1000;
+    if (resp->confirm_after_ms > 0) {
+      // The confirmation is an extra check-in: the poll keeps the phase it has from the report.
+      next_checkin_micros_ =
+          Mono() + rollout::ConfirmationDelayMicros(resp->confirm_after_ms * 1000, env_.random->Uniform());
+      poll_after_confirmation_micros_ = std::max(poll, next_checkin_micros_ + 1000);
+    } else if (poll_after_confirmation_micros_ > 0) {
+      next_checkin_micros_ = std::max(poll_after_confirmation_micros_, Mono() + 1000);
+      poll_after_confirmation_micros_ = 0;
+    } else {
+      next_checkin_micros_ = poll;
+    }
   }
   return Status::Ok();
 }

@@ -188,6 +188,8 @@ class Agent {
   // An apply (or an unclean stop found at boot) to report at once, before the consumer loads the
   // content (docs/protocol.md "Post-apply confirmation").
   bool report_now_ = false;
+  // After a confirmation: when the poll that the apply report started is due (0: none).
+  int64_t poll_after_confirmation_micros_ = 0;
 };
 
 }  // namespace rf::agent

@@ -22,29 +22,18 @@ bool IsSilent(const GateSettings& gate, int64_t now_micros, int64_t last_seen_mi
   return now_micros - last_seen_micros > gate.silence_after_micros;
 }
 
-namespace {
-
-// The last check-in at or before `t` (t >= 0) on the schedule 0, c, c + k x poll.
-int64_t LastCheckinAtOrBefore(int64_t poll, int64_t confirm, int64_t t) {
-  const int64_t start = confirm > 0 ? confirm : 0;
-  if (t < start) return 0;
-  return start + (t - start) / poll * poll;
-}
-
-}  // namespace
-
 int64_t SilenceDetectionDelay(const GateSettings& gate, int64_t poll_micros,
                               int64_t confirm_delay_micros, int64_t stops_after_micros) {
   const int64_t confirm = gate.confirm_after_micros > 0 ? confirm_delay_micros : 0;
   const int64_t poll = std::max<int64_t>(1, poll_micros);
   const int64_t stops = std::max<int64_t>(0, stops_after_micros);
-  const int64_t by_heartbeat =
-      LastCheckinAtOrBefore(poll, confirm, stops) + gate.silence_after_micros;
   if (confirm > 0 && stops < confirm) {
     // The confirmation never comes: silent at its deadline (IsSilent).
     return ConfirmationDeadline(gate, 0);
   }
-  return by_heartbeat;
+  // Last heartbeat: the confirmation or the last poll at or before the stop.
+  const int64_t last = std::max(stops / poll * poll, confirm);
+  return last + gate.silence_after_micros;
 }
 
 int64_t NextCheckinDelay(const GateSettings& gate, int64_t poll_micros, int64_t confirm_delay_micros,
@@ -52,8 +41,8 @@ int64_t NextCheckinDelay(const GateSettings& gate, int64_t poll_micros, int64_t 
   const int64_t confirm = gate.confirm_after_micros > 0 ? confirm_delay_micros : 0;
   const int64_t poll = std::max<int64_t>(1, poll_micros);
   const int64_t t = std::max<int64_t>(0, event_after_micros);
-  if (confirm > 0 && t < confirm) return confirm;
-  return LastCheckinAtOrBefore(poll, confirm, t) + poll;
+  const int64_t next_poll = (t / poll + 1) * poll;
+  return confirm > t ? std::min(confirm, next_poll) : next_poll;
 }
 
 }  // namespace rf::rollout

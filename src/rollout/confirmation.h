@@ -5,7 +5,8 @@
 // the agent (when to send the confirmation), so that server, simulator and agent agree.
 //
 //   Agent:  applies, checks in at once (the apply report), then again
-//           ConfirmationDelayMicros(confirm_after, u) later, then at its normal poll.
+//           ConfirmationDelayMicros(confirm_after, u) later (an extra check-in), and polls as it
+//           would have from the report on.
 //   Server: the apply report arrives at R: the device owes a confirmation by
 //           ConfirmationDeadline(gate, R); IsSilent() is the silence rule the sweep counts.
 //
@@ -46,10 +47,10 @@ bool IsSilent(const GateSettings& gate, int64_t now_micros, int64_t last_seen_mi
 // For the simulator: how long after its apply report a device that stops checking in
 // `stops_after_micros` after it is declared silent, given its poll interval and the time of its
 // confirmation (ConfirmationDelayMicros; ignored when confirmations are off). The device's
-// check-ins are the apply report (0), the confirmation, then every `poll_micros` after the
-// confirmation (after the report when confirmations are off). A device that stops before its
-// confirmation is silent at the deadline; otherwise silence_after after its last check-in at or
-// before the stop.
+// check-ins are the apply report (0), the confirmation, and its polls every `poll_micros` after
+// the report (the confirmation is an extra check-in; the poll keeps its phase). A device that
+// stops before its confirmation is silent at the deadline; otherwise silence_after after its last
+// check-in at or before the stop.
 int64_t SilenceDetectionDelay(const GateSettings& gate, int64_t poll_micros,
                               int64_t confirm_delay_micros, int64_t stops_after_micros);
 

@@ -49,14 +49,22 @@ TEST(ConfirmationTest, SimulatorDetectionDelays) {
   // not 90 s after the apply report.
   EXPECT_EQ(SilenceDetectionDelay(on, poll, confirm, 5 * kS), 30 * kS);
   EXPECT_EQ(SilenceDetectionDelay(off, poll, confirm, 5 * kS), 90 * kS);
-  // Stops after the confirmation: heartbeats at 16 s, 76 s, ...: the last one + 90 s.
+  // Stops after the confirmation: check-ins at 0, 16 s (the confirmation), 60 s, 120 s, ... (the
+  // poll keeps its phase): the last one + 90 s.
   EXPECT_EQ(SilenceDetectionDelay(on, poll, confirm, 20 * kS), 106 * kS);
-  EXPECT_EQ(SilenceDetectionDelay(on, poll, confirm, 80 * kS), 166 * kS);
+  EXPECT_EQ(SilenceDetectionDelay(on, poll, confirm, 80 * kS), 150 * kS);
   EXPECT_EQ(SilenceDetectionDelay(off, poll, confirm, 80 * kS), 150 * kS);
-  // Crash reports: at the confirmation when the crash comes before it, else the next poll.
+  // Crash and error reports: at the confirmation when they come before it, else the next poll,
+  // never later than without confirmations (cloudflare-2019-waf's errors 20 s after the apply are
+  // reported at 60 s either way).
   EXPECT_EQ(NextCheckinDelay(on, poll, confirm, 5 * kS), 16 * kS);
-  EXPECT_EQ(NextCheckinDelay(on, poll, confirm, 16 * kS), 76 * kS);
+  EXPECT_EQ(NextCheckinDelay(on, poll, confirm, 16 * kS), 60 * kS);
+  EXPECT_EQ(NextCheckinDelay(on, poll, confirm, 20 * kS), 60 * kS);
   EXPECT_EQ(NextCheckinDelay(off, poll, confirm, 5 * kS), 60 * kS);
+  // (Silence after the confirmation is seen later than without it: its heartbeat is fresher.)
+  for (int64_t t = 0; t < 300 * kS; t += 7 * kS) {
+    EXPECT_LE(NextCheckinDelay(on, poll, confirm, t), NextCheckinDelay(off, poll, confirm, t));
+  }
 }
 
 }  // namespace

@@ -63,7 +63,8 @@ struct GateSettings {
   // Post-apply confirmation (docs/gate.md, "Post-apply confirmation"): a device that applied the
   // release checks in again this long (jittered up to +25 %) after reporting the apply; one whose
   // confirmation has not arrived 2 x confirm_after after that report is silent at once. 0 = off.
-  int64_t confirm_after_micros = 15'000'000;
+  // 10 s: docs/gate.md, "Post-apply confirmation" (15 s left CF291 at 125 harmed devices).
+  int64_t confirm_after_micros = 10'000'000;
   // New content becomes the device's last known good only after it has run this long (clean
   // restarts included); until then a crash loop on it reverts to the previous LKG (docs/agent.md).
   int64_t lkg_after_micros = 10 * 60'000'000LL;
