@@ -1,9 +1,7 @@
 // ringfence-agent on loopback (docs/agent.md "Performance"): CPU per check-in, time from a bundle
 // being available to it being applied (download, verify, pre-flight, atomic apply), and the idle
 // RSS of the real agent process. The server is the agent tests' loopback fake (one thread).
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -15,6 +13,7 @@
 #include "agent/agent.h"
 #include "agent/agent_test_fixtures.h"
 #include "platform/env.h"
+#include "platform/process.h"
 
 namespace rf::agent {
 namespace {
@@ -122,21 +121,17 @@ void BM_AgentIdleRss(benchmark::State& state) {
                                      server.url(), "--token", dir + "/token", "--state", dir + "/state",
                                      "--trust", dir + "/trust.json", "--device-id", "bench-rss",
                                      "--consumer", BuildDir() + "/src/agent/agent_test_consumer"};
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      std::vector<char*> av;
-      for (auto& a : args) av.push_back(a.data());
-      av.push_back(nullptr);
-      int null = ::open("/dev/null", O_WRONLY);
-      ::dup2(null, 2);
-      ::execv(av[0], av.data());
-      ::_exit(127);
+    ProcessOptions o;  // stdout and stderr to /dev/null
+    o.argv = args;
+    o.env = std::nullopt;
+    Result<Process> agent = Process::Start(o);
+    if (!agent.ok()) {
+      state.SkipWithError(agent.status().ToString().c_str());
+      break;
     }
     ::sleep(2);  // enrolled, applied, consumer started, idle until the next poll (60 s)
-    rss = RssKb(pid);
-    ::kill(pid, SIGTERM);
-    int st;
-    ::waitpid(pid, &st, 0);
+    rss = RssKb(agent->pid());
+    agent->Stop(10'000);
   }
   state.counters["rss_kb"] = static_cast<double>(rss);
   std::filesystem::remove_all(dir);

@@ -55,7 +55,8 @@ using bench::GenerateIpcRuleSource;
 
 struct Corpus {
   ContentType type;              // the shipped ipc_rule type (regex_engine: re2)
-  ContentType backtracking;      // the same type with regex_engine: backtracking
+  ContentType backtracking;      // the same type with regex_engine: backtracking (ecmascript)
+  ContentType pcre2;             // the same type with regex_engine: pcre2
   Fleet fleet;                   // samples/content/fleet.json
   std::string source;            // bundle source YAML, all 21 fields written out
   std::string compact_source;    // the same items with wildcard fields left out, as authors write
@@ -81,6 +82,10 @@ const Corpus& GetCorpus() {
     auto bt = ParseContentType(bt_text, "ipc_rule_backtracking.type.yaml");
     if (!bt.ok()) Die(bt.status().ToString());
     c->backtracking = std::move(*bt);
+    bt_text.replace(bt_text.find("regex_engine: backtracking"), 26, "regex_engine: pcre2");
+    auto pc = ParseContentType(bt_text, "ipc_rule_pcre2.type.yaml");
+    if (!pc.ok()) Die(pc.status().ToString());
+    c->pcre2 = std::move(*pc);
     auto fleet = ParseFleetJson(ReadSourceFile("samples/content/fleet.json"), "fleet.json");
     if (!fleet.ok()) Die(fleet.status().ToString());
     c->fleet = std::move(*fleet);
@@ -345,6 +350,23 @@ void BM_RunStageOne_Backtracking(benchmark::State& state) {
   Report(state, 0, &r);
 }
 BENCHMARK(BM_RunStageOne_Backtracking)->Unit(benchmark::kMillisecond);
+
+// Stage 1 under regex_engine: pcre2: PCRE2 compile check plus the analysis in the PCRE2 dialect.
+// Arg: 0 = one thread; 1 = regexes analysed on every core.
+void BM_RunStageOne_Pcre2(benchmark::State& state) {
+  const Corpus& c = GetCorpus();
+  StageOneReport r;
+  StageOneOptions o;
+  if (state.range(0)) {
+    o.parallel_for = [](size_t n, const std::function<void(size_t)>& fn) { ParallelFor(n, fn); };
+  }
+  for (auto _ : state) {
+    r = RunStageOne({&c.pcre2, &c.bundle, c.payload.size(), nullptr, 0, nullptr}, {}, o);
+    benchmark::DoNotOptimize(r);
+  }
+  Report(state, 0, &r);
+}
+BENCHMARK(BM_RunStageOne_Pcre2)->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 void BM_CheckSource_EndToEnd_Backtracking(benchmark::State& state) {
   const Corpus& c = GetCorpus();

@@ -7,10 +7,12 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost1.81-dev libboost-json1.81-dev
   libsodium-dev libyaml-dev libre2-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev
-  libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
+  libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libpcre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   openssl curl
   clang-14 libclang-rt-14-dev
+  # The PostgreSQL store (--store postgresql://): libpq to build; the server for its tests.
+  libpq-dev postgresql
 )
 
 missing=()

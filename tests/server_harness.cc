@@ -18,6 +18,7 @@
 
 #include "crypto/device_auth.h"
 #include "crypto/dsse.h"
+#include "protocol/statements.h"
 #include "platform/env.h"
 #include "service/release_service.h"
 #include "testing/test_util.h"
@@ -308,7 +309,7 @@ std::string SignedApprovalBody(const json::object& release, const Principal& p) 
       reports_v && reports_v->is_object() ? reports_v->as_object() : json::object();
   const std::string digest = crypto::Sha256Hex(Str(reports, "layer1") + Str(reports, "layer2"));
   EXPECT_EQ(digest, Str(release, "reports_sha256"));
-  service::ApprovalStatement s;
+  protocol::ApprovalStatement s;
   s.bundle_sha256 = Str(release, "bundle_sha256");
   s.channel = Str(release, "channel");
   s.release_id = Str(release, "release_id");
@@ -317,8 +318,8 @@ std::string SignedApprovalBody(const json::object& release, const Principal& p) 
   s.role = "reviewer";
   s.version = Int(release, "version");
   crypto::Envelope e;
-  e.payload_type = std::string(service::kApprovalPayloadType);
-  e.payload = service::EncodeApprovalPayload(s);
+  e.payload_type = std::string(protocol::kApprovalPayloadType);
+  e.payload = protocol::EncodeApprovalStatement(s);
   crypto::SignEnvelope(&e, *p.key);
   return "{\"envelope\":" + Quote(crypto::SerializeEnvelope(e)) + "}";
 }

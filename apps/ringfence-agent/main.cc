@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "agent/agent.h"
+#include "agent/consumer.h"
 #include "agent/http_client.h"
 #include "http/transport_policy.h"
 #include "platform/env.h"
@@ -18,43 +19,6 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop.store(true); }
-
-// Splits a command line like a POSIX shell would for plain words: whitespace separates words,
-// '...' and "..." quote, backslash escapes the next character. No expansion of any kind.
-rf::Result<std::vector<std::string>> SplitCommand(const std::string& s) {
-  std::vector<std::string> out;
-  std::string cur;
-  bool in_word = false;
-  char quote = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (quote) {
-      if (c == quote) {
-        quote = 0;
-      } else if (c == '\\' && quote == '"' && i + 1 < s.size()) {
-        cur += s[++i];
-      } else {
-        cur += c;
-      }
-    } else if (c == '\'' || c == '"') {
-      quote = c;
-      in_word = true;
-    } else if (c == '\\' && i + 1 < s.size()) {
-      cur += s[++i];
-      in_word = true;
-    } else if (c == ' ' || c == '\t' || c == '\n') {
-      if (in_word) out.push_back(cur);
-      cur.clear();
-      in_word = false;
-    } else {
-      cur += c;
-      in_word = true;
-    }
-  }
-  if (quote) return rf::Status::InvalidArgument("unterminated quote in '" + s + "'");
-  if (in_word) out.push_back(cur);
-  return out;
-}
 
 int Fail(const std::string& m) {
   std::fprintf(stderr, "ringfence-agent: %s\n", m.c_str());
@@ -169,13 +133,9 @@ int main(int argc, char** argv) {
     o.device.capabilities_json = *m;
   }
   if (!consumer.empty()) {
-    auto c = SplitCommand(consumer);
-    auto ma = SplitCommand(manifest_args), la = SplitCommand(load_args), ra = SplitCommand(run_args);
-    if (!c.ok() || !ma.ok() || !la.ok() || !ra.ok()) return Fail("cannot parse a consumer command line");
-    o.consumer.argv = *c;
-    o.consumer.manifest_args = *ma;
-    o.consumer.load_args = *la;
-    o.consumer.run_args = *ra;
+    rf::Status s = rf::agent::SetConsumerCommandLines(consumer, manifest_args, load_args, run_args,
+                                                      &o.consumer);
+    if (!s.ok()) return Fail(s.ToString());
     if (oneshot) o.consumer.run_mode = rf::agent::RunMode::kOneShot;
   }
 

@@ -7,7 +7,7 @@
 #include "core/content_type.h"
 #include "examples/sensor/ipc_sensor.h"
 #include "examples/sensor/rules.h"
-#include "platform/subprocess.h"
+#include "platform/process.h"
 #include "testing/test_util.h"
 
 // As in app/main.cc: under AddressSanitizer the legacy integration's out-of-bounds read must
@@ -137,13 +137,13 @@ TEST(InterpreterTest, GlobAndPrefixes) {
 // The process, as layer 2 and the agent's pre-flight run it.
 class SensorProcessTest : public ::testing::Test {
  protected:
-  rf::SubprocessResult Run(std::vector<std::string> args) {
-    rf::SubprocessOptions o;
+  rf::ProcessResult Run(std::vector<std::string> args) {
+    rf::ProcessOptions o;
     o.argv = {rf::testing::BinaryPath("examples/sensor/ringfence-sensor")};
     o.argv.insert(o.argv.end(), args.begin(), args.end());
-    auto r = rf::RunSubprocess(o);
+    auto r = rf::RunProcess(o);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : rf::SubprocessResult{};
+    return r.ok() ? *r : rf::ProcessResult{};
   }
   rf::testing::TempDir dir_;
 };
@@ -162,7 +162,7 @@ TEST_F(SensorProcessTest, LegacyLoadCrashesCorrectLoadSucceeds) {
   const std::string payload = dir_.File("cf291.json");
   rf::testing::WriteFileOrDie(payload, Cf291Payload());
   auto legacy = Run({"--integration", "legacy", "load", payload});
-  EXPECT_EQ(legacy.term_signal, SIGSEGV) << legacy.err;
+  EXPECT_EQ(legacy.signal, SIGSEGV) << legacy.err;
   auto correct = Run({"--integration", "correct", "load", payload});
   EXPECT_EQ(correct.exit_code, 0) << correct.err;
   EXPECT_NE(correct.err.find("health: ok: 3 rules active"), std::string::npos) << correct.err;

@@ -145,6 +145,8 @@ Status Agent::CheckinRound() {
   if (!reported.empty()) {
     if (Status s = SaveState(); !s.ok()) Log("cannot save state: " + s.ToString());
   }
+  // A malformed directive costs only its own channel (protocol/agent_messages.h).
+  for (const auto& r : resp->rejected) RejectDirective(r);
   const int64_t applied_before = stats_.applied;
   for (const auto& d : resp->directives) {
     if (d.action == "install") {
@@ -206,6 +208,18 @@ void Agent::Refuse(const Directive& d, const std::string& result, const std::str
   if (result == "refused") ++stats_.refused;
   state_.Report({d.channel, d.version, d.sha256, result, reason});
   if (Status s = SaveState(); !s.ok()) Log("cannot save state: " + s.ToString());
+}
+
+void Agent::RejectDirective(const RejectedDirective& r) {
+  ++stats_.directives_rejected;
+  const Directive& d = r.directive;
+  // Reported as refused when the entry is one the server accepts (a channel such as ".." is not:
+  // it would make the server refuse the whole report); logged either way.
+  if (IsValidChannel(d.channel) && d.version >= 1 && IsSha256Hex(d.sha256)) {
+    Refuse(d, "refused", "malformed directive: " + r.error.message());
+  } else {
+    Log("malformed directive ignored (other channels still apply): " + r.error.message());
+  }
 }
 
 void Agent::HandleInstall(const Directive& d) {

@@ -74,6 +74,7 @@ struct AgentStats {
   int64_t checkins_failed = 0;
   int64_t applied = 0;
   int64_t refused = 0;
+  int64_t directives_rejected = 0;  // malformed directives in check-in responses (skipped)
   int64_t preflight_failed = 0;
   int64_t reverted = 0;
   int64_t consumer_starts = 0;
@@ -131,6 +132,9 @@ class Agent {
   void HandleInstall(const Directive& d);
   void HandleRevert(const Directive& d);
   void Refuse(const Directive& d, const std::string& result, const std::string& reason);
+  // A directive the check-in response decoder refused: logged, and reported as refused when its
+  // channel, version and digest are valid.
+  void RejectDirective(const RejectedDirective& r);
   // Stops the consumer (if running) before its content changes or the agent exits. A start on
   // probation that the agent ends itself before the healthy period is forgiven; a consumer that
   // had already ended on its own, or crashed during the stop, is handled as an exit instead.

@@ -223,6 +223,54 @@ TEST_F(AgentTest, APreflightCrashIsNeverAppliedAndIsQuarantined) {
   EXPECT_EQ(agent->stats().preflight_failed, 1);
 }
 
+// A check-in response with malformed directives still applies the others: here a revert on
+// channel 291 next to a directive for channel ".." (which an older server could send) and one with
+// an unknown action. The bad ones are logged; the one with a valid channel, version and digest is
+// reported as refused at the next check-in. (Before, the whole response was dropped, the revert
+// included.)
+TEST_F(AgentTest, OneMalformedDirectiveDoesNotCostTheOthers) {
+  auto agent = NewAgent(Options(false));  // no consumer: applied bundles count as healthy
+  Release v1 = MakeRelease(keys_, "291", 1, now_s_), v2 = MakeRelease(keys_, "291", 2, now_s_);
+  server_.Offer(v1);
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  server_.Offer(v2);
+  ASSERT_TRUE(agent->CheckinRound().ok());
+  ASSERT_EQ(Slot("active"), v2.bundle);
+  server_.Offer(v2, "revert",
+                testing::ReleaseStatementFor(keys_.release, "revert", "291", 2, v2.sha256, now_s_,
+                                             now_s_ + 3600));
+  const std::string sha(64, 'c');
+  server_.OfferRaw("..", R"({"action":"install","version":3,"sha256":")" + sha +
+                             R"(","bundle_url":"/v1/bundles/x","approvals_url":"/a","release":"{}"})");
+  server_.OfferRaw("300", R"({"action":"explode","version":3,"sha256":")" + sha +
+                              R"(","release":"{}"})");
+  ASSERT_TRUE(agent->CheckinRound().ok()) << log_;
+  EXPECT_EQ(Slot("active"), v1.bundle);
+  EXPECT_EQ(agent->state().channels.at("291").current, (BundleRef{1, v1.sha256}));
+  EXPECT_EQ(agent->stats().directives_rejected, 2);
+  EXPECT_EQ(agent->state().channels.count(".."), 0u);
+  EXPECT_NE(log_.find("channel '..' is not a valid channel name"), std::string::npos) << log_;
+  EXPECT_NE(log_.find("unknown action 'explode'"), std::string::npos) << log_;
+  server_.Clear("..");
+  server_.Clear("300");
+  ASSERT_TRUE(agent->CheckinRound().ok()) << log_;
+  bool reverted = false, refused = false;
+  for (const auto& c : server_.checkins()) {
+    for (const auto& a : c.at("health").at("apply").as_array()) {
+      const auto& o = a.as_object();
+      if (o.at("channel") == "291" && o.at("result") == "reverted") reverted = true;
+      if (o.at("channel") == "300" && o.at("result") == "refused") {
+        refused = true;
+        EXPECT_NE(std::string(o.at("reason").as_string()).find("unknown action 'explode'"),
+                  std::string::npos);
+      }
+      EXPECT_NE(o.at("channel"), "..");
+    }
+  }
+  EXPECT_TRUE(reverted);
+  EXPECT_TRUE(refused);
+}
+
 TEST_F(AgentTest, APreflightThatSpinsIsStoppedByItsLimits) {
   auto agent = NewAgent(Options());
   Release hang = MakeRelease(keys_, "291", 1, now_s_, {{{"hang_on", "load"}}});
@@ -331,11 +379,6 @@ TEST_F(AgentTest, SurvivesAHostileServerAndRecovers) {
     r.body = "oops";
     attacks.push_back({"500", r});
   }
-  {
-    RawResponse r;
-    r.body = "{\"poll_after_s\":60,\"channels\":{\"../../etc\":{\"action\":\"install\"}}}";
-    attacks.push_back({"path traversal channel", r});
-  }
   int64_t attempt = 0;
   for (const auto& [name, response] : attacks) {
     SCOPED_TRACE(name);
@@ -348,6 +391,20 @@ TEST_F(AgentTest, SurvivesAHostileServerAndRecovers) {
     EXPECT_EQ(agent->stats().checkins_failed, ++attempt);
     // Backoff: the next attempt is scheduled within the growing full-jitter window.
     EXPECT_LE(agent->next_checkin_micros() - env_.clock->MonotonicMicros(), 1000 * 1000);
+  }
+  // A well-formed response whose one directive names a path-traversal channel: the directive is
+  // ignored and logged, nothing is written outside the state directory, and the check-in itself
+  // counts (one bad directive never costs the response: docs/protocol.md).
+  {
+    RawResponse r;
+    r.body = "{\"poll_after_s\":60,\"channels\":{\"../../etc\":{\"action\":\"install\"}}}";
+    server_.SetHook([r](const RawRequest&) { return std::optional<RawResponse>(r); });
+    const int64_t rejected = agent->stats().directives_rejected;
+    ASSERT_TRUE(agent->CheckinRound().ok()) << log_;
+    EXPECT_EQ(agent->stats().checkins_failed, attempt);
+    EXPECT_EQ(agent->stats().directives_rejected, rejected + 1);
+    EXPECT_NE(log_.find("malformed directive ignored"), std::string::npos) << log_;
+    EXPECT_EQ(agent->state().channels.count("../../etc"), 0u);
   }
   server_.SetHook(nullptr);
   ASSERT_TRUE(agent->CheckinRound().ok()) << log_;

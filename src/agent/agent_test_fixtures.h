@@ -274,6 +274,12 @@ class FakeFleetServer {
   void Clear(const std::string& channel) {
     std::lock_guard<std::mutex> l(mu_);
     directives_.erase(channel);
+    raw_directives_.erase(channel);
+  }
+  // Serve `json` verbatim as the directive of `channel` (malformed ones, for the decoder).
+  void OfferRaw(const std::string& channel, const std::string& json) {
+    std::lock_guard<std::mutex> l(mu_);
+    raw_directives_[channel] = boost::json::parse(json);
   }
   // Replace the bundle bytes served for `sha` (garbage, tampered...).
   void ServeBundleBytes(const std::string& sha, std::string bytes) {
@@ -403,6 +409,7 @@ class FakeFleetServer {
         }
         chans[ch] = std::move(o);
       }
+      for (const auto& [ch, raw] : raw_directives_) chans[ch] = raw;
       RawResponse r;
       r.body = boost::json::serialize(boost::json::object{
           {"poll_after_s", poll_after_.load()}, {"server_time_s", 0}, {"channels", std::move(chans)}});
@@ -445,6 +452,7 @@ class FakeFleetServer {
   std::mutex mu_;
   std::map<std::string, Release> releases_;
   std::map<std::string, Directive> directives_;
+  std::map<std::string, boost::json::value> raw_directives_;
   std::map<std::string, std::string> bundle_override_;
   std::map<std::string, int64_t> last_seq_;
   std::set<std::string> enrolled_;

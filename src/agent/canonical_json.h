@@ -1,43 +1,18 @@
-// Canonical JSON (docs/bundle-format.md "Canonical payload"): the one byte form of every signed
-// statement the agent reads — bundle payloads, release statements and approvals.
-//
-// A payload is accepted only if re-encoding what was parsed gives back the exact same bytes, so a
-// statement has one identity and a verifier never acts on bytes that differ from what was signed.
-//
-//   RF_ASSIGN_OR_RETURN(boost::json::value v, ParseCanonicalJson(payload));
+// The agent's names for the protocol's canonical JSON helpers. The one definition is
+// protocol/canonical_json.h (docs/protocol.md "Signed statements"); nothing is defined here.
 #ifndef RINGFENCE_AGENT_CANONICAL_JSON_H_
 #define RINGFENCE_AGENT_CANONICAL_JSON_H_
 
-#include <cstdint>
-#include <string>
-#include <string_view>
-
-#include <boost/json/value.hpp>
-
-#include "core/status.h"
+#include "protocol/canonical_json.h"
 
 namespace rf::agent {
 
-// Keys sorted bytewise, no whitespace, integers in decimal, the minimal string escapes.
-// Floating-point numbers have no canonical form here and are encoded with a marker that never
-// round-trips, so a payload holding one is refused by ParseCanonicalJson.
-std::string EncodeCanonicalJson(const boost::json::value& v);
-
-// Parses `text` and refuses it (InvalidArgument naming the problem) unless it is valid JSON in
-// canonical form, at most `max_depth` deep.
-Result<boost::json::value> ParseCanonicalJson(std::string_view text, unsigned max_depth = 32);
-
-// Parses ordinary (not necessarily canonical) JSON: InvalidArgument on a syntax error.
-Result<boost::json::value> ParseJson(std::string_view text, unsigned max_depth = 32);
-
-// Field access for decoders: each fails with InvalidArgument "<where>: '<key>' ..." when the key is
-// missing or of the wrong type.
-Result<std::string> GetString(const boost::json::object& o, std::string_view key,
-                              std::string_view where);
-Result<int64_t> GetInt(const boost::json::object& o, std::string_view key, std::string_view where);
-// InvalidArgument naming the first key of `o` that is not in `allowed`.
-Status CheckKeys(const boost::json::object& o, std::initializer_list<std::string_view> allowed,
-                 std::string_view where);
+using protocol::CheckKeys;
+using protocol::EncodeCanonicalJson;
+using protocol::GetInt;
+using protocol::GetString;
+using protocol::ParseCanonicalJson;
+using protocol::ParseJson;
 
 }  // namespace rf::agent
 

@@ -1,9 +1,10 @@
-// Running the consumer in child processes: one-shot commands with resource limits (the manifest
-// query and the pre-flight load) and the long-running supervised consumer.
+// The agent's child processes, run by the one process runner (src/platform/process.h; the sandbox
+// and its order are docs/process.md's): one-shot commands with resource limits (the manifest query
+// and the pre-flight load) and the long-running supervised consumer.
 //
-// Every child gets its own process group, a minimal environment (PATH only), no inherited file
-// descriptors beyond stdin (/dev/null), stdout and stderr, and PR_SET_PDEATHSIG=SIGKILL so it can
-// never outlive a killed agent. Resource limits are rlimits set in the child before exec.
+// What this file adds to the runner is the agent's policy: every child gets a minimal environment
+// (PATH only), dies with the agent (PR_SET_PDEATHSIG), and the limits below; a supervised child's
+// stdout and stderr share one pipe read line by line.
 #ifndef RINGFENCE_AGENT_CHILD_PROCESS_H_
 #define RINGFENCE_AGENT_CHILD_PROCESS_H_
 
@@ -16,6 +17,7 @@
 
 #include "core/status.h"
 #include "platform/env.h"
+#include "platform/process.h"
 
 namespace rf::agent {
 
@@ -33,55 +35,43 @@ struct ChildLimits {
   bool isolate_network = false;
 };
 
-struct ChildOutcome {
-  bool timed_out = false;
-  int exit_code = -1;  // >= 0 when the child exited
-  int signal = 0;      // > 0 when a signal ended it
-  std::string out;     // captured stdout (one-shot only)
-  std::string err;     // captured stderr (one-shot only)
-
-  bool Succeeded() const { return !timed_out && exit_code == 0; }
-  // "exit 1", "killed by signal 11 (SIGSEGV)", "timed out after 30000 ms"; plus the last line of
-  // stderr when there is one.
-  std::string Describe() const;
-};
+// How a child ended: exit code or signal, whether it timed out, its captured output (one-shot
+// only); Succeeded() and Describe() ("killed by signal 11 (SIGSEGV): <last stderr line>").
+using ChildOutcome = ProcessResult;
 
 // Runs argv to completion (or to the wall timeout), capturing stdout and stderr. The wall clock is
-// measured with `clock`'s monotonic time. Fails only when the process cannot be started.
+// measured with `clock`'s monotonic time. Fails only when the process cannot be started (the
+// error names why: not found, a sandbox step that failed).
 Result<ChildOutcome> RunChild(Clock* clock, const std::vector<std::string>& argv,
                               const ChildLimits& limits);
 
-// A long-running child whose stdout and stderr are captured through one pipe and handed to the
-// agent line by line (TakeOutputLines), which forwards them to its log and reads the consumer's
-// pushed health reports from them (docs/sdk.md). Not thread-safe.
+// A long-running child whose stdout and stderr are captured through one pipe (1 MiB where the
+// kernel allows) and handed to the agent line by line (TakeOutputLines), which forwards them to its
+// log and reads the consumer's pushed health reports from them (docs/sdk.md). Not thread-safe.
 class SupervisedChild {
  public:
   SupervisedChild() = default;
   SupervisedChild(const SupervisedChild&) = delete;
   SupervisedChild& operator=(const SupervisedChild&) = delete;
-  ~SupervisedChild();  // kills a running child (SIGKILL to its group) and reaps it
+  ~SupervisedChild() = default;  // kills a running child (SIGKILL to its group) and reaps it
 
   // REQUIRES: !running(). `limits.wall_timeout_ms` is ignored.
   Status Start(const std::vector<std::string>& argv, const ChildLimits& limits);
-  bool running() const { return pid_ > 0; }
-  pid_t pid() const { return pid_; }
+  bool running() const { return process_.running(); }
+  pid_t pid() const { return process_.pid(); }
   // Non-blocking: the outcome once the child has ended (and running() is then false).
-  std::optional<ChildOutcome> Poll();
+  std::optional<ChildOutcome> Poll() { return process_.Poll(); }
   // SIGTERM to the group, SIGKILL after `grace_ms`; waits and returns the outcome.
-  ChildOutcome Stop(Clock* clock, int64_t grace_ms);
+  ChildOutcome Stop(Clock* clock, int64_t grace_ms) { return process_.Stop(grace_ms, clock); }
   // Non-blocking: the complete lines the child wrote since the last call (without the newline;
   // a line longer than kMaxLineBytes is cut there). Once the child has ended and its output is
   // exhausted, also an unterminated last line. Output of an ended child stays readable until the
   // next Start().
-  std::vector<std::string> TakeOutputLines();
+  std::vector<std::string> TakeOutputLines() { return process_.TakeStdoutLines(); }
   static constexpr size_t kMaxLineBytes = 4096;
 
  private:
-  void CloseOutput();
-
-  pid_t pid_ = -1;
-  int out_fd_ = -1;      // read end of the child's stdout+stderr pipe (non-blocking)
-  std::string partial_;  // an incomplete line read so far
+  Process process_;
 };
 
 }  // namespace rf::agent

@@ -1,32 +1,11 @@
 #include "agent/consumer.h"
 
-#include <unistd.h>
-
-#include <cstdlib>
-
 #include "agent/canonical_json.h"
 #include "core/fleet.h"
 
 namespace rf::agent {
 
-std::string ResolveExecutable(const std::string& name) {
-  if (name.empty() || name.find('/') != std::string::npos) return name;
-  const char* path = std::getenv("PATH");
-  std::string_view p = path ? path : "/usr/local/bin:/usr/bin:/bin";
-  while (!p.empty()) {
-    auto colon = p.find(':');
-    std::string dir(p.substr(0, colon));
-    p = colon == std::string_view::npos ? std::string_view() : p.substr(colon + 1);
-    if (dir.empty()) continue;
-    std::string candidate = dir + "/" + name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return name;
-}
-
-ConsumerCommand::ConsumerCommand(ConsumerOptions options) : options_(std::move(options)) {
-  if (!options_.argv.empty()) options_.argv[0] = ResolveExecutable(options_.argv[0]);
-}
+ConsumerCommand::ConsumerCommand(ConsumerOptions options) : options_(std::move(options)) {}
 
 std::vector<std::string> ConsumerCommand::Expand(const std::vector<std::string>& tmpl,
                                                  const std::vector<std::string>& paths) const {
@@ -64,6 +43,25 @@ Result<ChildOutcome> ConsumerCommand::Preflight(Clock* clock, const std::string&
 
 std::vector<std::string> ConsumerCommand::RunArgv(const std::vector<std::string>& bundle_paths) const {
   return Expand(options_.run_args, bundle_paths);
+}
+
+Status SetConsumerCommandLines(std::string_view consumer, std::string_view manifest_args,
+                               std::string_view load_args, std::string_view run_args,
+                               ConsumerOptions* options) {
+  auto c = SplitCommandLine(consumer);
+  if (!c.ok()) return c.status().WithPrefix("--consumer");
+  if (c->empty()) return Status::InvalidArgument("--consumer is empty");
+  auto m = SplitCommandLine(manifest_args);
+  if (!m.ok()) return m.status().WithPrefix("--consumer-manifest-args");
+  auto l = SplitCommandLine(load_args);
+  if (!l.ok()) return l.status().WithPrefix("--consumer-load-args");
+  auto r = SplitCommandLine(run_args);
+  if (!r.ok()) return r.status().WithPrefix("--consumer-run-args");
+  options->argv = std::move(*c);
+  options->manifest_args = std::move(*m);
+  options->load_args = std::move(*l);
+  options->run_args = std::move(*r);
+  return Status::Ok();
 }
 
 }  // namespace rf::agent

@@ -9,6 +9,7 @@
 #define RINGFENCE_AGENT_CONSUMER_H_
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "agent/child_process.h"
@@ -62,8 +63,14 @@ class ConsumerCommand {
   ConsumerOptions options_;
 };
 
-// Resolves a command name without '/' through $PATH (execve needs a path). Unchanged otherwise.
-std::string ResolveExecutable(const std::string& name);
+// Sets options->argv and the three argument templates from the agent's command-line flags
+// (--consumer, --consumer-manifest-args, --consumer-load-args, --consumer-run-args), each split by
+// rf::SplitCommandLine (docs/process.md "Command lines"): the same words layer 2 runs for the same
+// --consumer string on the server. InvalidArgument naming the flag otherwise (nothing is set then).
+// The program is looked up in PATH when it is started (rf::ResolveExecutable).
+Status SetConsumerCommandLines(std::string_view consumer, std::string_view manifest_args,
+                               std::string_view load_args, std::string_view run_args,
+                               ConsumerOptions* options);
 
 }  // namespace rf::agent
 

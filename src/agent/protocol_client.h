@@ -1,5 +1,6 @@
-// The agent side of docs/protocol.md: request bodies, strict response decoding, and the four calls
-// (enroll, check-in, bundle, approvals) over an HttpClient with per-call size and time caps.
+// The agent side of docs/protocol.md: the four calls (enroll, check-in, bundle, approvals) over an
+// HttpClient with per-call size and time caps. Bodies are encoded and decoded by the protocol
+// library (protocol/agent_messages.h); HTTP errors map to Status by protocol/http_status.h.
 //
 // Nothing a server sends is trusted beyond its shape: directives only say what to fetch; the
 // Verifier decides what is applied.
@@ -16,43 +17,21 @@
 #include "agent/http_client.h"
 #include "core/status.h"
 #include "crypto/crypto.h"
+#include "protocol/agent_messages.h"
 
 namespace rf::agent {
 
-// One channel of a check-in response.
-struct Directive {
-  std::string channel;
-  std::string action;  // "install" or "revert"
-  int64_t version = 0;
-  std::string sha256;
-  std::string bundle_url;     // install only
-  std::string approvals_url;  // install only
-  std::string release;        // the release statement envelope (JSON text)
-  std::string reason;         // revert only (may be empty)
-};
-
-struct CheckinResponse {
-  int64_t poll_after_s = 60;
-  int64_t server_time_s = 0;
-  // > 0: this check-in reported an apply the server wants confirmed: check in again after this
-  // long, jittered (rollout::ConfirmationDelayMicros; docs/protocol.md "Post-apply confirmation").
-  int64_t confirm_after_ms = 0;
-  std::vector<Directive> directives;
-};
-
-// A device session (docs/protocol.md "Device credentials"): what check-ins and downloads carry.
-struct DeviceSession {
-  std::string token;
-  int64_t expires_s = 0;     // server clock
-  int64_t poll_after_s = 60;
-};
-
-// What identifies and describes the device (enroll and check-in).
-struct DeviceInfo {
-  std::string device_id;
-  std::map<std::string, std::string> attrs;
-  std::string capabilities_json;  // the capability manifest, a JSON object ("{}" when none)
-};
+// The messages and their codecs are the protocol's (protocol/agent_messages.h).
+using protocol::CheckinResponse;
+using protocol::DecodeCheckinResponse;
+using protocol::DecodeSessionResponse;
+using protocol::DeviceInfo;
+using protocol::DeviceSession;
+using protocol::Directive;
+using protocol::EncodeEnrollRequest;
+using protocol::EncodeSessionRequest;
+using protocol::RejectedDirective;
+using protocol::ValidateDeviceInfo;
 
 struct ProtocolLimits {
   size_t max_checkin_response_bytes = 256u << 10;
@@ -62,23 +41,9 @@ struct ProtocolLimits {
   int64_t download_timeout_ms = 120'000;
 };
 
-// Validates device id and attrs against the protocol's rules (InvalidArgument naming the problem).
-Status ValidateDeviceInfo(const DeviceInfo& device);
-
-// The enrollment body: the device, its public key and the proof of possession signed by `key`
-// at `now_s` (crypto::EnrollProofMessage).
-std::string EncodeEnrollRequest(const DeviceInfo& device, const crypto::SigningKey& key,
-                                int64_t now_s);
-// The session request body, signed by `key` at `now_s` (crypto::SessionRequestMessage).
-std::string EncodeSessionRequest(const std::string& device_id, const crypto::SigningKey& key,
-                                 int64_t now_s);
-// Strict decoding of the enrollment and session responses.
-Result<DeviceSession> DecodeSessionResponse(std::string_view body);
-// The check-in body for `seq`: device, installed channels and the pending health report.
+// The check-in body for `seq`: device, installed channels and the pending health report
+// (protocol::EncodeCheckinRequest of the agent's state).
 std::string EncodeCheckinRequest(const DeviceInfo& device, const AgentState& state, int64_t seq);
-// Strict decoding: unknown keys, wrong types, bad digests, channel names or actions are
-// InvalidArgument naming the key.
-Result<CheckinResponse> DecodeCheckinResponse(std::string_view body);
 
 class ProtocolClient {
  public:

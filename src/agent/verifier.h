@@ -18,15 +18,13 @@
 
 #include "agent/statements.h"
 #include "agent/trust_root.h"
+#include "protocol/agent_messages.h"
 #include "core/status.h"
 
 namespace rf::agent {
 
-struct BundleRef {
-  int64_t version = 0;
-  std::string sha256;
-  friend bool operator==(const BundleRef&, const BundleRef&) = default;
-};
+// A bundle version and digest (protocol/agent_messages.h).
+using protocol::BundleRef;
 
 // What the server's `install` directive named, and what was downloaded for it.
 struct InstallCandidate {

@@ -1,6 +1,8 @@
-// `ringfence check BUNDLE --type TYPE [--fleet FLEET] [--previous PREV] [--format text|json]`
+// `ringfence check BUNDLE --type TYPE [--fleet FLEET] [--previous PREV] [--format text|json]
+//   [--explain ITEM]`
 //   layer 2: `[--dynamic --consumer CMD ... [--corpus EVENTS] [--no-static] [--attestation OUT
 //   [--key K]] [--cpu-seconds N] [--memory-mb N] [--timeout-ms N]]` (docs/dynamic-checks.md)
+#include <chrono>
 #include <iostream>
 #include <optional>
 #include <memory>
@@ -18,6 +20,7 @@ namespace {
 
 struct CheckArgs {
   std::string bundle, type, fleet, previous, format = "text";
+  std::string explain;  // item id: print the cost analysis of its regexes, with measured attacks
   // Layer 2.
   bool dynamic = false, no_static = false;
   std::vector<std::string> consumers;
@@ -40,9 +43,9 @@ int RunDynamicLayer(Env env, const CheckArgs& a, const ContentType& type, const 
   }
   in.corpus = corpus;
   for (const std::string& c : a.consumers) {
-    std::vector<std::string> argv = dynamic::SplitCommand(c);
-    if (argv.empty()) return UsageError(Status::InvalidArgument("--consumer is empty"));
-    in.consumers.push_back({c, std::move(argv)});
+    auto spec = dynamic::ConsumerSpecFromCommandLine(c);
+    if (!spec.ok()) return UsageError(spec.status());
+    in.consumers.push_back(std::move(*spec));
   }
   std::optional<crypto::SigningKey> key;
   if (!a.key.empty()) {
@@ -99,6 +102,63 @@ void PrintText(const StageOneReport& r, const LoadedBundle& lb, const std::strin
   }
   std::cout << "\n" << r.errors << (r.errors == 1 ? " error, " : " errors, ") << r.warnings
             << (r.warnings == 1 ? " warning" : " warnings") << "\n";
+}
+
+// `--explain ITEM`: for each regex field of ITEM, the cost verdict under the type's engine and the
+// field's regex_mode, the attack (prefix, pump, suffix), and the consumer engine's measured time on
+// it at two sizes (docs/stage1-checks.md, regex.cost).
+int ExplainItem(Env env, const ContentType& type, const Bundle& bundle, const std::string& id) {
+  const Item* item = nullptr;
+  for (const Item& it : bundle.items) {
+    if (it.id == id) item = &it;
+  }
+  if (item == nullptr) return UsageError(Status::NotFound("--explain: no item '" + id + "' in the bundle"));
+  std::cout << "\nEXPLAIN item " << id << " (regex_engine " << RegexEngineName(type.regex_engine) << ")\n";
+  auto now = [&env] { return std::chrono::nanoseconds(env.clock->MonotonicMicros() * 1000); };
+  bool any = false;
+  for (size_t pos = 0; pos < type.fields.size(); ++pos) {
+    const FieldSpec& f = type.fields[pos];
+    const FieldValue& v = item->values[pos];
+    if (f.type != FieldType::kRegex || v.kind != FieldValue::Kind::kString || v.s.empty()) continue;
+    any = true;
+    const RegexMode mode = f.regex_mode.value_or(type.regex_mode);
+    std::cout << "  field " << f.name << " (" << RegexModeName(mode) << "): " << v.s << "\n";
+    if (type.regex_engine == RegexEngine::kRe2) {
+      std::cout << "    RE2 runs in linear time; no backtracking cost to explain\n";
+      continue;
+    }
+    RegexCostOptions o;
+    o.dialect = type.regex_engine == RegexEngine::kPcre2 ? RegexDialect::kPcre2 : RegexDialect::kEcmaScript;
+    o.mode = mode;
+    RegexCostReport r = AnalyzeBacktrackingCost(v.s, o);
+    if (r.cost == RegexCost::kLinear) {
+      std::cout << "    linear: no ambiguity that a failing input can reach\n";
+      continue;
+    }
+    std::cout << "    " << r.reason << "\n";
+    if (!r.attack) {
+      std::cout << "    no attack string was constructed for this verdict\n";
+      continue;
+    }
+    std::cout << "    attack: " << DescribeRegexAttack(*r.attack) << "\n";
+    // Two sizes: exponential grows per pump, polynomial per byte.
+    const size_t pump = std::max<size_t>(r.attack->pump.size(), 1);
+    const bool exponential = r.cost == RegexCost::kExponential;
+    const size_t n1 = exponential ? std::max<size_t>(14 / pump, 4) : std::max<size_t>(1000 / pump, 8);
+    const size_t n2 = exponential ? n1 + std::max<size_t>(4 / pump, 2) : 2 * n1;
+    for (size_t n : {n1, n2}) {
+      auto t = RunRegexAttack(v.s, o.dialect, mode, r.attack->Build(n), now);
+      std::cout << "    " << RegexEngineName(type.regex_engine) << " on " << r.attack->Length(n)
+                << " bytes (pump x " << n << "): ";
+      if (t.ok()) {
+        std::cout << (t->count() / 1000) << " us\n";
+      } else {
+        std::cout << t.status().message() << "\n";
+      }
+    }
+  }
+  if (!any) std::cout << "  (no regex fields with a value)\n";
+  return kExitOk;
 }
 
 int RunCheck(const CheckArgs& a) {
@@ -175,10 +235,16 @@ int RunCheck(const CheckArgs& a) {
     }
     return accepted ? kExitOk : kExitRejected;
   }
+  if (!a.explain.empty() && a.format != "text") {
+    return UsageError(Status::InvalidArgument("--explain prints text; drop --format json"));
+  }
   if (a.format == "json") {
     std::cout << StageOneReportJson(report, digest);
   } else {
     PrintText(report, *lb, a.bundle, digest, fleet.has_value());
+  }
+  if (!a.explain.empty()) {
+    if (int rc = ExplainItem(env, *type, lb->bundle, a.explain); rc != kExitOk) return rc;
   }
   return report.accepted ? kExitOk : kExitRejected;
 }
@@ -196,6 +262,9 @@ void RegisterCheckCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--fleet", args->fleet, "fleet inventory (.json): check the consumer contract");
   cmd->add_option("--previous", args->previous, "the channel's current bundle: growth and version");
   cmd->add_option("--format", args->format, "text or json")->default_str("text");
+  cmd->add_option("--explain", args->explain,
+                  "item id: explain its regex cost verdicts with an attack string and the engine's "
+                  "measured time on it at two sizes");
   cmd->add_flag("--dynamic", args->dynamic, "layer 2: run each --consumer on the content in a sandbox");
   cmd->add_option("--consumer", args->consumers,
                   "consumer command speaking the consumer process protocol (docs/sdk.md); repeatable");

@@ -9,7 +9,7 @@
 #include "sim/sim_command.h"
 #endif
 #ifdef RF_HAVE_SERVER
-#include "server/server_command.h"
+#include "cli/server_command.h"
 #endif
 #ifdef RF_HAVE_DEMO
 #include "demo/demo_command.h"

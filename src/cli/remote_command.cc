@@ -24,7 +24,7 @@
 #include "core/stage1.h"
 #include "crypto/crypto.h"
 #include "crypto/dsse.h"
-#include "service/release_service.h"
+#include "protocol/statements.h"
 #include "store/audit.h"
 #include "store/sqlite_store.h"
 
@@ -337,7 +337,7 @@ int ReleaseApprove(const Remote& r, const Args& a) {
     std::cout << "layer 1 verdict for bundle " << S(*rel, "bundle_sha256").substr(0, 16) << "…: "
               << S(report.as_object(), "verdict") << "\n";
   }
-  service::ApprovalStatement s;
+  protocol::ApprovalStatement s;
   s.bundle_sha256 = S(*rel, "bundle_sha256");
   s.channel = S(*rel, "channel");
   s.release_id = S(*rel, "release_id");
@@ -346,8 +346,8 @@ int ReleaseApprove(const Remote& r, const Args& a) {
   s.role = a.role;
   s.version = I(*rel, "version");
   crypto::Envelope e;
-  e.payload_type = std::string(service::kApprovalPayloadType);
-  e.payload = service::EncodeApprovalPayload(s);
+  e.payload_type = std::string(protocol::kApprovalPayloadType);
+  e.payload = protocol::EncodeApprovalStatement(s);
   crypto::SignEnvelope(&e, *key);
   auto o = Call(**c, "POST", "/v1/releases/" + a.id + "/approvals",
                 "{\"envelope\":" + Quote(crypto::SerializeEnvelope(e)) + "}", &rc);

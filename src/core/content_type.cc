@@ -26,9 +26,16 @@ bool IsStringLike(FieldType t) {
   return t == FieldType::kString || t == FieldType::kRegex || t == FieldType::kGlob;
 }
 
+Result<RegexMode> ParseRegexMode(yaml::NodeRef at, const std::string& mode) {
+  if (mode == "search") return RegexMode::kSearch;
+  if (mode == "match") return RegexMode::kMatch;
+  return yaml::ErrorAt(at, "regex_mode", "unknown regex_mode '" + mode + "' (known: search, match)");
+}
+
 Result<FieldSpec> ParseField(yaml::NodeRef f, size_t position) {
   RF_RETURN_IF_ERROR(yaml::CheckMapping(
-      f, "field", {"name", "type", "wildcard", "required", "max_length", "min", "max", "values"}));
+      f, "field",
+      {"name", "type", "wildcard", "required", "max_length", "min", "max", "values", "regex_mode"}));
   FieldSpec spec;
   RF_ASSIGN_OR_RETURN(spec.name, yaml::GetString(f, "name"));
   if (!IsIdentifier(spec.name) || spec.name == "id") {
@@ -59,6 +66,13 @@ Result<FieldSpec> ParseField(yaml::NodeRef f, size_t position) {
     RF_ASSIGN_OR_RETURN(int64_t ml, yaml::GetInt(f, "max_length"));
     if (ml <= 0) return yaml::ErrorAt(f.Get("max_length"), "max_length", "must be positive");
     spec.max_length = ml;
+  }
+  if (f.Get("regex_mode")) {
+    if (spec.type != FieldType::kRegex) {
+      return yaml::ErrorAt(f.Get("regex_mode"), "regex_mode", "regex_mode applies only to regex fields");
+    }
+    RF_ASSIGN_OR_RETURN(std::string mode, yaml::GetString(f, "regex_mode"));
+    RF_ASSIGN_OR_RETURN(spec.regex_mode, ParseRegexMode(f.Get("regex_mode"), mode));
   }
   for (std::string_view k : {"min", "max"}) {
     if (!f.Get(k)) continue;
@@ -121,6 +135,15 @@ std::optional<FieldType> ParseFieldType(std::string_view name) {
   return std::nullopt;
 }
 
+std::string_view RegexEngineName(RegexEngine e) {
+  switch (e) {
+    case RegexEngine::kRe2: return "re2";
+    case RegexEngine::kEcmaScript: return "ecmascript";
+    case RegexEngine::kPcre2: return "pcre2";
+  }
+  return "?";
+}
+
 int ContentType::FieldPosition(std::string_view n) const {
   for (size_t i = 0; i < fields.size(); ++i) {
     if (fields[i].name == n) return static_cast<int>(i);
@@ -133,7 +156,8 @@ Result<ContentType> ParseContentType(std::string_view yaml_text, std::string_vie
   yaml::NodeRef root = doc.root();
   if (!root) return Status::InvalidArgument(std::string(filename) + ": file is empty");
   RF_RETURN_IF_ERROR(yaml::CheckMapping(
-      root, "content type", {"content_type", "schema_version", "fields", "limits", "regex_engine"}));
+      root, "content type",
+      {"content_type", "schema_version", "fields", "limits", "regex_engine", "regex_mode"}));
   ContentType ct;
   RF_ASSIGN_OR_RETURN(ct.name, yaml::GetString(root, "content_type"));
   if (!IsIdentifier(ct.name)) {
@@ -195,11 +219,17 @@ Result<ContentType> ParseContentType(std::string_view yaml_text, std::string_vie
   RF_ASSIGN_OR_RETURN(std::string engine, yaml::GetString(root, "regex_engine", "re2"));
   if (engine == "re2") {
     ct.regex_engine = RegexEngine::kRe2;
-  } else if (engine == "backtracking") {
-    ct.regex_engine = RegexEngine::kBacktracking;
+  } else if (engine == "ecmascript" || engine == "backtracking") {
+    ct.regex_engine = RegexEngine::kEcmaScript;
+  } else if (engine == "pcre2") {
+    ct.regex_engine = RegexEngine::kPcre2;
   } else {
     return yaml::ErrorAt(root.Get("regex_engine"), "regex_engine",
-                         "unknown engine '" + engine + "' (known: re2, backtracking)");
+                         "unknown engine '" + engine + "' (known: re2, ecmascript, backtracking, pcre2)");
+  }
+  if (root.Get("regex_mode")) {
+    RF_ASSIGN_OR_RETURN(std::string mode, yaml::GetString(root, "regex_mode"));
+    RF_ASSIGN_OR_RETURN(ct.regex_mode, ParseRegexMode(root.Get("regex_mode"), mode));
   }
   return ct;
 }

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/regex_cost.h"
 #include "core/status.h"
 
 namespace rf {
@@ -21,10 +22,16 @@ enum class FieldType : uint8_t { kString, kInt, kBool, kEnum, kRegex, kGlob, kIp
 std::string_view FieldTypeName(FieldType t);
 std::optional<FieldType> ParseFieldType(std::string_view name);
 
+// The engine consumers compile regex fields with (`regex_engine:`). Backtracking engines get the
+// worst-case cost analysis in their own dialect (docs/stage1-checks.md, regex.cost).
 enum class RegexEngine : uint8_t {
-  kRe2,          // linear-time (RE2 syntax); patterns only need to compile
-  kBacktracking  // ECMAScript syntax on a backtracking matcher; super-linear patterns are refused
+  kRe2,         // `re2`: linear-time (RE2 syntax); patterns only need to compile
+  kEcmaScript,  // `ecmascript` (alias `backtracking`): libstdc++ std::regex, ECMAScript syntax
+  kPcre2,       // `pcre2`: PCRE2 8-bit interpreter (ModSecurity/CRS, Snort, Suricata rules)
+  kBacktracking = kEcmaScript,  // the original name of kEcmaScript
 };
+
+std::string_view RegexEngineName(RegexEngine e);
 
 struct FieldSpec {
   std::string name;
@@ -34,6 +41,8 @@ struct FieldSpec {
   std::optional<int64_t> max_length;    // bytes; string-like types
   std::optional<int64_t> min, max;      // int
   std::vector<std::string> values;      // enum
+  // regex: whether consumers search the input or match all of it; unset: the type's regex_mode.
+  std::optional<RegexMode> regex_mode;
 };
 
 struct ContentLimits {
@@ -49,6 +58,9 @@ struct ContentType {
   std::vector<FieldSpec> fields;
   ContentLimits limits;
   RegexEngine regex_engine = RegexEngine::kRe2;
+  // How consumers apply regex fields (`regex_mode: search|match`); search, the default, is the
+  // safe assumption: std::regex_search and pcre2_match retry from every start position.
+  RegexMode regex_mode = RegexMode::kSearch;
   std::vector<int> unique_positions;  // positions of limits.unique, resolved
 
   // Position of the field called `name`, or -1.

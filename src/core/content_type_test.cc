@@ -54,6 +54,22 @@ TEST(ContentTypeTest, ParsesShippedChannelFile291Type) {
   EXPECT_EQ(t->regex_engine, RegexEngine::kRe2);
 }
 
+TEST(ContentTypeTest, RegexEngineAndMode) {
+  const std::string head = "content_type: t\nschema_version: 1\nfields:\n"
+                           "  - {name: a, type: regex}\n  - {name: b, type: regex, regex_mode: match}\n";
+  auto t = ParseContentType(head + "regex_engine: pcre2\n", "t.yaml");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(t->regex_engine, RegexEngine::kPcre2);
+  EXPECT_EQ(t->regex_mode, RegexMode::kSearch);  // the default: consumers search
+  EXPECT_FALSE(t->fields[0].regex_mode.has_value());
+  EXPECT_EQ(t->fields[1].regex_mode, RegexMode::kMatch);
+  auto e = ParseContentType(head + "regex_engine: ecmascript\nregex_mode: match\n", "t.yaml");
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ(e->regex_engine, RegexEngine::kEcmaScript);
+  EXPECT_EQ(e->regex_mode, RegexMode::kMatch);
+  EXPECT_EQ(RegexEngineName(RegexEngine::kBacktracking), "ecmascript");  // the alias
+}
+
 struct BadCase {
   const char* name;
   std::string text;
@@ -99,6 +115,10 @@ INSTANTIATE_TEST_SUITE_P(
                 "max_length applies only to string"},
         BadCase{"bad_engine", kHead + "  - {name: a, type: int}\nregex_engine: pcre\n",
                 "key 'regex_engine': unknown engine 'pcre'"},
+        BadCase{"bad_mode", kHead + "  - {name: a, type: regex}\nregex_mode: find\n",
+                "key 'regex_mode': unknown regex_mode 'find' (known: search, match)"},
+        BadCase{"mode_on_int", kHead + "  - {name: a, type: int, regex_mode: match}\n",
+                "regex_mode applies only to regex fields"},
         BadCase{"no_fields", "content_type: t\nschema_version: 1\n",
                 "key 'fields': required key is missing"},
         BadCase{"bad_name", "content_type: T-1\nschema_version: 1\nfields: [{name: a, type: int}]\n",

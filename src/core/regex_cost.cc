@@ -4,28 +4,54 @@
 
 #include <algorithm>
 #include <bitset>
+#include <functional>
+#include <map>
+#include <set>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 namespace rf {
+
+std::string_view RegexDialectName(RegexDialect d) {
+  return d == RegexDialect::kPcre2 ? "pcre2" : "ecmascript";
+}
+std::string_view RegexModeName(RegexMode m) { return m == RegexMode::kMatch ? "match" : "search"; }
+
+std::string RegexAttack::Build(size_t repeats) const {
+  std::string s = prefix;
+  s.reserve(Length(repeats));
+  for (size_t i = 0; i < repeats; ++i) s += pump;
+  s += suffix;
+  return s;
+}
+
 namespace {
 
 using CharSet = std::bitset<256>;
 
 // ---------------------------------------------------------------------------------------------
-// Parsing (ECMAScript subset accepted by std::regex) into a small AST.
+// Parsing (ECMAScript as accepted by libstdc++'s std::regex, or PCRE2) into a small AST.
 
 struct Node {
-  enum Kind { kEmpty, kSet, kConcat, kAlt, kRepeat } kind = kEmpty;
+  enum Kind { kEmpty, kSet, kConcat, kAlt, kRepeat, kAssert, kAtomic } kind = kEmpty;
+  // kAssert: '^' (anchors), '$' or \z, \b or \B, anything else (lookarounds, multiline ^ $).
+  enum Assertion { kBegin, kEnd, kOther, kWord };
   CharSet set;             // kSet
-  std::vector<int> kids;   // kConcat, kAlt, kRepeat (one kid)
+  std::vector<int> kids;   // kConcat, kAlt, kRepeat and kAtomic (one kid)
   int min = 0, max = 0;    // kRepeat; max == -1: unbounded
+  Assertion assertion = kOther;
   int begin = 0, end = 0;  // source span, for messages
+};
+
+struct Flags {
+  bool icase = false, dotall = false, multiline = false, extended = false;
 };
 
 class Parser {
  public:
-  Parser(std::string_view p, int max_nesting) : p_(p), max_nesting_(max_nesting) {}
+  Parser(std::string_view p, int max_nesting, RegexDialect dialect)
+      : p_(p), max_nesting_(max_nesting), pcre_(dialect == RegexDialect::kPcre2) {}
 
   // Returns the root node index, or -1 with error() set.
   int Parse() {
@@ -49,10 +75,26 @@ class Parser {
   bool More() const { return i_ < p_.size(); }
   char Peek() const { return p_[i_]; }
 
+  // PCRE2 extended mode (?x): whitespace and #-comments outside classes are ignored.
+  void SkipExtended() {
+    if (!flags_.extended) return;
+    while (More()) {
+      char c = Peek();
+      if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+        ++i_;
+      } else if (c == '#') {
+        while (More() && Peek() != '\n') ++i_;
+      } else {
+        break;
+      }
+    }
+  }
+
   int ParseAlt(int depth) {
     if (depth > max_nesting_) return Fail("groups nested deeper than " + std::to_string(max_nesting_));
     const int begin = static_cast<int>(i_);
     std::vector<int> branches;
+    const Flags saved = flags_;  // (?i) inside a group lasts until the group's end
     while (true) {
       int c = ParseConcat(depth);
       if (c < 0) return -1;
@@ -63,6 +105,7 @@ class Parser {
       }
       break;
     }
+    flags_ = saved;
     if (branches.size() == 1) return branches[0];
     Node n;
     n.kind = Node::kAlt;
@@ -75,10 +118,13 @@ class Parser {
   int ParseConcat(int depth) {
     const int begin = static_cast<int>(i_);
     std::vector<int> parts;
-    while (More() && Peek() != '|' && Peek() != ')') {
+    while (true) {
+      SkipExtended();
+      if (!More() || Peek() == '|' || Peek() == ')') break;
       const int atom_begin = static_cast<int>(i_);
       int a = ParseAtom(depth);
-      if (a < 0) return -1;
+      if (a == kNoAtom) continue;
+      if (a < 0) return -1;  // (?i), (?#...), \Q\E: nothing to quantify
       a = ParseQuantifiers(a, atom_begin);
       if (a < 0) return -1;
       parts.push_back(a);
@@ -93,7 +139,8 @@ class Parser {
     return Add(std::move(n));
   }
 
-  // Reads {n}, {n,}, {n,m} at i_; returns false (and leaves i_) if this is not a quantifier.
+  // Reads {n}, {n,}, {n,m} (PCRE2 also {,m}) at i_; returns false (and leaves i_) if this is not
+  // a quantifier.
   bool ReadBraces(int* min, int* max) {
     size_t j = i_ + 1;
     auto num = [&](int* out) {
@@ -125,7 +172,9 @@ class Parser {
   }
 
   int ParseQuantifiers(int atom, int atom_begin) {
-    while (More()) {
+    while (true) {
+      SkipExtended();
+      if (!More()) break;
       int min, max;
       char c = Peek();
       if (c == '*') {
@@ -139,9 +188,18 @@ class Parser {
       } else {
         break;
       }
-      if (More() && Peek() == '?') ++i_;  // lazy: same ambiguity as greedy
-      if (nodes_[atom].kind == Node::kEmpty && nodes_[atom].end > nodes_[atom].begin &&
-          p_[nodes_[atom].begin] != '(') {
+      bool possessive = false;
+      if (More() && Peek() == '?') {
+        ++i_;  // lazy: same ambiguity as greedy
+      } else if (pcre_ && More() && Peek() == '+') {
+        ++i_;
+        possessive = true;
+      }
+      const Node& a = nodes_[atom];
+      if (a.kind == Node::kAssert && !pcre_) {
+        return Fail("nothing to repeat at offset " + std::to_string(atom_begin));
+      }
+      if (a.kind == Node::kEmpty && a.end > a.begin && p_[a.begin] != '(') {
         return Fail("nothing to repeat at offset " + std::to_string(atom_begin));
       }
       Node n;
@@ -152,11 +210,26 @@ class Parser {
       n.begin = atom_begin;
       n.end = static_cast<int>(i_);
       atom = Add(std::move(n));
+      if (possessive) atom = Wrap(Node::kAtomic, atom, atom_begin);
     }
     return atom;
   }
 
-  int SetNode(const CharSet& s, int begin) {
+  int Wrap(Node::Kind kind, int kid, int begin) {
+    Node n;
+    n.kind = kind;
+    n.kids = {kid};
+    n.begin = begin;
+    n.end = static_cast<int>(i_);
+    return Add(std::move(n));
+  }
+
+  int SetNode(CharSet s, int begin) {
+    if (flags_.icase) {
+      for (int x = 'a'; x <= 'z'; ++x) {
+        if (s.test(x) || s.test(x - 32)) s.set(x), s.set(x - 32);
+      }
+    }
     Node n;
     n.kind = Node::kSet;
     n.set = s;
@@ -170,7 +243,17 @@ class Parser {
     n.end = static_cast<int>(i_);
     return Add(std::move(n));
   }
+  int AssertNode(Node::Assertion a, int begin) {
+    Node n;
+    n.kind = Node::kAssert;
+    n.assertion = a;
+    n.begin = begin;
+    n.end = static_cast<int>(i_);
+    return Add(std::move(n));
+  }
 
+  // The byte classes of the consumer's engine. libstdc++ (C locale, char): \s is the six ASCII
+  // spaces, \w is [A-Za-z0-9_]. PCRE2 (8-bit, no UCP) is the same, \h/\v per its documentation.
   static CharSet ClassOf(char c) {
     CharSet s;
     switch (c) {
@@ -185,34 +268,69 @@ class Parser {
         break;
       case 's': case 'S':
         for (int x : {' ', '\t', '\n', '\r', '\f', '\v'}) s.set(x);
-        for (int x = 0x80; x < 0x100; ++x) s.set(x);  // non-ASCII spaces (approximation)
         break;
+      case 'h': case 'H':
+        for (int x : {0x20, 0x09, 0xa0}) s.set(x);
+        break;
+      case 'v': case 'V':
+        for (int x : {0x0a, 0x0b, 0x0c, 0x0d, 0x85}) s.set(x);
+        break;
+      case 'N':
+        s.set('\n');
+        s.flip();
+        return s;
     }
-    if (c == 'D' || c == 'W' || c == 'S') s.flip();
+    if (c == 'D' || c == 'W' || c == 'S' || c == 'H' || c == 'V') s.flip();
     return s;
   }
 
+  int Hex(size_t n) {
+    if (i_ + n > p_.size()) return -1;
+    int v = 0;
+    for (size_t k = 0; k < n; ++k) {
+      char h = p_[i_ + k];
+      int d = (h >= '0' && h <= '9') ? h - '0'
+              : (h >= 'a' && h <= 'f') ? h - 'a' + 10
+              : (h >= 'A' && h <= 'F') ? h - 'A' + 10 : -1;
+      if (d < 0) return -1;
+      v = v * 16 + d;
+    }
+    i_ += n;
+    return v;
+  }
+
+  // PCRE2 [:name:] inside a class; i_ at '['. Returns false if this is not one.
+  bool PosixClass(CharSet* s) {
+    size_t close = p_.find(":]", i_ + 2);
+    if (i_ + 1 >= p_.size() || p_[i_ + 1] != ':' || close == std::string_view::npos) return false;
+    std::string_view name = p_.substr(i_ + 2, close - i_ - 2);
+    bool neg = !name.empty() && name[0] == '^';
+    if (neg) name.remove_prefix(1);
+    CharSet r;
+    for (int x = 0; x < 128; ++x) {
+      bool in = (name == "alpha" && isalpha(x)) || (name == "digit" && isdigit(x)) ||
+                (name == "alnum" && isalnum(x)) || (name == "space" && isspace(x)) ||
+                (name == "upper" && isupper(x)) || (name == "lower" && islower(x)) ||
+                (name == "punct" && ispunct(x)) || (name == "xdigit" && isxdigit(x)) ||
+                (name == "word" && (isalnum(x) || x == '_')) || (name == "blank" && (x == ' ' || x == '\t')) ||
+                (name == "cntrl" && iscntrl(x)) || (name == "print" && isprint(x)) ||
+                (name == "graph" && isgraph(x)) || (name == "ascii");
+      if (in) r.set(x);
+    }
+    if (neg) r.flip();
+    *s = r;
+    i_ = close + 2;
+    return true;
+  }
+
   // Parses an escape after '\' (i_ points after the backslash). Sets *set for character escapes,
-  // *assertion for \b \B. Returns false with an error on unsupported escapes.
-  bool ParseEscape(CharSet* set, bool* assertion, bool in_class) {
+  // *assertion for assertions (\b \B, PCRE2 \A \z \Z \G). Returns false with an error on
+  // unsupported escapes.
+  bool ParseEscape(CharSet* set, int* assertion, bool in_class) {
     if (!More()) return Fail("pattern ends with '\\'") >= 0;
     char c = p_[i_++];
-    *assertion = false;
+    *assertion = -1;
     set->reset();
-    auto hex = [&](size_t n) -> int {
-      if (i_ + n > p_.size()) return -1;
-      int v = 0;
-      for (size_t k = 0; k < n; ++k) {
-        char h = p_[i_ + k];
-        int d = (h >= '0' && h <= '9') ? h - '0'
-                : (h >= 'a' && h <= 'f') ? h - 'a' + 10
-                : (h >= 'A' && h <= 'F') ? h - 'A' + 10 : -1;
-        if (d < 0) return -1;
-        v = v * 16 + d;
-      }
-      i_ += n;
-      return v;
-    };
     switch (c) {
       case 'd': case 'D': case 'w': case 'W': case 's': case 'S':
         *set = ClassOf(c);
@@ -222,28 +340,47 @@ class Parser {
           set->set('\b');
           return true;
         }
-        *assertion = true;
+        *assertion = Node::kWord;
         return true;
       case 'n': set->set('\n'); return true;
       case 'r': set->set('\r'); return true;
       case 't': set->set('\t'); return true;
       case 'f': set->set('\f'); return true;
-      case 'v': set->set('\v'); return true;
-      case '0': set->set(0); return true;
+      case '0': {
+        int v = 0;
+        if (pcre_) {  // \0 followed by up to two more octal digits
+          for (int k = 0; k < 2 && More() && Peek() >= '0' && Peek() <= '7'; ++k) v = v * 8 + (p_[i_++] - '0');
+        }
+        set->set(v);
+        return true;
+      }
       case 'x': {
-        int v = hex(2);
-        if (v < 0) return Fail("bad \\x escape") >= 0;
+        int v;
+        if (pcre_ && More() && Peek() == '{') {
+          size_t close = p_.find('}', i_);
+          if (close == std::string_view::npos || close - i_ - 1 > 8 || close == i_ + 1) {
+            return Fail("bad \\x{...} escape") >= 0;
+          }
+          ++i_;
+          v = Hex(close - i_);
+          if (v < 0) return Fail("bad \\x{...} escape") >= 0;
+          ++i_;
+          if (v > 0xff) return Fail("\\x{...} above 0xff needs UTF mode") >= 0;
+        } else if (pcre_) {  // PCRE2: up to two hex digits, possibly none
+          v = 0;
+          for (int k = 0; k < 2 && More() && isxdigit(static_cast<unsigned char>(Peek())); ++k) v = v * 16 + Hex(1);
+        } else {
+          v = Hex(2);
+          if (v < 0) return Fail("bad \\x escape") >= 0;
+        }
         set->set(v);
         return true;
       }
       case 'u': {
-        int v = hex(4);
+        if (pcre_) return Fail("PCRE2 does not support \\u") >= 0;
+        int v = Hex(4);
         if (v < 0) return Fail("bad \\u escape") >= 0;
-        if (v < 0x100) {
-          set->set(v);
-        } else {
-          for (int x = 0x80; x < 0x100; ++x) set->set(x);  // a non-ASCII code point
-        }
+        set->set(v & 0xff);  // libstdc++'s char regex keeps the code point's low byte
         return true;
       }
       case 'c': {
@@ -252,13 +389,73 @@ class Parser {
         return true;
       }
       default:
-        if (c >= '1' && c <= '9' && !in_class) {
-          return Fail("backreference \\" + std::string(1, c) +
-                      " makes matching cost unbounded") >= 0;
-        }
-        set->set(static_cast<unsigned char>(c));
-        return true;
+        break;
     }
+    if (c == 'v') {
+      if (pcre_) {
+        *set = ClassOf('v');
+      } else {
+        set->set('\v');
+      }
+      return true;
+    }
+    if (pcre_) {
+      switch (c) {
+        case 'h': case 'H': case 'V': case 'N':
+          *set = ClassOf(c);
+          return true;
+        case 'e': set->set(0x1b); return true;
+        case 'a': set->set(0x07); return true;
+        case 'R':  // any newline sequence; one of its bytes is enough for the analysis
+          *set = ClassOf('v');
+          return true;
+        case 'A': case 'G':
+          *assertion = in_class ? -1 : (c == 'A' ? Node::kBegin : Node::kOther);
+          if (in_class) set->set(static_cast<unsigned char>(c));
+          return true;
+        case 'z': case 'Z':
+          *assertion = in_class ? -1 : Node::kEnd;
+          if (in_class) set->set(static_cast<unsigned char>(c));
+          return true;
+        case 'K':
+          *assertion = Node::kOther;
+          return true;
+        case 'p': case 'P': case 'X': case 'C': {
+          // Unicode properties without UTF mode: an approximation covering every byte they
+          // could match (letters, digits, marks and all non-ASCII bytes).
+          if ((c == 'p' || c == 'P') && More()) {
+            if (Peek() == '{') {
+              size_t close = p_.find('}', i_);
+              if (close == std::string_view::npos) return Fail("bad \\p{...} escape") >= 0;
+              i_ = close + 1;
+            } else {
+              ++i_;
+            }
+          }
+          set->set();
+          return true;
+        }
+        case 'g': case 'k':
+          return Fail("backreference \\" + std::string(1, c) + " makes matching cost unbounded") >= 0;
+        case 'o': {
+          size_t close = p_.find('}', i_);
+          if (!More() || Peek() != '{' || close == std::string_view::npos) return Fail("bad \\o escape") >= 0;
+          int v = 0;
+          for (size_t k = i_ + 1; k < close; ++k) v = std::min(v * 8 + (p_[k] - '0'), 0x7fff);
+          i_ = close + 1;
+          if (v > 0xff) return Fail("\\o{...} above 0xff needs UTF mode") >= 0;
+          set->set(v);
+          return true;
+        }
+        default:
+          break;
+      }
+    }
+    if (c >= '1' && c <= '9' && !in_class) {
+      return Fail("backreference \\" + std::string(1, c) + " makes matching cost unbounded") >= 0;
+    }
+    set->set(static_cast<unsigned char>(c));
+    return true;
   }
 
   int ParseClass(int begin) {
@@ -269,18 +466,32 @@ class Parser {
       negate = true;
       ++i_;
     }
+    bool first = true;
     while (true) {
       if (!More()) return Fail("unterminated character class");
       char c = Peek();
-      if (c == ']') {  // ECMAScript: "[]" is the empty class
+      if (c == ']' && !(pcre_ && first)) {  // ECMAScript: "[]" is the empty class; PCRE2: literal
         ++i_;
         break;
       }
+      first = false;
       CharSet lo_set;
       int lo = -1;
+      if (pcre_ && c == '[' && PosixClass(&lo_set)) {
+        s |= lo_set;
+        continue;
+      }
+      if (pcre_ && c == '\\' && i_ + 1 < p_.size() && p_[i_ + 1] == 'Q') {
+        i_ += 2;
+        size_t e = p_.find("\\E", i_);
+        size_t stop = e == std::string_view::npos ? p_.size() : e;
+        for (; i_ < stop; ++i_) s.set(static_cast<unsigned char>(p_[i_]));
+        if (e != std::string_view::npos) i_ += 2;
+        continue;
+      }
       if (c == '\\') {
         ++i_;
-        bool assertion;
+        int assertion;
         if (!ParseEscape(&lo_set, &assertion, true)) return -1;
         if (lo_set.count() == 1) {
           for (int x = 0; x < 256; ++x) {
@@ -298,9 +509,14 @@ class Parser {
         if (Peek() == '\\') {
           ++i_;
           CharSet hs;
-          bool assertion;
+          int assertion;
           if (!ParseEscape(&hs, &assertion, true)) return -1;
-          if (hs.count() != 1) return Fail("bad range in character class");
+          if (hs.count() != 1) {
+            if (!pcre_) return Fail("bad range in character class");
+            s |= lo_set | hs;  // PCRE2: [a-\d] is a, '-' and digits
+            s.set('-');
+            continue;
+          }
           hi = 0;
           for (int x = 0; x < 256; ++x) {
             if (hs.test(x)) hi = x;
@@ -315,59 +531,148 @@ class Parser {
         s |= lo_set;
       }
     }
-    if (negate) s.flip();
+    if (negate) {
+      if (flags_.icase) {  // fold before negating: [^a] under (?i) excludes 'A' too
+        for (int x = 'a'; x <= 'z'; ++x) {
+          if (s.test(x) || s.test(x - 32)) s.set(x), s.set(x - 32);
+        }
+      }
+      s.flip();
+    }
     return SetNode(s, begin);
+  }
+
+  // After "(?" in PCRE2: inline flags "(?i)", "(?i-s:...)". Returns the group node, kNoAtom for a
+  // bare flag setting, or -1.
+  int ParsePcreFlags(int depth, int begin) {
+    Flags f = flags_;
+    bool on = true;
+    while (More() && Peek() != ')' && Peek() != ':') {
+      char k = p_[i_++];
+      if (k == '-') on = false;
+      else if (k == 'i') f.icase = on;
+      else if (k == 's') f.dotall = on;
+      else if (k == 'm') f.multiline = on;
+      else if (k == 'x') f.extended = on;
+      else if (k == 'n' || k == 'U' || k == 'J' || k == 'x') {
+      } else if (k == '^') {
+        f = Flags{};
+      } else {
+        return Fail("unsupported group syntax (?" + std::string(1, k) + " at offset " + std::to_string(begin));
+      }
+    }
+    if (!More()) return Fail("unterminated group");
+    if (Peek() == ')') {
+      ++i_;
+      flags_ = f;  // until the end of the enclosing group
+      return kNoAtom;
+    }
+    ++i_;  // ':'
+    const Flags saved = flags_;
+    flags_ = f;
+    int inner = ParseAlt(depth + 1);
+    flags_ = saved;
+    if (inner < 0) return -1;
+    if (!More() || Peek() != ')') return Fail("missing ')' for group at offset " + std::to_string(begin));
+    ++i_;
+    return inner;
+  }
+
+  int ParseGroup(int depth, int begin) {
+    bool lookaround = false, atomic = false;
+    if (More() && Peek() == '?') {
+      ++i_;
+      if (!More()) return Fail("unterminated group");
+      char k = p_[i_++];
+      if (k == ':') {
+      } else if (k == '=' || k == '!') {
+        lookaround = true;
+      } else if (k == '<' && More() && (Peek() == '=' || Peek() == '!')) {
+        ++i_;
+        lookaround = true;
+      } else if (k == '<' || (pcre_ && (k == '\'' || (k == 'P' && More() && Peek() == '<')))) {
+        char close = k == '\'' ? '\'' : '>';
+        while (More() && Peek() != close) ++i_;  // named group
+        if (!More()) return Fail("unterminated group name");
+        ++i_;
+      } else if (pcre_ && k == '>') {
+        atomic = true;
+      } else if (pcre_ && k == '|') {
+        // branch reset: an ordinary group for the analysis
+      } else if (pcre_ && k == '#') {
+        while (More() && Peek() != ')') ++i_;
+        if (!More()) return Fail("unterminated comment");
+        ++i_;
+        return kNoAtom;
+      } else if (pcre_ && (k == 'P' || k == 'R' || k == '&' || (k >= '0' && k <= '9') || k == '(' ||
+                           k == '+' || k == 'C')) {
+        return Fail("backreference, recursion or conditional (?" + std::string(1, k) +
+                    " makes matching cost unbounded");
+      } else if (pcre_) {
+        --i_;
+        return ParsePcreFlags(depth, begin);
+      } else {
+        return Fail("unsupported group syntax (?" + std::string(1, k) + " at offset " +
+                    std::to_string(begin));
+      }
+    } else if (pcre_ && More() && Peek() == '*') {
+      return Fail("PCRE2 verb (*...) at offset " + std::to_string(begin) + " is not analysed");
+    }
+    int inner = ParseAlt(depth + 1);
+    if (inner < 0) return -1;
+    if (!More() || Peek() != ')') return Fail("missing ')' for group at offset " + std::to_string(begin));
+    ++i_;
+    if (lookaround) return AssertNode(Node::kOther, begin);
+    if (atomic) return Wrap(Node::kAtomic, inner, begin);
+    return inner;
   }
 
   int ParseAtom(int depth) {
     const int begin = static_cast<int>(i_);
     char c = p_[i_++];
     switch (c) {
-      case '(': {
-        bool lookaround = false;
-        if (More() && Peek() == '?') {
-          ++i_;
-          if (!More()) return Fail("unterminated group");
-          char k = p_[i_++];
-          if (k == ':') {
-          } else if (k == '=' || k == '!') {
-            lookaround = true;
-          } else if (k == '<' && More() && (Peek() == '=' || Peek() == '!')) {
-            ++i_;
-            lookaround = true;
-          } else if (k == '<') {
-            while (More() && Peek() != '>') ++i_;  // named group
-            if (!More()) return Fail("unterminated group name");
-            ++i_;
-          } else {
-            return Fail("unsupported group syntax (?" + std::string(1, k) + " at offset " +
-                        std::to_string(begin));
-          }
-        }
-        int inner = ParseAlt(depth + 1);
-        if (inner < 0) return -1;
-        if (!More() || Peek() != ')') return Fail("missing ')' for group at offset " + std::to_string(begin));
-        ++i_;
-        if (lookaround) return EmptyNode(begin);
-        return inner;
-      }
+      case '(':
+        return ParseGroup(depth, begin);
       case '[':
         return ParseClass(begin);
       case '.': {
         CharSet s;
         s.set();
-        s.reset('\n');
-        s.reset('\r');
+        if (!(pcre_ && flags_.dotall)) {
+          s.reset('\n');
+          if (!pcre_) s.reset('\r');  // libstdc++ ECMAScript: '.' excludes \n and \r
+        }
         return SetNode(s, begin);
       }
       case '^':
+        return AssertNode(flags_.multiline ? Node::kOther : Node::kBegin, begin);
       case '$':
-        return EmptyNode(begin);
+        return AssertNode(flags_.multiline ? Node::kOther : Node::kEnd, begin);
       case '\\': {
+        if (pcre_ && More() && Peek() == 'Q') {  // \Q...\E: literal text
+          ++i_;
+          size_t e = p_.find("\\E", i_);
+          size_t stop = e == std::string_view::npos ? p_.size() : e;
+          std::vector<int> parts;
+          for (; i_ < stop; ++i_) {
+            CharSet s;
+            s.set(static_cast<unsigned char>(p_[i_]));
+            parts.push_back(SetNode(s, static_cast<int>(i_)));
+          }
+          if (e != std::string_view::npos) i_ += 2;
+          if (parts.empty()) return kNoAtom;
+          if (parts.size() == 1) return parts[0];
+          Node n;
+          n.kind = Node::kConcat;
+          n.kids = std::move(parts);
+          n.begin = begin;
+          n.end = static_cast<int>(i_);
+          return Add(std::move(n));
+        }
         CharSet s;
-        bool assertion;
+        int assertion;
         if (!ParseEscape(&s, &assertion, false)) return -1;
-        if (assertion) return EmptyNode(begin);
+        if (assertion >= 0) return AssertNode(static_cast<Node::Assertion>(assertion), begin);
         return SetNode(s, begin);
       }
       case '*':
@@ -382,9 +687,12 @@ class Parser {
     }
   }
 
+  static constexpr int kNoAtom = -2;
   std::string_view p_;
   size_t i_ = 0;
   int max_nesting_;
+  bool pcre_;
+  Flags flags_;
   std::vector<Node> nodes_;
   std::string error_;
 };
@@ -393,9 +701,13 @@ class Parser {
 // Glushkov position automaton with edge multiplicities.
 
 struct Automaton {
-  std::vector<CharSet> sets;  // per position (index 0 unused: the start state)
-  std::vector<int> atom;      // AST node of each position, for messages
+  std::vector<CharSet> sets;  // per position (index 0 is the start state, matching nothing)
+  std::vector<int> atom;      // AST node of each position, for messages (-1: none)
+  std::vector<int> atomic;    // outermost atomic group/possessive node holding it, or -1
   std::vector<std::vector<std::pair<int, uint32_t>>> follow;  // merged later
+  std::vector<bool> final_pos;  // the pattern can end after this position (assertions allowed)
+  std::vector<bool> safe;       // search: reaching it is a match (the rest is empty, no assertion)
+  int p0 = -1;                  // search: the implicit any-character loop before the pattern
 };
 
 class GlushkovBuilder {
@@ -404,16 +716,42 @@ class GlushkovBuilder {
       : nodes_(nodes), max_positions_(max_positions) {
     a_.sets.emplace_back();
     a_.atom.push_back(-1);
+    a_.atomic.push_back(-1);
     a_.follow.emplace_back();
   }
 
+  // first/last position sets of a subexpression. "clean": without passing an assertion; "free":
+  // without passing a '^' anchor.
   struct Info {
-    bool nullable = true;
-    std::vector<int> first, last;
+    bool nullable = true, clean_nullable = true, free_nullable = true;
+    std::vector<int> first, free_first, last, clean_last;
   };
 
-  bool Build(int root, Info* out) {
-    *out = Visit(root);
+  // Builds the automaton of `root`; adds the search loop when `search`. False on overflow.
+  bool Build(int root, bool search) {
+    Info info = Visit(root, -1);
+    if (overflow_) return false;
+    Link({0}, info.first);
+    const size_t n = a_.sets.size();
+    a_.final_pos.assign(n + (search ? 1 : 0), false);
+    a_.safe.assign(n + (search ? 1 : 0), false);
+    for (int q : info.last) a_.final_pos[q] = true;
+    if (info.nullable) a_.final_pos[0] = true;
+    if (search) {
+      for (int q : info.clean_last) a_.safe[q] = true;
+      if (info.clean_nullable) a_.safe[0] = true;
+      a_.p0 = static_cast<int>(n);
+      CharSet all;
+      all.set();
+      a_.sets.push_back(all);
+      a_.atom.push_back(-1);
+      a_.atomic.push_back(-1);
+      a_.follow.emplace_back();
+      Link({0, a_.p0}, {a_.p0});
+      Link({a_.p0}, info.free_first);
+      if (info.free_nullable && info.clean_nullable) a_.safe[a_.p0] = true;
+      if (info.free_nullable && info.nullable) a_.final_pos[a_.p0] = true;
+    }
     return !overflow_;
   }
   Automaton& automaton() { return a_; }
@@ -440,19 +778,38 @@ class GlushkovBuilder {
     Link(a.last, b.first);
     Info r;
     r.nullable = a.nullable && b.nullable;
+    r.clean_nullable = a.clean_nullable && b.clean_nullable;
+    r.free_nullable = a.free_nullable && b.free_nullable;
     r.first = a.first;
     if (a.nullable) Append(&r.first, b.first);
+    r.free_first = a.free_first;
+    if (a.free_nullable) Append(&r.free_first, b.free_first);
     r.last = b.last;
     if (b.nullable) Append(&r.last, a.last);
+    r.clean_last = b.clean_last;
+    if (b.clean_nullable) Append(&r.clean_last, a.clean_last);
     return r;
   }
 
-  Info Visit(int n) {
+  static void MakeOptional(Info* e) { e->nullable = e->clean_nullable = e->free_nullable = true; }
+
+  Info Visit(int n, int atomic) {
     if (overflow_) return {};
     const Node& node = nodes_[n];
     switch (node.kind) {
       case Node::kEmpty:
         return {};
+      case Node::kAssert: {
+        Info r;
+        // It may fail, so reaching it is not yet a match. \b and \B are taken as holding: the
+        // simulation cannot see neighbouring bytes, and after a loop over word (or non-word)
+        // bytes a boundary is almost always at hand (`\d+\b` searched matches at once).
+        r.clean_nullable = node.assertion == Node::kWord;
+        r.free_nullable = node.assertion != Node::kBegin;
+        return r;
+      }
+      case Node::kAtomic:
+        return Visit(node.kids[0], atomic >= 0 ? atomic : n);
       case Node::kSet: {
         if (a_.sets.size() > max_positions_) {
           overflow_ = true;
@@ -461,26 +818,30 @@ class GlushkovBuilder {
         int p = static_cast<int>(a_.sets.size());
         a_.sets.push_back(node.set);
         a_.atom.push_back(n);
+        a_.atomic.push_back(atomic);
         a_.follow.emplace_back();
         Info r;
-        r.nullable = false;
-        r.first = {p};
-        r.last = {p};
+        r.nullable = r.clean_nullable = r.free_nullable = false;
+        r.first = r.free_first = r.last = r.clean_last = {p};
         return r;
       }
       case Node::kConcat: {
         Info r;
-        for (int k : node.kids) r = Concat(std::move(r), Visit(k));
+        for (int k : node.kids) r = Concat(std::move(r), Visit(k, atomic));
         return r;
       }
       case Node::kAlt: {
         Info r;
-        r.nullable = false;
+        r.nullable = r.clean_nullable = r.free_nullable = false;
         for (int k : node.kids) {
-          Info b = Visit(k);
+          Info b = Visit(k, atomic);
           r.nullable = r.nullable || b.nullable;
+          r.clean_nullable = r.clean_nullable || b.clean_nullable;
+          r.free_nullable = r.free_nullable || b.free_nullable;
           Append(&r.first, b.first);
+          Append(&r.free_first, b.free_first);
           Append(&r.last, b.last);
+          Append(&r.clean_last, b.clean_last);
         }
         return r;
       }
@@ -488,21 +849,21 @@ class GlushkovBuilder {
         const int kid = node.kids[0];
         if (node.max == -1) {
           Info r;
-          for (int i = 0; i + 1 < node.min; ++i) r = Concat(std::move(r), Visit(kid));
-          Info loop = Visit(kid);
+          for (int i = 0; i + 1 < node.min; ++i) r = Concat(std::move(r), Visit(kid, atomic));
+          Info loop = Visit(kid, atomic);
           Link(loop.last, loop.first);  // the repetition's back edge
-          if (node.min == 0) loop.nullable = true;
+          if (node.min == 0) MakeOptional(&loop);
           return Concat(std::move(r), loop);
         }
         Info r;
-        for (int i = 0; i < node.min; ++i) r = Concat(std::move(r), Visit(kid));
+        for (int i = 0; i < node.min; ++i) r = Concat(std::move(r), Visit(kid, atomic));
         // Optional tail as nested optionals (E(E(E)?)?)?, which adds no ambiguity of its own.
         std::vector<Info> tail;
-        for (int i = node.min; i < node.max && !overflow_; ++i) tail.push_back(Visit(kid));
+        for (int i = node.min; i < node.max && !overflow_; ++i) tail.push_back(Visit(kid, atomic));
         Info opt;
         for (auto it = tail.rbegin(); it != tail.rend(); ++it) {
           Info e = Concat(std::move(*it), opt);
-          e.nullable = true;
+          MakeOptional(&e);
           opt = std::move(e);
         }
         return Concat(std::move(r), opt);
@@ -517,7 +878,6 @@ class GlushkovBuilder {
   Automaton a_;
 };
 
-// Tarjan's SCC, iterative. comp[v] = component id; cyclic[c] = component has a cycle.
 void Components(const std::vector<std::vector<std::pair<int, uint32_t>>>& g, std::vector<int>* comp,
                 std::vector<bool>* cyclic) {
   const int n = static_cast<int>(g.size());
@@ -572,25 +932,19 @@ void Components(const std::vector<std::vector<std::pair<int, uint32_t>>>& g, std
   }
 }
 
+
 std::string Quote(std::string_view pattern, const Node& n) {
   std::string s(pattern.substr(n.begin, n.end - n.begin));
   if (s.size() > 40) s = s.substr(0, 40) + "…";
   return "'" + s + "'";
 }
 
-}  // namespace
-
-// The analysis proper; depth > 0 for the nested analysis of a repeated body.
-RegexCostReport AnalyzeCostAtDepth(std::string_view pattern, const RegexCostOptions& opts, int depth);
-
-namespace {
-
 bool Nullable(const std::vector<Node>& nodes, int n) {
   const Node& node = nodes[n];
   switch (node.kind) {
-    case Node::kEmpty: return true;
+    case Node::kEmpty: case Node::kAssert: return true;
     case Node::kSet: return false;
-    case Node::kConcat:
+    case Node::kConcat: case Node::kAtomic:
       for (int k : node.kids) {
         if (!Nullable(nodes, k)) return false;
       }
@@ -615,15 +969,24 @@ bool MatchesSomething(const std::vector<Node>& nodes, int n) {
   return false;
 }
 
+}  // namespace
+
+// The analysis proper; depth > 0 for the nested analysis of a repeated body.
+RegexCostReport AnalyzeCostAtDepth(std::string_view pattern, const RegexCostOptions& opts, int depth);
+
+namespace {
+
 // A bounded repetition unrolls into an acyclic automaton, which the loop-based EDA/IDA searches
 // cannot see; yet (a?){n} matches a^k in C(n, k) ways, and a backtracking matcher tries them all.
-// Repetition counts multiply through nesting. Returns the offending node, or -1.
+// Repetition counts multiply through nesting. Returns the offending node, or -1. Atomic bodies
+// are skipped: the matcher never backtracks into them.
 constexpr int64_t kAmbiguousRepeatLimit = 8;
 
 int FindAmbiguousBoundedRepeat(const std::vector<Node>& nodes, int n, int64_t multiplier,
                                std::string_view pattern, const RegexCostOptions& opts,
                                int depth, std::string* why) {
   const Node& node = nodes[n];
+  if (node.kind == Node::kAtomic) return -1;
   int64_t m = multiplier;
   if (node.kind == Node::kRepeat) {
     m = node.max == -1 ? kAmbiguousRepeatLimit : std::min<int64_t>(multiplier * node.max, 1 << 20);
@@ -633,11 +996,14 @@ int FindAmbiguousBoundedRepeat(const std::vector<Node>& nodes, int n, int64_t mu
         *why = "can match empty in each of its repetitions";
         return n;
       }
-      // The body itself ambiguous under repetition, as in (a|a){20}: analyse (?:body)*.
+      // The body itself ambiguous under repetition, as in (a|a){20}: analyse (?:body)*, as a
+      // whole-input match (the body is inside the pattern, so something can follow it).
       if (depth == 0) {
         const Node& k = nodes[kid];
         std::string starred = "(?:" + std::string(pattern.substr(k.begin, k.end - k.begin)) + ")*";
-        if (AnalyzeCostAtDepth(starred, opts, depth + 1).cost == RegexCost::kExponential) {
+        RegexCostOptions inner = opts;
+        inner.mode = RegexMode::kMatch;
+        if (AnalyzeCostAtDepth(starred, inner, depth + 1).cost == RegexCost::kExponential) {
           *why = "repeats a body that can match the same input in more than one way";
           return n;
         }
@@ -649,6 +1015,457 @@ int FindAmbiguousBoundedRepeat(const std::vector<Node>& nodes, int n, int64_t mu
     if (found >= 0) return found;
   }
   return -1;
+}
+
+// The EDA and IDA searches over one automaton, with witness construction and validation.
+class Analyzer {
+ public:
+  Analyzer(std::string_view pattern, const RegexCostOptions& opts, const std::vector<Node>& nodes,
+           Automaton* a)
+      : pattern_(pattern), opts_(opts), nodes_(nodes), a_(*a), n_(static_cast<int>(a->sets.size())),
+        budget_(opts.max_product_states), max_steps_(opts.max_product_states * 16) {
+    for (int c = 0; c < 256; ++c) {
+      for (int p = 1; p < n_; ++p) popularity_[c] += a_.sets[p].test(c);
+    }
+    Components(a_.follow, &comp_, &cyclic_);
+  }
+
+  RegexCostReport Run() {
+    if (FindExponential() || over_) return Finish();
+    FindPolynomial();
+    return Finish();
+  }
+
+ private:
+  using Key = uint64_t;
+  static Key PairKey(int x, int y) { return (static_cast<Key>(x) << 32) | static_cast<uint32_t>(y); }
+
+  RegexCostReport Finish() {
+    if (over_) {
+      RegexCostReport r;
+      r.cost = RegexCost::kUnknown;
+      r.reason = "pattern is too complex to prove linear within the analysis budget";
+      return r;
+    }
+    return report_;
+  }
+  bool Step() {
+    if (++steps_ > max_steps_) over_ = true;
+    return !over_;
+  }
+
+  // A readable byte of `s`: a letter or digit when possible; with `rare`, the byte fewest
+  // positions accept (so the pump spawns as few other paths as possible).
+  char PickChar(const CharSet& s, bool rare) const {
+    if (rare) {
+      int best = -1;
+      for (int c = 1; c < 256; ++c) {
+        if (s.test(c) && (best < 0 || popularity_[c] < popularity_[best])) best = c;
+      }
+      if (best >= 0) return static_cast<char>(best);
+    }
+    static constexpr std::string_view kPreferred =
+        "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ _-.,:;=/<>\"'!@#%&()[]{}";
+    for (char c : kPreferred) {
+      if (s.test(static_cast<unsigned char>(c))) return c;
+    }
+    for (int c = 0; c < 256; ++c) {
+      if (s.test(c)) return static_cast<char>(c);
+    }
+    return '?';
+  }
+
+  // Shortest word leading from `from` to `to` (the bytes of the positions entered after `from`),
+  // staying inside component `within` when it is >= 0. False if there is none.
+  bool ShortestWord(int from, int to, int within, bool rare, std::string* w) {
+    w->clear();
+    if (from == to) return true;
+    std::vector<int> parent(n_, -2);
+    std::vector<int> queue{from};
+    parent[from] = -1;
+    for (size_t i = 0; i < queue.size(); ++i) {
+      int v = queue[i];
+      for (auto [u, m] : a_.follow[v]) {
+        if (!Step()) return false;
+        if (parent[u] != -2 || (within >= 0 && comp_[u] != within)) continue;
+        parent[u] = v;
+        if (u == to) {
+          for (int x = to; x != from; x = parent[x]) w->push_back(PickChar(a_.sets[x], rare));
+          std::reverse(w->begin(), w->end());
+          return true;
+        }
+        queue.push_back(u);
+      }
+    }
+    return false;
+  }
+
+  // Simulates one match attempt on `s` over every path at once (and, with `with_p0`, the
+  // attempts at every later start too). True if none of them matches: under search semantics a
+  // path that reaches a safe position has matched; at the end, a final position matches.
+  bool AttemptFails(const std::string& s, bool with_p0) {
+    std::vector<char> in(a_.sets.size(), 0);
+    std::vector<int> cur{0}, next;
+    auto matched = [&](const std::vector<int>& set) {
+      for (int q : set) {
+        if (a_.safe[q]) return true;
+      }
+      return false;
+    };
+    if (matched(cur)) return false;
+    for (char ch : s) {
+      const unsigned char c = static_cast<unsigned char>(ch);
+      next.clear();
+      for (int v : cur) {
+        for (auto [u, m] : a_.follow[v]) {
+          if (!Step()) return false;
+          if (in[u] || !a_.sets[u].test(c) || (u == a_.p0 && !with_p0)) continue;
+          in[u] = 1;
+          next.push_back(u);
+        }
+      }
+      for (int u : next) in[u] = 0;
+      cur.swap(next);
+      if (cur.empty()) return true;  // every path died: the attempt has failed
+      if (matched(cur)) return false;
+    }
+    for (int q : cur) {
+      if (a_.final_pos[q]) return false;
+    }
+    return true;
+  }
+
+  // Finds a suffix that makes the attempt on prefix + pump^k + suffix fail for several k, so the
+  // ambiguity is actually explored. Fills *attack; false if no one-byte suffix does it.
+  bool Validate(const std::string& prefix, const std::string& pump, bool with_p0, RegexAttack* attack) {
+    if (pump.empty()) return false;
+    std::vector<int> order(256);
+    for (int c = 0; c < 256; ++c) order[c] = c;
+    std::stable_sort(order.begin(), order.end(), [&](int x, int y) {
+      auto rank = [&](int c) { return popularity_[c] * 4 + (isprint(c) ? 0 : 1); };
+      return rank(x) < rank(y);
+    });
+    std::vector<std::string> suffixes{""};
+    for (int c : order) suffixes.push_back(std::string(1, static_cast<char>(c)));
+    for (const std::string& suffix : suffixes) {
+      bool fails = true;
+      for (size_t k : {1, 2, 5}) {
+        std::string s = prefix;
+        for (size_t i = 0; i < k; ++i) s += pump;
+        s += suffix;
+        if (!AttemptFails(s, with_p0)) {
+          fails = false;
+          break;
+        }
+      }
+      if (over_) return false;
+      if (fails) {
+        *attack = {prefix, pump, suffix};
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Tries the witness cycle at `p` (pump built by `make_pump` with plain, then rare bytes).
+  template <typename MakePump>
+  bool ValidateWitness(int p, MakePump make_pump, RegexAttack* attack) {
+    for (bool rare : {false, true}) {
+      std::string prefix, pump;
+      if (!ShortestWord(0, p, -1, rare, &prefix) || !make_pump(rare, &pump)) continue;
+      if (Validate(prefix, pump, p == a_.p0, attack)) return true;
+      if (over_) return false;
+    }
+    return false;
+  }
+
+  bool SameAtomic(int x, int y) const { return a_.atomic[x] >= 0 && a_.atomic[x] == a_.atomic[y]; }
+
+  bool FindExponential();
+  void FindPolynomial();
+  bool TriplesFor(int p, int q, std::string* pump, bool rare);
+
+  std::string_view pattern_;
+  const RegexCostOptions& opts_;
+  const std::vector<Node>& nodes_;
+  Automaton& a_;
+  const int n_;
+  size_t budget_;
+  size_t steps_ = 0;
+  const size_t max_steps_;
+  bool over_ = false;
+  int popularity_[256] = {};
+  std::vector<int> comp_;
+  std::vector<bool> cyclic_;
+  std::vector<bool> from_, to_;  // FindPolynomial: reachable from p, reaching q
+  RegexCostReport report_;
+};
+
+bool Analyzer::FindExponential() {
+  // EDA, case 1: two parallel ways to take the same edge inside a cycle ((a+)+, (a*)*).
+  for (int p = 1; p < n_; ++p) {
+    for (auto [q, m] : a_.follow[p]) {
+      if (m < 2 || comp_[p] != comp_[q] || SameAtomic(p, q)) continue;
+      RegexAttack attack;
+      const int c = comp_[q];
+      auto pump = [&, p = p, q = q](bool rare, std::string* w) {
+        if (!ShortestWord(q, p, c, rare, w)) return false;
+        w->push_back(PickChar(a_.sets[q], rare));
+        return true;
+      };
+      if (ValidateWitness(q, pump, &attack)) {
+        report_.cost = RegexCost::kExponential;
+        report_.reason = "exponential backtracking: nested quantifiers can match " +
+                         Quote(pattern_, nodes_[a_.atom[q]]) +
+                         " by more than one repetition on the same input (as in (a+)+)";
+        report_.attack = std::move(attack);
+        return true;
+      }
+      if (over_) return false;
+    }
+  }
+
+  // EDA, case 2: within one cycle, two runs diverge from a common state on the same word and
+  // meet again ((a|a)*, (\w|\d)+). Pair search restricted to the component; each pair remembers
+  // the pair it came from and the state where the runs diverged.
+  struct From {
+    Key parent;  // PairKey of the previous pair; ~0 for a first pair
+    int origin;  // the state the two runs left
+  };
+  std::unordered_map<Key, From> seen;
+  std::vector<Key> work;
+  for (int p = 1; p < n_; ++p) {
+    if (!cyclic_[comp_[p]]) continue;
+    const auto& f = a_.follow[p];
+    for (size_t i = 0; i < f.size(); ++i) {
+      for (size_t j = i + 1; j < f.size(); ++j) {
+        if (!Step()) return false;
+        int x = f[i].first, y = f[j].first;
+        if (comp_[x] != comp_[p] || comp_[y] != comp_[p]) continue;
+        if ((a_.sets[x] & a_.sets[y]).none()) continue;
+        if (SameAtomic(p, x) && SameAtomic(p, y)) continue;
+        Key k = PairKey(std::min(x, y), std::max(x, y));
+        if (seen.emplace(k, From{~Key{0}, p}).second) work.push_back(k);
+      }
+    }
+  }
+  while (!work.empty()) {
+    if (seen.size() > budget_) {
+      over_ = true;
+      return false;
+    }
+    const Key k = work.back();
+    work.pop_back();
+    const int x = static_cast<int>(k >> 32), y = static_cast<int>(k & 0xffffffffu);
+    for (auto [x2, mx] : a_.follow[x]) {
+      if (comp_[x2] != comp_[x]) continue;
+      for (auto [y2, my] : a_.follow[y]) {
+        if (!Step()) return false;
+        if (comp_[y2] != comp_[y]) continue;
+        if ((a_.sets[x2] & a_.sets[y2]).none()) continue;
+        if (x2 == y2) {
+          // Rebuild the diverging part of the pump from the pair chain, then close the cycle.
+          std::vector<Key> chain;
+          for (Key c = k; c != ~Key{0}; c = seen.at(c).parent) chain.push_back(c);
+          std::reverse(chain.begin(), chain.end());
+          const int origin = seen.at(chain.front()).origin;
+          const int z = x2;
+          auto pump = [&](bool rare, std::string* w) {
+            w->clear();
+            for (Key c : chain) {
+              int cx = static_cast<int>(c >> 32), cy = static_cast<int>(c & 0xffffffffu);
+              w->push_back(PickChar(a_.sets[cx] & a_.sets[cy], rare));
+            }
+            w->push_back(PickChar(a_.sets[z], rare));
+            std::string back;
+            if (!ShortestWord(z, origin, comp_[origin], rare, &back)) return false;
+            *w += back;
+            return true;
+          };
+          RegexAttack attack;
+          if (ValidateWitness(origin, pump, &attack)) {
+            report_.cost = RegexCost::kExponential;
+            report_.reason = "exponential backtracking: inside the repetition, " +
+                             Quote(pattern_, nodes_[a_.atom[x]]) + " and " +
+                             Quote(pattern_, nodes_[a_.atom[y]]) +
+                             " can match the same input in different ways (as in (a|a)*)";
+            report_.attack = std::move(attack);
+            return true;
+          }
+          if (over_) return false;
+          continue;
+        }
+        Key k2 = PairKey(std::min(x2, y2), std::max(x2, y2));
+        if (seen.emplace(k2, From{k, seen.at(k).origin}).second) work.push_back(k2);
+      }
+    }
+  }
+  budget_ -= std::min(budget_, seen.size());
+  return false;
+}
+
+// IDA for one pair: one word w with p->p, p->q and q->q. Triple search, each triple remembering
+// its predecessor so the word can be rebuilt. On success *pump is w.
+bool Analyzer::TriplesFor(int p, int q, std::string* pump, bool rare) {
+  struct Triple {
+    int x, y, z;
+  };
+  const Key n = static_cast<Key>(n_);
+  auto tkey = [n](int x, int y, int z) { return (static_cast<Key>(x) * n + y) * n + z; };
+  std::unordered_map<Key, Key> parent;  // triple -> previous triple
+  std::vector<Triple> work{{p, p, q}};
+  const Key root = tkey(p, p, q);
+  parent.emplace(root, root);
+  auto word_of = [&](Key t) {
+    std::string w;
+    for (; t != root; t = parent.at(t)) {
+      int z = static_cast<int>(t % n), y = static_cast<int>((t / n) % n), x = static_cast<int>(t / n / n);
+      w.push_back(PickChar(a_.sets[x] & a_.sets[y] & a_.sets[z], rare));
+    }
+    std::reverse(w.begin(), w.end());
+    return w;
+  };
+  while (!work.empty()) {
+    if (parent.size() > budget_) {
+      over_ = true;
+      return false;
+    }
+    Triple t = work.back();
+    work.pop_back();
+    const Key tk = tkey(t.x, t.y, t.z);
+    for (auto [x2, m1] : a_.follow[t.x]) {
+      if (comp_[x2] != comp_[p]) continue;
+      for (auto [y2, m2] : a_.follow[t.y]) {
+        if (!from_[y2] || !to_[y2]) continue;
+        CharSet xy = a_.sets[x2] & a_.sets[y2];
+        if (xy.none()) continue;
+        for (auto [z2, m3] : a_.follow[t.z]) {
+          if (!Step()) return false;
+          if (comp_[z2] != comp_[q]) continue;
+          if ((xy & a_.sets[z2]).none()) continue;
+          const Key k2 = tkey(x2, y2, z2);
+          if (x2 == p && y2 == q && z2 == q) {
+            *pump = word_of(tk);
+            pump->push_back(PickChar(xy & a_.sets[z2], rare));
+            budget_ -= std::min(budget_, parent.size());
+            return true;
+          }
+          if (parent.emplace(k2, tk).second) work.push_back({x2, y2, z2});
+        }
+      }
+    }
+  }
+  budget_ -= std::min(budget_, parent.size());
+  return false;
+}
+
+// IDA: p != q in different cyclic components, and one word w with p->p, p->q, q->q
+// (.*.*=.*, \d+\d+, and under search semantics the implicit loop before \s+$). Every pair of
+// components with a validated witness is an edge; the degree is the longest chain of them + 1.
+void Analyzer::FindPolynomial() {
+  // Reachability is needed only from cyclic positions (forward) and into them (backward); its
+  // cost is charged to the same budget as the product searches, so no pattern can make the
+  // analysis itself slow (e.g. (?:a?){1999} has ~2M edges and no cycle at all).
+  std::vector<std::vector<std::pair<int, uint32_t>>> reverse(n_);
+  size_t edges = 0;
+  for (int v = 0; v < n_; ++v) {
+    for (auto [w, m] : a_.follow[v]) reverse[w].push_back({v, m});
+    edges += a_.follow[v].size();
+  }
+  std::vector<int> cyclic_positions;
+  for (int p = 1; p < n_; ++p) {
+    if (cyclic_[comp_[p]]) cyclic_positions.push_back(p);
+  }
+  const size_t closure_cost = cyclic_positions.size() * (edges + static_cast<size_t>(n_)) * 2;
+  if (closure_cost > budget_) {
+    over_ = true;
+    return;
+  }
+  budget_ -= closure_cost;
+  auto closure = [this](int s, const std::vector<std::vector<std::pair<int, uint32_t>>>& g) {
+    std::vector<bool> seen(n_, false);
+    std::vector<int> st{s};
+    seen[s] = true;
+    while (!st.empty()) {
+      int v = st.back();
+      st.pop_back();
+      for (auto [w, m] : g[v]) {
+        if (!seen[w]) {
+          seen[w] = true;
+          st.push_back(w);
+        }
+      }
+    }
+    return seen;
+  };
+  std::vector<std::vector<bool>> from(cyclic_positions.size()), to(cyclic_positions.size());
+  std::vector<int> index_of(n_, -1);
+  for (size_t i = 0; i < cyclic_positions.size(); ++i) {
+    index_of[cyclic_positions[i]] = static_cast<int>(i);
+    from[i] = closure(cyclic_positions[i], a_.follow);
+    to[i] = closure(cyclic_positions[i], reverse);
+  }
+  // Component pairs with a validated witness, and the witness's pump.
+  std::map<std::pair<int, int>, std::string> edges_found;
+  std::optional<std::pair<int, int>> first_witness;
+  for (int p : cyclic_positions) {
+    from_ = from[index_of[p]];
+    for (int q : cyclic_positions) {
+      if (q == p || comp_[q] == comp_[p] || !from_[q] || SameAtomic(p, q)) continue;
+      if (edges_found.count({comp_[p], comp_[q]})) continue;
+      to_ = to[index_of[q]];
+      RegexAttack attack;
+      bool found = false;
+      for (bool rare : {false, true}) {
+        std::string pump, prefix;
+        if (!TriplesFor(p, q, &pump, rare)) break;  // no witness at all for this pair
+        if (ShortestWord(0, p, -1, rare, &prefix) && Validate(prefix, pump, p == a_.p0, &attack)) {
+          found = true;
+          break;
+        }
+        if (over_) return;
+      }
+      if (over_) return;
+      if (!found) continue;
+      edges_found.emplace(std::make_pair(comp_[p], comp_[q]), attack.pump);
+      if (!first_witness || (p == a_.p0) < (first_witness->first == a_.p0)) {
+        // Prefer a witness inside the pattern over one using the search loop: its attack is
+        // slow on a single attempt, not only summed over start positions.
+        first_witness = {p, q};
+        report_.attack = attack;
+      }
+    }
+  }
+  if (!first_witness) return;
+  // Longest chain of overlapping loops that one pump word drives together (components form a
+  // DAG). Pairwise witnesses with different pumps do not compose: under whole-input match,
+  // .*.*=.* has witnesses for both pairs, but no single word pumps all three loops and fails.
+  std::map<int, std::vector<std::pair<int, const std::string*>>> next;
+  for (const auto& [edge, pump] : edges_found) next[edge.first].push_back({edge.second, &pump});
+  std::map<std::pair<int, std::string>, int> memo;
+  std::function<int(int, const std::string&)> longest = [&](int c, const std::string& w) -> int {
+    auto it = memo.find({c, w});
+    if (it != memo.end()) return it->second;
+    int best = 1;
+    for (auto [d, pump] : next[c]) {
+      if (*pump == w) best = std::max(best, 1 + longest(d, w));
+    }
+    memo[{c, w}] = best;
+    return best;
+  };
+  int degree = 2;
+  for (const auto& [edge, pump] : edges_found) degree = std::max(degree, 1 + longest(edge.second, pump));
+  const auto [p, q] = *first_witness;
+  report_.cost = RegexCost::kPolynomial;
+  report_.degree = degree;
+  const bool search_loop = p == a_.p0;
+  std::string what = search_loop
+      ? "the consumer searches, so the match is retried from every start position, and " +
+            Quote(pattern_, nodes_[a_.atom[q]]) + " runs over the same input from each of them"
+      : "repetitions of " + Quote(pattern_, nodes_[a_.atom[p]]) + " and " +
+            Quote(pattern_, nodes_[a_.atom[q]]) + " overlap and can split the same input in many ways";
+  report_.reason = "super-linear (polynomial, degree " + std::to_string(degree) + ") backtracking: " +
+                   what + (search_loop ? " (as in \\s+$)" : " (as in .*.*=.*)");
 }
 
 }  // namespace
@@ -666,7 +1483,7 @@ RegexCostReport AnalyzeCostAtDepth(std::string_view pattern, const RegexCostOpti
                " bytes; its cost cannot be analysed";
     return r;
   }
-  Parser parser(pattern, opts.max_nesting);
+  Parser parser(pattern, opts.max_nesting, opts.dialect);
   int root = parser.Parse();
   if (root < 0) {
     r.cost = RegexCost::kUnknown;
@@ -682,8 +1499,7 @@ RegexCostReport AnalyzeCostAtDepth(std::string_view pattern, const RegexCostOpti
     return r;
   }
   GlushkovBuilder builder(nodes, opts.max_positions);
-  GlushkovBuilder::Info info;  // first/last of the whole pattern: not needed for ambiguity
-  if (!builder.Build(root, &info)) {
+  if (!builder.Build(root, opts.mode == RegexMode::kSearch)) {
     r.cost = RegexCost::kUnknown;
     r.reason = "pattern expands to more than " + std::to_string(opts.max_positions) +
                " positions or too many transitions (large counted repetition of optional parts); "
@@ -691,7 +1507,6 @@ RegexCostReport AnalyzeCostAtDepth(std::string_view pattern, const RegexCostOpti
     return r;
   }
   Automaton& a = builder.automaton();
-  const int n = static_cast<int>(a.sets.size());
   // Merge parallel edges into multiplicities; drop edges into positions that match nothing.
   for (auto& f : a.follow) {
     std::sort(f.begin(), f.end());
@@ -706,172 +1521,7 @@ RegexCostReport AnalyzeCostAtDepth(std::string_view pattern, const RegexCostOpti
     }
     f = std::move(merged);
   }
-  std::vector<int> comp;
-  std::vector<bool> cyclic;
-  Components(a.follow, &comp, &cyclic);
-
-  // EDA, case 1: two parallel ways to take the same edge inside a cycle ((a+)+, (a*)*).
-  for (int p = 1; p < n; ++p) {
-    for (auto [q, m] : a.follow[p]) {
-      if (m >= 2 && comp[p] == comp[q]) {
-        r.cost = RegexCost::kExponential;
-        r.reason = "exponential backtracking: nested quantifiers can match " +
-                   Quote(pattern, nodes[a.atom[q]]) +
-                   " by more than one repetition on the same input (as in (a+)+)";
-        return r;
-      }
-    }
-  }
-
-  size_t budget = opts.max_product_states;
-  // Inner-loop iterations of every search below; bounds the analysis time whatever the pattern.
-  size_t steps = 0;
-  const size_t max_steps = opts.max_product_states * 16;
-  auto over_budget = [&]() {
-    r.cost = RegexCost::kUnknown;
-    r.reason = "pattern is too complex to prove linear within the analysis budget";
-    return r;
-  };
-
-  // EDA, case 2: within one cycle, two runs diverge from a common state on the same word and
-  // meet again ((a|a)*, (\w|\d)+). Pair search restricted to the component.
-  {
-    std::unordered_set<uint64_t> seen;
-    std::vector<std::pair<int, int>> work;
-    auto key = [](int x, int y) { return (static_cast<uint64_t>(x) << 32) | static_cast<uint32_t>(y); };
-    for (int p = 1; p < n; ++p) {
-      if (!cyclic[comp[p]]) continue;
-      const auto& f = a.follow[p];
-      for (size_t i = 0; i < f.size(); ++i) {
-        for (size_t j = i + 1; j < f.size(); ++j) {
-          if (++steps > max_steps) return over_budget();
-          int x = f[i].first, y = f[j].first;
-          if (comp[x] != comp[p] || comp[y] != comp[p]) continue;
-          if ((a.sets[x] & a.sets[y]).none()) continue;
-          if (seen.insert(key(std::min(x, y), std::max(x, y))).second) {
-            work.push_back({std::min(x, y), std::max(x, y)});
-          }
-        }
-      }
-    }
-    while (!work.empty()) {
-      if (seen.size() > budget) return over_budget();
-      auto [x, y] = work.back();
-      work.pop_back();
-      for (auto [x2, mx] : a.follow[x]) {
-        if (comp[x2] != comp[x]) continue;
-        for (auto [y2, my] : a.follow[y]) {
-          if (++steps > max_steps) return over_budget();
-          if (comp[y2] != comp[y]) continue;
-          if ((a.sets[x2] & a.sets[y2]).none()) continue;
-          if (x2 == y2) {
-            r.cost = RegexCost::kExponential;
-            r.reason = "exponential backtracking: inside the repetition, " +
-                       Quote(pattern, nodes[a.atom[x]]) + " and " +
-                       Quote(pattern, nodes[a.atom[y]]) +
-                       " can match the same input in different ways (as in (a|a)*)";
-            return r;
-          }
-          int lo = std::min(x2, y2), hi = std::max(x2, y2);
-          if (seen.insert(key(lo, hi)).second) work.push_back({lo, hi});
-        }
-      }
-    }
-    budget -= std::min(budget, seen.size());
-  }
-
-  // IDA: p != q in different cyclic components, and one word w with p->p, p->q, q->q
-  // (.*.*=.*, \d+\d+). Triple search per candidate pair.
-  {
-    // Reachability is needed only from cyclic positions (forward) and into them (backward); its
-    // cost is charged to the same budget as the product searches, so no pattern can make the
-    // analysis itself slow (e.g. (?:a?){1999} has ~2M edges and no cycle at all).
-    std::vector<std::vector<std::pair<int, uint32_t>>> reverse(n);
-    size_t edges = 0;
-    for (int v = 1; v < n; ++v) {
-      for (auto [w, m] : a.follow[v]) reverse[w].push_back({v, m});
-      edges += a.follow[v].size();
-    }
-    std::vector<int> cyclic_positions;
-    for (int p = 1; p < n; ++p) {
-      if (cyclic[comp[p]]) cyclic_positions.push_back(p);
-    }
-    if (cyclic_positions.size() * (edges + static_cast<size_t>(n)) * 2 > budget) {
-      return over_budget();
-    }
-    // from[i][v]: v reachable from cyclic_positions[i]; to[i][v]: cyclic_positions[i] reachable
-    // from v.
-    auto closure = [n](int s, const std::vector<std::vector<std::pair<int, uint32_t>>>& g) {
-      std::vector<bool> seen(n, false);
-      std::vector<int> st{s};
-      seen[s] = true;
-      while (!st.empty()) {
-        int v = st.back();
-        st.pop_back();
-        for (auto [w, m] : g[v]) {
-          if (!seen[w]) {
-            seen[w] = true;
-            st.push_back(w);
-          }
-        }
-      }
-      return seen;
-    };
-    std::vector<int> index_of(n, -1);
-    std::vector<std::vector<bool>> from, to;
-    for (size_t i = 0; i < cyclic_positions.size(); ++i) {
-      index_of[cyclic_positions[i]] = static_cast<int>(i);
-      from.push_back(closure(cyclic_positions[i], a.follow));
-      to.push_back(closure(cyclic_positions[i], reverse));
-    }
-    budget -= std::min(budget, cyclic_positions.size() * (edges + static_cast<size_t>(n)) * 2);
-    struct Triple {
-      int x, y, z;
-    };
-    for (int p : cyclic_positions) {
-      const std::vector<bool>& from_p = from[index_of[p]];
-      for (int q : cyclic_positions) {
-        if (q == p || comp[q] == comp[p] || !from_p[q]) continue;
-        const std::vector<bool>& to_q = to[index_of[q]];
-        // Run 1 stays in comp(p); run 3 stays in comp(q); run 2 stays between p and q.
-        std::unordered_set<uint64_t> seen;
-        std::vector<Triple> work{{p, p, q}};
-        auto tkey = [n](int x, int y, int z) {
-          return (static_cast<uint64_t>(x) * n + y) * n + z;
-        };
-        seen.insert(tkey(p, p, q));
-        while (!work.empty()) {
-          if (seen.size() > budget) return over_budget();
-          Triple t = work.back();
-          work.pop_back();
-          for (auto [x2, m1] : a.follow[t.x]) {
-            if (comp[x2] != comp[p]) continue;
-            for (auto [y2, m2] : a.follow[t.y]) {
-              if (!from_p[y2] || !to_q[y2]) continue;
-              CharSet xy = a.sets[x2] & a.sets[y2];
-              if (xy.none()) continue;
-              for (auto [z2, m3] : a.follow[t.z]) {
-                if (++steps > max_steps) return over_budget();
-                if (comp[z2] != comp[q]) continue;
-                if ((xy & a.sets[z2]).none()) continue;
-                if (x2 == p && y2 == q && z2 == q) {
-                  r.cost = RegexCost::kPolynomial;
-                  r.reason = "super-linear (polynomial) backtracking: repetitions of " +
-                             Quote(pattern, nodes[a.atom[p]]) + " and " +
-                             Quote(pattern, nodes[a.atom[q]]) +
-                             " overlap and can split the same input in many ways (as in .*.*=.*)";
-                  return r;
-                }
-                if (seen.insert(tkey(x2, y2, z2)).second) work.push_back({x2, y2, z2});
-              }
-            }
-          }
-        }
-        budget -= std::min(budget, seen.size());
-      }
-    }
-  }
-  return r;
+  return Analyzer(pattern, opts, nodes, &a).Run();
 }
 
 Status CompileRe2(std::string_view pattern) {

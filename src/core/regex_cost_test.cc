@@ -7,10 +7,22 @@ namespace {
 
 RegexCost Cost(const std::string& p) { return AnalyzeBacktrackingCost(p).cost; }
 
+// Whole-input match semantics (std::regex_match): the classic test patterns are written for it.
+RegexCostReport AnalyzeMatch(const std::string& p) {
+  RegexCostOptions o;
+  o.mode = RegexMode::kMatch;
+  return AnalyzeBacktrackingCost(p, o);
+}
+RegexCostReport AnalyzeSearch(const std::string& p, RegexDialect d = RegexDialect::kEcmaScript) {
+  RegexCostOptions o;
+  o.dialect = d;
+  return AnalyzeBacktrackingCost(p, o);
+}
+
 TEST(RegexCostTest, ExponentialPatterns) {
   for (const char* p : {"(a+)+", "(a+)+$", "(\\w+\\s?)*", "(a*)*b", "(a|a)*", "(\\w|\\d)+$",
                         "^(a+){2,}$", "(?:x*y?)*z", "(.*a){3,}", "(a|b|ab)*c"}) {
-    RegexCostReport r = AnalyzeBacktrackingCost(p);
+    RegexCostReport r = AnalyzeMatch(p);
     EXPECT_EQ(r.cost, RegexCost::kExponential) << p << ": " << r.reason;
     EXPECT_FALSE(r.reason.empty());
   }
@@ -21,7 +33,7 @@ TEST(RegexCostTest, ExponentialPatterns) {
 TEST(RegexCostTest, AmbiguousBoundedRepetitionIsExponential) {
   for (const char* p : {"^(?:a?){40}a{40}$", "(?:\\s*){10}x", "(?:a|a){20}b", "(?:(?:a?){3}){3}b",
                         "(?:x*y?){10}z"}) {
-    RegexCostReport r = AnalyzeBacktrackingCost(p);
+    RegexCostReport r = AnalyzeMatch(p);
     EXPECT_EQ(r.cost, RegexCost::kExponential) << p << ": " << r.reason;
   }
   // Small counts, or bodies that match unambiguously, are fine.
@@ -34,7 +46,7 @@ TEST(RegexCostTest, AmbiguousBoundedRepetitionIsExponential) {
 
 TEST(RegexCostTest, PolynomialPatterns) {
   for (const char* p : {".*(?:.*=.*)", ".*.*=.*", "\\d+\\d+x", "a*a*b", "^.*foo.*bar$", "\\s*\\S*\\s*x"}) {
-    RegexCostReport r = AnalyzeBacktrackingCost(p);
+    RegexCostReport r = AnalyzeMatch(p);
     EXPECT_EQ(r.cost, RegexCost::kPolynomial) << p << ": " << r.reason;
   }
 }
@@ -45,9 +57,98 @@ TEST(RegexCostTest, LinearPatternsAreNotFlagged) {
         "^[a-z]+@[a-z]+\\.com$", "(a|b)*c", "\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}", "^$", "",
         "a?b?c?", "(?:foo|bar)+", "[^\"]*\"", "^\\\\\\\\[a-z0-9-]+\\\\pipe\\\\.*$", "x{0,50}y",
         "(?=a)b+", "(a|ab)*c", "a*b+c*", "^(?:[a-z]+-)*[a-z]+$"}) {
-    RegexCostReport r = AnalyzeBacktrackingCost(p);
+    RegexCostReport r = AnalyzeMatch(p);
     EXPECT_EQ(r.cost, RegexCost::kLinear) << p << ": " << r.reason;
   }
+}
+
+// Issue 12, misses: consumers search (std::regex_search retries from every start position), so a
+// loop that runs to the end of the input and then fails costs O(n) per start: O(n^2).
+TEST(RegexCostTest, SearchSemanticsFindsPolynomialPatterns) {
+  for (const char* p : {"\\s+$", "a+X", " *, *", ".*\\.", "<[^>]*?>", "\\w+@\\w+\\.\\w+", "(a|b)*c",
+                        "[^\"]*\""}) {
+    RegexCostReport r = AnalyzeSearch(p);
+    EXPECT_EQ(r.cost, RegexCost::kPolynomial) << p << ": " << r.reason;
+    EXPECT_EQ(r.degree, 2) << p;
+    ASSERT_TRUE(r.attack.has_value()) << p;
+    EXPECT_FALSE(r.attack->pump.empty()) << p;
+    // The same patterns are linear when the consumer matches the whole input.
+    EXPECT_EQ(AnalyzeMatch(p).cost, RegexCost::kLinear) << p << ": " << AnalyzeMatch(p).reason;
+  }
+  // Anchored at the start: tried at one position only.
+  for (const char* p : {"^\\s+$", "^a+X", "^[^\"]*\"", "^\\w+@\\w+\\.\\w+$"}) {
+    RegexCostReport r = AnalyzeSearch(p);
+    EXPECT_EQ(r.cost, RegexCost::kLinear) << p << ": " << r.reason;
+  }
+  // A loop after which the match always succeeds cannot be made to fail: linear.
+  for (const char* p : {"a+", "\\s+", "\\w+@?", "[a-z]*"}) {
+    RegexCostReport r = AnalyzeSearch(p);
+    EXPECT_EQ(r.cost, RegexCost::kLinear) << p << ": " << r.reason;
+  }
+}
+
+TEST(RegexCostTest, PolynomialDegreeCountsChainedLoops) {
+  RegexCostReport r = AnalyzeSearch(".*.*=.*");
+  EXPECT_EQ(r.cost, RegexCost::kPolynomial) << r.reason;
+  EXPECT_EQ(r.degree, 3) << r.reason;  // search loop, .*, .*: cubic
+  r = AnalyzeMatch(".*.*=.*");
+  EXPECT_EQ(r.degree, 2) << r.reason;
+}
+
+// Issue 12, false alarms: ambiguous loops after which nothing can make the match fail. Under
+// search they succeed on the first path; under whole-input match they really are exponential.
+TEST(RegexCostTest, FailureUnreachableLoopsArePruned) {
+  for (const char* p : {"(a|.)*", "(\\r\\n|\\r|\\n)+", "((ab)+)*", "(a+)+", "(\\w|\\d)+"}) {
+    RegexCostReport s = AnalyzeSearch(p);
+    EXPECT_EQ(s.cost, RegexCost::kLinear) << p << ": " << s.reason;
+    RegexCostReport m = AnalyzeMatch(p);
+    EXPECT_EQ(m.cost, RegexCost::kExponential) << p << ": " << m.reason;
+  }
+}
+
+TEST(RegexCostTest, QuadraticIsNotCalledExponential) {
+  RegexCostReport r = AnalyzeSearch("(.*,)+.+");
+  EXPECT_EQ(r.cost, RegexCost::kPolynomial) << r.reason;
+  EXPECT_EQ(r.degree, 2) << r.reason;
+}
+
+// libstdc++'s char regex keeps the low byte of \uXXXX (measured: \u0141 matches 'A'). Mapping
+// every code point above 0xff to one byte set made distinct letters look the same.
+TEST(RegexCostTest, UnicodeEscapesAreExactBytes) {
+  EXPECT_EQ(AnalyzeMatch("^(?:\\u0430|\\u0431)+$").cost, RegexCost::kLinear);
+  EXPECT_EQ(AnalyzeMatch("^(?:\\u0430|\\u0431x)+$").cost, RegexCost::kLinear);
+  EXPECT_EQ(AnalyzeMatch("^(?:\\u0130|0)+$").cost, RegexCost::kExponential);  // both are '0'
+}
+
+TEST(RegexCostTest, ExponentialFindingsCarryAValidatedAttack) {
+  RegexCostReport r = AnalyzeSearch("^(a+)+$");
+  ASSERT_EQ(r.cost, RegexCost::kExponential) << r.reason;
+  ASSERT_TRUE(r.attack.has_value());
+  EXPECT_EQ(r.attack->pump, "a");
+  EXPECT_EQ(r.attack->Build(3), r.attack->prefix + "aaa" + r.attack->suffix);
+  EXPECT_FALSE(r.attack->suffix.empty());
+}
+
+TEST(RegexCostTest, Pcre2Dialect) {
+  // Inline flags, named groups, \x{..}, possessive quantifiers and atomic groups parse.
+  for (const char* p : {"(?i)union\\s+select", "(?i:select)\\b", "(?<n>ab)c", "(?P<n>ab)c", "\\x{41}+z",
+                        "(?s).", "^(?>a+)+$", "^(a++)+$", "(?<=a)b", "\\Qa+b\\E", "[[:alpha:]]+x$",
+                        "(?x) a b # comment"}) {
+    RegexCostReport r = AnalyzeSearch(p, RegexDialect::kPcre2);
+    EXPECT_NE(r.cost, RegexCost::kUnknown) << p << ": " << r.reason;
+  }
+  // Possessive and atomic loops never give back, so nesting them is safe.
+  EXPECT_EQ(AnalyzeSearch("^(?>a+)+$", RegexDialect::kPcre2).cost, RegexCost::kLinear);
+  EXPECT_EQ(AnalyzeSearch("^(a++)+$", RegexDialect::kPcre2).cost, RegexCost::kLinear);
+  EXPECT_EQ(AnalyzeSearch("^(a+)+$", RegexDialect::kPcre2).cost, RegexCost::kExponential);
+  // (?i) makes a and A the same byte class: ambiguous under repetition.
+  EXPECT_EQ(AnalyzeSearch("^(?:a|A)+$", RegexDialect::kPcre2).cost, RegexCost::kLinear);
+  EXPECT_EQ(AnalyzeSearch("^(?i)(?:a|A)+$", RegexDialect::kPcre2).cost, RegexCost::kExponential);
+  EXPECT_TRUE(CompilePcre2("(?i)union\\s+select").ok());
+  Status bad = CompilePcre2("(?<=a+)b");  // unbounded lookbehind
+  EXPECT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("PCRE2"), std::string::npos);
+  EXPECT_FALSE(CompileEcmaScript("(?i)union").ok());  // ECMAScript has no inline flags
 }
 
 TEST(RegexCostTest, UnanalysableInputIsUnknownNotLinear) {

@@ -19,6 +19,26 @@ std::string FormatCount(int64_t n) {
   return n < 0 ? "-" + out : out;
 }
 
+std::string DescribeRegexAttack(const RegexAttack& a) {
+  auto quote = [](std::string_view s) {
+    std::string out = "\"";
+    for (unsigned char c : s) {
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += static_cast<char>(c);
+      } else if (c >= 0x20 && c < 0x7f) {
+        out += static_cast<char>(c);
+      } else {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\x%02x", c);
+        out += buf;
+      }
+    }
+    return out + "\"";
+  };
+  return "prefix " + quote(a.prefix) + ", pump " + quote(a.pump) + " repeated, suffix " + quote(a.suffix);
+}
+
 namespace {
 
 bool IsLowerHex64(std::string_view s) {
@@ -286,43 +306,52 @@ class Checker {
     }
   }
 
-  // Verdict for one pattern under the type's engine. Pure and thread-safe: called from
-  // StageOneOptions::parallel_for workers.
-  RegexVerdict ComputeRegexVerdict(std::string_view pattern) const {
-    RegexVerdict verdict;
+  // Verdict for one pattern under the type's engine and the field's regex_mode. Pure and
+  // thread-safe: called from StageOneOptions::parallel_for workers.
+  RegexVerdict ComputeRegexVerdict(std::string_view pattern, RegexMode mode) const {
     if (type_.regex_engine == RegexEngine::kRe2) {
       Status st = CompileRe2(pattern);
-      if (!st.ok()) verdict = {"regex.compile", st.message()};
-      return verdict;
+      if (!st.ok()) return {"regex.compile", st.message()};
+      return {};
     }
-    RegexCostReport cost = AnalyzeBacktrackingCost(pattern, opts_.regex_cost);
-    // A pattern the analyser cannot parse gets the engine's own syntax error when it has one.
-    if (cost.cost == RegexCost::kUnknown && cost.reason.rfind("cannot analyse", 0) == 0) {
-      if (Status st = CompileEcmaScript(pattern); !st.ok()) return {"regex.compile", st.message()};
-    }
-    if (cost.cost != RegexCost::kLinear) {
-      return {"regex.cost", cost.reason +
-                                "; this content type uses a backtracking engine, so one input "
-                                "could pin a CPU (Cloudflare, 2019)"};
-    }
-    if (Status c = CompileEcmaScript(pattern); !c.ok()) verdict = {"regex.compile", c.message()};
-    return verdict;
+    const bool pcre2 = type_.regex_engine == RegexEngine::kPcre2;
+    auto compile = [&](std::string_view p) { return pcre2 ? CompilePcre2(p) : CompileEcmaScript(p); };
+    // The engine's own syntax error comes first: a pattern consumers cannot compile is refused
+    // whatever its cost.
+    if (Status st = compile(pattern); !st.ok()) return {"regex.compile", st.message()};
+    RegexCostOptions o = opts_.regex_cost;
+    o.dialect = pcre2 ? RegexDialect::kPcre2 : RegexDialect::kEcmaScript;
+    o.mode = mode;
+    RegexCostReport cost = AnalyzeBacktrackingCost(pattern, o);
+    if (cost.cost == RegexCost::kLinear) return {};
+    std::string msg = cost.reason + "; consumers run " + std::string(RegexEngineName(type_.regex_engine)) +
+                      " (" + std::string(RegexModeName(mode)) +
+                      "), a backtracking engine, so one input could pin a CPU (Cloudflare, 2019)";
+    if (cost.attack) msg += "; attack: " + DescribeRegexAttack(*cost.attack) + " (ringfence check --explain ITEM measures it)";
+    return {"regex.cost", msg};
   }
 
-  // Compiles every distinct regex of the bundle once, in parallel when the caller allows it.
+  RegexMode ModeOf(const FieldSpec& f) const { return f.regex_mode.value_or(type_.regex_mode); }
+
+  // Analyses every distinct (pattern, mode) of the bundle once, in parallel when the caller
+  // allows it.
   void PrecomputeRegexVerdicts() {
-    std::vector<std::string_view> patterns;
+    std::vector<std::pair<std::string_view, RegexMode>> patterns;
     for (const Item& item : in_.bundle->items) {
       for (size_t pos = 0; pos < type_.fields.size(); ++pos) {
         const FieldSpec& f = type_.fields[pos];
         const FieldValue& v = item.values[pos];
         if (f.type != FieldType::kRegex || v.kind != FieldValue::Kind::kString || v.s.empty()) continue;
         if (f.max_length && static_cast<int64_t>(v.s.size()) > *f.max_length) continue;
-        if (regex_index_.emplace(v.s, patterns.size()).second) patterns.push_back(v.s);
+        const RegexMode mode = ModeOf(f);
+        auto& index = regex_index_[static_cast<int>(mode)];
+        if (index.emplace(v.s, patterns.size()).second) patterns.push_back({v.s, mode});
       }
     }
     regex_verdicts_.resize(patterns.size());
-    auto work = [&](size_t i) { regex_verdicts_[i] = ComputeRegexVerdict(patterns[i]); };
+    auto work = [&](size_t i) {
+      regex_verdicts_[i] = ComputeRegexVerdict(patterns[i].first, patterns[i].second);
+    };
     if (opts_.parallel_for) {
       opts_.parallel_for(patterns.size(), work);
     } else {
@@ -332,7 +361,8 @@ class Checker {
 
   void CheckRegex(const Item& item, const FieldSpec& f, int pos, const std::string& pattern,
                   std::vector<Finding>* out) const {
-    auto it = regex_index_.find(pattern);
+    const auto& index = regex_index_[static_cast<int>(ModeOf(f))];
+    auto it = index.find(pattern);
     const RegexVerdict& verdict = regex_verdicts_[it->second];  // precomputed for every pattern
     if (!verdict.check.empty()) out->push_back(Make(verdict.check, &item, &f, pos, verdict.message));
   }
@@ -474,27 +504,38 @@ class Checker {
         }
       }
     }
-    Group too_many, too_big;
+    // Grouped by the limit each consumer build has, so the finding states every limit broken.
+    std::map<int64_t, Group> too_many, too_big;
+    int64_t too_many_devices = 0, too_big_devices = 0;
     for (auto [s, cap] : consumers) {
       if (cap->max_items > 0 && static_cast<int64_t>(b.items.size()) > cap->max_items) {
-        too_many.Add(s);
+        too_many[cap->max_items].Add(s);
+        too_many_devices += s->devices;
       }
       if (cap->max_bundle_bytes > 0 && static_cast<int64_t>(in_.payload_bytes) > cap->max_bundle_bytes) {
-        too_big.Add(s);
+        too_big[cap->max_bundle_bytes].Add(s);
+        too_big_devices += s->devices;
       }
     }
-    if (!too_many.strata.empty()) {
-      Add(Consumer("consumer.max_items", nullptr, nullptr, -1, too_many,
-                   FormatCount(static_cast<int64_t>(b.items.size())) +
-                       " items exceed the preallocated item limit of consumers on " +
-                       FormatCount(too_many.devices) + " devices: " + too_many.Describe()));
-    }
-    if (!too_big.strata.empty()) {
-      Add(Consumer("consumer.max_bundle_bytes", nullptr, nullptr, -1, too_big,
-                   FormatCount(static_cast<int64_t>(in_.payload_bytes)) +
-                       " bytes exceed the bundle size limit of consumers on " +
-                       FormatCount(too_big.devices) + " devices: " + too_big.Describe()));
-    }
+    auto report_limit = [&](std::string check, const std::map<int64_t, Group>& by_limit,
+                            int64_t devices, int64_t actual, const std::string& what,
+                            const std::string& unit) {
+      if (by_limit.empty()) return;
+      Group all;
+      std::string limits;
+      for (const auto& [limit, g] : by_limit) {
+        for (const Stratum* s : g.strata) all.Add(s);
+        if (!limits.empty()) limits += "; ";
+        limits += "limit " + FormatCount(limit) + " " + unit + " on " + g.Describe();
+      }
+      Add(Consumer(std::move(check), nullptr, nullptr, -1, all,
+                   FormatCount(actual) + " " + unit + " exceed the " + what + " of consumers on " +
+                       FormatCount(devices) + " devices (" + limits + ")"));
+    };
+    report_limit("consumer.max_items", too_many, too_many_devices,
+                 static_cast<int64_t>(b.items.size()), "preallocated item limit", "items");
+    report_limit("consumer.max_bundle_bytes", too_big, too_big_devices,
+                 static_cast<int64_t>(in_.payload_bytes), "bundle size limit", "bytes");
   }
 
   void FlushSuppressed() {
@@ -517,7 +558,7 @@ class Checker {
   std::unordered_map<std::string, size_t> per_check_;
   std::map<std::string, size_t> suppressed_errors_, suppressed_warnings_;
   // Distinct patterns (views into the bundle, which outlives the checker) -> their verdicts.
-  std::unordered_map<std::string_view, size_t> regex_index_;
+  std::unordered_map<std::string_view, size_t> regex_index_[2];  // by RegexMode
   std::vector<RegexVerdict> regex_verdicts_;
 };
 

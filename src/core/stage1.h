@@ -73,6 +73,9 @@ Result<StageOneReport> CheckBundleSource(const ContentType& type, std::string_vi
 // "message","devices","strata"}], "items":N, "payload_bytes":N}
 std::string StageOneReportJson(const StageOneReport& report, std::string_view digest = {});
 
+// prefix "..", pump ".." repeated, suffix ".." (C-style escapes for non-printable bytes).
+std::string DescribeRegexAttack(const RegexAttack& attack);
+
 // 8500000 -> "8,500,000".
 std::string FormatCount(int64_t n);
 

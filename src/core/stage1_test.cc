@@ -273,6 +273,45 @@ TEST(StageOneTest, ConsumerSchemaAndPreallocatedLimits) {
                                               "consumer.max_bundle_bytes:40000"}));
 }
 
+// Issue 12: a limit finding states the limit, the actual value and which builds have which limit.
+TEST(StageOneTest, ConsumerLimitFindingsStateEachLimit) {
+  Fleet f = CF291Fleet(21, 21);
+  f.strata[0].capabilities["ipc_rule"].max_items = 2;
+  f.strata[1].capabilities["ipc_rule"].max_items = 1;
+  auto r = CheckCf291(f);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->findings.size(), 1u);
+  const std::string& m = r->findings[0].message;
+  EXPECT_EQ(r->findings[0].devices, 8'500'000);
+  EXPECT_NE(m.find("exceed the preallocated item limit of consumers on 8,500,000 devices"), std::string::npos) << m;
+  EXPECT_NE(m.find("limit 1 items on agent_version=7.15 os=windows (5,400,000 devices)"), std::string::npos) << m;
+  EXPECT_NE(m.find("limit 2 items on agent_version=7.11 os=windows (3,100,000 devices)"), std::string::npos) << m;
+}
+
+TEST(StageOneTest, RegexModeAndPcre2Engine) {
+  std::string text = kType;
+  text.replace(text.find("max_length: 16}"), 15, "max_length: 64}");
+  ContentType search = Type(text + "regex_engine: ecmascript\n");
+  ContentType match = Type(text + "regex_engine: ecmascript\nregex_mode: match\n");
+  // \s+$ is quadratic when searched (every start position), linear when matched.
+  Checked s = Check(search, "  - {id: a, owner: o, pattern: \"\\\\s+$\"}\n");
+  ASSERT_EQ(s.Checks(), (std::vector<std::string>{"regex.cost"}));
+  EXPECT_NE(s.report.findings[0].message.find("degree 2"), std::string::npos);
+  EXPECT_NE(s.report.findings[0].message.find("attack: prefix"), std::string::npos)
+      << s.report.findings[0].message;
+  EXPECT_TRUE(Check(match, "  - {id: a, owner: o, pattern: \"\\\\s+$\"}\n").report.accepted);
+  // PCRE2 syntax is compiled by PCRE2, not refused as ECMAScript.
+  ContentType pcre = Type(text + "regex_engine: pcre2\n");
+  Checked ok = Check(pcre, "  - {id: a, owner: o, pattern: \"^(?i)union\\\\s+select\"}\n");
+  EXPECT_TRUE(ok.report.accepted) << ::testing::PrintToString(ok.Checks());
+  Checked ecma = Check(search, "  - {id: a, owner: o, pattern: \"^(?i)union\\\\s+select\"}\n");
+  EXPECT_EQ(ecma.Checks(), (std::vector<std::string>{"regex.compile"}));
+  Checked exp = Check(pcre, "  - {id: a, owner: o, pattern: \"^(a|a)+$\"}\n");
+  ASSERT_EQ(exp.Checks(), (std::vector<std::string>{"regex.cost"}));
+  EXPECT_NE(exp.report.findings[0].message.find("pcre2"), std::string::npos);
+  EXPECT_TRUE(Check(pcre, "  - {id: a, owner: o, pattern: \"^(?>a|a)+$\"}\n").report.accepted);
+}
+
 TEST(StageOneTest, StrataWithoutDevicesOrConsumersAreIgnored) {
   Fleet f = CF291Fleet(20, 20);
   f.strata[0].devices = 0;

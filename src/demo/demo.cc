@@ -21,9 +21,10 @@
 #include "core/content_type.h"
 #include "crypto/crypto.h"
 #include "crypto/dsse.h"
+#include "protocol/statements.h"
 #include "demo/operator_client.h"
 #include "demo/process_group.h"
-#include "platform/subprocess.h"
+#include "platform/process.h"
 #include "service/release_service.h"
 
 namespace rf::demo {
@@ -536,7 +537,7 @@ class Run {
       l1 = Str(reports->as_object(), "layer1");
       l2 = Str(reports->as_object(), "layer2");
     }
-    service::ApprovalStatement s;
+    protocol::ApprovalStatement s;
     s.bundle_sha256 = Str(*rel, "bundle_sha256");
     s.channel = Str(*rel, "channel");
     s.release_id = id;
@@ -545,8 +546,8 @@ class Run {
     s.role = "reviewer";
     s.version = Int(*rel, "version");
     crypto::Envelope e;
-    e.payload_type = std::string(service::kApprovalPayloadType);
-    e.payload = service::EncodeApprovalPayload(s);
+    e.payload_type = std::string(protocol::kApprovalPayloadType);
+    e.payload = protocol::EncodeApprovalStatement(s);
     crypto::SignEnvelope(&e, reviewer_keys_[i]);
     return Expect(c.Send("POST", "/v1/releases/" + id + "/approvals",
                          "{\"envelope\":" + Quote(crypto::SerializeEnvelope(e)) + "}"),

@@ -1,6 +1,8 @@
-// Child processes the demo starts (the server, every simulated host's agent), each the leader of
-// its own process group, so that one signal to the group ends the process and everything it
-// started, and a registry that can end all of them (on SIGINT, or when the demo fails).
+// Child processes the demo starts (the server, every simulated host's agent), run by the one
+// process runner (src/platform/process.h, docs/process.md): each leads its own process group, so
+// that one signal to the group ends the process and everything it started. This file adds the
+// demo's policy (the caller's environment, output appended to a log file) and a registry that can
+// end all of them (on SIGINT, or when the demo fails).
 //
 //   ProcessSpec spec{.argv = {"/usr/bin/ringfence", "server", ...}, .stderr_path = "server.log",
 //                    .capture_stdout = true};
@@ -11,6 +13,7 @@
 // Every child gets PR_SET_PDEATHSIG(SIGKILL): if the demo dies (even by SIGKILL) the kernel kills
 // its children. The death signal fires when the *thread* that forked exits, so spawn only from a
 // thread that outlives the child (the demo spawns each run's processes from that run's thread).
+// Spawn fails with a clear error when the program cannot be started (missing, not executable).
 //
 // Thread-safety: ChildProcess is owned by one thread. LiveProcessGroups() is thread-safe and
 // async-signal-safe to read (KillAllProcessGroups may be called from a signal handler).
@@ -26,6 +29,7 @@
 
 #include "core/status.h"
 #include "platform/env.h"
+#include "platform/process.h"
 
 namespace rf::demo {
 
@@ -35,11 +39,8 @@ struct ProcessSpec {
   bool capture_stdout = false;    // readable with ReadStdoutLine; otherwise stdout goes to stderr_path
 };
 
-// How a child ended.
-struct ProcessExit {
-  int exit_code = -1;  // >= 0 when it exited
-  int signal = 0;      // > 0 when a signal ended it
-};
+// How a child ended (exit_code >= 0 when it exited, signal > 0 when a signal ended it).
+using ProcessExit = ProcessResult;
 
 class ChildProcess {
  public:
@@ -52,25 +53,23 @@ class ChildProcess {
 
   static Result<ChildProcess> Spawn(const ProcessSpec& spec);
 
-  pid_t pid() const { return pid_; }
-  bool running() const { return pid_ > 0; }
+  pid_t pid() const { return process_.pid(); }
+  bool running() const { return process_.running(); }
   // Non-blocking: the exit once the child has ended (then running() is false).
   std::optional<ProcessExit> Poll();
   // Reads one line from the captured stdout within `timeout_ms`; DeadlineExceeded or Unavailable
   // (the child closed stdout or ended).
   Result<std::string> ReadStdoutLine(Clock& clock, int64_t timeout_ms);
   // Sends `sig` to the whole process group.
-  void Signal(int sig);
+  void Signal(int sig) { process_.Signal(sig); }
   // SIGTERM to the group, waits up to `grace_ms`, then SIGKILL; always reaps.
   ProcessExit Terminate(Clock& clock, int64_t grace_ms);
 
  private:
-  void Forget();
-  void Release();  // kills the group, reaps, closes stdout
+  void Release();  // kills the group, reaps, unregisters
 
-  pid_t pid_ = -1;
-  int stdout_fd_ = -1;
-  std::string stdout_buffer_;
+  Process process_;
+  pid_t group_ = -1;  // registered for KillAllProcessGroups while != -1
 };
 
 // SIGKILL to every process group a ChildProcess still owns (safe in a signal handler).

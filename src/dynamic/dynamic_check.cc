@@ -105,7 +105,7 @@ class Runner {
     rep.name = spec.name.empty() ? Join(spec.argv, " ") : spec.name;
     rep.argv = spec.argv;
     // 1. manifest
-    RF_ASSIGN_OR_RETURN(SubprocessResult m, Run(spec, {"manifest"}));
+    RF_ASSIGN_OR_RETURN(ProcessResult m, Run(spec, {"manifest"}));
     rep.network_isolated = m.network_isolated;
     RunRecord mrec = Record("manifest", m, 0, "");
     if (mrec.outcome == RunOutcome::kPass) {
@@ -150,8 +150,8 @@ class Runner {
   }
 
  private:
-  Result<SubprocessResult> Run(const ConsumerSpec& spec, std::vector<std::string> args) {
-    SubprocessOptions so;
+  Result<ProcessResult> Run(const ConsumerSpec& spec, std::vector<std::string> args) {
+    ProcessOptions so;
     so.argv = spec.argv;
     so.argv.insert(so.argv.end(), args.begin(), args.end());
     so.limits = o_.limits;
@@ -159,15 +159,15 @@ class Runner {
     so.max_output_bytes = o_.max_output_bytes;
     so.isolate_network = o_.isolate_network;
     so.working_dir = dir_;
-    return RunSubprocess(so);
+    return RunProcess(so);
   }
 
-  RunRecord Record(std::string scope, const SubprocessResult& r, int64_t events,
+  RunRecord Record(std::string scope, const ProcessResult& r, int64_t events,
                    std::string_view own_item) {
     RunRecord rec;
     rec.scope = std::move(scope);
     rec.exit_code = r.exit_code;
-    rec.signal = r.term_signal != 0 ? SignalName(r.term_signal) : "";
+    rec.signal = r.signal != 0 ? SignalName(r.signal) : "";
     rec.cpu_ms = r.cpu_us() / 1000;
     rec.max_rss_kb = r.max_rss_kb;
     rec.wall_ms = r.wall_us / 1000;
@@ -177,11 +177,11 @@ class Runner {
     if (r.timed_out) {
       rec.outcome = RunOutcome::kTimeout;
       rec.detail = "wall-time limit of " + std::to_string(o_.wall_timeout_ms) + " ms";
-    } else if (r.term_signal == SIGXCPU ||
-               (r.term_signal == SIGKILL && budget_us > 0 && r.cpu_us() >= budget_us * 9 / 10)) {
+    } else if (r.signal == SIGXCPU ||
+               (r.signal == SIGKILL && budget_us > 0 && r.cpu_us() >= budget_us * 9 / 10)) {
       rec.outcome = RunOutcome::kCpuLimit;
       rec.detail = "CPU budget of " + std::to_string(o_.limits.cpu_seconds) + " s";
-    } else if (r.term_signal != 0) {
+    } else if (r.signal != 0) {
       rec.outcome = RunOutcome::kCrash;
     } else if (r.exit_code == 0) {
       rec.outcome = RunOutcome::kPass;
@@ -210,7 +210,7 @@ class Runner {
     const std::string events_path = dir_ + "/events-" + id + ".jsonl";
     RF_RETURN_IF_ERROR(env_.fs->WriteFileAtomic(payload_path, payload, 0600));
     RF_RETURN_IF_ERROR(env_.fs->WriteFileAtomic(events_path, events, 0600));
-    RF_ASSIGN_OR_RETURN(SubprocessResult r, Run(spec, {"replay", payload_path, events_path}));
+    RF_ASSIGN_OR_RETURN(ProcessResult r, Run(spec, {"replay", payload_path, events_path}));
     (void)env_.fs->Remove(payload_path);
     (void)env_.fs->Remove(events_path);
     return Record(std::move(scope), r, count, own_item);
@@ -466,29 +466,11 @@ crypto::Envelope MakeDynamicAttestation(std::string report_json, const crypto::S
   return env;
 }
 
-std::vector<std::string> SplitCommand(std::string_view command) {
-  std::vector<std::string> out;
-  std::string cur;
-  bool in_word = false;
-  char quote = 0;
-  for (char c : command) {
-    if (quote != 0) {
-      if (c == quote) quote = 0;
-      else cur += c;
-    } else if (c == '\'' || c == '"') {
-      quote = c;
-      in_word = true;
-    } else if (c == ' ' || c == '\t' || c == '\n') {
-      if (in_word) out.push_back(std::move(cur));
-      cur.clear();
-      in_word = false;
-    } else {
-      cur += c;
-      in_word = true;
-    }
-  }
-  if (in_word) out.push_back(std::move(cur));
-  return out;
+Result<ConsumerSpec> ConsumerSpecFromCommandLine(std::string_view command_line) {
+  auto argv = SplitCommandLine(command_line);
+  if (!argv.ok()) return argv.status().WithPrefix("--consumer");
+  if (argv->empty()) return Status::InvalidArgument("--consumer is empty");
+  return ConsumerSpec{std::string(command_line), std::move(*argv)};
 }
 
 }  // namespace rf::dynamic

@@ -1,7 +1,7 @@
 // Layer 2: run the real consumers on the content, in a sandbox, and measure them.
 //
 // Each consumer build is a program speaking the consumer process protocol (docs/sdk.md). For each
-// one RunDynamicChecks runs, each in a fresh sandboxed subprocess (src/platform/subprocess.h):
+// one RunDynamicChecks runs, each in a fresh sandboxed process (src/platform/process.h, docs/process.md):
 //   1. `manifest`, recorded in the report;
 //   2. `replay` of the bundle exactly as shipped over every generated event (event_synth.h) plus
 //      the replay corpus;
@@ -31,7 +31,7 @@
 #include "core/status.h"
 #include "crypto/dsse.h"
 #include "platform/env.h"
-#include "platform/subprocess.h"
+#include "platform/process.h"
 
 namespace rf::dynamic {
 
@@ -114,8 +114,10 @@ std::string DynamicReportText(const DynamicReport& report);
 // when it is not null.
 crypto::Envelope MakeDynamicAttestation(std::string report_json, const crypto::SigningKey* key);
 
-// Splits a --consumer command line on spaces (no shell; single or double quotes group words).
-std::vector<std::string> SplitCommand(std::string_view command);
+// The consumer build a `--consumer` command line names: the line split by rf::SplitCommandLine
+// (docs/process.md "Command lines", the same split as the agent's), named after the line.
+// InvalidArgument when the line does not split or has no words.
+Result<ConsumerSpec> ConsumerSpecFromCommandLine(std::string_view command_line);
 
 }  // namespace rf::dynamic
 

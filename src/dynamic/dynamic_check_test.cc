@@ -234,11 +234,14 @@ TEST(DynamicReportTest, CanonicalJsonAndSignedAttestation) {
   EXPECT_TRUE(MakeDynamicAttestation(json, nullptr).signatures.empty());
 }
 
-TEST(SplitCommandTest, WordsAndQuotes) {
-  EXPECT_EQ(SplitCommand("  a  b\t'c d' \"e'f\" "),
-            (std::vector<std::string>{"a", "b", "c d", "e'f"}));
-  EXPECT_EQ(SplitCommand("x ''"), (std::vector<std::string>{"x", ""}));
-  EXPECT_TRUE(SplitCommand("   ").empty());
+TEST(ConsumerSpecTest, FromACommandLine) {
+  auto spec = ConsumerSpecFromCommandLine("  a  b\t'c d' \"e'f\" x\\ y ");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->argv, (std::vector<std::string>{"a", "b", "c d", "e'f", "x y"}));
+  EXPECT_EQ(spec->name, "  a  b\t'c d' \"e'f\" x\\ y ");
+  EXPECT_EQ(ConsumerSpecFromCommandLine("x ''")->argv, (std::vector<std::string>{"x", ""}));
+  EXPECT_EQ(ConsumerSpecFromCommandLine("   ").status().message(), "--consumer is empty");
+  EXPECT_EQ(ConsumerSpecFromCommandLine("a 'b").status().code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

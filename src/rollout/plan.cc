@@ -333,10 +333,12 @@ class Linter {
     if (g.silence_after_micros <= 0) {
       AddPlan("silence-after", "gate silence_after must be positive");
     }
-    if (g.confirm_after_micros < 0) {
-      AddPlan("confirm-after", "gate confirm_after must be >= 0 (0 = off)");
+    if (g.confirm_after_micros < 0 || g.confirm_after_micros > kMaxConfirmAfterMicros) {
+      AddPlan("confirm-after", "gate confirm_after must be 0 (off) to 1h");
     }
-    if (g.lkg_after_micros < 0) AddPlan("lkg-after", "gate lkg_after must be >= 0");
+    if (g.lkg_after_micros < 0 || g.lkg_after_micros > kMaxLkgAfterMicros) {
+      AddPlan("lkg-after", "gate lkg_after must be 0 to 7d");
+    }
     if (plan_.waves.empty()) {
       AddPlan("last-wave-all", "the plan has no waves");
       return;

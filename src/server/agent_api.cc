@@ -1,10 +1,10 @@
 #include "server/agent_api.h"
 
 #include <algorithm>
-#include <charconv>
 #include <utility>
 
-#include "core/bundle.h"  // AppendJsonString
+#include "protocol/agent_messages.h"
+#include "protocol/identifiers.h"
 #include "rollout/confirmation.h"
 #include "rollout/controller_core.h"
 
@@ -28,11 +28,6 @@ void ApplyControls(const std::vector<CustomerControl>& controls, std::string_vie
     f->delay_micros = std::max(f->delay_micros, c.delay_s * 1'000'000);
     f->exclude_early_waves |= c.exclude_early_waves;
   }
-}
-
-void AppendInt(std::string* out, int64_t v) {
-  char buf[24];
-  out->append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
 }
 
 bool Quarantined(const CheckinRequest& req, std::string_view sha) {
@@ -121,16 +116,9 @@ std::optional<HttpResponse> AgentApi::Handle(const HttpRequest& req) {
 }
 
 std::string AgentApi::SessionBody(std::string_view device_id, uint32_t epoch, int64_t now_s) {
-  std::string body = "{\"device_id\":";
-  AppendJsonString(&body, device_id);
-  body += ",\"poll_after_s\":";
-  AppendInt(&body, options_.poll_after_s);
-  body += ",\"session_token\":";
-  AppendJsonString(&body, credentials_.IssueSession(device_id, epoch, now_s));
-  body += ",\"session_expires_s\":";
-  AppendInt(&body, now_s + credentials_.session_ttl_s());
-  body += '}';
-  return body;
+  return protocol::EncodeSessionResponse(device_id, options_.poll_after_s,
+                                         credentials_.IssueSession(device_id, epoch, now_s),
+                                         now_s + credentials_.session_ttl_s());
 }
 
 HttpResponse AgentApi::Enroll(const HttpRequest& req) {
@@ -236,15 +224,7 @@ HttpResponse AgentApi::Checkin(const HttpRequest& req) {
   const InstalledSet& installed = inventory_.installed(view.installed);
   const DeviceProfile& profile = inventory_.profile(view.profile);
 
-  // The common answer ("keep what you have") fits the reservation: one allocation.
-  std::string body;
-  body.reserve(128);
-  body += "{\"poll_after_s\":";
-  AppendInt(&body, options_.poll_after_s);
-  body += ",\"server_time_s\":";
-  AppendInt(&body, now / 1'000'000);
-  body += ",\"channels\":{";
-  bool first_channel = true;
+  protocol::CheckinResponseWriter body(options_.poll_after_s, now / 1'000'000);
   uint16_t offer = 0;
   int64_t confirm_after = 0;  // > 0: this check-in reported an apply that owes a confirmation
   for (const auto& [channel, list] : snap->channels) {
@@ -291,44 +271,24 @@ HttpResponse AgentApi::Checkin(const HttpRequest& req) {
       const rollout::DeviceAction action = rollout::DecideDeviceAction(rf, df, now);
       if (action == rollout::DeviceAction::kKeep) continue;
       decided = true;
-      if (!first_channel) body += ',';
-      first_channel = false;
-      AppendJsonString(&body, channel);
       if (action == rollout::DeviceAction::kInstall) {
         if (r.slot >= 0) offer |= static_cast<uint16_t>(1u << r.slot);
-        body += ":{\"action\":\"install\",\"version\":";
-        AppendInt(&body, r.version);
-        body += ",\"sha256\":\"";
-        body += r.sha256;
-        body += "\",\"bundle_url\":\"/v1/bundles/";
-        body += r.sha256;
-        body += "\",\"approvals_url\":\"/v1/bundles/";
-        body += r.sha256;
-        body += "/approvals\",\"release\":";
+        body.Install(channel, r.version, r.sha256, r.statement);
       } else {
-        body += ":{\"action\":\"revert\",\"version\":" + std::to_string(r.version) +
-                ",\"sha256\":\"" + r.sha256 + "\",\"reason\":";
-        AppendJsonString(&body, "release " + r.release_id + " " +
-                                    std::string(rollout::PhaseName(r.phase)) +
-                                    (r.reason.empty() ? "" : ": " + r.reason));
-        body += ",\"release\":";
+        body.Revert(channel, r.version, r.sha256,
+                    "release " + r.release_id + " " + std::string(rollout::PhaseName(r.phase)) +
+                        (r.reason.empty() ? "" : ": " + r.reason),
+                    r.statement);
       }
-      AppendJsonString(&body, r.statement);
-      body += '}';
     }
   }
-  body += '}';
-  if (confirm_after > 0) {
-    body += ",\"confirm_after_ms\":";
-    AppendInt(&body, confirm_after / 1000);
-  }
-  body += '}';
+  if (confirm_after > 0) body.ConfirmAfter(confirm_after / 1000);
   if (offer != 0) inventory_.MarkOffered(view.handle, offer);
-  return JsonResponse(200, std::move(body));
+  return JsonResponse(200, std::move(body).Finish());
 }
 
 HttpResponse AgentApi::Bundle(std::string_view sha) {
-  if (!IsValidSha256Hex(sha)) {
+  if (!protocol::IsSha256Hex(sha)) {
     return Error(Status::NotFound("not a bundle digest (64 lowercase hex digits)"), "unknown_bundle");
   }
   auto env = releases_.BundleEnvelope(sha);
@@ -344,18 +304,10 @@ HttpResponse AgentApi::Bundle(std::string_view sha) {
 }
 
 HttpResponse AgentApi::Approvals(std::string_view sha) {
-  if (!IsValidSha256Hex(sha)) {
+  if (!protocol::IsSha256Hex(sha)) {
     return Error(Status::NotFound("not a bundle digest (64 lowercase hex digits)"), "unknown_bundle");
   }
-  std::string body = "{\"approvals\":[";
-  bool first = true;
-  for (const std::string& a : releases_.Approvals(sha)) {
-    if (!first) body += ',';
-    first = false;
-    AppendJsonString(&body, a);
-  }
-  body += "]}";
-  return JsonResponse(200, std::move(body));
+  return JsonResponse(200, protocol::EncodeApprovalsResponse(releases_.Approvals(sha)));
 }
 
 Router::Router(AgentApi& agent, ServerMetrics& metrics, Controller& controller,

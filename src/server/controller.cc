@@ -112,12 +112,18 @@ struct Controller::LiveRelease {
 };
 
 // The driver's way to change a release: through the directory, which persists and audits.
+// The commit (a SQLite transaction, and the service's write lock, which an operator mutation may
+// hold) runs with mu_ released, so a check-in that needs mu_ (RefreshIfStale) never waits for it;
+// tick_mu_ stays held, so no other tick interleaves (lock order: see controller.h).
 class Controller::DirectoryPort final : public rollout::TransitionPort {
  public:
-  DirectoryPort(ReleaseDirectory& releases, const std::string& release_id)
-      : releases_(releases), release_id_(release_id) {}
+  DirectoryPort(ReleaseDirectory& releases, const std::string& release_id,
+                std::unique_lock<std::mutex>* mu)
+      : releases_(releases), release_id_(release_id), mu_(mu) {}
   Result<rollout::TransitionResult> Apply(const Event& e, int64_t now) override {
+    mu_->unlock();
     auto result = releases_.ApplyEvent(release_id_, e, now);
+    mu_->lock();
     if (!result.ok()) {
       return result.status().WithPrefix("release " + release_id_ + ": " +
                                         std::string(rollout::EventKindName(e.kind)));
@@ -128,6 +134,7 @@ class Controller::DirectoryPort final : public rollout::TransitionPort {
  private:
   ReleaseDirectory& releases_;
   const std::string& release_id_;
+  std::unique_lock<std::mutex>* mu_;  // the tick's hold on Controller::mu_
 };
 
 Controller::Controller(ReleaseDirectory& releases, FleetInventory& inventory, Clock& clock,
@@ -209,13 +216,8 @@ std::string Controller::Statement(const ReleaseRecord& r, std::string_view actio
   }
   const int64_t issued_s = now / 1'000'000;
   const int64_t expires_s = (now + options_.statement_validity_micros) / 1'000'000;
-  std::string payload = "{\"action\":\"" + std::string(action) + "\",\"bundle_sha256\":\"" +
-                        r.bundle_sha256 + "\",\"channel\":";
-  AppendJsonString(&payload, r.channel);
-  payload += ",\"expires_s\":" + std::to_string(expires_s) +
-             ",\"issued_s\":" + std::to_string(issued_s) + ",\"release_id\":";
-  AppendJsonString(&payload, r.release_id);
-  payload += ",\"version\":" + std::to_string(r.version) + "}";
+  std::string payload = protocol::EncodeReleaseStatement(
+      {std::string(action), r.bundle_sha256, r.channel, expires_s, issued_s, r.release_id, r.version});
   crypto::Envelope env{std::string(kReleasePayloadType), std::move(payload), {}};
   crypto::SignEnvelope(&env, key_);
   std::string text = crypto::SerializeEnvelope(env);
@@ -343,7 +345,6 @@ void Controller::WriteEvidence(const std::vector<EvidenceWrite>& writes) {
 }
 
 // Continues the evidence of a release this server drove before it restarted. Anything that does
-// not match exactly (other strata, plan, alpha, a damaged file) starts fresh gates, and says so.// Continues the evidence of a release this server drove before it restarted. Anything that does
 // not match exactly (other strata, plan, alpha, a damaged file, an older format) starts fresh
 // gates, and says so.
 void Controller::RestoreEvidence(LiveRelease& live, int64_t now) {
@@ -480,7 +481,8 @@ void Controller::SweepInventory(int64_t now) {
   slots_to_clear_ = 0;
 }
 
-Status Controller::StepGates(std::vector<ReleaseRecord>& releases, int64_t now) {
+Status Controller::StepGates(std::vector<ReleaseRecord>& releases, int64_t now,
+                             std::unique_lock<std::mutex>* mu) {
   SweepInventory(now);
   Status first;
   for (ReleaseRecord& r : releases) {
@@ -508,7 +510,7 @@ Status Controller::StepGates(std::vector<ReleaseRecord>& releases, int64_t now) 
       tick.strata.push_back(t);
     }
     rollout::DriverOutput out;
-    DirectoryPort port(releases_, r.release_id);
+    DirectoryPort port(releases_, r.release_id, mu);
     Status st = L.driver->Step(tick, r.state, port, &out);
     for (const rollout::DriverTransition& x : out.transitions) {
       r.state = x.result.state;
@@ -607,10 +609,11 @@ Status Controller::Tick() {
 }
 
 Status Controller::TickLocked(std::vector<EvidenceWrite>* writes) {
-  std::lock_guard l(mu_);
+  // Decide under mu_; the driver's commits release it (DirectoryPort). Lock order: controller.h.
+  std::lock_guard t(tick_mu_);
+  std::unique_lock l(mu_);
   const bool keep = options_.fs != nullptr && !options_.state_dir.empty();
   const int64_t now = clock_.NowUnixMicros();
-  const uint64_t epoch = change_epoch_.load(std::memory_order_acquire);
   std::vector<ReleaseRecord> releases = releases_.ActiveReleases();
   Status first;
   for (const ReleaseRecord& r : releases) {
@@ -622,7 +625,7 @@ Status Controller::TickLocked(std::vector<EvidenceWrite>* writes) {
       }
     }
   }
-  Status st = StepGates(releases, now);
+  Status st = StepGates(releases, now, &l);
   if (first.ok()) first = st;
   // Releases that finished (or left the directory) free their slot and drop their evidence; the
   // others save theirs every save_every_micros.
@@ -640,7 +643,11 @@ Status Controller::TickLocked(std::vector<EvidenceWrite>* writes) {
       ++it;
     }
   }
-  Publish(releases, epoch, now);
+  // What is published is read afresh (epoch first): while mu_ was released for a commit, a
+  // check-in may have published a change made meanwhile (an operator halt), and the releases read
+  // at the start of this tick must not replace it.
+  const uint64_t epoch = change_epoch_.load(std::memory_order_acquire);
+  Publish(releases_.ActiveReleases(), epoch, now);
   return first;
 }
 

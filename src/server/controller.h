@@ -45,6 +45,7 @@
 
 #include "crypto/crypto.h"
 #include "platform/env.h"
+#include "protocol/statements.h"
 #include "rollout/cohort.h"
 #include "rollout/driver.h"
 #include "rollout/gate.h"
@@ -54,7 +55,7 @@
 
 namespace rf::server {
 
-inline constexpr std::string_view kReleasePayloadType = "application/vnd.ringfence.release+json";
+using protocol::kReleasePayloadType;  // protocol/statements.h
 
 // Crash and error events reported by check-ins since the last tick, per stratum and arm.
 class HealthCounters {
@@ -200,7 +201,8 @@ class Controller final : public ProgressSource {
   void RestoreEvidence(LiveRelease& live, int64_t now);
   class DirectoryPort;
   void SweepInventory(int64_t now);
-  Status StepGates(std::vector<ReleaseRecord>& releases, int64_t now);
+  // `mu` holds mu_; the driver's commits release it meanwhile (DirectoryPort).
+  Status StepGates(std::vector<ReleaseRecord>& releases, int64_t now, std::unique_lock<std::mutex>* mu);
   void Publish(const std::vector<ReleaseRecord>& releases, uint64_t epoch, int64_t now);
   Result<int64_t> SchemaVersionOf(const std::string& sha256);
   std::string Statement(const ReleaseRecord& r, std::string_view action, int64_t now);
@@ -211,7 +213,14 @@ class Controller final : public ProgressSource {
   crypto::SigningKey key_;
   ControllerOptions options_;
 
-  mutable std::mutex mu_;  // serializes Tick/RefreshIfStale; guards everything below
+  // Lock order (docs/server.md "Threads and locks"), outermost first:
+  //   tick_mu_ -> mu_ -> the directory's read lock (ActiveReleases, Controls)
+  //   tick_mu_ -> the directory's write lock and store commit (ApplyEvent) -> loop_mu_
+  // mu_ is never held across ApplyEvent: a tick decides under mu_ and releases it for each commit
+  // (DirectoryPort), so RefreshIfStale (on the check-in path) waits for no SQLite commit and no
+  // operator mutation.
+  std::mutex tick_mu_;     // serializes ticks (held across their commits)
+  mutable std::mutex mu_;  // serializes Publish; guards everything below
   std::map<std::string, std::unique_ptr<LiveRelease>> live_;
   uint16_t slots_in_use_ = 0;
   uint16_t slots_to_clear_ = 0;

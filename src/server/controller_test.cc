@@ -3,7 +3,10 @@
 #include "server/controller.h"
 
 #include <algorithm>
+#include <atomic>
+#include <future>
 #include <map>
+#include <thread>
 #include <set>
 #include <string>
 
@@ -44,6 +47,7 @@ class FakeDirectory final : public ReleaseDirectory {
   }
   Result<rollout::TransitionResult> ApplyEvent(std::string_view id, const rollout::Event& e,
                                                int64_t now) override {
+    if (before_apply) before_apply();  // a slow commit (tests of the lock structure)
     std::function<void()> listener;
     Result<rollout::TransitionResult> r = Status::NotFound("no release");
     {
@@ -120,6 +124,7 @@ class FakeDirectory final : public ReleaseDirectory {
 
   std::vector<CustomerControl> controls;
   std::vector<std::string> events;
+  std::function<void()> before_apply;  // called at every ApplyEvent, outside the lock; set first
 
  private:
   mutable std::mutex mu_;
@@ -281,6 +286,48 @@ TEST_F(ControllerTest, OperatorHaltStopsInstallsAtTheNextCheckin) {
   EXPECT_EQ(Run(30, kMinute), 0);
   EXPECT_EQ(Running(), before);
   EXPECT_EQ(dir_.PhaseOf("r-1"), rollout::Phase::kHalted);
+}
+
+// A tick decides under the controller's lock and commits without it: while its commit is stuck
+// (a slow SQLite transaction, an operator mutation holding the service's write lock), a check-in
+// is still answered, and a halt committed meanwhile reaches it. Before, the tick held the lock the
+// check-in's RefreshIfStale needs across the commit, and the check-in waited for it.
+TEST_F(ControllerTest, CheckinIsAnsweredWhileATickCommits) {
+  Enroll(200);
+  dir_.AddStartedRelease("r-1", 43, clock_.NowUnixMicros());
+  ASSERT_TRUE(controller_.Tick().ok());
+  CheckInAll();
+  std::promise<void> entered;
+  std::promise<void> open;
+  std::shared_future<void> release_commit = open.get_future().share();
+  std::atomic<bool> armed{true};
+  dir_.before_apply = [&] {
+    if (armed.exchange(false)) {
+      entered.set_value();
+      release_commit.wait();
+    }
+  };
+  clock_.AdvanceMicros(11 * kMinute);  // the canary's dispatch is over: the tick moves it on
+  std::thread tick([&] { (void)controller_.Tick(); });
+  auto in_commit = entered.get_future();
+  if (in_commit.wait_for(std::chrono::seconds(120)) != std::future_status::ready) {
+    open.set_value();
+    tick.join();
+    FAIL() << "the tick applied no event";
+  }
+  // An operator halt commits while the tick's commit is stuck.
+  ASSERT_TRUE(dir_.ApplyEvent("r-1", rollout::Event::Halt("bad file", "carol"),
+                              clock_.NowUnixMicros())
+                  .ok());
+  auto checkin = std::async(std::launch::async, [&] { return CheckInAll(false).first; });
+  const bool answered = checkin.wait_for(std::chrono::seconds(120)) == std::future_status::ready;
+  open.set_value();
+  tick.join();
+  ASSERT_TRUE(answered) << "the check-in waited for the tick's commit";
+  EXPECT_EQ(checkin.get(), 0);  // the halt reached it
+  dir_.before_apply = nullptr;
+  // The tick that finished afterwards does not publish its stale view over the halt.
+  EXPECT_EQ(CheckInAll().first, 0);
 }
 
 TEST_F(ControllerTest, RollbackSendsRevertToDevicesRunningTheRelease) {

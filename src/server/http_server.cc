@@ -220,6 +220,9 @@ struct HttpServer::Impl {
   // socket bound to a worker context, and destroying that op after its worker context was gone
   // was a use-after-free at shutdown (ASan, ServerTest.SigtermExitsCleanlyAndKeepsTheFleet).
   std::vector<std::unique_ptr<asio::io_context>> workers;
+  // The offload pool (HttpServerOptions::offload); null when not used. Joined in Shutdown()
+  // before the workers it answers to are destroyed.
+  std::unique_ptr<asio::thread_pool> offload_pool;
   asio::io_context accept_context{1};
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::vector<std::thread> threads;
@@ -271,6 +274,16 @@ struct HttpServer::Impl {
       value = FormatHttpDate(now);
     }
     return value;
+  }
+
+  // The handler, with an exception turned into a 500.
+  HttpResponse Call(const HttpRequest& req) {
+    try {
+      return handler(req);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "ringfence server: handler threw: %s\n", e.what());
+      return HttpError(500, "internal", "internal error");
+    }
   }
 
   awaitable<void> Accept() {
@@ -452,11 +465,14 @@ struct HttpServer::Impl {
       const bool head_only = req.method == "HEAD";
       if (head_only) req.method = "GET";
       HttpResponse res;
-      try {
-        res = handler(req);
-      } catch (const std::exception& e) {
-        res = HttpError(500, "internal", "internal error");
-        std::fprintf(stderr, "ringfence server: handler threw: %s\n", e.what());
+      if (offload_pool != nullptr && options.offload(req)) {
+        // Runs on the pool; this coroutine resumes on its own worker with the answer, and the
+        // worker serves its other connections meanwhile.
+        res = co_await asio::co_spawn(
+            offload_pool->get_executor(),
+            [this, &req]() -> awaitable<HttpResponse> { co_return Call(req); }, use_awaitable);
+      } else {
+        res = Call(req);
       }
       if (!co_await Write(stream, head, std::move(res), version, keep, !head_only)) {
         co_return false;
@@ -471,6 +487,9 @@ HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
                                                       Handler handler) {
   if (options.threads < 1) return Status::InvalidArgument("threads must be >= 1");
+  if (options.offload && options.offload_threads < 1) {
+    return Status::InvalidArgument("offload_threads must be >= 1");
+  }
   if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
     return Status::InvalidArgument("TLS needs both a certificate and a key file");
   }
@@ -498,6 +517,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
   for (int i = 0; i < options.threads; ++i) {
     impl->workers.push_back(std::make_unique<asio::io_context>(1));
     impl->guards.push_back(asio::make_work_guard(*impl->workers.back()));
+  }
+  if (options.offload) {
+    impl->offload_pool =
+        std::make_unique<asio::thread_pool>(static_cast<size_t>(options.offload_threads));
   }
   Impl* raw = impl.get();
   asio::co_spawn(raw->accept_context, raw->Accept(), asio::detached);
@@ -566,12 +589,18 @@ void HttpServer::Shutdown() {
       l.lock();
     }
   }
-  // 4. Stop the loops (abandons connections still open after the grace period) and join.
+  // 4. Stop the loops (abandons connections still open after the grace period) and join. The
+  //    offload pool is joined too (a job in flight finishes; its answer is posted to a stopped
+  //    worker and dropped with it), before anything it could post to is destroyed.
   im.guards.clear();
   for (auto& w : im.workers) w->stop();
   im.accept_context.stop();
   for (std::thread& t : im.threads) t.join();
   im.threads.clear();
+  if (im.offload_pool != nullptr) {
+    im.offload_pool->stop();
+    im.offload_pool->join();
+  }
 }
 
 }  // namespace rf::server

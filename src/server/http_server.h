@@ -15,7 +15,11 @@
 // oversized header 431, a missing Host 400, `Expect: 100-continue` a 100 before the body is read,
 // every response a Date, a HEAD the GET's Content-Length without the body. Each worker thread
 // runs its own io_context; a connection stays on one worker for its life. The handler runs on the
-// worker thread, so it must not block for long. Thread-safe.
+// worker thread, so it must not block for long, except for requests that `offload` selects: those
+// run on a separate pool of `offload_threads` threads (the operator executor, docs/server.md
+// "Threads and locks"), and the connection's coroutine waits for the answer without holding its
+// event loop, so slow operator work (an upload's layers 1 and 2) never delays the agent requests
+// served by the same worker. Thread-safe.
 #ifndef RINGFENCE_SERVER_HTTP_SERVER_H_
 #define RINGFENCE_SERVER_HTTP_SERVER_H_
 
@@ -44,6 +48,11 @@ struct HttpServerOptions {
   int64_t shutdown_grace_micros = 10'000'000;  // Shutdown() waits this long for requests in flight
   // The Date header of every response. Not owned; must outlive the server. nullptr: PosixEnv's.
   Clock* clock = nullptr;
+  // Requests for which this returns true (e.g. the operator API) run on the offload pool instead
+  // of the event loop that read them. Called on the worker thread with the parsed request; must
+  // be quick and thread-safe. Empty: every request runs on its event loop.
+  std::function<bool(const HttpRequest&)> offload;
+  int offload_threads = 2;  // threads of the offload pool (used only when `offload` is set)
   // TLS: both set = HTTPS only (PEM certificate chain, leaf first; PEM private key), TLS 1.2 or
   // newer. Both empty = plain HTTP. Read at Start() and again by ReloadTls().
   std::string tls_cert_file;

@@ -2,6 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <future>
+#include <mutex>
+
+#include "http/http_client.h"
+
 namespace rf::server {
 namespace {
 
@@ -25,6 +31,80 @@ TEST(HttpServerTest, TlsNeedsBothFilesAndReadableOnes) {
   EXPECT_EQ(missing.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(missing.status().message().find("/nonexistent/cert.pem"), std::string::npos)
       << missing.status().message();
+}
+
+// A gate a handler waits on until the test opens it.
+class Latch {
+ public:
+  void Open() {
+    std::lock_guard l(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  void Wait() {
+    std::unique_lock l(mu_);
+    cv_.wait(l, [&] { return open_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+// With one worker (one event loop for every connection), a slow offloaded request (an upload
+// running layer 2) must not delay a quick request on another connection. Before the offload pool,
+// the operator handler ran on the event loop and the quick request waited for it.
+TEST(HttpServerTest, OffloadedSlowRequestDoesNotHoldTheEventLoop) {
+  Latch release_slow;
+  std::promise<void> slow_started;
+  HttpServerOptions o;
+  o.threads = 1;
+  o.offload = [](const HttpRequest& r) { return r.path == "/slow"; };
+  auto server = HttpServer::Start(o, [&](const HttpRequest& r) {
+    HttpResponse res;
+    res.status = 200;
+    if (r.path == "/slow") {
+      slow_started.set_value();
+      release_slow.Wait();
+      res.body = "slow";
+    } else {
+      res.body = "fast";
+    }
+    return res;
+  });
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  const std::string url = "http://" + (*server)->address();
+  auto slow = std::async(std::launch::async, [&] {
+    http::HttpClient c({.base_url = url, .timeout_ms = 120'000});
+    return c.Send("GET", "/slow", "");
+  });
+  slow_started.get_future().wait();  // the slow request holds its handler now
+  // The quick request is answered while the slow one still waits (the latch opens only after).
+  http::HttpClient fast({.base_url = url, .timeout_ms = 120'000});
+  auto r = fast.Send("GET", "/fast", "");
+  release_slow.Open();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "fast");
+  auto s = slow.get();
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->body, "slow");
+  (*server)->Shutdown();
+}
+
+TEST(HttpServerTest, OffloadedHandlerThatThrowsAnswers500) {
+  HttpServerOptions o;
+  o.threads = 1;
+  o.offload = [](const HttpRequest&) { return true; };
+  auto server = HttpServer::Start(o, [](const HttpRequest&) -> HttpResponse {
+    throw std::runtime_error("boom");
+  });
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  http::HttpClient c({.base_url = "http://" + (*server)->address(), .timeout_ms = 120'000});
+  auto r = c.Send("GET", "/x", "");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 500);
 }
 
 }  // namespace

@@ -24,7 +24,9 @@
 
 #include "core/bundle.h"  // AppendJsonString
 #include "core/fleet.h"
+#include "admission/records.h"
 #include "core/status.h"
+#include "protocol/http_status.h"
 #include "rollout/plan.h"
 #include "rollout/release.h"
 
@@ -50,23 +52,8 @@ struct HttpResponse {
 // The one mapping from Status to HTTP: InvalidArgument 400, Unauthenticated 401, PermissionDenied
 // 403, NotFound 404, AlreadyExists/Aborted/FailedPrecondition/OutOfRange 409, ResourceExhausted
 // 413, Unavailable 503, DeadlineExceeded 504, everything else 500.
-inline int HttpStatusFor(const Status& status) {
-  switch (status.code()) {
-    case StatusCode::kOk: return 200;
-    case StatusCode::kInvalidArgument: return 400;
-    case StatusCode::kUnauthenticated: return 401;
-    case StatusCode::kPermissionDenied: return 403;
-    case StatusCode::kNotFound: return 404;
-    case StatusCode::kAlreadyExists:
-    case StatusCode::kAborted:
-    case StatusCode::kFailedPrecondition:
-    case StatusCode::kOutOfRange: return 409;
-    case StatusCode::kResourceExhausted: return 413;
-    case StatusCode::kUnavailable: return 503;
-    case StatusCode::kDeadlineExceeded: return 504;
-    default: return 500;
-  }
-}
+// (protocol/http_status.h, with the client side's inverse).
+using protocol::HttpStatusFor;
 
 inline HttpResponse JsonResponse(int http_status, std::string body) {
   HttpResponse r;
@@ -103,31 +90,11 @@ inline HttpResponse MethodNotAllowed(std::string_view method, std::string_view p
   return r;
 }
 
-// ----- principals and roles -----
+// ----- principals and roles (records: admission/records.h) -----
 
-enum class Role : uint8_t { kAuthor, kReviewer, kOperator, kAdmin, kAgent };
-inline std::string_view RoleName(Role r) {
-  switch (r) {
-    case Role::kAuthor: return "author";
-    case Role::kReviewer: return "reviewer";
-    case Role::kOperator: return "operator";
-    case Role::kAdmin: return "admin";
-    case Role::kAgent: return "agent";
-  }
-  return "unknown";
-}
-
-struct Principal {
-  std::string name;          // "alice"; "agent" for the enrollment token
-  std::vector<Role> roles;
-  // Admin implies every role except agent; the agent role implies nothing else.
-  bool Has(Role r) const {
-    for (Role x : roles) {
-      if (x == r || (x == Role::kAdmin && r != Role::kAgent)) return true;
-    }
-    return false;
-  }
-};
+using admission::Principal;
+using admission::Role;
+using admission::RoleName;
 
 // ----- the fleet as devices report it -----
 
@@ -144,32 +111,8 @@ class FleetSource {
 
 // ----- releases, as the controller needs them -----
 
-// A release as stored (durable) by the release service.
-struct ReleaseRecord {
-  std::string release_id;
-  std::string channel;
-  std::string content_type;
-  int64_t version = 0;
-  std::string bundle_sha256;
-  std::string plan_yaml;        // as uploaded; parsed with rollout::ParsePlan
-  rollout::Plan plan;           // parsed
-  rollout::ReleaseState state;  // persisted after every accepted transition
-  std::string author;
-  int64_t created_s = 0;
-  int64_t started_s = 0;  // 0 until kStart
-  // The channel's previous completed bundle (for customer "pin N-1"), if any.
-  std::optional<std::pair<int64_t, std::string>> previous;  // (version, sha256)
-};
-
-// Customer controls (DESIGN/issue 4): per tenant or device group, per channel.
-struct CustomerControl {
-  std::string channel;
-  std::string attr;   // "tenant" or "group"
-  std::string value;  // e.g. "acme"
-  bool pin_previous = false;         // stay on N-1: never take the channel's newest release
-  int64_t delay_s = 0;               // take a release only this long after it started
-  bool exclude_early_waves = false;  // only in the last wave (never a canary)
-};
+using admission::CustomerControl;
+using admission::ReleaseRecord;
 
 // The durable side. Implemented by the release service on the store; every mutating call is
 // durable (fsynced, audited) before it returns OK. Thread-safe.

@@ -166,6 +166,62 @@ TEST_F(OperatorApiTest, Cf291RefusedWithTheReport) {
   EXPECT_EQ(J(Call("alice", "GET", "/v1/bundles")).at("bundles").as_array().size(), 0u);
 }
 
+// Channel names follow the protocol's one rule (protocol/identifiers.h): "." and ".." are refused
+// at upload with a 400 naming the problem, and nothing is stored. (Before, the server accepted
+// them while every device refused them, dropping the whole check-in response.)
+TEST_F(OperatorApiTest, DotChannelsRefusedAtUploadNamingTheProblem) {
+  AddPrincipal("alice", "[\"author\"]", nullptr);
+  ASSERT_EQ(Call("admin", "POST", "/v1/content-types", "{\"yaml\":" + Quote(testing::TypeYaml()) + "}").status, 200);
+  const int64_t seq = AuditSeq();
+  for (const std::string& channel : std::vector<std::string>{"..", "."}) {
+    std::string source = testing::BundleSource(1300, false);
+    source.replace(source.find("channel: \"291\""), 14, "channel: \"" + channel + "\"");
+    HttpResponse r = Call("alice", "POST", "/v1/bundles",
+                          "{\"envelope\":" + Quote(testing::BuildEnvelope(source)) + "}");
+    ASSERT_EQ(r.status, 400) << r.body;
+    auto e = J(r).at("error").as_object();
+    EXPECT_EQ(e.at("code").as_string(), "invalid_request");
+    EXPECT_NE(std::string(e.at("message").as_string())
+                  .find("channel '" + channel + "' is not a valid channel name"),
+              std::string::npos)
+        << r.body;
+  }
+  EXPECT_EQ(J(Call("alice", "GET", "/v1/bundles")).at("bundles").as_array().size(), 0u);
+  EXPECT_EQ(AuditSeq(), seq);
+  // Policies and customer controls follow the same rule.
+  EXPECT_EQ(Call("admin", "PUT", "/v1/policies/..", "{\"approvals\":1,\"roles\":[\"reviewer\"]}").status, 400);
+}
+
+// A bundle stored under such a channel by an older server (which accepted it) is never released.
+TEST_F(OperatorApiTest, DotChannelBundleFromAnOlderServerIsNotReleased) {
+  AddPrincipal("alice", "[\"author\"]", nullptr);
+  ASSERT_EQ(Call("admin", "POST", "/v1/content-types", "{\"yaml\":" + Quote(testing::TypeYaml()) + "}").status, 200);
+  HttpResponse up = Call("alice", "POST", "/v1/bundles",
+                         "{\"envelope\":" + Quote(testing::BuildEnvelope(testing::BundleSource(1300, false))) + "}");
+  ASSERT_EQ(up.status, 201) << up.body;
+  const std::string sha(J(up).at("sha256").as_string());
+  // Rewrite the stored record as an older server would have stored it, and restart the service.
+  auto contents = store_.Load();
+  ASSERT_TRUE(contents.ok());
+  ASSERT_EQ(contents->bundles.size(), 1u);
+  store::WriteBatch b;
+  b.bundles.push_back(contents->bundles[0]);
+  b.bundles[0].channel = "..";
+  b.bundles[0].envelope = *store_.BundleEnvelope(sha);
+  ASSERT_TRUE(store_.Apply(b).ok());
+  api_.reset();
+  service_ = std::move(*ReleaseService::Open(store_, fleet_, clock_, {}));
+  api_ = std::make_unique<OperatorApi>(*service_, fleet_, &progress_);
+  const int64_t seq = AuditSeq();
+  HttpResponse created = Call("alice", "POST", "/v1/releases",
+                              "{\"bundle_sha256\":\"" + sha + "\",\"plan_yaml\":" + Quote(testing::PlanYaml()) + "}");
+  ASSERT_EQ(created.status, 400) << created.body;
+  EXPECT_NE(created.body.find("channel '..' is not a valid channel name"), std::string::npos)
+      << created.body;
+  EXPECT_EQ(J(Call("alice", "GET", "/v1/releases")).at("releases").as_array().size(), 0u);
+  EXPECT_EQ(AuditSeq(), seq);
+}
+
 TEST_F(OperatorApiTest, AgentTokenCanDoNothingHere) {
   for (auto [m, p] : {std::pair<std::string, std::string>{"GET", "/v1/releases"},
                       {"GET", "/v1/fleet"}, {"GET", "/v1/audit"}, {"POST", "/v1/bundles"},

@@ -6,9 +6,13 @@
 
 #include <boost/json.hpp>
 
+#include "admission/admission.h"
+#include "admission/review.h"
 #include "core/bundle.h"
 #include "crypto/crypto.h"
 #include "crypto/dsse.h"
+#include "protocol/identifiers.h"
+#include "protocol/statements.h"
 #include "store/release_codec.h"
 #include "store/strict_json.h"
 
@@ -87,22 +91,6 @@ Status Require(const Principal& actor, Role role, std::string_view what) {
                                   std::string(what));
 }
 
-bool ValidChannel(std::string_view c) {
-  if (c.empty() || c.size() > 128) return false;
-  return std::all_of(c.begin(), c.end(), [](char ch) {
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           ch == '.' || ch == '_' || ch == ':' || ch == '-';
-  });
-}
-
-bool ValidName(std::string_view n) {
-  if (n.empty() || n.size() > 64) return false;
-  return std::all_of(n.begin(), n.end(), [](char ch) {
-    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
-           ch == '-';
-  });
-}
-
 bool Contains(const std::vector<Role>& roles, Role r) {
   return std::find(roles.begin(), roles.end(), r) != roles.end();
 }
@@ -114,7 +102,7 @@ int CountApprovals(const std::vector<store::ApprovalRecord>& approvals,
   return n;
 }
 
-std::string Short(std::string_view sha) { return std::string(sha.substr(0, 16)); }
+std::string Short(std::string_view sha) { return admission::ShortSha(sha); }
 
 // "consumer 'x' crash (SIGSEGV) on ipc-0003; ..." for every consumer that failed.
 std::string LayerTwoSummary(const dynamic::DynamicReport& r) {
@@ -132,25 +120,6 @@ std::string LayerTwoSummary(const dynamic::DynamicReport& r) {
     for (const auto& i : c.failing_items) items += (items.empty() ? "" : ", ") + i;
     out += (out.empty() ? "" : "; ") + std::string("consumer '") + c.name + "': " + what +
            (items.empty() ? "" : " on " + items);
-  }
-  return out;
-}
-
-// The error findings of a rejected report, for the refusal message.
-std::string ErrorSummary(const StageOneReport& r) {
-  std::string out;
-  size_t shown = 0;
-  for (const Finding& f : r.findings) {
-    if (f.severity != Severity::kError) continue;
-    if (shown == 5) {
-      out += "; ...";
-      break;
-    }
-    out += shown++ ? "; " : "";
-    out += f.check;
-    if (!f.item.empty()) out += " " + f.item;
-    if (!f.field.empty()) out += " " + f.field;
-    out += ": " + f.message;
   }
   return out;
 }
@@ -177,46 +146,6 @@ std::string EventAction(rollout::EventKind k) {
 }
 
 }  // namespace
-
-// ----- approval statements -----
-
-std::string EncodeApprovalPayload(const ApprovalStatement& s) {
-  std::string out = "{\"bundle_sha256\":";
-  AppendJsonString(&out, s.bundle_sha256);
-  out += ",\"channel\":";
-  AppendJsonString(&out, s.channel);
-  out += ",\"release_id\":";
-  AppendJsonString(&out, s.release_id);
-  out += ",\"reports_sha256\":";
-  AppendJsonString(&out, s.reports_sha256);
-  out += ",\"reviewer\":";
-  AppendJsonString(&out, s.reviewer);
-  out += ",\"role\":";
-  AppendJsonString(&out, s.role);
-  out += ",\"version\":" + std::to_string(s.version) + "}";
-  return out;
-}
-
-Result<ApprovalStatement> DecodeApprovalPayload(std::string_view payload) {
-  const StatusCode kCode = StatusCode::kInvalidArgument;
-  RF_ASSIGN_OR_RETURN(boost::json::object o,
-                      store::ParseJsonObject(payload, "approval statement", kCode));
-  store::StrictObject r(o, "approval statement", kCode);
-  ApprovalStatement s;
-  RF_RETURN_IF_ERROR(r.String("bundle_sha256", &s.bundle_sha256));
-  RF_RETURN_IF_ERROR(r.String("channel", &s.channel));
-  RF_RETURN_IF_ERROR(r.String("release_id", &s.release_id));
-  RF_RETURN_IF_ERROR(r.String("reports_sha256", &s.reports_sha256));
-  RF_RETURN_IF_ERROR(r.String("reviewer", &s.reviewer));
-  RF_RETURN_IF_ERROR(r.String("role", &s.role));
-  RF_RETURN_IF_ERROR(r.Int("version", &s.version));
-  RF_RETURN_IF_ERROR(r.Finish());
-  if (EncodeApprovalPayload(s) != payload) {
-    return Status::InvalidArgument(
-        "approval statement: payload is not canonical JSON (keys sorted, no whitespace)");
-  }
-  return s;
-}
 
 // ----- construction -----
 
@@ -316,7 +245,7 @@ Result<Principal> ReleaseService::Authenticate(std::string_view bearer_token) co
 
 Status ReleaseService::EnsurePrincipal(std::string_view name, const std::vector<Role>& roles,
                                        std::string_view token) {
-  if (!ValidName(name)) return Status::InvalidArgument("principal name '" + std::string(name) + "' is not [a-z0-9._-]{1,64}");
+  if (!protocol::IsValidPrincipalName(name)) return Status::InvalidArgument("principal name '" + std::string(name) + "' is not [a-z0-9._-]{1,64} other than '.' and '..'");
   if (token.size() < 16) return Status::InvalidArgument("token too short");
   Status st;
   {
@@ -361,9 +290,9 @@ Result<std::string> ReleaseService::CreatePrincipal(const Principal& actor, std:
                                                     const std::vector<Role>& roles,
                                                     std::string_view reviewer_public_key) {
   RF_RETURN_IF_ERROR(Require(actor, Role::kAdmin, "create principals"));
-  if (!ValidName(name)) {
+  if (!protocol::IsValidPrincipalName(name)) {
     return Status::InvalidArgument("principal name '" + std::string(name) +
-                                   "' is not [a-z0-9._-]{1,64}");
+                                   "' is not [a-z0-9._-]{1,64} other than '.' and '..'");
   }
   if (roles.empty()) return Status::InvalidArgument("a principal needs at least one role");
   if (Contains(roles, Role::kAgent)) {
@@ -477,187 +406,145 @@ std::vector<store::ContentTypeRecord> ReleaseService::ContentTypes() const {
 
 // ----- bundles -----
 
+// An upload in three steps (docs/server.md "Threads and locks"): read what admission needs from
+// the model under the read lock; decide (admission::AdmitBundle: signatures and layer 1) and run
+// layer 2 with no service lock held; commit under the write lock after checking that what was
+// read still holds (CommitUpload). Only the commit waits for other mutations.
 Status ReleaseService::UploadBundle(const Principal& actor, std::string_view envelope_text,
                                     UploadResult* result) {
   *result = UploadResult();
   RF_RETURN_IF_ERROR(Require(actor, Role::kAuthor, "upload bundles"));
-  if (envelope_text.size() > options_.max_envelope_bytes) {
-    return Status::ResourceExhausted("bundle envelope larger than " +
-                                     std::to_string(options_.max_envelope_bytes) + " bytes");
-  }
-  crypto::EnvelopeLimits limits;
-  limits.max_envelope_bytes = options_.max_envelope_bytes;
-  auto env = crypto::ParseEnvelope(envelope_text, limits);
-  if (!env.ok()) return Status::InvalidArgument("envelope: " + env.status().message());
-  if (env->payload_type != crypto::kBundlePayloadType) {
-    return Status::InvalidArgument("envelope: payloadType '" + env->payload_type +
-                                   "' is not a ringfence bundle");
-  }
-  // The payload names its content type; look it up before decoding against it.
-  std::string type_name;
-  int64_t schema_version = 0;
+  RF_ASSIGN_OR_RETURN(admission::UploadHeader upload,
+                      admission::ReadUpload(envelope_text, options_.max_envelope_bytes));
+  std::shared_ptr<const ContentType> type;
   {
-    boost::system::error_code ec;
-    boost::json::value v = boost::json::parse(env->payload, ec);
-    const boost::json::object* o = !ec && v.is_object() ? &v.as_object() : nullptr;
-    const boost::json::value* t = o ? o->if_contains("content_type") : nullptr;
-    const boost::json::value* sv = o ? o->if_contains("schema_version") : nullptr;
-    if (t == nullptr || !t->is_string() || sv == nullptr || !sv->is_int64()) {
-      return Status::InvalidArgument(
-          "bundle payload: not a JSON object with string content_type and integer schema_version");
-    }
-    type_name = std::string(t->as_string());
-    schema_version = sv->as_int64();
-  }
-  const std::string sha = crypto::Sha256Hex(env->payload);
-
-  Status st;
-  int64_t newest_before = -1;                 // the channel's newest version at layer 1
-  std::optional<ContentType> layer2_type;     // copies for layer 2, which runs unlocked
-  std::optional<rf::Bundle> layer2_bundle;
-  {
-    std::lock_guard<std::mutex> w(write_mu_);
-    const Model& m = *model_;  // the writer may read without mu_: it is the only mutator
-    if (auto it = m.bundles.find(sha); it != m.bundles.end()) {
+    std::shared_lock<std::shared_mutex> l(mu_);
+    if (auto it = model_->bundles.find(upload.sha256); it != model_->bundles.end()) {
       result->bundle = it->second;
       result->accepted = true;
       result->already_present = true;
       return Status::Ok();
     }
-    auto tit = m.parsed_types.find({type_name, schema_version});
-    if (tit == m.parsed_types.end()) {
-      return Status::NotFound("content type " + type_name + " schema_version " +
-                              std::to_string(schema_version) + " is not registered");
+    auto tit = model_->parsed_types.find({upload.content_type, upload.schema_version});
+    if (tit == model_->parsed_types.end()) {
+      return Status::NotFound("content type " + upload.content_type + " schema_version " +
+                              std::to_string(upload.schema_version) + " is not registered");
     }
-    const ContentType& type = *tit->second;
-    std::vector<Finding> findings;
-    auto bundle = DecodeBundlePayload(env->payload, type, &findings);
-    if (!bundle.ok()) return bundle.status().WithPrefix("bundle payload");
-    if (!ValidChannel(bundle->channel)) {
-      return Status::InvalidArgument("bundle payload: channel '" + bundle->channel +
-                                     "' is not 1-128 characters of [A-Za-z0-9._:-]");
-    }
-    // Publisher signatures, if the channel's policy names publisher keys.
-    if (auto pit = m.policies.find(bundle->channel);
-        pit != m.policies.end() && !pit->second.publisher_keys.empty()) {
-      // Distinct keys, every key against every signature (crypto::TrustedSigners, the one rule).
-      std::vector<crypto::PublicKey> keys;
-      for (const std::string& k : pit->second.publisher_keys) {
-        auto key = crypto::DecodePublicKeyFile(k);
-        if (key.ok()) keys.push_back(*key);
-      }
-      const auto good = static_cast<int>(crypto::TrustedSigners(*env, keys).size());
-      if (good < pit->second.publisher_threshold) {
-        return Status::PermissionDenied(
-            "bundle for channel " + bundle->channel + " carries " + std::to_string(good) +
-            " valid publisher signature(s); the channel's policy requires " +
-            std::to_string(pit->second.publisher_threshold));
-      }
-    }
-    // The channel's newest bundle: growth and version order.
-    std::optional<rf::Bundle> prev;
-    size_t prev_bytes = 0;
-    RF_RETURN_IF_ERROR(PreviousBundleLocked(bundle->channel, INT64_MAX, &prev, &prev_bytes));
-    newest_before = prev ? prev->version : -1;
-    StageOneReport report;
-    if (options_.skip_layer1) {
-      // Layer 1 switched off on this server: only a payload that decodes cleanly is taken.
-      for (const Finding& f : findings) {
-        if (f.severity == Severity::kError) {
-          return Status::InvalidArgument("bundle payload does not decode against " + type.name +
-                                         ": " + f.message);
-        }
-      }
-      report.items = bundle->items.size();
-      report.payload_bytes = env->payload.size();
-    } else {
-      const Fleet fleet = fleet_.Inventory();
-      StageOneInput in;
-      in.type = &type;
-      in.bundle = &*bundle;
-      in.payload_bytes = env->payload.size();
-      if (prev) {
-        in.previous = &*prev;
-        in.previous_payload_bytes = prev_bytes;
-      }
-      in.fleet = &fleet;
-      report = RunStageOne(in, std::move(findings), options_.stage_one);
-    }
+    type = tit->second;
+  }
+  RF_ASSIGN_OR_RETURN(admission::DecodedUpload decoded, admission::DecodeUpload(upload, *type));
+  UploadChannel channel;
+  RF_RETURN_IF_ERROR(ReadUploadChannel(decoded.bundle.channel, &channel));
+  const Fleet fleet = options_.skip_layer1 ? Fleet() : fleet_.Inventory();
+  admission::AdmissionInput in;
+  in.upload = &upload;
+  in.decoded = &decoded;
+  in.type = type.get();
+  in.publisher_keys = &channel.policy.publisher_keys;
+  in.publisher_threshold = channel.policy.publisher_threshold;
+  in.previous = channel.previous ? &*channel.previous : nullptr;
+  in.previous_payload_bytes = channel.previous_bytes;
+  in.fleet = &fleet;
+  in.uploader = actor.name;
+  in.now_micros = clock_.NowUnixMicros();
+  admission::Admission admitted = admission::AdmitBundle(in, {options_.stage_one, options_.skip_layer1});
+  result->bundle = std::move(admitted.bundle);
+  result->accepted = admitted.accepted;
+  result->errors = admitted.errors;
+  result->warnings = admitted.warnings;
+  RF_RETURN_IF_ERROR(admitted.status);
+  {
+    std::shared_lock<std::shared_mutex> l(mu_);
+    RF_RETURN_IF_ERROR(VersionFreeLocked(*model_, result->bundle));
+  }
+  RF_RETURN_IF_ERROR(RunLayerTwo(upload, decoded.bundle, *type, result));
+  return CommitUpload(actor, envelope_text, channel, result);
+}
 
-    BundleInfo& info = result->bundle;
-    info.sha256 = sha;
-    info.channel = bundle->channel;
-    info.content_type = type.name;
-    info.schema_version = type.schema_version;
-    info.version = bundle->version;
-    info.payload_bytes = static_cast<int64_t>(env->payload.size());
-    info.report_json = options_.skip_layer1
-                           ? "{\"bundle_sha256\":\"" + sha +
-                                 "\",\"reason\":\"layer 1 is switched off on this server "
-                                 "(--skip-layer1)\",\"verdict\":\"skipped\"}"
-                           : StageOneReportJson(report, sha);
-    info.uploaded_by = actor.name;
-    info.uploaded_us = clock_.NowUnixMicros();
-    result->accepted = report.accepted;
-    result->errors = report.errors;
-    result->warnings = report.warnings;
-    if (!report.accepted) {
-      return Status::InvalidArgument("layer 1 rejected bundle " + Short(sha) + " (channel " +
-                                     info.channel + " version " + std::to_string(info.version) +
-                                     "): " + std::to_string(report.errors) +
-                                     " error(s): " + ErrorSummary(report));
+Status ReleaseService::ReadUploadChannel(const std::string& channel, UploadChannel* out) const {
+  std::optional<BundleInfo> newest;
+  {
+    std::shared_lock<std::shared_mutex> l(mu_);
+    if (auto pit = model_->policies.find(channel); pit != model_->policies.end()) {
+      out->policy = pit->second;
     }
-    for (const auto& [s, b] : m.bundles) {
-      if (b.channel == info.channel && b.version == info.version) {
-        return Status::AlreadyExists("channel " + info.channel + " already has version " +
-                                     std::to_string(info.version) + " (bundle " + Short(s) + ")");
+    for (const auto& [sha, b] : model_->bundles) {
+      if (b.channel == channel && (!newest || b.version > newest->version)) newest = b;
+    }
+    if (newest) {
+      auto tit = model_->parsed_types.find({newest->content_type, newest->schema_version});
+      if (tit == model_->parsed_types.end()) {
+        return Status::DataLoss("stored bundle " + newest->sha256 + " does not decode");
       }
-    }
-    if (!options_.layer2_consumers.empty()) {
-      layer2_type = *tit->second;
-      layer2_bundle = std::move(*bundle);
+      out->previous_type = tit->second;
     }
   }
+  out->newest_version = newest ? newest->version : -1;
+  if (!newest) return Status::Ok();
+  rf::Bundle prev;
+  RF_RETURN_IF_ERROR(DecodeStoredBundle(*newest, *out->previous_type, &prev, &out->previous_bytes));
+  out->previous = std::move(prev);
+  return Status::Ok();
+}
 
-  // Layer 2: the real consumers on the bundle in a sandbox. Seconds of subprocesses, so without
-  // the service lock; the channel is re-checked below before anything is stored.
-  if (!options_.layer2_consumers.empty()) {
-    dynamic::DynamicCheckInput in;
-    in.type = &*layer2_type;
-    in.bundle = &*layer2_bundle;
-    in.payload = env->payload;
-    in.consumers = options_.layer2_consumers;
-    auto dyn = dynamic::RunDynamicChecks(in, options_.layer2, options_.layer2_env);
-    if (!dyn.ok()) return dyn.status().WithPrefix("layer 2 could not run");
-    result->bundle.layer2_report_json = dynamic::DynamicReportJson(*dyn);
-    if (!dyn->accepted) {
-      result->accepted = false;
-      return Status::InvalidArgument("layer 2 rejected bundle " + Short(sha) + " (channel " +
-                                     result->bundle.channel + " version " +
-                                     std::to_string(result->bundle.version) +
-                                     "): " + LayerTwoSummary(*dyn));
+Status ReleaseService::VersionFreeLocked(const Model& m, const BundleInfo& info) {
+  for (const auto& [s, b] : m.bundles) {
+    if (b.channel == info.channel && b.version == info.version) {
+      return Status::AlreadyExists("channel " + info.channel + " already has version " +
+                                   std::to_string(info.version) + " (bundle " + Short(s) + ")");
     }
   }
+  return Status::Ok();
+}
 
+Status ReleaseService::RunLayerTwo(const admission::UploadHeader& upload, const rf::Bundle& bundle,
+                                   const ContentType& type, UploadResult* result) const {
+  if (options_.layer2_consumers.empty()) return Status::Ok();
+  // The real consumers on the bundle in a sandbox: seconds of subprocesses, no lock held.
+  dynamic::DynamicCheckInput in;
+  in.type = &type;
+  in.bundle = &bundle;
+  in.payload = upload.envelope.payload;
+  in.consumers = options_.layer2_consumers;
+  auto dyn = dynamic::RunDynamicChecks(in, options_.layer2, options_.layer2_env);
+  if (!dyn.ok()) return dyn.status().WithPrefix("layer 2 could not run");
+  result->bundle.layer2_report_json = dynamic::DynamicReportJson(*dyn);
+  if (dyn->accepted) return Status::Ok();
+  result->accepted = false;
+  return Status::InvalidArgument("layer 2 rejected bundle " + Short(upload.sha256) + " (channel " +
+                                 result->bundle.channel + " version " +
+                                 std::to_string(result->bundle.version) +
+                                 "): " + LayerTwoSummary(*dyn));
+}
+
+Status ReleaseService::CommitUpload(const Principal& actor, std::string_view envelope_text,
+                                    const UploadChannel& channel, UploadResult* result) {
+  const BundleInfo& info = result->bundle;
+  const std::string& sha = info.sha256;
+  Status st;
   {
     std::lock_guard<std::mutex> w(write_mu_);
-    const Model& m = *model_;
-    BundleInfo& info = result->bundle;
+    const Model& m = *model_;  // the writer may read without mu_: it is the only mutator
     if (m.bundles.count(sha) != 0) {
       result->already_present = true;
       return Status::Ok();
     }
+    RF_RETURN_IF_ERROR(VersionFreeLocked(m, info));
+    // What admission read must still hold: the channel's newest bundle and its publisher policy.
     int64_t newest_now = -1;
     for (const auto& [s, b] : m.bundles) {
       if (b.channel == info.channel) newest_now = std::max(newest_now, b.version);
-      if (b.channel == info.channel && b.version == info.version) {
-        return Status::AlreadyExists("channel " + info.channel + " already has version " +
-                                     std::to_string(info.version) + " (bundle " + Short(s) + ")");
-      }
     }
-    if (newest_now != newest_before) {
+    if (newest_now != channel.newest_version) {
       return Status::Aborted("channel " + info.channel +
-                             " received another bundle while layer 2 ran; upload again");
+                             " received another bundle while this one was checked; upload again");
+    }
+    store::ChannelPolicy policy_now;
+    if (auto pit = m.policies.find(info.channel); pit != m.policies.end()) policy_now = pit->second;
+    if (policy_now.publisher_keys != channel.policy.publisher_keys ||
+        policy_now.publisher_threshold != channel.policy.publisher_threshold) {
+      return Status::Aborted("channel " + info.channel +
+                             "'s publisher policy changed while this bundle was checked; upload again");
     }
     store::WriteBatch b;
     b.bundles.push_back(info);
@@ -680,23 +567,29 @@ Status ReleaseService::UploadBundle(const Principal& actor, std::string_view env
   return st;
 }
 
-Status ReleaseService::DecodeStoredBundleLocked(const BundleInfo& info, rf::Bundle* bundle,
-                                                size_t* payload_bytes) const {
+Status ReleaseService::DecodeStoredBundle(const BundleInfo& info, const ContentType& type,
+                                          rf::Bundle* bundle, size_t* payload_bytes) const {
   auto text = BundleEnvelope(info.sha256);
   if (!text.ok()) return text.status();
   crypto::EnvelopeLimits limits;
   limits.max_envelope_bytes = std::max(options_.max_envelope_bytes, text->size());
   auto env = crypto::ParseEnvelope(*text, limits);
-  auto type = model_->parsed_types.find({info.content_type, info.schema_version});
-  if (!env.ok() || type == model_->parsed_types.end()) {
-    return Status::DataLoss("stored bundle " + info.sha256 + " does not decode");
-  }
+  if (!env.ok()) return Status::DataLoss("stored bundle " + info.sha256 + " does not decode");
   std::vector<Finding> ignored;
-  auto b = DecodeBundlePayload(env->payload, *type->second, &ignored);
+  auto b = DecodeBundlePayload(env->payload, type, &ignored);
   if (!b.ok()) return Status::DataLoss("stored bundle " + info.sha256 + ": " + b.status().message());
   *bundle = std::move(*b);
   *payload_bytes = env->payload.size();
   return Status::Ok();
+}
+
+Status ReleaseService::DecodeStoredBundleLocked(const BundleInfo& info, rf::Bundle* bundle,
+                                                size_t* payload_bytes) const {
+  auto type = model_->parsed_types.find({info.content_type, info.schema_version});
+  if (type == model_->parsed_types.end()) {
+    return Status::DataLoss("stored bundle " + info.sha256 + " does not decode");
+  }
+  return DecodeStoredBundle(info, *type->second, bundle, payload_bytes);
 }
 
 Status ReleaseService::PreviousBundleLocked(std::string_view channel, int64_t below_version,
@@ -739,7 +632,7 @@ Status ReleaseService::RecheckLayerOneLocked(const server::ReleaseRecord& r) con
   if (report.accepted) return Status::Ok();
   return Status::FailedPrecondition("layer 1 now rejects bundle " + Short(info.sha256) +
                                     " against the current fleet; release " + r.release_id +
-                                    " cannot start: " + ErrorSummary(report));
+                                    " cannot start: " + admission::ErrorSummary(report));
 }
 
 std::vector<BundleInfo> ReleaseService::Bundles(std::string_view channel_filter) const {
@@ -815,6 +708,10 @@ Result<ReleaseView> ReleaseService::CreateRelease(const Principal& actor,
       return Status::NotFound("unknown bundle " + std::string(bundle_sha256));
     }
     const BundleInfo& bundle = bit->second;
+    // A bundle stored before channel names were checked this way (docs/protocol.md) is never
+    // released: devices refuse such a channel.
+    RF_RETURN_IF_ERROR(protocol::CheckChannel(bundle.channel, "bundle " + Short(bundle.sha256) +
+                                                                  ": channel"));
     const int64_t now = clock_.NowUnixMicros();
     const int64_t number = m.last_release_number + 1;
     r.release_id = "r-" + std::to_string(number);
@@ -905,20 +802,30 @@ Result<ReleaseView> ReleaseService::Approve(const Principal& actor, std::string_
   }
   auto env = crypto::ParseEnvelope(approval_envelope);
   if (!env.ok()) return Status::InvalidArgument("approval envelope: " + env.status().message());
-  if (env->payload_type != kApprovalPayloadType) {
+  if (env->payload_type != protocol::kApprovalPayloadType) {
     return Status::InvalidArgument("approval envelope: payloadType '" + env->payload_type +
-                                   "', expected '" + std::string(kApprovalPayloadType) + "'");
+                                   "', expected '" +
+                                   std::string(protocol::kApprovalPayloadType) + "'");
   }
-  RF_ASSIGN_OR_RETURN(ApprovalStatement stmt, DecodeApprovalPayload(env->payload));
-  if (stmt.reviewer != actor.name) {
-    return Status::PermissionDenied("approval statement names reviewer '" + stmt.reviewer +
-                                    "' but the caller is '" + actor.name + "'");
+  RF_ASSIGN_OR_RETURN(protocol::ApprovalStatement stmt,
+                      protocol::DecodeApprovalStatement(env->payload));
+  admission::ApprovalInput in;
+  in.actor = &actor;
+  in.envelope = &*env;
+  in.envelope_text = approval_envelope;
+  in.reviewer = stmt.reviewer;
+  in.role_name = stmt.role;
+  in.release_id = stmt.release_id;
+  in.bundle_sha256 = stmt.bundle_sha256;
+  in.channel = stmt.channel;
+  in.reports_sha256 = stmt.reports_sha256;
+  in.version = stmt.version;
+  in.now_micros = clock_.NowUnixMicros();
+  // The caller and role checks need no model: refuse before taking the write lock.
+  if (auto role = store::RoleFromString(stmt.role); stmt.reviewer != actor.name || !role.ok() ||
+                                                    *role == Role::kAgent || !actor.Has(*role)) {
+    return admission::EvaluateApproval(in).status();
   }
-  auto role = store::RoleFromString(stmt.role);
-  if (!role.ok() || *role == Role::kAgent) {
-    return Status::InvalidArgument("approval statement: role '" + stmt.role + "' is not a role");
-  }
-  RF_RETURN_IF_ERROR(Require(actor, *role, "approve as " + stmt.role));
   Status st;
   {
     std::lock_guard<std::mutex> w(write_mu_);
@@ -928,84 +835,36 @@ Result<ReleaseView> ReleaseService::Approve(const Principal& actor, std::string_
       return Status::NotFound("unknown release " + std::string(release_id));
     }
     const server::ReleaseRecord& r = rit->second;
-    const BundleInfo& bundle = m.bundles.at(r.bundle_sha256);
-    if (actor.name == r.author || actor.name == bundle.uploaded_by) {
-      return Status::PermissionDenied("'" + actor.name + "' authored release " + r.release_id +
-                                      " (or uploaded its bundle): an author can never approve");
-    }
-    if (r.state.phase != rollout::Phase::kAwaitingApproval &&
-        r.state.phase != rollout::Phase::kReady) {
-      return Status::FailedPrecondition("release " + r.release_id + " is " +
-                                        std::string(rollout::PhaseName(r.state.phase)) +
-                                        ": approvals are closed");
-    }
     const ReleaseView view = ViewLocked(r);
-    auto field_mismatch = [&](std::string_view field) {
-      return Status::InvalidArgument("approval statement: " + std::string(field) +
-                                     " does not match release " + r.release_id);
-    };
-    if (stmt.release_id != r.release_id) return field_mismatch("release_id");
-    if (stmt.bundle_sha256 != r.bundle_sha256) return field_mismatch("bundle_sha256");
-    if (stmt.channel != r.channel) return field_mismatch("channel");
-    if (stmt.version != r.version) return field_mismatch("version");
-    if (stmt.reports_sha256 != view.reports_sha256) return field_mismatch("reports_sha256");
-
-    auto pit = m.principals.find(actor.name);
-    if (pit == m.principals.end() || pit->second.reviewer_key.empty()) {
-      return Status::PermissionDenied("principal '" + actor.name +
-                                      "' has no registered reviewer key");
-    }
-    auto key = crypto::DecodePublicKeyFile(pit->second.reviewer_key);
-    if (!key.ok()) return Status::DataLoss("stored reviewer key of '" + actor.name + "' does not decode");
-    if (!crypto::VerifyEnvelope(*env, *key).ok()) {
-      return Status::PermissionDenied("approval is not signed by the registered key of '" +
-                                      actor.name + "' (keyid " + Short(key->KeyId()) + ")");
-    }
-    for (const auto& a : view.approvals) {
-      if (a.reviewer == actor.name) {
-        return Status::AlreadyExists("'" + actor.name + "' already approved release " +
-                                     r.release_id);
-      }
-      if (a.keyid == key->KeyId()) {
-        return Status::AlreadyExists("key " + Short(a.keyid) + " already approved release " +
-                                     r.release_id);
-      }
-    }
     const store::ChannelPolicy policy = PolicyForLocked(r.channel);
-    if (!Contains(policy.approver_roles, *role)) {
-      return Status::PermissionDenied("channel " + r.channel + " counts approvals only from " +
-                                      store::JoinRoles(policy.approver_roles) + ", not " +
-                                      stmt.role);
-    }
-    const int64_t now = std::max(clock_.NowUnixMicros(), r.state.last_event_micros);
-    store::ApprovalRecord a{r.release_id, actor.name, *role, key->KeyId(),
-                            std::string(approval_envelope), now};
+    in.release = &r;
+    in.bundle_uploader = m.bundles.at(r.bundle_sha256).uploaded_by;
+    in.expected_reports_sha256 = view.reports_sha256;
+    in.approvals = &view.approvals;
+    auto pit = m.principals.find(actor.name);
+    in.reviewer_key = pit != m.principals.end() ? &pit->second.reviewer_key : nullptr;
+    in.policy = &policy;
+    RF_ASSIGN_OR_RETURN(admission::ApprovalDecision d, admission::EvaluateApproval(in));
+    const store::ApprovalRecord& a = d.approval;
     store::WriteBatch b;
     b.approvals.push_back(a);
-    const int counted = view.approvals_counted + 1;
     b.audit.push_back({actor.name, "release.approve", r.release_id,
                        Details().Str("role", stmt.role).Str("keyid", a.keyid)
                            .Str("bundle_sha256", r.bundle_sha256)
                            .Str("reports_sha256", stmt.reports_sha256)
-                           .Int("counted", counted).Int("required", policy.approvals_required)
+                           .Int("counted", d.counted).Int("required", policy.approvals_required)
                            .Done(),
-                       now});
-    std::optional<server::ReleaseRecord> updated;
-    if (r.state.phase == rollout::Phase::kAwaitingApproval &&
-        counted >= policy.approvals_required) {
-      auto t = rollout::Transition(r.state, rollout::Event::Approved(actor.name), now);
-      if (!t.ok()) return t.status();
-      updated = r;
-      updated->state = std::move(t->state);
-      b.releases.push_back(*updated);
+                       a.created_us});
+    if (d.ready) {
+      b.releases.push_back(*d.ready);
       b.audit.push_back({"system", "release.approved", r.release_id,
                          Details().Str("from", "AwaitingApproval").Str("to", "Ready")
-                             .Int("approvals", counted).Done(),
-                         now});
+                             .Int("approvals", d.counted).Done(),
+                         a.created_us});
     }
     st = CommitLocked(std::move(b), [&](Model& mm) {
       mm.approvals[a.release_id].push_back(a);
-      if (updated) mm.releases[updated->release_id] = *updated;
+      if (d.ready) mm.releases[d.ready->release_id] = *d.ready;
     });
   }
   if (!st.ok()) return st;
@@ -1128,10 +987,7 @@ store::ChannelPolicy ReleaseService::PolicyForLocked(std::string_view channel) c
 
 Status ReleaseService::SetPolicy(const Principal& actor, const store::ChannelPolicy& policy) {
   RF_RETURN_IF_ERROR(Require(actor, Role::kAdmin, "set channel policies"));
-  if (!ValidChannel(policy.channel)) {
-    return Status::InvalidArgument("channel '" + policy.channel +
-                                   "' is not 1-128 characters of [A-Za-z0-9._:-]");
-  }
+  RF_RETURN_IF_ERROR(protocol::CheckChannel(policy.channel));
   if (policy.approvals_required == 0 && !options_.allow_zero_approvals) {
     return Status::InvalidArgument(
         "approvals must be between 1 and 32 (0 only on a server started with --allow-unreviewed)");
@@ -1186,7 +1042,7 @@ std::vector<store::ChannelPolicy> ReleaseService::Policies() const {
 
 Status ReleaseService::PutControl(const Principal& actor, const server::CustomerControl& c) {
   RF_RETURN_IF_ERROR(Require(actor, Role::kOperator, "set customer controls"));
-  if (!ValidChannel(c.channel)) return Status::InvalidArgument("channel '" + c.channel + "' is not valid");
+  RF_RETURN_IF_ERROR(protocol::CheckChannel(c.channel));
   if (c.attr != "tenant" && c.attr != "group") {
     return Status::InvalidArgument("attr must be tenant or group, not '" + c.attr + "'");
   }

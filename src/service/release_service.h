@@ -34,6 +34,7 @@
 #include <string_view>
 #include <vector>
 
+#include "admission/admission.h"
 #include "core/content_type.h"
 #include "core/stage1.h"
 #include "core/status.h"
@@ -45,8 +46,6 @@
 #include "store/store.h"
 
 namespace rf::service {
-
-inline constexpr std::string_view kApprovalPayloadType = "application/vnd.ringfence.approval+json";
 
 struct ReleaseServiceOptions {
   // Review policy of a channel that has none: K approvals from these roles.
@@ -111,15 +110,6 @@ struct PrincipalInfo {
   std::string created_by;
   int64_t created_us = 0;
 };
-
-// The approval statement's payload (docs/protocol.md "Approval"), canonical JSON.
-struct ApprovalStatement {
-  std::string bundle_sha256, channel, release_id, reports_sha256, reviewer, role;
-  int64_t version = 0;
-};
-std::string EncodeApprovalPayload(const ApprovalStatement& s);
-// Strict: exactly the seven keys, right types, canonical bytes. InvalidArgument otherwise.
-Result<ApprovalStatement> DecodeApprovalPayload(std::string_view payload);
 
 class ReleaseService final : public server::ReleaseDirectory {
  public:
@@ -242,6 +232,28 @@ class ReleaseService final : public server::ReleaseDirectory {
                                                      const rollout::Event& event, int64_t now,
                                                      const std::string& actor);
   ReleaseView ViewLocked(const server::ReleaseRecord& r) const;
+  // ----- upload (UploadBundle's steps) -----
+  // What admission needs of a channel, read under the read lock (the previous bundle decoded
+  // after it is released). CommitUpload checks that it still holds.
+  struct UploadChannel {
+    store::ChannelPolicy policy;  // the channel's own ("" channel: none; no publisher keys)
+    int64_t newest_version = -1;  // the channel's newest bundle version, -1 if none
+    std::shared_ptr<const ContentType> previous_type;
+    std::optional<rf::Bundle> previous;  // that bundle, decoded
+    size_t previous_bytes = 0;
+  };
+  Status ReadUploadChannel(const std::string& channel, UploadChannel* out) const;
+  // AlreadyExists if the channel already has a bundle of this version. REQUIRES: mu_ or write_mu_.
+  static Status VersionFreeLocked(const Model& m, const BundleInfo& info);
+  // Layer 2 on the admitted bundle (no lock held); fills the layer-2 report.
+  Status RunLayerTwo(const admission::UploadHeader& upload, const rf::Bundle& bundle,
+                     const ContentType& type, UploadResult* result) const;
+  // Under write_mu_: re-checks what admission read, commits the bundle and its audit entry.
+  Status CommitUpload(const server::Principal& actor, std::string_view envelope_text,
+                      const UploadChannel& channel, UploadResult* result);
+  // Decodes a stored bundle against `type` (no lock needed).
+  Status DecodeStoredBundle(const BundleInfo& info, const ContentType& type, rf::Bundle* bundle,
+                            size_t* payload_bytes) const;
   // REQUIRES: write_mu_ held (these read the model without mu_).
   Status DecodeStoredBundleLocked(const BundleInfo& info, rf::Bundle* bundle,
                                   size_t* payload_bytes) const;
@@ -258,6 +270,10 @@ class ReleaseService final : public server::ReleaseDirectory {
   Clock& clock_;
   const ReleaseServiceOptions options_;
 
+  // Lock order (docs/server.md "Threads and locks"): write_mu_ -> mu_; envelope_mu_ and
+  // listener_mu_ are leaves (nothing is taken while holding them); never write_mu_ while holding
+  // mu_. Callers may hold the controller's tick_mu_ but never its mu_ (Controller releases it
+  // around ApplyEvent). An upload's admission and layer 2 run holding neither write_mu_ nor mu_.
   std::mutex write_mu_;            // serializes mutations (validate + commit + update model)
   mutable std::shared_mutex mu_;   // guards model_; held exclusively only to update it
   std::unique_ptr<Model> model_;   // GUARDED_BY(mu_)

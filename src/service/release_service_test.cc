@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <future>
+
 #include <boost/json.hpp>
 
 #include "crypto/crypto.h"
@@ -281,12 +284,12 @@ TEST_P(ReleaseServiceTest, ApprovalRefusals) {
   EXPECT_EQ(service_->Approve(P("bob"), "r-1", "{}").status().code(), StatusCode::kInvalidArgument);
   // Non-canonical payload (whitespace) with a valid signature.
   crypto::Envelope env;
-  env.payload_type = std::string(kApprovalPayloadType);
-  env.payload = " " + EncodeApprovalPayload({v.record.bundle_sha256, "291", "r-1",
+  env.payload_type = std::string(protocol::kApprovalPayloadType);
+  env.payload = " " + protocol::EncodeApprovalStatement({v.record.bundle_sha256, "291", "r-1",
                                              v.reports_sha256, "bob", "reviewer", 1300});
   crypto::SignEnvelope(&env, bob_key_);
   s = service_->Approve(P("bob"), "r-1", crypto::SerializeEnvelope(env)).status();
-  EXPECT_NE(s.message().find("not canonical"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("not in canonical form"), std::string::npos) << s.message();
   // A principal without a reviewer key.
   EXPECT_EQ(Approve(v, "oscar", mallory_key_, "operator").code(), StatusCode::kPermissionDenied);
   EXPECT_EQ(AuditSeq(), seq);
@@ -555,6 +558,98 @@ TEST_P(ReleaseServiceTest, ChangeListenerCalledAfterCommitOutsideLocks) {
   EXPECT_EQ(calls, 1);
 }
 
+// Holds the first upload that reaches layer 1 (FakeFleet::Inventory) until Release().
+class LayerOneGate {
+ public:
+  explicit LayerOneGate(testing::FakeFleet& fleet) : fleet_(fleet) {
+    fleet_.on_inventory = [this] {
+      if (armed_.exchange(false)) {
+        entered_.set_value();
+        open_future_.wait();
+      }
+    };
+  }
+  ~LayerOneGate() {
+    Release();
+    fleet_.on_inventory = nullptr;
+  }
+  // True once an upload is inside layer 1 (generous deadline: loaded CI machines).
+  bool WaitEntered() {
+    return entered_future_.wait_for(std::chrono::seconds(120)) == std::future_status::ready;
+  }
+  void Release() {
+    if (!released_.exchange(true)) open_.set_value();
+  }
+
+ private:
+  testing::FakeFleet& fleet_;
+  std::atomic<bool> armed_{true}, released_{false};
+  std::promise<void> entered_, open_;
+  std::future<void> entered_future_ = entered_.get_future();
+  std::shared_future<void> open_future_ = open_.get_future().share();
+};
+
+// Layer 1 runs outside the service's write lock: while an upload is inside it, other mutations
+// (an operator's control, the controller's transitions) commit. Before, the upload held the write
+// lock across layer 1 and they waited for it.
+TEST_P(ReleaseServiceTest, UploadLayerOneDoesNotHoldTheWriteLock) {
+  LayerOneGate gate(fleet_);
+  const Principal alice = P("alice");
+  auto upload = std::async(std::launch::async, [&] {
+    UploadResult r;
+    return service_->UploadBundle(alice, BuildEnvelope(BundleSource(1400, false)), &r);
+  });
+  ASSERT_TRUE(gate.WaitEntered());
+  server::CustomerControl c{"291", "group", "prod", false, 60, false};
+  const Principal oscar = P("oscar");
+  auto control = std::async(std::launch::async, [&] { return service_->PutControl(oscar, c); });
+  const bool committed = control.wait_for(std::chrono::seconds(120)) == std::future_status::ready;
+  gate.Release();
+  ASSERT_TRUE(committed) << "the control waited for the upload's layer 1";
+  EXPECT_TRUE(control.get().ok());
+  EXPECT_TRUE(upload.get().ok());
+}
+
+// What admission read is re-checked at commit: a bundle of the same channel committed meanwhile,
+// or a changed publisher policy, refuses the upload (Aborted, nothing stored).
+TEST_P(ReleaseServiceTest, UploadRefusedWhenTheChannelChangedDuringItsChecks) {
+  {
+    LayerOneGate gate(fleet_);
+    const Principal alice = P("alice");
+    const std::string envelope = BuildEnvelope(BundleSource(1500, false));
+    auto upload = std::async(std::launch::async, [&] {
+      UploadResult r;
+      return service_->UploadBundle(alice, envelope, &r);
+    });
+    ASSERT_TRUE(gate.WaitEntered());
+    Upload(1501);  // commits while the first is inside layer 1
+    gate.Release();
+    Status st = upload.get();
+    EXPECT_EQ(st.code(), StatusCode::kAborted) << st.ToString();
+    EXPECT_NE(st.message().find("upload again"), std::string::npos) << st.message();
+    EXPECT_EQ(service_->Bundles("291").size(), 1u);
+  }
+  {
+    LayerOneGate gate(fleet_);
+    const Principal alice = P("alice");
+    const std::string envelope = BuildEnvelope(BundleSource(1600, false));
+    auto upload = std::async(std::launch::async, [&] {
+      UploadResult r;
+      return service_->UploadBundle(alice, envelope, &r);
+    });
+    ASSERT_TRUE(gate.WaitEntered());
+    store::ChannelPolicy p = service_->PolicyFor("291");
+    const crypto::SigningKey publisher = KeyFromByte(11);
+    p.publisher_keys = {crypto::EncodePublicKeyFile(publisher.public_key())};
+    p.publisher_threshold = 1;
+    ASSERT_TRUE(service_->SetPolicy(admin_, p).ok());
+    gate.Release();
+    Status st = upload.get();
+    EXPECT_EQ(st.code(), StatusCode::kAborted) << st.ToString();
+    EXPECT_EQ(service_->Bundles("291").size(), 1u);
+  }
+}
+
 TEST_P(ReleaseServiceTest, StoreFailureIsFailStop) {
   if (mem_ == nullptr) GTEST_SKIP() << "fault injection uses MemStore";
   const std::string sha = Upload(1300);
@@ -570,25 +665,6 @@ TEST_P(ReleaseServiceTest, StoreFailureIsFailStop) {
 
 INSTANTIATE_TEST_SUITE_P(Stores, ReleaseServiceTest, ::testing::Values(false, true),
                          [](const auto& p) { return p.param ? "Sqlite" : "Mem"; });
-
-TEST(ApprovalPayload, CanonicalRoundTrip) {
-  ApprovalStatement s{std::string(64, 'a'), "291", "r-7", std::string(64, 'b'), "bob", "reviewer", 43};
-  const std::string p = EncodeApprovalPayload(s);
-  EXPECT_EQ(p.find(' '), std::string::npos);
-  EXPECT_LT(p.find("bundle_sha256"), p.find("channel"));
-  auto d = DecodeApprovalPayload(p);
-  ASSERT_TRUE(d.ok());
-  EXPECT_EQ(d->release_id, "r-7");
-  EXPECT_EQ(d->version, 43);
-  std::string extra = p;
-  extra.insert(extra.size() - 1, ",\"zz\":1");
-  EXPECT_NE(DecodeApprovalPayload(extra).status().message().find("unknown key 'zz'"),
-            std::string::npos);
-  std::string wrong = p;
-  wrong.replace(wrong.find("43"), 2, "\"43\"");
-  EXPECT_NE(DecodeApprovalPayload(wrong).status().message().find("key 'version'"),
-            std::string::npos);
-}
 
 }  // namespace
 }  // namespace rf::service

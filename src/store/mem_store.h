@@ -31,11 +31,11 @@ class MemStore final : public Store {
   std::mutex mu_;
   std::map<std::pair<std::string, int64_t>, ContentTypeRecord> content_types_;
   std::map<std::string, BundleRecord, std::less<>> bundles_;
-  std::map<std::string, server::ReleaseRecord> releases_;
+  std::map<std::string, admission::ReleaseRecord> releases_;
   std::map<std::pair<std::string, std::string>, ApprovalRecord> approvals_;
   std::map<std::string, PrincipalRecord> principals_;
   std::map<std::string, ChannelPolicy> policies_;
-  std::map<std::tuple<std::string, std::string, std::string>, server::CustomerControl> controls_;
+  std::map<std::tuple<std::string, std::string, std::string>, admission::CustomerControl> controls_;
   std::vector<AuditEntry> audit_;
   AuditHead head_;
   std::optional<Status> fail_next_;

@@ -134,41 +134,20 @@ Result<rollout::ReleaseState> DecodeReleaseState(std::string_view json) {
   return s;
 }
 
-std::string_view RoleString(server::Role r) {
-  switch (r) {
-    case server::Role::kAuthor: return "author";
-    case server::Role::kReviewer: return "reviewer";
-    case server::Role::kOperator: return "operator";
-    case server::Role::kAdmin: return "admin";
-    case server::Role::kAgent: return "agent";
-  }
-  return "?";
+std::string_view RoleString(admission::Role r) { return admission::RoleName(r); }
+
+Result<admission::Role> RoleFromString(std::string_view name) { return admission::ParseRole(name); }
+
+std::string JoinRoles(const std::vector<admission::Role>& roles) {
+  return admission::JoinRoleNames(roles);
 }
 
-Result<server::Role> RoleFromString(std::string_view name) {
-  for (server::Role r : {server::Role::kAuthor, server::Role::kReviewer, server::Role::kOperator,
-                         server::Role::kAdmin, server::Role::kAgent}) {
-    if (RoleString(r) == name) return r;
-  }
-  return Status::InvalidArgument("unknown role '" + std::string(name) +
-                                 "' (author, reviewer, operator, admin, agent)");
-}
-
-std::string JoinRoles(const std::vector<server::Role>& roles) {
-  std::string out;
-  for (server::Role r : roles) {
-    if (!out.empty()) out += ',';
-    out += RoleString(r);
-  }
-  return out;
-}
-
-Result<std::vector<server::Role>> SplitRoles(std::string_view text) {
-  std::vector<server::Role> out;
+Result<std::vector<admission::Role>> SplitRoles(std::string_view text) {
+  std::vector<admission::Role> out;
   while (!text.empty()) {
     size_t comma = text.find(',');
     std::string_view part = text.substr(0, comma);
-    RF_ASSIGN_OR_RETURN(server::Role r, RoleFromString(part));
+    RF_ASSIGN_OR_RETURN(admission::Role r, RoleFromString(part));
     out.push_back(r);
     if (comma == std::string_view::npos) break;
     text.remove_prefix(comma + 1);

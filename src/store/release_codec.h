@@ -17,7 +17,7 @@
 
 #include "core/status.h"
 #include "rollout/release.h"
-#include "server/interfaces.h"
+#include "admission/records.h"
 
 namespace rf::store {
 
@@ -30,11 +30,11 @@ Result<rollout::ReleaseState> DecodeReleaseState(std::string_view json);
 Result<rollout::Phase> PhaseFromName(std::string_view name);
 
 // Role names as in the API and the database: author, reviewer, operator, admin, agent.
-std::string_view RoleString(server::Role r);
-Result<server::Role> RoleFromString(std::string_view name);
+std::string_view RoleString(admission::Role r);
+Result<admission::Role> RoleFromString(std::string_view name);
 // "author,reviewer" <-> roles (the database column form).
-std::string JoinRoles(const std::vector<server::Role>& roles);
-Result<std::vector<server::Role>> SplitRoles(std::string_view text);
+std::string JoinRoles(const std::vector<admission::Role>& roles);
+Result<std::vector<admission::Role>> SplitRoles(std::string_view text);
 
 }  // namespace rf::store
 

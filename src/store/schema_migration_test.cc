@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "store/sqlite_store.h"
+#include "store/store_test_records.h"
 #include "testing/test_util.h"
 
 namespace rf::store {
@@ -19,18 +20,10 @@ void Exec(const std::string& path, const char* sql) {
   sqlite3_close(db);
 }
 
+// The shared test bundle (store_test_records.h) with a layer-2 report.
 BundleRecord Bundle(const std::string& sha, int64_t version, const std::string& layer2) {
-  BundleRecord b;
-  b.sha256 = sha;
-  b.channel = "291";
-  b.content_type = "ipc_rule";
-  b.schema_version = 3;
-  b.version = version;
-  b.payload_bytes = 10;
-  b.envelope = "{}";
-  b.report_json = "{\"verdict\":\"accept\"}";
+  BundleRecord b = test_records::Bundle(sha, version);
   b.layer2_report_json = layer2;
-  b.uploaded_by = "alice";
   return b;
 }
 

@@ -2,21 +2,19 @@
 
 #include <sqlite3.h>
 
-#include <boost/json.hpp>
-
 #include <utility>
 
 #include "core/bundle.h"
-#include "rollout/plan.h"
 #include "store/release_codec.h"
+#include "store/row_codec.h"
+#include "store/schema_migrations.h"
 
 namespace rf::store {
 namespace {
 
-// 1: initial; 2: bundles.layer2_report_json (added by ALTER TABLE to a version-1 file).
-constexpr int kSchemaVersion = 2;
-
-constexpr const char* kSchema = R"sql(
+// The schema, step by step (schema_migrations.h); the version reached is PRAGMA user_version.
+constexpr SchemaMigration kMigrations[] = {
+    {1, "initial tables", R"sql(
 CREATE TABLE IF NOT EXISTS content_types(
   name TEXT NOT NULL, schema_version INTEGER NOT NULL, yaml TEXT NOT NULL,
   created_by TEXT NOT NULL, created_us INTEGER NOT NULL,
@@ -25,8 +23,7 @@ CREATE TABLE IF NOT EXISTS bundles(
   sha256 TEXT PRIMARY KEY, channel TEXT NOT NULL, content_type TEXT NOT NULL,
   schema_version INTEGER NOT NULL, version INTEGER NOT NULL, payload_bytes INTEGER NOT NULL,
   envelope BLOB NOT NULL, report_json TEXT NOT NULL, uploaded_by TEXT NOT NULL,
-  uploaded_us INTEGER NOT NULL, layer2_report_json TEXT NOT NULL DEFAULT '',
-  UNIQUE(channel, version));
+  uploaded_us INTEGER NOT NULL, UNIQUE(channel, version));
 CREATE TABLE IF NOT EXISTS releases(
   release_id TEXT PRIMARY KEY, channel TEXT NOT NULL, content_type TEXT NOT NULL,
   version INTEGER NOT NULL, bundle_sha256 TEXT NOT NULL REFERENCES bundles(sha256),
@@ -52,7 +49,10 @@ CREATE TABLE IF NOT EXISTS audit(
   subject TEXT NOT NULL, details TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit_head(
   id INTEGER PRIMARY KEY CHECK(id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL);
-)sql";
+)sql"},
+    {2, "bundles.layer2_report_json",
+     "ALTER TABLE bundles ADD COLUMN layer2_report_json TEXT NOT NULL DEFAULT ''"},
+};
 
 Status SqlError(sqlite3* db, std::string_view what) {
   const int rc = sqlite3_extended_errcode(db);
@@ -156,28 +156,6 @@ Result<sqlite3*> OpenDb(const std::string& path, bool read_only, int busy_timeou
   return db;
 }
 
-std::string JoinKeys(const std::vector<std::string>& keys) {
-  // Public key files are single-line JSON objects; store them as a JSON array text.
-  std::string out = "[";
-  for (size_t i = 0; i < keys.size(); ++i) {
-    if (i) out += ',';
-    AppendJsonString(&out, keys[i]);
-  }
-  return out + "]";
-}
-
-Result<std::vector<std::string>> SplitKeys(const std::string& text) {
-  boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(text, ec);
-  if (ec || !v.is_array()) return Status::DataLoss("policies.publisher_keys: not a JSON array");
-  std::vector<std::string> out;
-  for (const auto& e : v.as_array()) {
-    if (!e.is_string()) return Status::DataLoss("policies.publisher_keys: not a string");
-    out.emplace_back(e.as_string());
-  }
-  return out;
-}
-
 }  // namespace
 
 struct SqliteStore::Pending {
@@ -264,7 +242,7 @@ class SqliteStore::Writer {
     for (const auto& p : b.policies) {
       RF_RETURN_IF_ERROR(put_policy.Text(1, p.channel).Int(2, p.approvals_required)
                              .Text(3, JoinRoles(p.approver_roles))
-                             .Text(4, JoinKeys(p.publisher_keys)).Int(5, p.publisher_threshold)
+                             .Text(4, EncodePublisherKeys(p.publisher_keys)).Int(5, p.publisher_threshold)
                              .Run());
     }
     for (const auto& c : b.controls) {
@@ -327,21 +305,25 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
       if (v.Row(&st)) version = v.ColInt(0);
       RF_RETURN_IF_ERROR(st);
     }
-    if (version > kSchemaVersion) {
-      return Status::FailedPrecondition(path + ": database schema version " +
-                                        std::to_string(version) + " is newer than this server's (" +
-                                        std::to_string(kSchemaVersion) + ")");
-    }
-    RF_RETURN_IF_ERROR(Exec(db, "BEGIN IMMEDIATE"));
-    Status st = Exec(db, kSchema);
-    if (st.ok() && version == 1) {
-      st = Exec(db, "ALTER TABLE bundles ADD COLUMN layer2_report_json TEXT NOT NULL DEFAULT ''");
-    }
-    if (st.ok()) st = Exec(db, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
-    if (st.ok()) st = Exec(db, "COMMIT");
-    if (!st.ok()) {
-      (void)Exec(db, "ROLLBACK");
-      return st;
+    RF_ASSIGN_OR_RETURN(auto steps, PendingMigrations(kMigrations, version, path));
+    if (!steps.empty()) {
+      RF_RETURN_IF_ERROR(Exec(db, "BEGIN IMMEDIATE"));
+      Status st;
+      for (const SchemaMigration& m : steps) {
+        st = Exec(db, m.sql);
+        // PRAGMA takes no bound parameters; the version is this code's constant.
+        if (st.ok()) st = Exec(db, ("PRAGMA user_version=" + std::to_string(m.version)).c_str());
+        if (!st.ok()) {
+          st = st.WithPrefix("schema migration to version " + std::to_string(m.version) + " (" +
+                             m.what + ")");
+          break;
+        }
+      }
+      if (st.ok()) st = Exec(db, "COMMIT");
+      if (!st.ok()) {
+        (void)Exec(db, "ROLLBACK");
+        return st;
+      }
     }
     RF_RETURN_IF_ERROR(store->writer_->Prepare());
     RF_ASSIGN_OR_RETURN(store->writer_->head, ReadHead(db));
@@ -482,19 +464,14 @@ Result<StoreContents> SqliteStore::Load() {
         " author, created_s, started_s, previous_version, previous_sha256 FROM releases"
         " ORDER BY rowid"));
     while (s.Row(&st)) {
-      server::ReleaseRecord r;
+      admission::ReleaseRecord r;
       r.release_id = s.ColText(0);
       r.channel = s.ColText(1);
       r.content_type = s.ColText(2);
       r.version = s.ColInt(3);
       r.bundle_sha256 = s.ColText(4);
       r.plan_yaml = s.ColText(5);
-      auto state = DecodeReleaseState(s.ColText(6));
-      if (!state.ok()) return state.status().WithPrefix("release " + r.release_id);
-      r.state = std::move(*state);
-      auto plan = rollout::ParsePlan(r.plan_yaml, "release " + r.release_id + " plan");
-      if (!plan.ok()) return Status::DataLoss(plan.status().message());
-      r.plan = std::move(*plan);
+      RF_RETURN_IF_ERROR(DecodeReleaseColumns(s.ColText(6), &r));
       r.author = s.ColText(7);
       r.created_s = s.ColInt(8);
       r.started_s = s.ColInt(9);
@@ -535,7 +512,7 @@ Result<StoreContents> SqliteStore::Load() {
     while (s.Row(&st)) {
       auto roles = SplitRoles(s.ColText(2));
       if (!roles.ok()) return Status::DataLoss("policies: " + roles.status().message());
-      RF_ASSIGN_OR_RETURN(auto keys, SplitKeys(s.ColText(3)));
+      RF_ASSIGN_OR_RETURN(auto keys, DecodePublisherKeys(s.ColText(3)));
       c.policies.push_back({s.ColText(0), static_cast<int>(s.ColInt(1)), *roles, keys,
                             static_cast<int>(s.ColInt(4))});
     }
@@ -547,7 +524,7 @@ Result<StoreContents> SqliteStore::Load() {
                                      " exclude_early_waves FROM controls"
                                      " ORDER BY channel, attr, value"));
     while (s.Row(&st)) {
-      server::CustomerControl k;
+      admission::CustomerControl k;
       k.channel = s.ColText(0);
       k.attr = s.ColText(1);
       k.value = s.ColText(2);

@@ -29,82 +29,30 @@
 #include <string_view>
 #include <vector>
 
+#include "admission/records.h"
 #include "core/status.h"
-#include "server/interfaces.h"
 #include "store/audit.h"
 
 namespace rf::store {
 
-struct ContentTypeRecord {
-  std::string name;
-  int64_t schema_version = 0;
-  std::string yaml;  // as registered; parsed with ParseContentType
-  std::string created_by;
-  int64_t created_us = 0;
-  friend bool operator==(const ContentTypeRecord&, const ContentTypeRecord&) = default;
-};
-
-struct BundleRecord {
-  std::string sha256;  // hex SHA-256 of the payload: the bundle's identity
-  std::string channel;
-  std::string content_type;
-  int64_t schema_version = 0;
-  int64_t version = 0;
-  int64_t payload_bytes = 0;
-  // The DSSE envelope text as uploaded. Left empty by Store::Load (read it with BundleEnvelope).
-  std::string envelope;
-  std::string report_json;  // layer-1 report (StageOneReportJson) at upload
-  std::string layer2_report_json;  // layer-2 report (DynamicReportJson) at upload, "" if layer 2 was off
-  std::string uploaded_by;
-  int64_t uploaded_us = 0;
-  friend bool operator==(const BundleRecord&, const BundleRecord&) = default;
-};
-
-struct ApprovalRecord {
-  std::string release_id;
-  std::string reviewer;  // principal name; one approval per reviewer and release
-  server::Role role = server::Role::kReviewer;
-  std::string keyid;     // reviewer key that signed
-  std::string envelope;  // the approval's DSSE envelope text, as submitted
-  int64_t created_us = 0;
-  friend bool operator==(const ApprovalRecord&, const ApprovalRecord&) = default;
-};
-
-struct PrincipalRecord {
-  std::string name;
-  std::vector<server::Role> roles;
-  std::string token_sha256;  // hex SHA-256 of the bearer token; the token itself is never stored
-  std::string reviewer_key;  // public key file JSON (crypto::EncodePublicKeyFile), or ""
-  std::string created_by;
-  int64_t created_us = 0;
-  friend bool operator==(const PrincipalRecord&, const PrincipalRecord&) = default;
-};
-
-// Review and publishing policy of one channel.
-struct ChannelPolicy {
-  std::string channel;
-  int approvals_required = 1;                // K
-  std::vector<server::Role> approver_roles;  // approvals count only from these roles
-  std::vector<std::string> publisher_keys;   // public key file JSONs; empty = uploads unsigned ok
-  int publisher_threshold = 0;               // distinct publisher keys that must sign (if keys set)
-  friend bool operator==(const ChannelPolicy&, const ChannelPolicy&) = default;
-};
-
-// Identifies a customer control (primary key).
-struct ControlKey {
-  std::string channel, attr, value;
-};
+// The records (admission/records.h, shared with the pure admission and review functions).
+using admission::ApprovalRecord;
+using admission::BundleRecord;
+using admission::ChannelPolicy;
+using admission::ContentTypeRecord;
+using admission::ControlKey;
+using admission::PrincipalRecord;
 
 // One atomic, durable change. Every vector is applied as upserts in the order of the fields
 // below, then `audit` is appended to the chain (seq, prev_hash and hash assigned by the store).
 struct WriteBatch {
   std::vector<ContentTypeRecord> content_types;
   std::vector<BundleRecord> bundles;  // envelope must be set
-  std::vector<server::ReleaseRecord> releases;
+  std::vector<admission::ReleaseRecord> releases;
   std::vector<ApprovalRecord> approvals;
   std::vector<PrincipalRecord> principals;
   std::vector<ChannelPolicy> policies;
-  std::vector<server::CustomerControl> controls;
+  std::vector<admission::CustomerControl> controls;
   std::vector<ControlKey> deleted_controls;
   std::vector<AuditRecord> audit;
   bool empty() const {
@@ -118,11 +66,11 @@ struct WriteBatch {
 struct StoreContents {
   std::vector<ContentTypeRecord> content_types;
   std::vector<BundleRecord> bundles;  // envelope empty
-  std::vector<server::ReleaseRecord> releases;  // plan parsed, state decoded
+  std::vector<admission::ReleaseRecord> releases;  // plan parsed, state decoded
   std::vector<ApprovalRecord> approvals;
   std::vector<PrincipalRecord> principals;
   std::vector<ChannelPolicy> policies;
-  std::vector<server::CustomerControl> controls;
+  std::vector<admission::CustomerControl> controls;
   AuditHead audit_head;
 };
 

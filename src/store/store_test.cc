@@ -9,64 +9,47 @@
 
 #include "rollout/plan.h"
 #include "store/mem_store.h"
+#include "store/pg_store.h"
 #include "store/release_codec.h"
 #include "store/sqlite_store.h"
+#include "store/store_test_records.h"
+#include "testing/pg_test_server.h"
 #include "testing/test_util.h"
 
 namespace rf::store {
 namespace {
 
-constexpr char kPlan[] = R"(plan: p
-waves:
-  - {name: canary, devices: 0.01%, stratify: [os], min_per_stratum: 5, dispatch: 5m, bake: 10m}
-  - {name: all, devices: 100%, dispatch: 15m, bake: 30m}
-gate: {alpha: 0.01, signals: [silence, crash, error], silence_after: 90s, holdback: 1%}
-on_failure: pause
-)";
+using test_records::Audit;
+using test_records::Bundle;
+using test_records::kPlan;
+using test_records::Release;
 
-server::ReleaseRecord Release(const std::string& id, const std::string& sha) {
-  server::ReleaseRecord r;
-  r.release_id = id;
-  r.channel = "291";
-  r.content_type = "ipc_rule";
-  r.version = 7;
-  r.bundle_sha256 = sha;
-  r.plan_yaml = kPlan;
-  r.plan = *rollout::ParsePlan(kPlan, "plan");
-  r.state = rollout::NewRelease(r.plan, id, 1'000'000);
-  r.author = "alice";
-  r.created_s = 1;
-  return r;
-}
+enum class Kind { kMem, kSqlite, kPostgres };
 
-BundleRecord Bundle(const std::string& sha, int64_t version) {
-  BundleRecord b;
-  b.sha256 = sha;
-  b.channel = "291";
-  b.content_type = "ipc_rule";
-  b.schema_version = 3;
-  b.version = version;
-  b.payload_bytes = 10;
-  b.envelope = "{\"envelope\":\"" + sha + "\"}";
-  b.report_json = "{\"verdict\":\"accept\"}";
-  b.uploaded_by = "alice";
-  return b;
-}
-
-AuditRecord Audit(const std::string& action, int64_t t) {
-  return {"alice", action, "r-1", "{\"k\":\"v\"}", t};
-}
-
-// Every Store implementation must pass the same contract.
-class StoreContractTest : public ::testing::TestWithParam<bool> {
+// Every Store implementation must pass the same contract. The PostgreSQL case runs against a real
+// server started by the test (testing/pg_test_server.h), a fresh database per test; it fails, not
+// skips, where PostgreSQL is not installed.
+class StoreContractTest : public ::testing::TestWithParam<Kind> {
  protected:
   void SetUp() override {
-    if (GetParam()) {
-      auto s = SqliteStore::Open(dir_.File("ringfence.db"));
-      ASSERT_TRUE(s.ok()) << s.status().ToString();
-      store_ = std::move(*s);
-    } else {
-      store_ = std::make_unique<MemStore>();
+    switch (GetParam()) {
+      case Kind::kMem:
+        store_ = std::make_unique<MemStore>();
+        break;
+      case Kind::kSqlite: {
+        auto s = SqliteStore::Open(dir_.File("ringfence.db"));
+        ASSERT_TRUE(s.ok()) << s.status().ToString();
+        store_ = std::move(*s);
+        break;
+      }
+      case Kind::kPostgres: {
+        auto uri = rf::testing::FreshPgTestDatabase();
+        ASSERT_TRUE(uri.ok()) << uri.status().ToString();
+        auto s = PgStore::Open(*uri);
+        ASSERT_TRUE(s.ok()) << s.status().ToString();
+        store_ = std::move(*s);
+        break;
+      }
     }
   }
   rf::testing::TempDir dir_;
@@ -77,15 +60,15 @@ TEST_P(StoreContractTest, RoundTripsEveryRecordKind) {
   WriteBatch b;
   b.content_types.push_back({"ipc_rule", 3, "content_type: ipc_rule\n", "admin", 5});
   b.bundles.push_back(Bundle(std::string(64, 'a'), 7));
-  server::ReleaseRecord r = Release("r-1", std::string(64, 'a'));
+  admission::ReleaseRecord r = Release("r-1", std::string(64, 'a'));
   r.previous = std::make_pair(int64_t{6}, std::string(64, 'b'));
   b.releases.push_back(r);
-  b.approvals.push_back({"r-1", "bob", server::Role::kReviewer, "kid", "{\"env\":1}", 9});
-  b.principals.push_back({"bob", {server::Role::kReviewer, server::Role::kOperator},
+  b.approvals.push_back({"r-1", "bob", admission::Role::kReviewer, "kid", "{\"env\":1}", 9});
+  b.principals.push_back({"bob", {admission::Role::kReviewer, admission::Role::kOperator},
                           std::string(64, 'c'), "{\"pub\":1}", "admin", 3});
-  b.policies.push_back({"291", 2, {server::Role::kReviewer, server::Role::kAdmin},
+  b.policies.push_back({"291", 2, {admission::Role::kReviewer, admission::Role::kAdmin},
                         {"{\"k\":\"a\"}", "{\"k\":\"b\"}"}, 1});
-  server::CustomerControl c;
+  admission::CustomerControl c;
   c.channel = "291";
   c.attr = "tenant";
   c.value = "acme";
@@ -179,8 +162,16 @@ TEST_P(StoreContractTest, AuditChainVerifiesAndPages) {
   EXPECT_EQ((*page)[0].record.action, "a10");
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, StoreContractTest, ::testing::Values(false, true),
-                         [](const auto& p) { return p.param ? "Sqlite" : "Mem"; });
+INSTANTIATE_TEST_SUITE_P(Stores, StoreContractTest,
+                         ::testing::Values(Kind::kMem, Kind::kSqlite, Kind::kPostgres),
+                         [](const auto& p) {
+                           switch (p.param) {
+                             case Kind::kMem: return "Mem";
+                             case Kind::kSqlite: return "Sqlite";
+                             case Kind::kPostgres: return "Postgres";
+                           }
+                           return "?";
+                         });
 
 // ----- audit tamper detection, on the real SQLite file -----
 

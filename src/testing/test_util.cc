@@ -1,14 +1,14 @@
 #include "testing/test_util.h"
 
 #include <gtest/gtest.h>
-#include <fcntl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include "platform/process.h"
 
 namespace rf::testing {
 
@@ -62,26 +62,19 @@ void WriteFileOrDie(const std::string& path, const std::string& data) {
 }
 
 CommandResult RunCommand(const std::vector<std::string>& argv) {
-  TempDir dir;
-  const std::string out_path = dir.File("out"), err_path = dir.File("err");
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::dup2(out, 1);
-    ::dup2(err, 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
+  // The one process runner (docs/process.md), with the test's environment and no time limit.
+  ProcessOptions o;
+  o.argv = argv;
+  o.env = std::nullopt;
+  o.wall_timeout_ms = 0;
+  o.max_output_bytes = size_t{1} << 30;
+  Result<ProcessResult> p = RunProcess(o);
+  if (!p.ok()) ADD_FAILURE() << "cannot run " << argv.front() << ": " << p.status().ToString();
   CommandResult r;
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = ReadFileOrDie(out_path);
-  r.err = ReadFileOrDie(err_path);
+  if (!p.ok()) return r;
+  r.exit_code = p->exit_code;
+  r.out = std::move(p->out);
+  r.err = std::move(p->err);
   return r;
 }
 

@@ -5,12 +5,14 @@
 #define RINGFENCE_SERVICE_TESTING_FIXTURES_H_
 
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <sstream>
 #include <string>
 
 #include "core/bundle.h"
 #include "crypto/dsse.h"
+#include "protocol/statements.h"
 #include "service/release_service.h"
 
 namespace rf::service::testing {
@@ -26,9 +28,12 @@ inline std::string ReadSource(const std::string& relative) {
 class FakeFleet final : public server::FleetSource {
  public:
   Fleet Inventory() const override {
+    if (on_inventory) on_inventory();  // e.g. to hold an upload inside layer 1
     std::lock_guard<std::mutex> l(mu_);
     return fleet_;
   }
+  // Called at every Inventory(), before it reads; set it before concurrent use.
+  std::function<void()> on_inventory;
   int64_t DeviceCount() const override {
     std::lock_guard<std::mutex> l(mu_);
     int64_t n = 0;
@@ -99,7 +104,7 @@ inline crypto::SigningKey KeyFromByte(uint8_t b) {
 // The approval envelope a reviewer's CLI would produce for `v`.
 inline std::string SignApproval(const ReleaseView& v, const std::string& reviewer,
                                 const std::string& role, const crypto::SigningKey& key) {
-  ApprovalStatement s;
+  protocol::ApprovalStatement s;
   s.bundle_sha256 = v.record.bundle_sha256;
   s.channel = v.record.channel;
   s.release_id = v.record.release_id;
@@ -108,8 +113,8 @@ inline std::string SignApproval(const ReleaseView& v, const std::string& reviewe
   s.role = role;
   s.version = v.record.version;
   crypto::Envelope env;
-  env.payload_type = std::string(kApprovalPayloadType);
-  env.payload = EncodeApprovalPayload(s);
+  env.payload_type = std::string(protocol::kApprovalPayloadType);
+  env.payload = protocol::EncodeApprovalStatement(s);
   crypto::SignEnvelope(&env, key);
   return crypto::SerializeEnvelope(env);
 }

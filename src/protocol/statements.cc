@@ -1,28 +1,11 @@
-#include "agent/statements.h"
+#include "protocol/statements.h"
 
 #include <boost/json.hpp>
 
-#include "agent/canonical_json.h"
+#include "protocol/canonical_json.h"
+#include "protocol/identifiers.h"
 
-namespace rf::agent {
-
-bool IsSha256Hex(std::string_view s) {
-  if (s.size() != 64) return false;
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
-
-bool IsValidChannel(std::string_view s) {
-  if (s.empty() || s.size() > 128 || s == "." || s == "..") return false;
-  for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == ':' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
+namespace rf::protocol {
 
 Result<ReleaseStatement> DecodeReleaseStatement(std::string_view payload) {
   constexpr std::string_view w = "release statement";
@@ -56,10 +39,10 @@ Result<ReleaseStatement> DecodeReleaseStatement(std::string_view payload) {
 }
 
 Result<ApprovalStatement> DecodeApprovalStatement(std::string_view payload) {
-  constexpr std::string_view w = "approval";
+  constexpr std::string_view w = "approval statement";
   auto v = ParseCanonicalJson(payload);
   if (!v.ok()) return v.status().WithPrefix(w);
-  if (!v->is_object()) return Status::InvalidArgument("approval is not a JSON object");
+  if (!v->is_object()) return Status::InvalidArgument("approval statement is not a JSON object");
   const auto& o = v->get_object();
   RF_RETURN_IF_ERROR(CheckKeys(o,
                                {"bundle_sha256", "channel", "release_id", "reports_sha256",
@@ -124,4 +107,4 @@ std::string EncodeApprovalStatement(const ApprovalStatement& s) {
   return EncodeCanonicalJson(o);
 }
 
-}  // namespace rf::agent
+}  // namespace rf::protocol

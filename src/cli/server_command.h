@@ -12,8 +12,11 @@
 // --listen 127.0.0.1:0 works). SIGTERM or SIGINT: graceful shutdown, exit 0. With --tls-cert and
 // --tls-key it serves HTTPS only; SIGHUP reloads them (docs/server.md "TLS"). Plain HTTP on a
 // non-loopback address is refused unless --insecure-http.
-#ifndef RINGFENCE_SERVER_SERVER_COMMAND_H_
-#define RINGFENCE_SERVER_SERVER_COMMAND_H_
+//
+// The composition root of the server: it wires src/server (runtime) and src/service (control
+// plane) together, so it lives here in src/cli, above both (scripts/check-include-cycles.py).
+#ifndef RINGFENCE_CLI_SERVER_COMMAND_H_
+#define RINGFENCE_CLI_SERVER_COMMAND_H_
 
 #include <cstdint>
 #include <ostream>
@@ -29,6 +32,9 @@ namespace rf::server {
 
 struct ServerFlags {
   std::string data;
+  // The control-plane store (store/open_store.h): "" for SQLite in `data`, or a PostgreSQL
+  // connection URI "postgresql://...". `data` still holds the secrets, lock and inventory.
+  std::string store;
   std::string listen = "127.0.0.1:8080";
   int threads = 2;                        // HTTP worker threads
   int64_t poll_after_s = 60;              // told to agents
@@ -69,4 +75,4 @@ int RunRotateSecrets(const std::string& data, const RotateOptions& what, Env env
 
 }  // namespace rf::server
 
-#endif  // RINGFENCE_SERVER_SERVER_COMMAND_H_
+#endif  // RINGFENCE_CLI_SERVER_COMMAND_H_

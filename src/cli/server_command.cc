@@ -1,10 +1,9 @@
-#include "server/server_command.h"
+#include "cli/server_command.h"
 
 #include <csignal>
 #include <iostream>
 #include <memory>
 #include <pthread.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -22,12 +21,10 @@
 #include "server/fleet_inventory.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
-#ifdef RF_HAVE_SERVICE
 #include "dynamic/dynamic_check.h"
 #include "service/operator_api.h"
 #include "service/release_service.h"
-#include "store/sqlite_store.h"
-#endif
+#include "store/open_store.h"
 
 namespace rf::server {
 namespace {
@@ -35,24 +32,6 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitUnusable = 2;
 
-#ifndef RF_HAVE_SERVICE
-// Used only when this tree is built without the control plane (src/service): no releases exist,
-// so agents enroll and check in and are told to keep what they have.
-class NoReleaseDirectory final : public ReleaseDirectory {
- public:
-  std::vector<ReleaseRecord> ActiveReleases() const override { return {}; }
-  Result<rollout::TransitionResult> ApplyEvent(std::string_view id, const rollout::Event&,
-                                               int64_t) override {
-    return Status::NotFound("no release " + std::string(id));
-  }
-  std::vector<CustomerControl> Controls() const override { return {}; }
-  Result<std::string> BundleEnvelope(std::string_view sha) const override {
-    return Status::NotFound("no bundle " + std::string(sha));
-  }
-  std::vector<std::string> Approvals(std::string_view) const override { return {}; }
-  void SetChangeListener(std::function<void()>) override {}
-};
-#endif
 
 Result<std::pair<std::string, uint16_t>> SplitListen(const std::string& listen) {
   const size_t colon = listen.rfind(':');
@@ -101,6 +80,36 @@ void LogRequest(EventLog& log, const HttpRequest& r, const HttpResponse& respons
                             {"error", code}, {"message", message}});
 }
 
+// The control plane on `store`: the release service with layer 2 and the demonstration switches
+// from the flags, audit entries to the log, the admin and agent principals registered.
+Result<std::unique_ptr<service::ReleaseService>> OpenReleaseService(
+    const ServerFlags& flags, Env env, store::Store& store, FleetInventory& inventory,
+    const ServerSecrets& secrets, EventLog& log, std::ostream& err) {
+  service::ReleaseServiceOptions service_options;
+  for (const std::string& c : flags.consumers) {
+    RF_ASSIGN_OR_RETURN(dynamic::ConsumerSpec spec, dynamic::ConsumerSpecFromCommandLine(c));
+    service_options.layer2_consumers.push_back(std::move(spec));
+  }
+  service_options.layer2.limits.address_space_bytes = flags.layer2_memory_mb << 20;
+  service_options.layer2_env = env;
+  service_options.skip_layer1 = flags.skip_layer1;
+  service_options.allow_zero_approvals = flags.allow_unreviewed;
+  service_options.on_audit = [&log](const store::AuditRecord& a) {
+    log.Write(LogLevel::kInfo, "audit", {{"actor", a.actor}, {"action", a.action},
+                                         {"subject", a.subject}, {"details", a.details_json}});
+  };
+  if (flags.skip_layer1) err << "ringfence server: layer 1 is OFF (--skip-layer1)\n";
+  if (flags.allow_unreviewed) err << "ringfence server: policies of 0 approvals allowed (--allow-unreviewed)\n";
+  if (!flags.consumers.empty()) {
+    err << "ringfence server: layer 2 on upload with " << flags.consumers.size() << " consumer build(s)\n";
+  }
+  RF_ASSIGN_OR_RETURN(auto service, service::ReleaseService::Open(store, inventory, *env.clock,
+                                                                  std::move(service_options)));
+  RF_RETURN_IF_ERROR(service->EnsurePrincipal("admin", {Role::kAdmin}, secrets.admin_token));
+  RF_RETURN_IF_ERROR(service->EnsurePrincipal("agent", {Role::kAgent}, secrets.agent_token));
+  return service;
+}
+
 }  // namespace
 
 int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream& err) {
@@ -137,7 +146,6 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   if (!data_dir.ok()) return fail(data_dir.status());
   auto secrets = data_dir->EnsureSecrets();
   if (!secrets.ok()) return fail(secrets.status());
-  const std::string& admin_token = secrets->admin_token;
   const std::string& agent_token = secrets->agent_token;
   const crypto::SigningKey& release_key = secrets->release_key;
   const std::string trust = secrets->TrustJson();
@@ -155,51 +163,11 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   DeviceCredentials credentials(env, cred_options);
   if (Status st = credentials.Load(); !st.ok()) return fail(st);
 
-#ifdef RF_HAVE_SERVICE
-  auto store = store::SqliteStore::Open(flags.data + "/" + store::kDatabaseFileName, {});
+  auto store = store::OpenServerStore(flags.store, flags.data);
   if (!store.ok()) return fail(store.status());
-  service::ReleaseServiceOptions service_options;
-  for (const std::string& c : flags.consumers) {
-    std::vector<std::string> argv = dynamic::SplitCommand(c);
-    if (argv.empty()) return fail(Status::InvalidArgument("--consumer is empty"));
-    service_options.layer2_consumers.push_back({c, std::move(argv)});
-  }
-  service_options.layer2.limits.address_space_bytes = flags.layer2_memory_mb << 20;
-  // The sandbox applies RLIMIT_NOFILE before it opens /dev/null for the child's stdin
-  // (src/platform/subprocess.cc), so a limit below the descriptors this server holds (one per
-  // agent connection) would fail every run: layer-2 runs here get the server's own soft limit.
-  if (struct rlimit nofile{}; ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
-      nofile.rlim_cur != RLIM_INFINITY) {
-    service_options.layer2.limits.open_files =
-        std::max<int64_t>(service_options.layer2.limits.open_files, static_cast<int64_t>(nofile.rlim_cur));
-  }
-  service_options.layer2_env = env;
-  service_options.skip_layer1 = flags.skip_layer1;
-  service_options.allow_zero_approvals = flags.allow_unreviewed;
-  service_options.on_audit = [&log](const store::AuditRecord& a) {
-    log.Write(LogLevel::kInfo, "audit", {{"actor", a.actor}, {"action", a.action},
-                                         {"subject", a.subject}, {"details", a.details_json}});
-  };
-  if (flags.skip_layer1) err << "ringfence server: layer 1 is OFF (--skip-layer1)\n";
-  if (flags.allow_unreviewed) err << "ringfence server: policies of 0 approvals allowed (--allow-unreviewed)\n";
-  if (!flags.consumers.empty()) {
-    err << "ringfence server: layer 2 on upload with " << flags.consumers.size() << " consumer build(s)\n";
-  }
-  auto service = service::ReleaseService::Open(**store, inventory, *env.clock, std::move(service_options));
+  auto service = OpenReleaseService(flags, env, **store, inventory, *secrets, log, err);
   if (!service.ok()) return fail(service.status());
-  if (Status st = (*service)->EnsurePrincipal("admin", {Role::kAdmin}, admin_token); !st.ok()) {
-    return fail(st);
-  }
-  if (Status st = (*service)->EnsurePrincipal("agent", {Role::kAgent}, agent_token); !st.ok()) {
-    return fail(st);
-  }
   ReleaseDirectory& directory = **service;
-#else
-  NoReleaseDirectory no_releases;
-  ReleaseDirectory& directory = no_releases;
-  err << "ringfence server: built without the control plane (src/service): no operator API, no "
-         "releases\n";
-#endif
 
   ControllerOptions ctl_options;
   ctl_options.tick_micros = flags.tick_ms * 1000;
@@ -213,17 +181,14 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   agent_options.enroll_burst = flags.enroll_burst;
   AgentApi agent(inventory, credentials, controller, directory, *env.clock, metrics, agent_token,
                  trust, agent_options);
-  HttpHandler operator_handler;
-#ifdef RF_HAVE_SERVICE
   const service::OperatorApiOptions operator_options;
   service::OperatorApi operator_api(**service, inventory, &controller, operator_options);
   FleetAdminApi fleet_admin(credentials, *env.clock, [&service](std::string_view token) {
     return (*service)->Authenticate(token);
   });
-  operator_handler = [&operator_api, &fleet_admin](const HttpRequest& r) {
+  HttpHandler operator_handler = [&operator_api, &fleet_admin](const HttpRequest& r) {
     return FleetAdminApi::Handles(r.path) ? fleet_admin.Handle(r) : operator_api.Handle(r);
   };
-#endif
   Router router(agent, metrics, controller, inventory, *env.clock, agent_token, operator_handler);
   if (Status st = controller.Tick(); !st.ok()) err << "ringfence server: " << st.message() << "\n";
   controller.Start();
@@ -234,11 +199,16 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   http.threads = flags.threads;
   http.header_timeout_micros = flags.header_timeout_ms * 1000;
   http.body_timeout_micros = flags.body_timeout_ms * 1000;
-#ifdef RF_HAVE_SERVICE
   // The transport must let the largest operator request (a bundle upload) through; the operator API
   // applies its per-endpoint limits (docs/api/openapi.yaml).
   http.max_body_bytes = std::max(http.max_body_bytes, operator_options.max_upload_body_bytes);
-#endif
+  // The operator executor (docs/server.md "Threads and locks"): everything but the agent API,
+  // /healthz and /metrics runs on its own threads, so an upload (layers 1 and 2: seconds) never
+  // holds an event loop that answers check-ins. The request waits for its job; no 202.
+  http.offload = [](const HttpRequest& r) {
+    return !AgentApi::IsAgentPath(r.path) && r.path != "/healthz" && r.path != "/metrics";
+  };
+  http.offload_threads = 2;
   http.clock = env.clock;
   http.tls_cert_file = flags.tls_cert;
   http.tls_key_file = flags.tls_key;
@@ -306,6 +276,8 @@ void RegisterServerCommand(CLI::App& app, int* exit_code) {
   auto flags = std::make_shared<ServerFlags>();
   CLI::App* cmd = app.add_subcommand("server", "run the ringfence server (operator + agent API)");
   cmd->add_option("--data", flags->data, "data directory (created on first start)")->required();
+  cmd->add_option("--store", flags->store,
+                  "control-plane store: a postgresql:// URI (docs/deploy.md); default SQLite in --data");
   cmd->add_option("--listen", flags->listen, "HOST:PORT to listen on (port 0: any free port)");
   cmd->add_option("--threads", flags->threads, "HTTP worker threads")->check(CLI::Range(1, 256));
   cmd->add_option("--poll-after", flags->poll_after_s, "seconds agents wait between check-ins")

@@ -1,4 +1,4 @@
-#include "agent/canonical_json.h"
+#include "protocol/canonical_json.h"
 
 #include <algorithm>
 #include <vector>
@@ -7,7 +7,7 @@
 
 #include "core/bundle.h"  // AppendJsonString: the canonical string escapes
 
-namespace rf::agent {
+namespace rf::protocol {
 namespace {
 
 void Encode(const boost::json::value& v, std::string* out) {
@@ -113,4 +113,4 @@ Status CheckKeys(const boost::json::object& o, std::initializer_list<std::string
   return Status::Ok();
 }
 
-}  // namespace rf::agent
+}  // namespace rf::protocol

@@ -1,0 +1,70 @@
+// PCRE2 (8-bit code units, no UTF, interpreter; what a consumer built with `regex_engine: pcre2`
+// links): compile check, and the engine dispatch of RunRegexAttack.
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include <memory>
+
+#include "core/regex_cost.h"
+#include "core/regex_engines.h"
+
+namespace rf {
+namespace {
+
+struct CodeDeleter {
+  void operator()(pcre2_code* c) const { pcre2_code_free(c); }
+};
+struct MatchDataDeleter {
+  void operator()(pcre2_match_data* d) const { pcre2_match_data_free(d); }
+};
+struct MatchContextDeleter {
+  void operator()(pcre2_match_context* c) const { pcre2_match_context_free(c); }
+};
+
+Result<std::unique_ptr<pcre2_code, CodeDeleter>> CompilePcre2Code(std::string_view pattern,
+                                                                   RegexMode mode) {
+  int error = 0;
+  PCRE2_SIZE offset = 0;
+  uint32_t options = mode == RegexMode::kMatch ? (PCRE2_ANCHORED | PCRE2_ENDANCHORED) : 0;
+  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                                   options, &error, &offset, nullptr);
+  if (code == nullptr) {
+    PCRE2_UCHAR buffer[256];
+    pcre2_get_error_message(error, buffer, sizeof buffer);
+    return Status::InvalidArgument("does not compile under PCRE2: " +
+                                   std::string(reinterpret_cast<const char*>(buffer)) +
+                                   " at offset " + std::to_string(offset));
+  }
+  return std::unique_ptr<pcre2_code, CodeDeleter>(code);
+}
+
+}  // namespace
+
+Status CompilePcre2(std::string_view pattern) {
+  auto code = CompilePcre2Code(pattern, RegexMode::kSearch);
+  return code.ok() ? Status::Ok() : code.status();
+}
+
+Result<std::chrono::nanoseconds> RunRegexAttack(
+    std::string_view pattern, RegexDialect dialect, RegexMode mode, std::string_view input,
+    const std::function<std::chrono::nanoseconds()>& now, uint32_t pcre2_match_limit) {
+  if (dialect == RegexDialect::kEcmaScript) return RunEcmaScriptAttack(pattern, mode, input, now);
+  if (input.size() > 64 * 1024) return Status::InvalidArgument("attack input over 64 KiB");
+  RF_ASSIGN_OR_RETURN(auto code, CompilePcre2Code(pattern, mode));
+  std::unique_ptr<pcre2_match_data, MatchDataDeleter> data(
+      pcre2_match_data_create_from_pattern(code.get(), nullptr));
+  std::unique_ptr<pcre2_match_context, MatchContextDeleter> context(pcre2_match_context_create(nullptr));
+  if (!data || !context) return Status::ResourceExhausted("PCRE2 could not allocate match data");
+  pcre2_set_match_limit(context.get(), pcre2_match_limit);
+  const auto start = now();
+  int rc = pcre2_match(code.get(), reinterpret_cast<PCRE2_SPTR>(input.data()), input.size(), 0, 0,
+                       data.get(), context.get());
+  const auto took = now() - start;
+  if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT) {
+    return Status::ResourceExhausted("PCRE2 hit its match limit of " + std::to_string(pcre2_match_limit) +
+                                     " after " + std::to_string(took.count() / 1000000) + " ms");
+  }
+  return took;
+}
+
+}  // namespace rf

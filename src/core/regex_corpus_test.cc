@@ -1,0 +1,114 @@
+// Precision and recall of the regex-cost analysis on the labelled public corpus
+// (tests/regex_corpus/corpus.tsv; labels come from timing libstdc++'s std::regex_search on attack
+// strings in bench/regex_corpus_bench, provenance in tests/regex_corpus/README.md). Consumers
+// search with ECMAScript std::regex, so that is what is analysed here.
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/regex_cost.h"
+#include "testing/test_util.h"
+
+namespace rf {
+namespace {
+
+TEST(RegexCorpusTest, PrecisionAndRecallOnThePublicCorpus) {
+  std::istringstream in(testing::ReadFileOrDie(testing::SourcePath("tests/regex_corpus/corpus.tsv")));
+  std::string line;
+  int tp = 0, fp = 0, fn = 0, tn = 0;
+  std::vector<std::string> wrong;
+  std::vector<std::string> without_attack;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream cols(line);
+    std::string label, pattern;
+    std::getline(cols, label, '\t');
+    std::getline(cols, pattern, '\t');
+    ASSERT_TRUE(label == "vulnerable" || label == "safe") << line;
+    const bool vulnerable = label == "vulnerable";
+    RegexCostReport r = AnalyzeBacktrackingCost(pattern);
+    const bool flagged = r.cost != RegexCost::kLinear;
+    if (flagged && vulnerable) ++tp;
+    else if (flagged) ++fp;
+    else if (vulnerable) ++fn;
+    else ++tn;
+    if (flagged != vulnerable) wrong.push_back(label + ": " + pattern + " [" + r.reason + "]");
+    // Every super-linear verdict carries a concrete attack (the kUnknown ones need not).
+    if ((r.cost == RegexCost::kPolynomial || r.cost == RegexCost::kExponential) &&
+        !r.attack.has_value()) {
+      without_attack.push_back(pattern);
+    }
+  }
+  // Known gap (issue 12, still open): the attack builder has no case yet for these two super-linear
+  // verdicts (nested lazy loops between literals; an optional group nested in a star). They are still
+  // refused; their findings lack the proof. Any other verdict without an attack fails here.
+  const std::vector<std::string> kKnownWithoutAttack = {
+      R"((<[^>]*?tag[^>]*?(?:identify_by)[^>]*>)((?:.*?(?:<[ \r\t]*tag[^>]*>?.*?(?:<.*?/.*?tag.*?>)?)*)*)(<[^>]*?/[^>]*?tag[^>]*?>))",
+      R"(^[A-Za-z]:\\([^"*/:?|<>\\.\x00-\x20]([^"*/:?|<>\\\x00-\x1F]*[^"*/:?|<>\\.\x00-\x20])?\\)*$)",
+  };
+  EXPECT_EQ(without_attack, kKnownWithoutAttack);
+  ASSERT_GE(tp + fn, 50) << "the corpus should hold at least 50 vulnerable patterns";
+  ASSERT_GE(fp + tn, 50) << "the corpus should hold at least 50 safe patterns";
+  const double precision = static_cast<double>(tp) / std::max(1, tp + fp);
+  const double recall = static_cast<double>(tp) / std::max(1, tp + fn);
+  std::string detail;
+  for (const auto& w : wrong) detail += "  " + w + "\n";
+  // Issue 12's target is 0.97 for both; the analysis reaches 0.910 / 0.873 on this corpus today
+  // (TP 131, FP 13, FN 19). Until the target is met these floors hold what is reached, so that no
+  // change lowers it unnoticed; raise them with every improvement, to 0.97 in the end.
+  constexpr double kPrecisionFloor = 0.90, kRecallFloor = 0.87;
+  EXPECT_GE(precision, kPrecisionFloor) << "TP " << tp << " FP " << fp << " FN " << fn << " TN " << tn << "\n" << detail;
+  EXPECT_GE(recall, kRecallFloor) << "TP " << tp << " FP " << fp << " FN " << fn << " TN " << tn << "\n" << detail;
+  RecordProperty("precision", std::to_string(precision));
+  RecordProperty("recall", std::to_string(recall));
+}
+
+}  // namespace
+}  // namespace rf
+
+namespace rf {
+namespace {
+
+// The PCRE2 sample rule set: every @rx pattern of the OWASP Core Rule Set
+// (tests/regex_corpus/crs_rules.tsv). Real WAF rules use PCRE syntax — (?i), possessive
+// quantifiers, \x{..} — so under `regex_engine: pcre2` none may be called uncompilable.
+TEST(RegexCorpusTest, CrsRulesCompileUnderPcre2AndAreAnalysedInItsDialect) {
+  std::istringstream in(testing::ReadFileOrDie(testing::SourcePath("tests/regex_corpus/crs_rules.tsv")));
+  std::string line;
+  int rules = 0, analysed = 0;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const std::string pattern = line.substr(0, line.find('\t'));
+    ++rules;
+    Status st = CompilePcre2(pattern);
+    EXPECT_TRUE(st.ok()) << pattern << ": " << st.message() << "\n  " << line.substr(line.find('\t') + 1);
+    RegexCostOptions o;
+    o.dialect = RegexDialect::kPcre2;
+    RegexCostReport r = AnalyzeBacktrackingCost(pattern, o);
+    if (r.reason.rfind("cannot analyse", 0) != 0) ++analysed;
+  }
+  EXPECT_GE(rules, 100);
+  // The analyser parses the PCRE2 dialect: only the few rules with backreferences or verbs, or
+  // over max_pattern_bytes, are left unanalysed.
+  EXPECT_GE(analysed, rules * 9 / 10) << analysed << " of " << rules;
+}
+
+// Cloudflare's WAF rule of 2 July 2019 (published in its post-mortem): `.*(?:.*=.*)` made PCRE
+// backtrack on every request. Under `regex_engine: pcre2` it is refused with an attack.
+TEST(RegexCorpusTest, CloudflareWafRuleIsRefusedWithAnAttack) {
+  const std::string rule =
+      "(?:(?:\\\"|'|\\]|\\}|\\\\|\\d|(?:nan|infinity|true|false|null|undefined|symbol|math)|\\`|\\-|\\+)+"
+      "[)]*;?((?:\\s|-|~|!|{}|\\|\\||\\+)*.*(?:.*=.*)))";
+  ASSERT_TRUE(CompilePcre2(rule).ok()) << CompilePcre2(rule).message();
+  RegexCostOptions o;
+  o.dialect = RegexDialect::kPcre2;
+  RegexCostReport r = AnalyzeBacktrackingCost(rule, o);
+  EXPECT_EQ(r.cost, RegexCost::kPolynomial) << r.reason;
+  EXPECT_GE(r.degree, 3) << r.reason;
+  ASSERT_TRUE(r.attack.has_value());
+}
+
+}  // namespace
+}  // namespace rf

@@ -1,0 +1,685 @@
+#include "store/pg_store.h"
+
+#include <libpq-fe.h>
+
+#include <charconv>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "store/release_codec.h"
+#include "store/row_codec.h"
+#include "store/schema_migrations.h"
+
+namespace rf::store {
+namespace {
+
+// The schema, step by step (schema_migrations.h); the version reached is in schema_version.
+// Differences from SqliteStore's: BIGINT for every integer, BYTEA envelopes, BOOLEAN flags, and
+// an identity column `ord` where SQLite's rowid gave load order.
+constexpr SchemaMigration kMigrations[] = {
+    {1, "initial tables", R"sql(
+CREATE TABLE content_types(
+  name TEXT NOT NULL, schema_version BIGINT NOT NULL, yaml TEXT NOT NULL,
+  created_by TEXT NOT NULL, created_us BIGINT NOT NULL,
+  PRIMARY KEY(name, schema_version));
+CREATE TABLE bundles(
+  sha256 TEXT PRIMARY KEY, channel TEXT NOT NULL, content_type TEXT NOT NULL,
+  schema_version BIGINT NOT NULL, version BIGINT NOT NULL, payload_bytes BIGINT NOT NULL,
+  envelope BYTEA NOT NULL, report_json TEXT NOT NULL, layer2_report_json TEXT NOT NULL,
+  uploaded_by TEXT NOT NULL, uploaded_us BIGINT NOT NULL,
+  UNIQUE(channel, version));
+CREATE TABLE releases(
+  ord BIGINT GENERATED ALWAYS AS IDENTITY,
+  release_id TEXT PRIMARY KEY, channel TEXT NOT NULL, content_type TEXT NOT NULL,
+  version BIGINT NOT NULL, bundle_sha256 TEXT NOT NULL REFERENCES bundles(sha256),
+  plan_yaml TEXT NOT NULL, state_json TEXT NOT NULL, author TEXT NOT NULL,
+  created_s BIGINT NOT NULL, started_s BIGINT NOT NULL,
+  previous_version BIGINT, previous_sha256 TEXT);
+CREATE TABLE approvals(
+  ord BIGINT GENERATED ALWAYS AS IDENTITY,
+  release_id TEXT NOT NULL REFERENCES releases(release_id), reviewer TEXT NOT NULL,
+  role TEXT NOT NULL, keyid TEXT NOT NULL, envelope TEXT NOT NULL, created_us BIGINT NOT NULL,
+  PRIMARY KEY(release_id, reviewer));
+CREATE TABLE principals(
+  name TEXT PRIMARY KEY, roles TEXT NOT NULL, token_sha256 TEXT NOT NULL UNIQUE,
+  reviewer_key TEXT NOT NULL, created_by TEXT NOT NULL, created_us BIGINT NOT NULL);
+CREATE TABLE policies(
+  channel TEXT PRIMARY KEY, approvals_required BIGINT NOT NULL, approver_roles TEXT NOT NULL,
+  publisher_keys TEXT NOT NULL, publisher_threshold BIGINT NOT NULL);
+CREATE TABLE controls(
+  channel TEXT NOT NULL, attr TEXT NOT NULL, value TEXT NOT NULL,
+  pin_previous BOOLEAN NOT NULL, delay_s BIGINT NOT NULL, exclude_early_waves BOOLEAN NOT NULL,
+  PRIMARY KEY(channel, attr, value));
+CREATE TABLE audit(
+  seq BIGINT PRIMARY KEY, time_us BIGINT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+  subject TEXT NOT NULL, details TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE TABLE audit_head(
+  id INTEGER PRIMARY KEY CHECK(id = 1), seq BIGINT NOT NULL, hash TEXT NOT NULL);
+INSERT INTO audit_head VALUES (1, 0, repeat('0', 64));
+)sql"},
+};
+
+// pg_advisory_xact_lock key held while migrating ("rf_mig").
+constexpr int64_t kMigrationLockKey = 0x72665f6d6967;
+// Lock wait allowed while another replica migrates (a long migration is legitimate).
+constexpr char kMigrationLockTimeoutMs[] = "600000";
+
+// ----- upserts: keyed by each table's primary key, as SQLite's INSERT OR REPLACE -----
+
+constexpr char kPutType[] =
+    "INSERT INTO content_types(name, schema_version, yaml, created_by, created_us)"
+    " VALUES($1, $2, $3, $4, $5) ON CONFLICT (name, schema_version) DO UPDATE SET"
+    " yaml = EXCLUDED.yaml, created_by = EXCLUDED.created_by, created_us = EXCLUDED.created_us";
+constexpr char kPutBundle[] =
+    "INSERT INTO bundles(sha256, channel, content_type, schema_version, version, payload_bytes,"
+    " envelope, report_json, layer2_report_json, uploaded_by, uploaded_us)"
+    " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (sha256) DO UPDATE SET"
+    " channel = EXCLUDED.channel, content_type = EXCLUDED.content_type,"
+    " schema_version = EXCLUDED.schema_version, version = EXCLUDED.version,"
+    " payload_bytes = EXCLUDED.payload_bytes, envelope = EXCLUDED.envelope,"
+    " report_json = EXCLUDED.report_json, layer2_report_json = EXCLUDED.layer2_report_json,"
+    " uploaded_by = EXCLUDED.uploaded_by, uploaded_us = EXCLUDED.uploaded_us";
+constexpr char kPutRelease[] =
+    "INSERT INTO releases(release_id, channel, content_type, version, bundle_sha256, plan_yaml,"
+    " state_json, author, created_s, started_s, previous_version, previous_sha256)"
+    " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (release_id) DO UPDATE"
+    " SET channel = EXCLUDED.channel, content_type = EXCLUDED.content_type,"
+    " version = EXCLUDED.version, bundle_sha256 = EXCLUDED.bundle_sha256,"
+    " plan_yaml = EXCLUDED.plan_yaml, state_json = EXCLUDED.state_json,"
+    " author = EXCLUDED.author, created_s = EXCLUDED.created_s, started_s = EXCLUDED.started_s,"
+    " previous_version = EXCLUDED.previous_version, previous_sha256 = EXCLUDED.previous_sha256";
+constexpr char kPutApproval[] =
+    "INSERT INTO approvals(release_id, reviewer, role, keyid, envelope, created_us)"
+    " VALUES($1, $2, $3, $4, $5, $6) ON CONFLICT (release_id, reviewer) DO UPDATE SET"
+    " role = EXCLUDED.role, keyid = EXCLUDED.keyid, envelope = EXCLUDED.envelope,"
+    " created_us = EXCLUDED.created_us";
+constexpr char kPutPrincipal[] =
+    "INSERT INTO principals(name, roles, token_sha256, reviewer_key, created_by, created_us)"
+    " VALUES($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO UPDATE SET roles = EXCLUDED.roles,"
+    " token_sha256 = EXCLUDED.token_sha256, reviewer_key = EXCLUDED.reviewer_key,"
+    " created_by = EXCLUDED.created_by, created_us = EXCLUDED.created_us";
+constexpr char kPutPolicy[] =
+    "INSERT INTO policies(channel, approvals_required, approver_roles, publisher_keys,"
+    " publisher_threshold) VALUES($1, $2, $3, $4, $5) ON CONFLICT (channel) DO UPDATE SET"
+    " approvals_required = EXCLUDED.approvals_required,"
+    " approver_roles = EXCLUDED.approver_roles, publisher_keys = EXCLUDED.publisher_keys,"
+    " publisher_threshold = EXCLUDED.publisher_threshold";
+constexpr char kPutControl[] =
+    "INSERT INTO controls(channel, attr, value, pin_previous, delay_s, exclude_early_waves)"
+    " VALUES($1, $2, $3, $4, $5, $6) ON CONFLICT (channel, attr, value) DO UPDATE SET"
+    " pin_previous = EXCLUDED.pin_previous, delay_s = EXCLUDED.delay_s,"
+    " exclude_early_waves = EXCLUDED.exclude_early_waves";
+constexpr char kDeleteControl[] =
+    "DELETE FROM controls WHERE channel = $1 AND attr = $2 AND value = $3";
+constexpr char kLockHead[] = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE";
+constexpr char kReadHead[] = "SELECT seq, hash FROM audit_head WHERE id = 1";
+constexpr char kPutAudit[] =
+    "INSERT INTO audit(seq, time_us, actor, action, subject, details, prev_hash, hash)"
+    " VALUES($1, $2, $3, $4, $5, $6, $7, $8)";
+constexpr char kPutHead[] = "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1";
+constexpr char kReadAudit[] =
+    "SELECT seq, time_us, actor, action, subject, details, prev_hash, hash FROM audit"
+    " WHERE seq > $1 ORDER BY seq LIMIT $2";
+
+struct ResultDeleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using PgResult = std::unique_ptr<PGresult, ResultDeleter>;
+
+// Bound parameters of one statement. Values travel separately from the SQL text (never spliced
+// into it): text format, except Bytes (binary, for BYTEA).
+class Params {
+ public:
+  Params& Text(std::string_view v) { return Add(std::string(v), 0); }
+  Params& Bytes(std::string_view v) { return Add(std::string(v), 1); }
+  Params& Int(int64_t v) { return Add(std::to_string(v), 0); }
+  Params& Bool(bool v) { return Add(v ? "t" : "f", 0); }
+  Params& Null() {
+    values_.emplace_back(std::nullopt);
+    formats_.push_back(0);
+    return *this;
+  }
+  int size() const { return static_cast<int>(values_.size()); }
+  // Pointer arrays for PQexecParams; valid while *this is unchanged.
+  void Arrays(std::vector<const char*>* v, std::vector<int>* lengths) const {
+    for (const auto& x : values_) {
+      v->push_back(x ? x->data() : nullptr);
+      lengths->push_back(x ? static_cast<int>(x->size()) : 0);
+    }
+  }
+  const int* formats() const { return formats_.data(); }
+
+ private:
+  Params& Add(std::string v, int format) {
+    values_.emplace_back(std::move(v));
+    formats_.push_back(format);
+    return *this;
+  }
+  std::vector<std::optional<std::string>> values_;
+  std::vector<int> formats_;
+};
+
+// The Status for a failed statement: by SQLSTATE (PostgreSQL manual, appendix A).
+Status PgError(PGconn* c, const PGresult* r, std::string_view what) {
+  std::string msg = "postgresql: " + std::string(what) + ": ";
+  const char* text = r ? PQresultErrorMessage(r) : PQerrorMessage(c);
+  std::string detail = text ? text : "";
+  while (!detail.empty() && (detail.back() == '\n' || detail.back() == ' ')) detail.pop_back();
+  msg += detail.empty() ? "unknown error" : detail;
+  if (PQstatus(c) != CONNECTION_OK) return Status::Unavailable(msg + " (connection lost)");
+  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  const std::string_view s = state ? state : "";
+  if (s == "23505") return Status::AlreadyExists(msg);
+  if (s.substr(0, 2) == "23") return Status::FailedPrecondition(msg);
+  if (s == "40001" || s == "40P01" || s == "55P03" || s == "57014") {
+    return Status::Aborted(msg + " (retry)");
+  }
+  if (s.substr(0, 2) == "08" || s.substr(0, 3) == "57P") return Status::Unavailable(msg);
+  if (s.substr(0, 2) == "53") return Status::ResourceExhausted(msg);
+  if (s.substr(0, 2) == "22" || s.substr(0, 2) == "54") return Status::InvalidArgument(msg);
+  if (s == "XX001" || s == "XX002") return Status::DataLoss(msg);
+  return Status::Internal(msg);
+}
+
+std::string Col(const PGresult* r, int row, int col) {
+  return std::string(PQgetvalue(r, row, col), static_cast<size_t>(PQgetlength(r, row, col)));
+}
+
+Result<int64_t> ColInt(const PGresult* r, int row, int col) {
+  const char* p = PQgetvalue(r, row, col);
+  const char* end = p + PQgetlength(r, row, col);
+  int64_t v = 0;
+  auto [ptr, ec] = std::from_chars(p, end, v);
+  if (ec != std::errc() || ptr != end) {
+    return Status::DataLoss("postgresql: column " + std::string(PQfname(r, col)) +
+                            " is not an integer");
+  }
+  return v;
+}
+
+bool ColNull(const PGresult* r, int row, int col) { return PQgetisnull(r, row, col) != 0; }
+bool ColBool(const PGresult* r, int row, int col) { return PQgetvalue(r, row, col)[0] == 't'; }
+
+}  // namespace
+
+bool IsPostgresUri(std::string_view spec) {
+  return spec.starts_with("postgresql://") || spec.starts_with("postgres://");
+}
+
+// One libpq connection and the session settings the store relies on. Not thread-safe: the
+// owner's mutex guards it.
+class PgStore::Conn {
+ public:
+  ~Conn() { PQfinish(c_); }
+
+  static Result<std::unique_ptr<Conn>> Connect(const std::string& conninfo, int lock_timeout_ms) {
+    std::unique_ptr<Conn> conn(new Conn());
+    conn->lock_timeout_ms_ = lock_timeout_ms;
+    conn->c_ = PQconnectdb(conninfo.c_str());
+    if (conn->c_ == nullptr) return Status::ResourceExhausted("postgresql: out of memory");
+    RF_RETURN_IF_ERROR(conn->Setup());
+    return conn;
+  }
+
+  bool lost() const { return PQstatus(c_) != CONNECTION_OK; }
+  int backend_pid() const { return PQbackendPID(c_); }
+
+  // Reconnects with the same parameters.
+  Status Reset() {
+    PQreset(c_);
+    return Setup();
+  }
+
+  // A statement with bound parameters (extended protocol: one statement, no SQL splicing).
+  // `binary_result`: rows in binary format (used for the BYTEA envelope).
+  Result<PgResult> Run(const char* sql, const Params& p = Params(), bool binary_result = false) {
+    std::vector<const char*> values;
+    std::vector<int> lengths;
+    p.Arrays(&values, &lengths);
+    PgResult r(PQexecParams(c_, sql, p.size(), nullptr, values.data(), lengths.data(), p.formats(),
+                            binary_result ? 1 : 0));
+    const ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+      return PgError(c_, r.get(), std::string_view(sql).substr(0, 60));
+    }
+    return r;
+  }
+
+  // Statements without parameters (simple protocol; several may be separated by ';').
+  Status Exec(const char* sql, std::string_view what = {}) {
+    PgResult r(PQexec(c_, sql));
+    const ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+      return PgError(c_, r.get(), what.empty() ? std::string_view(sql).substr(0, 60) : what);
+    }
+    return Status::Ok();
+  }
+
+  // COMMIT, checking that the transaction did commit (COMMIT of a failed transaction answers
+  // with the tag ROLLBACK).
+  Status Commit() {
+    PgResult r(PQexec(c_, "COMMIT"));
+    const ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK) return PgError(c_, r.get(), "COMMIT");
+    if (std::string_view(PQcmdStatus(r.get())) != "COMMIT") {
+      return Status::Aborted("postgresql: the transaction was rolled back at COMMIT");
+    }
+    return Status::Ok();
+  }
+
+ private:
+  Conn() = default;
+
+  Status Setup() {
+    if (PQstatus(c_) != CONNECTION_OK) {
+      return PgError(c_, nullptr, "cannot connect");
+    }
+    if (PQsetClientEncoding(c_, "UTF8") != 0) return PgError(c_, nullptr, "client_encoding");
+    // Acknowledged = durable: whatever the server's or the role's default, this session's
+    // commits wait for the WAL flush.
+    RF_RETURN_IF_ERROR(Run("SELECT set_config('synchronous_commit', 'on', false),"
+                           " set_config('lock_timeout', $1, false),"
+                           " set_config('application_name', 'ringfence', false),"
+                           " set_config('client_min_messages', 'warning', false)",
+                           Params().Text(std::to_string(lock_timeout_ms_)))
+                           .status());
+    return Status::Ok();
+  }
+
+  PGconn* c_ = nullptr;
+  int lock_timeout_ms_ = 0;
+};
+
+namespace {
+
+using Conn = PgStore::Conn;
+
+Status MigrateInTransaction(Conn& w) {
+  RF_RETURN_IF_ERROR(w.Run("SELECT set_config('lock_timeout', $1, true)",
+                           Params().Text(kMigrationLockTimeoutMs))
+                         .status());
+  // One migrator at a time (replicas starting together); released at COMMIT or ROLLBACK.
+  RF_RETURN_IF_ERROR(
+      w.Run("SELECT pg_advisory_xact_lock($1)", Params().Int(kMigrationLockKey)).status());
+  RF_RETURN_IF_ERROR(w.Exec("CREATE TABLE IF NOT EXISTS schema_version("
+                            "id INTEGER PRIMARY KEY CHECK(id = 1), version BIGINT NOT NULL)"));
+  RF_RETURN_IF_ERROR(
+      w.Exec("INSERT INTO schema_version VALUES (1, 0) ON CONFLICT (id) DO NOTHING"));
+  RF_ASSIGN_OR_RETURN(PgResult r, w.Run("SELECT version FROM schema_version WHERE id = 1"));
+  RF_ASSIGN_OR_RETURN(int64_t current, ColInt(r.get(), 0, 0));
+  RF_ASSIGN_OR_RETURN(auto steps, PendingMigrations(kMigrations, current, "postgresql store"));
+  for (const SchemaMigration& m : steps) {
+    const std::string what = "schema migration to version " + std::to_string(m.version) + " (" +
+                             m.what + ")";
+    RF_RETURN_IF_ERROR(w.Exec(m.sql, what));
+    RF_RETURN_IF_ERROR(w.Run("UPDATE schema_version SET version = $1 WHERE id = 1",
+                             Params().Int(m.version))
+                           .status());
+  }
+  return Status::Ok();
+}
+
+Status Migrate(Conn& w) {
+  RF_RETURN_IF_ERROR(w.Exec("BEGIN"));
+  Status st = MigrateInTransaction(w);
+  if (st.ok()) st = w.Commit();
+  if (!st.ok()) (void)w.Exec("ROLLBACK");
+  return st;
+}
+
+Result<AuditHead> HeadFrom(const PGresult* r) {
+  if (PQntuples(r) != 1) return Status::DataLoss("postgresql: the audit_head row is missing");
+  RF_ASSIGN_OR_RETURN(int64_t seq, ColInt(r, 0, 0));
+  return AuditHead{seq, Col(r, 0, 1)};
+}
+
+// Writes one batch inside the open transaction; appends the chained entries to *appended.
+Status WriteBatchRows(Conn& w, const WriteBatch& b, std::vector<AuditEntry>* appended) {
+  AuditHead head;
+  if (!b.audit.empty()) {
+    // First, before any other row: see the contract in pg_store.h.
+    RF_ASSIGN_OR_RETURN(PgResult r, w.Run(kLockHead));
+    RF_ASSIGN_OR_RETURN(head, HeadFrom(r.get()));
+  }
+  for (const auto& t : b.content_types) {
+    RF_RETURN_IF_ERROR(w.Run(kPutType, Params().Text(t.name).Int(t.schema_version).Text(t.yaml)
+                                           .Text(t.created_by).Int(t.created_us))
+                           .status());
+  }
+  for (const auto& x : b.bundles) {
+    RF_RETURN_IF_ERROR(w.Run(kPutBundle, Params().Text(x.sha256).Text(x.channel)
+                                             .Text(x.content_type).Int(x.schema_version)
+                                             .Int(x.version).Int(x.payload_bytes)
+                                             .Bytes(x.envelope).Text(x.report_json)
+                                             .Text(x.layer2_report_json).Text(x.uploaded_by)
+                                             .Int(x.uploaded_us))
+                           .status());
+  }
+  for (const auto& r : b.releases) {
+    Params p;
+    p.Text(r.release_id).Text(r.channel).Text(r.content_type).Int(r.version)
+        .Text(r.bundle_sha256).Text(r.plan_yaml).Text(EncodeReleaseState(r.state)).Text(r.author)
+        .Int(r.created_s).Int(r.started_s);
+    if (r.previous) {
+      p.Int(r.previous->first).Text(r.previous->second);
+    } else {
+      p.Null().Null();
+    }
+    RF_RETURN_IF_ERROR(w.Run(kPutRelease, p).status());
+  }
+  for (const auto& a : b.approvals) {
+    RF_RETURN_IF_ERROR(w.Run(kPutApproval, Params().Text(a.release_id).Text(a.reviewer)
+                                               .Text(RoleString(a.role)).Text(a.keyid)
+                                               .Text(a.envelope).Int(a.created_us))
+                           .status());
+  }
+  for (const auto& p : b.principals) {
+    RF_RETURN_IF_ERROR(w.Run(kPutPrincipal, Params().Text(p.name).Text(JoinRoles(p.roles))
+                                                .Text(p.token_sha256).Text(p.reviewer_key)
+                                                .Text(p.created_by).Int(p.created_us))
+                           .status());
+  }
+  for (const auto& p : b.policies) {
+    RF_RETURN_IF_ERROR(w.Run(kPutPolicy, Params().Text(p.channel).Int(p.approvals_required)
+                                             .Text(JoinRoles(p.approver_roles))
+                                             .Text(EncodePublisherKeys(p.publisher_keys))
+                                             .Int(p.publisher_threshold))
+                           .status());
+  }
+  for (const auto& c : b.controls) {
+    RF_RETURN_IF_ERROR(w.Run(kPutControl, Params().Text(c.channel).Text(c.attr).Text(c.value)
+                                              .Bool(c.pin_previous).Int(c.delay_s)
+                                              .Bool(c.exclude_early_waves))
+                           .status());
+  }
+  for (const auto& k : b.deleted_controls) {
+    RF_RETURN_IF_ERROR(
+        w.Run(kDeleteControl, Params().Text(k.channel).Text(k.attr).Text(k.value)).status());
+  }
+  for (const auto& rec : b.audit) {
+    AuditEntry e = NextAuditEntry(head, rec);
+    RF_RETURN_IF_ERROR(w.Run(kPutAudit, Params().Int(e.seq).Int(e.record.time_us)
+                                            .Text(e.record.actor).Text(e.record.action)
+                                            .Text(e.record.subject).Text(e.record.details_json)
+                                            .Text(e.prev_hash).Text(e.hash))
+                           .status());
+    head = {e.seq, e.hash};
+    if (appended) appended->push_back(std::move(e));
+  }
+  if (!b.audit.empty()) {
+    RF_RETURN_IF_ERROR(w.Run(kPutHead, Params().Int(head.seq).Text(head.hash)).status());
+  }
+  return Status::Ok();
+}
+
+// A read-only snapshot transaction on the reader, ended (ROLLBACK: nothing to keep) on scope exit.
+class Snapshot {
+ public:
+  explicit Snapshot(Conn& c) : c_(c) {}
+  Status Begin() {
+    Status st = c_.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    open_ = st.ok();
+    return st;
+  }
+  ~Snapshot() {
+    if (open_) (void)c_.Exec("ROLLBACK");
+  }
+
+ private:
+  Conn& c_;
+  bool open_ = false;
+};
+
+Result<std::vector<AuditEntry>> ReadAuditPage(Conn& c, int64_t after_seq, size_t limit) {
+  RF_ASSIGN_OR_RETURN(PgResult r, c.Run(kReadAudit, Params().Int(after_seq)
+                                                        .Int(static_cast<int64_t>(limit))));
+  std::vector<AuditEntry> out;
+  const PGresult* res = r.get();
+  for (int i = 0; i < PQntuples(res); ++i) {
+    AuditEntry e;
+    RF_ASSIGN_OR_RETURN(e.seq, ColInt(res, i, 0));
+    RF_ASSIGN_OR_RETURN(e.record.time_us, ColInt(res, i, 1));
+    e.record.actor = Col(res, i, 2);
+    e.record.action = Col(res, i, 3);
+    e.record.subject = Col(res, i, 4);
+    e.record.details_json = Col(res, i, 5);
+    e.prev_hash = Col(res, i, 6);
+    e.hash = Col(res, i, 7);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+// Every record but envelopes and the audit log, from one snapshot.
+Result<StoreContents> LoadContents(Conn& conn) {
+  Conn* c = &conn;
+  Snapshot snap(conn);
+  RF_RETURN_IF_ERROR(snap.Begin());
+  StoreContents out;
+  {
+    RF_ASSIGN_OR_RETURN(PgResult r, c->Run("SELECT name, schema_version, yaml, created_by,"
+                                           " created_us FROM content_types"
+                                           " ORDER BY name, schema_version"));
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+      ContentTypeRecord t;
+      t.name = Col(r.get(), i, 0);
+      RF_ASSIGN_OR_RETURN(t.schema_version, ColInt(r.get(), i, 1));
+      t.yaml = Col(r.get(), i, 2);
+      t.created_by = Col(r.get(), i, 3);
+      RF_ASSIGN_OR_RETURN(t.created_us, ColInt(r.get(), i, 4));
+      out.content_types.push_back(std::move(t));
+    }
+  }
+  {
+    RF_ASSIGN_OR_RETURN(PgResult r,
+                        c->Run("SELECT sha256, channel, content_type, schema_version, version,"
+                               " payload_bytes, report_json, uploaded_by, uploaded_us,"
+                               " layer2_report_json FROM bundles ORDER BY channel, version"));
+    const PGresult* res = r.get();
+    for (int i = 0; i < PQntuples(res); ++i) {
+      BundleRecord b;
+      b.sha256 = Col(res, i, 0);
+      b.channel = Col(res, i, 1);
+      b.content_type = Col(res, i, 2);
+      RF_ASSIGN_OR_RETURN(b.schema_version, ColInt(res, i, 3));
+      RF_ASSIGN_OR_RETURN(b.version, ColInt(res, i, 4));
+      RF_ASSIGN_OR_RETURN(b.payload_bytes, ColInt(res, i, 5));
+      b.report_json = Col(res, i, 6);
+      b.uploaded_by = Col(res, i, 7);
+      RF_ASSIGN_OR_RETURN(b.uploaded_us, ColInt(res, i, 8));
+      b.layer2_report_json = Col(res, i, 9);
+      out.bundles.push_back(std::move(b));
+    }
+  }
+  {
+    RF_ASSIGN_OR_RETURN(PgResult r,
+                        c->Run("SELECT release_id, channel, content_type, version, bundle_sha256,"
+                               " plan_yaml, state_json, author, created_s, started_s,"
+                               " previous_version, previous_sha256 FROM releases ORDER BY ord"));
+    const PGresult* res = r.get();
+    for (int i = 0; i < PQntuples(res); ++i) {
+      admission::ReleaseRecord rel;
+      rel.release_id = Col(res, i, 0);
+      rel.channel = Col(res, i, 1);
+      rel.content_type = Col(res, i, 2);
+      RF_ASSIGN_OR_RETURN(rel.version, ColInt(res, i, 3));
+      rel.bundle_sha256 = Col(res, i, 4);
+      rel.plan_yaml = Col(res, i, 5);
+      RF_RETURN_IF_ERROR(DecodeReleaseColumns(Col(res, i, 6), &rel));
+      rel.author = Col(res, i, 7);
+      RF_ASSIGN_OR_RETURN(rel.created_s, ColInt(res, i, 8));
+      RF_ASSIGN_OR_RETURN(rel.started_s, ColInt(res, i, 9));
+      if (!ColNull(res, i, 10)) {
+        RF_ASSIGN_OR_RETURN(int64_t prev, ColInt(res, i, 10));
+        rel.previous = std::make_pair(prev, Col(res, i, 11));
+      }
+      out.releases.push_back(std::move(rel));
+    }
+  }
+  {
+    RF_ASSIGN_OR_RETURN(PgResult r, c->Run("SELECT release_id, reviewer, role, keyid, envelope,"
+                                           " created_us FROM approvals ORDER BY created_us, ord"));
+    const PGresult* res = r.get();
+    for (int i = 0; i < PQntuples(res); ++i) {
+      auto role = RoleFromString(Col(res, i, 2));
+      if (!role.ok()) return Status::DataLoss("approvals: " + role.status().message());
+      RF_ASSIGN_OR_RETURN(int64_t created_us, ColInt(res, i, 5));
+      out.approvals.push_back({Col(res, i, 0), Col(res, i, 1), *role, Col(res, i, 3),
+                               Col(res, i, 4), created_us});
+    }
+  }
+  {
+    RF_ASSIGN_OR_RETURN(PgResult r, c->Run("SELECT name, roles, token_sha256, reviewer_key,"
+                                           " created_by, created_us FROM principals"
+                                           " ORDER BY name"));
+    const PGresult* res = r.get();
+    for (int i = 0; i < PQntuples(res); ++i) {
+      auto roles = SplitRoles(Col(res, i, 1));
+      if (!roles.ok()) return Status::DataLoss("principals: " + roles.status().message());
+      RF_ASSIGN_OR_RETURN(int64_t created_us, ColInt(res, i, 5));
+      out.principals.push_back({Col(res, i, 0), *roles, Col(res, i, 2), Col(res, i, 3),
+                                Col(res, i, 4), created_us});
+    }
+  }
+  {
+    RF_ASSIGN_OR_RETURN(PgResult r, c->Run("SELECT channel, approvals_required, approver_roles,"
+                                           " publisher_keys, publisher_threshold FROM policies"
+                                           " ORDER BY channel"));
+    const PGresult* res = r.get();
+    for (int i = 0; i < PQntuples(res); ++i) {
+      auto roles = SplitRoles(Col(res, i, 2));
+      if (!roles.ok()) return Status::DataLoss("policies: " + roles.status().message());
+      RF_ASSIGN_OR_RETURN(auto keys, DecodePublisherKeys(Col(res, i, 3)));
+      RF_ASSIGN_OR_RETURN(int64_t required, ColInt(res, i, 1));
+      RF_ASSIGN_OR_RETURN(int64_t threshold, ColInt(res, i, 4));
+      out.policies.push_back({Col(res, i, 0), static_cast<int>(required), *roles, keys,
+                              static_cast<int>(threshold)});
+    }
+  }
+  {
+    RF_ASSIGN_OR_RETURN(PgResult r, c->Run("SELECT channel, attr, value, pin_previous, delay_s,"
+                                           " exclude_early_waves FROM controls"
+                                           " ORDER BY channel, attr, value"));
+    const PGresult* res = r.get();
+    for (int i = 0; i < PQntuples(res); ++i) {
+      admission::CustomerControl k;
+      k.channel = Col(res, i, 0);
+      k.attr = Col(res, i, 1);
+      k.value = Col(res, i, 2);
+      k.pin_previous = ColBool(res, i, 3);
+      RF_ASSIGN_OR_RETURN(k.delay_s, ColInt(res, i, 4));
+      k.exclude_early_waves = ColBool(res, i, 5);
+      out.controls.push_back(std::move(k));
+    }
+  }
+  RF_ASSIGN_OR_RETURN(PgResult h, c->Run(kReadHead));
+  RF_ASSIGN_OR_RETURN(out.audit_head, HeadFrom(h.get()));
+  return out;
+}
+
+}  // namespace
+
+int64_t PgStore::SchemaVersion() { return LatestSchemaVersion(kMigrations); }
+
+Result<std::unique_ptr<PgStore>> PgStore::Open(const std::string& conninfo,
+                                               const PgStoreOptions& options) {
+  std::unique_ptr<PgStore> store(new PgStore());
+  store->options_ = options;
+  RF_ASSIGN_OR_RETURN(store->writer_, Conn::Connect(conninfo, options.lock_timeout_ms));
+  Conn& w = *store->writer_;
+  {
+    RF_ASSIGN_OR_RETURN(PgResult r, w.Run("SELECT current_setting('fsync')"));
+    if (Col(r.get(), 0, 0) != "on") {
+      return Status::FailedPrecondition(
+          "postgresql: the server runs with fsync=off; acknowledged writes would not survive a "
+          "crash (docs/deploy.md)");
+    }
+  }
+  RF_RETURN_IF_ERROR(Migrate(w));
+  RF_ASSIGN_OR_RETURN(store->reader_, Conn::Connect(conninfo, options.lock_timeout_ms));
+  return store;
+}
+
+PgStore::~PgStore() = default;
+
+Status PgStore::Apply(const WriteBatch& batch, std::vector<AuditEntry>* appended) {
+  std::lock_guard<std::mutex> l(write_mu_);
+  if (!sticky_.ok()) return sticky_;
+  if (batch.empty()) return Status::Ok();
+  const size_t appended_before = appended ? appended->size() : 0;
+  Status st = writer_->lost()
+                  ? Status::Unavailable("postgresql: connection lost while idle")
+                  : ApplyLocked(batch, appended);
+  if (st.ok()) return st;
+  if (appended) appended->resize(appended_before);
+  if (!writer_->lost()) {
+    // The server refused a statement or the COMMIT: the transaction is (or is now) rolled back.
+    Status rb = writer_->Exec("ROLLBACK");
+    if (rb.ok() || !writer_->lost()) return st;
+  }
+  // Whether an interrupted COMMIT took effect cannot be known: fail stop (store.h).
+  sticky_ = Status::Unavailable("store failed, restart required: " + st.message());
+  return sticky_;
+}
+
+Status PgStore::ApplyLocked(const WriteBatch& batch, std::vector<AuditEntry>* appended) {
+  Conn& w = *writer_;
+  RF_RETURN_IF_ERROR(w.Exec("BEGIN ISOLATION LEVEL READ COMMITTED"));
+  RF_RETURN_IF_ERROR(WriteBatchRows(w, batch, appended));
+  if (options_.before_commit_for_test) options_.before_commit_for_test(w.backend_pid());
+  return w.Commit();
+}
+
+template <typename F>
+auto PgStore::Read(F&& read) {
+  std::lock_guard<std::mutex> l(read_mu_);
+  if (reader_->lost()) (void)reader_->Reset();
+  auto result = read(*reader_);
+  if (!result.ok() && reader_->lost() && reader_->Reset().ok()) result = read(*reader_);
+  return result;
+}
+
+Result<StoreContents> PgStore::Load() {
+  return Read([](Conn& c) { return LoadContents(c); });
+}
+
+Result<std::string> PgStore::BundleEnvelope(std::string_view sha256) {
+  return Read([sha256](Conn& c) -> Result<std::string> {
+    RF_ASSIGN_OR_RETURN(PgResult r, c.Run("SELECT envelope FROM bundles WHERE sha256 = $1",
+                                          Params().Text(sha256), /*binary_result=*/true));
+    if (PQntuples(r.get()) == 0) return Status::NotFound("unknown bundle " + std::string(sha256));
+    return Col(r.get(), 0, 0);  // binary BYTEA: the bytes themselves
+  });
+}
+
+Result<std::vector<AuditEntry>> PgStore::ReadAudit(int64_t after_seq, size_t limit) {
+  return Read([&](Conn& c) { return ReadAuditPage(c, after_seq, limit); });
+}
+
+Result<AuditHead> PgStore::RecordedAuditHead() {
+  return Read([](Conn& c) -> Result<AuditHead> {
+    RF_ASSIGN_OR_RETURN(PgResult r, c.Run(kReadHead));
+    return HeadFrom(r.get());
+  });
+}
+
+Result<AuditVerification> PgStore::VerifyAudit() {
+  return Read([](Conn& c) -> Result<AuditVerification> {
+    Snapshot snap(c);  // the log and its head from one snapshot
+    RF_RETURN_IF_ERROR(snap.Begin());
+    AuditChainVerifier v;
+    int64_t after = 0;
+    for (;;) {
+      RF_ASSIGN_OR_RETURN(auto page, ReadAuditPage(c, after, 4096));
+      if (page.empty()) break;
+      for (const AuditEntry& e : page) RF_RETURN_IF_ERROR(v.Add(e));
+      after = page.back().seq;
+    }
+    RF_ASSIGN_OR_RETURN(PgResult r, c.Run(kReadHead));
+    RF_ASSIGN_OR_RETURN(AuditHead head, HeadFrom(r.get()));
+    return v.Finish(head);
+  });
+}
+
+}  // namespace rf::store
