@@ -486,6 +486,9 @@ TEST_F(AgentTest, TheActiveSlotNeverChangesUnderALoadingConsumer) {
   o.consumer.argv = {ConsumerBinary(), "--log", consumer_log, "--run-delay-ms", "150"};
   o.restart_delay_ms = 10;
   o.healthy_after_ms = 400;
+  // Issue 11: content becomes the LKG after lkg_after of clean running, no longer after the healthy
+  // window; v1 must be the LKG before v2 comes (as it was when healthy_after promoted it).
+  o.lkg_after_ms = 400;
   o.stop_grace_ms = 1000;
   FaultPoints faults;
   auto make = [&] {
@@ -565,6 +568,7 @@ TEST_F(AgentTest, AConsumerThatAlreadyCrashedIsNotForgivenWhenTheAgentStops) {
 TEST_F(AgentTest, DegradedHealthIsReportedAsErrorsAtTheNextCheckin) {
   auto o = Options();
   o.healthy_after_ms = 300;
+  o.lkg_after_ms = 300;  // issue 11: promotion waits for lkg_after (the test waits for it)
   auto agent = NewAgent(o);
   Release v1 = MakeRelease(keys_, "291", 1, now_s_, {{{"health", "degraded"}}});
   server_.Offer(v1);
@@ -586,6 +590,7 @@ TEST_F(AgentTest, DegradedHealthIsReportedAsErrorsAtTheNextCheckin) {
 TEST_F(AgentTest, FailedHealthIsHandledLikeACrashAndTheGuardReverts) {
   auto o = Options();
   o.healthy_after_ms = 300;
+  o.lkg_after_ms = 300;  // issue 11: v1 becomes the LKG after lkg_after, no longer healthy_after
   o.restart_delay_ms = 10;
   o.stop_grace_ms = 1000;
   auto agent = NewAgent(o);
