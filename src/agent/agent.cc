@@ -290,7 +290,7 @@ void Agent::HandleInstall(const Directive& d) {
     StopConsumer();
     next_start_micros_ = Mono();
   }
-  if (Status s = dir_.Apply(*verified, &state_); !s.ok()) {
+  if (Status s = dir_.Apply(*verified, d.lkg_after_ms, &state_); !s.ok()) {
     Log("apply failed, nothing changed: " + s.ToString());
     dir_.DropStaged(*staged);
     Resync();
@@ -365,13 +365,14 @@ std::string Agent::ActiveKey() const {
   return key;
 }
 
-int64_t Agent::ProvenMs(int64_t up_micros) const {
-  int64_t proven = -1;
+bool Agent::ProbationServed(int64_t up_micros) const {
   for (const auto& [ch, ref] : Probation()) {
-    const int64_t p = state_.channels.at(ch).proven_ms + up_micros / 1000;
-    proven = proven < 0 ? p : std::min(proven, p);
+    const ChannelState& c = state_.channels.at(ch);
+    // The plan's window when the install directive carried one, else the agent's default.
+    const int64_t window = c.lkg_after_ms >= 0 ? c.lkg_after_ms : options_.lkg_after_ms;
+    if (c.proven_ms + up_micros / 1000 < window) return false;
   }
-  return std::max<int64_t>(0, proven);
+  return true;
 }
 
 void Agent::AddProvenTime(int64_t up_micros) {
@@ -504,7 +505,7 @@ void Agent::SuperviseStep() {
       restart_delay_ms_ = options_.restart_delay_ms;  // the host is up; crashes start over
       // Late crashes are never promoted: the content becomes the LKG only after lkg_after of
       // clean running (docs/agent.md "Late crashes"); until then the guard's marker stays.
-      if (!Probation().empty() && ProvenMs(up) >= options_.lkg_after_ms) MarkHealthy();
+      if (!Probation().empty() && ProbationServed(up)) MarkHealthy();
     }
     return;
   }

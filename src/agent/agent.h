@@ -47,8 +47,9 @@ struct AgentOptions {
   int64_t healthy_after_ms = 10'000;      // consumer uptime after which the host counts as up
   // New content becomes the last known good only after it has run this long in all (clean
   // restarts included; docs/agent.md "Late crashes"): until then it stays on probation, the
-  // guard's marker stays, and a crash loop on it reverts to the previous LKG. The plan's
-  // gate.lkg_after (docs/rollout.md) is the fleet's setting of it.
+  // guard's marker stays, and a crash loop on it reverts to the previous LKG. The default only:
+  // the release plan's gate.lkg_after (docs/rollout.md), sent with the install directive
+  // (`lkg_after_ms`, docs/protocol.md), is the window of the content it installs.
   int64_t lkg_after_ms = 600'000;
   int64_t restart_delay_ms = 500;         // first consumer restart delay; doubles per crash
   int64_t restart_delay_max_ms = 30'000;  // cap on the above
@@ -154,8 +155,9 @@ class Agent {
   // The content on probation has run lkg_after_ms: it becomes the last known good (the guard's
   // marker is removed).
   void MarkHealthy();
-  // Clean run time of the probation content so far, including the current run's `up_micros`.
-  int64_t ProvenMs(int64_t up_micros) const;
+  // Every channel on probation has run its lkg_after window (ChannelState::lkg_after_ms, else
+  // AgentOptions::lkg_after_ms) in all, counting the current run's `up_micros`.
+  bool ProbationServed(int64_t up_micros) const;
   // Adds the current run's uptime to every probation channel's proven time (a clean stop).
   void AddProvenTime(int64_t up_micros);
   // Host-crash model: the consumer is still loading, so the host is not up and does not check in.

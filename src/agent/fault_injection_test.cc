@@ -175,7 +175,13 @@ class FaultInjectionTest : public ::testing::Test {
       // In most trials the agent itself is killed (a reboot of the host) 1-3 times at random moments.
       int kills = trial % 4 == 0 ? 0 : 1 + static_cast<int>(random.Below(3));
       bool settled = false;
+      auto checkins = [&] {
+        size_t n = 0;
+        for (const auto& c : server_.checkins()) n += c.at("device_id").as_string() == device;
+        return n;
+      };
       while (!settled && PosixEnv().clock->MonotonicMicros() < deadline) {
+        const size_t checkins_before = checkins();
         pid_t pid = Spawn(args, {}, err);
         if (kills > 0) {
           ::usleep(static_cast<useconds_t>(20'000 + random.Below(400'000)));
@@ -185,9 +191,13 @@ class FaultInjectionTest : public ::testing::Test {
           ++*agent_kills;
           continue;
         }
-        // Let it run until the guard has acted and the consumer runs v1 again (the state may
-        // already say so from before a kill: give the new agent time to start first).
-        ::usleep(150'000);
+        // Let it run until the guard has acted and the consumer runs v1 again. The state may
+        // already say so from before a kill: wait for the new agent's first check-in (it checks in
+        // once per start), so that it is up, has reported, and its SIGTERM handler is installed.
+        // (This was a 150 ms sleep: under load the agent was not always up by then.)
+        while (checkins() == checkins_before && PosixEnv().clock->MonotonicMicros() < deadline) {
+          ::usleep(20'000);
+        }
         while (PosixEnv().clock->MonotonicMicros() < deadline) {
           auto st = ReadState(state);
           if (st.ok() && !st->quarantined.empty() && LastLine(log) == "run 291:1" &&

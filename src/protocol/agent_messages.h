@@ -55,6 +55,8 @@ inline constexpr size_t kMaxRevertReasonBytes = 1024;
 // Largest `confirm_after_ms` of a check-in response (one hour; docs/protocol.md "Post-apply
 // confirmation").
 inline constexpr int64_t kMaxConfirmAfterMs = 3'600'000;
+// Largest `lkg_after_ms` of an install directive (seven days; docs/protocol.md).
+inline constexpr int64_t kMaxLkgAfterMs = 7 * 86'400'000LL;
 
 // Device attributes (the same type as rollout::Attributes).
 using Attributes = std::map<std::string, std::string, std::less<>>;
@@ -197,6 +199,10 @@ struct Directive {
   std::string approvals_url;  // install only
   std::string release;        // the release statement envelope (JSON text)
   std::string reason;         // revert only (may be empty)
+  // Install only: the release plan's gate.lkg_after: the content becomes the device's last known
+  // good after it has run this long (docs/protocol.md; docs/agent.md "Late crashes"). -1: not
+  // sent (the agent's own default applies). 0..kMaxLkgAfterMs otherwise.
+  int64_t lkg_after_ms = -1;
   friend bool operator==(const Directive&, const Directive&) = default;
 };
 
@@ -221,7 +227,7 @@ struct CheckinResponse {
 // Builds a check-in response body in one buffer (the check-in path's hot loop):
 //
 //   CheckinResponseWriter w(poll_after_s, now_s);
-//   w.Install("291", 43, sha, statement);
+//   w.Install("291", 43, sha, statement, /*lkg_after_ms=*/600'000);
 //   std::string body = std::move(w).Finish();
 //
 // REQUIRES: each channel at most once; `sha256` 64 lowercase hex digits.
@@ -229,9 +235,10 @@ class CheckinResponseWriter {
  public:
   CheckinResponseWriter(int64_t poll_after_s, int64_t server_time_s);
   // {"action":"install","version":..,"sha256":..,"bundle_url":"/v1/bundles/<sha>",
-  //  "approvals_url":"/v1/bundles/<sha>/approvals","release":<statement>}
+  //  "approvals_url":"/v1/bundles/<sha>/approvals","release":<statement>,"lkg_after_ms":..}
+  // `lkg_after_ms` < 0: the key is left out. REQUIRES: lkg_after_ms <= kMaxLkgAfterMs.
   void Install(std::string_view channel, int64_t version, std::string_view sha256,
-               std::string_view release_statement);
+               std::string_view release_statement, int64_t lkg_after_ms);
   // {"action":"revert","version":..,"sha256":..,"reason":..,"release":<statement>}
   void Revert(std::string_view channel, int64_t version, std::string_view sha256,
               std::string_view reason, std::string_view release_statement);

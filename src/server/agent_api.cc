@@ -11,6 +11,10 @@
 namespace rf::server {
 namespace {
 
+// A plan's windows fit the wire (rollout/plan.h lints them; protocol/agent_messages.h decodes them).
+static_assert(rollout::kMaxConfirmAfterMicros == protocol::kMaxConfirmAfterMs * 1000);
+static_assert(rollout::kMaxLkgAfterMicros == protocol::kMaxLkgAfterMs * 1000);
+
 constexpr std::string_view kBundlesPrefix = "/v1/bundles/";
 constexpr std::string_view kApprovalsSuffix = "/approvals";
 
@@ -273,7 +277,7 @@ HttpResponse AgentApi::Checkin(const HttpRequest& req) {
       decided = true;
       if (action == rollout::DeviceAction::kInstall) {
         if (r.slot >= 0) offer |= static_cast<uint16_t>(1u << r.slot);
-        body.Install(channel, r.version, r.sha256, r.statement);
+        body.Install(channel, r.version, r.sha256, r.statement, r.gate.lkg_after_micros / 1000);
       } else {
         body.Revert(channel, r.version, r.sha256,
                     "release " + r.release_id + " " + std::string(rollout::PhaseName(r.phase)) +

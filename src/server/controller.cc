@@ -558,6 +558,7 @@ void Controller::Publish(const std::vector<ReleaseRecord>& releases, uint64_t ep
     d.started_micros = r.started_s * 1'000'000;
     d.reason = r.state.reason;
     d.hasher = rollout::RankHasher(r.release_id);
+    d.gate = r.plan.gate;
     auto it = live_.find(r.release_id);
     if (it != live_.end() && Dispatching(r.state.phase)) {
       LiveRelease& L = *it->second;
@@ -566,7 +567,6 @@ void Controller::Publish(const std::vector<ReleaseRecord>& releases, uint64_t ep
       d.profile_stratum = L.profile_stratum;
       d.health = L.health;
       d.confirmations = L.confirmations;
-      d.gate = L.plan.gate;
       const int64_t elapsed = rollout::DispatchElapsedMicros(r.state, now);
       for (int s = 0; s < L.strata(); ++s) {
         d.cutoff.push_back(L.cohorts()->PacedCutoff(s, r.state.wave, elapsed));
@@ -575,7 +575,6 @@ void Controller::Publish(const std::vector<ReleaseRecord>& releases, uint64_t ep
       d.slot = it->second->slot;
       d.health = it->second->health;
       d.confirmations = it->second->confirmations;
-      d.gate = it->second->plan.gate;
       d.profile_stratum = it->second->profile_stratum;
     } else if (r.state.phase == Phase::kCompleted) {
       // Every eligible device takes a completed release, whatever its stratum.

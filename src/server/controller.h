@@ -117,7 +117,9 @@ struct ReleaseDispatch {
   std::shared_ptr<HealthCounters> health;  // null unless the gate is live
   // Null unless the gate is live and the plan has confirmations (gate.confirm_after > 0).
   std::shared_ptr<ConfirmationBook> confirmations;
-  rollout::GateSettings gate;  // the plan's gate settings (confirm_after for the answer)
+  // The plan's gate settings: confirm_after for the answer to an apply report, lkg_after for
+  // install directives (docs/protocol.md).
+  rollout::GateSettings gate;
 
   int32_t StratumOf(uint32_t profile) const {
     return profile < profile_stratum.size() ? profile_stratum[profile] : kIneligible;
