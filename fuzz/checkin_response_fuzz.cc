@@ -29,7 +29,10 @@ void CheckCheckinResponse(std::string_view body) {
     RF_FUZZ_CHECK(x.error.code() == rf::StatusCode::kInvalidArgument && !x.error.message().empty(),
                   "a rejected directive without a reason");
   }
+  RF_FUZZ_CHECK(r->confirm_after_ms >= 0 && r->confirm_after_ms <= rf::protocol::kMaxConfirmAfterMs,
+                "confirm_after_ms out of range accepted");
   rf::protocol::CheckinResponseWriter w(r->poll_after_s, r->server_time_s);
+  if (r->confirm_after_ms > 0) w.ConfirmAfter(r->confirm_after_ms);
   for (const auto& d : r->directives) {
     RF_FUZZ_CHECK(rf::protocol::IsValidChannel(d.channel), "bad channel accepted");
     RF_FUZZ_CHECK(rf::protocol::IsSha256Hex(d.sha256), "bad digest accepted");
@@ -37,7 +40,9 @@ void CheckCheckinResponse(std::string_view body) {
     RF_FUZZ_CHECK(d.reason.size() <= rf::protocol::kMaxRevertReasonBytes, "long reason kept");
     if (d.action == "install") {
       // The server writes the URLs from the digest; only compare what it writes.
-      w.Install(d.channel, d.version, d.sha256, d.release);
+      RF_FUZZ_CHECK(d.lkg_after_ms >= -1 && d.lkg_after_ms <= rf::protocol::kMaxLkgAfterMs,
+                    "lkg_after_ms out of range accepted");
+      w.Install(d.channel, d.version, d.sha256, d.release, d.lkg_after_ms);
     } else {
       RF_FUZZ_CHECK(d.action == "revert", "unknown action accepted");
       w.Revert(d.channel, d.version, d.sha256, d.reason, d.release);
@@ -49,6 +54,7 @@ void CheckCheckinResponse(std::string_view body) {
   RF_FUZZ_CHECK(back->rejected.empty(), "the writer's body has a rejected directive");
   RF_FUZZ_CHECK(back->directives.size() == r->directives.size(), "directives lost");
   RF_FUZZ_CHECK(back->poll_after_s == r->poll_after_s, "poll_after_s changed");
+  RF_FUZZ_CHECK(back->confirm_after_ms == r->confirm_after_ms, "confirm_after_ms changed");
   // Boost.JSON keeps the last of duplicate keys; compare by channel.
   for (const auto& d : back->directives) {
     bool found = false;
@@ -56,7 +62,8 @@ void CheckCheckinResponse(std::string_view body) {
       if (o.channel != d.channel) continue;
       found = true;
       RF_FUZZ_CHECK(o.action == d.action && o.version == d.version && o.sha256 == d.sha256 &&
-                        o.release == d.release && o.reason == d.reason,
+                        o.release == d.release && o.reason == d.reason &&
+                        o.lkg_after_ms == d.lkg_after_ms,
                     "directive changed in the round trip on channel " + d.channel);
     }
     RF_FUZZ_CHECK(found, "a directive appeared in the round trip");

@@ -1,5 +1,5 @@
 // `ringfence demo --format json`: the acceptance claims, measured on real processes (one
-// `ringfence server` and 120 `ringfence-agent` processes per run, eight runs). Labelled `demo`;
+// `ringfence server` and 120 `ringfence-agent` processes per run, eight runs, as many at once as the machine has cores). Labelled `demo`;
 // about a minute on two cores. Skipped under ASan (the agents' pre-flight and layer 2 put
 // address-space limits on the sensor that ASan's shadow memory cannot live with).
 #include <gtest/gtest.h>
@@ -50,7 +50,7 @@ TEST(DemoTest, EveryLayerAloneContainsChannelFile291AndNoLayersHarmsEveryAffecte
 #endif
   testing::TempDir dir;
   auto r = testing::RunCommand(
-      {testing::RingfenceBinary(), "demo", "--format", "json", "--agents", "120", "--parallel", "4", "--work-dir",
+      {testing::RingfenceBinary(), "demo", "--format", "json", "--agents", "120", "--work-dir",
        dir.File("work"), "--agent-bin", testing::BinaryPath("apps/ringfence-agent/ringfence-agent"),
        "--sensor-bin", testing::BinaryPath("examples/sensor/ringfence-sensor"), "--samples",
        testing::SourcePath("samples/content")});

@@ -72,7 +72,12 @@ int main(int argc, char** argv) {
   app.add_option("--poll-default", o.poll_default_s, "poll interval before the server says (s)")->capture_default_str();
   app.add_option("--backoff-base-ms", o.backoff_base_ms, "first retry window after a failure")->capture_default_str();
   app.add_option("--backoff-max-ms", o.backoff_max_ms, "largest retry window")->capture_default_str();
-  app.add_option("--healthy-after-ms", o.healthy_after_ms, "consumer uptime that proves a bundle")->capture_default_str();
+  app.add_option("--healthy-after-ms", o.healthy_after_ms,
+                 "consumer uptime after which the host counts as up")->capture_default_str();
+  app.add_option("--lkg-after-ms", o.lkg_after_ms,
+                 "run time on new content before it becomes the last known good (clean restarts "
+                 "included), when its install directive does not carry the plan's lkg_after_ms")
+      ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{7 * 86'400'000}));
   app.add_option("--max-unclean-starts", o.guard.max_unclean_starts,
                  "unclean starts before quarantine (0: the guard never reverts; demonstrations only)")
       ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{1000}));

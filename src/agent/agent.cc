@@ -2,9 +2,11 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "crypto/crypto.h"
+#include "rollout/confirmation.h"
 
 namespace rf::agent {
 
@@ -60,6 +62,7 @@ Status Agent::Open() {
     Log("found a loading marker from an unclean stop");
     state_.pending.crashes += 1;
     RF_RETURN_IF_ERROR(SaveState());
+    report_now_ = true;  // a crashed host that comes back reports the crash at boot
   }
   if (options_.device.capabilities_json.empty()) {
     if (consumer_.configured()) {
@@ -96,6 +99,7 @@ Status Agent::CheckinRound() {
   };
   Result<CheckinResponse> resp = Status::Unavailable("not sent");
   PendingHealth reported;
+  report_now_ = false;  // this round carries what was to be reported at once
   // Another attempt only after the server forgot the device (re-enroll), saw a higher seq, or
   // refused the session (a new one).
   for (int attempt = 0; attempt < 3; ++attempt) {
@@ -143,6 +147,7 @@ Status Agent::CheckinRound() {
   }
   // A malformed directive costs only its own channel (protocol/agent_messages.h).
   for (const auto& r : resp->rejected) RejectDirective(r);
+  const int64_t applied_before = stats_.applied;
   for (const auto& d : resp->directives) {
     if (d.action == "install") {
       HandleInstall(d);
@@ -150,8 +155,26 @@ Status Agent::CheckinRound() {
       HandleRevert(d);
     }
   }
-  next_checkin_micros_ = Mono() + JitteredPollDelayMs(poll_after_s_, options_.poll_min_s,
+  // Post-apply confirmation (docs/protocol.md): report an apply at once; when the server answers
+  // an apply report with confirm_after_ms, confirm that much later (jittered), then poll.
+  if (stats_.applied > applied_before) {
+    report_now_ = true;
+    next_checkin_micros_ = Mono();
+  } else {
+    const int64_t poll = Mono() + JitteredPollDelayMs(poll_after_s_, options_.poll_min_s,
                                                       options_.poll_max_s, env_.random) * 1000;
+    if (resp->confirm_after_ms > 0) {
+      // The confirmation is an extra check-in: the poll keeps the phase it has from the report.
+      next_checkin_micros_ =
+          Mono() + rollout::ConfirmationDelayMicros(resp->confirm_after_ms * 1000, env_.random->Uniform());
+      poll_after_confirmation_micros_ = std::max(poll, next_checkin_micros_ + 1000);
+    } else if (poll_after_confirmation_micros_ > 0) {
+      next_checkin_micros_ = std::max(poll_after_confirmation_micros_, Mono() + 1000);
+      poll_after_confirmation_micros_ = 0;
+    } else {
+      next_checkin_micros_ = poll;
+    }
+  }
   return Status::Ok();
 }
 
@@ -267,7 +290,7 @@ void Agent::HandleInstall(const Directive& d) {
     StopConsumer();
     next_start_micros_ = Mono();
   }
-  if (Status s = dir_.Apply(*verified, &state_); !s.ok()) {
+  if (Status s = dir_.Apply(*verified, d.lkg_after_ms, &state_); !s.ok()) {
     Log("apply failed, nothing changed: " + s.ToString());
     dir_.DropStaged(*staged);
     Resync();
@@ -342,11 +365,31 @@ std::string Agent::ActiveKey() const {
   return key;
 }
 
+bool Agent::ProbationServed(int64_t up_micros) const {
+  for (const auto& [ch, ref] : Probation()) {
+    const ChannelState& c = state_.channels.at(ch);
+    // The plan's window when the install directive carried one, else the agent's default.
+    const int64_t window = c.lkg_after_ms >= 0 ? c.lkg_after_ms : options_.lkg_after_ms;
+    if (c.proven_ms + up_micros / 1000 < window) return false;
+  }
+  return true;
+}
+
+void Agent::AddProvenTime(int64_t up_micros) {
+  const auto probation = Probation();
+  if (probation.empty() || up_micros <= 0) return;
+  for (const auto& [ch, ref] : probation) state_.channels[ch].proven_ms += up_micros / 1000;
+  if (Status s = SaveState(); !s.ok()) Log("cannot save state: " + s.ToString());
+}
+
 void Agent::MarkHealthy() {
   restart_delay_ms_ = options_.restart_delay_ms;
   const auto probation = Probation();
   if (probation.empty()) return;
-  for (const auto& [ch, ref] : probation) state_.channels[ch].healthy_sha256 = ref.sha256;
+  for (const auto& [ch, ref] : probation) {
+    state_.channels[ch].healthy_sha256 = ref.sha256;
+    state_.channels[ch].proven_ms = 0;
+  }
   if (Status s = SaveState(); !s.ok()) {
     Log("cannot save state: " + s.ToString());
     return;
@@ -365,7 +408,7 @@ void Agent::StopConsumer() {
   }
   DrainConsumerOutput();
   const bool on_probation = !Probation().empty();
-  const bool young = Mono() - child_started_micros_ < options_.healthy_after_ms * 1000;
+  const int64_t up = Mono() - child_started_micros_;
   const ChildOutcome o = child_.Stop(env_.clock, options_.stop_grace_ms);
   DrainConsumerOutput();
   const bool ended_by_us = o.signal == SIGTERM || o.signal == SIGKILL || o.exit_code == 0;
@@ -374,7 +417,10 @@ void Agent::StopConsumer() {
     HandleConsumerExit(o, Mono());
     return;
   }
-  if (on_probation && young) {
+  if (on_probation) {
+    // Stopped by the agent before the content was promoted: not an unclean start, and the run
+    // counts toward lkg_after ("clean restarts included").
+    AddProvenTime(up);
     if (Status s = guard_.ForgiveLastStart(); !s.ok()) Log("guard: " + s.ToString());
   }
 }
@@ -454,9 +500,12 @@ void Agent::SuperviseStep() {
       HandleConsumerExit(o, now);
       return;
     }
-    if (options_.consumer.run_mode == RunMode::kLongRunning &&
-        now - child_started_micros_ >= options_.healthy_after_ms * 1000) {
-      MarkHealthy();
+    const int64_t up = now - child_started_micros_;
+    if (options_.consumer.run_mode == RunMode::kLongRunning && up >= options_.healthy_after_ms * 1000) {
+      restart_delay_ms_ = options_.restart_delay_ms;  // the host is up; crashes start over
+      // Late crashes are never promoted: the content becomes the LKG only after lkg_after of
+      // clean running (docs/agent.md "Late crashes"); until then the guard's marker stays.
+      if (!Probation().empty() && ProbationServed(up)) MarkHealthy();
     }
     return;
   }
@@ -500,11 +549,16 @@ void Agent::SuperviseStep() {
 bool Agent::HostBooting() const {
   if (!options_.host_crash_on_consumer_crash || !child_.running()) return false;
   if (options_.consumer.run_mode == RunMode::kOneShot) return true;
-  return !Probation().empty();  // long-running: until the new content proved healthy
+  // Long-running: until the consumer on new content has been up for the healthy period (the
+  // content stays on probation longer, until lkg_after, but the host is up).
+  return !Probation().empty() &&
+         env_.clock->MonotonicMicros() - child_started_micros_ < options_.healthy_after_ms * 1000;
 }
 
 void Agent::Run(const std::atomic<bool>* stop) {
   while (!stop->load()) {
+    // An apply or a crash found at boot is reported before the consumer (re)loads the content.
+    if (client_ && report_now_ && Mono() >= next_checkin_micros_) (void)CheckinRound();
     SuperviseStep();
     if (host_crashed_) return;  // the consumer is gone already; a crashed host stops nothing
     const bool booting = HostBooting();

@@ -44,7 +44,13 @@ struct AgentOptions {
   ConsumerOptions consumer;
   bool preflight = true;   // run `load` in a child before applying (needs a consumer)
   CrashLoopGuardOptions guard;
-  int64_t healthy_after_ms = 10'000;      // consumer uptime that proves a bundle healthy
+  int64_t healthy_after_ms = 10'000;      // consumer uptime after which the host counts as up
+  // New content becomes the last known good only after it has run this long in all (clean
+  // restarts included; docs/agent.md "Late crashes"): until then it stays on probation, the
+  // guard's marker stays, and a crash loop on it reverts to the previous LKG. The default only:
+  // the release plan's gate.lkg_after (docs/rollout.md), sent with the install directive
+  // (`lkg_after_ms`, docs/protocol.md), is the window of the content it installs.
+  int64_t lkg_after_ms = 600'000;
   int64_t restart_delay_ms = 500;         // first consumer restart delay; doubles per crash
   int64_t restart_delay_max_ms = 30'000;  // cap on the above
   int64_t stop_grace_ms = 5'000;          // SIGTERM -> SIGKILL when stopping the consumer
@@ -146,7 +152,14 @@ class Agent {
   std::map<std::string, BundleRef> Probation() const;
   std::vector<std::string> ActivePaths() const;
   std::string ActiveKey() const;
+  // The content on probation has run lkg_after_ms: it becomes the last known good (the guard's
+  // marker is removed).
   void MarkHealthy();
+  // Every channel on probation has run its lkg_after window (ChannelState::lkg_after_ms, else
+  // AgentOptions::lkg_after_ms) in all, counting the current run's `up_micros`.
+  bool ProbationServed(int64_t up_micros) const;
+  // Adds the current run's uptime to every probation channel's proven time (a clean stop).
+  void AddProvenTime(int64_t up_micros);
   // Host-crash model: the consumer is still loading, so the host is not up and does not check in.
   bool HostBooting() const;
 
@@ -178,6 +191,11 @@ class Agent {
   // kOneShot: the active bundles (digests) the last clean run loaded; no re-run until they change.
   std::string oneshot_done_for_;
   bool host_crashed_ = false;
+  // An apply (or an unclean stop found at boot) to report at once, before the consumer loads the
+  // content (docs/protocol.md "Post-apply confirmation").
+  bool report_now_ = false;
+  // After a confirmation: when the poll that the apply report started is due (0: none).
+  int64_t poll_after_confirmation_micros_ = 0;
 };
 
 }  // namespace rf::agent

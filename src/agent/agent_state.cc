@@ -120,6 +120,8 @@ std::string EncodeAgentState(const AgentState& s) {
     if (c.current) co["current"] = EncodeRef(*c.current);
     if (c.lkg) co["lkg"] = EncodeRef(*c.lkg);
     if (!c.healthy_sha256.empty()) co["healthy_sha256"] = c.healthy_sha256;
+    if (c.proven_ms > 0) co["proven_ms"] = c.proven_ms;
+    if (c.lkg_after_ms >= 0) co["lkg_after_ms"] = c.lkg_after_ms;
     chans[name] = std::move(co);
   }
   o["channels"] = std::move(chans);
@@ -166,6 +168,14 @@ Result<AgentState> DecodeAgentState(std::string_view json) {
       if (co.contains("healthy_sha256")) {
     RF_ASSIGN_OR_RETURN(c.healthy_sha256, GetString(co, "healthy_sha256", wc));
   }
+      if (co.contains("proven_ms")) {
+        RF_ASSIGN_OR_RETURN(c.proven_ms, GetInt(co, "proven_ms", wc));
+        if (c.proven_ms < 0) return Status::DataLoss(wc + ".proven_ms is negative");
+      }
+      if (co.contains("lkg_after_ms")) {
+        RF_ASSIGN_OR_RETURN(c.lkg_after_ms, GetInt(co, "lkg_after_ms", wc));
+        if (c.lkg_after_ms < 0) return Status::DataLoss(wc + ".lkg_after_ms is negative");
+      }
       s.channels[std::string(kv.key())] = std::move(c);
     }
   }

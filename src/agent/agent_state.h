@@ -41,6 +41,13 @@ struct ChannelState {
   // Digest of the last bundle the consumer ran with for the healthy period; a current bundle
   // with another digest is still on probation (the crash-loop guard watches it).
   std::string healthy_sha256;
+  // Clean run time of the current bundle while on probation (ms), summed over the consumer runs
+  // the agent ended itself; it becomes healthy at lkg_after_ms below.
+  int64_t proven_ms = 0;
+  // The current bundle's probation window (ms): the lkg_after_ms of the install directive that
+  // brought it (the release plan's gate.lkg_after; docs/protocol.md). -1: the directive did not
+  // say (AgentOptions::lkg_after_ms applies).
+  int64_t lkg_after_ms = -1;
 };
 
 // Capped lists: the protocol accepts at most 32 entries per health list.

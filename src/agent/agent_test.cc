@@ -8,10 +8,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <sstream>
 #include <string_view>
+#include <thread>
 
 #include "agent/agent_test_fixtures.h"
 #include "agent/child_process.h"
@@ -486,6 +488,9 @@ TEST_F(AgentTest, TheActiveSlotNeverChangesUnderALoadingConsumer) {
   o.consumer.argv = {ConsumerBinary(), "--log", consumer_log, "--run-delay-ms", "150"};
   o.restart_delay_ms = 10;
   o.healthy_after_ms = 400;
+  // Issue 11: content becomes the LKG after lkg_after of clean running, no longer after the healthy
+  // window; v1 must be the LKG before v2 comes (as it was when healthy_after promoted it).
+  o.lkg_after_ms = 400;
   o.stop_grace_ms = 1000;
   FaultPoints faults;
   auto make = [&] {
@@ -565,6 +570,7 @@ TEST_F(AgentTest, AConsumerThatAlreadyCrashedIsNotForgivenWhenTheAgentStops) {
 TEST_F(AgentTest, DegradedHealthIsReportedAsErrorsAtTheNextCheckin) {
   auto o = Options();
   o.healthy_after_ms = 300;
+  o.lkg_after_ms = 300;  // issue 11: promotion waits for lkg_after (the test waits for it)
   auto agent = NewAgent(o);
   Release v1 = MakeRelease(keys_, "291", 1, now_s_, {{{"health", "degraded"}}});
   server_.Offer(v1);
@@ -586,6 +592,7 @@ TEST_F(AgentTest, DegradedHealthIsReportedAsErrorsAtTheNextCheckin) {
 TEST_F(AgentTest, FailedHealthIsHandledLikeACrashAndTheGuardReverts) {
   auto o = Options();
   o.healthy_after_ms = 300;
+  o.lkg_after_ms = 300;  // issue 11: v1 becomes the LKG after lkg_after, no longer healthy_after
   o.restart_delay_ms = 10;
   o.stop_grace_ms = 1000;
   auto agent = NewAgent(o);
@@ -607,6 +614,102 @@ TEST_F(AgentTest, FailedHealthIsHandledLikeACrashAndTheGuardReverts) {
   ASSERT_TRUE(Settle(*agent, [&] { return !env_.fs->Exists(dir_.File("state/loading.json")); })) << log_;
   ASSERT_TRUE(agent->CheckinRound().ok());
   EXPECT_EQ(server_.checkins().back().at("health").at("crashes").as_int64(), 3);
+}
+
+// Issue 11, "late crashes are never promoted": the release plan's gate.lkg_after reaches the agent
+// with the install directive (docs/protocol.md, `lkg_after_ms`) and is the content's probation
+// window, recorded in state.json so that it holds across agent restarts; the agent's own
+// lkg_after_ms is only the default. Clean runs the agent ended itself add up (proven_ms).
+TEST_F(AgentTest, ThePlansLkgAfterFromTheDirectiveIsTheProbationWindowAcrossRestarts) {
+  auto o = Options();
+  o.healthy_after_ms = 50;
+  o.lkg_after_ms = 100;  // the agent's default: short, so promotion here would be the default's
+  o.restart_delay_ms = 10;
+  Release v1 = MakeRelease(keys_, "291", 1, now_s_);
+  server_.Offer(v1);
+  server_.set_lkg_after_ms(3'600'000);  // the plan says one hour
+  auto agent = NewAgent(o);
+  ASSERT_TRUE(agent->CheckinRound().ok()) << log_;
+  ASSERT_EQ(agent->state().channels.at("291").lkg_after_ms, 3'600'000);
+  // Run well past the healthy window and the agent's default (at least 1 s of uptime, measured
+  // from after the start): still on probation, the guard's marker stays.
+  agent->SuperviseStep();
+  ASSERT_EQ(agent->stats().consumer_starts, 1) << log_;
+  const int64_t started = env_.clock->MonotonicMicros();
+  (void)Settle(*agent, [&] { return env_.clock->MonotonicMicros() - started >= 1'000'000; });
+  EXPECT_EQ(agent->state().channels.at("291").healthy_sha256, "") << log_;
+  EXPECT_TRUE(env_.fs->Exists(dir_.File("state/loading.json")));
+  EXPECT_EQ(agent->stats().consumer_crashes, 0) << log_;
+  // A clean stop adds the run to proven_ms; the window survives the restart.
+  agent.reset();
+  server_.set_lkg_after_ms(-1);  // later directives say nothing: the recorded window still holds
+  agent = NewAgent(o);
+  EXPECT_EQ(agent->state().channels.at("291").lkg_after_ms, 3'600'000);
+  const int64_t proven = agent->state().channels.at("291").proven_ms;
+  EXPECT_GE(proven, 1000);
+  ASSERT_TRUE(agent->CheckinRound().ok()) << log_;
+  agent->SuperviseStep();
+  const int64_t restarted = env_.clock->MonotonicMicros();
+  (void)Settle(*agent, [&] { return env_.clock->MonotonicMicros() - restarted >= 500'000; });
+  EXPECT_EQ(agent->state().channels.at("291").healthy_sha256, "") << log_;
+  agent.reset();
+  agent = NewAgent(o);
+  EXPECT_GE(agent->state().channels.at("291").proven_ms, proven + 500);  // the runs add up
+
+  // v2 comes from a plan with a short window: promoted after it (and its window is recorded).
+  Release v2 = MakeRelease(keys_, "291", 2, now_s_);
+  server_.Offer(v2);
+  server_.set_lkg_after_ms(200);
+  o.lkg_after_ms = 3'600'000;  // now the default is long: only the directive's window promotes v2
+  agent.reset();
+  agent = NewAgent(o);
+  ASSERT_TRUE(agent->CheckinRound().ok()) << log_;
+  ASSERT_EQ(agent->state().channels.at("291").current, (BundleRef{2, v2.sha256}));
+  EXPECT_EQ(agent->state().channels.at("291").lkg_after_ms, 200);
+  EXPECT_EQ(agent->state().channels.at("291").proven_ms, 0);  // new content starts over
+  ASSERT_TRUE(Settle(*agent, [&] { return agent->state().channels.at("291").healthy_sha256 == v2.sha256; }))
+      << log_;
+  EXPECT_EQ(agent->state().channels.at("291").proven_ms, 0);
+  EXPECT_FALSE(env_.fs->Exists(dir_.File("state/loading.json")));
+}
+
+// Post-apply confirmation (docs/protocol.md): the agent reports an apply at once, before its
+// consumer loads the content, and, asked with confirm_after_ms, checks in again no earlier than
+// that, then returns to its poll (one hour here: no further check-in).
+TEST_F(AgentTest, AnApplyIsReportedAtOnceAndConfirmedAfterConfirmAfter) {
+  auto o = Options();
+  o.healthy_after_ms = 50;
+  o.tick_ms = 5;
+  o.limits.checkin_timeout_ms = 30'000;  // a retried check-in (timeout under load) would add one
+  server_.set_poll_after(3600);
+  server_.set_confirm_after_ms(300);
+  Release v1 = MakeRelease(keys_, "291", 1, now_s_);
+  server_.Offer(v1);
+  auto agent = NewAgent(o);
+  std::atomic<bool> stop{false};
+  std::thread run([&] { agent->Run(&stop); });
+  const int64_t deadline = env_.clock->MonotonicMicros() + 90'000'000;
+  while (server_.checkins().size() < 3 && env_.clock->MonotonicMicros() < deadline) {
+    sleeper_.SleepMicros(10'000);
+  }
+  // Long enough for a fourth check-in if the agent did not go back to its hourly poll.
+  sleeper_.SleepMicros(1'000'000);
+  stop = true;
+  run.join();
+  const auto cs = server_.checkins();
+  const auto at = server_.checkin_times();
+  ASSERT_EQ(cs.size(), 3u) << log_;
+  auto applied = [](const boost::json::object& c) {
+    for (const auto& a : c.at("health").at("apply").as_array()) {
+      if (a.at("result").as_string() == "applied") return true;
+    }
+    return false;
+  };
+  EXPECT_FALSE(applied(cs[0]));  // the check-in that brought v1
+  EXPECT_TRUE(applied(cs[1]));   // the apply report, at once
+  EXPECT_EQ(cs[1].at("channels").at("291").at("current").at("version").as_int64(), 1);
+  EXPECT_FALSE(applied(cs[2]));  // the confirmation
+  EXPECT_GE(at[2] - at[1], 300'000);  // not before confirm_after
 }
 
 // The pre-flight load runs without the network (a new network namespace) where the kernel

@@ -29,6 +29,7 @@
 #include "crypto/crypto.h"
 #include "crypto/device_auth.h"
 #include "crypto/dsse.h"
+#include "platform/env.h"
 
 namespace rf::agent::testing {
 
@@ -292,9 +293,19 @@ class FakeFleetServer {
     hook_ = std::move(hook);
   }
   void set_poll_after(int64_t s) { poll_after_ = s; }
+  // Install directives carry `lkg_after_ms` (the plan's gate.lkg_after) when >= 0.
+  void set_lkg_after_ms(int64_t ms) { lkg_after_ms_ = ms; }
+  // A check-in that reports an `applied` result is answered with `confirm_after_ms` when > 0
+  // (docs/protocol.md "Post-apply confirmation").
+  void set_confirm_after_ms(int64_t ms) { confirm_after_ms_ = ms; }
   std::vector<boost::json::object> checkins() {
     std::lock_guard<std::mutex> l(mu_);
     return checkins_;
+  }
+  // When each accepted check-in arrived (monotonic µs), in the order of checkins().
+  std::vector<int64_t> checkin_times() {
+    std::lock_guard<std::mutex> l(mu_);
+    return checkin_times_;
   }
   int64_t enrolls() const { return enrolls_; }
   // The public key (raw bytes) registered for `device`, "" if none.
@@ -397,6 +408,13 @@ class FakeFleetServer {
       if (seq <= last_seq_[dev]) return Error(409, "stale_checkin");
       last_seq_[dev] = seq;
       checkins_.push_back(v);
+      checkin_times_.push_back(PosixEnv().clock->MonotonicMicros());
+      bool reports_apply = false;
+      if (const auto* h = v.if_contains("health"); h && h->as_object().contains("apply")) {
+        for (const auto& a : h->as_object().at("apply").as_array()) {
+          reports_apply |= a.as_object().at("result").as_string() == "applied";
+        }
+      }
       boost::json::object chans;
       for (const auto& [ch, d] : directives_) {
         boost::json::object o{{"action", d.action}, {"version", d.release.version},
@@ -404,6 +422,7 @@ class FakeFleetServer {
         if (d.action == "install") {
           o["bundle_url"] = "/v1/bundles/" + d.release.sha256;
           o["approvals_url"] = "/v1/bundles/" + d.release.sha256 + "/approvals";
+          if (lkg_after_ms_ >= 0) o["lkg_after_ms"] = lkg_after_ms_.load();
         } else {
           o["reason"] = "halted";
         }
@@ -411,8 +430,10 @@ class FakeFleetServer {
       }
       for (const auto& [ch, raw] : raw_directives_) chans[ch] = raw;
       RawResponse r;
-      r.body = boost::json::serialize(boost::json::object{
-          {"poll_after_s", poll_after_.load()}, {"server_time_s", 0}, {"channels", std::move(chans)}});
+      boost::json::object body{
+          {"poll_after_s", poll_after_.load()}, {"server_time_s", 0}, {"channels", std::move(chans)}};
+      if (reports_apply && confirm_after_ms_ > 0) body["confirm_after_ms"] = confirm_after_ms_.load();
+      r.body = boost::json::serialize(body);
       return r;
     }
     if (req.method == "GET" && req.path.rfind("/v1/bundles/", 0) == 0) {
@@ -460,6 +481,9 @@ class FakeFleetServer {
   std::map<std::string, std::string> sessions_;  // session token -> device
   std::atomic<int64_t> sessions_issued_{0};
   std::vector<boost::json::object> checkins_;
+  std::vector<int64_t> checkin_times_;
+  std::atomic<int64_t> lkg_after_ms_{-1};
+  std::atomic<int64_t> confirm_after_ms_{0};
   std::function<std::optional<RawResponse>(const RawRequest&)> hook_;
   std::atomic<int64_t> poll_after_{60};
   std::atomic<int64_t> enrolls_{0};

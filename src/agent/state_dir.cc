@@ -156,7 +156,7 @@ Result<std::string> StateDir::Stage(const VerifiedBundle& b) {
 
 void StateDir::DropStaged(const std::string& path) { (void)fs_->Remove(path); }
 
-Status StateDir::Apply(const VerifiedBundle& b, AgentState* state) {
+Status StateDir::Apply(const VerifiedBundle& b, int64_t lkg_after_ms, AgentState* state) {
   ChannelState& c = state->channels[b.channel];
   Fault("apply.begin");
   if (c.current && c.current->sha256 == c.healthy_sha256 && c.lkg != c.current) {
@@ -169,6 +169,8 @@ Status StateDir::Apply(const VerifiedBundle& b, AgentState* state) {
   RF_RETURN_IF_ERROR(fs_->WriteFileAtomic(ActivePath(b.channel), b.envelope, 0600));
   Fault("apply.active.written");
   c.current = BundleRef{b.version, b.sha256};
+  c.proven_ms = 0;  // new content starts its probation (ChannelState::lkg_after_ms)
+  c.lkg_after_ms = lkg_after_ms;
   state->Report({b.channel, b.version, b.sha256, "applied", ""});
   RF_RETURN_IF_ERROR(Save(*state));
   Fault("apply.done");
@@ -195,6 +197,8 @@ Status StateDir::Revert(const std::string& channel, const std::string& reason,
     c.current = c.lkg;
     // The LKG ran healthy before (only healthy bundles become LKG).
     c.healthy_sha256 = c.lkg->sha256;
+    c.proven_ms = 0;
+    c.lkg_after_ms = -1;
   } else {
     RF_RETURN_IF_ERROR(fs_->Remove(ActivePath(channel)));
     Fault("revert.active.removed");

@@ -51,9 +51,10 @@ class StateDir {
   void DropStaged(const std::string& path);
 
   // Installs a verified bundle: if the current bundle ran healthy it becomes the LKG, the new one
-  // becomes active, then state.json records both and an "applied" result.
+  // becomes active, then state.json records both, the new bundle's probation window
+  // `lkg_after_ms` (ChannelState::lkg_after_ms; -1: the agent's default) and an "applied" result.
   // On error `state` may be ahead of disk; the caller re-Opens.
-  Status Apply(const VerifiedBundle& bundle, AgentState* state);
+  Status Apply(const VerifiedBundle& bundle, int64_t lkg_after_ms, AgentState* state);
 
   // Quarantines the channel's current bundle with `reason`, records `result` ("reverted") and
   // switches active back to the LKG; without an LKG the channel is left with no active bundle.

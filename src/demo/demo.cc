@@ -115,7 +115,10 @@ constexpr Stratum kStrata[] = {
 bool Affected(const Stratum& s) { return std::string_view(s.integration) == "legacy"; }
 
 // The staged plan (layer 4): a stratified canary of 3 devices per stratum, then everyone. Short
-// windows so that the demo takes seconds; silence after 3 s of a 1 s poll interval.
+// windows so that the demo takes seconds; silence after 3 s of a 1 s poll interval. A device that
+// applied owes its post-apply confirmation 3-3.75 s later and is silent only if it has not
+// confirmed 6 s after its apply report (docs/gate.md, "Post-apply confirmation"): a host still
+// busy loading the bundle on a loaded machine is not silent, a crashed one is silent at once.
 std::string StagedPlan(int canary_bake_s) {
   return "plan: demo-staged\n"
          "waves:\n"
@@ -124,7 +127,8 @@ std::string StagedPlan(int canary_bake_s) {
          std::to_string(canary_bake_s) +
          "s}\n"
          "  - {name: all, devices: 100%, dispatch: 2s, bake: 2s}\n"
-         "gate: {alpha: 0.01, signals: [silence, crash, error], silence_after: 3s, holdback: 1%}\n"
+         "gate: {alpha: 0.01, signals: [silence, crash, error], silence_after: 3s, confirm_after: 3s, "
+         "holdback: 1%}\n"
          "on_failure: rollback\n";
 }
 
@@ -134,7 +138,8 @@ std::string AllAtOncePlan() {
   return "plan: all-at-once\n"
          "waves:\n"
          "  - {name: all, devices: 100%, dispatch: 1s, bake: 6s}\n"
-         "gate: {alpha: 0.01, signals: [silence, crash, error], silence_after: 3s, holdback: 0%}\n"
+         "gate: {alpha: 0.01, signals: [silence, crash, error], silence_after: 3s, confirm_after: 3s, "
+         "holdback: 0%}\n"
          "on_failure: rollback\n";
 }
 
@@ -832,6 +837,15 @@ Result<std::vector<LayerSet>> ParseLayerSpec(std::string_view spec) {
   return runs;
 }
 
+void SizeToMachine(DemoOptions* o, unsigned cores) {
+  const int c = static_cast<int>(std::clamp(cores, 1u, 16u));
+  // One run per core at a time, 100 agents per core in all: every agent polls every 1-2 s and
+  // loads the sensor on each bundle, which keeps a 2-core machine busy but not starved (800
+  // agents on 2 cores reached a load of 77-112, issue 11).
+  if (o->parallel <= 0) o->parallel = c;
+  if (o->agents <= 0) o->agents = std::clamp(100 * c / std::max(1, o->parallel), 30, 200);
+}
+
 std::vector<LayerSet> DefaultRuns() {
   std::vector<LayerSet> runs = {{{1, 2, 3, 4, 5}, false}};
   for (const auto& r : EachAlone()) runs.push_back(r);
@@ -841,6 +855,7 @@ std::vector<LayerSet> DefaultRuns() {
 
 Result<std::vector<RunResult>> RunDemo(const DemoOptions& options, Env env, std::ostream& log) {
   DemoOptions o = options;
+  SizeToMachine(&o, std::thread::hardware_concurrency());
   if (o.agents < 6) return Status::InvalidArgument("--agents: at least 6 (two per stratum)");
   if (o.runs.empty()) o.runs = DefaultRuns();
   if (o.ringfence_bin.empty()) {
@@ -974,13 +989,21 @@ std::string DemoText(const std::vector<RunResult>& results, double wall_s) {
          pad("recovered", 11, true) + pad("down", 6, true) + pad("halted", 8, true) +
          pad("time to halt", 14, true) + "\n";
   for (const auto& r : results) {
+    if (!r.error.empty()) {
+      // Never a row of zeros that reads as "contained": the run did not complete.
+      out += pad(r.layers.Label(), 20, false) + "FAILED: " + r.error + "\n";
+      continue;
+    }
     out += pad(r.layers.Label(), 20, false) + pad(std::to_string(r.exposed), 8, true) +
            pad(std::to_string(r.harmed), 8, true) + pad(std::to_string(r.recovered), 11, true) +
            pad(std::to_string(r.down), 6, true) + pad(r.halted ? "yes" : "no", 8, true) +
            pad(r.time_to_halt_s ? FormatSeconds(*r.time_to_halt_s) + " s" : "-", 14, true) + "\n";
   }
   out += "\nWhat stopped the file:\n";
-  for (const auto& r : results) out += "  " + pad(r.layers.Label() + ":", 19, false) + " " + r.stopped_by + "\n";
+  for (const auto& r : results) {
+    out += "  " + pad(r.layers.Label() + ":", 19, false) + " " +
+           (r.error.empty() ? r.stopped_by : "FAILED (" + r.error + ")") + "\n";
+  }
   out += "\nexposed = received the bundle; harmed = its host crashed on it; recovered = back on the last\n"
          "known good and checking in; down = still crashed at the end. Total time " +
          FormatSeconds(wall_s) + " s.\n";

@@ -46,9 +46,9 @@ Result<std::vector<LayerSet>> ParseLayerSpec(std::string_view spec);
 std::vector<LayerSet> DefaultRuns();
 
 struct DemoOptions {
-  int agents = 200;                  // devices per run (split over three strata, below)
+  int agents = 0;                    // devices per run (three strata); 0 = SizeToMachine
   std::vector<LayerSet> runs;        // one run per entry, in this order
-  int parallel = 4;                  // runs at once (each is one server and `agents` agents)
+  int parallel = 0;                  // runs at once (one server and `agents` agents each); 0 = SizeToMachine
   std::string work_dir;              // parent of the temp dirs; "" = $TMPDIR or /tmp
   bool keep = false;                 // keep the temp dirs (logs, state dirs, SQLite files)
   std::string ringfence_bin;         // this binary (`ringfence server`); "" = /proc/self/exe
@@ -80,6 +80,10 @@ struct RunResult {
   double wall_s = 0;
   std::string error;                     // the run could not complete (figures are partial)
 };
+
+// Fills in what the options leave at 0 for a machine with `cores` cores: `parallel` = cores
+// (at most 16), `agents` = 100 x cores / parallel, within [30, 200].
+void SizeToMachine(DemoOptions* o, unsigned cores);
 
 // Runs every configured run. Progress lines go to `log`. Fails only for unusable options
 // (binaries or samples not found); a run that fails is reported in its RunResult::error.

@@ -75,15 +75,14 @@ void RegisterDemoCommand(CLI::App& app, int* exit_code) {
   auto f = std::make_shared<Flags>();
   CLI::App* cmd = app.add_subcommand(
       "demo", "Channel File 291 against a real server and hundreds of real agents, layer by layer");
-  cmd->add_option("--agents", f->options.agents, "devices (agent processes) per run")
-      ->capture_default_str()
+  cmd->add_option("--agents", f->options.agents,
+                  "devices (agent processes) per run (default: sized to the machine's cores)")
       ->check(CLI::Range(6, 2000));
   cmd->add_option("--layers", f->layers,
                   "one run per use: all, none, each (every layer alone), 5g (layer 5's guard "
                   "without its pre-flight) or layers like 4 or 1,4,5 (default: all, each, none)");
   cmd->add_option("--format", f->format, "text or json")->check(CLI::IsMember({"text", "json"}));
-  cmd->add_option("--parallel", f->options.parallel, "runs at once")
-      ->capture_default_str()
+  cmd->add_option("--parallel", f->options.parallel, "runs at once (default: one per core)")
       ->check(CLI::Range(1, 16));
   cmd->add_option("--work-dir", f->options.work_dir, "where the temp dirs go (default: $TMPDIR)");
   cmd->add_flag("--keep", f->options.keep, "keep the temp dirs (logs, state dirs, databases)");

@@ -753,7 +753,8 @@ CheckinResponseWriter::CheckinResponseWriter(int64_t poll_after_s, int64_t serve
 }
 
 void CheckinResponseWriter::Install(std::string_view channel, int64_t version,
-                                    std::string_view sha256, std::string_view release_statement) {
+                                    std::string_view sha256, std::string_view release_statement,
+                                    int64_t lkg_after_ms) {
   if (!first_) body_ += ',';
   first_ = false;
   AppendJsonString(&body_, channel);
@@ -767,6 +768,10 @@ void CheckinResponseWriter::Install(std::string_view channel, int64_t version,
   body_ += sha256;
   body_ += "/approvals\",\"release\":";
   AppendJsonString(&body_, release_statement);
+  if (lkg_after_ms >= 0) {
+    body_ += ",\"lkg_after_ms\":";
+    AppendInt(&body_, lkg_after_ms);
+  }
   body_ += '}';
 }
 
@@ -788,7 +793,12 @@ void CheckinResponseWriter::Revert(std::string_view channel, int64_t version,
 }
 
 std::string CheckinResponseWriter::Finish() && {
-  body_ += "}}";
+  body_ += '}';
+  if (confirm_after_ms_ > 0) {
+    body_ += ",\"confirm_after_ms\":";
+    AppendInt(&body_, confirm_after_ms_);
+  }
+  body_ += '}';
   return std::move(body_);
 }
 
@@ -812,10 +822,20 @@ Status DecodeDirective(std::string_view channel, const json::value& v, Directive
   d->sha256 = std::move(sha);
   RF_ASSIGN_OR_RETURN(d->action, GetString(o, "action", w));
   if (d->action == "install") {
-    RF_RETURN_IF_ERROR(CheckKeys(
-        o, {"action", "version", "sha256", "bundle_url", "approvals_url", "release"}, w));
+    RF_RETURN_IF_ERROR(CheckKeys(o,
+                                 {"action", "version", "sha256", "bundle_url", "approvals_url",
+                                  "release", "lkg_after_ms"},
+                                 w));
     RF_ASSIGN_OR_RETURN(d->bundle_url, GetString(o, "bundle_url", w));
     RF_ASSIGN_OR_RETURN(d->approvals_url, GetString(o, "approvals_url", w));
+    if (o.contains("lkg_after_ms")) {
+      RF_ASSIGN_OR_RETURN(const int64_t lkg_after, GetInt(o, "lkg_after_ms", w));
+      if (lkg_after < 0 || lkg_after > kMaxLkgAfterMs) {
+        return Status::InvalidArgument(w + ": 'lkg_after_ms' outside 0.." +
+                                       std::to_string(kMaxLkgAfterMs));
+      }
+      d->lkg_after_ms = lkg_after;
+    }
   } else if (d->action == "revert") {
     RF_RETURN_IF_ERROR(CheckKeys(o, {"action", "version", "sha256", "reason", "release"}, w));
     if (o.contains("reason")) {
@@ -869,7 +889,8 @@ Result<CheckinResponse> DecodeCheckinResponse(std::string_view body) {
   if (!v.ok()) return v.status().WithPrefix(w);
   if (!v->is_object()) return Status::InvalidArgument("check-in response is not a JSON object");
   const auto& o = v->get_object();
-  RF_RETURN_IF_ERROR(CheckKeys(o, {"poll_after_s", "server_time_s", "channels"}, w));
+  RF_RETURN_IF_ERROR(
+      CheckKeys(o, {"poll_after_s", "server_time_s", "channels", "confirm_after_ms"}, w));
   CheckinResponse r;
   RF_ASSIGN_OR_RETURN(r.poll_after_s, GetInt(o, "poll_after_s", w));
   if (r.poll_after_s < 0) {
@@ -877,6 +898,13 @@ Result<CheckinResponse> DecodeCheckinResponse(std::string_view body) {
   }
   if (o.contains("server_time_s")) {
     RF_ASSIGN_OR_RETURN(r.server_time_s, GetInt(o, "server_time_s", w));
+  }
+  if (o.contains("confirm_after_ms")) {
+    RF_ASSIGN_OR_RETURN(r.confirm_after_ms, GetInt(o, "confirm_after_ms", w));
+    if (r.confirm_after_ms < 0 || r.confirm_after_ms > kMaxConfirmAfterMs) {
+      return Status::InvalidArgument("check-in response: 'confirm_after_ms' outside 0.." +
+                                     std::to_string(kMaxConfirmAfterMs));
+    }
   }
   if (const auto* ch = o.if_contains("channels")) {
     if (!ch->is_object()) {

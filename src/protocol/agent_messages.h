@@ -52,6 +52,11 @@ inline constexpr size_t kMaxReasonBytes = 256;
 inline constexpr size_t kMaxResponseChannels = 128;
 // Longest revert reason an agent keeps (longer ones are cut).
 inline constexpr size_t kMaxRevertReasonBytes = 1024;
+// Largest `confirm_after_ms` of a check-in response (one hour; docs/protocol.md "Post-apply
+// confirmation").
+inline constexpr int64_t kMaxConfirmAfterMs = 3'600'000;
+// Largest `lkg_after_ms` of an install directive (seven days; docs/protocol.md).
+inline constexpr int64_t kMaxLkgAfterMs = 7 * 86'400'000LL;
 
 // Device attributes (the same type as rollout::Attributes).
 using Attributes = std::map<std::string, std::string, std::less<>>;
@@ -194,6 +199,10 @@ struct Directive {
   std::string approvals_url;  // install only
   std::string release;        // the release statement envelope (JSON text)
   std::string reason;         // revert only (may be empty)
+  // Install only: the release plan's gate.lkg_after: the content becomes the device's last known
+  // good after it has run this long (docs/protocol.md; docs/agent.md "Late crashes"). -1: not
+  // sent (the agent's own default applies). 0..kMaxLkgAfterMs otherwise.
+  int64_t lkg_after_ms = -1;
   friend bool operator==(const Directive&, const Directive&) = default;
 };
 
@@ -207,6 +216,10 @@ struct RejectedDirective {
 struct CheckinResponse {
   int64_t poll_after_s = 60;
   int64_t server_time_s = 0;
+  // > 0: this check-in reported an apply the server wants confirmed: check in again after this
+  // long, jittered (rollout::ConfirmationDelayMicros; docs/protocol.md "Post-apply confirmation").
+  // 0: no confirmation owed. At most kMaxConfirmAfterMs.
+  int64_t confirm_after_ms = 0;
   std::vector<Directive> directives;       // in the body's order
   std::vector<RejectedDirective> rejected;  // malformed directives, in the body's order
 };
@@ -214,7 +227,7 @@ struct CheckinResponse {
 // Builds a check-in response body in one buffer (the check-in path's hot loop):
 //
 //   CheckinResponseWriter w(poll_after_s, now_s);
-//   w.Install("291", 43, sha, statement);
+//   w.Install("291", 43, sha, statement, /*lkg_after_ms=*/600'000);
 //   std::string body = std::move(w).Finish();
 //
 // REQUIRES: each channel at most once; `sha256` 64 lowercase hex digits.
@@ -222,17 +235,22 @@ class CheckinResponseWriter {
  public:
   CheckinResponseWriter(int64_t poll_after_s, int64_t server_time_s);
   // {"action":"install","version":..,"sha256":..,"bundle_url":"/v1/bundles/<sha>",
-  //  "approvals_url":"/v1/bundles/<sha>/approvals","release":<statement>}
+  //  "approvals_url":"/v1/bundles/<sha>/approvals","release":<statement>,"lkg_after_ms":..}
+  // `lkg_after_ms` < 0: the key is left out. REQUIRES: lkg_after_ms <= kMaxLkgAfterMs.
   void Install(std::string_view channel, int64_t version, std::string_view sha256,
-               std::string_view release_statement);
+               std::string_view release_statement, int64_t lkg_after_ms);
   // {"action":"revert","version":..,"sha256":..,"reason":..,"release":<statement>}
   void Revert(std::string_view channel, int64_t version, std::string_view sha256,
               std::string_view reason, std::string_view release_statement);
+  // "confirm_after_ms": the check-in reported an apply that owes a confirmation (docs/protocol.md
+  // "Post-apply confirmation"). REQUIRES: 0 < ms <= kMaxConfirmAfterMs. Not written when unset.
+  void ConfirmAfter(int64_t ms) { confirm_after_ms_ = ms; }
   std::string Finish() &&;
 
  private:
   std::string body_;
   bool first_ = true;
+  int64_t confirm_after_ms_ = 0;
 };
 
 // Strict decoding of a check-in response (see the file comment for what is refused as a whole

@@ -282,19 +282,24 @@ TEST(CheckinFastPath, AgreesWithTheDomDecoderOnMutants) {
 TEST(CheckinResponse, ServerEncodeAgentDecodeRoundTrip) {
   const std::string statement = "{\"payloadType\":\"x\",\"payload\":\"e30=\",\"signatures\":[]}";
   CheckinResponseWriter w(60, 1790000000);
-  w.Install("291", 43, kSha, statement);
+  w.Install("291", 43, kSha, statement, /*lkg_after_ms=*/600'000);
   w.Revert("a.b:c-d_e", 7, std::string(64, 'b'), "release r-7 Halted: \"crash\" loop\n", statement);
   w.Revert("300", 1, std::string(64, 'c'), "", statement);
+  w.Install("301", 2, std::string(64, 'd'), statement, /*lkg_after_ms=*/-1);  // not sent
+  w.ConfirmAfter(10'000);
   const std::string body = std::move(w).Finish();
   auto r = DecodeCheckinResponse(body);
   ASSERT_TRUE(r.ok()) << r.status().ToString() << "\n" << body;
   EXPECT_EQ(r->poll_after_s, 60);
   EXPECT_EQ(r->server_time_s, 1790000000);
+  EXPECT_EQ(r->confirm_after_ms, 10'000);
   EXPECT_TRUE(r->rejected.empty());
-  ASSERT_EQ(r->directives.size(), 3u);
+  ASSERT_EQ(r->directives.size(), 4u);
   Directive install{"291", "install", 43, kSha, "/v1/bundles/" + kSha,
-                    "/v1/bundles/" + kSha + "/approvals", statement, ""};
+                    "/v1/bundles/" + kSha + "/approvals", statement, "", 600'000};
   EXPECT_EQ(r->directives[0], install);
+  EXPECT_EQ(r->directives[3].lkg_after_ms, -1);
+  EXPECT_EQ(body.find("\"lkg_after_ms\":-1"), std::string::npos);
   Directive revert{"a.b:c-d_e", "revert", 7, std::string(64, 'b'), "", "", statement,
                    "release r-7 Halted: \"crash\" loop\n"};
   EXPECT_EQ(r->directives[1], revert);
@@ -305,6 +310,43 @@ TEST(CheckinResponse, ServerEncodeAgentDecodeRoundTrip) {
   ASSERT_TRUE(keep.ok());
   EXPECT_TRUE(keep->directives.empty());
   EXPECT_EQ(keep->poll_after_s, 30);
+  EXPECT_EQ(keep->confirm_after_ms, 0);  // no confirmation owed
+}
+
+// The plan-set windows of issue 11 (docs/protocol.md "Post-apply confirmation", `lkg_after_ms`):
+// out-of-range values are refused with the key named, a bad confirm_after_ms as a whole (it is
+// part of the frame), a bad lkg_after_ms costs only its directive.
+TEST(CheckinResponse, ConfirmAfterAndLkgAfterAreBounded) {
+  const std::string install = R"("291":{"action":"install","version":3,"sha256":")" + kSha +
+                              R"(","bundle_url":"/b","approvals_url":"/a","release":"{}")";
+  for (const std::string bad : {"-1", "3600001", "\"10\"", "1.5"}) {
+    auto r = DecodeCheckinResponse(R"({"poll_after_s":60,"confirm_after_ms":)" + bad +
+                                   R"(,"channels":{}})");
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find("confirm_after_ms"), std::string::npos) << r.status().ToString();
+  }
+  auto max = DecodeCheckinResponse(R"({"poll_after_s":60,"confirm_after_ms":3600000,"channels":{}})");
+  ASSERT_TRUE(max.ok()) << max.status().ToString();
+  EXPECT_EQ(max->confirm_after_ms, 3'600'000);
+  for (const std::string bad : {"-1", "604800001", "\"600000\"", "null"}) {
+    auto r = DecodeCheckinResponse(R"({"poll_after_s":60,"channels":{)" + install +
+                                   R"(,"lkg_after_ms":)" + bad + "}}}");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_TRUE(r->directives.empty()) << bad;
+    ASSERT_EQ(r->rejected.size(), 1u) << bad;
+    EXPECT_NE(r->rejected[0].error.message().find("lkg_after_ms"), std::string::npos)
+        << r->rejected[0].error.ToString();
+  }
+  auto ok = DecodeCheckinResponse(R"({"poll_after_s":60,"channels":{)" + install +
+                                  R"(,"lkg_after_ms":0}}})");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  ASSERT_EQ(ok->directives.size(), 1u);
+  EXPECT_EQ(ok->directives[0].lkg_after_ms, 0);
+  // Only install directives carry it.
+  auto revert = DecodeCheckinResponse(R"({"poll_after_s":60,"channels":{"291":{"action":"revert","version":3,"sha256":")" +
+                                      kSha + R"(","release":"{}","lkg_after_ms":5}}})");
+  ASSERT_TRUE(revert.ok());
+  EXPECT_EQ(revert->rejected.size(), 1u);
 }
 
 // One malformed directive costs only its own channel: the others, a revert included, are still

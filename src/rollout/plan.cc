@@ -106,7 +106,8 @@ Result<Wave> ParseWave(yaml::NodeRef node) {
 
 Result<GateSettings> ParseGate(yaml::NodeRef node) {
   RF_RETURN_IF_ERROR(
-      yaml::CheckMapping(node, "gate", {"alpha", "signals", "silence_after", "holdback"}));
+      yaml::CheckMapping(node, "gate", {"alpha", "signals", "silence_after", "confirm_after", "lkg_after",
+                                          "holdback"}));
   GateSettings g;
   if (yaml::NodeRef a = node.Get("alpha")) {
     auto d = a.AsDouble();
@@ -137,6 +138,10 @@ Result<GateSettings> ParseGate(yaml::NodeRef node) {
   }
   RF_ASSIGN_OR_RETURN(g.silence_after_micros,
                       yaml::GetDurationMicros(node, "silence_after", g.silence_after_micros));
+  RF_ASSIGN_OR_RETURN(g.confirm_after_micros,
+                      yaml::GetDurationMicros(node, "confirm_after", g.confirm_after_micros));
+  RF_ASSIGN_OR_RETURN(g.lkg_after_micros,
+                      yaml::GetDurationMicros(node, "lkg_after", g.lkg_after_micros));
   if (yaml::NodeRef h = node.Get("holdback")) {
     std::optional<double> share;
     if (h.IsScalar()) share = ParsePercent(h.Text());
@@ -327,6 +332,12 @@ class Linter {
     }
     if (g.silence_after_micros <= 0) {
       AddPlan("silence-after", "gate silence_after must be positive");
+    }
+    if (g.confirm_after_micros < 0 || g.confirm_after_micros > kMaxConfirmAfterMicros) {
+      AddPlan("confirm-after", "gate confirm_after must be 0 (off) to 1h");
+    }
+    if (g.lkg_after_micros < 0 || g.lkg_after_micros > kMaxLkgAfterMicros) {
+      AddPlan("lkg-after", "gate lkg_after must be 0 to 7d");
     }
     if (plan_.waves.empty()) {
       AddPlan("last-wave-all", "the plan has no waves");

@@ -57,10 +57,24 @@ enum class Signal { kSilence, kCrash, kError };
 std::string_view SignalName(Signal s);
 std::optional<Signal> SignalFromName(std::string_view name);
 
+// Largest gate.confirm_after and gate.lkg_after a plan may set: both are sent to agents, and the
+// check-in response carries at most these (protocol::kMaxConfirmAfterMs, kMaxLkgAfterMs).
+inline constexpr int64_t kMaxConfirmAfterMicros = 3'600'000'000LL;           // 1 h
+inline constexpr int64_t kMaxLkgAfterMicros = 7 * 86'400LL * 1'000'000LL;  // 7 days
+
 struct GateSettings {
   double alpha = 0.01;  // false-halt probability per release (all metrics, strata and waves)
   std::vector<Signal> signals = {Signal::kSilence, Signal::kCrash, Signal::kError};
   int64_t silence_after_micros = 90'000'000;  // no check-in for this long after apply = silent
+  // Post-apply confirmation (docs/gate.md, "Post-apply confirmation"): a device that applied the
+  // release checks in again this long (jittered up to +25 %) after reporting the apply; one whose
+  // confirmation has not arrived 2 x confirm_after after that report is silent at once. 0 = off.
+  // 10 s: docs/gate.md, "Post-apply confirmation" (15 s left CF291 at 125 harmed devices).
+  int64_t confirm_after_micros = 10'000'000;
+  // New content becomes the device's last known good only after it has run this long (clean
+  // restarts included); until then a crash loop on it reverts to the previous LKG (docs/agent.md).
+  // Sent to the agents with the release's install directive (docs/protocol.md, `lkg_after_ms`).
+  int64_t lkg_after_micros = 10 * 60'000'000LL;
   double holdback = 0.01;  // share of each stratum kept unexposed until the last bake ends
   friend bool operator==(const GateSettings&, const GateSettings&) = default;
 };

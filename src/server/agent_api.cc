@@ -1,13 +1,19 @@
 #include "server/agent_api.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "protocol/agent_messages.h"
 #include "protocol/identifiers.h"
+#include "rollout/confirmation.h"
 #include "rollout/controller_core.h"
 
 namespace rf::server {
 namespace {
+
+// A plan's windows fit the wire (rollout/plan.h lints them; protocol/agent_messages.h decodes them).
+static_assert(rollout::kMaxConfirmAfterMicros == protocol::kMaxConfirmAfterMs * 1000);
+static_assert(rollout::kMaxLkgAfterMicros == protocol::kMaxLkgAfterMs * 1000);
 
 constexpr std::string_view kBundlesPrefix = "/v1/bundles/";
 constexpr std::string_view kApprovalsSuffix = "/approvals";
@@ -224,6 +230,7 @@ HttpResponse AgentApi::Checkin(const HttpRequest& req) {
 
   protocol::CheckinResponseWriter body(options_.poll_after_s, now / 1'000'000);
   uint16_t offer = 0;
+  int64_t confirm_after = 0;  // > 0: this check-in reported an apply that owes a confirmation
   for (const auto& [channel, list] : snap->channels) {
     const ChannelReport* ch = installed.Find(channel);
     rollout::ReleaseFacts controls;
@@ -236,6 +243,19 @@ HttpResponse AgentApi::Checkin(const HttpRequest& req) {
         const bool treated = runs || (r.slot >= 0 && ((view.offered >> r.slot) & 1));
         if (ci.crashes > 0) r.health->Add(stratum, treated, HealthCounters::kCrash);
         if (ci.errors > 0) r.health->Add(stratum, treated, HealthCounters::kError);
+      }
+      if (r.confirmations && stratum >= 0) {
+        // Post-apply confirmation (docs/protocol.md): an apply report opens a debt, any other
+        // check-in pays it.
+        const bool applied = std::any_of(ci.apply.begin(), ci.apply.end(), [&](const ApplyResult& a) {
+          return a.result == ApplyOutcome::kApplied && a.sha256 == r.sha256 && a.channel == channel;
+        });
+        if (applied) {
+          r.confirmations->Owe(ci.device_id, rollout::ConfirmationDeadline(r.gate, now));
+          confirm_after = std::max(confirm_after, r.gate.confirm_after_micros);
+        } else {
+          r.confirmations->Seen(ci.device_id);
+        }
       }
       if (decided) continue;
       rollout::ReleaseFacts rf = controls;
@@ -257,7 +277,7 @@ HttpResponse AgentApi::Checkin(const HttpRequest& req) {
       decided = true;
       if (action == rollout::DeviceAction::kInstall) {
         if (r.slot >= 0) offer |= static_cast<uint16_t>(1u << r.slot);
-        body.Install(channel, r.version, r.sha256, r.statement);
+        body.Install(channel, r.version, r.sha256, r.statement, r.gate.lkg_after_micros / 1000);
       } else {
         body.Revert(channel, r.version, r.sha256,
                     "release " + r.release_id + " " + std::string(rollout::PhaseName(r.phase)) +
@@ -266,6 +286,7 @@ HttpResponse AgentApi::Checkin(const HttpRequest& req) {
       }
     }
   }
+  if (confirm_after > 0) body.ConfirmAfter(confirm_after / 1000);
   if (offer != 0) inventory_.MarkOffered(view.handle, offer);
   return JsonResponse(200, std::move(body).Finish());
 }

@@ -11,6 +11,7 @@
 
 #include "core/bundle.h"
 #include "crypto/dsse.h"
+#include "rollout/confirmation.h"
 #include "rollout/driver.h"
 
 namespace rf::server {
@@ -30,6 +31,27 @@ bool Live(Phase p) { return Dispatching(p) || p == Phase::kPaused; }
 HealthCounters::HealthCounters(int strata)
     : cells_(std::make_unique<std::atomic<int64_t>[]>(static_cast<size_t>(std::max(strata, 1)) * 4)) {}
 
+void ConfirmationBook::Owe(const std::string& device_id, int64_t deadline_micros) {
+  std::lock_guard l(mu_);
+  deadline_[device_id] = deadline_micros;
+  size_.store(deadline_.size(), std::memory_order_relaxed);
+}
+
+void ConfirmationBook::Seen(std::string_view device_id) {
+  if (size() == 0) return;  // the common case: nothing owed, no lock
+  std::lock_guard l(mu_);
+  auto it = deadline_.find(std::string(device_id));
+  if (it == deadline_.end()) return;
+  deadline_.erase(it);
+  size_.store(deadline_.size(), std::memory_order_relaxed);
+}
+
+std::unordered_map<std::string, int64_t> ConfirmationBook::Debts() const {
+  if (size() == 0) return {};
+  std::lock_guard l(mu_);
+  return deadline_;
+}
+
 // A started release this process drives: cohorts, gate, slot, promotion bookkeeping.
 struct Controller::LiveRelease {
   std::string release_id;
@@ -46,6 +68,7 @@ struct Controller::LiveRelease {
   std::vector<int32_t> profile_stratum;
   std::vector<int8_t> runs_by_installed;  // by installed-set id: 1 runs the release, 0 not, -1 ?
   std::shared_ptr<HealthCounters> health;
+  std::shared_ptr<ConfirmationBook> confirmations;  // null when the plan has confirmations off
   int64_t treated = 0;  // offered or running, as of the last sweep
   int64_t running = 0;  // running it (applied), as of the last sweep
   std::string gate_state = "watching";
@@ -260,6 +283,9 @@ Status Controller::Build(const ReleaseRecord& r, int64_t now) {
                       rollout::ReleaseDriver::Create(live->plan, std::move(cohorts), options_.driver));
   live->ExtendProfiles(inventory_);
   live->health = std::make_shared<HealthCounters>(std::max(1, live->strata()));
+  if (live->plan.gate.confirm_after_micros > 0) {
+    live->confirmations = std::make_shared<ConfirmationBook>();
+  }
   live->tick.assign(static_cast<size_t>(live->strata()), {});
   int64_t eligible = 0;
   for (int s = 0; s < live->strata(); ++s) eligible += live->cohorts()->eligible(s);
@@ -408,12 +434,18 @@ void Controller::SweepInventory(int64_t now) {
   const uint16_t clear = slots_to_clear_;
   if (lives.empty() && clear == 0) return;
   constexpr int kSilence = static_cast<int>(rollout::Signal::kSilence);
+  // Devices owing a post-apply confirmation: silent exactly when it is overdue (rollout::IsSilent).
+  std::vector<std::unordered_map<std::string, int64_t>> debts(lives.size());
+  for (size_t i = 0; i < lives.size(); ++i) {
+    if (lives[i]->confirmations) debts[i] = lives[i]->confirmations->Debts();
+  }
   inventory_.Sweep([&](const SweepRecord& d) {
     if (clear != 0) {
       *d.offered &= static_cast<uint16_t>(~clear);
       *d.silent &= static_cast<uint16_t>(~clear);
     }
-    for (LiveRelease* L : lives) {
+    for (size_t i = 0; i < lives.size(); ++i) {
+      LiveRelease* L = lives[i];
       const int32_t s = L->StratumOf(d.profile);
       if (s < 0) continue;
       rollout::StratumTelemetry& t = L->tick[static_cast<size_t>(s)];
@@ -421,7 +453,12 @@ void Controller::SweepInventory(int64_t now) {
       const uint16_t bit = static_cast<uint16_t>(1u << L->slot);
       const bool runs = L->Runs(inventory_, d.installed);
       const bool treated = (*d.offered & bit) || runs;
-      const bool silent = now - d.last_seen_micros > L->plan.gate.silence_after_micros;
+      int64_t deadline = -1;
+      if (!debts[i].empty()) {
+        auto debt = debts[i].find(std::string(d.id));
+        if (debt != debts[i].end()) deadline = debt->second;
+      }
+      const bool silent = rollout::IsSilent(L->plan.gate, now, d.last_seen_micros, deadline);
       if (treated) {
         ++t.treated;
         t.applied += runs;
@@ -521,6 +558,7 @@ void Controller::Publish(const std::vector<ReleaseRecord>& releases, uint64_t ep
     d.started_micros = r.started_s * 1'000'000;
     d.reason = r.state.reason;
     d.hasher = rollout::RankHasher(r.release_id);
+    d.gate = r.plan.gate;
     auto it = live_.find(r.release_id);
     if (it != live_.end() && Dispatching(r.state.phase)) {
       LiveRelease& L = *it->second;
@@ -528,6 +566,7 @@ void Controller::Publish(const std::vector<ReleaseRecord>& releases, uint64_t ep
       d.slot = L.slot;
       d.profile_stratum = L.profile_stratum;
       d.health = L.health;
+      d.confirmations = L.confirmations;
       const int64_t elapsed = rollout::DispatchElapsedMicros(r.state, now);
       for (int s = 0; s < L.strata(); ++s) {
         d.cutoff.push_back(L.cohorts()->PacedCutoff(s, r.state.wave, elapsed));
@@ -535,6 +574,7 @@ void Controller::Publish(const std::vector<ReleaseRecord>& releases, uint64_t ep
     } else if (it != live_.end()) {
       d.slot = it->second->slot;
       d.health = it->second->health;
+      d.confirmations = it->second->confirmations;
       d.profile_stratum = it->second->profile_stratum;
     } else if (r.state.phase == Phase::kCompleted) {
       // Every eligible device takes a completed release, whatever its stratum.

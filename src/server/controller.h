@@ -9,7 +9,8 @@
 //      every DeviceRecord that marks "offered");
 //   3. sweeps the inventory: per release and stratum, treated (offered or running the release)
 //      and control (eligible, not exposed) devices alive, silence events (a device not seen for
-//      gate.silence_after, once per silence) in both arms, applied (running) and silent treated
+//      gate.silence_after, or owing a post-apply confirmation past its deadline: ConfirmationBook;
+//      once per silence) in both arms, applied (running) and silent treated
 //      devices, and the cohort's newest check-in (telemetry lag); adds the crash/error events that
 //      check-ins recorded (RecordHealth);
 //   4. steps the driver with those counts: it ticks the gate and applies GateHalt, GateHold,
@@ -42,6 +43,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "crypto/crypto.h"
@@ -75,6 +77,27 @@ class HealthCounters {
   std::unique_ptr<std::atomic<int64_t>[]> cells_;
 };
 
+// Post-apply confirmations a release is owed (rollout/confirmation.h; docs/gate.md, "Post-apply
+// confirmation"): a check-in that reports applying the release opens a debt with the confirmation
+// deadline; the device's next accepted check-in pays it. While a debt is open the device is silent
+// exactly when the deadline has passed (rollout::IsSilent), until it checks in again.
+// Thread-safe: check-ins (any thread) record, the controller's sweep reads.
+class ConfirmationBook {
+ public:
+  // `device_id` reported applying the release: it owes a confirmation by `deadline_micros`.
+  void Owe(const std::string& device_id, int64_t deadline_micros);
+  // `device_id` checked in without an apply report of the release: a debt is paid.
+  void Seen(std::string_view device_id);
+  // Every open debt: device id -> deadline (rollout::IsSilent's confirm_deadline).
+  std::unordered_map<std::string, int64_t> Debts() const;
+  size_t size() const { return size_.load(std::memory_order_relaxed); }
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, int64_t> deadline_;  // GUARDED_BY(mu_)
+  std::atomic<size_t> size_{0};                        // deadline_.size(), read without mu_
+};
+
 inline constexpr int32_t kIneligible = -1;
 inline constexpr int32_t kNoStratum = -2;  // eligible, in no stratum of the cohorts (new profile)
 
@@ -95,6 +118,11 @@ struct ReleaseDispatch {
   std::vector<double> cutoff;            // per stratum: rank cutoff now (paced)
   std::string statement;                 // signed release statement (install or revert), or ""
   std::shared_ptr<HealthCounters> health;  // null unless the gate is live
+  // Null unless the gate is live and the plan has confirmations (gate.confirm_after > 0).
+  std::shared_ptr<ConfirmationBook> confirmations;
+  // The plan's gate settings: confirm_after for the answer to an apply report, lkg_after for
+  // install directives (docs/protocol.md).
+  rollout::GateSettings gate;
 
   int32_t StratumOf(uint32_t profile) const {
     return profile < profile_stratum.size() ? profile_stratum[profile] : kIneligible;

@@ -23,6 +23,7 @@
 
 #include "crypto/dsse.h"
 #include "platform/sim_env.h"
+#include "rollout/confirmation.h"
 #include "server/agent_api.h"
 #include "server/controller.h"
 #include "server/device_credentials.h"
@@ -45,7 +46,7 @@ constexpr char kPlan[] = R"(plan: parity
 waves:
   - {name: canary, devices: 1%, stratify: [os, agent_version], min_per_stratum: 3, dispatch: 1m, bake: 3m}
   - {name: all, devices: 100%, dispatch: 1m, bake: 3m}
-gate: {alpha: 0.01, signals: [silence, crash, error], silence_after: 90s, holdback: 1%}
+gate: {alpha: 0.01, signals: [silence, crash, error], silence_after: 90s, confirm_after: 10s, holdback: 1%}
 on_failure: rollback
 )";
 
@@ -127,6 +128,11 @@ struct Device {
   const sim::FailureRule* rule = nullptr;
   int64_t down_until = -1;      // a non-repeating silence: back after a reboot
   bool dead = false;            // a boot loop: never checks in again
+  // Post-apply confirmation (rollout/confirmation.h): the device reports an apply at the next
+  // tick and confirms one tick (10 s, within the 10-12.5 s window) after the server asked.
+  int64_t extra_tick = -1;         // an extra check-in at this tick (apply report, confirmation)
+  bool report_apply = false;       // the next check-in reports the apply
+  int64_t confirm_deadline = -1;   // the server's deadline for its confirmation (-1: owes none)
 };
 
 class DriverParity {
@@ -188,6 +194,7 @@ class DriverParity {
   }
 
   const rollout::ReleaseState& server_state() const { return dir_.state(); }
+  int confirmations_asked() const { return confirmations_asked_; }
   int transitions() const { return transitions_; }
 
  private:
@@ -262,7 +269,6 @@ class DriverParity {
     t.observed_micros = now - t0_;
     t.classes.resize(ctx_.classes.size());
     int64_t newest = std::numeric_limits<int64_t>::min();
-    const int64_t silence_after = plan_.gate.silence_after_micros;
     for (Device& d : devices_) {
       if (!ctx_.classes[d.cls].eligible) continue;
       sim::ClassTelemetry& ct = t.classes[d.cls];
@@ -270,7 +276,7 @@ class DriverParity {
       const bool treated = d.offered || d.reported_running;
       ct.applied += treated;
       ct.acknowledged += treated && d.reported_running;
-      const bool silent = now - d.last_seen > silence_after;
+      const bool silent = rollout::IsSilent(plan_.gate, now, d.last_seen, d.confirm_deadline);
       ct.silent_treated += treated && silent;
       sim::ArmTelemetry& arm = treated ? ct.treated : ct.control;
       if (silent) {
@@ -299,7 +305,7 @@ class DriverParity {
   void Round(int64_t now) {
     const int64_t k = (now - t0_) / kTick;
     for (Device& d : devices_) {
-      if ((k + d.poll_phase) % kPollTicks != 0 || d.dead) continue;
+      if (((k + d.poll_phase) % kPollTicks != 0 && d.extra_tick != k) || d.dead) continue;
       if (d.down_until > now) continue;
       if (rng_.Uniform() >= scenario_.fleet.online) continue;  // offline this time
       const bool failing = d.runs && d.fail_at >= 0 && now >= d.fail_at;
@@ -323,9 +329,15 @@ class DriverParity {
       if (d.runs) {
         body += R"(,"channels":{"c":{"current":{"version":7,"sha256":")" + dir_.sha() + R"("}}})";
       }
-      if (crashes + errors > 0) {
+      const bool report_apply = d.report_apply && d.runs;
+      if (crashes + errors > 0 || report_apply) {
         body += R"(,"health":{"crashes":)" + std::to_string(crashes) + R"(,"errors":)" +
-                std::to_string(errors) + "}";
+                std::to_string(errors);
+        if (report_apply) {
+          body += R"(,"apply":[{"channel":"c","version":7,"sha256":")" + dir_.sha() +
+                  R"(","result":"applied"}])";
+        }
+        body += "}";
       }
       body += "}";
       auto res = api_.Handle(HttpRequest{"POST", "/v1/agent/checkin", {}, d.session, body});
@@ -339,17 +351,29 @@ class DriverParity {
       }
       d.reported_running = d.runs;
       d.last_seen = now;
+      d.report_apply = false;
+      d.extra_tick = -1;
+      d.confirm_deadline = -1;  // any accepted check-in pays the debt
       auto v = boost::json::parse(res->body).as_object();
+      if (const auto* c = v.if_contains("confirm_after_ms")) {
+        EXPECT_TRUE(report_apply);
+        EXPECT_EQ(c->as_int64() * 1000, plan_.gate.confirm_after_micros);
+        d.confirm_deadline = rollout::ConfirmationDeadline(plan_.gate, now);
+        d.extra_tick = k + 1;
+        ++confirmations_asked_;
+      }
       auto* ch = v["channels"].as_object().if_contains(kChannel);
       if (ch == nullptr) continue;
       const std::string action(ch->as_object().at("action").as_string());
       if (action == "install" && !d.runs) {
         d.runs = true;
         d.offered = true;
+        d.report_apply = true;  // reported at once (docs/protocol.md "Post-apply confirmation")
+        d.extra_tick = k + 1;
         for (const sim::FailureRule& rule : scenario_.release.failures) {
           if (rule.Matches(scenario_.fleet.strata[d.cls].attrs) && rng_.Uniform() < rule.p) {
             d.rule = &rule;
-            d.fail_at = now + rule.after_micros;
+            d.fail_at = now + kTick + rule.after_micros;  // loads after its apply report
             break;
           }
         }
@@ -410,6 +434,7 @@ class DriverParity {
   bool live_ = false;
   int64_t t0_ = 0;
   int transitions_ = 0;
+  int confirmations_asked_ = 0;
 };
 
 // A partial failure: 30 % of one version's devices crash in a loop a minute after applying, on
@@ -454,7 +479,7 @@ class DriverParityTest : public ::testing::TestWithParam<ParityCase> {};
 TEST_P(DriverParityTest, ServerAndSimulatorDecideTheSame) {
   const sim::Scenario scenario = LoadScenario(GetParam().scenario);
   std::map<std::string, int> outcomes;
-  int transitions = 0;
+  int transitions = 0, confirmations = 0;
   for (uint64_t seed = 1; seed <= 100; ++seed) {
     DriverParity p(scenario, GetParam().devices, seed);
     p.Run(/*max_ticks=*/150);
@@ -464,10 +489,15 @@ TEST_P(DriverParityTest, ServerAndSimulatorDecideTheSame) {
     }
     ++outcomes[std::string(rollout::PhaseName(p.server_state().phase))];
     transitions += p.transitions();
+    confirmations += p.confirmations_asked();
   }
   std::string summary;
   for (const auto& [phase, n] : outcomes) summary += phase + " " + std::to_string(n) + "; ";
-  std::printf("%s: %s%d transitions compared\n", GetParam().scenario, summary.c_str(), transitions);
+  std::printf("%s: %s%d transitions compared, %d post-apply confirmations asked\n",
+              GetParam().scenario, summary.c_str(), transitions, confirmations);
+  // The apply reports of treated devices open confirmation debts on the server (the same silence
+  // rule on both sides: rollout::IsSilent).
+  EXPECT_GT(confirmations, 0);
   // Not a vacuous comparison: every run holds, halts or promotes (cf291's canary is held on its
   // silent devices: with 15 % of check-ins missed the control arm's silences keep the silence
   // e-process below its threshold in this small fleet; it holds and pages instead).

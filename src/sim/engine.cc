@@ -1,5 +1,6 @@
 #include "sim/engine.h"
 
+#include <array>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -7,6 +8,7 @@
 #include <utility>
 
 #include "platform/sim_env.h"
+#include "rollout/confirmation.h"
 #include "rollout/driver.h"
 #include "sim/sampling.h"
 
@@ -61,6 +63,8 @@ struct ClassState {
   std::optional<int64_t> full_dispatch_micros;
 };
 
+struct ConfirmationSplit;
+
 class Engine {
  public:
   Engine(const Scenario& scenario, RolloutPolicy& policy, const SimulationOptions& options,
@@ -87,6 +91,10 @@ class Engine {
   void ProcessEntry(const Entry& e, int64_t bucket);
   void Apply(int c, int64_t n, int64_t bucket);
   void Fail(const Entry& e, int64_t bucket);
+  ConfirmationSplit SplitByConfirmation(int64_t count, int64_t after);
+  void ScheduleSilence(const Entry& e, const FailureRule& rule, int64_t count,
+                       int64_t confirm_delay, int64_t bucket);
+  rollout::GateSettings Gate() const;
   void FirstReport(const Entry& e, int64_t bucket);
   void Dispatch(int c, int64_t n, int64_t now);
   void StopDispatch();
@@ -96,6 +104,36 @@ class Engine {
   ClassTelemetry StartOfTick(int c) const;
   void Note(int64_t now, const std::vector<std::string>& notes);
   Status ApplyAction(const PolicyAction& action, int64_t now);
+
+  // Run(), step by step.
+  // Per-tick probabilities, fixed for a run.
+  struct TickHazards {
+    std::array<double, kNumSignals> baseline{};  // a healthy device's chance of each signal
+    double come_online = 0;                      // an offline device's chance of coming back
+  };
+  // A class as a tick starts: healthy devices online, crash loops and erroring devices whose
+  // check-in phase this tick is.
+  struct TickStart {
+    int64_t healthy_online = 0;
+    int64_t looping = 0;
+    int64_t erroring = 0;
+  };
+  Status CheckOptions() const;
+  void InitClasses(const SimContext& ctx);  // result_'s header, classes_, tick_
+  void SizeBuckets(int64_t max_ticks);
+  TickHazards Hazards() const;
+  std::deque<Telemetry> EmptyTransit() const;  // the telemetry lag, filled with empty ticks
+  // One tick of the fleet (steps 1-6 of the loop in Run()).
+  void SimulateTick(int64_t b, int64_t now, const TickHazards& hazards);
+  std::vector<TickStart> OpenTick(size_t phase);
+  void ReturnOfflineDevices(int64_t b, double come_online);
+  void ProcessBucket(int64_t b);
+  void ReportRepeatingFailures(const std::vector<TickStart>& start, size_t phase);
+  void AddBaselineNoise(const std::vector<TickStart>& start, const TickHazards& hazards);
+  void RecordProgress(int64_t now);
+  // The tick's telemetry goes in transit; the policy decides on what arrives (step 7).
+  Status Decide(int64_t now, std::deque<Telemetry>& in_transit, PolicyAction& action);
+  void Summarize(const SimContext& ctx, int64_t now);
 
   const Scenario& scenario_;
   RolloutPolicy& policy_;
@@ -229,6 +267,41 @@ void Engine::Apply(int c, int64_t n, int64_t bucket) {
   }
 }
 
+// Devices that applied together but confirm at different times (rollout/confirmation.h: the
+// confirmation is jittered uniformly over [c, 1.25 c]): those whose confirmation comes after
+// `after` (their failure) and the rest, each with the midpoint of its confirmation times.
+struct ConfirmationSplit {
+  struct Part {
+    int64_t count = 0;
+    int64_t confirm_delay = 0;
+  };
+  std::array<Part, 2> parts;  // [0]: confirm after the failure, [1]: before (or at) it
+};
+
+ConfirmationSplit Engine::SplitByConfirmation(int64_t count, int64_t after) {
+  ConfirmationSplit split;
+  const int64_t c = options_.confirm_after_micros;
+  if (c <= 0) {
+    split.parts[1] = {count, 0};
+    return split;
+  }
+  const double lo = static_cast<double>(rollout::ConfirmationDelayMicros(c, 0.0));
+  const double hi = static_cast<double>(c) * (1 + rollout::kConfirmJitter);
+  const double a = static_cast<double>(after);
+  const double p_later = std::clamp((hi - a) / (hi - lo), 0.0, 1.0);
+  const int64_t later = SampleBinomial(rng_, count, p_later);
+  split.parts[0] = {later, static_cast<int64_t>((std::max(lo, a) + hi) / 2)};
+  split.parts[1] = {count - later, static_cast<int64_t>((lo + std::min(hi, std::max(lo, a))) / 2)};
+  return split;
+}
+
+rollout::GateSettings Engine::Gate() const {
+  rollout::GateSettings g;
+  g.silence_after_micros = options_.silence_after_micros;
+  g.confirm_after_micros = options_.confirm_after_micros;
+  return g;
+}
+
 void Engine::Fail(const Entry& e, int64_t bucket) {
   ClassState& cs = classes_[e.klass];
   const FailureRule& rule = scenario_.release.failures[e.rule];
@@ -245,63 +318,76 @@ void Engine::Fail(const Entry& e, int64_t bucket) {
   }
   cs.harmed += e.count;
   cs.healthy -= e.count;
-  const double checkins_before_failure = std::floor(after / poll);
+  const rollout::GateSettings gate = Gate();
+  const ConfirmationSplit split = SplitByConfirmation(e.count, rule.after_micros);
   switch (rule.signal) {
     case FailureSignal::kSilence: {
       cs.silent_pending += e.count;
-      // Last heartbeat: the last check-in at or before the failure; silent silence_after later.
-      const double detect_delay =
-          checkins_before_failure * poll + static_cast<double>(options_.silence_after_micros);
-      const double back_delay = after + static_cast<double>(options_.reboot_micros);
-      if (!rule.repeats_on_boot && back_delay < detect_delay) {
-        Entry back{EntryKind::kReturn};
-        back.klass = e.klass;
-        back.count = e.count;
-        back.from_silent = false;
-        ScheduleAfterApply(back, e.apply_bucket, back_delay, bucket + 1);
-        break;
+      for (const ConfirmationSplit::Part& part : split.parts) {
+        if (part.count > 0) ScheduleSilence(e, rule, part.count, part.confirm_delay, bucket);
       }
-      Entry detect{EntryKind::kSilenceDetect};
-      detect.klass = e.klass;
-      detect.count = e.count;
-      const double lo = BucketStart(e.apply_bucket) + detect_delay;
-      SplitUniform(rng_, e.count, lo, lo + static_cast<double>(dt_), static_cast<double>(dt_),
-                   [&](int64_t bin, int64_t k) {
-                     Entry part = detect;
-                     part.count = k;
-                     const int64_t at = std::max(bin, bucket + 1);
-                     Schedule(at, part);
-                     if (!rule.repeats_on_boot) {
-                       Entry back{EntryKind::kReturn};
-                       back.klass = e.klass;
-                       back.count = k;
-                       back.from_silent = true;
-                       const double wait = back_delay - detect_delay;
-                       Schedule(at + 1 + static_cast<int64_t>(wait / static_cast<double>(dt_)),
-                                back);
-                     }
-                   });
       break;
     }
     case FailureSignal::kCrash:
     case FailureSignal::kError: {
       cs.awaiting_report += e.count;
-      Entry report{EntryKind::kFirstReport};
-      report.klass = e.klass;
-      report.rule = e.rule;
-      report.count = e.count;
-      // First check-in strictly after the failure.
-      const double delay = (checkins_before_failure + 1) * poll;
-      const double lo = BucketStart(e.apply_bucket) + delay;
-      SplitUniform(rng_, e.count, lo, lo + static_cast<double>(dt_), static_cast<double>(dt_),
-                   [&](int64_t bin, int64_t k) {
-                     Entry part = report;
-                     part.count = k;
-                     Schedule(std::max(bin, bucket + 1), part);
-                   });
+      for (const ConfirmationSplit::Part& part : split.parts) {
+        if (part.count <= 0) continue;
+        Entry report{EntryKind::kFirstReport};
+        report.klass = e.klass;
+        report.rule = e.rule;
+        report.count = part.count;
+        // First check-in strictly after the failure (the confirmation, or a poll).
+        const double delay = static_cast<double>(
+            rollout::NextCheckinDelay(gate, poll_, part.confirm_delay, rule.after_micros));
+        const double lo = BucketStart(e.apply_bucket) + delay;
+        SplitUniform(rng_, part.count, lo, lo + static_cast<double>(dt_), static_cast<double>(dt_),
+                     [&](int64_t bin, int64_t k) {
+                       Entry p = report;
+                       p.count = k;
+                       Schedule(std::max(bin, bucket + 1), p);
+                     });
+      }
       break;
     }
   }
+}
+
+void Engine::ScheduleSilence(const Entry& e, const FailureRule& rule, int64_t count,
+                             int64_t confirm_delay, int64_t bucket) {
+  // Last heartbeat: the last check-in at or before the failure; silent silence_after later, or
+  // at the confirmation deadline if the failure came before the confirmation.
+  const double detect_delay = static_cast<double>(
+      rollout::SilenceDetectionDelay(Gate(), poll_, confirm_delay, rule.after_micros));
+  const double back_delay =
+      static_cast<double>(rule.after_micros) + static_cast<double>(options_.reboot_micros);
+  if (!rule.repeats_on_boot && back_delay < detect_delay) {
+    Entry back{EntryKind::kReturn};
+    back.klass = e.klass;
+    back.count = count;
+    back.from_silent = false;
+    ScheduleAfterApply(back, e.apply_bucket, back_delay, bucket + 1);
+    return;
+  }
+  Entry detect{EntryKind::kSilenceDetect};
+  detect.klass = e.klass;
+  detect.count = count;
+  const double lo = BucketStart(e.apply_bucket) + detect_delay;
+  SplitUniform(rng_, count, lo, lo + static_cast<double>(dt_), static_cast<double>(dt_),
+               [&](int64_t bin, int64_t k) {
+                 Entry part = detect;
+                 part.count = k;
+                 const int64_t at = std::max(bin, bucket + 1);
+                 Schedule(at, part);
+                 if (!rule.repeats_on_boot) {
+                   Entry back{EntryKind::kReturn};
+                   back.klass = e.klass;
+                   back.count = k;
+                   back.from_silent = true;
+                   const double wait = back_delay - detect_delay;
+                   Schedule(at + 1 + static_cast<int64_t>(wait / static_cast<double>(dt_)), back);
+                 }
+               });
 }
 
 void Engine::ProcessEntry(const Entry& e, int64_t bucket) {
@@ -323,6 +409,8 @@ void Engine::ProcessEntry(const Entry& e, int64_t bucket) {
       FirstReport(e, bucket);
       break;
     case EntryKind::kReturn:
+      // A crashed host that comes back reports the crash at boot (docs/protocol.md).
+      tick_[e.klass].treated.events[static_cast<int>(FailureSignal::kCrash)] += e.count;
       if (e.from_silent) {
         cs.silent -= e.count;
       } else {
@@ -407,7 +495,7 @@ Status Engine::ApplyAction(const PolicyAction& action, int64_t now) {
   return Status::Ok();
 }
 
-Result<SimResult> Engine::Run() {
+Status Engine::CheckOptions() const {
   if (dt_ <= 0) return Status::InvalidArgument("tick must be positive");
   if (poll_ < dt_) {
     return Status::InvalidArgument("poll_interval (" + FormatSimTime(poll_) +
@@ -417,7 +505,10 @@ Result<SimResult> Engine::Run() {
   if (options_.telemetry_lag_micros < 0 || options_.max_duration_micros <= 0) {
     return Status::InvalidArgument("telemetry lag must be >= 0 and max duration > 0");
   }
-  const SimContext ctx = MakeSimContext(scenario_, options_, seed_);
+  return Status::Ok();
+}
+
+void Engine::InitClasses(const SimContext& ctx) {
   result_.scenario = scenario_.name;
   result_.policy = std::string(policy_.name());
   result_.seed = seed_;
@@ -436,137 +527,157 @@ Result<SimResult> Engine::Run() {
     classes_.push_back(std::move(cs));
   }
   tick_.resize(classes_.size());
+}
 
+void Engine::SizeBuckets(int64_t max_ticks) {
   // Buckets cover the whole run plus the longest delay anything can be scheduled ahead.
   int64_t max_after = 0;
   for (const FailureRule& r : scenario_.release.failures) max_after = std::max(max_after, r.after_micros);
-  const int64_t max_ticks = (options_.max_duration_micros + dt_ - 1) / dt_;
   const int64_t max_delay = max_after + 2 * poll_ + options_.silence_after_micros +
                             options_.reboot_micros + 4 * dt_;
   buckets_.resize(static_cast<size_t>(max_ticks + max_delay / dt_ + 4));
+}
 
+Engine::TickHazards Engine::Hazards() const {
+  TickHazards h;
   const double p_tick = static_cast<double>(dt_) / kMicrosPerDay;
-  std::array<double, kNumSignals> baseline{};
   for (int s = 0; s < kNumSignals; ++s) {
-    baseline[s] = -std::expm1(-scenario_.fleet.baseline.PerDay(static_cast<FailureSignal>(s)) * p_tick);
+    h.baseline[s] = -std::expm1(-scenario_.fleet.baseline.PerDay(static_cast<FailureSignal>(s)) * p_tick);
   }
   // A scenario built in code may leave the spell unset (0): one poll interval, as the parser does.
   const int64_t spell = scenario_.fleet.offline_spell_micros > 0
                             ? scenario_.fleet.offline_spell_micros
                             : scenario_.fleet.poll_interval_micros;
-  const double come_online = -std::expm1(-static_cast<double>(dt_) / static_cast<double>(spell));
+  h.come_online = -std::expm1(-static_cast<double>(dt_) / static_cast<double>(spell));
+  return h;
+}
 
+std::deque<Telemetry> Engine::EmptyTransit() const {
   // Telemetry in transit: the controller sees tick b's telemetry lag_ticks ticks later.
   const int64_t lag_ticks = (options_.telemetry_lag_micros + dt_ - 1) / dt_;
   std::deque<Telemetry> in_transit;
-  {
-    Telemetry empty;
-    for (size_t c = 0; c < classes_.size(); ++c) empty.classes.push_back(StartOfTick(static_cast<int>(c)));
-    for (int64_t i = 0; i < lag_ticks; ++i) {
-      empty.observed_micros = (i - lag_ticks + 1) * dt_;
-      in_transit.push_back(empty);
+  Telemetry empty;
+  for (size_t c = 0; c < classes_.size(); ++c) empty.classes.push_back(StartOfTick(static_cast<int>(c)));
+  for (int64_t i = 0; i < lag_ticks; ++i) {
+    empty.observed_micros = (i - lag_ticks + 1) * dt_;
+    in_transit.push_back(empty);
+  }
+  return in_transit;
+}
+
+std::vector<Engine::TickStart> Engine::OpenTick(size_t phase) {
+  std::vector<TickStart> start(classes_.size());
+  for (size_t c = 0; c < classes_.size(); ++c) {
+    tick_[c] = StartOfTick(static_cast<int>(c));
+    const ClassState& cs = classes_[c];
+    start[c] = {static_cast<int64_t>(std::llround(online_ * static_cast<double>(cs.healthy))),
+                cs.looping_by_phase[phase], cs.erroring_by_phase[phase]};
+  }
+  return start;
+}
+
+void Engine::ReturnOfflineDevices(int64_t b, double come_online) {
+  for (size_t c = 0; c < classes_.size(); ++c) {
+    ClassState& cs = classes_[c];
+    if (cs.offline_pending == 0) continue;
+    const int64_t back = SampleBinomial(rng_, cs.offline_pending, come_online);
+    cs.offline_pending -= back;
+    Apply(static_cast<int>(c), back, b);
+  }
+}
+
+void Engine::ProcessBucket(int64_t b) {
+  // The vector may grow while we walk it, so each entry is copied first.
+  for (size_t i = 0; i < buckets_[b].size(); ++i) {
+    const Entry e = buckets_[b][i];
+    --pending_entries_;
+    ProcessEntry(e, b);
+  }
+  std::vector<Entry>().swap(buckets_[b]);
+}
+
+void Engine::ReportRepeatingFailures(const std::vector<TickStart>& start, size_t phase) {
+  for (size_t c = 0; c < classes_.size(); ++c) {
+    ClassState& cs = classes_[c];
+    const int64_t crashes = start[c].looping;
+    const int64_t errors = start[c].erroring;
+    tick_[c].treated.events[static_cast<int>(FailureSignal::kCrash)] += crashes;
+    tick_[c].treated.events[static_cast<int>(FailureSignal::kError)] += errors;
+    if (rollback_) {
+      cs.looping_by_phase[phase] -= crashes;
+      cs.erroring_by_phase[phase] -= errors;
+      cs.looping -= crashes;
+      cs.erroring -= errors;
+      cs.healthy += crashes + errors;
     }
   }
+}
 
-  PolicyAction action(classes_.size());
-  RF_RETURN_IF_ERROR(policy_.Start(ctx, action));
-  RF_RETURN_IF_ERROR(ApplyAction(action, 0));
-
-  int64_t settle_from = -1;  // when the policy was last seen finished with nothing in flight
-  int64_t now = 0;
-  for (int64_t b = 0; b < max_ticks; ++b) {
-    now = (b + 1) * dt_;
-    // 1. At-risk counts as the tick starts, and who is due to check in with a failure report.
-    const auto phase = static_cast<size_t>(b % phases_);
-    std::vector<std::array<int64_t, 3>> start(classes_.size());
-    for (size_t c = 0; c < classes_.size(); ++c) {
-      tick_[c] = StartOfTick(static_cast<int>(c));
-      const ClassState& cs = classes_[c];
-      start[c] = {static_cast<int64_t>(std::llround(online_ * static_cast<double>(cs.healthy))),
-                  cs.looping_by_phase[phase], cs.erroring_by_phase[phase]};
-    }
-    // 2. Devices offered the release while offline come back and check in.
-    for (size_t c = 0; c < classes_.size(); ++c) {
-      ClassState& cs = classes_[c];
-      if (cs.offline_pending == 0) continue;
-      const int64_t back = SampleBinomial(rng_, cs.offline_pending, come_online);
-      cs.offline_pending -= back;
-      Apply(static_cast<int>(c), back, b);
-    }
-    // 3. Scheduled groups, including failures of devices that just applied. The vector may grow
-    // while we walk it, so each entry is copied first.
-    for (size_t i = 0; i < buckets_[b].size(); ++i) {
-      const Entry e = buckets_[b][i];
-      --pending_entries_;
-      ProcessEntry(e, b);
-    }
-    std::vector<Entry>().swap(buckets_[b]);
-    // 4. Crash loops and erroring devices report at each check-in (once per poll interval, at
-    // their phase); after a rollback that check-in also brings last-known-good content.
-    // Devices that joined this tick (first report just now) report again one poll later.
-    for (size_t c = 0; c < classes_.size(); ++c) {
-      ClassState& cs = classes_[c];
-      const int64_t crashes = start[c][1];
-      const int64_t errors = start[c][2];
-      tick_[c].treated.events[static_cast<int>(FailureSignal::kCrash)] += crashes;
-      tick_[c].treated.events[static_cast<int>(FailureSignal::kError)] += errors;
-      if (rollback_) {
-        cs.looping_by_phase[phase] -= crashes;
-        cs.erroring_by_phase[phase] -= errors;
-        cs.looping -= crashes;
-        cs.erroring -= errors;
-        cs.healthy += crashes + errors;
-      }
-    }
-    // 5. Healthy noise, the same hazard in both arms.
-    for (size_t c = 0; c < classes_.size(); ++c) {
-      if (!classes_[c].eligible) continue;
-      for (int s = 0; s < kNumSignals; ++s) {
-        if (baseline[s] <= 0) continue;
-        tick_[c].treated.events[s] += SampleBinomial(rng_, start[c][0], baseline[s]);
-        tick_[c].control.events[s] += SampleBinomial(rng_, tick_[c].control.at_risk, baseline[s]);
-      }
-    }
-    // 6. Progress.
-    int64_t applied = 0;
-    for (size_t c = 0; c < classes_.size(); ++c) {
-      const ClassState& cs = classes_[c];
-      tick_[c].applied = cs.applied;
-      tick_[c].acknowledged = cs.applied;
-      tick_[c].dispatched = cs.dispatched;
-      tick_[c].silent_treated = cs.silent;
-      applied += cs.applied;
-    }
-    const double eligible = static_cast<double>(result_.eligible);
-    if (!result_.reach_99_micros && static_cast<double>(applied) >= kReachShare * eligible) {
-      result_.reach_99_micros = now;
-    }
-    const double outside = eligible - static_cast<double>(policy_.HeldBackDevices());
-    if (!result_.reach_99_outside_holdback_micros &&
-        static_cast<double>(applied) >= kReachShare * outside) {
-      result_.reach_99_outside_holdback_micros = now;
-    }
-    // 7. The controller decides on what it has received.
-    Telemetry produced;
-    produced.observed_micros = now;
-    produced.classes = tick_;
-    in_transit.push_back(std::move(produced));
-    Telemetry delivered = std::move(in_transit.front());
-    in_transit.pop_front();
-    delivered.now_micros = now;
-    delivered.lag_micros = options_.telemetry_lag_micros;
-    action.Clear();
-    RF_RETURN_IF_ERROR(policy_.OnTick(delivered, action));
-    RF_RETURN_IF_ERROR(ApplyAction(action, now));
-    // 8. Done when the policy is and nothing is in flight, after a settling period.
-    if (policy_.Finished() && !InFlight()) {
-      if (settle_from < 0) settle_from = now;
-      if (now - settle_from >= options_.settle_micros) break;
-    } else {
-      settle_from = -1;
+void Engine::AddBaselineNoise(const std::vector<TickStart>& start, const TickHazards& hazards) {
+  for (size_t c = 0; c < classes_.size(); ++c) {
+    if (!classes_[c].eligible) continue;
+    for (int s = 0; s < kNumSignals; ++s) {
+      if (hazards.baseline[s] <= 0) continue;
+      tick_[c].treated.events[s] += SampleBinomial(rng_, start[c].healthy_online, hazards.baseline[s]);
+      tick_[c].control.events[s] += SampleBinomial(rng_, tick_[c].control.at_risk, hazards.baseline[s]);
     }
   }
+}
 
+void Engine::RecordProgress(int64_t now) {
+  int64_t applied = 0;
+  for (size_t c = 0; c < classes_.size(); ++c) {
+    const ClassState& cs = classes_[c];
+    tick_[c].applied = cs.applied;
+    tick_[c].acknowledged = cs.applied;
+    tick_[c].dispatched = cs.dispatched;
+    tick_[c].silent_treated = cs.silent;
+    applied += cs.applied;
+  }
+  const double eligible = static_cast<double>(result_.eligible);
+  if (!result_.reach_99_micros && static_cast<double>(applied) >= kReachShare * eligible) {
+    result_.reach_99_micros = now;
+  }
+  const double outside = eligible - static_cast<double>(policy_.HeldBackDevices());
+  if (!result_.reach_99_outside_holdback_micros &&
+      static_cast<double>(applied) >= kReachShare * outside) {
+    result_.reach_99_outside_holdback_micros = now;
+  }
+}
+
+void Engine::SimulateTick(int64_t b, int64_t now, const TickHazards& hazards) {
+  // 1. At-risk counts as the tick starts, and who is due to check in with a failure report.
+  const auto phase = static_cast<size_t>(b % phases_);
+  const std::vector<TickStart> start = OpenTick(phase);
+  // 2. Devices offered the release while offline come back and check in.
+  ReturnOfflineDevices(b, hazards.come_online);
+  // 3. Scheduled groups, including failures of devices that just applied.
+  ProcessBucket(b);
+  // 4. Crash loops and erroring devices report at each check-in (once per poll interval, at
+  // their phase); after a rollback that check-in also brings last-known-good content.
+  // Devices that joined this tick (first report just now) report again one poll later.
+  ReportRepeatingFailures(start, phase);
+  // 5. Healthy noise, the same hazard in both arms.
+  AddBaselineNoise(start, hazards);
+  // 6. Progress.
+  RecordProgress(now);
+}
+
+Status Engine::Decide(int64_t now, std::deque<Telemetry>& in_transit, PolicyAction& action) {
+  Telemetry produced;
+  produced.observed_micros = now;
+  produced.classes = tick_;
+  in_transit.push_back(std::move(produced));
+  Telemetry delivered = std::move(in_transit.front());
+  in_transit.pop_front();
+  delivered.now_micros = now;
+  delivered.lag_micros = options_.telemetry_lag_micros;
+  action.Clear();
+  RF_RETURN_IF_ERROR(policy_.OnTick(delivered, action));
+  return ApplyAction(action, now);
+}
+
+void Engine::Summarize(const SimContext& ctx, int64_t now) {
   result_.end_micros = now;
   result_.outcome = policy_.Outcome();
   result_.held_back = policy_.HeldBackDevices();
@@ -584,6 +695,37 @@ Result<SimResult> Engine::Run() {
     result_.harmed += cs.harmed;
     result_.strata.push_back(std::move(o));
   }
+}
+
+Result<SimResult> Engine::Run() {
+  RF_RETURN_IF_ERROR(CheckOptions());
+  const SimContext ctx = MakeSimContext(scenario_, options_, seed_);
+  InitClasses(ctx);
+  const int64_t max_ticks = (options_.max_duration_micros + dt_ - 1) / dt_;
+  SizeBuckets(max_ticks);
+  const TickHazards hazards = Hazards();
+  std::deque<Telemetry> in_transit = EmptyTransit();
+
+  PolicyAction action(classes_.size());
+  RF_RETURN_IF_ERROR(policy_.Start(ctx, action));
+  RF_RETURN_IF_ERROR(ApplyAction(action, 0));
+
+  int64_t settle_from = -1;  // when the policy was last seen finished with nothing in flight
+  int64_t now = 0;
+  for (int64_t b = 0; b < max_ticks; ++b) {
+    now = (b + 1) * dt_;
+    SimulateTick(b, now, hazards);
+    // 7. The controller decides on what it has received.
+    RF_RETURN_IF_ERROR(Decide(now, in_transit, action));
+    // 8. Done when the policy is and nothing is in flight, after a settling period.
+    if (policy_.Finished() && !InFlight()) {
+      if (settle_from < 0) settle_from = now;
+      if (now - settle_from >= options_.settle_micros) break;
+    } else {
+      settle_from = -1;
+    }
+  }
+  Summarize(ctx, now);
   return std::move(result_);
 }
 

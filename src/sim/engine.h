@@ -35,6 +35,10 @@ struct SimulationOptions {
   // A device is declared silent this long after its last check-in. Normally the plan's
   // gate.silence_after; every policy sees the same silence events.
   int64_t silence_after_micros = 90'000'000;
+  // Post-apply confirmation (rollout/confirmation.h), normally the plan's gate.confirm_after: a
+  // device that applied checks in again this long (jittered) after its apply report, and one that
+  // stops before confirming is silent at the confirmation deadline. 0 = off.
+  int64_t confirm_after_micros = 0;
   // A device that crashed once (no repeats_on_boot) is back this long after its crash.
   int64_t reboot_micros = 5 * 60'000'000LL;
   // Hard end of a run. 8 days covers a 7-day phased release and its stragglers.

@@ -290,6 +290,7 @@ Result<ScenarioRun> RunScenario(const Scenario& scenario, const ScenarioFiles& f
   }
   SimulationOptions sim = options.simulation;
   sim.silence_after_micros = run.plan.gate.silence_after_micros;
+  sim.confirm_after_micros = run.plan.gate.confirm_after_micros;
   for (const std::string& name : options.policies) {
     std::vector<SimResult> results;
     for (int i = 0; i < options.runs; ++i) {

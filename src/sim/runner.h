@@ -48,7 +48,8 @@ struct RunOptions {
   uint64_t seed = 1;
   int runs = 1;  // run i uses seed + i
   bool skip_layer1 = false;
-  // Engine settings; silence_after_micros is replaced by the plan's gate.silence_after.
+  // Engine settings; silence_after_micros and confirm_after_micros are replaced by the
+  // plan's gate.silence_after and gate.confirm_after.
   SimulationOptions simulation;
   // Settings of the ringfence policy (gate options other than alpha).
   RingfencePolicyOptions ringfence;

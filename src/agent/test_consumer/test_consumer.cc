@@ -2,6 +2,7 @@
 // process protocol (docs/sdk.md) for the made-up content type `test_rule`, and misbehaves when a
 // bundle item asks it to:
 //   {"id": "...", "crash_on": "load"|"run"}   SIGSEGV in `load`, or shortly after starting `run`
+//   {"id": "...", "crash_after_ms": "N"}      SIGSEGV N ms after `run` started (a late crash)
 //   {"id": "...", "hang_on": "load"}          spin on the CPU in `load`
 //   {"id": "...", "oom_on": "load"}           allocate and touch memory until stopped in `load`
 //   {"id": "...", "health": "degraded"|"failed"}  push that health report once `run` started
@@ -12,6 +13,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -39,6 +41,7 @@ struct Loaded {
   std::string label;  // channel:version
   bool crash_load = false, crash_run = false, hang_load = false, oom_load = false;
   std::string health;  // "degraded" or "failed": pushed as a health report once `run` started
+  int64_t crash_after_ms = -1;  // `run` crashes this long after it started (-1: never)
   int connect_port = 0;  // `load` tries TCP 127.0.0.1:port and fails (exit 3) if it connects
 };
 
@@ -71,6 +74,9 @@ bool LoadFile(const std::string& path, Loaded* out) {
     out->oom_load |= is("oom_on", "load");
     if (is("health", "degraded") && out->health.empty()) out->health = "degraded";
     if (is("health", "failed")) out->health = "failed";
+    if (const auto* p = io.if_contains("crash_after_ms"); p && p->is_string()) {
+      out->crash_after_ms = std::atoll(std::string(p->get_string()).c_str());
+    }
     if (const auto* p = io.if_contains("connect_port"); p && p->is_string()) {
       out->connect_port = std::atoi(std::string(p->get_string()).c_str());
     }
@@ -152,6 +158,7 @@ int main(int argc, char** argv) {
     if (run_delay_ms > 0) ::usleep(static_cast<useconds_t>(run_delay_ms) * 1000);
     std::string labels, health;
     bool crash = false;
+    int64_t crash_after_ms = -1;
     for (size_t i = 1; i < args.size(); ++i) {
       Loaded l;
       if (!LoadFile(args[i], &l)) {
@@ -160,6 +167,7 @@ int main(int argc, char** argv) {
       }
       labels += " " + l.label;
       crash |= l.crash_run;
+      if (l.crash_after_ms >= 0) crash_after_ms = l.crash_after_ms;
       if (health != "failed" && !l.health.empty()) health = l.health;
     }
     AppendLog(log, "run" + labels);
@@ -175,7 +183,16 @@ int main(int argc, char** argv) {
       ::usleep(20'000);
       ::raise(SIGSEGV);
     }
-    while (!g_stop) ::usleep(10'000);
+    struct timespec start;
+    ::clock_gettime(CLOCK_MONOTONIC, &start);
+    while (!g_stop) {
+      ::usleep(10'000);
+      if (crash_after_ms < 0) continue;
+      struct timespec t;
+      ::clock_gettime(CLOCK_MONOTONIC, &t);
+      const int64_t ms = (t.tv_sec - start.tv_sec) * 1000 + (t.tv_nsec - start.tv_nsec) / 1'000'000;
+      if (ms >= crash_after_ms) ::raise(SIGSEGV);
+    }
     return 0;
   }
   std::fprintf(stderr, "unknown command '%s'\n", args[0].c_str());
