@@ -4,6 +4,7 @@
 // search with ECMAScript std::regex, so that is what is analysed here.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -108,6 +109,38 @@ TEST(RegexCorpusTest, CloudflareWafRuleIsRefusedWithAnAttack) {
   EXPECT_EQ(r.cost, RegexCost::kPolynomial) << r.reason;
   EXPECT_GE(r.degree, 3) << r.reason;
   ASSERT_TRUE(r.attack.has_value());
+
+  // The attack makes PCRE2's interpreter slow. Measured in its own unit of work, deterministic
+  // under any load: the smallest match limit (calls of PCRE2's internal match function) with which
+  // pcre2_match finishes. Doubling the pumped part must more than triple it (super-linear), and at
+  // 1,000 pumps it must be far beyond what an input of that length needs on a linear pattern.
+  auto steps = [&](const std::string& input) -> uint64_t {
+    auto clock = [] { return std::chrono::nanoseconds(0); };  // time is not what is measured here
+    uint64_t lo = 1, hi = 1;
+    while (!RunRegexAttack(rule, RegexDialect::kPcre2, RegexMode::kSearch, input, clock,
+                           static_cast<uint32_t>(hi)).ok()) {
+      lo = hi + 1;
+      hi *= 2;
+      if (hi > (1ull << 31)) return hi;
+    }
+    while (lo < hi) {
+      const uint64_t mid = lo + (hi - lo) / 2;
+      if (RunRegexAttack(rule, RegexDialect::kPcre2, RegexMode::kSearch, input, clock,
+                         static_cast<uint32_t>(mid)).ok()) {
+        hi = mid;
+      } else {
+        lo = mid + 1;
+      }
+    }
+    return lo;
+  };
+  const uint64_t s250 = steps(r.attack->Build(250)), s500 = steps(r.attack->Build(500));
+  const uint64_t s1000 = steps(r.attack->Build(1000));
+  const uint64_t benign = steps(std::string(r.attack->Length(1000), 'x'));
+  EXPECT_GE(s500, 3 * s250) << s250 << " " << s500;
+  EXPECT_GE(s1000, 3 * s500) << s500 << " " << s1000;
+  EXPECT_GE(s1000, 100 * benign) << benign << " " << s1000;
+  RecordProperty("pcre2_match_calls_at_1000_pumps", std::to_string(s1000));
 }
 
 }  // namespace

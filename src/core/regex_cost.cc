@@ -45,6 +45,7 @@ struct Node {
   // kEnd: nothing can be consumed after it (ECMAScript '$', PCRE2 \z). PCRE2's '$' and \Z also
   // match before a final newline, so they are not strict.
   bool strict_end = false;
+  bool negative = false;  // kLook: (?!...)
   int begin = 0, end = 0;  // source span, for messages
 };
 
@@ -585,7 +586,7 @@ class Parser {
   }
 
   int ParseGroup(int depth, int begin) {
-    bool lookahead = false, lookbehind = false, atomic = false;
+    bool lookahead = false, lookbehind = false, atomic = false, negative = false;
     if (More() && Peek() == '?') {
       ++i_;
       if (!More()) return Fail("unterminated group");
@@ -593,6 +594,7 @@ class Parser {
       if (k == ':') {
       } else if (k == '=' || k == '!') {
         lookahead = true;
+        negative = k == '!';
       } else if (k == '<' && More() && (Peek() == '=' || Peek() == '!')) {
         ++i_;
         lookbehind = true;
@@ -630,7 +632,11 @@ class Parser {
     ++i_;
     // A lookbehind (PCRE2: fixed length, no loops) only reads what is behind: an opaque assertion.
     if (lookbehind) return AssertNode(Node::kOther, begin);
-    if (lookahead) return Wrap(Node::kLook, inner, begin);
+    if (lookahead) {
+      const int look = Wrap(Node::kLook, inner, begin);
+      nodes_[look].negative = negative;
+      return look;
+    }
     if (atomic) return Wrap(Node::kAtomic, inner, begin);
     return inner;
   }
@@ -834,7 +840,9 @@ class GlushkovBuilder {
         // It may fail, so reaching it is not yet a match. \b and \B are taken as holding: the
         // simulation cannot see neighbouring bytes, and after a loop over word (or non-word)
         // bytes a boundary is almost always at hand (`\d+\b` searched matches at once).
-        r.clean_nullable = node.assertion == Node::kWord;
+        // '^' (not multiline) is reached only at the input's start (Concat links no consumed
+        // position to what follows it), where it holds.
+        r.clean_nullable = node.assertion == Node::kWord || node.assertion == Node::kBegin;
         r.free_nullable = node.assertion != Node::kBegin;
         r.open_nullable = !node.strict_end;
         return r;
@@ -850,6 +858,8 @@ class GlushkovBuilder {
         a_.look_last[n] = body.last;
         Info r;
         r.clean_nullable = false;
+        // A positive lookahead whose body must pass '^' holds only at the input's start.
+        if (!node.negative) r.free_nullable = body.free_nullable;
         r.first = std::move(body.first);
         r.free_first = std::move(body.free_first);
         return r;
