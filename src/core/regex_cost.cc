@@ -2,6 +2,8 @@
 
 #include <re2/re2.h>
 
+#include "core/regex_engines.h"
+
 #include <algorithm>
 #include <bitset>
 #include <functional>
@@ -1101,6 +1103,8 @@ class Analyzer {
       if (classes.insert(std::move(sig)).second) byte_classes_.push_back(c);
     }
     mark_.assign(n_, 0);
+    if (opts_.dialect == RegexDialect::kPcre2) required_byte_ = Pcre2RequiredByte(pattern_, opts_.mode);
+    if (required_byte_ >= 0) byte_classes_.insert(byte_classes_.begin(), required_byte_);
     Components(a_.follow, &comp_, &cyclic_);
   }
 
@@ -1249,10 +1253,13 @@ class Analyzer {
     std::vector<std::string> out;
     std::vector<int> start;
     if (Run(base, with_p0, &start) != 0) return out;
-    if (start.empty()) return {""};
+    auto usable = [&](const std::string& w) {
+      return required_byte_ < 0 || w.find(static_cast<char>(required_byte_)) != std::string::npos;
+    };
+    if (start.empty()) return usable("") ? std::vector<std::string>{""} : out;
     std::set<std::vector<int>> seen{start};
     std::vector<std::pair<std::vector<int>, std::string>> level{{start, ""}}, next_level;
-    if (!EndsOk(start)) out.push_back("");
+    if (!EndsOk(start) && usable("")) out.push_back("");
     std::vector<int> next;
     for (size_t len = 1; len <= kMaxLength && !level.empty() && out.size() < kMaxSuffixes; ++len) {
       next_level.clear();
@@ -1260,10 +1267,10 @@ class Analyzer {
         for (int c : byte_classes_) {
           if (!Advance(set, static_cast<unsigned char>(c), with_p0, &next)) return out;
           std::string w = word + static_cast<char>(c);
-          if (next.empty()) {
-            out.push_back(w);
+          if (next.empty()) {  // every path died; the required byte can still come after
+            out.push_back(usable(w) ? w : w + static_cast<char>(required_byte_));
           } else if (!Stopped(next)) {
-            if (!EndsOk(next)) out.push_back(w);
+            if (!EndsOk(next) && usable(w)) out.push_back(w);
             if (seen.size() < kMaxSets && seen.insert(next).second) next_level.push_back({next, w});
           }
           if (out.size() >= kMaxSuffixes) return out;
@@ -1334,6 +1341,9 @@ class Analyzer {
   int look_ = -1;                     // Validate: the witness's lookahead, or -1
   std::vector<char> stop_, end_ok_;   // Validate: see SetWitness
   std::vector<char> mark_;            // Advance: scratch
+  // PCRE2: a byte every match holds (see Pcre2RequiredByte); an attack lacking it fails at once,
+  // without backtracking, so every suffix must contain it. -1: none.
+  int required_byte_ = -1;
   std::vector<int> comp_;
   std::vector<bool> cyclic_;
   std::vector<bool> from_, to_;  // FindPolynomial: reachable from p, reaching q
