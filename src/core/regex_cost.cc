@@ -856,8 +856,9 @@ class GlushkovBuilder {
         // retries it on every backtrack of what came before); the main path goes on unchanged,
         // with an assertion that may fail.
         Info body = Visit(node.kids[0], atomic, n);
-        a_.look_clean_last[n] = body.clean_last;
-        a_.look_last[n] = body.last;
+        // A lookahead in a counted repetition is visited once per copy: keep every copy's ends.
+        Append(&a_.look_clean_last[n], body.clean_last);
+        Append(&a_.look_last[n], body.last);
         Info r;
         r.clean_nullable = false;
         // A positive lookahead whose body must pass '^' holds only at the input's start.
