@@ -1090,22 +1090,7 @@ class Analyzer {
     for (int c = 0; c < 256; ++c) {
       for (int p = 1; p < n_; ++p) popularity_[c] += a_.sets[p].test(c);
     }
-    // One byte per class of bytes no position tells apart, the rarest (and printable) first.
-    std::vector<int> order(256);
-    for (int c = 0; c < 256; ++c) order[c] = c;
-    std::stable_sort(order.begin(), order.end(), [&](int x, int y) {
-      auto rank = [&](int c) { return popularity_[c] * 4 + (isprint(c) ? 0 : 1); };
-      return rank(x) < rank(y);
-    });
-    std::set<std::vector<bool>> classes;
-    for (int c : order) {
-      std::vector<bool> sig(n_);
-      for (int p = 1; p < n_; ++p) sig[p] = a_.sets[p].test(c);
-      if (classes.insert(std::move(sig)).second) byte_classes_.push_back(c);
-    }
     mark_.assign(n_, 0);
-    if (opts_.dialect == RegexDialect::kPcre2) required_byte_ = Pcre2RequiredByte(pattern_, opts_.mode);
-    if (required_byte_ >= 0) byte_classes_.insert(byte_classes_.begin(), required_byte_);
     Components(a_.follow, &comp_, &cyclic_);
   }
 
@@ -1245,12 +1230,35 @@ class Analyzer {
     return Run(s, with_p0, &cur) == 0 && (cur.empty() || !EndsOk(cur));
   }
 
+  // The byte classes and PCRE2's required byte, computed on the first validation only (most
+  // patterns have no witness, and this costs O(256 n)).
+  void PrepareSuffixSearch() {
+    if (suffix_search_ready_) return;
+    suffix_search_ready_ = true;
+    // One byte per class of bytes no position tells apart, the rarest (and printable) first.
+    std::vector<int> order(256);
+    for (int c = 0; c < 256; ++c) order[c] = c;
+    std::stable_sort(order.begin(), order.end(), [&](int x, int y) {
+      auto rank = [&](int c) { return popularity_[c] * 4 + (isprint(c) ? 0 : 1); };
+      return rank(x) < rank(y);
+    });
+    std::set<std::vector<bool>> classes;
+    for (int c : order) {
+      std::vector<bool> sig(n_);
+      for (int p = 1; p < n_; ++p) sig[p] = a_.sets[p].test(c);
+      if (classes.insert(std::move(sig)).second) byte_classes_.push_back(c);
+    }
+    if (opts_.dialect == RegexDialect::kPcre2) required_byte_ = Pcre2RequiredByte(pattern_, opts_.mode);
+    if (required_byte_ >= 0) byte_classes_.insert(byte_classes_.begin(), required_byte_);
+  }
+
   // Suffixes that make the attempt fail after `base`, shortest first (breadth-first over the
   // sets of live positions, one representative byte per class of equivalent bytes, the rarest
   // and printable first): "" if failing at the end already does it, else up to three bytes
   // ("0\0" for ^[\D1]+[0-9]*$, "\n\0" for \s*(.*?)\s*([#;].*)?$).
   std::vector<std::string> FailingSuffixes(const std::string& base, bool with_p0) {
     constexpr size_t kMaxSuffixes = 6, kMaxSets = 256, kMaxLength = 3;
+    PrepareSuffixSearch();
     std::vector<std::string> out;
     std::vector<int> start;
     if (Run(base, with_p0, &start) != 0) return out;
@@ -1345,6 +1353,7 @@ class Analyzer {
   // PCRE2: a byte every match holds (see Pcre2RequiredByte); an attack lacking it fails at once,
   // without backtracking, so every suffix must contain it. -1: none.
   int required_byte_ = -1;
+  bool suffix_search_ready_ = false;
   std::vector<int> comp_;
   std::vector<bool> cyclic_;
   std::vector<bool> from_, to_;  // FindPolynomial: reachable from p, reaching q
