@@ -45,6 +45,15 @@ Status CompilePcre2(std::string_view pattern) {
   return code.ok() ? Status::Ok() : code.status();
 }
 
+int Pcre2RequiredByte(std::string_view pattern, RegexMode mode) {
+  auto code = CompilePcre2Code(pattern, mode);
+  if (!code.ok()) return -1;
+  uint32_t type = 0, unit = 0;
+  if (pcre2_pattern_info(code->get(), PCRE2_INFO_LASTCODETYPE, &type) != 0 || type != 1) return -1;
+  if (pcre2_pattern_info(code->get(), PCRE2_INFO_LASTCODEUNIT, &unit) != 0 || unit > 0xff) return -1;
+  return static_cast<int>(unit);
+}
+
 Result<std::chrono::nanoseconds> RunRegexAttack(
     std::string_view pattern, RegexDialect dialect, RegexMode mode, std::string_view input,
     const std::function<std::chrono::nanoseconds()>& now, uint32_t pcre2_match_limit) {

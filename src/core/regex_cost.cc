@@ -2,6 +2,8 @@
 
 #include <re2/re2.h>
 
+#include "core/regex_engines.h"
+
 #include <algorithm>
 #include <bitset>
 #include <functional>
@@ -34,13 +36,18 @@ using CharSet = std::bitset<256>;
 // Parsing (ECMAScript as accepted by libstdc++'s std::regex, or PCRE2) into a small AST.
 
 struct Node {
-  enum Kind { kEmpty, kSet, kConcat, kAlt, kRepeat, kAssert, kAtomic } kind = kEmpty;
-  // kAssert: '^' (anchors), '$' or \z, \b or \B, anything else (lookarounds, multiline ^ $).
+  // kLook: a lookahead (?=...) or (?!...); its body runs as a side branch at that point.
+  enum Kind { kEmpty, kSet, kConcat, kAlt, kRepeat, kAssert, kAtomic, kLook } kind = kEmpty;
+  // kAssert: '^' (anchors), '$' or \z, \b or \B, anything else (lookbehinds, multiline ^ $).
   enum Assertion { kBegin, kEnd, kOther, kWord };
   CharSet set;             // kSet
-  std::vector<int> kids;   // kConcat, kAlt, kRepeat and kAtomic (one kid)
+  std::vector<int> kids;   // kConcat, kAlt, kRepeat, kAtomic and kLook (one kid)
   int min = 0, max = 0;    // kRepeat; max == -1: unbounded
   Assertion assertion = kOther;
+  // kEnd: nothing can be consumed after it (ECMAScript '$', PCRE2 \z). PCRE2's '$' and \Z also
+  // match before a final newline, so they are not strict.
+  bool strict_end = false;
+  bool negative = false;  // kLook: (?!...)
   int begin = 0, end = 0;  // source span, for messages
 };
 
@@ -196,7 +203,7 @@ class Parser {
         possessive = true;
       }
       const Node& a = nodes_[atom];
-      if (a.kind == Node::kAssert && !pcre_) {
+      if (a.kind == Node::kAssert && !pcre_ && p_[atom_begin] != '(') {
         return Fail("nothing to repeat at offset " + std::to_string(atom_begin));
       }
       if (a.kind == Node::kEmpty && a.end > a.begin && p_[a.begin] != '(') {
@@ -243,10 +250,11 @@ class Parser {
     n.end = static_cast<int>(i_);
     return Add(std::move(n));
   }
-  int AssertNode(Node::Assertion a, int begin) {
+  int AssertNode(Node::Assertion a, int begin, bool strict_end = false) {
     Node n;
     n.kind = Node::kAssert;
     n.assertion = a;
+    n.strict_end = a == Node::kEnd && strict_end;
     n.begin = begin;
     n.end = static_cast<int>(i_);
     return Add(std::move(n));
@@ -416,6 +424,7 @@ class Parser {
         case 'z': case 'Z':
           *assertion = in_class ? -1 : Node::kEnd;
           if (in_class) set->set(static_cast<unsigned char>(c));
+          strict_end_ = c == 'z';
           return true;
         case 'K':
           *assertion = Node::kOther;
@@ -477,7 +486,7 @@ class Parser {
       first = false;
       CharSet lo_set;
       int lo = -1;
-      if (pcre_ && c == '[' && PosixClass(&lo_set)) {
+      if (c == '[' && PosixClass(&lo_set)) {  // libstdc++'s ECMAScript has them too
         s |= lo_set;
         continue;
       }
@@ -579,17 +588,18 @@ class Parser {
   }
 
   int ParseGroup(int depth, int begin) {
-    bool lookaround = false, atomic = false;
+    bool lookahead = false, lookbehind = false, atomic = false, negative = false;
     if (More() && Peek() == '?') {
       ++i_;
       if (!More()) return Fail("unterminated group");
       char k = p_[i_++];
       if (k == ':') {
       } else if (k == '=' || k == '!') {
-        lookaround = true;
+        lookahead = true;
+        negative = k == '!';
       } else if (k == '<' && More() && (Peek() == '=' || Peek() == '!')) {
         ++i_;
-        lookaround = true;
+        lookbehind = true;
       } else if (k == '<' || (pcre_ && (k == '\'' || (k == 'P' && More() && Peek() == '<')))) {
         char close = k == '\'' ? '\'' : '>';
         while (More() && Peek() != close) ++i_;  // named group
@@ -622,7 +632,13 @@ class Parser {
     if (inner < 0) return -1;
     if (!More() || Peek() != ')') return Fail("missing ')' for group at offset " + std::to_string(begin));
     ++i_;
-    if (lookaround) return AssertNode(Node::kOther, begin);
+    // A lookbehind (PCRE2: fixed length, no loops) only reads what is behind: an opaque assertion.
+    if (lookbehind) return AssertNode(Node::kOther, begin);
+    if (lookahead) {
+      const int look = Wrap(Node::kLook, inner, begin);
+      nodes_[look].negative = negative;
+      return look;
+    }
     if (atomic) return Wrap(Node::kAtomic, inner, begin);
     return inner;
   }
@@ -647,7 +663,7 @@ class Parser {
       case '^':
         return AssertNode(flags_.multiline ? Node::kOther : Node::kBegin, begin);
       case '$':
-        return AssertNode(flags_.multiline ? Node::kOther : Node::kEnd, begin);
+        return AssertNode(flags_.multiline ? Node::kOther : Node::kEnd, begin, !pcre_);
       case '\\': {
         if (pcre_ && More() && Peek() == 'Q') {  // \Q...\E: literal text
           ++i_;
@@ -671,8 +687,9 @@ class Parser {
         }
         CharSet s;
         int assertion;
+        strict_end_ = false;
         if (!ParseEscape(&s, &assertion, false)) return -1;
-        if (assertion >= 0) return AssertNode(static_cast<Node::Assertion>(assertion), begin);
+        if (assertion >= 0) return AssertNode(static_cast<Node::Assertion>(assertion), begin, strict_end_);
         return SetNode(s, begin);
       }
       case '*':
@@ -693,6 +710,7 @@ class Parser {
   int max_nesting_;
   bool pcre_;
   Flags flags_;
+  bool strict_end_ = false;  // set by ParseEscape for \z
   std::vector<Node> nodes_;
   std::string error_;
 };
@@ -704,6 +722,11 @@ struct Automaton {
   std::vector<CharSet> sets;  // per position (index 0 is the start state, matching nothing)
   std::vector<int> atom;      // AST node of each position, for messages (-1: none)
   std::vector<int> atomic;    // outermost atomic group/possessive node holding it, or -1
+  std::vector<int> look;      // innermost lookahead (kLook node) holding it, or -1
+  // Per lookahead node: the positions after which its body has matched, without passing an
+  // assertion (clean) or possibly through one (at the end of the input). Reaching them ends the
+  // lookahead's own backtracking.
+  std::map<int, std::vector<int>> look_clean_last, look_last;
   std::vector<std::vector<std::pair<int, uint32_t>>> follow;  // merged later
   std::vector<bool> final_pos;  // the pattern can end after this position (assertions allowed)
   std::vector<bool> safe;       // search: reaching it is a match (the rest is empty, no assertion)
@@ -712,24 +735,30 @@ struct Automaton {
 
 class GlushkovBuilder {
  public:
-  GlushkovBuilder(const std::vector<Node>& nodes, size_t max_positions)
-      : nodes_(nodes), max_positions_(max_positions) {
+  // `libstdcxx_empty_iteration`: the matcher is libstdc++'s, which lets a loop body match empty
+  // once more at the same position (its _M_rep_once_more allows two entries per position), so a
+  // loop whose body can match empty has two ways to start each iteration: (a|)* is exponential.
+  GlushkovBuilder(const std::vector<Node>& nodes, size_t max_positions, bool libstdcxx_empty_iteration)
+      : nodes_(nodes), max_positions_(max_positions), libstdcxx_empty_iteration_(libstdcxx_empty_iteration) {
     a_.sets.emplace_back();
     a_.atom.push_back(-1);
     a_.atomic.push_back(-1);
+    a_.look.push_back(-1);
     a_.follow.emplace_back();
   }
 
   // first/last position sets of a subexpression. "clean": without passing an assertion; "free":
-  // without passing a '^' anchor.
+  // without passing a '^' anchor; "open": without passing a strict end ('$'), so more input can
+  // be consumed after it. `first` includes the first positions of lookahead bodies met on the way
+  // (side branches: their last positions lead nowhere in the main path).
   struct Info {
-    bool nullable = true, clean_nullable = true, free_nullable = true;
-    std::vector<int> first, free_first, last, clean_last;
+    bool nullable = true, clean_nullable = true, free_nullable = true, open_nullable = true;
+    std::vector<int> first, free_first, last, clean_last, open_last;
   };
 
   // Builds the automaton of `root`; adds the search loop when `search`. False on overflow.
   bool Build(int root, bool search) {
-    Info info = Visit(root, -1);
+    Info info = Visit(root, -1, -1);
     if (overflow_) return false;
     Link({0}, info.first);
     const size_t n = a_.sets.size();
@@ -746,6 +775,7 @@ class GlushkovBuilder {
       a_.sets.push_back(all);
       a_.atom.push_back(-1);
       a_.atomic.push_back(-1);
+      a_.look.push_back(-1);
       a_.follow.emplace_back();
       Link({0, a_.p0}, {a_.p0});
       Link({a_.p0}, info.free_first);
@@ -775,25 +805,33 @@ class GlushkovBuilder {
   }
 
   Info Concat(Info a, const Info& b) {
-    Link(a.last, b.first);
+    // After consuming a byte the input's start is behind: a '^' (not multiline) cannot hold, so
+    // only b's free first positions follow; and nothing follows a strict '$'.
+    Link(a.open_last, b.free_first);
     Info r;
     r.nullable = a.nullable && b.nullable;
     r.clean_nullable = a.clean_nullable && b.clean_nullable;
     r.free_nullable = a.free_nullable && b.free_nullable;
+    r.open_nullable = a.open_nullable && b.open_nullable;
     r.first = a.first;
-    if (a.nullable) Append(&r.first, b.first);
+    if (a.open_nullable) Append(&r.first, b.first);
     r.free_first = a.free_first;
-    if (a.free_nullable) Append(&r.free_first, b.free_first);
+    if (a.free_nullable && a.open_nullable) Append(&r.free_first, b.free_first);
     r.last = b.last;
     if (b.nullable) Append(&r.last, a.last);
     r.clean_last = b.clean_last;
     if (b.clean_nullable) Append(&r.clean_last, a.clean_last);
+    r.open_last = b.open_last;
+    if (b.open_nullable) Append(&r.open_last, a.open_last);
     return r;
   }
 
-  static void MakeOptional(Info* e) { e->nullable = e->clean_nullable = e->free_nullable = true; }
+  static void MakeOptional(Info* e) {
+    e->nullable = e->clean_nullable = e->free_nullable = e->open_nullable = true;
+  }
 
-  Info Visit(int n, int atomic) {
+  // `atomic`: outermost atomic node around n, `look`: innermost lookahead around n (or -1).
+  Info Visit(int n, int atomic, int look) {
     if (overflow_) return {};
     const Node& node = nodes_[n];
     switch (node.kind) {
@@ -804,12 +842,31 @@ class GlushkovBuilder {
         // It may fail, so reaching it is not yet a match. \b and \B are taken as holding: the
         // simulation cannot see neighbouring bytes, and after a loop over word (or non-word)
         // bytes a boundary is almost always at hand (`\d+\b` searched matches at once).
-        r.clean_nullable = node.assertion == Node::kWord;
+        // '^' (not multiline) is reached only at the input's start (Concat links no consumed
+        // position to what follows it), where it holds.
+        r.clean_nullable = node.assertion == Node::kWord || node.assertion == Node::kBegin;
         r.free_nullable = node.assertion != Node::kBegin;
+        r.open_nullable = !node.strict_end;
         return r;
       }
       case Node::kAtomic:
-        return Visit(node.kids[0], atomic >= 0 ? atomic : n);
+        return Visit(node.kids[0], atomic >= 0 ? atomic : n, look);
+      case Node::kLook: {
+        // The body runs from here as a side branch (a backtracking matcher explores it, and
+        // retries it on every backtrack of what came before); the main path goes on unchanged,
+        // with an assertion that may fail.
+        Info body = Visit(node.kids[0], atomic, n);
+        // A lookahead in a counted repetition is visited once per copy: keep every copy's ends.
+        Append(&a_.look_clean_last[n], body.clean_last);
+        Append(&a_.look_last[n], body.last);
+        Info r;
+        r.clean_nullable = false;
+        // A positive lookahead whose body must pass '^' holds only at the input's start.
+        if (!node.negative) r.free_nullable = body.free_nullable;
+        r.first = std::move(body.first);
+        r.free_first = std::move(body.free_first);
+        return r;
+      }
       case Node::kSet: {
         if (a_.sets.size() > max_positions_) {
           overflow_ = true;
@@ -819,29 +876,32 @@ class GlushkovBuilder {
         a_.sets.push_back(node.set);
         a_.atom.push_back(n);
         a_.atomic.push_back(atomic);
+        a_.look.push_back(look);
         a_.follow.emplace_back();
         Info r;
-        r.nullable = r.clean_nullable = r.free_nullable = false;
-        r.first = r.free_first = r.last = r.clean_last = {p};
+        r.nullable = r.clean_nullable = r.free_nullable = r.open_nullable = false;
+        r.first = r.free_first = r.last = r.clean_last = r.open_last = {p};
         return r;
       }
       case Node::kConcat: {
         Info r;
-        for (int k : node.kids) r = Concat(std::move(r), Visit(k, atomic));
+        for (int k : node.kids) r = Concat(std::move(r), Visit(k, atomic, look));
         return r;
       }
       case Node::kAlt: {
         Info r;
-        r.nullable = r.clean_nullable = r.free_nullable = false;
+        r.nullable = r.clean_nullable = r.free_nullable = r.open_nullable = false;
         for (int k : node.kids) {
-          Info b = Visit(k, atomic);
+          Info b = Visit(k, atomic, look);
           r.nullable = r.nullable || b.nullable;
           r.clean_nullable = r.clean_nullable || b.clean_nullable;
           r.free_nullable = r.free_nullable || b.free_nullable;
+          r.open_nullable = r.open_nullable || b.open_nullable;
           Append(&r.first, b.first);
           Append(&r.free_first, b.free_first);
           Append(&r.last, b.last);
           Append(&r.clean_last, b.clean_last);
+          Append(&r.open_last, b.open_last);
         }
         return r;
       }
@@ -849,17 +909,18 @@ class GlushkovBuilder {
         const int kid = node.kids[0];
         if (node.max == -1) {
           Info r;
-          for (int i = 0; i + 1 < node.min; ++i) r = Concat(std::move(r), Visit(kid, atomic));
-          Info loop = Visit(kid, atomic);
-          Link(loop.last, loop.first);  // the repetition's back edge
+          for (int i = 0; i + 1 < node.min; ++i) r = Concat(std::move(r), Visit(kid, atomic, look));
+          Info loop = Visit(kid, atomic, look);
+          Link(loop.open_last, loop.free_first);  // the repetition's back edge
+          if (libstdcxx_empty_iteration_ && loop.nullable) Link(loop.open_last, loop.free_first);
           if (node.min == 0) MakeOptional(&loop);
           return Concat(std::move(r), loop);
         }
         Info r;
-        for (int i = 0; i < node.min; ++i) r = Concat(std::move(r), Visit(kid, atomic));
+        for (int i = 0; i < node.min; ++i) r = Concat(std::move(r), Visit(kid, atomic, look));
         // Optional tail as nested optionals (E(E(E)?)?)?, which adds no ambiguity of its own.
         std::vector<Info> tail;
-        for (int i = node.min; i < node.max && !overflow_; ++i) tail.push_back(Visit(kid, atomic));
+        for (int i = node.min; i < node.max && !overflow_; ++i) tail.push_back(Visit(kid, atomic, look));
         Info opt;
         for (auto it = tail.rbegin(); it != tail.rend(); ++it) {
           Info e = Concat(std::move(*it), opt);
@@ -874,6 +935,7 @@ class GlushkovBuilder {
 
   const std::vector<Node>& nodes_;
   size_t max_positions_;
+  bool libstdcxx_empty_iteration_;
   bool overflow_ = false;
   Automaton a_;
 };
@@ -942,7 +1004,7 @@ std::string Quote(std::string_view pattern, const Node& n) {
 bool Nullable(const std::vector<Node>& nodes, int n) {
   const Node& node = nodes[n];
   switch (node.kind) {
-    case Node::kEmpty: case Node::kAssert: return true;
+    case Node::kEmpty: case Node::kAssert: case Node::kLook: return true;
     case Node::kSet: return false;
     case Node::kConcat: case Node::kAtomic:
       for (int k : node.kids) {
@@ -963,6 +1025,7 @@ bool MatchesSomething(const std::vector<Node>& nodes, int n) {
   const Node& node = nodes[n];
   if (node.kind == Node::kSet) return node.set.any();
   if (node.kind == Node::kRepeat && node.max == 0) return false;
+  if (node.kind == Node::kLook) return false;  // consumes nothing on the main path
   for (int k : node.kids) {
     if (MatchesSomething(nodes, k)) return true;
   }
@@ -1027,6 +1090,7 @@ class Analyzer {
     for (int c = 0; c < 256; ++c) {
       for (int p = 1; p < n_; ++p) popularity_[c] += a_.sets[p].test(c);
     }
+    mark_.assign(n_, 0);
     Components(a_.follow, &comp_, &cyclic_);
   }
 
@@ -1100,54 +1164,141 @@ class Analyzer {
     return false;
   }
 
-  // Simulates one match attempt on `s` over every path at once (and, with `with_p0`, the
-  // attempts at every later start too). True if none of them matches: under search semantics a
-  // path that reaches a safe position has matched; at the end, a final position matches.
-  bool AttemptFails(const std::string& s, bool with_p0) {
-    std::vector<char> in(a_.sets.size(), 0);
-    std::vector<int> cur{0}, next;
-    auto matched = [&](const std::vector<int>& set) {
-      for (int q : set) {
-        if (a_.safe[q]) return true;
-      }
-      return false;
-    };
-    if (matched(cur)) return false;
-    for (char ch : s) {
-      const unsigned char c = static_cast<unsigned char>(ch);
-      next.clear();
-      for (int v : cur) {
-        for (auto [u, m] : a_.follow[v]) {
-          if (!Step()) return false;
-          if (in[u] || !a_.sets[u].test(c) || (u == a_.p0 && !with_p0)) continue;
-          in[u] = 1;
-          next.push_back(u);
-        }
-      }
-      for (int u : next) in[u] = 0;
-      cur.swap(next);
-      if (cur.empty()) return true;  // every path died: the attempt has failed
-      if (matched(cur)) return false;
+  // The simulation below follows every path of one match attempt at once. `stop_` marks the
+  // positions whose reaching ends the backtracking being validated: a match (under search
+  // semantics, a path reaching a safe position), or, for a witness inside a lookahead, the
+  // lookahead's body having matched (the matcher does not backtrack into a finished lookahead).
+  void SetWitness(int witness) {
+    look_ = witness >= 0 ? a_.look[witness] : -1;
+    stop_.assign(n_, 0);
+    end_ok_.assign(n_, 0);
+    for (int q = 0; q < n_; ++q) stop_[q] = a_.safe[q], end_ok_[q] = a_.final_pos[q];
+    if (look_ >= 0) {
+      for (int q : a_.look_clean_last.at(look_)) stop_[q] = 1;
+      for (int q : a_.look_last.at(look_)) end_ok_[q] = 1;
     }
-    for (int q : cur) {
-      if (a_.final_pos[q]) return false;
+    // A match that starts at the very end (the pattern matching empty there) comes only after
+    // every earlier start has been tried and failed: it does not save their time.
+    if (a_.p0 >= 0) end_ok_[a_.p0] = 0;
+  }
+  bool Stopped(const std::vector<int>& set) const {
+    for (int q : set) {
+      if (stop_[q]) return true;
     }
+    return false;
+  }
+  bool EndsOk(const std::vector<int>& set) const {
+    for (int q : set) {
+      if (end_ok_[q]) return true;
+    }
+    return false;
+  }
+  // One byte of the attempt: the positions reached from `cur` on `c`. False when over budget.
+  bool Advance(const std::vector<int>& cur, unsigned char c, bool with_p0, std::vector<int>* next) {
+    next->clear();
+    for (int v : cur) {
+      for (auto [u, m] : a_.follow[v]) {
+        if (!Step()) return false;
+        if (mark_[u] || !a_.sets[u].test(c) || (u == a_.p0 && !with_p0)) continue;
+        mark_[u] = 1;
+        next->push_back(u);
+      }
+    }
+    for (int u : *next) mark_[u] = 0;
+    std::sort(next->begin(), next->end());
     return true;
   }
 
-  // Finds a suffix that makes the attempt on prefix + pump^k + suffix fail for several k, so the
-  // ambiguity is actually explored. Fills *attack; false if no one-byte suffix does it.
-  bool Validate(const std::string& prefix, const std::string& pump, bool with_p0, RegexAttack* attack) {
-    if (pump.empty()) return false;
+  // Runs the attempt over `s`. Returns 1 if it was stopped (matched), 0 otherwise with *cur the
+  // positions alive at the end (empty: every path died), -1 when over budget.
+  int Run(const std::string& s, bool with_p0, std::vector<int>* cur) {
+    std::vector<int> next;
+    *cur = {0};
+    if (Stopped(*cur)) return 1;
+    for (char ch : s) {
+      if (!Advance(*cur, static_cast<unsigned char>(ch), with_p0, &next)) return -1;
+      cur->swap(next);
+      if (cur->empty()) return 0;
+      if (Stopped(*cur)) return 1;
+    }
+    return 0;
+  }
+
+  // True if the attempt on `s` fails without stopping (SetWitness first).
+  bool AttemptFails(const std::string& s, bool with_p0) {
+    std::vector<int> cur;
+    return Run(s, with_p0, &cur) == 0 && (cur.empty() || !EndsOk(cur));
+  }
+
+  // The byte classes and PCRE2's required byte, computed on the first validation only (most
+  // patterns have no witness, and this costs O(256 n)).
+  void PrepareSuffixSearch() {
+    if (suffix_search_ready_) return;
+    suffix_search_ready_ = true;
+    // One byte per class of bytes no position tells apart, the rarest (and printable) first.
     std::vector<int> order(256);
     for (int c = 0; c < 256; ++c) order[c] = c;
     std::stable_sort(order.begin(), order.end(), [&](int x, int y) {
       auto rank = [&](int c) { return popularity_[c] * 4 + (isprint(c) ? 0 : 1); };
       return rank(x) < rank(y);
     });
-    std::vector<std::string> suffixes{""};
-    for (int c : order) suffixes.push_back(std::string(1, static_cast<char>(c)));
-    for (const std::string& suffix : suffixes) {
+    std::set<std::vector<bool>> classes;
+    for (int c : order) {
+      std::vector<bool> sig(n_);
+      for (int p = 1; p < n_; ++p) sig[p] = a_.sets[p].test(c);
+      if (classes.insert(std::move(sig)).second) byte_classes_.push_back(c);
+    }
+    if (opts_.dialect == RegexDialect::kPcre2) required_byte_ = Pcre2RequiredByte(pattern_, opts_.mode);
+    if (required_byte_ >= 0) byte_classes_.insert(byte_classes_.begin(), required_byte_);
+  }
+
+  // Suffixes that make the attempt fail after `base`, shortest first (breadth-first over the
+  // sets of live positions, one representative byte per class of equivalent bytes, the rarest
+  // and printable first): "" if failing at the end already does it, else up to three bytes
+  // ("0\0" for ^[\D1]+[0-9]*$, "\n\0" for \s*(.*?)\s*([#;].*)?$).
+  std::vector<std::string> FailingSuffixes(const std::string& base, bool with_p0) {
+    constexpr size_t kMaxSuffixes = 6, kMaxSets = 256, kMaxLength = 3;
+    PrepareSuffixSearch();
+    std::vector<std::string> out;
+    std::vector<int> start;
+    if (Run(base, with_p0, &start) != 0) return out;
+    auto usable = [&](const std::string& w) {
+      return required_byte_ < 0 || w.find(static_cast<char>(required_byte_)) != std::string::npos;
+    };
+    if (start.empty()) return usable("") ? std::vector<std::string>{""} : out;
+    std::set<std::vector<int>> seen{start};
+    std::vector<std::pair<std::vector<int>, std::string>> level{{start, ""}}, next_level;
+    if (!EndsOk(start) && usable("")) out.push_back("");
+    std::vector<int> next;
+    for (size_t len = 1; len <= kMaxLength && !level.empty() && out.size() < kMaxSuffixes; ++len) {
+      next_level.clear();
+      for (const auto& [set, word] : level) {
+        for (int c : byte_classes_) {
+          if (!Advance(set, static_cast<unsigned char>(c), with_p0, &next)) return out;
+          std::string w = word + static_cast<char>(c);
+          if (next.empty()) {  // every path died; the required byte can still come after
+            out.push_back(usable(w) ? w : w + static_cast<char>(required_byte_));
+          } else if (!Stopped(next)) {
+            if (!EndsOk(next) && usable(w)) out.push_back(w);
+            if (seen.size() < kMaxSets && seen.insert(next).second) next_level.push_back({next, w});
+          }
+          if (out.size() >= kMaxSuffixes) return out;
+        }
+      }
+      level.swap(next_level);
+    }
+    return out;
+  }
+
+  // Finds a suffix that makes the attempt on prefix + pump^k + suffix fail for several k, so the
+  // ambiguity (at position `witness`) is actually explored. Fills *attack; false if none does.
+  bool Validate(const std::string& prefix, const std::string& pump, bool with_p0, int witness,
+                RegexAttack* attack) {
+    if (pump.empty()) return false;
+    SetWitness(witness);
+    std::string base = prefix;
+    for (int i = 0; i < 5; ++i) base += pump;
+    for (const std::string& suffix : FailingSuffixes(base, with_p0)) {
       bool fails = true;
       for (size_t k : {1, 2, 5}) {
         std::string s = prefix;
@@ -1173,7 +1324,7 @@ class Analyzer {
     for (bool rare : {false, true}) {
       std::string prefix, pump;
       if (!ShortestWord(0, p, -1, rare, &prefix) || !make_pump(rare, &pump)) continue;
-      if (Validate(prefix, pump, p == a_.p0, attack)) return true;
+      if (Validate(prefix, pump, p == a_.p0, p, attack)) return true;
       if (over_) return false;
     }
     return false;
@@ -1195,6 +1346,14 @@ class Analyzer {
   const size_t max_steps_;
   bool over_ = false;
   int popularity_[256] = {};
+  std::vector<int> byte_classes_;     // representative bytes, see the constructor
+  int look_ = -1;                     // Validate: the witness's lookahead, or -1
+  std::vector<char> stop_, end_ok_;   // Validate: see SetWitness
+  std::vector<char> mark_;            // Advance: scratch
+  // PCRE2: a byte every match holds (see Pcre2RequiredByte); an attack lacking it fails at once,
+  // without backtracking, so every suffix must contain it. -1: none.
+  int required_byte_ = -1;
+  bool suffix_search_ready_ = false;
   std::vector<int> comp_;
   std::vector<bool> cyclic_;
   std::vector<bool> from_, to_;  // FindPolynomial: reachable from p, reaching q
@@ -1419,7 +1578,7 @@ void Analyzer::FindPolynomial() {
       for (bool rare : {false, true}) {
         std::string pump, prefix;
         if (!TriplesFor(p, q, &pump, rare)) break;  // no witness at all for this pair
-        if (ShortestWord(0, p, -1, rare, &prefix) && Validate(prefix, pump, p == a_.p0, &attack)) {
+        if (ShortestWord(0, p, -1, rare, &prefix) && Validate(prefix, pump, p == a_.p0, p, &attack)) {
           found = true;
           break;
         }
@@ -1498,7 +1657,7 @@ RegexCostReport AnalyzeCostAtDepth(std::string_view pattern, const RegexCostOpti
                " " + why + " (as in (a?){20}a{20})";
     return r;
   }
-  GlushkovBuilder builder(nodes, opts.max_positions);
+  GlushkovBuilder builder(nodes, opts.max_positions, opts.dialect == RegexDialect::kEcmaScript);
   if (!builder.Build(root, opts.mode == RegexMode::kSearch)) {
     r.cost = RegexCost::kUnknown;
     r.reason = "pattern expands to more than " + std::to_string(opts.max_positions) +

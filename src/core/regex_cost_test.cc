@@ -120,6 +120,84 @@ TEST(RegexCostTest, UnicodeEscapesAreExactBytes) {
   EXPECT_EQ(AnalyzeMatch("^(?:\\u0130|0)+$").cost, RegexCost::kExponential);  // both are '0'
 }
 
+// Issue 12 corpus misses, lookaheads: a lookahead's body runs (and, atomic, is abandoned once it
+// matched) every time the matcher reaches it, so a loop before it re-runs the body's loop on each
+// backtrack, and ambiguity inside a body that then fails is explored in full.
+TEST(RegexCostTest, LookaheadBodiesAreAnalysed) {
+  for (const char* p : {"^a+(?=a+)$", "^a+(?=a+a+b)$", "^a(?=a+a+b)$", "^a(?!a+a+b)$", "(?=a+a+)$",
+                        "(?=.*\\d)(?=.*[a-z])^\\w{8,64}$"}) {
+    RegexCostReport r = AnalyzeSearch(p);
+    EXPECT_NE(r.cost, RegexCost::kLinear) << p << ": " << r.reason;
+    EXPECT_TRUE(r.attack.has_value()) << p;
+  }
+  // Known gap: whether a lookahead nested in a lookahead holds is not simulated, so
+  // ^(?=a+(?=a+$)a+)$ (vulnerable) is called linear and ^(?=a+(?=a+))$ (safe) polynomial.
+  // The body matches, so the matcher never backtracks into it; the body runs once (anchored).
+  for (const char* p : {"^a(?=a+a+)$", "^(?=[a-z])\\w+$", "^(?=\\d{3})\\d+-x$", "^(?!a)b+$"}) {
+    RegexCostReport r = AnalyzeSearch(p);
+    EXPECT_EQ(r.cost, RegexCost::kLinear) << p << ": " << r.reason;
+  }
+}
+
+// Issue 12 corpus misses, empty alternatives in a loop: libstdc++ lets a loop body match empty
+// once more at the same position, so each iteration of (a|)* can start in two ways (measured:
+// ^(a|)*$ takes > 1.5 s on 4,000 a's). recheck (JavaScript semantics) calls these safe.
+TEST(RegexCostTest, LibstdcxxEmptyIterationMakesNullableLoopBodiesExponential) {
+  for (const char* p : {"^(a|)*$", "^([a-d]|)+e*$", "^(|[a-d])+e*$", "^(a|(b|))+$", "^(a?)*$"}) {
+    RegexCostReport r = AnalyzeSearch(p);
+    EXPECT_EQ(r.cost, RegexCost::kExponential) << p << ": " << r.reason;
+    EXPECT_TRUE(r.attack.has_value()) << p;
+  }
+  // Not nullable: one way per iteration.
+  EXPECT_EQ(AnalyzeSearch("^(a|b)*$").cost, RegexCost::kLinear);
+}
+
+// Issue 12 corpus false alarms: nothing is consumed after a strict '$', and '^' (not multiline)
+// cannot hold after a consumed byte; edges across them do not exist. Quantified assertion groups
+// parse (libstdc++ compiles (^)* and ($)+).
+TEST(RegexCostTest, AnchorsInsideThePatternCutImpossiblePaths) {
+  for (const char* p : {"^a$a+a+$", "^($)+a+a+$", "^(^)*$", "^($)*$", "(^\\d{1,9})+(,\\d{1,9})*$",
+                        "^(^a+)+$"}) {
+    RegexCostReport r = AnalyzeSearch(p);
+    EXPECT_EQ(r.cost, RegexCost::kLinear) << p << ": " << r.reason;
+  }
+  // Multiline anchors (PCRE2 (?m)) and PCRE2's '$' (which matches before a final newline) do not
+  // cut: the loops after them stay reachable.
+  EXPECT_NE(AnalyzeSearch("(?m)^a$\\n(a|a)+$", RegexDialect::kPcre2).cost, RegexCost::kLinear);
+  EXPECT_NE(AnalyzeSearch("^a$\\n(a|a)+$", RegexDialect::kPcre2).cost, RegexCost::kLinear);
+}
+
+// Issue 12 corpus misses: the attack needs a suffix of more than one byte to make every path fail
+// (recheck's proofs: "0\0", "\n\0", "\n\n").
+TEST(RegexCostTest, MultiByteFailingSuffixesAreFound) {
+  for (const char* p : {"^[\\D1]+[0-9]*$", "\\s*(.*?)\\s*([#;].*)?$", "^(a|b)*[^c].*$"}) {
+    RegexCostReport r = AnalyzeSearch(p);
+    EXPECT_EQ(r.cost, RegexCost::kPolynomial) << p << ": " << r.reason;
+    ASSERT_TRUE(r.attack.has_value()) << p;
+    EXPECT_GE(r.attack->suffix.size(), 2u) << p;
+  }
+}
+
+// Issue 12 corpus miss: a pattern that matches empty at the end of the input is found there only
+// after every earlier start position was tried and failed, so that match does not make the
+// attack harmless ((\d+x)?$ on 0...0! is quadratic).
+TEST(RegexCostTest, AMatchAtTheVeryEndDoesNotSaveTheEarlierStarts) {
+  for (const char* p : {"(\\d+x)?$", "\\d*$", "(\\d+(?:\\s+d(?:ay)?s?))?\\s?(\\d+(?:\\s+h(?:ou)?r?s?))?$"}) {
+    RegexCostReport r = AnalyzeSearch(p);
+    EXPECT_EQ(r.cost, RegexCost::kPolynomial) << p << ": " << r.reason;
+  }
+  EXPECT_EQ(AnalyzeSearch("^\\d*$").cost, RegexCost::kLinear);
+}
+
+// libstdc++'s ECMAScript grammar has POSIX classes inside brackets, [[:punct:]] included; they
+// were read as '[' ':' ... and a stray ']'.
+TEST(RegexCostTest, EcmaScriptPosixClasses) {
+  RegexCostReport r = AnalyzeSearch("^[[:alpha:]]+[^[:punct:]\\s]$");
+  EXPECT_EQ(r.cost, RegexCost::kLinear) << r.reason;
+  EXPECT_EQ(AnalyzeMatch("[[:digit:]]+[[:digit:]]+x").cost, RegexCost::kPolynomial);
+  EXPECT_EQ(AnalyzeMatch("[[:alpha:]]+[[:digit:]]+x").cost, RegexCost::kLinear);
+}
+
 TEST(RegexCostTest, ExponentialFindingsCarryAValidatedAttack) {
   RegexCostReport r = AnalyzeSearch("^(a+)+$");
   ASSERT_EQ(r.cost, RegexCost::kExponential) << r.reason;

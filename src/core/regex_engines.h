@@ -20,6 +20,12 @@ Result<std::chrono::nanoseconds> RunEcmaScriptAttack(
     std::string_view pattern, RegexMode mode, std::string_view input,
     const std::function<std::chrono::nanoseconds()>& now);
 
+// PCRE2's "last required code unit" of `pattern` compiled for `mode` (pcre2_pattern_info
+// PCRE2_INFO_LASTCODEUNIT): a byte every match contains, which pcre2_match looks for before
+// trying any start position, failing at once when the subject lacks it. -1 when it has none or
+// the pattern does not compile.
+int Pcre2RequiredByte(std::string_view pattern, RegexMode mode);
+
 }  // namespace rf
 
 #endif  // RINGFENCE_CORE_REGEX_ENGINES_H_
