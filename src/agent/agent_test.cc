@@ -510,6 +510,9 @@ TEST_F(AgentTest, TheActiveSlotNeverChangesUnderALoadingConsumer) {
   agent.reset();
   agent = make();
   Release v2 = MakeRelease(keys_, "291", 2, now_s_, {{{"crash_on", "run"}}});
+  // v2's plan keeps it on probation for an hour: under load its crash can come later than the
+  // agent's short default window, which would promote it (found under stress-ng).
+  server_.set_lkg_after_ms(3'600'000);
   server_.Offer(v2);
   agent->SuperviseStep();
   ASSERT_EQ(agent->stats().consumer_starts, 1);
@@ -602,6 +605,7 @@ TEST_F(AgentTest, FailedHealthIsHandledLikeACrashAndTheGuardReverts) {
   ASSERT_TRUE(Settle(*agent, [&] { return agent->state().channels.at("291").healthy_sha256 == v1.sha256; })) << log_;
 
   Release v2 = MakeRelease(keys_, "291", 2, now_s_, {{{"health", "failed"}}});
+  server_.set_lkg_after_ms(3'600'000);  // v2 stays on probation however late it reports FAILED
   server_.Offer(v2);
   ASSERT_TRUE(agent->CheckinRound().ok());  // pre-flight `load` passes: only the running consumer fails
   EXPECT_EQ(Slot("active"), v2.bundle);
