@@ -48,10 +48,7 @@ Result<store::ContentTypeRecord> ContentTypes::Add(const Principal& actor, std::
 }
 
 std::vector<store::ContentTypeRecord> ContentTypes::List() const {
-  auto m = state_.Read();
-  std::vector<store::ContentTypeRecord> out;
-  for (const auto& [k, v] : m->types) out.push_back(v);
-  return out;
+  return ValuesOf(state_.Read()->types);
 }
 
 }  // namespace rf::service

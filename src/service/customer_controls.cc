@@ -56,10 +56,7 @@ Status CustomerControls::Delete(const Principal& actor, const store::ControlKey&
 }
 
 std::vector<server::CustomerControl> CustomerControls::List() const {
-  auto m = state_.Read();
-  std::vector<server::CustomerControl> out;
-  for (const auto& [k, c] : m->controls) out.push_back(c);
-  return out;
+  return ValuesOf(state_.Read()->controls);
 }
 
 }  // namespace rf::service

@@ -62,10 +62,7 @@ Status Policies::Set(const Principal& actor, const store::ChannelPolicy& policy)
 }
 
 std::vector<store::ChannelPolicy> Policies::List() const {
-  auto m = state_.Read();
-  std::vector<store::ChannelPolicy> out;
-  for (const auto& [c, p] : m->policies) out.push_back(p);
-  return out;
+  return ValuesOf(state_.Read()->policies);
 }
 
 }  // namespace rf::service

@@ -75,6 +75,15 @@ inline bool ContainsRole(const std::vector<server::Role>& roles, server::Role r)
 
 inline std::string Short(std::string_view sha) { return admission::ShortSha(sha); }
 
+// The values of a model map, in key order (the List() of a concern).
+template <typename Map>
+std::vector<typename Map::mapped_type> ValuesOf(const Map& map) {
+  std::vector<typename Map::mapped_type> out;
+  out.reserve(map.size());
+  for (const auto& entry : map) out.push_back(entry.second);
+  return out;
+}
+
 }  // namespace rf::service
 
 #endif  // RINGFENCE_SERVICE_SERVICE_COMMON_H_
