@@ -13,6 +13,8 @@ packages=(
   clang-14 libclang-rt-14-dev
   # The PostgreSQL store (--store postgresql://): libpq to build; the server for its tests.
   libpq-dev postgresql
+  # CI runs the test suite once more with every core kept busy (scripts/under-load.sh).
+  stress-ng
 )
 
 missing=()
