@@ -227,6 +227,23 @@ TEST(CliBundleTest, BuildRefusesDotChannels) {
   }
 }
 
+// `ringfence check` applies the same channel rule as build and the server's upload: it used to
+// report "accepted" for a "." or ".." channel that the upload then refused.
+TEST(CliCheckTest, RefusesDotChannels) {
+  TempDir dir;
+  for (const std::string channel : {"..", "."}) {
+    std::string src = dir.File("dot.bundle.yaml");
+    testing::WriteFileOrDie(src, "channel: \"" + channel +
+                                     "\"\ncontent_type: ipc_rule\nschema_version: 3\nversion: 1\n"
+                                     "items:\n  - {id: x, session_id: 7}\n");
+    auto r = RunCommand({RingfenceBinary(), "check", src, "--type", kType});
+    EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+    EXPECT_NE(r.err.find(src + ": channel '" + channel + "' is not a valid channel name"),
+              std::string::npos)
+        << r.err;
+  }
+}
+
 TEST(CliKeyTest, RefusesToOverwriteKeys) {
   TempDir dir;
   ASSERT_EQ(RunCommand({RingfenceBinary(), "key", "gen", "-o", dir.File("k")}).exit_code, 0);

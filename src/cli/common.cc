@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "crypto/dsse.h"
+#include "protocol/identifiers.h"
 
 namespace rf::cli {
 
@@ -46,10 +47,13 @@ Result<LoadedBundle> LoadBundle(Env env, const std::string& path, const ContentT
     out.bundle = std::move(*b);
     out.payload = std::move(env_or->payload);
     out.built = true;
-    return out;
+  } else {
+    RF_ASSIGN_OR_RETURN(out.bundle, DecodeBundleSource(text, path, type, &out.findings));
+    out.payload = EncodeCanonicalPayload(out.bundle, type);
   }
-  RF_ASSIGN_OR_RETURN(out.bundle, DecodeBundleSource(text, path, type, &out.findings));
-  out.payload = EncodeCanonicalPayload(out.bundle, type);
+  // The server refuses such a channel at upload (admission) and devices in directives: a check that
+  // passed it would promise what the upload then refuses.
+  RF_RETURN_IF_ERROR(protocol::CheckChannel(out.bundle.channel, path + ": channel"));
   return out;
 }
 

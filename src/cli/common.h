@@ -35,6 +35,7 @@ struct LoadedBundle {
 };
 
 // Detects the form by content: a JSON object is an envelope, anything else bundle source YAML.
+// A channel outside the identifier rule (protocol::CheckChannel) is refused, naming the file.
 Result<LoadedBundle> LoadBundle(Env env, const std::string& path, const ContentType& type);
 
 // Prints "ringfence: error: <message>" to stderr and returns kExitUnusable.
