@@ -7,6 +7,7 @@
 #include <cstring>
 #include <utility>
 
+#include "protocol/identifiers.h"
 #include "server/checkin.h"  // IsValidId
 
 namespace rf::server {
@@ -33,16 +34,6 @@ bool SplitFields(std::string_view line, std::string_view* f, int n) {
     if (sp == std::string_view::npos || sp == 0) return false;
     f[i] = line.substr(0, sp);
     line.remove_prefix(i + 1 < n ? sp + 1 : sp);
-  }
-  return true;
-}
-
-bool IsActorName(std::string_view s) {
-  if (s.empty() || s.size() > 64) return false;
-  for (char c : s) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')) {
-      return false;
-    }
   }
   return true;
 }
@@ -175,7 +166,7 @@ Status DeviceCredentials::Replay(std::string_view text, size_t* lines, size_t* v
       std::string_view f[3];
       int64_t t;
       if (!SplitFields(line.substr(2), f, 3) || !IsValidId(f[0]) || !ParseInt(f[1], &t) ||
-          !IsActorName(f[2])) {
+          !protocol::IsValidPrincipalName(f[2])) {
         return corrupt("malformed state line");
       }
       Shard& sh = ShardFor(f[0]);
@@ -260,7 +251,8 @@ Result<CredentialInfo> DeviceCredentials::Register(std::string_view device_id,
 
 Status DeviceCredentials::ChangeState(std::string_view device_id, CredentialState to, char kind,
                                       std::string_view actor, int64_t now_s) {
-  if (!IsActorName(actor)) return Status::InvalidArgument("actor name must be [a-z0-9._-]{1,64}");
+  // The actor is the authenticated principal: the one principal-name rule (protocol/identifiers.h).
+  RF_RETURN_IF_ERROR(protocol::CheckPrincipalName(actor));
   std::lock_guard jl(journal_mu_);
   RF_ASSIGN_OR_RETURN(CredentialInfo c, Get(device_id));
   if (c.state == to) return Status::Ok();

@@ -97,6 +97,26 @@ TEST_F(DeviceCredentialsTest, TokensWithoutSeparatorsAreMalformedNotAThrow) {
   }
 }
 
+// The actor of a revoke or reset is a principal and follows the one principal-name rule
+// (protocol/identifiers.h). The journal had its own copy of the rule that let "." and ".." through.
+TEST_F(DeviceCredentialsTest, ActorsFollowThePrincipalNameRule) {
+  DeviceCredentials c(env_, Options());
+  ASSERT_TRUE(c.Load().ok());
+  ASSERT_TRUE(c.Register("d-1", Key(1), kNow).ok());
+  for (const char* actor : {"..", ".", "", "Carol", "carol smith"}) {
+    Status s = c.Revoke("d-1", actor, kNow);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << "actor '" << actor << "'";
+    EXPECT_NE(s.message().find("principal name"), std::string::npos) << s.message();
+  }
+  auto info = c.Get("d-1");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->state, CredentialState::kActive);
+  // Nothing was journaled: a restart sees the device active too.
+  DeviceCredentials again(env_, Options());
+  ASSERT_TRUE(again.Load().ok());
+  EXPECT_EQ(again.Get("d-1")->state, CredentialState::kActive);
+}
+
 TEST_F(DeviceCredentialsTest, SurvivesRestartWithSecretAndJournal) {
   std::string token;
   {
