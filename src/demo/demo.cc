@@ -731,9 +731,15 @@ class Run {
                       " legacy-sensor devices, which quarantined it before applying it (the " +
                       std::to_string(r.devices - r.affected) + " devices on the correct sensor run it)");
     }
-    if (r.recovered > 0) {
+    if (r.recovered > 0 && layers_.Has(5)) {
       parts.push_back("layer 5's crash-loop guard brought " + std::to_string(r.recovered) + " of " +
                       std::to_string(r.harmed) + " crashed hosts back on their LKG");
+    } else if (r.recovered > 0) {
+      // Layer 5 is off (no guard): what brought them back is the rollback, installed by the agent
+      // when the rebooted host checked in before loading the content again.
+      parts.push_back("the rollback brought " + std::to_string(r.recovered) + " of " +
+                      std::to_string(r.harmed) +
+                      " crashed hosts back on the LKG when they rebooted (layer 5 is off)");
     }
     if (layers_.Has(3) && r.approvals > 0 && r.harmed > 0) {
       parts.push_back("layer 3 did not stop it: " + std::to_string(r.approvals) +
