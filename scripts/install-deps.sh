@@ -13,6 +13,8 @@ packages=(
   clang-14 libclang-rt-14-dev
   # The PostgreSQL store (--store postgresql://): libpq to build; the server for its tests.
   libpq-dev postgresql
+  # scripts/cluster.sh: replicas behind a real load balancer (deploy/haproxy.cfg).
+  haproxy
 )
 
 missing=()
