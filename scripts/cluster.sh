@@ -120,7 +120,7 @@ echo "== the release flow through HAProxy (each request may land on any replica)
 "$rf" "${admin[@]}" policy set 291 --approvals 1 --role reviewer --publisher-key alice.pub
 "$rf" bundle build "$s/cf291.bundle.yaml" --type "$s/ipc_rule.type.yaml" -o cf291.bundle --key alice.key >/dev/null
 sha=$("$rf" --server "http://$front" --token alice.token bundle upload cf291.bundle --json |
-      python3 -c 'import json,sys; print(json.load(sys.stdin)["bundle"]["sha256"])')
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["sha256"])')
 echo "uploaded bundle $sha"
 rel=$("$rf" --server "http://$front" --token alice.token release create --bundle "$sha" \
       --plan "$root/samples/plans/emergency.yaml" | grep -o 'r-[0-9]*' | head -1)
@@ -131,7 +131,7 @@ echo "created release $rel"
 phase_on() {  # replica release -> phase, asked of that replica directly
   curl -fsS -H "Authorization: Bearer $(cat "${data[1]}/admin.token")" \
     "http://127.0.0.1:${port[$1]}/v1/releases/$2" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["state"]["phase"])'
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["phase"])'
 }
 echo "== halt through HAProxy; every replica must show it"
 t0=$(now_ms)
