@@ -117,7 +117,7 @@ echo "== the release flow through HAProxy (each request may land on any replica)
 "$rf" "${admin[@]}" principal add bob --role reviewer --reviewer-key bob.pub | tail -1 | awk '{print $NF}' >bob.token
 "$rf" "${admin[@]}" principal add olivia --role operator | tail -1 | awk '{print $NF}' >olivia.token
 "$rf" "${admin[@]}" type add "$s/ipc_rule.type.yaml"
-"$rf" "${admin[@]}" policy set 291 --approvals 1 --role reviewer --publisher-key alice.pub
+"$rf" "${admin[@]}" policy set 291 --approvals 1 --role reviewer --publisher-key alice.pub --publisher-threshold 1
 "$rf" bundle build "$s/cf291.bundle.yaml" --type "$s/ipc_rule.type.yaml" -o cf291.bundle --key alice.key >/dev/null
 sha=$("$rf" --server "http://$front" --token alice.token bundle upload cf291.bundle --json |
       python3 -c 'import json,sys; print(json.load(sys.stdin)["sha256"])')
