@@ -15,6 +15,8 @@ packages=(
   libpq-dev postgresql
   # CI runs the test suite once more with every core kept busy (scripts/under-load.sh).
   stress-ng
+  # scripts/cluster.sh: replicas behind a real load balancer (deploy/haproxy.cfg).
+  haproxy
 )
 
 missing=()

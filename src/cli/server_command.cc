@@ -5,11 +5,14 @@
 #include <memory>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 
 #include <boost/json.hpp>
 
+#include "cluster/change_watcher.h"
+#include "cluster/leader_lease.h"
 #include "crypto/crypto.h"
 #include "http/transport_policy.h"
 #include "server/agent_api.h"
@@ -25,6 +28,7 @@
 #include "service/operator_api.h"
 #include "service/release_service.h"
 #include "store/open_store.h"
+#include "store/pg_store.h"
 
 namespace rf::server {
 namespace {
@@ -110,6 +114,47 @@ Result<std::unique_ptr<service::ReleaseService>> OpenReleaseService(
   return service;
 }
 
+// Several servers on one PostgreSQL store (docs/deploy.md): the controller lease this process
+// competes for and the watcher that reloads what the others commit. Null members on SQLite.
+struct ClusterMembership {
+  std::unique_ptr<cluster::LeaseKeeper> lease;
+  std::unique_ptr<cluster::ChangeWatcher> watcher;
+  void Stop() {
+    if (watcher) watcher->Stop();
+    if (lease) lease->Stop();  // hands the lease over at once
+  }
+};
+
+Result<ClusterMembership> JoinCluster(const ServerFlags& flags, Env env, store::Store& store,
+                                      service::ReleaseService& service, EventLog& log,
+                                      std::ostream& err) {
+  ClusterMembership m;
+  auto* pg = dynamic_cast<store::PgStore*>(&store);
+  if (pg == nullptr) return m;  // SQLite: the one server always drives
+  char host[256] = {};
+  (void)::gethostname(host, sizeof(host) - 1);
+  cluster::LeaseKeeperOptions lease;
+  lease.lease_micros = flags.lease_ms * 1000;
+  lease.renew_micros = flags.lease_renew_ms * 1000;
+  lease.holder = std::string(host) + ":" + std::to_string(::getpid()) + ":" +
+                 std::to_string(env.clock->NowUnixMicros());
+  RF_RETURN_IF_ERROR(cluster::LeaseKeeper::Validate(lease));
+  m.lease = std::make_unique<cluster::LeaseKeeper>(*pg, *env.clock, lease);
+  if (Status st = m.lease->Attempt(); !st.ok()) err << "ringfence server: " << st.message() << "\n";
+  m.lease->Start();
+  cluster::ChangeWatcherOptions watch;
+  watch.poll_micros = flags.change_poll_ms * 1000;
+  watch.on_error = [&log](const Status& st) {
+    log.Write(LogLevel::kWarn, "cluster", {{"message", "change watcher: " + st.ToString()}});
+  };
+  m.watcher = std::make_unique<cluster::ChangeWatcher>(
+      *pg, [&service] { return service.Reload(); }, watch);
+  m.watcher->Start();
+  err << "ringfence server: shared store: controller lease " << flags.lease_ms << " ms as "
+      << lease.holder << "\n";
+  return m;
+}
+
 }  // namespace
 
 int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream& err) {
@@ -169,8 +214,14 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   if (!service.ok()) return fail(service.status());
   ReleaseDirectory& directory = (*service)->directory();
 
+  auto membership = JoinCluster(flags, env, **store, **service, log, err);
+  if (!membership.ok()) return fail(membership.status());
   ControllerOptions ctl_options;
   ctl_options.tick_micros = flags.tick_ms * 1000;
+  if (membership->lease) {
+    cluster::LeaseKeeper* lease = membership->lease.get();
+    ctl_options.fencing_epoch = [lease] { return lease->Epoch(); };
+  }
   ctl_options.fs = env.fs;
   ctl_options.state_dir = flags.data + "/controller";  // gate evidence across restarts
   Controller controller(directory, inventory, *env.clock, release_key, ctl_options);
@@ -221,6 +272,7 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   });
   if (!server.ok()) {
     controller.Stop();
+    membership->Stop();
     inventory.StopFlusher();
     return fail(server.status());
   }
@@ -240,6 +292,7 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   err << "ringfence server: signal " << sig << ", shutting down\n";
   (*server)->Shutdown();
   controller.Stop();
+  membership->Stop();
   inventory.StopFlusher();  // flushes the last dirty records
   err << "ringfence server: stopped\n";
   return kExitOk;
@@ -312,6 +365,17 @@ void RegisterServerCommand(CLI::App& app, int* exit_code) {
                   "stderr log: debug (every request), info (operator requests and audited "
                   "changes), warn (refusals), error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  cmd->add_option("--lease-ms", flags->lease_ms,
+                  "shared store: controller lease length; a dead leader is replaced within it "
+                  "plus --lease-renew-ms")
+      ->check(CLI::Range(int64_t{200}, int64_t{600'000}));
+  cmd->add_option("--lease-renew-ms", flags->lease_renew_ms,
+                  "shared store: how often the leader renews (and others try) the lease")
+      ->check(CLI::Range(int64_t{50}, int64_t{300'000}));
+  cmd->add_option("--change-poll-ms", flags->change_poll_ms,
+                  "shared store: longest wait before looking for other servers' changes "
+                  "(notifications bring them at once)")
+      ->check(CLI::Range(int64_t{10}, int64_t{60'000}));
   cmd->add_flag("--skip-layer1", flags->skip_layer1,
                 "demonstrations only: no layer 1 on upload or start (audited per upload)");
   cmd->add_flag("--allow-unreviewed", flags->allow_unreviewed,

@@ -62,6 +62,12 @@ struct ServerFlags {
   std::string tls_cert;
   std::string tls_key;
   bool insecure_http = false;  // allow plain HTTP on a non-loopback listen address
+  // Several servers on one PostgreSQL store (docs/deploy.md): the controller lease's length and
+  // renew interval, and the longest wait before a change another server made is looked for
+  // (notifications normally bring it at once). Unused on SQLite.
+  int64_t lease_ms = 6'000;
+  int64_t lease_renew_ms = 2'000;
+  int64_t change_poll_ms = 500;
 };
 
 void RegisterServerCommand(CLI::App& app, int* exit_code);

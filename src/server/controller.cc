@@ -117,12 +117,12 @@ struct Controller::LiveRelease {
 // tick_mu_ stays held, so no other tick interleaves (lock order: see controller.h).
 class Controller::DirectoryPort final : public rollout::TransitionPort {
  public:
-  DirectoryPort(ReleaseDirectory& releases, const std::string& release_id,
+  DirectoryPort(ReleaseDirectory& releases, const std::string& release_id, int64_t epoch,
                 std::unique_lock<std::mutex>* mu)
-      : releases_(releases), release_id_(release_id), mu_(mu) {}
+      : releases_(releases), release_id_(release_id), epoch_(epoch), mu_(mu) {}
   Result<rollout::TransitionResult> Apply(const Event& e, int64_t now) override {
     mu_->unlock();
-    auto result = releases_.ApplyEvent(release_id_, e, now);
+    auto result = releases_.ApplyFencedEvent(release_id_, e, now, epoch_);
     mu_->lock();
     if (!result.ok()) {
       return result.status().WithPrefix("release " + release_id_ + ": " +
@@ -134,6 +134,7 @@ class Controller::DirectoryPort final : public rollout::TransitionPort {
  private:
   ReleaseDirectory& releases_;
   const std::string& release_id_;
+  const int64_t epoch_;               // fencing epoch of the tick (0: unfenced)
   std::unique_lock<std::mutex>* mu_;  // the tick's hold on Controller::mu_
 };
 
@@ -481,8 +482,8 @@ void Controller::SweepInventory(int64_t now) {
   slots_to_clear_ = 0;
 }
 
-Status Controller::StepGates(std::vector<ReleaseRecord>& releases, int64_t now,
-                             std::unique_lock<std::mutex>* mu) {
+Status Controller::StepGates(std::vector<ReleaseRecord>& releases, int64_t now, bool leads,
+                             int64_t epoch, std::unique_lock<std::mutex>* mu) {
   SweepInventory(now);
   Status first;
   for (ReleaseRecord& r : releases) {
@@ -509,8 +510,13 @@ Status Controller::StepGates(std::vector<ReleaseRecord>& releases, int64_t now,
       }
       tick.strata.push_back(t);
     }
+    if (!leads) {
+      L.gate_state = "follower";
+      L.gate_detail = "another server is the elected controller and drives this release";
+      continue;
+    }
     rollout::DriverOutput out;
-    DirectoryPort port(releases_, r.release_id, mu);
+    DirectoryPort port(releases_, r.release_id, epoch, mu);
     Status st = L.driver->Step(tick, r.state, port, &out);
     for (const rollout::DriverTransition& x : out.transitions) {
       r.state = x.result.state;
@@ -613,6 +619,13 @@ Status Controller::TickLocked(std::vector<EvidenceWrite>* writes) {
   std::unique_lock l(mu_);
   const bool keep = options_.fs != nullptr && !options_.state_dir.empty();
   const int64_t now = clock_.NowUnixMicros();
+  const int64_t fence = options_.fencing_epoch ? options_.fencing_epoch() : 0;
+  const bool leads = !options_.fencing_epoch || fence != 0;
+  if (options_.fencing_epoch && fence != led_epoch_) {
+    Log(leads ? "controller: elected, driving releases (fencing epoch " + std::to_string(fence) + ")"
+              : std::string("controller: following (another server drives releases)"));
+    led_epoch_ = fence;
+  }
   std::vector<ReleaseRecord> releases = releases_.ActiveReleases();
   Status first;
   for (const ReleaseRecord& r : releases) {
@@ -624,7 +637,7 @@ Status Controller::TickLocked(std::vector<EvidenceWrite>* writes) {
       }
     }
   }
-  Status st = StepGates(releases, now, &l);
+  Status st = StepGates(releases, now, leads, fence, &l);
   if (first.ok()) first = st;
   // Releases that finished (or left the directory) free their slot and drop their evidence; the
   // others save theirs every save_every_micros.
@@ -636,7 +649,7 @@ Status Controller::TickLocked(std::vector<EvidenceWrite>* writes) {
       if (keep) writes->push_back({EvidencePath(it->first), ""});
       it = live_.erase(it);
     } else {
-      if (keep && now - it->second->evidence_saved_micros >= options_.save_every_micros) {
+      if (keep && leads && now - it->second->evidence_saved_micros >= options_.save_every_micros) {
         writes->push_back({EvidencePath(it->first), EncodeEvidence(*it->second, now)});
       }
       ++it;

@@ -37,6 +37,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -152,6 +153,14 @@ struct ControllerOptions {
   Filesystem* fs = nullptr;
   std::string state_dir;
   int64_t save_every_micros = 10'000'000;
+  // Controller election (several servers on one PostgreSQL: docs/deploy.md "Controller
+  // election"). Empty: this server is the only controller (SQLite): it always drives, unfenced.
+  // Otherwise called once per tick: the fencing epoch this process holds as the elected
+  // controller, or 0 when it does not lead. A follower builds cohorts and publishes dispatch
+  // snapshots (its check-ins are answered as anywhere) but drives nothing: no gate steps, no
+  // transitions. The leader's transitions carry its epoch to the store, which refuses them once
+  // another server holds a newer one (a deposed leader's late write changes nothing).
+  std::function<int64_t()> fencing_epoch;
 };
 
 // A gate's state for /metrics.
@@ -207,7 +216,10 @@ class Controller final : public ProgressSource {
   class DirectoryPort;
   void SweepInventory(int64_t now);
   // `mu` holds mu_; the driver's commits release it meanwhile (DirectoryPort).
-  Status StepGates(std::vector<ReleaseRecord>& releases, int64_t now, std::unique_lock<std::mutex>* mu);
+  // `epoch`: the fencing epoch the tick's transitions carry; `leads`: false on a follower, which
+  // sweeps and drains its counters but steps no driver.
+  Status StepGates(std::vector<ReleaseRecord>& releases, int64_t now, bool leads, int64_t epoch,
+                   std::unique_lock<std::mutex>* mu);
   void Publish(const std::vector<ReleaseRecord>& releases, uint64_t epoch, int64_t now);
   Result<int64_t> SchemaVersionOf(const std::string& sha256);
   std::string Statement(const ReleaseRecord& r, std::string_view action, int64_t now);
@@ -238,6 +250,7 @@ class Controller final : public ProgressSource {
   std::map<std::string, CachedStatement> statements_;  // by release id
   std::atomic<std::shared_ptr<const DispatchSnapshot>> snapshot_;
   std::atomic<uint64_t> change_epoch_{0};
+  int64_t led_epoch_ = -1;  // GUARDED_BY(tick_mu_): the epoch of the last tick (logs changes)
 
   std::mutex loop_mu_;
   std::condition_variable loop_cv_;

@@ -66,6 +66,15 @@ class FakeDirectory final : public ReleaseDirectory {
     if (r.ok() && listener) listener();
     return r;
   }
+  // Records the fencing epoch each transition carries (controller election).
+  Result<rollout::TransitionResult> ApplyFencedEvent(std::string_view id, const rollout::Event& e,
+                                                     int64_t now, int64_t epoch) override {
+    {
+      std::lock_guard l(mu_);
+      epochs.push_back(epoch);
+    }
+    return ApplyEvent(id, e, now);
+  }
   std::vector<CustomerControl> Controls() const override {
     std::lock_guard l(mu_);
     return controls;
@@ -124,6 +133,7 @@ class FakeDirectory final : public ReleaseDirectory {
 
   std::vector<CustomerControl> controls;
   std::vector<std::string> events;
+  std::vector<int64_t> epochs;  // of every ApplyFencedEvent
   std::function<void()> before_apply;  // called at every ApplyEvent, outside the lock; set first
 
  private:
@@ -268,6 +278,40 @@ TEST_F(ControllerTest, WavesAdvanceToCompletion) {
   auto key = crypto::SigningKey::FromSeed(std::string(32, 'k'));
   EXPECT_TRUE(crypto::VerifyEnvelope(*env, key->public_key()).ok());
   EXPECT_NE(env->payload.find(R"("action":"install")"), std::string::npos);
+}
+
+// Controller election (docs/deploy.md): a follower publishes dispatch (check-ins it answers hand
+// the release out as the leader's would) but drives nothing; once elected, every transition it
+// applies carries its fencing epoch to the directory (which the store checks).
+TEST_F(ControllerTest, FollowerDispatchesButDrivesNothingAndTheLeaderFencesItsWrites) {
+  Enroll(2000);
+  std::atomic<int64_t> epoch{0};
+  ControllerOptions o;
+  o.fencing_epoch = [&epoch] { return epoch.load(); };
+  Controller follower(dir_, inventory_, clock_, *crypto::SigningKey::FromSeed(std::string(32, 'k')),
+                      o);
+  dir_.AddStartedRelease("r-1", 43, clock_.NowUnixMicros());
+  const size_t events_before = dir_.events.size();  // the start
+  for (int i = 0; i < 30; ++i) {
+    clock_.AdvanceMicros(kMinute);
+    ASSERT_TRUE(follower.Tick().ok());
+  }
+  // 30 minutes: the canary's dispatch time is long over, and nothing moved.
+  EXPECT_EQ(dir_.PhaseOf("r-1"), rollout::Phase::kDispatching);
+  EXPECT_EQ(dir_.events.size(), events_before);
+  EXPECT_TRUE(dir_.epochs.empty());
+  auto snap = follower.snapshot();
+  const ReleaseDispatch& d = snap->channels.at("291").front();
+  EXPECT_EQ(d.phase, rollout::Phase::kDispatching);
+  ASSERT_FALSE(d.cutoff.empty());
+  EXPECT_GT(*std::max_element(d.cutoff.begin(), d.cutoff.end()), 0.0);
+  EXPECT_EQ(follower.Progress("r-1")->gate_state, "follower");
+  // Elected with epoch 7: it drives, and says so with every write.
+  epoch.store(7);
+  ASSERT_TRUE(follower.Tick().ok());
+  EXPECT_GT(dir_.events.size(), events_before);
+  ASSERT_FALSE(dir_.epochs.empty());
+  for (int64_t e : dir_.epochs) EXPECT_EQ(e, 7);
 }
 
 TEST_F(ControllerTest, OperatorHaltStopsInstallsAtTheNextCheckin) {

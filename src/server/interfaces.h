@@ -127,6 +127,19 @@ class ReleaseDirectory {
   virtual Result<rollout::TransitionResult> ApplyEvent(std::string_view release_id,
                                                        const rollout::Event& event,
                                                        int64_t now_micros) = 0;
+  // ApplyEvent as the elected controller holding `fencing_epoch` of the controller lease
+  // (docs/deploy.md "Controller election"; 0: not elected, as ApplyEvent): refused with
+  // FailedPrecondition ("fenced"), changing nothing, once another controller holds a newer epoch.
+  // The default knows no lease and refuses every nonzero epoch.
+  virtual Result<rollout::TransitionResult> ApplyFencedEvent(std::string_view release_id,
+                                                             const rollout::Event& event,
+                                                             int64_t now_micros,
+                                                             int64_t fencing_epoch) {
+    if (fencing_epoch != 0) {
+      return Status::FailedPrecondition("fenced: this directory has no controller lease");
+    }
+    return ApplyEvent(release_id, event, now_micros);
+  }
   virtual std::vector<CustomerControl> Controls() const = 0;
   // The bundle's DSSE envelope bytes, or NotFound.
   virtual Result<std::string> BundleEnvelope(std::string_view sha256) const = 0;

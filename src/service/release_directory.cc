@@ -25,12 +25,13 @@ std::vector<server::ReleaseRecord> ControllerDirectory::ActiveReleases() const {
   return out;
 }
 
-Result<rollout::TransitionResult> ControllerDirectory::ApplyEvent(std::string_view release_id,
-                                                                  const rollout::Event& event,
-                                                                  int64_t now_micros) {
+Result<rollout::TransitionResult> ControllerDirectory::ApplyFencedEvent(
+    std::string_view release_id, const rollout::Event& event, int64_t now_micros,
+    int64_t fencing_epoch) {
   Result<rollout::TransitionResult> t = Status::Internal("unset");
   {
     auto w = state_.Write();
+    w.Fence(fencing_epoch);
     t = CommitTransition(w, release_id, event, now_micros,
                          event.actor.empty() ? std::string("controller") : event.actor);
   }

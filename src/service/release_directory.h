@@ -30,7 +30,14 @@ class ControllerDirectory final : public server::ReleaseDirectory {
   // The actor is the event's, or "controller" when it names none.
   Result<rollout::TransitionResult> ApplyEvent(std::string_view release_id,
                                                const rollout::Event& event,
-                                               int64_t now_micros) override;
+                                               int64_t now_micros) override {
+    return ApplyFencedEvent(release_id, event, now_micros, 0);
+  }
+  // The fencing epoch travels with the batch to the store (ServiceState::Writer::Fence).
+  Result<rollout::TransitionResult> ApplyFencedEvent(std::string_view release_id,
+                                                     const rollout::Event& event,
+                                                     int64_t now_micros,
+                                                     int64_t fencing_epoch) override;
   std::vector<server::CustomerControl> Controls() const override { return controls_.List(); }
   Result<std::string> BundleEnvelope(std::string_view sha256) const override {
     return state_.BundleEnvelope(sha256);

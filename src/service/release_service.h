@@ -65,6 +65,8 @@ class ReleaseService {
   CustomerControls& controls() { return controls_; }
   AuditLog& audit() { return audit_; }
   ControllerDirectory& directory() { return directory_; }
+  // Replaces the model with the store's contents (another server changed it: ServiceState::Reload).
+  Status Reload() { return state_->Reload(); }
 
   // The service's clock (wall time, microseconds): "now" for views computed when read (e.g. the
   // elapsed dispatch time of a release's current wave).

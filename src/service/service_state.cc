@@ -66,9 +66,15 @@ Result<std::unique_ptr<ServiceState>> ServiceState::Load(store::Store& store, Cl
                                                          ReleaseServiceOptions options) {
   RF_ASSIGN_OR_RETURN(store::StoreContents c, store.Load());
   std::unique_ptr<ServiceState> s(new ServiceState(store, clock, std::move(options)));
-  Model& m = *s->model_;
-  m.default_approvals_required = s->options_.default_approvals_required;
-  m.default_approver_roles = s->options_.default_approver_roles;
+  RF_ASSIGN_OR_RETURN(s->model_, s->BuildModel(std::move(c)));
+  return s;
+}
+
+Result<std::unique_ptr<Model>> ServiceState::BuildModel(store::StoreContents c) const {
+  auto model = std::make_unique<Model>();
+  Model& m = *model;
+  m.default_approvals_required = options_.default_approvals_required;
+  m.default_approver_roles = options_.default_approver_roles;
   for (auto& t : c.content_types) {
     auto parsed = ParseContentType(t.yaml, "content type " + t.name);
     if (!parsed.ok()) return Status::DataLoss("stored " + parsed.status().message());
@@ -91,7 +97,20 @@ Result<std::unique_ptr<ServiceState>> ServiceState::Load(store::Store& store, Cl
   }
   for (auto& p : c.policies) m.policies[p.channel] = std::move(p);
   for (auto& k : c.controls) m.controls[{k.channel, k.attr, k.value}] = std::move(k);
-  return s;
+  return model;
+}
+
+Status ServiceState::Reload() {
+  {
+    std::lock_guard<std::mutex> w(write_mu_);  // no mutation in flight: the store has them all
+    if (!failed_.ok()) return failed_;
+    RF_ASSIGN_OR_RETURN(store::StoreContents c, store_.Load());
+    RF_ASSIGN_OR_RETURN(std::unique_ptr<Model> fresh, BuildModel(std::move(c)));
+    std::unique_lock<std::shared_mutex> l(mu_);
+    model_.swap(fresh);
+  }
+  NotifyChange();
+  return Status::Ok();
 }
 
 // ----- the commit path -----
@@ -100,6 +119,14 @@ Status ServiceState::Writer::Commit(store::WriteBatch batch,
                                     const std::function<void(Model&)>& commit_model) {
   ServiceState& s = state_;
   if (!s.failed_.ok()) return s.failed_;
+  // Compare-and-set on every release the batch writes (another server may share the store).
+  for (const auto& r : batch.releases) {
+    auto it = s.model_->releases.find(r.release_id);
+    batch.expected_releases.push_back(
+        {r.release_id, it == s.model_->releases.end() ? std::nullopt
+                                                      : std::make_optional(it->second.state)});
+  }
+  batch.fencing_epoch = fencing_epoch_;
   Status st = s.store_.Apply(batch);
   if (!st.ok()) {
     // Unavailable is the store's sticky failure: the outcome on disk is unknown, so the model can

@@ -135,20 +135,28 @@ class ServiceState {
 
    private:
     friend class ServiceState;
-    Reader(std::shared_mutex& mu, const Model& model) : lock_(mu), model_(model) {}
+    // Dereferences `model` only once the lock is held (Reload swaps it).
+    Reader(std::shared_mutex& mu, const std::unique_ptr<Model>& model)
+        : lock_(mu), model_(*model) {}
     std::shared_lock<std::shared_mutex> lock_;
     const Model& model_;
   };
-  Reader Read() const { return Reader(mu_, *model_); }
+  Reader Read() const { return Reader(mu_, model_); }
 
   // The one mutation in progress: holds the write lock as long as it lives. The writer may read
   // the model without the shared lock (it is the only mutator).
   class Writer {
    public:
     const Model& model() const { return state_.model_ref(); }
+    // Marks the commits of this writer as the elected controller's, holding `fencing_epoch` of
+    // the controller lease (store.h WriteBatch::fencing_epoch; 0: not fenced).
+    void Fence(int64_t fencing_epoch) { fencing_epoch_ = fencing_epoch; }
     // Applies `batch` durably, then `commit_model` to the model under the exclusive lock, then
     // reports the audit records (ReleaseServiceOptions::on_audit). Refused with the sticky store
-    // failure once the store failed.
+    // failure once the store failed. Every release in the batch is committed only if the store
+    // still holds it as this model does (or not at all, for a new one): a change another server
+    // made meanwhile refuses the batch with Aborted (store.h ReleaseExpectation), changing
+    // nothing; the change reaches this model through Reload.
     Status Commit(store::WriteBatch batch, const std::function<void(Model&)>& commit_model);
 
    private:
@@ -156,8 +164,14 @@ class ServiceState {
     explicit Writer(ServiceState& state) : state_(state), lock_(state.write_mu_) {}
     ServiceState& state_;
     std::lock_guard<std::mutex> lock_;
+    int64_t fencing_epoch_ = 0;
   };
   Writer Write() { return Writer(*this); }
+
+  // Replaces the model with the store's contents (another server changed the shared store:
+  // cluster/change_watcher.h), between two mutations (takes the write lock), then calls the change
+  // listener. Readers see the old model or the new one, never a mix. On error the model is kept.
+  Status Reload();
 
   // Calls the change listener (set by SetChangeListener). Call it with no lock held, after a
   // mutation's Writer is gone.
@@ -179,6 +193,8 @@ class ServiceState {
 
  private:
   ServiceState(store::Store& store, Clock& clock, ReleaseServiceOptions options);
+  // A model of the store's contents `c`.
+  Result<std::unique_ptr<Model>> BuildModel(store::StoreContents c) const;
   const Model& model_ref() const { return *model_; }
 
   store::Store& store_;

@@ -1,5 +1,7 @@
 #include "store/mem_store.h"
 
+#include "store/batch_conditions.h"
+
 namespace rf::store {
 
 void MemStore::FailNextApply(Status status) {
@@ -15,7 +17,14 @@ Status MemStore::Apply(const WriteBatch& b, std::vector<AuditEntry>* appended) {
     fail_next_.reset();
     return sticky_;
   }
-  // Check the constraints SqliteStore enforces, before changing anything (atomicity).
+  // The batch's conditions and the constraints SqliteStore enforces, before changing anything
+  // (atomicity).
+  RF_RETURN_IF_ERROR(CheckFencingEpoch(b.fencing_epoch, 0));
+  for (const auto& e : b.expected_releases) {
+    auto it = releases_.find(e.release_id);
+    RF_RETURN_IF_ERROR(CheckReleaseExpectation(
+        e, it == releases_.end() ? std::nullopt : std::make_optional(it->second.state)));
+  }
   for (const auto& x : b.bundles) {
     for (const auto& [sha, other] : bundles_) {
       if (sha != x.sha256 && other.channel == x.channel && other.version == x.version) {

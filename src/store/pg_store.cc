@@ -1,12 +1,14 @@
 #include "store/pg_store.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <charconv>
 #include <optional>
 #include <utility>
 #include <vector>
 
+#include "store/batch_conditions.h"
 #include "store/release_codec.h"
 #include "store/row_codec.h"
 #include "store/schema_migrations.h"
@@ -58,7 +60,18 @@ CREATE TABLE audit_head(
   id INTEGER PRIMARY KEY CHECK(id = 1), seq BIGINT NOT NULL, hash TEXT NOT NULL);
 INSERT INTO audit_head VALUES (1, 0, repeat('0', 64));
 )sql"},
+    {2, "controller lease and change sequence", R"sql(
+CREATE TABLE controller_lease(
+  id INTEGER PRIMARY KEY CHECK(id = 1), holder TEXT NOT NULL, epoch BIGINT NOT NULL,
+  expires_us BIGINT NOT NULL);
+INSERT INTO controller_lease VALUES (1, '', 0, 0);
+CREATE TABLE change_seq(id INTEGER PRIMARY KEY CHECK(id = 1), seq BIGINT NOT NULL);
+INSERT INTO change_seq VALUES (1, 0);
+)sql"},
 };
+
+// The channel every committed batch notifies (payload: its change sequence number).
+constexpr char kChangeChannel[] = "ringfence_change";
 
 // pg_advisory_xact_lock key held while migrating ("rf_mig").
 constexpr int64_t kMigrationLockKey = 0x72665f6d6967;
@@ -118,6 +131,23 @@ constexpr char kPutAudit[] =
     "INSERT INTO audit(seq, time_us, actor, action, subject, details, prev_hash, hash)"
     " VALUES($1, $2, $3, $4, $5, $6, $7, $8)";
 constexpr char kPutHead[] = "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1";
+constexpr char kBumpChangeSeq[] = "UPDATE change_seq SET seq = seq + 1 WHERE id = 1 RETURNING seq";
+constexpr char kReadChangeSeq[] = "SELECT seq FROM change_seq WHERE id = 1";
+constexpr char kNotifyChange[] = "SELECT pg_notify($1, $2)";
+constexpr char kShareLeaseEpoch[] = "SELECT epoch FROM controller_lease WHERE id = 1 FOR SHARE";
+constexpr char kLockReleaseState[] =
+    "SELECT state_json FROM releases WHERE release_id = $1 FOR UPDATE";
+// Renews the caller's lease (same holder and epoch: the epoch stays) or takes an expired one (the
+// epoch goes up by one): one atomic statement, so two takers cannot both win.
+constexpr char kAcquireLease[] =
+    "UPDATE controller_lease SET"
+    " epoch = CASE WHEN holder = $1 AND epoch = $2 THEN epoch ELSE epoch + 1 END,"
+    " holder = $1, expires_us = $3 + $4"
+    " WHERE id = 1 AND ((holder = $1 AND epoch = $2) OR expires_us <= $3)"
+    " RETURNING epoch, expires_us";
+constexpr char kReadLease[] = "SELECT holder, epoch, expires_us FROM controller_lease WHERE id = 1";
+constexpr char kReleaseLease[] =
+    "UPDATE controller_lease SET expires_us = 0 WHERE id = 1 AND holder = $1 AND epoch = $2";
 constexpr char kReadAudit[] =
     "SELECT seq, time_us, actor, action, subject, details, prev_hash, hash FROM audit"
     " WHERE seq > $1 ORDER BY seq LIMIT $2";
@@ -256,6 +286,28 @@ class PgStore::Conn {
     return Status::Ok();
   }
 
+  // Waits up to `timeout_ms` for a notification on a channel this session LISTENs to; true if at
+  // least one arrived (all pending ones are consumed). Unavailable if the connection is lost.
+  Result<bool> WaitForNotification(int timeout_ms) {
+    bool got = false;
+    auto drain = [&]() -> Status {
+      if (PQconsumeInput(c_) == 0) return PgError(c_, nullptr, "LISTEN");
+      while (PGnotify* n = PQnotifies(c_)) {
+        got = true;
+        PQfreemem(n);
+      }
+      return Status::Ok();
+    };
+    RF_RETURN_IF_ERROR(drain());
+    if (got) return true;
+    pollfd p{PQsocket(c_), POLLIN, 0};
+    if (p.fd < 0) return Status::Unavailable("postgresql: LISTEN connection lost");
+    const int n = ::poll(&p, 1, timeout_ms);
+    if (n > 0) RF_RETURN_IF_ERROR(drain());
+    if (lost()) return Status::Unavailable("postgresql: LISTEN connection lost");
+    return got;
+  }
+
   // COMMIT, checking that the transaction did commit (COMMIT of a failed transaction answers
   // with the tag ROLLBACK).
   Status Commit() {
@@ -335,12 +387,35 @@ Result<AuditHead> HeadFrom(const PGresult* r) {
 }
 
 // Writes one batch inside the open transaction; appends the chained entries to *appended.
-Status WriteBatchRows(Conn& w, const WriteBatch& b, std::vector<AuditEntry>* appended) {
+// Row locks are taken in one order by every writer (no lock cycle): audit_head, change_seq, the
+// controller lease (shared), the expected releases.
+Status WriteBatchRows(Conn& w, const WriteBatch& b, std::vector<AuditEntry>* appended,
+                      int64_t* change_seq) {
   AuditHead head;
   if (!b.audit.empty()) {
     // First, before any other row: see the contract in pg_store.h.
     RF_ASSIGN_OR_RETURN(PgResult r, w.Run(kLockHead));
     RF_ASSIGN_OR_RETURN(head, HeadFrom(r.get()));
+  }
+  {
+    RF_ASSIGN_OR_RETURN(PgResult r, w.Run(kBumpChangeSeq));
+    RF_ASSIGN_OR_RETURN(*change_seq, ColInt(r.get(), 0, 0));
+  }
+  if (b.fencing_epoch != 0) {
+    // FOR SHARE: a takeover (which updates the row) waits until this transaction ends, so the
+    // epoch checked here is still the lease's when this batch commits.
+    RF_ASSIGN_OR_RETURN(PgResult r, w.Run(kShareLeaseEpoch));
+    if (PQntuples(r.get()) != 1) return Status::DataLoss("postgresql: controller_lease row missing");
+    RF_ASSIGN_OR_RETURN(int64_t current, ColInt(r.get(), 0, 0));
+    RF_RETURN_IF_ERROR(CheckFencingEpoch(b.fencing_epoch, current));
+  }
+  for (const ReleaseExpectation& e : b.expected_releases) {
+    RF_ASSIGN_OR_RETURN(PgResult r, w.Run(kLockReleaseState, Params().Text(e.release_id)));
+    std::optional<rollout::ReleaseState> stored;
+    if (PQntuples(r.get()) == 1) {
+      RF_ASSIGN_OR_RETURN(stored, DecodeReleaseState(Col(r.get(), 0, 0)));
+    }
+    RF_RETURN_IF_ERROR(CheckReleaseExpectation(e, stored));
   }
   for (const auto& t : b.content_types) {
     RF_RETURN_IF_ERROR(w.Run(kPutType, Params().Text(t.name).Int(t.schema_version).Text(t.yaml)
@@ -410,6 +485,8 @@ Status WriteBatchRows(Conn& w, const WriteBatch& b, std::vector<AuditEntry>* app
   if (!b.audit.empty()) {
     RF_RETURN_IF_ERROR(w.Run(kPutHead, Params().Int(head.seq).Text(head.hash)).status());
   }
+  // Delivered to every listener at COMMIT, and only if it commits.
+  RF_RETURN_IF_ERROR(w.Run(kNotifyChange, Params().Text(kChangeChannel).Text(std::to_string(*change_seq))).status());
   return Status::Ok();
 }
 
@@ -598,6 +675,8 @@ Result<std::unique_ptr<PgStore>> PgStore::Open(const std::string& conninfo,
   }
   RF_RETURN_IF_ERROR(Migrate(w));
   RF_ASSIGN_OR_RETURN(store->reader_, Conn::Connect(conninfo, options.lock_timeout_ms));
+  RF_ASSIGN_OR_RETURN(store->lease_, Conn::Connect(conninfo, options.lock_timeout_ms));
+  store->conninfo_ = conninfo;
   return store;
 }
 
@@ -626,18 +705,101 @@ Status PgStore::Apply(const WriteBatch& batch, std::vector<AuditEntry>* appended
 Status PgStore::ApplyLocked(const WriteBatch& batch, std::vector<AuditEntry>* appended) {
   Conn& w = *writer_;
   RF_RETURN_IF_ERROR(w.Exec("BEGIN ISOLATION LEVEL READ COMMITTED"));
-  RF_RETURN_IF_ERROR(WriteBatchRows(w, batch, appended));
+  int64_t seq = 0;
+  RF_RETURN_IF_ERROR(WriteBatchRows(w, batch, appended, &seq));
+  // Recorded as ours before COMMIT, so the change watcher never takes the notification of this
+  // commit for another server's change (it may arrive before Commit returns). While the
+  // transaction is open it holds the change_seq row, so no other writer can take `seq`; after a
+  // refused COMMIT the number is withdrawn at once.
+  {
+    std::lock_guard<std::mutex> l(own_mu_);
+    own_seqs_.insert(seq);
+  }
   if (options_.before_commit_for_test) options_.before_commit_for_test(w.backend_pid());
-  return w.Commit();
+  Status st = w.Commit();
+  if (!st.ok()) {
+    std::lock_guard<std::mutex> l(own_mu_);
+    own_seqs_.erase(seq);
+  }
+  return st;
+}
+
+// Runs `use(Conn&)` on `conn` under `mu`; if it fails because the connection was lost (libpq
+// notices only on use), reconnects and runs it once more (callers pass idempotent work).
+template <typename F>
+auto PgStore::Use(std::mutex& mu, std::unique_ptr<Conn>& conn, F&& use) {
+  std::lock_guard<std::mutex> l(mu);
+  if (conn->lost()) (void)conn->Reset();
+  auto result = use(*conn);
+  if (!result.ok() && conn->lost() && conn->Reset().ok()) result = use(*conn);
+  return result;
 }
 
 template <typename F>
 auto PgStore::Read(F&& read) {
-  std::lock_guard<std::mutex> l(read_mu_);
-  if (reader_->lost()) (void)reader_->Reset();
-  auto result = read(*reader_);
-  if (!result.ok() && reader_->lost() && reader_->Reset().ok()) result = read(*reader_);
-  return result;
+  return Use(read_mu_, reader_, std::forward<F>(read));
+}
+
+Result<LeaseGrant> PgStore::AcquireLease(const std::string& holder, int64_t held_epoch,
+                                         int64_t now_us, int64_t lease_us) {
+  return Use(lease_mu_, lease_, [&](Conn& c) -> Result<LeaseGrant> {
+    RF_ASSIGN_OR_RETURN(PgResult r, c.Run(kAcquireLease, Params().Text(holder).Int(held_epoch)
+                                                             .Int(now_us).Int(lease_us)));
+    LeaseGrant g;
+    if (PQntuples(r.get()) == 1) {
+      g.granted = true;
+      g.holder = holder;
+      RF_ASSIGN_OR_RETURN(g.epoch, ColInt(r.get(), 0, 0));
+      RF_ASSIGN_OR_RETURN(g.expires_us, ColInt(r.get(), 0, 1));
+      return g;
+    }
+    RF_ASSIGN_OR_RETURN(PgResult cur, c.Run(kReadLease));
+    if (PQntuples(cur.get()) != 1) return Status::DataLoss("postgresql: controller_lease row missing");
+    g.holder = Col(cur.get(), 0, 0);
+    RF_ASSIGN_OR_RETURN(g.epoch, ColInt(cur.get(), 0, 1));
+    RF_ASSIGN_OR_RETURN(g.expires_us, ColInt(cur.get(), 0, 2));
+    return g;
+  });
+}
+
+Status PgStore::ReleaseLease(const std::string& holder, int64_t epoch) {
+  return Use(lease_mu_, lease_, [&](Conn& c) -> Result<bool> {
+           RF_RETURN_IF_ERROR(c.Run(kReleaseLease, Params().Text(holder).Int(epoch)).status());
+           return true;
+         })
+      .status();
+}
+
+Result<int64_t> PgStore::ChangeSeq() {
+  return Read([](Conn& c) -> Result<int64_t> {
+    RF_ASSIGN_OR_RETURN(PgResult r, c.Run(kReadChangeSeq));
+    if (PQntuples(r.get()) != 1) return Status::DataLoss("postgresql: change_seq row missing");
+    return ColInt(r.get(), 0, 0);
+  });
+}
+
+bool PgStore::OwnChanges(int64_t after, int64_t through) {
+  std::lock_guard<std::mutex> l(own_mu_);
+  // Nothing at or below `after` is asked about again: forget it.
+  own_seqs_.erase(own_seqs_.begin(), own_seqs_.upper_bound(after));
+  for (int64_t s = after + 1; s <= through; ++s) {
+    if (!own_seqs_.count(s)) return false;
+  }
+  return true;
+}
+
+Result<bool> PgStore::WaitForChange(int timeout_ms) {
+  std::lock_guard<std::mutex> l(listen_mu_);
+  if (!listen_ || listen_->lost()) {
+    if (!listen_) {
+      RF_ASSIGN_OR_RETURN(listen_, Conn::Connect(conninfo_, options_.lock_timeout_ms));
+    } else {
+      RF_RETURN_IF_ERROR(listen_->Reset());
+    }
+    RF_RETURN_IF_ERROR(listen_->Exec((std::string("LISTEN ") + kChangeChannel).c_str()));
+    return true;  // changes while not listening are unknown: report one
+  }
+  return listen_->WaitForNotification(timeout_ms);
 }
 
 Result<StoreContents> PgStore::Load() {

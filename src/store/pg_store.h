@@ -29,13 +29,20 @@
 // bytes): such a batch fails with InvalidArgument. Bundle envelopes are BYTEA (any bytes).
 //
 // Thread-safe. Writes from one process are serialized on one connection (no group commit yet);
-// reads use a second connection and never wait for a write.
+// reads use a second connection and never wait for a write; the controller lease a third, and
+// WaitForChange (LISTEN) a fourth, opened on first use.
+//
+// Several servers: every batch bumps the change sequence (change_seq) and notifies it (NOTIFY
+// ringfence_change, delivered at COMMIT), so the other servers reload (cluster/change_watcher.h).
+// The batch's conditions (store.h: expected releases, fencing epoch) are checked inside its
+// transaction under row locks, so they still hold when it commits.
 #ifndef RINGFENCE_STORE_PG_STORE_H_
 #define RINGFENCE_STORE_PG_STORE_H_
 
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -46,6 +53,14 @@ namespace rf::store {
 // True for a connection URI libpq takes that names PostgreSQL: "postgresql://..." or
 // "postgres://...".
 bool IsPostgresUri(std::string_view spec);
+
+// The controller lease as one AcquireLease call left it (docs/deploy.md "Controller election").
+struct LeaseGrant {
+  bool granted = false;    // the caller holds the lease now, until expires_us
+  std::string holder;      // who holds it (the caller if granted)
+  int64_t epoch = 0;       // the holder's fencing epoch
+  int64_t expires_us = 0;  // unix micros, by the holder's clock
+};
 
 struct PgStoreOptions {
   // How long a write waits for a row lock held by another transaction (another replica holding
@@ -80,6 +95,30 @@ class PgStore final : public Store {
   // The schema version this code migrates to.
   static int64_t SchemaVersion();
 
+  // ----- several servers on one database (docs/deploy.md "Several writers") -----
+
+  // The controller lease. Renews it if `holder` holds it with `held_epoch` (the epoch stays), or
+  // takes it if it expired (expires_us <= now_us: the epoch goes up by one), in one atomic
+  // statement; either way it then runs until now_us + lease_us. Otherwise not granted, with the
+  // current holder. `holder` must be unique per process. On its own connection: never waits for
+  // this process's writes (except a fenced batch in flight, which holds the row shared).
+  Result<LeaseGrant> AcquireLease(const std::string& holder, int64_t held_epoch, int64_t now_us,
+                                  int64_t lease_us);
+  // Ends the lease now if `holder` still holds it with `epoch` (a clean shutdown: another server
+  // takes over at its next attempt instead of after the lease).
+  Status ReleaseLease(const std::string& holder, int64_t epoch);
+
+  // The change sequence: every committed batch of any process bumps it by one, and notifies.
+  Result<int64_t> ChangeSeq();
+  // True if every change number in (after, through] was committed by this store object (so the
+  // model of this process already has them). Forgets the numbers <= after.
+  bool OwnChanges(int64_t after, int64_t through);
+  // Waits up to `timeout_ms` for a commit's notification (LISTEN on its own connection, opened at
+  // the first call); true if one came. After (re)connecting it returns true at once: changes made
+  // while nobody listened are unknown. Callers poll ChangeSeq as well (a lost notification
+  // connection is only noticed on use).
+  Result<bool> WaitForChange(int timeout_ms);
+
   class Conn;  // one libpq connection (pg_store.cc)
 
  private:
@@ -89,6 +128,8 @@ class PgStore final : public Store {
   // lost (libpq notices only on use), reconnects and runs it once more (reads are idempotent).
   template <typename F>
   auto Read(F&& read);
+  template <typename F>
+  auto Use(std::mutex& mu, std::unique_ptr<Conn>& conn, F&& use);
 
   PgStoreOptions options_;
   std::mutex write_mu_;
@@ -96,6 +137,13 @@ class PgStore final : public Store {
   Status sticky_;                 // GUARDED_BY(write_mu_): first lost writer; refuses all writes
   std::mutex read_mu_;
   std::unique_ptr<Conn> reader_;  // GUARDED_BY(read_mu_)
+  std::string conninfo_;
+  std::mutex lease_mu_;
+  std::unique_ptr<Conn> lease_;   // GUARDED_BY(lease_mu_)
+  std::mutex listen_mu_;
+  std::unique_ptr<Conn> listen_;  // GUARDED_BY(listen_mu_); null until WaitForChange
+  std::mutex own_mu_;
+  std::set<int64_t> own_seqs_;    // GUARDED_BY(own_mu_): change numbers this store committed
 };
 
 }  // namespace rf::store

@@ -2,9 +2,11 @@
 
 #include <sqlite3.h>
 
+#include <optional>
 #include <utility>
 
 #include "core/bundle.h"
+#include "store/batch_conditions.h"
 #include "store/release_codec.h"
 #include "store/row_codec.h"
 #include "store/schema_migrations.h"
@@ -171,7 +173,7 @@ class SqliteStore::Writer {
   AuditHead head;  // of the committed log (plus the open transaction's appends)
   Stmt begin, commit, rollback, savepoint, release_sp, rollback_sp;
   Stmt put_type, put_bundle, put_release, put_approval, put_principal, put_policy, put_control,
-      del_control, put_audit, put_head;
+      del_control, put_audit, put_head, get_release_state;
 
   ~Writer() { sqlite3_close_v2(db); }  // v2: closes once the member statements are finalized
 
@@ -202,11 +204,29 @@ class SqliteStore::Writer {
         "INSERT INTO audit VALUES(?1,?2,?3,?4,?5,?6,?7,?8)"));
     RF_RETURN_IF_ERROR(put_head.Prepare(db,
         "INSERT OR REPLACE INTO audit_head VALUES(1,?1,?2)"));
+    RF_RETURN_IF_ERROR(get_release_state.Prepare(db,
+        "SELECT state_json FROM releases WHERE release_id=?1"));
     return Status::Ok();
   }
 
   // Writes one batch inside the open transaction. Appends chained entries to *appended.
   Status Write(const WriteBatch& b, std::vector<AuditEntry>* appended) {
+    // The conditions first (store.h). One process writes a SQLite database, so they hold unless
+    // the caller's model is wrong; checked all the same, as every store does.
+    RF_RETURN_IF_ERROR(CheckFencingEpoch(b.fencing_epoch, 0));
+    for (const auto& e : b.expected_releases) {
+      Status st;
+      get_release_state.Text(1, e.release_id);
+      std::optional<std::string> json;
+      if (get_release_state.Row(&st)) json = get_release_state.ColText(0);
+      get_release_state.Reset();
+      RF_RETURN_IF_ERROR(st);
+      std::optional<rollout::ReleaseState> stored;
+      if (json) {
+        RF_ASSIGN_OR_RETURN(stored, DecodeReleaseState(*json));
+      }
+      RF_RETURN_IF_ERROR(CheckReleaseExpectation(e, stored));
+    }
     for (const auto& t : b.content_types) {
       RF_RETURN_IF_ERROR(put_type.Text(1, t.name).Int(2, t.schema_version).Text(3, t.yaml)
                              .Text(4, t.created_by).Int(5, t.created_us).Run());

@@ -25,12 +25,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "admission/records.h"
 #include "core/status.h"
+#include "rollout/release.h"
 #include "store/audit.h"
 
 namespace rf::store {
@@ -43,8 +45,25 @@ using admission::ContentTypeRecord;
 using admission::ControlKey;
 using admission::PrincipalRecord;
 
+// A condition on a release's stored state, checked inside the batch's transaction before anything
+// is written: compare-and-set between servers sharing one database (docs/deploy.md "Several
+// writers"). `state` is the state the writer's model held when it derived the change; nullopt:
+// the release must not exist yet.
+struct ReleaseExpectation {
+  std::string release_id;
+  std::optional<rollout::ReleaseState> state;
+};
+
 // One atomic, durable change. Every vector is applied as upserts in the order of the fields
 // below, then `audit` is appended to the chain (seq, prev_hash and hash assigned by the store).
+//
+// Conditions, checked first; a batch that fails one stores nothing:
+//  - expected_releases: every release named must be stored in exactly that state (or absent);
+//    otherwise Aborted ("changed by another writer": reload and retry).
+//  - fencing_epoch: nonzero marks a write of the elected controller holding that epoch of the
+//    controller lease (PgStore::AcquireLease). It commits only if the lease's epoch is still that
+//    one; otherwise FailedPrecondition ("fenced"). Stores without a lease (Mem, SQLite: one
+//    process, which always drives) refuse any nonzero epoch the same way.
 struct WriteBatch {
   std::vector<ContentTypeRecord> content_types;
   std::vector<BundleRecord> bundles;  // envelope must be set
@@ -55,6 +74,9 @@ struct WriteBatch {
   std::vector<admission::CustomerControl> controls;
   std::vector<ControlKey> deleted_controls;
   std::vector<AuditRecord> audit;
+  std::vector<ReleaseExpectation> expected_releases;  // conditions only: not a change
+  int64_t fencing_epoch = 0;                          // 0: not a fenced controller write
+  // True when the batch changes nothing (conditions alone are not a change).
   bool empty() const {
     return content_types.empty() && bundles.empty() && releases.empty() && approvals.empty() &&
            principals.empty() && policies.empty() && controls.empty() &&

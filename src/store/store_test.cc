@@ -162,6 +162,75 @@ TEST_P(StoreContractTest, AuditChainVerifiesAndPages) {
   EXPECT_EQ((*page)[0].record.action, "a10");
 }
 
+// A batch's release conditions (store.h ReleaseExpectation): checked before anything is written,
+// against the state as stored (and as loaded back: the comparison survives the codec).
+TEST_P(StoreContractTest, ReleaseExpectationsRefuseAChangedOrExistingRelease) {
+  const std::string sha(64, 'a');
+  WriteBatch create;
+  create.bundles.push_back(Bundle(sha, 7));
+  admission::ReleaseRecord r = Release("r-1", sha);
+  create.releases.push_back(r);
+  create.expected_releases.push_back({"r-1", std::nullopt});  // must be new
+  ASSERT_TRUE(store_->Apply(create).ok());
+  // Creating it again (another writer's stale "r-1") is refused and stores nothing.
+  WriteBatch again;
+  again.releases.push_back(r);
+  again.expected_releases.push_back({"r-1", std::nullopt});
+  again.audit.push_back(Audit("release.create", 2));
+  Status st = store_->Apply(again);
+  EXPECT_EQ(st.code(), StatusCode::kAborted) << st.ToString();
+  EXPECT_EQ(store_->RecordedAuditHead()->seq, 0);
+  // A change derived from a state that is no longer stored is refused.
+  auto loaded = store_->Load();
+  ASSERT_TRUE(loaded.ok());
+  ASSERT_EQ(loaded->releases.size(), 1u);
+  const rollout::ReleaseState as_loaded = loaded->releases[0].state;
+  rollout::ReleaseState other = as_loaded;
+  other.wave = 1;
+  other.reason = "someone else's idea";
+  admission::ReleaseRecord halted = r;
+  halted.state.phase = rollout::Phase::kHalted;
+  WriteBatch stale;
+  stale.releases.push_back(halted);
+  stale.expected_releases.push_back({"r-1", other});
+  stale.audit.push_back(Audit("release.halt", 3));
+  st = store_->Apply(stale);
+  EXPECT_EQ(st.code(), StatusCode::kAborted) << st.ToString();
+  EXPECT_NE(st.message().find("r-1"), std::string::npos) << st.ToString();
+  EXPECT_EQ(store_->Load()->releases[0].state.phase, r.state.phase);
+  EXPECT_EQ(store_->RecordedAuditHead()->seq, 0);
+  // Derived from the state as loaded: accepted.
+  WriteBatch fresh;
+  fresh.releases.push_back(halted);
+  fresh.expected_releases.push_back({"r-1", as_loaded});
+  fresh.audit.push_back(Audit("release.halt", 4));
+  ASSERT_TRUE(store_->Apply(fresh).ok());
+  EXPECT_EQ(store_->Load()->releases[0].state.phase, rollout::Phase::kHalted);
+  EXPECT_EQ(store_->RecordedAuditHead()->seq, 1);
+  // An expectation that the release exists, for one that does not.
+  WriteBatch ghost;
+  ghost.bundles.push_back(Bundle(std::string(64, 'b'), 8));
+  ghost.expected_releases.push_back({"r-9", as_loaded});
+  EXPECT_EQ(store_->Apply(ghost).code(), StatusCode::kAborted);
+  EXPECT_EQ(store_->Load()->bundles.size(), 1u);
+}
+
+// No controller holds a lease in a fresh store (and Mem and SQLite have none): a fenced write is
+// refused and changes nothing.
+TEST_P(StoreContractTest, FencedWriteWithoutTheLeaseIsRefused) {
+  WriteBatch b;
+  b.bundles.push_back(Bundle(std::string(64, 'a'), 7));
+  b.audit.push_back(Audit("bundle.upload", 1));
+  b.fencing_epoch = 1;
+  Status st = store_->Apply(b);
+  EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition) << st.ToString();
+  EXPECT_NE(st.message().find("fenced"), std::string::npos) << st.ToString();
+  EXPECT_TRUE(store_->Load()->bundles.empty());
+  EXPECT_EQ(store_->RecordedAuditHead()->seq, 0);
+  b.fencing_epoch = 0;
+  EXPECT_TRUE(store_->Apply(b).ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, StoreContractTest,
                          ::testing::Values(Kind::kMem, Kind::kSqlite, Kind::kPostgres),
                          [](const auto& p) {
