@@ -42,14 +42,7 @@ TEST(RegexCorpusTest, PrecisionAndRecallOnThePublicCorpus) {
       without_attack.push_back(pattern);
     }
   }
-  // Known gap (issue 12, still open): the attack builder has no case yet for these two super-linear
-  // verdicts (nested lazy loops between literals; an optional group nested in a star). They are still
-  // refused; their findings lack the proof. Any other verdict without an attack fails here.
-  const std::vector<std::string> kKnownWithoutAttack = {
-      R"((<[^>]*?tag[^>]*?(?:identify_by)[^>]*>)((?:.*?(?:<[ \r\t]*tag[^>]*>?.*?(?:<.*?/.*?tag.*?>)?)*)*)(<[^>]*?/[^>]*?tag[^>]*?>))",
-      R"(^[A-Za-z]:\\([^"*/:?|<>\\.\x00-\x20]([^"*/:?|<>\\\x00-\x1F]*[^"*/:?|<>\\.\x00-\x20])?\\)*$)",
-  };
-  EXPECT_EQ(without_attack, kKnownWithoutAttack);
+  EXPECT_TRUE(without_attack.empty()) << without_attack.size() << " verdicts without an attack, first: " << (without_attack.empty() ? "" : without_attack[0]);
   ASSERT_GE(tp + fn, 50) << "the corpus should hold at least 50 vulnerable patterns";
   ASSERT_GE(fp + tn, 50) << "the corpus should hold at least 50 safe patterns";
   const double precision = static_cast<double>(tp) / std::max(1, tp + fp);
