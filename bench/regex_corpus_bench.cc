@@ -220,6 +220,7 @@ int Compare(const std::string& corpus, const std::string& recheck_path) {
   std::string line;
   Score ours, theirs;
   std::vector<int64_t> us;
+  std::pair<int64_t, std::string> slowest{-1, ""};
   int recheck_missing = 0;
   std::vector<std::string> ours_wrong, theirs_wrong;
   while (std::getline(in, line)) {
@@ -230,6 +231,7 @@ int Compare(const std::string& corpus, const std::string& recheck_path) {
     const int64_t t0 = TheEnv().clock->MonotonicMicros();
     rf::RegexCostReport r = rf::AnalyzeBacktrackingCost(pattern);
     us.push_back(TheEnv().clock->MonotonicMicros() - t0);
+    if (us.back() > slowest.first) slowest = {us.back(), pattern};
     const bool flagged = r.cost != rf::RegexCost::kLinear;
     ours.Add(label, flagged);
     if (label != flagged) ours_wrong.push_back(cols[0] + " " + pattern + "  [" + r.reason + "]");
@@ -253,6 +255,7 @@ int Compare(const std::string& corpus, const std::string& recheck_path) {
   std::printf("ringfence analysis time per pattern: p50 %lld us, p99 %lld us, max %lld us (%zu patterns)\n",
               static_cast<long long>(pct(0.5)), static_cast<long long>(pct(0.99)),
               static_cast<long long>(us.empty() ? 0 : us.back()), us.size());
+  std::printf("slowest: %s\n", slowest.second.c_str());
   if (recheck_missing) std::printf("recheck results missing for %d patterns\n", recheck_missing);
   std::printf("\nringfence disagrees with the label on:\n");
   for (const auto& s : ours_wrong) std::printf("  %s\n", s.c_str());

@@ -857,10 +857,13 @@ bool GapHolds(uint8_t gap, bool before, bool after) {
          (gap == kGapNoBoundary && before == after);
 }
 
-CharSet WordBytes() {
-  CharSet s;
-  for (int x = 0; x < 256; ++x) s[x] = isalnum(x) || x == '_';
-  return s;
+const CharSet& WordBytes() {
+  static const CharSet kWord = [] {
+    CharSet s;
+    for (int x = 0; x < 256; ++x) s[x] = (x >= 'a' && x <= 'z') || (x >= 'A' && x <= 'Z') || (x >= '0' && x <= '9') || x == '_';
+    return s;
+  }();
+  return kWord;
 }
 
 class GlushkovBuilder {
@@ -957,7 +960,7 @@ class GlushkovBuilder {
     }
   }
 
-  Info Concat(Info a, const Info& b) {
+  Info Concat(Info a, Info b) {
     // After consuming a byte the input's start is behind: a '^' (not multiline) cannot hold, so
     // only b's free first positions follow; and nothing follows a strict '$'.
     Link(a.open_last, b.free_first);
@@ -968,15 +971,15 @@ class GlushkovBuilder {
     r.clean_nullable = a.clean_nullable && b.clean_nullable && possible;
     r.free_nullable = a.free_nullable && b.free_nullable && possible;
     r.open_nullable = a.open_nullable && b.open_nullable && possible;
-    r.first = a.first;
+    r.first = std::move(a.first);
     if (a.open_nullable) Append(&r.first, b.first, a.gap);
-    r.free_first = a.free_first;
+    r.free_first = std::move(a.free_first);
     if (a.free_nullable && a.open_nullable) Append(&r.free_first, b.free_first, a.gap);
-    r.last = b.last;
+    r.last = std::move(b.last);
     if (b.nullable) Append(&r.last, a.last, b.gap);
-    r.clean_last = b.clean_last;
+    r.clean_last = std::move(b.clean_last);
     if (b.clean_nullable) Append(&r.clean_last, a.clean_last, b.gap);
-    r.open_last = b.open_last;
+    r.open_last = std::move(b.open_last);
     if (b.open_nullable) Append(&r.open_last, a.open_last, b.gap);
     return r;
   }
@@ -1076,7 +1079,7 @@ class GlushkovBuilder {
           Link(loop.open_last, loop.free_first);  // the repetition's back edge
           if (libstdcxx_empty_iteration_ && loop.nullable) Link(loop.open_last, loop.free_first);
           if (node.min == 0) MakeOptional(&loop);
-          return Concat(std::move(r), loop);
+          return Concat(std::move(r), std::move(loop));
         }
         Info r;
         for (int i = 0; i < node.min; ++i) r = Concat(std::move(r), Visit(kid, atomic, look));
@@ -1085,11 +1088,11 @@ class GlushkovBuilder {
         for (int i = node.min; i < node.max && !overflow_; ++i) tail.push_back(Visit(kid, atomic, look));
         Info opt;
         for (auto it = tail.rbegin(); it != tail.rend(); ++it) {
-          Info e = Concat(std::move(*it), opt);
+          Info e = Concat(std::move(*it), std::move(opt));
           MakeOptional(&e);
           opt = std::move(e);
         }
-        return Concat(std::move(r), opt);
+        return Concat(std::move(r), std::move(opt));
       }
     }
     return {};
@@ -1101,7 +1104,7 @@ class GlushkovBuilder {
     const int n = static_cast<int>(sets_.size());
     bool gaps = gaps_;
     for (const End& e : finals_) gaps = gaps || e.gap != kGapAny;
-    const CharSet word = WordBytes();
+    const CharSet& word = WordBytes();
     std::vector<std::vector<std::pair<int, bool>>> halves(n);  // new position, holds word bytes
     auto add = [&](int p, const CharSet& set, bool is_word) {
       halves[p].push_back({static_cast<int>(a_.sets.size()), is_word});
@@ -1259,7 +1262,9 @@ class ExactMatcher {
   Bits Step(const Bits& from, int k) {
     Bits out(words_, 0);
     for (size_t j = 0; j <= s_.size(); ++j) {
-      if (Test(from, j)) Or(&out, Ends(k, j));
+      if (!Test(from, j)) continue;
+      if (!over_ && !step_()) over_ = true;  // every lookup is charged, not only evaluations
+      Or(&out, Ends(k, j));
     }
     return out;
   }
@@ -1437,7 +1442,7 @@ class Analyzer {
   Analyzer(std::string_view pattern, const RegexCostOptions& opts, const std::vector<Node>& nodes,
            int root, Automaton* a)
       : pattern_(pattern), opts_(opts), nodes_(nodes), root_(root), a_(*a), n_(static_cast<int>(a->sets.size())),
-        budget_(opts.max_product_states), max_steps_(opts.max_product_states * 16) {
+        budget_(opts.max_product_states), max_steps_(opts.max_product_states * 2) {
     mark_.assign(n_, 0);
     Components(a_.follow, &comp_, &cyclic_);
   }
@@ -2005,7 +2010,10 @@ void Analyzer::FindPolynomial() {
   // Component pairs with a validated witness, and the witness's pump.
   std::map<std::pair<int, int>, std::string> edges_found;
   std::optional<std::pair<int, int>> first_witness;
+  constexpr size_t kMaxWitnesses = 32;
+  bool degree_is_lower_bound = false;
   for (int p : cyclic_positions) {
+    if (degree_is_lower_bound) break;
     from_ = from[index_of[p]];
     for (int q : cyclic_positions) {
       if (q == p || comp_[q] == comp_[p] || !from_[q] || SameAtomic(p, q)) continue;
@@ -2025,6 +2033,12 @@ void Analyzer::FindPolynomial() {
       if (over_) return;
       if (!found) continue;
       edges_found.emplace(std::make_pair(comp_[p], comp_[q]), attack.pump);
+      // Each witness costs a validation: past kMaxWitnesses the degree found is a lower bound
+      // (.*.*.*…: 60 loops are 1,770 pairs).
+      if (edges_found.size() >= kMaxWitnesses) {
+        degree_is_lower_bound = true;
+        break;
+      }
       if (!first_witness || a_.is_p0[p] < a_.is_p0[first_witness->first]) {
         // Prefer a witness inside the pattern over one using the search loop: its attack is
         // slow on a single attempt, not only summed over start positions.
@@ -2061,7 +2075,8 @@ void Analyzer::FindPolynomial() {
             Quote(pattern_, nodes_[a_.atom[q]]) + " runs over the same input from each of them"
       : "repetitions of " + Quote(pattern_, nodes_[a_.atom[p]]) + " and " +
             Quote(pattern_, nodes_[a_.atom[q]]) + " overlap and can split the same input in many ways";
-  report_.reason = "super-linear (polynomial, degree " + std::to_string(degree) + ") backtracking: " +
+  report_.reason = "super-linear (polynomial, degree " + std::string(degree_is_lower_bound ? "at least " : "") +
+                   std::to_string(degree) + ") backtracking: " +
                    what + (search_loop ? " (as in \\s+$)" : " (as in .*.*=.*)");
 }
 
