@@ -10,6 +10,9 @@
 //   regex_corpus_bench compare CORPUS.tsv RECHECK.jsonl
 //     Precision/recall of ringfence (search semantics, ecmascript) and of recheck on the same
 //     labelled corpus, and ringfence's analysis time per pattern (p50/p99/max).
+//   regex_corpus_bench bounds PATTERN_FILE...
+//     The analysis time of each file's content (e.g. fuzz/corpus/regex_cost_fuzz/*) in both
+//     dialects and both modes, slowest first.
 // Corpus format and provenance: tests/regex_corpus/README.md.
 #include <signal.h>
 #include <sys/wait.h>
@@ -20,6 +23,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <sstream>
 #include <string>
@@ -216,6 +220,7 @@ int Compare(const std::string& corpus, const std::string& recheck_path) {
   std::string line;
   Score ours, theirs;
   std::vector<int64_t> us;
+  std::pair<int64_t, std::string> slowest{-1, ""};
   int recheck_missing = 0;
   std::vector<std::string> ours_wrong, theirs_wrong;
   while (std::getline(in, line)) {
@@ -226,6 +231,7 @@ int Compare(const std::string& corpus, const std::string& recheck_path) {
     const int64_t t0 = TheEnv().clock->MonotonicMicros();
     rf::RegexCostReport r = rf::AnalyzeBacktrackingCost(pattern);
     us.push_back(TheEnv().clock->MonotonicMicros() - t0);
+    if (us.back() > slowest.first) slowest = {us.back(), pattern};
     const bool flagged = r.cost != rf::RegexCost::kLinear;
     ours.Add(label, flagged);
     if (label != flagged) ours_wrong.push_back(cols[0] + " " + pattern + "  [" + r.reason + "]");
@@ -249,11 +255,35 @@ int Compare(const std::string& corpus, const std::string& recheck_path) {
   std::printf("ringfence analysis time per pattern: p50 %lld us, p99 %lld us, max %lld us (%zu patterns)\n",
               static_cast<long long>(pct(0.5)), static_cast<long long>(pct(0.99)),
               static_cast<long long>(us.empty() ? 0 : us.back()), us.size());
+  std::printf("slowest: %s\n", slowest.second.c_str());
   if (recheck_missing) std::printf("recheck results missing for %d patterns\n", recheck_missing);
   std::printf("\nringfence disagrees with the label on:\n");
   for (const auto& s : ours_wrong) std::printf("  %s\n", s.c_str());
   std::printf("\nrecheck disagrees with the label on:\n");
   for (const auto& s : theirs_wrong) std::printf("  %s\n", s.c_str());
+  return 0;
+}
+
+// The analysis time of each file's content as a pattern, in both dialects and both modes (what
+// fuzz/regex_cost_fuzz does per input), slowest first: boundedness on hostile patterns.
+int Bounds(const std::vector<std::string>& files) {
+  std::vector<std::pair<int64_t, std::string>> rows;
+  for (const std::string& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    const std::string pattern((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (int combo = 0; combo < 4; ++combo) {
+      rf::RegexCostOptions o;
+      o.dialect = (combo & 1) ? rf::RegexDialect::kPcre2 : rf::RegexDialect::kEcmaScript;
+      o.mode = (combo & 2) ? rf::RegexMode::kMatch : rf::RegexMode::kSearch;
+      const int64_t t0 = TheEnv().clock->MonotonicMicros();
+      rf::RegexCostReport r = rf::AnalyzeBacktrackingCost(pattern, o);
+      const int64_t us = TheEnv().clock->MonotonicMicros() - t0;
+      rows.push_back({us, f + " " + std::string(rf::RegexDialectName(o.dialect)) + "/" +
+                              std::string(rf::RegexModeName(o.mode)) + ": " + r.reason.substr(0, 80)});
+    }
+  }
+  std::sort(rows.rbegin(), rows.rend());
+  for (const auto& [us, what] : rows) std::printf("%8lld us  %s\n", static_cast<long long>(us), what.c_str());
   return 0;
 }
 
@@ -263,8 +293,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> a(argv + 1, argv + argc);
   if (a.size() == 4 && a[0] == "label") return Label(a[1], a[2], a[3]);
   if (a.size() == 3 && a[0] == "compare") return Compare(a[1], a[2]);
+  if (a.size() >= 2 && a[0] == "bounds") return Bounds({a.begin() + 1, a.end()});
   std::fprintf(stderr,
                "usage: regex_corpus_bench label CANDIDATES.tsv RECHECK.jsonl OUT.tsv\n"
-               "       regex_corpus_bench compare CORPUS.tsv RECHECK.jsonl\n");
+               "       regex_corpus_bench compare CORPUS.tsv RECHECK.jsonl\n"
+               "       regex_corpus_bench bounds PATTERN_FILE...\n");
   return 2;
 }

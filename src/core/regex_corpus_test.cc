@@ -42,24 +42,17 @@ TEST(RegexCorpusTest, PrecisionAndRecallOnThePublicCorpus) {
       without_attack.push_back(pattern);
     }
   }
-  // Known gap (issue 12, still open): the attack builder has no case yet for these two super-linear
-  // verdicts (nested lazy loops between literals; an optional group nested in a star). They are still
-  // refused; their findings lack the proof. Any other verdict without an attack fails here.
-  const std::vector<std::string> kKnownWithoutAttack = {
-      R"((<[^>]*?tag[^>]*?(?:identify_by)[^>]*>)((?:.*?(?:<[ \r\t]*tag[^>]*>?.*?(?:<.*?/.*?tag.*?>)?)*)*)(<[^>]*?/[^>]*?tag[^>]*?>))",
-      R"(^[A-Za-z]:\\([^"*/:?|<>\\.\x00-\x20]([^"*/:?|<>\\\x00-\x1F]*[^"*/:?|<>\\.\x00-\x20])?\\)*$)",
-  };
-  EXPECT_EQ(without_attack, kKnownWithoutAttack);
+  EXPECT_TRUE(without_attack.empty()) << without_attack.size() << " verdicts without an attack, first: " << (without_attack.empty() ? "" : without_attack[0]);
   ASSERT_GE(tp + fn, 50) << "the corpus should hold at least 50 vulnerable patterns";
   ASSERT_GE(fp + tn, 50) << "the corpus should hold at least 50 safe patterns";
   const double precision = static_cast<double>(tp) / std::max(1, tp + fp);
   const double recall = static_cast<double>(tp) / std::max(1, tp + fn);
   std::string detail;
   for (const auto& w : wrong) detail += "  " + w + "\n";
-  // Issue 12's target is 0.97 for both; the analysis reaches 0.944 / 0.993 on this corpus today
-  // (TP 151, FP 9, FN 1; was 0.910 / 0.873). Until the target is met these floors hold what is
-  // reached, so that no change lowers it unnoticed; raise them with every improvement.
-  constexpr double kPrecisionFloor = 0.94, kRecallFloor = 0.99;
+  // Issue 12's target is 0.97 for both. The analysis reaches 0.987 / 1.000 on this corpus (TP 155,
+  // FP 2, FN 0; was 0.944 / 0.993, and 0.910 / 0.873 before search semantics). The floors hold
+  // what is reached, so that no change lowers it unnoticed.
+  constexpr double kPrecisionFloor = 0.98, kRecallFloor = 1.0;
   EXPECT_GE(precision, kPrecisionFloor) << "TP " << tp << " FP " << fp << " FN " << fn << " TN " << tn << "\n" << detail;
   EXPECT_GE(recall, kRecallFloor) << "TP " << tp << " FP " << fp << " FN " << fn << " TN " << tn << "\n" << detail;
   RecordProperty("precision", std::to_string(precision));

@@ -38,8 +38,9 @@ using CharSet = std::bitset<256>;
 struct Node {
   // kLook: a lookahead (?=...) or (?!...); its body runs as a side branch at that point.
   enum Kind { kEmpty, kSet, kConcat, kAlt, kRepeat, kAssert, kAtomic, kLook } kind = kEmpty;
-  // kAssert: '^' (anchors), '$' or \z, \b or \B, anything else (lookbehinds, multiline ^ $).
-  enum Assertion { kBegin, kEnd, kOther, kWord };
+  // kAssert: '^' (anchors), '$' or \z, \b, \B, multiline ^ and $, anything else (lookbehinds,
+  // \G, \K).
+  enum Assertion { kBegin, kEnd, kOther, kWord, kNotWord, kLineBegin, kLineEnd };
   CharSet set;             // kSet
   std::vector<int> kids;   // kConcat, kAlt, kRepeat, kAtomic and kLook (one kid)
   int min = 0, max = 0;    // kRepeat; max == -1: unbounded
@@ -65,6 +66,7 @@ class Parser {
     int root = ParseAlt(0);
     if (root < 0) return -1;
     if (i_ != p_.size()) return Fail("unmatched ')' at offset " + std::to_string(i_));
+    if (!ResolveBackrefs(root)) return -1;
     return root;
   }
   const std::string& error() const { return error_; }
@@ -348,7 +350,7 @@ class Parser {
           set->set('\b');
           return true;
         }
-        *assertion = Node::kWord;
+        *assertion = c == 'b' ? Node::kWord : Node::kNotWord;
         return true;
       case 'n': set->set('\n'); return true;
       case 'r': set->set('\r'); return true;
@@ -444,8 +446,20 @@ class Parser {
           set->set();
           return true;
         }
-        case 'g': case 'k':
-          return Fail("backreference \\" + std::string(1, c) + " makes matching cost unbounded") >= 0;
+        case 'g': {  // \gN, \g{N}, \g{-N}; named references are not analysed
+          const bool brace = More() && Peek() == '{';
+          if (brace) ++i_;
+          const bool relative = More() && Peek() == '-';
+          if (relative) ++i_;
+          int v = 0, digits = 0;
+          while (More() && isdigit(static_cast<unsigned char>(Peek())) && digits < 6) v = v * 10 + (p_[i_++] - '0'), ++digits;
+          if (digits == 0 || (brace && (!More() || p_[i_++] != '}'))) {
+            return Fail("named backreference \\g makes matching cost unknown") >= 0;
+          }
+          return Backref(relative ? static_cast<int>(group_inner_.size()) - v + 1 : v);
+        }
+        case 'k':
+          return Fail("named backreference \\k makes matching cost unknown") >= 0;
         case 'o': {
           size_t close = p_.find('}', i_);
           if (!More() || Peek() != '{' || close == std::string_view::npos) return Fail("bad \\o escape") >= 0;
@@ -461,7 +475,9 @@ class Parser {
       }
     }
     if (c >= '1' && c <= '9' && !in_class) {
-      return Fail("backreference \\" + std::string(1, c) + " makes matching cost unbounded") >= 0;
+      int v = c - '0';
+      while (More() && isdigit(static_cast<unsigned char>(Peek())) && v < 100000) v = v * 10 + (p_[i_++] - '0');
+      return Backref(v);
     }
     set->set(static_cast<unsigned char>(c));
     return true;
@@ -589,6 +605,7 @@ class Parser {
 
   int ParseGroup(int depth, int begin) {
     bool lookahead = false, lookbehind = false, atomic = false, negative = false;
+    bool capturing = !(More() && Peek() == '?');
     if (More() && Peek() == '?') {
       ++i_;
       if (!More()) return Fail("unterminated group");
@@ -602,6 +619,7 @@ class Parser {
         lookbehind = true;
       } else if (k == '<' || (pcre_ && (k == '\'' || (k == 'P' && More() && Peek() == '<')))) {
         char close = k == '\'' ? '\'' : '>';
+        capturing = true;
         while (More() && Peek() != close) ++i_;  // named group
         if (!More()) return Fail("unterminated group name");
         ++i_;
@@ -628,10 +646,16 @@ class Parser {
     } else if (pcre_ && More() && Peek() == '*') {
       return Fail("PCRE2 verb (*...) at offset " + std::to_string(begin) + " is not analysed");
     }
+    int group = -1;
+    if (capturing) {
+      group = static_cast<int>(group_inner_.size());
+      group_inner_.push_back(-1);  // open: a reference to it now is not analysed
+    }
     int inner = ParseAlt(depth + 1);
     if (inner < 0) return -1;
     if (!More() || Peek() != ')') return Fail("missing ')' for group at offset " + std::to_string(begin));
     ++i_;
+    if (group >= 0) group_inner_[group] = inner;
     // A lookbehind (PCRE2: fixed length, no loops) only reads what is behind: an opaque assertion.
     if (lookbehind) return AssertNode(Node::kOther, begin);
     if (lookahead) {
@@ -661,9 +685,9 @@ class Parser {
         return SetNode(s, begin);
       }
       case '^':
-        return AssertNode(flags_.multiline ? Node::kOther : Node::kBegin, begin);
+        return AssertNode(flags_.multiline ? Node::kLineBegin : Node::kBegin, begin);
       case '$':
-        return AssertNode(flags_.multiline ? Node::kOther : Node::kEnd, begin, !pcre_);
+        return AssertNode(flags_.multiline ? Node::kLineEnd : Node::kEnd, begin, !pcre_);
       case '\\': {
         if (pcre_ && More() && Peek() == 'Q') {  // \Q...\E: literal text
           ++i_;
@@ -688,7 +712,14 @@ class Parser {
         CharSet s;
         int assertion;
         strict_end_ = false;
+        backref_ = -1;
         if (!ParseEscape(&s, &assertion, false)) return -1;
+        if (backref_ >= 0) {
+          const int b = EmptyNode(begin);
+          nodes_[b].kind = Node::kAtomic;  // its body is filled in by ResolveBackrefs
+          backrefs_.push_back({b, backref_});
+          return b;
+        }
         if (assertion >= 0) return AssertNode(static_cast<Node::Assertion>(assertion), begin, strict_end_);
         return SetNode(s, begin);
       }
@@ -704,6 +735,72 @@ class Parser {
     }
   }
 
+  // A backreference to group `number` (1-based) at i_: recorded in backref_ for ParseAtom.
+  bool Backref(int number) {
+    if (number < 1 || number > static_cast<int>(group_inner_.size()) || group_inner_[number - 1] < 0) {
+      return Fail("backreference \\" + std::to_string(number) +
+                  " to a group that is not closed before it makes matching cost unknown") >= 0;
+    }
+    backref_ = number - 1;
+    return true;
+  }
+
+  // Fills each backreference node in. A backreference matches one of the strings its group can
+  // match (the one captured), so it is modelled as that group's body, atomic (the matcher
+  // compares, it never backtracks into a reference): every path of the real matcher is a path
+  // of the model, so a linear verdict holds and a super-linear one may be a false alarm.
+  // ECMAScript matches a reference to a group that did not participate as empty: there, unless
+  // the group is on every path through the pattern, the reference is optional.
+  bool ResolveBackrefs(int root) {
+    if (backrefs_.empty()) return true;
+    std::vector<char> mandatory(nodes_.size(), 0);
+    std::vector<std::pair<int, bool>> stack{{root, true}};
+    while (!stack.empty()) {
+      auto [n, m] = stack.back();
+      stack.pop_back();
+      mandatory[n] = m;
+      const Node& node = nodes_[n];
+      const bool kids_m = m && (node.kind == Node::kConcat || node.kind == Node::kAtomic ||
+                                (node.kind == Node::kRepeat && node.min >= 1));
+      for (int k : node.kids) stack.push_back({k, kids_m});
+    }
+    // Each reference copies its group's body, which may hold references itself: bound the
+    // expanded size so that no walk of the node graph can take long.
+    std::vector<int64_t> size(nodes_.size(), -1);
+    std::function<int64_t(int)> expanded = [&](int n) -> int64_t {
+      if (size[n] >= 0) return size[n];
+      int64_t s = 1;
+      for (int k : nodes_[n].kids) s = std::min<int64_t>(s + expanded(k), int64_t{1} << 40);
+      return size[n] = s;
+    };
+    for (auto [b, group] : backrefs_) {
+      const int inner = group_inner_[group];
+      Node& node = nodes_[b];
+      if (!pcre_ && !mandatory[inner]) {
+        Node atomic;
+        atomic.kind = Node::kAtomic;
+        atomic.kids = {inner};
+        atomic.begin = node.begin;
+        atomic.end = node.end;
+        const int a = Add(std::move(atomic));
+        Node& ref = nodes_[b];  // Add may have moved the vector
+        ref.kind = Node::kRepeat;
+        ref.min = 0;
+        ref.max = 1;
+        ref.kids = {a};
+        size.push_back(-1);
+      } else {
+        node.kind = Node::kAtomic;
+        node.kids = {inner};
+      }
+    }
+    const int64_t limit = static_cast<int64_t>(p_.size()) * 4 + 4096;
+    if (expanded(root) > limit) {
+      return Fail("backreferences expand the pattern beyond " + std::to_string(limit) + " nodes") >= 0;
+    }
+    return true;
+  }
+
   static constexpr int kNoAtom = -2;
   std::string_view p_;
   size_t i_ = 0;
@@ -711,6 +808,9 @@ class Parser {
   bool pcre_;
   Flags flags_;
   bool strict_end_ = false;  // set by ParseEscape for \z
+  int backref_ = -1;          // set by ParseEscape for a backreference: its group (0-based)
+  std::vector<int> group_inner_;  // per capturing group, its body node; -1 while open
+  std::vector<std::pair<int, int>> backrefs_;  // (node, group) of every backreference
   std::vector<Node> nodes_;
   std::string error_;
 };
@@ -727,11 +827,44 @@ struct Automaton {
   // assertion (clean) or possibly through one (at the end of the input). Reaching them ends the
   // lookahead's own backtracking.
   std::map<int, std::vector<int>> look_clean_last, look_last;
+  std::map<int, int> look_parent;  // per lookahead node: the lookahead around it, or -1
   std::vector<std::vector<std::pair<int, uint32_t>>> follow;  // merged later
   std::vector<bool> final_pos;  // the pattern can end after this position (assertions allowed)
   std::vector<bool> safe;       // search: reaching it is a match (the rest is empty, no assertion)
-  int p0 = -1;                  // search: the implicit any-character loop before the pattern
+  // Search: the implicit any-character loop before the pattern (one position, or two when the
+  // automaton is split by word bytes, see GlushkovBuilder).
+  std::vector<char> is_p0;
 };
+
+// The word-boundary condition on a gap between two bytes, from the \b and \B met there without
+// consuming anything (both at one gap can never hold).
+constexpr uint8_t kGapAny = 0, kGapBoundary = 1, kGapNoBoundary = 2, kGapNever = 3;
+// Both conditions on the same gap.
+uint8_t MeetGap(uint8_t a, uint8_t b) {
+  if (a == kGapAny) return b;
+  if (b == kGapAny) return a;
+  return a == b ? a : kGapNever;
+}
+// Either condition (alternative empty passages).
+uint8_t JoinGap(uint8_t a, uint8_t b) {
+  if (a == b || b == kGapNever) return a;
+  return a == kGapNever ? b : kGapAny;
+}
+// Whether a gap between a byte of kind `before` and one of kind `after` (true: a word byte
+// [A-Za-z0-9_]; the input's start and end count as non-word) meets `gap`.
+bool GapHolds(uint8_t gap, bool before, bool after) {
+  return gap == kGapAny || (gap == kGapBoundary && before != after) ||
+         (gap == kGapNoBoundary && before == after);
+}
+
+const CharSet& WordBytes() {
+  static const CharSet kWord = [] {
+    CharSet s;
+    for (int x = 0; x < 256; ++x) s[x] = (x >= 'a' && x <= 'z') || (x >= 'A' && x <= 'Z') || (x >= '0' && x <= '9') || x == '_';
+    return s;
+  }();
+  return kWord;
+}
 
 class GlushkovBuilder {
  public:
@@ -740,94 +873,120 @@ class GlushkovBuilder {
   // loop whose body can match empty has two ways to start each iteration: (a|)* is exponential.
   GlushkovBuilder(const std::vector<Node>& nodes, size_t max_positions, bool libstdcxx_empty_iteration)
       : nodes_(nodes), max_positions_(max_positions), libstdcxx_empty_iteration_(libstdcxx_empty_iteration) {
-    a_.sets.emplace_back();
-    a_.atom.push_back(-1);
-    a_.atomic.push_back(-1);
-    a_.look.push_back(-1);
-    a_.follow.emplace_back();
+    AddPosition(CharSet(), -1, -1, -1);
   }
 
+  // A first (last) position and the word-boundary condition on the gap before (after) its byte.
+  struct End {
+    int pos;
+    uint8_t gap;
+  };
   // first/last position sets of a subexpression. "clean": without passing an assertion; "free":
   // without passing a '^' anchor; "open": without passing a strict end ('$'), so more input can
   // be consumed after it. `first` includes the first positions of lookahead bodies met on the way
-  // (side branches: their last positions lead nowhere in the main path).
+  // (side branches: their last positions lead nowhere in the main path). `gap`: the \b or \B
+  // condition of the empty passage (when nullable).
   struct Info {
     bool nullable = true, clean_nullable = true, free_nullable = true, open_nullable = true;
-    std::vector<int> first, free_first, last, clean_last, open_last;
+    uint8_t gap = kGapAny;
+    std::vector<End> first, free_first, last, clean_last, open_last;
   };
 
   // Builds the automaton of `root`; adds the search loop when `search`. False on overflow.
+  //
+  // \b and \B are modelled exactly: every edge and every end of the pattern carries the condition
+  // of its gap, and when one does, each position is split into its word and its non-word bytes
+  // and an edge is kept only between halves whose kinds meet its condition. So ^(a+\b)+$ is not
+  // ambiguous (its outer loop would need a boundary between two a's), and an attack on \bfor\b.*x
+  // pumps " for", not "for".
   bool Build(int root, bool search) {
     Info info = Visit(root, -1, -1);
     if (overflow_) return false;
-    Link({0}, info.first);
-    const size_t n = a_.sets.size();
-    a_.final_pos.assign(n + (search ? 1 : 0), false);
-    a_.safe.assign(n + (search ? 1 : 0), false);
-    for (int q : info.last) a_.final_pos[q] = true;
-    if (info.nullable) a_.final_pos[0] = true;
+    Link({{0, kGapAny}}, info.first);
+    finals_ = info.last;
+    if (info.nullable) finals_.push_back({0, info.gap});
     if (search) {
-      for (int q : info.clean_last) a_.safe[q] = true;
-      if (info.clean_nullable) a_.safe[0] = true;
-      a_.p0 = static_cast<int>(n);
+      for (const End& e : info.clean_last) safe_.push_back(e.pos);
+      if (info.clean_nullable) safe_.push_back(0);
+      const int p0 = static_cast<int>(sets_.size());
       CharSet all;
       all.set();
-      a_.sets.push_back(all);
-      a_.atom.push_back(-1);
-      a_.atomic.push_back(-1);
-      a_.look.push_back(-1);
-      a_.follow.emplace_back();
-      Link({0, a_.p0}, {a_.p0});
-      Link({a_.p0}, info.free_first);
-      if (info.free_nullable && info.clean_nullable) a_.safe[a_.p0] = true;
-      if (info.free_nullable && info.nullable) a_.final_pos[a_.p0] = true;
+      AddPosition(all, -1, -1, -1);
+      p0_ = p0;
+      Link({{0, kGapAny}, {p0, kGapAny}}, {{p0, kGapAny}});
+      Link({{p0, kGapAny}}, info.free_first);
+      if (info.free_nullable && info.clean_nullable) safe_.push_back(p0);
+      if (info.free_nullable && info.nullable) finals_.push_back({p0, info.gap});
     }
-    return !overflow_;
+    if (overflow_) return false;
+    Split();
+    return true;
   }
   Automaton& automaton() { return a_; }
 
  private:
-  void Link(const std::vector<int>& from, const std::vector<int>& to) {
-    edges_ += from.size() * to.size();
-    if (edges_ > kMaxEdges) {  // (a?){n}-like patterns: quadratically many edges
+  void AddPosition(const CharSet& set, int atom, int atomic, int look) {
+    sets_.push_back(set);
+    atom_.push_back(atom);
+    atomic_.push_back(atomic);
+    look_.push_back(look);
+    edges_.emplace_back();
+  }
+
+  void Link(const std::vector<End>& from, const std::vector<End>& to) {
+    edges_count_ += from.size() * to.size();
+    if (edges_count_ > kMaxEdges) {  // (a?){n}-like patterns: quadratically many edges
       overflow_ = true;
       return;
     }
-    for (int p : from) {
-      for (int q : to) a_.follow[p].push_back({q, 1});
+    for (const End& p : from) {
+      for (const End& q : to) {
+        const uint8_t gap = MeetGap(p.gap, q.gap);
+        if (gap == kGapNever) continue;
+        if (gap != kGapAny) gaps_ = true;
+        edges_[p.pos].push_back({q.pos, gap});
+      }
     }
   }
   static constexpr size_t kMaxEdges = 200'000;
-  size_t edges_ = 0;
+  size_t edges_count_ = 0;
 
-  static void Append(std::vector<int>* dst, const std::vector<int>& src) {
-    dst->insert(dst->end(), src.begin(), src.end());
+  // Appends `src` with `gap` added to each entry's condition (entries that can never hold are
+  // dropped).
+  static void Append(std::vector<End>* dst, const std::vector<End>& src, uint8_t gap = kGapAny) {
+    for (const End& e : src) {
+      const uint8_t g = MeetGap(e.gap, gap);
+      if (g != kGapNever) dst->push_back({e.pos, g});
+    }
   }
 
-  Info Concat(Info a, const Info& b) {
+  Info Concat(Info a, Info b) {
     // After consuming a byte the input's start is behind: a '^' (not multiline) cannot hold, so
     // only b's free first positions follow; and nothing follows a strict '$'.
     Link(a.open_last, b.free_first);
     Info r;
-    r.nullable = a.nullable && b.nullable;
-    r.clean_nullable = a.clean_nullable && b.clean_nullable;
-    r.free_nullable = a.free_nullable && b.free_nullable;
-    r.open_nullable = a.open_nullable && b.open_nullable;
-    r.first = a.first;
-    if (a.open_nullable) Append(&r.first, b.first);
-    r.free_first = a.free_first;
-    if (a.free_nullable && a.open_nullable) Append(&r.free_first, b.free_first);
-    r.last = b.last;
-    if (b.nullable) Append(&r.last, a.last);
-    r.clean_last = b.clean_last;
-    if (b.clean_nullable) Append(&r.clean_last, a.clean_last);
-    r.open_last = b.open_last;
-    if (b.open_nullable) Append(&r.open_last, a.open_last);
+    r.gap = MeetGap(a.gap, b.gap);
+    const bool possible = r.gap != kGapNever;
+    r.nullable = a.nullable && b.nullable && possible;
+    r.clean_nullable = a.clean_nullable && b.clean_nullable && possible;
+    r.free_nullable = a.free_nullable && b.free_nullable && possible;
+    r.open_nullable = a.open_nullable && b.open_nullable && possible;
+    r.first = std::move(a.first);
+    if (a.open_nullable) Append(&r.first, b.first, a.gap);
+    r.free_first = std::move(a.free_first);
+    if (a.free_nullable && a.open_nullable) Append(&r.free_first, b.free_first, a.gap);
+    r.last = std::move(b.last);
+    if (b.nullable) Append(&r.last, a.last, b.gap);
+    r.clean_last = std::move(b.clean_last);
+    if (b.clean_nullable) Append(&r.clean_last, a.clean_last, b.gap);
+    r.open_last = std::move(b.open_last);
+    if (b.open_nullable) Append(&r.open_last, a.open_last, b.gap);
     return r;
   }
 
   static void MakeOptional(Info* e) {
     e->nullable = e->clean_nullable = e->free_nullable = e->open_nullable = true;
+    e->gap = kGapAny;  // skipping it passes no assertion
   }
 
   // `atomic`: outermost atomic node around n, `look`: innermost lookahead around n (or -1).
@@ -839,14 +998,18 @@ class GlushkovBuilder {
         return {};
       case Node::kAssert: {
         Info r;
-        // It may fail, so reaching it is not yet a match. \b and \B are taken as holding: the
-        // simulation cannot see neighbouring bytes, and after a loop over word (or non-word)
-        // bytes a boundary is almost always at hand (`\d+\b` searched matches at once).
+        // It may fail, so reaching it is not yet a match. \b and \B are taken as holding here:
+        // the simulation cannot see the next byte, and after a loop over word (or non-word)
+        // bytes a boundary is almost always at hand (`\d+\b` searched matches at once); their
+        // condition on the bytes around them is on the gap (see Build).
         // '^' (not multiline) is reached only at the input's start (Concat links no consumed
         // position to what follows it), where it holds.
-        r.clean_nullable = node.assertion == Node::kWord || node.assertion == Node::kBegin;
+        r.clean_nullable = node.assertion == Node::kWord || node.assertion == Node::kNotWord ||
+                           node.assertion == Node::kBegin;
         r.free_nullable = node.assertion != Node::kBegin;
         r.open_nullable = !node.strict_end;
+        if (node.assertion == Node::kWord) r.gap = kGapBoundary;
+        if (node.assertion == Node::kNotWord) r.gap = kGapNoBoundary;
         return r;
       }
       case Node::kAtomic:
@@ -855,10 +1018,13 @@ class GlushkovBuilder {
         // The body runs from here as a side branch (a backtracking matcher explores it, and
         // retries it on every backtrack of what came before); the main path goes on unchanged,
         // with an assertion that may fail.
+        look_parent_[n] = look;
         Info body = Visit(node.kids[0], atomic, n);
         // A lookahead in a counted repetition is visited once per copy: keep every copy's ends.
-        Append(&a_.look_clean_last[n], body.clean_last);
-        Append(&a_.look_last[n], body.last);
+        auto& clean_ends = look_clean_last_[n];  // present even when empty
+        auto& ends = look_last_[n];
+        for (const End& e : body.clean_last) clean_ends.push_back(e.pos);
+        for (const End& e : body.last) ends.push_back(e.pos);
         Info r;
         r.clean_nullable = false;
         // A positive lookahead whose body must pass '^' holds only at the input's start.
@@ -868,19 +1034,15 @@ class GlushkovBuilder {
         return r;
       }
       case Node::kSet: {
-        if (a_.sets.size() > max_positions_) {
+        if (sets_.size() > max_positions_) {
           overflow_ = true;
           return {};
         }
-        int p = static_cast<int>(a_.sets.size());
-        a_.sets.push_back(node.set);
-        a_.atom.push_back(n);
-        a_.atomic.push_back(atomic);
-        a_.look.push_back(look);
-        a_.follow.emplace_back();
+        int p = static_cast<int>(sets_.size());
+        AddPosition(node.set, n, atomic, look);
         Info r;
         r.nullable = r.clean_nullable = r.free_nullable = r.open_nullable = false;
-        r.first = r.free_first = r.last = r.clean_last = r.open_last = {p};
+        r.first = r.free_first = r.last = r.clean_last = r.open_last = {{p, kGapAny}};
         return r;
       }
       case Node::kConcat: {
@@ -891,18 +1053,21 @@ class GlushkovBuilder {
       case Node::kAlt: {
         Info r;
         r.nullable = r.clean_nullable = r.free_nullable = r.open_nullable = false;
+        r.gap = kGapNever;
         for (int k : node.kids) {
           Info b = Visit(k, atomic, look);
           r.nullable = r.nullable || b.nullable;
           r.clean_nullable = r.clean_nullable || b.clean_nullable;
           r.free_nullable = r.free_nullable || b.free_nullable;
           r.open_nullable = r.open_nullable || b.open_nullable;
+          if (b.nullable || b.clean_nullable || b.free_nullable || b.open_nullable) r.gap = JoinGap(r.gap, b.gap);
           Append(&r.first, b.first);
           Append(&r.free_first, b.free_first);
           Append(&r.last, b.last);
           Append(&r.clean_last, b.clean_last);
           Append(&r.open_last, b.open_last);
         }
+        if (r.gap == kGapNever) r.gap = kGapAny;  // not nullable: unused
         return r;
       }
       case Node::kRepeat: {
@@ -914,7 +1079,7 @@ class GlushkovBuilder {
           Link(loop.open_last, loop.free_first);  // the repetition's back edge
           if (libstdcxx_empty_iteration_ && loop.nullable) Link(loop.open_last, loop.free_first);
           if (node.min == 0) MakeOptional(&loop);
-          return Concat(std::move(r), loop);
+          return Concat(std::move(r), std::move(loop));
         }
         Info r;
         for (int i = 0; i < node.min; ++i) r = Concat(std::move(r), Visit(kid, atomic, look));
@@ -923,21 +1088,209 @@ class GlushkovBuilder {
         for (int i = node.min; i < node.max && !overflow_; ++i) tail.push_back(Visit(kid, atomic, look));
         Info opt;
         for (auto it = tail.rbegin(); it != tail.rend(); ++it) {
-          Info e = Concat(std::move(*it), opt);
+          Info e = Concat(std::move(*it), std::move(opt));
           MakeOptional(&e);
           opt = std::move(e);
         }
-        return Concat(std::move(r), opt);
+        return Concat(std::move(r), std::move(opt));
       }
     }
     return {};
+  }
+
+  // Builds a_ from what Visit and Build collected. Without any \b or \B condition, positions map
+  // one to one; with one, each position splits into its word and non-word bytes (see Build).
+  void Split() {
+    const int n = static_cast<int>(sets_.size());
+    bool gaps = gaps_;
+    for (const End& e : finals_) gaps = gaps || e.gap != kGapAny;
+    const CharSet& word = WordBytes();
+    std::vector<std::vector<std::pair<int, bool>>> halves(n);  // new position, holds word bytes
+    auto add = [&](int p, const CharSet& set, bool is_word) {
+      halves[p].push_back({static_cast<int>(a_.sets.size()), is_word});
+      a_.sets.push_back(set);
+      a_.atom.push_back(atom_[p]);
+      a_.atomic.push_back(atomic_[p]);
+      a_.look.push_back(look_[p]);
+      a_.is_p0.push_back(p == p0_);
+      a_.follow.emplace_back();
+    };
+    add(0, CharSet(), false);  // before the input: a non-word byte for \b
+    for (int p = 1; p < n; ++p) {
+      const CharSet w = sets_[p] & word, nw = sets_[p] & ~word;
+      if (!gaps || w.none() || nw.none()) {
+        add(p, sets_[p], w.any());
+      } else {
+        add(p, w, true);
+        add(p, nw, false);
+      }
+    }
+    for (int p = 0; p < n; ++p) {
+      for (auto [q, gap] : edges_[p]) {
+        for (auto [hp, wp] : halves[p]) {
+          for (auto [hq, wq] : halves[q]) {
+            if (GapHolds(gap, wp, wq)) a_.follow[hp].push_back({hq, 1});
+          }
+        }
+      }
+    }
+    const size_t total = a_.sets.size();
+    a_.final_pos.assign(total, false);
+    a_.safe.assign(total, false);
+    for (const End& e : finals_) {
+      for (auto [h, w] : halves[e.pos]) {
+        if (GapHolds(e.gap, w, false)) a_.final_pos[h] = true;  // the input's end: non-word
+      }
+    }
+    for (int p : safe_) {
+      for (auto [h, w] : halves[p]) a_.safe[h] = true;
+    }
+    auto map_list = [&](const std::map<int, std::vector<int>>& in, std::map<int, std::vector<int>>* out) {
+      for (const auto& [look, list] : in) {
+        auto& o = (*out)[look];
+        for (int p : list) {
+          for (auto [h, w] : halves[p]) o.push_back(h);
+        }
+      }
+    };
+    map_list(look_clean_last_, &a_.look_clean_last);
+    map_list(look_last_, &a_.look_last);
+    a_.look_parent = look_parent_;
   }
 
   const std::vector<Node>& nodes_;
   size_t max_positions_;
   bool libstdcxx_empty_iteration_;
   bool overflow_ = false;
+  // What Visit collects, per position before the split (see Automaton for the meanings).
+  std::vector<CharSet> sets_;
+  std::vector<int> atom_, atomic_, look_;
+  std::vector<std::vector<std::pair<int, uint8_t>>> edges_;  // (to, gap condition)
+  std::map<int, std::vector<int>> look_clean_last_, look_last_;
+  std::map<int, int> look_parent_;
+  std::vector<End> finals_;
+  std::vector<int> safe_;
+  int p0_ = -1;
+  bool gaps_ = false;  // some edge carries a \b or \B condition
   Automaton a_;
+};
+
+// Decides whether the pattern matches a concrete (short) input, with every assertion evaluated
+// on that input: lookaheads (nested ones too) by running their body, \b and \B on the bytes around,
+// '^' and '$' at the input's ends. What it cannot evaluate it takes as matching, so "no match" is
+// a proof: atomic groups and possessive quantifiers as plain groups, backreferences as their
+// group's body, lookbehinds and multiline anchors as holding (over-approximations, except under
+// a negative lookahead, where they are under-approximations). Used to confirm that an attack
+// fails, which the position automaton alone cannot tell when lookaheads nest.
+class ExactMatcher {
+ public:
+  // `step` is charged one unit per node evaluation at one input index; it returns false when
+  // the caller's budget is spent (then every answer is "matches", which confirms nothing).
+  ExactMatcher(const std::vector<Node>& nodes, std::string_view s, const std::function<bool()>& step)
+      : nodes_(nodes), s_(s), words_((s.size() + 1 + 63) / 64), step_(step) {}
+
+  // The ends j of the matches of node `n` starting at i (as a bit set over 0..|s|).
+  using Bits = std::vector<uint64_t>;
+  const Bits& Ends(int n, size_t i) {
+    const uint64_t key = static_cast<uint64_t>(n) * (s_.size() + 1) + i;
+    if (auto it = memo_.find(key); it != memo_.end()) return it->second;
+    Bits r(words_, 0);
+    if (!over_ && !step_()) over_ = true;
+    if (over_) {
+      Set(&r, i);  // out of budget: claim a match, which confirms nothing
+      return memo_[key] = r;
+    }
+    const Node& node = nodes_[n];
+    switch (node.kind) {
+      case Node::kEmpty:
+        Set(&r, i);
+        break;
+      case Node::kSet:
+        if (i < s_.size() && node.set.test(static_cast<unsigned char>(s_[i]))) Set(&r, i + 1);
+        break;
+      case Node::kAssert:
+        if (Holds(node, i)) Set(&r, i);
+        break;
+      case Node::kLook: {
+        const bool body = Any(Ends(node.kids[0], i));
+        if (body != node.negative) Set(&r, i);
+        break;
+      }
+      case Node::kAtomic:
+        r = Ends(node.kids[0], i);
+        break;
+      case Node::kAlt:
+        for (int k : node.kids) Or(&r, Ends(k, i));
+        break;
+      case Node::kConcat: {
+        Set(&r, i);
+        for (int k : node.kids) r = Step(r, k);
+        break;
+      }
+      case Node::kRepeat: {
+        Bits cur(words_, 0), seen(words_, 0);
+        Set(&cur, i);
+        for (int k = 0; k < node.min && Any(cur); ++k) cur = Step(cur, node.kids[0]);
+        r = cur;
+        seen = cur;
+        for (int k = node.min; (node.max == -1 || k < node.max) && Any(cur); ++k) {
+          cur = Step(cur, node.kids[0]);
+          for (size_t w = 0; w < words_; ++w) cur[w] &= ~seen[w];  // only new ends go on
+          Or(&r, cur);
+          Or(&seen, cur);
+        }
+        break;
+      }
+    }
+    return memo_[key] = r;
+  }
+
+  static bool Any(const Bits& b) {
+    for (uint64_t w : b) {
+      if (w) return true;
+    }
+    return false;
+  }
+  static bool Test(const Bits& b, size_t j) { return (b[j / 64] >> (j % 64)) & 1; }
+
+ private:
+  static void Set(Bits* b, size_t j) { (*b)[j / 64] |= uint64_t{1} << (j % 64); }
+  static void Or(Bits* b, const Bits& o) {
+    for (size_t w = 0; w < b->size(); ++w) (*b)[w] |= o[w];
+  }
+  // The ends reachable from any of `from` through node k.
+  Bits Step(const Bits& from, int k) {
+    Bits out(words_, 0);
+    for (size_t j = 0; j <= s_.size(); ++j) {
+      if (!Test(from, j)) continue;
+      if (!over_ && !step_()) over_ = true;  // every lookup is charged, not only evaluations
+      Or(&out, Ends(k, j));
+    }
+    return out;
+  }
+  bool Word(size_t j) const {
+    return j < s_.size() && (isalnum(static_cast<unsigned char>(s_[j])) || s_[j] == '_');
+  }
+  bool Holds(const Node& node, size_t i) const {
+    switch (node.assertion) {
+      case Node::kBegin: return i == 0;
+      case Node::kEnd:
+        return i == s_.size() || (!node.strict_end && i + 1 == s_.size() && s_[i] == '\n');
+      case Node::kWord: return (i > 0 && Word(i - 1)) != Word(i);
+      case Node::kNotWord: return (i > 0 && Word(i - 1)) == Word(i);
+      case Node::kLineBegin: return i == 0 || s_[i - 1] == '\n';
+      case Node::kLineEnd: return i == s_.size() || s_[i] == '\n';
+      case Node::kOther: return true;
+    }
+    return true;
+  }
+
+  const std::vector<Node>& nodes_;
+  std::string_view s_;
+  const size_t words_;
+  const std::function<bool()>& step_;
+  bool over_ = false;
+  std::unordered_map<uint64_t, Bits> memo_;
 };
 
 void Components(const std::vector<std::vector<std::pair<int, uint32_t>>>& g, std::vector<int>* comp,
@@ -1041,8 +1394,11 @@ namespace {
 
 // A bounded repetition unrolls into an acyclic automaton, which the loop-based EDA/IDA searches
 // cannot see; yet (a?){n} matches a^k in C(n, k) ways, and a backtracking matcher tries them all.
-// Repetition counts multiply through nesting. Returns the offending node, or -1. Atomic bodies
-// are skipped: the matcher never backtracks into them.
+// Repetition counts multiply through nesting of counted repetitions. An unbounded loop around
+// one does not count: the automaton keeps that loop, and the EDA/IDA searches see whether copies
+// of the body can meet (a `?` inside a `*`, as in ^(\\[^\\]([^\\]*[^\\.])?)*$, is one
+// copy per iteration, between separators). Returns the offending node, or -1. Atomic bodies are
+// skipped: the matcher never backtracks into them.
 constexpr int64_t kAmbiguousRepeatLimit = 8;
 
 int FindAmbiguousBoundedRepeat(const std::vector<Node>& nodes, int n, int64_t multiplier,
@@ -1052,7 +1408,7 @@ int FindAmbiguousBoundedRepeat(const std::vector<Node>& nodes, int n, int64_t mu
   if (node.kind == Node::kAtomic) return -1;
   int64_t m = multiplier;
   if (node.kind == Node::kRepeat) {
-    m = node.max == -1 ? kAmbiguousRepeatLimit : std::min<int64_t>(multiplier * node.max, 1 << 20);
+    m = node.max == -1 ? multiplier : std::min<int64_t>(multiplier * node.max, 1 << 20);
     const int kid = node.kids[0];
     if (node.max != -1 && m >= kAmbiguousRepeatLimit && MatchesSomething(nodes, kid)) {
       if (Nullable(nodes, kid)) {
@@ -1084,12 +1440,9 @@ int FindAmbiguousBoundedRepeat(const std::vector<Node>& nodes, int n, int64_t mu
 class Analyzer {
  public:
   Analyzer(std::string_view pattern, const RegexCostOptions& opts, const std::vector<Node>& nodes,
-           Automaton* a)
-      : pattern_(pattern), opts_(opts), nodes_(nodes), a_(*a), n_(static_cast<int>(a->sets.size())),
-        budget_(opts.max_product_states), max_steps_(opts.max_product_states * 16) {
-    for (int c = 0; c < 256; ++c) {
-      for (int p = 1; p < n_; ++p) popularity_[c] += a_.sets[p].test(c);
-    }
+           int root, Automaton* a)
+      : pattern_(pattern), opts_(opts), nodes_(nodes), root_(root), a_(*a), n_(static_cast<int>(a->sets.size())),
+        budget_(opts.max_product_states), max_steps_(opts.max_product_states * 2) {
     mark_.assign(n_, 0);
     Components(a_.follow, &comp_, &cyclic_);
   }
@@ -1120,8 +1473,19 @@ class Analyzer {
 
   // A readable byte of `s`: a letter or digit when possible; with `rare`, the byte fewest
   // positions accept (so the pump spawns as few other paths as possible).
-  char PickChar(const CharSet& s, bool rare) const {
+  // How many positions accept each byte; computed on first use (it costs O(256 n), and most
+  // patterns never need it).
+  void EnsurePopularity() {
+    if (popularity_ready_) return;
+    popularity_ready_ = true;
+    for (int p = 1; p < n_; ++p) {
+      for (int c = 0; c < 256; ++c) popularity_[c] += a_.sets[p].test(c);
+    }
+  }
+
+  char PickChar(const CharSet& s, bool rare) {
     if (rare) {
+      EnsurePopularity();
       int best = -1;
       for (int c = 1; c < 256; ++c) {
         if (s.test(c) && (best < 0 || popularity_[c] < popularity_[best])) best = c;
@@ -1154,8 +1518,14 @@ class Analyzer {
         if (parent[u] != -2 || (within >= 0 && comp_[u] != within)) continue;
         parent[u] = v;
         if (u == to) {
-          for (int x = to; x != from; x = parent[x]) w->push_back(PickChar(a_.sets[x], rare));
+          std::vector<int> path;
+          for (int x = to; x != from; x = parent[x]) {
+            w->push_back(PickChar(a_.sets[x], rare));
+            path.push_back(x);
+          }
           std::reverse(w->begin(), w->end());
+          std::reverse(path.begin(), path.end());
+          if (from == 0) prefix_path_ = std::move(path);
           return true;
         }
         queue.push_back(u);
@@ -1179,7 +1549,9 @@ class Analyzer {
     }
     // A match that starts at the very end (the pattern matching empty there) comes only after
     // every earlier start has been tried and failed: it does not save their time.
-    if (a_.p0 >= 0) end_ok_[a_.p0] = 0;
+    for (int q = 0; q < n_; ++q) {
+      if (a_.is_p0[q]) end_ok_[q] = 0;
+    }
   }
   bool Stopped(const std::vector<int>& set) const {
     for (int q : set) {
@@ -1199,7 +1571,7 @@ class Analyzer {
     for (int v : cur) {
       for (auto [u, m] : a_.follow[v]) {
         if (!Step()) return false;
-        if (mark_[u] || !a_.sets[u].test(c) || (u == a_.p0 && !with_p0)) continue;
+        if (mark_[u] || !a_.sets[u].test(c) || (a_.is_p0[u] && !with_p0)) continue;
         mark_[u] = 1;
         next->push_back(u);
       }
@@ -1236,6 +1608,7 @@ class Analyzer {
     if (suffix_search_ready_) return;
     suffix_search_ready_ = true;
     // One byte per class of bytes no position tells apart, the rarest (and printable) first.
+    EnsurePopularity();
     std::vector<int> order(256);
     for (int c = 0; c < 256; ++c) order[c] = c;
     std::stable_sort(order.begin(), order.end(), [&](int x, int y) {
@@ -1298,13 +1671,22 @@ class Analyzer {
     SetWitness(witness);
     std::string base = prefix;
     for (int i = 0; i < 5; ++i) base += pump;
-    for (const std::string& suffix : FailingSuffixes(base, with_p0)) {
+    std::vector<std::string> suffixes = FailingSuffixes(base, with_p0);
+    if (!a_.look_parent.empty()) {
+      // The automaton takes every lookahead as holding; where a nested one does not, the attempt
+      // fails although the automaton sees a match (^(?=a+(?=a+$)a+)$): try the shortest
+      // suffixes as well, and let the exact check decide.
+      for (const std::string& w : ShortSuffixes()) {
+        if (std::find(suffixes.begin(), suffixes.end(), w) == suffixes.end()) suffixes.push_back(w);
+      }
+    }
+    for (const std::string& suffix : suffixes) {
       bool fails = true;
       for (size_t k : {1, 2, 5}) {
         std::string s = prefix;
         for (size_t i = 0; i < k; ++i) s += pump;
         s += suffix;
-        if (!AttemptFails(s, with_p0)) {
+        if (!ExactFails(s, witness)) {
           fails = false;
           break;
         }
@@ -1318,13 +1700,63 @@ class Analyzer {
     return false;
   }
 
+  // "" and one byte of each class (holding PCRE2's required byte when there is one).
+  std::vector<std::string> ShortSuffixes() {
+    PrepareSuffixSearch();
+    std::vector<std::string> out;
+    const std::string required = required_byte_ >= 0 ? std::string(1, static_cast<char>(required_byte_)) : "";
+    out.push_back(required);
+    for (int c : byte_classes_) {
+      if (c != required_byte_) out.push_back(std::string(1, static_cast<char>(c)) + required);
+    }
+    return out;
+  }
+
+  // Whether `l` is the lookahead holding position `p`, or one around it.
+  bool Inside(int p, int l) const {
+    for (int x = a_.look[p]; x >= 0; x = a_.look_parent.at(x)) {
+      if (x == l) return true;
+    }
+    return false;
+  }
+
+  // True if the consumer's matcher, on `s` (built from the last prefix found by ShortestWord
+  // from the start, see prefix_path_), fails where the witness's ambiguity is explored, so that
+  // it explores all of it: the witness's lookahead body at the index where the prefix enters it;
+  // else, under search, every start position up to the one the witness's attempt uses (every
+  // start but the very end for the search loop's own witnesses); else the whole input. Decided
+  // by ExactMatcher, with assertions evaluated.
+  bool ExactFails(const std::string& s, int witness) {
+    const std::function<bool()> step = [this] { return Step(); };
+    ExactMatcher m(nodes_, s, step);
+    const int look = a_.look[witness];
+    bool fails = true;
+    if (look >= 0) {
+      size_t entry = 0;
+      while (entry < prefix_path_.size() && !Inside(prefix_path_[entry], look)) ++entry;
+      if (entry >= prefix_path_.size()) return false;
+      fails = !ExactMatcher::Any(m.Ends(nodes_[look].kids[0], entry));
+    } else if (opts_.mode == RegexMode::kMatch) {
+      fails = !ExactMatcher::Test(m.Ends(root_, 0), s.size());
+    } else {
+      size_t last = 0;
+      if (a_.is_p0[witness]) {
+        last = s.empty() ? 0 : s.size() - 1;
+      } else {
+        while (last < prefix_path_.size() && a_.is_p0[prefix_path_[last]]) ++last;
+      }
+      for (size_t i = 0; i <= last && fails; ++i) fails = !ExactMatcher::Any(m.Ends(root_, i));
+    }
+    return fails && !over_;
+  }
+
   // Tries the witness cycle at `p` (pump built by `make_pump` with plain, then rare bytes).
   template <typename MakePump>
   bool ValidateWitness(int p, MakePump make_pump, RegexAttack* attack) {
     for (bool rare : {false, true}) {
       std::string prefix, pump;
       if (!ShortestWord(0, p, -1, rare, &prefix) || !make_pump(rare, &pump)) continue;
-      if (Validate(prefix, pump, p == a_.p0, p, attack)) return true;
+      if (Validate(prefix, pump, a_.is_p0[p], p, attack)) return true;
       if (over_) return false;
     }
     return false;
@@ -1339,6 +1771,8 @@ class Analyzer {
   std::string_view pattern_;
   const RegexCostOptions& opts_;
   const std::vector<Node>& nodes_;
+  const int root_;
+  std::vector<int> prefix_path_;  // ShortestWord from the start: the position entered per byte
   Automaton& a_;
   const int n_;
   size_t budget_;
@@ -1346,6 +1780,7 @@ class Analyzer {
   const size_t max_steps_;
   bool over_ = false;
   int popularity_[256] = {};
+  bool popularity_ready_ = false;
   std::vector<int> byte_classes_;     // representative bytes, see the constructor
   int look_ = -1;                     // Validate: the witness's lookahead, or -1
   std::vector<char> stop_, end_ok_;   // Validate: see SetWitness
@@ -1532,10 +1967,15 @@ void Analyzer::FindPolynomial() {
     edges += a_.follow[v].size();
   }
   std::vector<int> cyclic_positions;
+  std::map<int, int> comp_index;  // cyclic component -> its closures' index
   for (int p = 1; p < n_; ++p) {
-    if (cyclic_[comp_[p]]) cyclic_positions.push_back(p);
+    if (!cyclic_[comp_[p]]) continue;
+    cyclic_positions.push_back(p);
+    comp_index.emplace(comp_[p], static_cast<int>(comp_index.size()));
   }
-  const size_t closure_cost = cyclic_positions.size() * (edges + static_cast<size_t>(n_)) * 2;
+  // Every position of a component reaches (and is reached from) the same positions: one
+  // closure per component.
+  const size_t closure_cost = comp_index.size() * (edges + static_cast<size_t>(n_)) * 2;
   if (closure_cost > budget_) {
     over_ = true;
     return;
@@ -1557,17 +1997,23 @@ void Analyzer::FindPolynomial() {
     }
     return seen;
   };
-  std::vector<std::vector<bool>> from(cyclic_positions.size()), to(cyclic_positions.size());
+  std::vector<std::vector<bool>> from(comp_index.size()), to(comp_index.size());
   std::vector<int> index_of(n_, -1);
-  for (size_t i = 0; i < cyclic_positions.size(); ++i) {
-    index_of[cyclic_positions[i]] = static_cast<int>(i);
-    from[i] = closure(cyclic_positions[i], a_.follow);
-    to[i] = closure(cyclic_positions[i], reverse);
+  for (int p : cyclic_positions) {
+    const int i = comp_index.at(comp_[p]);
+    index_of[p] = i;
+    if (from[i].empty()) {
+      from[i] = closure(p, a_.follow);
+      to[i] = closure(p, reverse);
+    }
   }
   // Component pairs with a validated witness, and the witness's pump.
   std::map<std::pair<int, int>, std::string> edges_found;
   std::optional<std::pair<int, int>> first_witness;
+  constexpr size_t kMaxWitnesses = 32;
+  bool degree_is_lower_bound = false;
   for (int p : cyclic_positions) {
+    if (degree_is_lower_bound) break;
     from_ = from[index_of[p]];
     for (int q : cyclic_positions) {
       if (q == p || comp_[q] == comp_[p] || !from_[q] || SameAtomic(p, q)) continue;
@@ -1578,7 +2024,7 @@ void Analyzer::FindPolynomial() {
       for (bool rare : {false, true}) {
         std::string pump, prefix;
         if (!TriplesFor(p, q, &pump, rare)) break;  // no witness at all for this pair
-        if (ShortestWord(0, p, -1, rare, &prefix) && Validate(prefix, pump, p == a_.p0, p, &attack)) {
+        if (ShortestWord(0, p, -1, rare, &prefix) && Validate(prefix, pump, a_.is_p0[p], p, &attack)) {
           found = true;
           break;
         }
@@ -1587,7 +2033,13 @@ void Analyzer::FindPolynomial() {
       if (over_) return;
       if (!found) continue;
       edges_found.emplace(std::make_pair(comp_[p], comp_[q]), attack.pump);
-      if (!first_witness || (p == a_.p0) < (first_witness->first == a_.p0)) {
+      // Each witness costs a validation: past kMaxWitnesses the degree found is a lower bound
+      // (.*.*.*…: 60 loops are 1,770 pairs).
+      if (edges_found.size() >= kMaxWitnesses) {
+        degree_is_lower_bound = true;
+        break;
+      }
+      if (!first_witness || a_.is_p0[p] < a_.is_p0[first_witness->first]) {
         // Prefer a witness inside the pattern over one using the search loop: its attack is
         // slow on a single attempt, not only summed over start positions.
         first_witness = {p, q};
@@ -1617,13 +2069,14 @@ void Analyzer::FindPolynomial() {
   const auto [p, q] = *first_witness;
   report_.cost = RegexCost::kPolynomial;
   report_.degree = degree;
-  const bool search_loop = p == a_.p0;
+  const bool search_loop = a_.is_p0[p];
   std::string what = search_loop
       ? "the consumer searches, so the match is retried from every start position, and " +
             Quote(pattern_, nodes_[a_.atom[q]]) + " runs over the same input from each of them"
       : "repetitions of " + Quote(pattern_, nodes_[a_.atom[p]]) + " and " +
             Quote(pattern_, nodes_[a_.atom[q]]) + " overlap and can split the same input in many ways";
-  report_.reason = "super-linear (polynomial, degree " + std::to_string(degree) + ") backtracking: " +
+  report_.reason = "super-linear (polynomial, degree " + std::string(degree_is_lower_bound ? "at least " : "") +
+                   std::to_string(degree) + ") backtracking: " +
                    what + (search_loop ? " (as in \\s+$)" : " (as in .*.*=.*)");
 }
 
@@ -1680,7 +2133,7 @@ RegexCostReport AnalyzeCostAtDepth(std::string_view pattern, const RegexCostOpti
     }
     f = std::move(merged);
   }
-  return Analyzer(pattern, opts, nodes, &a).Run();
+  return Analyzer(pattern, opts, nodes, root, &a).Run();
 }
 
 Status CompileRe2(std::string_view pattern) {

@@ -22,10 +22,13 @@
 //    semantics a match is found as soon as a path reaches a position after which the rest of the
 //    pattern is empty without assertions). This prunes (a|.)*, (\r\n|\r|\n)+ and ((ab)+)*.
 //
-// Lookarounds and \b are treated as empty for ambiguity (they cannot add ambiguity to the main
-// path) and as possibly failing for acceptance; backreferences make the language non-regular and
-// are refused (kUnknown). Atomic groups and possessive quantifiers (PCRE2) never backtrack into
-// their body, so ambiguity inside one is ignored.
+// \b and \B are exact: positions are split into their word and non-word bytes and edges kept
+// only where the boundary condition can hold. Lookaheads are side branches of the automaton;
+// whether an attack really fails is decided on the concrete string by an exact matcher that
+// evaluates every assertion, nested lookaheads included. Backreferences are analysed as an atomic
+// copy of their group (an over-approximation of the matcher's paths). Atomic groups and
+// possessive quantifiers (PCRE2) never backtrack into their body, so ambiguity inside one is
+// ignored. Specification and limits: docs/stage1-checks.md.
 #ifndef RINGFENCE_CORE_REGEX_COST_H_
 #define RINGFENCE_CORE_REGEX_COST_H_
 

@@ -130,10 +130,24 @@ TEST(RegexCostTest, LookaheadBodiesAreAnalysed) {
     EXPECT_NE(r.cost, RegexCost::kLinear) << p << ": " << r.reason;
     EXPECT_TRUE(r.attack.has_value()) << p;
   }
-  // Known gap: whether a lookahead nested in a lookahead holds is not simulated, so
-  // ^(?=a+(?=a+$)a+)$ (vulnerable) is called linear and ^(?=a+(?=a+))$ (safe) polynomial.
   // The body matches, so the matcher never backtracks into it; the body runs once (anchored).
   for (const char* p : {"^a(?=a+a+)$", "^(?=[a-z])\\w+$", "^(?=\\d{3})\\d+-x$", "^(?!a)b+$"}) {
+    RegexCostReport r = AnalyzeSearch(p);
+    EXPECT_EQ(r.cost, RegexCost::kLinear) << p << ": " << r.reason;
+  }
+}
+
+// Issue 12 corpus miss and false alarm, nested lookaheads: whether the inner lookahead holds
+// decides whether the outer body fails. In ^(?=a+(?=a+$)a+)$ it never holds before a "!", so
+// the outer a+ backtracks over every split and re-runs the inner a+ each time (quadratic); in
+// ^(?=a+(?=a+))$ it holds at once, the outer body matches and is never backtracked into.
+TEST(RegexCostTest, NestedLookaheadsAreEvaluated) {
+  for (const char* p : {"^(?=a+(?=a+$)a+)$", "^(?=a+(?!a*!)b)$"}) {
+    RegexCostReport r = AnalyzeSearch(p);
+    EXPECT_EQ(r.cost, RegexCost::kPolynomial) << p << ": " << r.reason;
+    ASSERT_TRUE(r.attack.has_value()) << p;
+  }
+  for (const char* p : {"^(?=a+(?=a+))$", "^(?=\\w+(?=\\w+))$", "^(?=a+(?!a+b))$"}) {
     RegexCostReport r = AnalyzeSearch(p);
     EXPECT_EQ(r.cost, RegexCost::kLinear) << p << ": " << r.reason;
   }
@@ -230,7 +244,9 @@ TEST(RegexCostTest, Pcre2Dialect) {
 }
 
 TEST(RegexCostTest, UnanalysableInputIsUnknownNotLinear) {
-  EXPECT_EQ(Cost("(a)\\1"), RegexCost::kUnknown);  // backreference
+  EXPECT_EQ(Cost("(a\\1)"), RegexCost::kUnknown);  // reference to a group still open
+  EXPECT_EQ(Cost("\\1(a)"), RegexCost::kUnknown);  // forward reference
+  EXPECT_EQ(Cost("(a)\\2"), RegexCost::kUnknown);  // no such group
   EXPECT_EQ(Cost("(ab"), RegexCost::kUnknown);
   EXPECT_EQ(Cost("ab)"), RegexCost::kUnknown);
   EXPECT_EQ(Cost("*a"), RegexCost::kUnknown);
@@ -254,6 +270,73 @@ TEST(RegexCostTest, AnalysisWorkIsBoundedOnPathologicalPatterns) {
   }
   EXPECT_EQ(Cost("(?:(?:a?){900})*"), RegexCost::kExponential);  // seen before unrolling
   EXPECT_EQ(Cost("(?:(?:a?){20})*"), RegexCost::kExponential);  // small enough to prove
+}
+
+// Issue 12 corpus false alarms, \b taken as always holding: a \b between two word bytes (or two
+// non-word bytes) cannot match, so an ambiguity whose pump must cross one is not real. Measured
+// with libstdc++: ^(a+\b)+$ takes 0.6 ms on 2,000 a's + "!" (linear), while \bfor\b.*[A-Za-z][<> ]\d
+// is quadratic on " for" pumped (4.5 ms at 1,001 bytes, 19 ms at 2,001), not on "for" pumped.
+TEST(RegexCostTest, WordBoundariesAreModelled) {
+  for (const char* p : {"^(a+\\b)+$", "^(\\w+\\b\\s?)*$", "^(a\\b|a)+$", "^(?:\\d+\\b\\d*)+$"}) {
+    EXPECT_EQ(AnalyzeMatch(p).cost, RegexCost::kLinear) << p << ": " << AnalyzeMatch(p).reason;
+    EXPECT_EQ(AnalyzeSearch(p).cost, RegexCost::kLinear) << p << ": " << AnalyzeSearch(p).reason;
+  }
+  // Without the boundary, or with \B (which holds between two a's), they stay exponential.
+  for (const char* p : {"^(a+)+$", "^(\\w+\\s?)*$", "^(a+\\B)+a$", "^(\\w+\\B\\s?)*$"}) {
+    EXPECT_EQ(AnalyzeMatch(p).cost, RegexCost::kExponential) << p << ": " << AnalyzeMatch(p).reason;
+  }
+  // \b at the start of each search attempt: only a pump with a boundary in it retries the loop.
+  RegexCostReport r = AnalyzeSearch("\\bfor\\b.*[A-Za-z][<> ][\\d]");
+  ASSERT_EQ(r.cost, RegexCost::kPolynomial) << r.reason;
+  ASSERT_TRUE(r.attack.has_value());
+  EXPECT_NE(r.attack->pump.find("for"), std::string::npos) << r.attack->pump;
+  const std::string attack = r.attack->Build(50);
+  size_t starts = 0;  // positions where \bfor\b holds
+  for (size_t i = 0; i + 3 <= attack.size(); ++i) {
+    auto word = [&](size_t k) { return k < attack.size() && (isalnum(static_cast<unsigned char>(attack[k])) || attack[k] == '_'); };
+    if (attack.compare(i, 3, "for") == 0 && (i == 0 || !word(i - 1)) && !word(i + 3)) ++starts;
+  }
+  EXPECT_GE(starts, 50u) << attack;
+  // The input's start and end count as non-word: \B before a word byte at the start never holds.
+  EXPECT_EQ(AnalyzeMatch("^\\B(a|a)*$").cost, RegexCost::kLinear);
+  EXPECT_EQ(AnalyzeMatch("^(a|a)*\\b$").cost, RegexCost::kExponential);
+}
+
+// Issue 12 corpus false alarm, backreferences refused as unanalysable: a reference matches one
+// of the strings its group can match, so it is analysed as an atomic copy of the group.
+TEST(RegexCostTest, BackreferencesAreAnalysedAsCopiesOfTheirGroup) {
+  for (const char* p : {"^([*\\-_])(?:\\s*\\1){2,}\\s*$", "(a)\\1", "^(['\"])[^'\"]*\\1$", "<(\\w+)>[^<]*</\\1>"}) {
+    RegexCostReport r = AnalyzeSearch(p);
+    EXPECT_EQ(r.cost, RegexCost::kLinear) << p << ": " << r.reason;
+  }
+  for (const char* p : {"^(a+)+\\1$", "^(\\w)(?:\\1|\\w)+$", "^(a*)*\\1$"}) {
+    RegexCostReport r = AnalyzeMatch(p);
+    EXPECT_NE(r.cost, RegexCost::kLinear) << p << ": " << r.reason;
+    EXPECT_NE(r.cost, RegexCost::kUnknown) << p << ": " << r.reason;
+  }
+  // PCRE2 \g{N} and \g{-N}.
+  EXPECT_EQ(AnalyzeSearch("(a)\\g{1}(b)\\g{-1}", RegexDialect::kPcre2).cost, RegexCost::kLinear);
+  EXPECT_EQ(AnalyzeSearch("^(a+)+\\g1$", RegexDialect::kPcre2).cost, RegexCost::kExponential);
+  // A copy inside a copy: the expansion is bounded, never exponential work.
+  std::string nested = "(a)";
+  for (int i = 1; i <= 30; ++i) nested += "(\\" + std::to_string(i) + "\\" + std::to_string(i) + ")";
+  RegexCostReport big = AnalyzeSearch(nested);
+  EXPECT_EQ(big.cost, RegexCost::kUnknown) << big.reason;
+}
+
+// Issue 12 corpus false alarm: an optional group inside a star was counted as a counted
+// repetition of 8 and its body, starred on its own ([^x]*[^y])*, called exponential; but each
+// iteration holds one copy, between backslashes (measured safe with libstdc++). The automaton
+// keeps the loop, so it decides.
+TEST(RegexCostTest, OptionalGroupInALoopIsNotACountedRepetition) {
+  const std::string windows_path =
+      R"(^[A-Za-z]:\\([^"*/:?|<>\\.\x00-\x20]([^"*/:?|<>\\\x00-\x1F]*[^"*/:?|<>\\.\x00-\x20])?\\)*$)";
+  RegexCostReport r = AnalyzeSearch(windows_path);
+  EXPECT_EQ(r.cost, RegexCost::kLinear) << r.reason;
+  // Copies that do meet are still found, by the automaton or by the counted-repetition rule.
+  for (const char* p : {"^(?:(?:a|a)?)*$", "^(?:(?:a*a)?)*$", "^(?:(?:a?){9})*b$", "(?:(?:a|a){20})*b"}) {
+    EXPECT_EQ(AnalyzeMatch(p).cost, RegexCost::kExponential) << p << ": " << AnalyzeMatch(p).reason;
+  }
 }
 
 TEST(RegexCostTest, CompileChecks) {
