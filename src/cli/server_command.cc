@@ -21,6 +21,8 @@
 #include "server/fleet_inventory.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
+#include "server/ui_handler.h"
+#include "server/ui_history.h"
 #include "dynamic/dynamic_check.h"
 #include "service/operator_api.h"
 #include "service/release_service.h"
@@ -186,12 +188,30 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   FleetAdminApi fleet_admin(credentials, *env.clock, [&service](std::string_view token) {
     return (*service)->principals().Authenticate(token);
   });
-  HttpHandler operator_handler = [&operator_api, &fleet_admin](const HttpRequest& r) {
+  // The dashboard (docs/dashboard.md): its assets at /ui/, the pictures' history beside the API.
+  const UiHandler ui;
+  HistorySources history_sources;
+  history_sources.releases = [&directory] { return directory.ActiveReleases(); };
+  history_sources.progress = [&controller](std::string_view id) { return controller.Progress(id); };
+  history_sources.gate_metrics = [&controller] { return controller.GateMetrics(); };
+  history_sources.coverage = [&controller, &inventory](const ReleaseRecord& r) {
+    return CoverageFromSnapshot(*controller.snapshot(), inventory, r);
+  };
+  history_sources.known = [&service](std::string_view id) {
+    return (*service)->releases().Get(std::string(id)).ok();
+  };
+  ReleaseHistory history(history_sources, *env.clock, [&service](std::string_view token) {
+    return (*service)->principals().Authenticate(token);
+  });
+  HttpHandler operator_handler = [&operator_api, &fleet_admin, &ui, &history](const HttpRequest& r) {
+    if (UiHandler::Handles(r.path)) return ui.Handle(r);
+    if (ReleaseHistory::Handles(r.path)) return history.Handle(r);
     return FleetAdminApi::Handles(r.path) ? fleet_admin.Handle(r) : operator_api.Handle(r);
   };
   Router router(agent, metrics, controller, inventory, *env.clock, agent_token, operator_handler);
   if (Status st = controller.Tick(); !st.ok()) err << "ringfence server: " << st.message() << "\n";
   controller.Start();
+  history.Start();
 
   HttpServerOptions http;
   http.host = listen->first;
@@ -239,6 +259,7 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   }
   err << "ringfence server: signal " << sig << ", shutting down\n";
   (*server)->Shutdown();
+  history.Stop();
   controller.Stop();
   inventory.StopFlusher();  // flushes the last dirty records
   err << "ringfence server: stopped\n";

@@ -1,0 +1,23 @@
+// The `ringfence sim --compare --html` page: reads the comparison (JSON in a
+// <script type="application/json" id="sim-data"> element, written by src/sim/sim_html.cc) and
+// draws the policy table and, per policy, exposed and harmed devices over one time axis with the
+// halt marked. Everything goes through textContent (dom.js).
+import { lineChart } from './charts.js';
+import { h, table, fmtNum } from './dom.js';
+
+const data = JSON.parse(document.getElementById('sim-data').textContent);
+const root = document.getElementById('main');
+root.appendChild(h('h1', {}, `Simulation: ${data.scenario}`));
+root.appendChild(h('p', {}, `${data.devices} devices, ${data.runs} runs per policy, seed ${data.seed}. ` +
+  'Devices exposed and harmed over time (mean over runs); a red line marks the median time to halt.'));
+root.appendChild(table('Policies compared', data.columns, data.rows.map((r) => r.map(String)), { 'data-test': 'policy-table' }));
+const tmax = Math.max(...data.policies.map((p) => p.t_s[p.t_s.length - 1] || 0));
+for (const p of data.policies) {
+  const box = h('div', { class: 'chart', 'data-test': 'sim-chart' });
+  root.appendChild(h('section', {}, h('h2', {}, p.name), box));
+  const xs = p.t_s.concat(p.t_s[p.t_s.length - 1] < tmax ? [tmax] : []);
+  const pad = (v) => v.concat(xs.length > v.length ? [v[v.length - 1]] : []);
+  const marks = p.halt_s === null || p.halt_s === undefined ? [] : [{ x: p.halt_s, label: `halt ${fmtNum(p.halt_s)} s` }];
+  lineChart(box, xs, [{ label: 'exposed', values: pad(p.exposed) },
+    { label: 'harmed', values: pad(p.harmed), color: '#cf222e' }], { relTime: true, ylabel: 'devices', marks, width: 900 });
+}
