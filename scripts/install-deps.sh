@@ -13,6 +13,9 @@ packages=(
   clang-14 libclang-rt-14-dev
   # The PostgreSQL store (--store postgresql://): libpq to build; the server for its tests.
   libpq-dev postgresql
+  # The dashboard (docs/dashboard.md): node + npm bundle web/ at build time (npm ci, pinned in
+  # web/package-lock.json); chromium runs the browser tests (tests/browser/, headless).
+  nodejs npm chromium
 )
 
 missing=()
