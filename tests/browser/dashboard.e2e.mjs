@@ -175,6 +175,25 @@ async function main() {
     await page.screenshot({ path: join(shots, 'dashboard-cf291-halt.png'), fullPage: true });
     console.log('screenshot docs/images/dashboard-cf291-halt.png');
     await ctx.close();
+
+    // 6. `ringfence sim --compare --html`: one self-contained page, opened from the file.
+    const html = join(dir, 'sim.html');
+    fleet.rf('sim', join(SRC, 'samples/scenarios/cf291.yaml'), '--compare', '--html', html);
+    const sctx = await browser.newContext({ viewport: { width: 1100, height: 900 }, offline: true });
+    const spage = await sctx.newPage();
+    const errors = [];
+    spage.on('pageerror', (e) => errors.push(String(e)));
+    spage.on('request', (r) => { if (!r.url().startsWith('file:')) errors.push('fetched ' + r.url()); });
+    await spage.goto('file://' + html);
+    await spage.waitForSelector('[data-test=sim-chart] canvas');
+    const charts = await spage.$$('[data-test=sim-chart]');
+    const policies = (await spage.$$('[data-test=policy-table] tbody tr')).length;
+    check(policies >= 2 && charts.length === policies, `sim page: one chart per policy (${charts.length} charts, ${policies} policies)`);
+    check(errors.length === 0, `sim page: no script error and nothing fetched offline (${errors.join('; ')})`);
+    await axeCheck(spage, 'sim --html');
+    await spage.screenshot({ path: join(shots, 'sim-compare.png'), fullPage: true });
+    console.log('screenshot docs/images/sim-compare.png');
+    await sctx.close();
   } finally {
     await browser.close();
     await fleet.stop();
