@@ -138,7 +138,7 @@ async function main() {
 
     // 3. XSS: the reason shows as text, no element made from it.
     const reasonText = await page.textContent('[data-test=reason]');
-    check(reasonText === XSS_REASON, 'the halt reason shows literally as text');
+    check(reasonText.includes(XSS_REASON), 'the halt reason shows literally as text');
     await page.goto(fleet.url + '/ui/#/fleet');
     await page.waitForSelector(`[data-test=strata] :text("group=${XSS_ATTR}")`, { timeout: 10000 });
     check(true, 'the device attribute holding markup shows literally as text on the fleet page');

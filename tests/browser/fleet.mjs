@@ -82,7 +82,7 @@ export class Fleet {
   }
 
   async provision() {
-    this.rf('key', 'gen', join(this.dir, 'author'));
+    this.rf('key', 'gen', '-o', join(this.dir, 'author'));
     this.authorPub = readFileSync(join(this.dir, 'author.pub'), 'utf8');
     const mk = async (name, roles) => (await this.api('POST', '/v1/principals', this.admin, { name, roles })).token;
     this.author = await mk('alice', ['author']);

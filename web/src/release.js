@@ -152,7 +152,7 @@ export function renderRelease(id, ctx) {
     }) }));
     ev.push({ label: 'max e-value', values: s.samples.map((v) => Math.max(v.max_e, 1e-3)), dash: [2, 2] });
     const thr = s.samples[s.samples.length - 1].threshold;
-    const key = marks.map((m) => m.label).join() + '|' + names.join();
+    const key = marks.map((m) => m.label).join() + '|' + names.join() + '|' + (thr > 0);
     if (s.chartKey !== key) {
       s.chartKey = key;
       clear(s.el.exposure);
