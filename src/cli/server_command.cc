@@ -112,6 +112,21 @@ Result<std::unique_ptr<service::ReleaseService>> OpenReleaseService(
   return service;
 }
 
+// Where the dashboard's history sampler reads (docs/dashboard.md "History"). All references must
+// outlive the returned functions.
+HistorySources DashboardSources(ReleaseDirectory& directory, Controller& controller,
+                                FleetInventory& inventory, service::ReleaseService& service) {
+  HistorySources s;
+  s.releases = [&directory] { return directory.ActiveReleases(); };
+  s.progress = [&controller](std::string_view id) { return controller.Progress(id); };
+  s.gate_metrics = [&controller] { return controller.GateMetrics(); };
+  s.coverage = [&controller, &inventory](const ReleaseRecord& r) {
+    return CoverageFromSnapshot(*controller.snapshot(), inventory, r);
+  };
+  s.known = [&service](std::string_view id) { return service.releases().Get(std::string(id)).ok(); };
+  return s;
+}
+
 }  // namespace
 
 int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream& err) {
@@ -190,19 +205,10 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   });
   // The dashboard (docs/dashboard.md): its assets at /ui/, the pictures' history beside the API.
   const UiHandler ui;
-  HistorySources history_sources;
-  history_sources.releases = [&directory] { return directory.ActiveReleases(); };
-  history_sources.progress = [&controller](std::string_view id) { return controller.Progress(id); };
-  history_sources.gate_metrics = [&controller] { return controller.GateMetrics(); };
-  history_sources.coverage = [&controller, &inventory](const ReleaseRecord& r) {
-    return CoverageFromSnapshot(*controller.snapshot(), inventory, r);
-  };
-  history_sources.known = [&service](std::string_view id) {
-    return (*service)->releases().Get(std::string(id)).ok();
-  };
-  ReleaseHistory history(history_sources, *env.clock, [&service](std::string_view token) {
-    return (*service)->principals().Authenticate(token);
-  });
+  ReleaseHistory history(DashboardSources(directory, controller, inventory, **service), *env.clock,
+                         [&service](std::string_view token) {
+                           return (*service)->principals().Authenticate(token);
+                         });
   HttpHandler operator_handler = [&operator_api, &fleet_admin, &ui, &history](const HttpRequest& r) {
     if (UiHandler::Handles(r.path)) return ui.Handle(r);
     if (ReleaseHistory::Handles(r.path)) return history.Handle(r);
