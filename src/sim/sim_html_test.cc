@@ -31,7 +31,7 @@ TEST(EscapeForRawTextElement, BreaksEveryClosingTagAndKeepsTheRest) {
   EXPECT_EQ(EscapeForRawTextElement("a</script>b</style><p>"), "a<\\/script>b<\\/style><p>");
   EXPECT_EQ(EscapeForRawTextElement("x < y"), "x < y");
   // In JSON the escaped text decodes to the original string.
-  const std::string json = EscapeForRawTextElement(R"({"k":"</script><script>alert(1)"})");
+  const std::string json = EscapeForRawTextElement(R"J({"k":"</script><script>alert(1)"})J");
   EXPECT_EQ(boost::json::parse(json).at("k").as_string(), "</script><script>alert(1)");
 }
 

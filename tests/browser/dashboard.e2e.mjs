@@ -47,6 +47,18 @@ on_failure: rollback
 `;
 
 let failures = 0;
+let currentPage = null;  // dumped when a step fails
+
+async function dumpPage(dir) {
+  if (!currentPage) return;
+  try {
+    console.log('--- page at failure: ' + currentPage.url());
+    console.log('status line: ' + await currentPage.textContent('#status'));
+    console.log((await currentPage.innerText('body')).slice(0, 3000));
+    await currentPage.screenshot({ path: join(dir, 'failure.png'), fullPage: true });
+    console.log('screenshot ' + join(dir, 'failure.png'));
+  } catch (e) { console.log('(could not dump the page: ' + e + ')'); }
+}
 function check(cond, what) {
   console.log(`${cond ? 'PASS' : 'FAIL'}: ${what}`);
   if (!cond) failures++;
@@ -97,6 +109,8 @@ async function main() {
 
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 1600 } });
     const page = await ctx.newPage();
+    currentPage = page;
+    page.on('pageerror', (e) => console.log('page error: ' + e));
     let dialogs = 0;
     page.on('dialog', (d) => { dialogs++; d.dismiss(); });
     const cspViolations = [];
@@ -194,6 +208,9 @@ async function main() {
     await spage.screenshot({ path: join(shots, 'sim-compare.png'), fullPage: true });
     console.log('screenshot docs/images/sim-compare.png');
     await sctx.close();
+  } catch (e) {
+    await dumpPage(dir);
+    throw e;
   } finally {
     await browser.close();
     await fleet.stop();
