@@ -205,11 +205,14 @@ export function renderRelease(id, ctx) {
 
   function audit(entries) {
     const mine = entries.filter((e) => e.subject === id);
-    const decisions = mine.filter((e) => e.details && typeof e.details === 'object' && 'reason' in e.details);
+    // Decisions: every state change (from -> to) with its reason, or the notes the driver wrote.
+    const decisions = mine.filter((e) => e.details && typeof e.details === 'object' && 'to' in e.details);
+    const why = (d) => d.reason || (Array.isArray(d.notes) ? d.notes.join('; ') : '') || d.note || '-';
     clear(s.el.decisions).appendChild(decisions.length
-      ? table('Decisions and their reasons', ['Time', 'By', 'Action', 'Reason'],
-        decisions.map((e) => [fmtTime(e.time_us / 1e6), e.actor, e.action, String(e.details.reason)]), { 'data-test': 'decisions' })
-      : h('p', { class: 'muted' }, 'No decisions with a reason yet.'));
+      ? table('State changes and their reasons', ['Time', 'By', 'Action', 'From → to', 'Reason'],
+        decisions.map((e) => [fmtTime(e.time_us / 1e6), e.actor, e.action,
+          `${e.details.from} → ${e.details.to}`, why(e.details)]), { 'data-test': 'decisions' })
+      : h('p', { class: 'muted' }, 'No decisions yet.'));
     clear(s.el.audit).appendChild(table(`${mine.length} audit entries about this release`,
       ['#', 'Time', 'Actor', 'Action', 'Details'],
       mine.map((e) => [String(e.seq), fmtTime(e.time_us / 1e6), e.actor, e.action, h('code', {}, e.details_json)])));
