@@ -71,11 +71,12 @@ async function signIn(page, url, token) {
   await page.waitForSelector('#who:not(:empty)');
 }
 
+// Polls from here (page.waitForFunction would need eval in the page, which the CSP refuses).
 async function waitText(page, selector, re, timeout) {
-  await page.waitForFunction(([sel, src]) => {
-    const el = document.querySelector(sel);
-    return !!el && new RegExp(src).test(el.textContent);
-  }, [selector, re.source], { timeout, polling: 200 });
+  await waitFor(`${selector} to match ${re}`, timeout, async () => {
+    const t = await page.textContent(selector, { timeout: 1000 }).catch(() => null);
+    return t !== null && re.test(t);
+  });
 }
 
 async function axeCheck(page, label) {
