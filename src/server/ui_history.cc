@@ -75,7 +75,8 @@ std::vector<StratumCoverage> CoverageFromSnapshot(const DispatchSnapshot& snapsh
   for (const ReleaseDispatch& x : ch->second) {
     if (x.release_id == release.release_id) d = &x;
   }
-  if (d == nullptr) return out;
+  // No cutoffs: the release has no live cohorts here (finished, or not driven by this process).
+  if (d == nullptr || d->cutoff.empty()) return out;
   out.resize(d->cutoff.size());
   for (size_t s = 0; s < d->cutoff.size(); ++s) out[s].cutoff = d->cutoff[s];
   StratumCoverage unplaced{"(no stratum)", 0, 0};

@@ -50,7 +50,8 @@ struct StratumCoverage {
 
 // Coverage of `release` per stratum from the controller's dispatch snapshot and the inventory's
 // profiles; devices eligible but in no stratum of the release's cohorts (a profile that appeared
-// after the cohorts were built) come last with key "(no stratum)" and cutoff 0.
+// after the cohorts were built) come last with key "(no stratum)" and cutoff 0. Empty when the
+// snapshot has no live cohorts for the release (finished, or not driven here).
 std::vector<StratumCoverage> CoverageFromSnapshot(const DispatchSnapshot& snapshot,
                                                   const FleetInventory& inventory,
                                                   const ReleaseRecord& release);

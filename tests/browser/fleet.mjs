@@ -124,7 +124,10 @@ export class Fleet {
       '--consumer', `${this.sensorBin} --integration ${s.integration}`,
       '--consumer-run-args', 'load {bundle}', '--consumer-oneshot', '--host-crash-on-consumer-crash',
       '--poll-min', '1', '--poll-max', '2', '--poll-default', '1', '--backoff-base-ms', '500',
-      '--backoff-max-ms', '2000', '--max-unclean-starts', '3'];
+      '--backoff-max-ms', '2000',
+      // Layer 5's pre-flight off (its crash-loop guard on), as `ringfence demo --layers 4`: the
+      // legacy hosts crash on Channel File 291 and the gate (layer 4) is what stops it.
+      '--no-preflight', '--max-unclean-starts', '3'];
     for (const [k, v] of Object.entries(s.extraAttrs || {})) args.push('--attr', `${k}=${v}`);
     h.proc = this.spawn(this.agentBin, args, h.log, false);
     h.proc.on('exit', () => {
