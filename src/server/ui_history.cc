@@ -120,6 +120,7 @@ void ReleaseHistory::SampleNow() {
     s.t_us = now;
     s.phase = std::string(rollout::PhaseName(r.state.phase));
     s.wave = r.state.wave;
+    t.live = progress.has_value();
     if (progress) s.progress = std::move(*progress);
     for (const GateMetric& m : metrics) {
       if (m.release_id == r.release_id) s.metrics.emplace_back(m.metric, m.e_value);
@@ -138,7 +139,13 @@ void ReleaseHistory::SampleNow() {
         (s.phase == "Halted" || s.phase == "RolledBack" || s.phase == "Completed")) {
       continue;
     }
-    track.samples.push_back(std::move(t.samples.front()));
+    HistorySample sample = std::move(t.samples.front());
+    // The controller stops reporting a release once it has finished: its last counts stand.
+    if (!t.live && !track.samples.empty()) {
+      sample.progress = track.samples.back().progress;
+      sample.metrics = track.samples.back().metrics;
+    }
+    track.samples.push_back(std::move(sample));
     while (track.samples.size() > options_.max_samples) track.samples.pop_front();
     track.coverage = std::move(t.coverage);
     track.last_sampled_us = now;

@@ -113,6 +113,7 @@ class ReleaseHistory {
     std::deque<HistorySample> samples;
     std::vector<StratumCoverage> coverage;
     int64_t last_sampled_us = 0;
+    bool live = false;  // the newest sample's progress came from the controller
   };
   std::string Json(std::string_view id, const Track& t, int64_t after_us) const;
 

@@ -148,6 +148,28 @@ TEST_F(ReleaseHistoryTest, AFinishedReleasesSeriesEndsAtItsFinalPhase) {
   EXPECT_EQ(s[1].at("phase").as_string(), "Halted");
 }
 
+TEST_F(ReleaseHistoryTest, WhenTheControllerStopsReportingTheLastCountsStand) {
+  ReleaseHistory h(world_.Sources(), clock_, Auth);
+  world_.releases = {Started("r-1", rollout::Phase::kDispatching, 0)};
+  ReleaseProgress p;
+  p.exposed_devices = 6;
+  p.harmed_devices = 4;
+  world_.progress["r-1"] = p;
+  world_.metrics = {{"r-1", "crash", 700, 600}};
+  h.SampleNow();
+  world_.progress.clear();
+  world_.metrics.clear();
+  world_.releases = {Started("r-1", rollout::Phase::kRolledBack, 0)};
+  clock_.AdvanceMicros(1'000'000);
+  h.SampleNow();
+  const json::array s = json::parse(h.Handle(Get("/v1/releases/r-1/history")).body).at("samples").as_array();
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s[1].at("phase").as_string(), "RolledBack");
+  EXPECT_EQ(s[1].at("exposed").as_int64(), 6);
+  EXPECT_EQ(s[1].at("harmed").as_int64(), 4);
+  EXPECT_EQ(s[1].at("metrics").as_array().size(), 1u);
+}
+
 TEST_F(ReleaseHistoryTest, RefusesBadTokensAgentsBadQueriesAndMethods) {
   ReleaseHistory h(world_.Sources(), clock_, Auth);
   EXPECT_EQ(h.Handle(Get("/v1/releases/r-known/history", "nope")).status, 401);

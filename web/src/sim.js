@@ -8,8 +8,9 @@ import { h, table, fmtNum } from './dom.js';
 const data = JSON.parse(document.getElementById('sim-data').textContent);
 const root = document.getElementById('main');
 root.appendChild(h('h1', {}, `Simulation: ${data.scenario}`));
-root.appendChild(h('p', {}, `${data.devices} devices, ${data.runs} runs per policy, seed ${data.seed}. ` +
-  'Devices exposed and harmed over time (mean over runs); a red line marks the median time to halt.'));
+root.appendChild(h('p', {}, `${data.devices} devices; plan ${data.plan}; ${data.runs} run(s) per policy from seed ${data.seed}. ` +
+  'The table summarises every run; each chart draws the first run (seed as given): devices exposed (applied the release) ' +
+  'and harmed over time since the release, on one time axis; a red line marks where the policy halted.'));
 root.appendChild(table('Policies compared', data.columns, data.rows.map((r) => r.map(String)), { 'data-test': 'policy-table' }));
 const tmax = Math.max(...data.policies.map((p) => p.t_s[p.t_s.length - 1] || 0));
 for (const p of data.policies) {
