@@ -5,7 +5,7 @@ import uPlot from 'uplot';
 const COLORS = ['#1f6feb', '#2da44e', '#cf222e', '#8250df', '#bf8700', '#0a7d8c', '#57606a'];
 
 // series: [{label, values}] over xs (unix seconds or seconds since start when relTime).
-// opts: {title, log, threshold, marks: [{x, label}], width, height, relTime, ylabel}
+// opts: {title, log, logX, threshold, marks: [{x, label}], width, height, relTime, xlabel, ylabel}
 export function lineChart(container, xs, series, opts) {
   const o = opts || {};
   const width = o.width || Math.max(320, Math.min(900, container.clientWidth || 720));
@@ -24,8 +24,8 @@ export function lineChart(container, xs, series, opts) {
   const plugins = marks.length ? [markPlugin(marks)] : [];
   const chart = new uPlot({
     title: o.title, width, height: o.height || 240, series: s, plugins,
-    scales: { x: { time: !o.relTime }, y: o.log ? { distr: 3, log: 10 } : { range: (u, min, max) => [0, Math.max(1, max)] } },
-    axes: [{}, { label: o.ylabel || '' }],
+    scales: { x: o.logX ? { time: false, distr: 3, log: 10 } : { time: !o.relTime }, y: o.log ? { distr: 3, log: 10 } : { range: (u, min, max) => [0, Math.max(1, max)] } },
+    axes: [{ label: o.xlabel || '' }, { label: o.ylabel || '', size: 80 }],
   }, data, container);
   return chart;
 }
