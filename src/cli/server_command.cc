@@ -23,6 +23,10 @@
 #include "server/metrics.h"
 #include "server/ui_handler.h"
 #include "server/ui_history.h"
+#include "server/ui_what_if.h"
+#ifdef RF_HAVE_SIM
+#include "sim/what_if.h"
+#endif
 #include "dynamic/dynamic_check.h"
 #include "service/operator_api.h"
 #include "service/release_service.h"
@@ -127,6 +131,31 @@ HistorySources DashboardSources(ReleaseDirectory& directory, Controller& control
   return s;
 }
 
+// GET /v1/releases/{id}/what-if: the release's plan on the live fleet, as if its content were bad
+// (docs/dashboard.md "What if"). Empty (503) without the simulator.
+WhatIfApi::Simulate WhatIfSimulator(FleetInventory& inventory, int64_t poll_after_s) {
+#ifdef RF_HAVE_SIM
+  return [&inventory, poll_after_s](const ReleaseRecord& r, double p, std::string_view signal) {
+    sim::WhatIfInput in;
+    in.release_id = r.release_id;
+    in.content_type = r.content_type;
+    in.plan_yaml = r.plan_yaml;
+    in.fleet = inventory.Inventory();
+    in.poll_interval_micros = std::max<int64_t>(1, poll_after_s) * 1'000'000;
+    in.p = p;
+    for (sim::FailureSignal s : {sim::FailureSignal::kSilence, sim::FailureSignal::kCrash,
+                                 sim::FailureSignal::kError}) {
+      if (sim::FailureSignalName(s) == signal) in.signal = s;
+    }
+    return sim::WhatIfJson(in);
+  };
+#else
+  (void)inventory;
+  (void)poll_after_s;
+  return nullptr;
+#endif
+}
+
 }  // namespace
 
 int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream& err) {
@@ -209,9 +238,17 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
                          [&service](std::string_view token) {
                            return (*service)->principals().Authenticate(token);
                          });
-  HttpHandler operator_handler = [&operator_api, &fleet_admin, &ui, &history](const HttpRequest& r) {
+  const WhatIfApi what_if(
+      [&service](std::string_view token) { return (*service)->principals().Authenticate(token); },
+      [&service](std::string_view id) -> Result<ReleaseRecord> {
+        RF_ASSIGN_OR_RETURN(auto v, (*service)->releases().Get(std::string(id)));
+        return v.record;
+      },
+      WhatIfSimulator(inventory, flags.poll_after_s));
+  HttpHandler operator_handler = [&operator_api, &fleet_admin, &ui, &history, &what_if](const HttpRequest& r) {
     if (UiHandler::Handles(r.path)) return ui.Handle(r);
     if (ReleaseHistory::Handles(r.path)) return history.Handle(r);
+    if (WhatIfApi::Handles(r.path)) return what_if.Handle(r);
     return FleetAdminApi::Handles(r.path) ? fleet_admin.Handle(r) : operator_api.Handle(r);
   };
   Router router(agent, metrics, controller, inventory, *env.clock, agent_token, operator_handler);

@@ -113,7 +113,8 @@ async function main() {
     // The good bundle: CF291's items with nothing at the 21st field, one version lower (as the demo).
     const good = cf291.replace(/peer_pipe_regex: "[^"]*"/g, 'peer_pipe_regex: "*"').replace(/version: 1291/, 'version: 1290');
     const goodSha = await fleet.upload('good', good);
-    const r1 = await fleet.release(goodSha, GOOD_PLAN);
+    // Created, not started yet: the page shows "what if this content were bad" first.
+    const r1 = (await fleet.api('POST', '/v1/releases', fleet.author, { bundle_sha256: goodSha, plan_yaml: GOOD_PLAN })).release_id;
 
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 1600 } });
     const page = await ctx.newPage();
@@ -127,6 +128,12 @@ async function main() {
     await page.waitForSelector(`a[data-test=release-link]:text("${r1}")`);
     await axeCheck(page, 'releases');
     await page.click(`a[data-test=release-link]:text("${r1}")`);
+    await page.waitForSelector('[data-test=what-if] [data-test=sim-chart] canvas', { timeout: 60000 });
+    const whatIfCharts = (await page.$$('[data-test=what-if] [data-test=sim-chart]')).length;
+    const whatIfRows = await page.$$eval('[data-test=what-if] [data-test=policy-table] tbody tr', (rows) => rows.map((r) => r.textContent));
+    check(whatIfCharts === 2 && whatIfRows.length === 2 && /ringfence/.test(whatIfRows[0]) && /yes/.test(whatIfRows[0]),
+      `before the start, "what if this content were bad": the plan halts in simulation, next to all-at-once (${whatIfRows.join(' | ')})`);
+    await fleet.api('POST', `/v1/releases/${r1}/start`, fleet.operator, {});
 
     // 1. Waves advance in the page (without reloading).
     // (the server appends the plan's holdback as a last wave)

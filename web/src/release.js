@@ -6,6 +6,7 @@
 import { api, ApiError } from './api.js';
 import { lineChart } from './charts.js';
 import { clear, fmtNum, fmtTime, h, table } from './dom.js';
+import { renderComparison } from './simview.js';
 
 const FINISHED = ['Completed', 'Halted', 'RolledBack'];
 
@@ -35,9 +36,10 @@ export function renderRelease(id, ctx) {
       decisions: h('div', {}),
       approvals: h('div', {}),
       audit: h('div', {}),
+      whatIf: h('div', { 'data-test': 'what-if' }),
     };
     root.appendChild(h('section', { 'aria-labelledby': 'rel-title' },
-      h('h1', { id: 'rel-title' }, 'Release ', id), s.el.head, s.el.actions,
+      h('h1', { id: 'rel-title' }, 'Release ', id), s.el.head, s.el.actions, s.el.whatIf,
       h('h2', {}, 'Waves'), s.el.waves,
       h('h2', {}, 'Devices over time'), s.el.exposure,
       h('h2', {}, 'Gate evidence'), s.el.evidence,
@@ -218,6 +220,22 @@ export function renderRelease(id, ctx) {
       mine.map((e) => [String(e.seq), fmtTime(e.time_us / 1e6), e.actor, e.action, h('code', {}, e.details_json)])));
   }
 
+  // Before the start: the plan on the live fleet as if the content harmed every device that
+  // applies it (GET .../what-if, the simulator with the real rollout core). Fetched once.
+  async function whatIf(r) {
+    if (s.whatIfDone || !['AwaitingApproval', 'Ready'].includes(r.phase)) return;
+    s.whatIfDone = true;
+    const box = s.el.whatIf;
+    box.appendChild(h('h2', {}, 'What if this content were bad'));
+    box.appendChild(h('p', {}, 'This release\'s plan simulated on the fleet as it reports itself now, as if the content ' +
+      'crashed every device that applies it, next to shipping it to everyone at once.'));
+    try {
+      renderComparison(box, await api('GET', path + '/what-if'), 'h3');
+    } catch (e) {
+      box.appendChild(h('p', { class: 'error' }, e instanceof ApiError ? `${e.code}: ${e.message}` : String(e)));
+    }
+  }
+
   return async function refresh(root) {
     if (!s.built) build(root);
     const [r, p, hist, entries] = await Promise.all([
@@ -234,6 +252,7 @@ export function renderRelease(id, ctx) {
     strata();
     approvals(r);
     audit(entries);
+    await whatIf(r);
   };
 }
-export { fmtNum };
+
