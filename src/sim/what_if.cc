@@ -1,5 +1,7 @@
 #include "sim/what_if.h"
 
+#include <algorithm>
+
 #include "sim/runner.h"
 #include "sim/sim_html.h"
 
@@ -39,6 +41,8 @@ Result<std::string> WhatIfJson(const WhatIfInput& in) {
   RunOptions options;
   options.policies = {"ringfence", "all-at-once"};
   options.seed = in.seed;
+  // The engine's tick may not exceed the poll interval (fast test fleets poll every second).
+  options.simulation.tick_micros = std::min(options.simulation.tick_micros, in.poll_interval_micros);
   RF_ASSIGN_OR_RETURN(ScenarioRun run, RunScenario(sc, files, options));
   return CompareHtmlData(run);
 }

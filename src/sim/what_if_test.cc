@@ -51,6 +51,15 @@ TEST(WhatIf, BadContentIsStoppedByThePlanAndNotByAllAtOnce) {
   EXPECT_LT(harmed_ringfence * 100, harmed_all) << harmed_ringfence << " vs " << harmed_all;
 }
 
+TEST(WhatIf, AFleetPollingEverySecondIsSimulatedWithShorterTicks) {
+  WhatIfInput in = Input();
+  in.fleet = LiveFleet(5);
+  in.poll_interval_micros = 1'000'000;
+  auto json = WhatIfJson(in);
+  ASSERT_TRUE(json.ok()) << json.status().ToString();
+  EXPECT_EQ(boost::json::parse(*json).at("devices").as_int64(), 15);
+}
+
 TEST(WhatIf, RefusesUnusableInput) {
   WhatIfInput in = Input();
   in.p = 1.5;
