@@ -17,6 +17,9 @@ packages=(
   stress-ng
   # scripts/cluster.sh: replicas behind a real load balancer (deploy/haproxy.cfg).
   haproxy
+  # The dashboard (docs/dashboard.md): node + npm bundle web/ at build time (npm ci, pinned in
+  # web/package-lock.json); chromium runs the browser tests (tests/browser/, headless).
+  nodejs npm chromium
 )
 
 missing=()

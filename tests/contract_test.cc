@@ -200,6 +200,15 @@ TEST_F(ContractTest, EveryOperationConformsToTheSpec) {
   Op("startRelease", oscar, 200, {{"id", id}});
   json::object progress = Op("getReleaseProgress", oscar, 200, {{"id", id}}).Object();
   EXPECT_EQ(Str(progress, "phase"), "Dispatching");
+  // The dashboard's series (sampled by the server every second; may still be empty here).
+  Op("getReleaseHistory", oscar, 200, {{"id", id}});
+  Op("getReleaseHistory", oscar, 200, {{"id", id}}, "", "after_us=0");
+  Op("getReleaseHistory", oscar, 400, {{"id", id}}, "", "after_us=soon");
+  Op("getReleaseHistory", oscar, 404, {{"id", "r-404"}});
+  Op("getReleaseWhatIf", oscar, 200, {{"id", id}});
+  Op("getReleaseWhatIf", oscar, 200, {{"id", id}}, "", "p=0.5&signal=silence");
+  Op("getReleaseWhatIf", oscar, 400, {{"id", id}}, "", "p=2");
+  Op("getReleaseWhatIf", oscar, 404, {{"id", "r-404"}});
   Op("pauseRelease", oscar, 200, {{"id", id}}, R"({"reason":"look first"})");
   Op("resumeRelease", oscar, 200, {{"id", id}});
   Op("haltRelease", oscar, 200, {{"id", id}}, R"({"reason":"canary crashes"})");

@@ -24,6 +24,12 @@
 #include "server/fleet_inventory.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
+#include "server/ui_handler.h"
+#include "server/ui_history.h"
+#include "server/ui_what_if.h"
+#ifdef RF_HAVE_SIM
+#include "sim/what_if.h"
+#endif
 #include "dynamic/dynamic_check.h"
 #include "service/operator_api.h"
 #include "service/release_service.h"
@@ -155,6 +161,46 @@ Result<ClusterMembership> JoinCluster(const ServerFlags& flags, Env env, store::
   return m;
 }
 
+// Where the dashboard's history sampler reads (docs/dashboard.md "History"). All references must
+// outlive the returned functions.
+HistorySources DashboardSources(ReleaseDirectory& directory, Controller& controller,
+                                FleetInventory& inventory, service::ReleaseService& service) {
+  HistorySources s;
+  s.releases = [&directory] { return directory.ActiveReleases(); };
+  s.progress = [&controller](std::string_view id) { return controller.Progress(id); };
+  s.gate_metrics = [&controller] { return controller.GateMetrics(); };
+  s.coverage = [&controller, &inventory](const ReleaseRecord& r) {
+    return CoverageFromSnapshot(*controller.snapshot(), inventory, r);
+  };
+  s.known = [&service](std::string_view id) { return service.releases().Get(std::string(id)).ok(); };
+  return s;
+}
+
+// GET /v1/releases/{id}/what-if: the release's plan on the live fleet, as if its content were bad
+// (docs/dashboard.md "What if"). Empty (503) without the simulator.
+WhatIfApi::Simulate WhatIfSimulator(FleetInventory& inventory, int64_t poll_after_s) {
+#ifdef RF_HAVE_SIM
+  return [&inventory, poll_after_s](const ReleaseRecord& r, double p, std::string_view signal) {
+    sim::WhatIfInput in;
+    in.release_id = r.release_id;
+    in.content_type = r.content_type;
+    in.plan_yaml = r.plan_yaml;
+    in.fleet = inventory.Inventory();
+    in.poll_interval_micros = std::max<int64_t>(1, poll_after_s) * 1'000'000;
+    in.p = p;
+    for (sim::FailureSignal s : {sim::FailureSignal::kSilence, sim::FailureSignal::kCrash,
+                                 sim::FailureSignal::kError}) {
+      if (sim::FailureSignalName(s) == signal) in.signal = s;
+    }
+    return sim::WhatIfJson(in);
+  };
+#else
+  (void)inventory;
+  (void)poll_after_s;
+  return nullptr;
+#endif
+}
+
 }  // namespace
 
 int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream& err) {
@@ -237,12 +283,29 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   FleetAdminApi fleet_admin(credentials, *env.clock, [&service](std::string_view token) {
     return (*service)->principals().Authenticate(token);
   });
-  HttpHandler operator_handler = [&operator_api, &fleet_admin](const HttpRequest& r) {
+  // The dashboard (docs/dashboard.md): its assets at /ui/, the pictures' history beside the API.
+  const UiHandler ui;
+  ReleaseHistory history(DashboardSources(directory, controller, inventory, **service), *env.clock,
+                         [&service](std::string_view token) {
+                           return (*service)->principals().Authenticate(token);
+                         });
+  const WhatIfApi what_if(
+      [&service](std::string_view token) { return (*service)->principals().Authenticate(token); },
+      [&service](std::string_view id) -> Result<ReleaseRecord> {
+        RF_ASSIGN_OR_RETURN(auto v, (*service)->releases().Get(std::string(id)));
+        return v.record;
+      },
+      WhatIfSimulator(inventory, flags.poll_after_s));
+  HttpHandler operator_handler = [&operator_api, &fleet_admin, &ui, &history, &what_if](const HttpRequest& r) {
+    if (UiHandler::Handles(r.path)) return ui.Handle(r);
+    if (ReleaseHistory::Handles(r.path)) return history.Handle(r);
+    if (WhatIfApi::Handles(r.path)) return what_if.Handle(r);
     return FleetAdminApi::Handles(r.path) ? fleet_admin.Handle(r) : operator_api.Handle(r);
   };
   Router router(agent, metrics, controller, inventory, *env.clock, agent_token, operator_handler);
   if (Status st = controller.Tick(); !st.ok()) err << "ringfence server: " << st.message() << "\n";
   controller.Start();
+  history.Start();
 
   HttpServerOptions http;
   http.host = listen->first;
@@ -291,6 +354,7 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   }
   err << "ringfence server: signal " << sig << ", shutting down\n";
   (*server)->Shutdown();
+  history.Stop();
   controller.Stop();
   membership->Stop();
   inventory.StopFlusher();  // flushes the last dirty records

@@ -625,7 +625,7 @@ void Engine::AddBaselineNoise(const std::vector<TickStart>& start, const TickHaz
 }
 
 void Engine::RecordProgress(int64_t now) {
-  int64_t applied = 0;
+  int64_t applied = 0, harmed = 0;
   for (size_t c = 0; c < classes_.size(); ++c) {
     const ClassState& cs = classes_[c];
     tick_[c].applied = cs.applied;
@@ -633,7 +633,11 @@ void Engine::RecordProgress(int64_t now) {
     tick_[c].dispatched = cs.dispatched;
     tick_[c].silent_treated = cs.silent;
     applied += cs.applied;
+    harmed += cs.harmed;
   }
+  auto& tl = result_.timeline;
+  if (tl.empty()) tl.push_back({0, 0, 0});
+  if (tl.back().exposed != applied || tl.back().harmed != harmed) tl.push_back({now, applied, harmed});
   const double eligible = static_cast<double>(result_.eligible);
   if (!result_.reach_99_micros && static_cast<double>(applied) >= kReachShare * eligible) {
     result_.reach_99_micros = now;
@@ -726,6 +730,9 @@ Result<SimResult> Engine::Run() {
     }
   }
   Summarize(ctx, now);
+  if (result_.timeline.empty() || result_.timeline.back().micros != now) {
+    result_.timeline.push_back({now, result_.exposed, result_.harmed});
+  }
   return std::move(result_);
 }
 

@@ -59,6 +59,13 @@ struct StratumOutcome {
   std::optional<int64_t> full_dispatch_micros;  // when all its devices had been offered it
 };
 
+// Devices exposed and harmed so far, at a simulated time.
+struct TimelinePoint {
+  int64_t micros = 0;
+  int64_t exposed = 0;
+  int64_t harmed = 0;
+};
+
 struct SimResult {
   std::string scenario;
   std::string policy;
@@ -78,6 +85,9 @@ struct SimResult {
   std::string outcome;     // the policy's own summary
   std::vector<StratumOutcome> strata;
   std::vector<std::string> log;  // "mm:ss note" lines from the policy
+  // Exposed and harmed totals at the start and at each tick at which either changed (the
+  // `sim --compare --html` picture, docs/simulator.md).
+  std::vector<TimelinePoint> timeline;
 };
 
 // The context a policy gets for `scenario` (classes in scenario order, eligibility, sizes).

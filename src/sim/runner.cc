@@ -309,14 +309,12 @@ Result<ScenarioRun> RunScenario(const Scenario& scenario, const ScenarioFiles& f
   return run;
 }
 
-std::string FormatCompareTable(const ScenarioRun& run) {
-  std::string out = Header(run);
+CompareTable BuildCompareTable(const ScenarioRun& run) {
   const bool many = run.options.runs > 1;
-  const std::vector<std::string> head = {
-      "policy", many ? "exposed(mean)" : "exposed", many ? "harmed(mean)" : "harmed",
-      many ? "harmed(p90)" : "", "halted", many ? "t_halt(med)" : "t_halt",
-      many ? "t_full(med)" : "t_full", many ? "t_99%(med)" : "t_99%", "outcome"};
-  std::vector<std::vector<std::string>> rows;
+  CompareTable t;
+  t.head = {"policy", many ? "exposed(mean)" : "exposed", many ? "harmed(mean)" : "harmed",
+            many ? "harmed(p90)" : "", "halted", many ? "t_halt(med)" : "t_halt",
+            many ? "t_full(med)" : "t_full", many ? "t_99%(med)" : "t_99%", "outcome"};
   for (const PolicySummary& p : run.policies) {
     std::vector<std::string> row;
     row.push_back(p.policy);
@@ -336,8 +334,16 @@ std::string FormatCompareTable(const ScenarioRun& run) {
     row.push_back(TimeOrDash(p.median_full_micros));
     row.push_back(TimeOrDash(p.median_reach_99_micros));
     row.push_back(many ? "" : p.runs.front().outcome);
-    rows.push_back(std::move(row));
+    t.rows.push_back(std::move(row));
   }
+  return t;
+}
+
+std::string FormatCompareTable(const ScenarioRun& run) {
+  std::string out = Header(run);
+  CompareTable t = BuildCompareTable(run);
+  const std::vector<std::string>& head = t.head;
+  const std::vector<std::vector<std::string>>& rows = t.rows;
   std::vector<size_t> width(head.size(), 0);
   for (size_t i = 0; i < head.size(); ++i) width[i] = head[i].size();
   for (const auto& row : rows) {

@@ -86,7 +86,13 @@ struct ScenarioRun {
 
 // Human-readable report of one policy (per-stratum table and decision log when runs == 1).
 std::string FormatText(const ScenarioRun& run);
-// One table, one row per policy.
+// The compare table's cells: a header and one row per policy ("" = a column unused here).
+struct CompareTable {
+  std::vector<std::string> head;
+  std::vector<std::vector<std::string>> rows;
+};
+CompareTable BuildCompareTable(const ScenarioRun& run);
+// One table, one row per policy (BuildCompareTable, aligned as text).
 std::string FormatCompareTable(const ScenarioRun& run);
 // JSON: a single run of a single policy is one flat object (devices_exposed, devices_harmed,
 // halted, time_to_halt_s, time_to_full_s, ... and "strata": [...]); otherwise

@@ -5,6 +5,7 @@
 
 #include "sim/runner.h"
 #include "sim/scenario.h"
+#include "sim/sim_html.h"
 
 namespace rf::sim {
 namespace {
@@ -41,6 +42,15 @@ int RunSimCommand(const SimFlags& flags, Filesystem& fs, std::ostream& out, std:
     err << "ringfence sim: " << run.status().message() << "\n";
     return kExitUnusable;
   }
+  if (!flags.html.empty()) {
+    auto page = FormatCompareHtml(*run);
+    Status st = page.ok() ? fs.WriteFileAtomic(flags.html, *page, 0644) : page.status();
+    if (!st.ok()) {
+      err << "ringfence sim: " << st.message() << "\n";
+      return kExitUnusable;
+    }
+    err << "ringfence sim: wrote " << flags.html << "\n";
+  }
   if (flags.format == "json") {
     out << FormatJson(*run);
   } else if (flags.compare) {
@@ -66,6 +76,9 @@ void RegisterSimCommand(CLI::App& app, int* exit_code) {
   cmd->add_flag("--skip-layer1", flags->skip_layer1,
                 "do not run layer 1 on the scenario's bundle: show what the rollout alone does");
   cmd->add_flag("--compare", flags->compare, "run every policy and print one table");
+  cmd->add_option("--html", flags->html,
+                  "also write one self-contained HTML page: the table and exposed/harmed over time "
+                  "per policy, halt marked (docs/simulator.md)");
   cmd->add_option("--harm-budget", flags->harm_budget,
                   "diagnostics: harm budget B of the gate's PROMOTE bound (default: the gate's)")
       ->check(CLI::PositiveNumber);

@@ -27,6 +27,7 @@ struct SimFlags {
   std::string format = "text";
   bool skip_layer1 = false;
   bool compare = false;  // every policy, one table
+  std::string html;      // also write the comparison as a self-contained HTML page here ("" = no)
   // Diagnostics: override the gate's harm budget B of the PROMOTE bound (0 = the gate default).
   double harm_budget = 0;
 };

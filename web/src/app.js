@@ -1,0 +1,182 @@
+// The ringfence operator dashboard (docs/dashboard.md): releases, one release, fleet, audit.
+// Hash routes (#/releases, #/release/ID, #/fleet, #/audit); the current view refreshes every
+// second from the operator API, so a change shows within 2 s without reloading.
+import { api, ApiError, clearToken, setToken, token } from './api.js';
+import { clear, fmtNum, fmtTime, h, table } from './dom.js';
+import { renderRelease } from './release.js';
+
+const REFRESH_MS = 1000;
+const main = document.getElementById('main');
+const statusLine = document.getElementById('status');
+const state = { me: null, view: null, timer: 0, busy: false };
+
+function setStatus(text, isError) {
+  statusLine.textContent = text;
+  statusLine.className = isError ? 'status error' : 'status';
+}
+
+function canSteer() {
+  return !!state.me && state.me.roles.some((r) => r === 'operator' || r === 'admin');
+}
+
+// ----- sign in -----
+function showLogin(message) {
+  document.getElementById('who').textContent = '';
+  document.getElementById('signout').hidden = true;
+  clear(main);
+  const input = h('input', { id: 'token', type: 'password', autocomplete: 'off', required: true });
+  const err = h('p', { class: 'error', role: 'alert' }, message || '');
+  const form = h('form', { class: 'login', 'aria-label': 'Sign in' },
+    h('h1', {}, 'Sign in'),
+    h('p', {}, 'Paste your ringfence bearer token (the same file the CLI reads with --token). ',
+      'It stays in this browser tab only.'),
+    h('label', { for: 'token' }, 'Bearer token'), input,
+    h('button', { type: 'submit' }, 'Sign in'), err);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try {
+      const me = await api('GET', '/v1/whoami', undefined, input.value.trim());
+      setToken(input.value.trim());
+      state.me = me;
+      signedIn();
+    } catch (e) {
+      err.textContent = e instanceof ApiError ? `${e.code}: ${e.message}` : String(e);
+    }
+  });
+  main.appendChild(form);
+  input.focus();
+}
+
+function signedIn() {
+  document.getElementById('who').textContent = `${state.me.name} (${state.me.roles.join(', ')})`;
+  document.getElementById('signout').hidden = false;
+  route();
+}
+
+// ----- views -----
+async function releasesView(root) {
+  const list = await api('GET', '/v1/releases');
+  const rows = [];
+  for (const r of list.releases) {
+    let exposure = '-';
+    if (r.started_s && !['Completed', 'Halted', 'RolledBack'].includes(r.phase)) {
+      try {
+        const p = await api('GET', `/v1/releases/${encodeURIComponent(r.release_id)}/progress`);
+        if (p.progress) exposure = `${p.progress.exposed_devices} / ${p.progress.eligible_devices}`;
+      } catch (e) { /* the list still shows */ }
+    }
+    const wave = r.wave >= 0 ? `${r.wave + 1}/${r.waves.length} ${r.wave_name}` : '-';
+    rows.push([
+      h('a', { href: '#/release/' + encodeURIComponent(r.release_id), 'data-test': 'release-link' }, r.release_id),
+      r.channel, r.content_type, String(r.version),
+      h('span', { class: 'phase phase-' + r.phase, 'data-test': 'phase' }, r.phase), wave, exposure,
+      `${r.approvals_counted}/${r.approvals_required}`, fmtTime(r.created_s)]);
+  }
+  clear(root).appendChild(h('section', {},
+    h('h1', {}, 'Releases'),
+    rows.length ? table(`${rows.length} releases, newest first`,
+      ['Release', 'Channel', 'Content type', 'Version', 'State', 'Wave', 'Exposed / eligible',
+        'Approvals', 'Created'], rows, { 'data-test': 'releases' })
+      : h('p', {}, 'No releases yet.')));
+}
+
+async function fleetView(root) {
+  const f = await api('GET', '/v1/fleet');
+  const rows = f.strata.map((s) => [
+    Object.entries(s.attrs).map(([k, v]) => h('div', {}, `${k}=${v}`)),
+    Object.entries(s.capabilities).map(([t, c]) => h('div', {},
+      `${t}: schema ${c.schema_versions.join(', ')}; inputs ${c.inputs}` +
+      (c.max_items ? `; max items ${c.max_items}` : ''))),
+    String(s.devices),
+    s.devices < 2 ? h('span', { class: 'bad' }, 'too small for a canary') : h('span', { class: 'ok' }, 'ok'),
+  ]);
+  clear(root).appendChild(h('section', {},
+    h('h1', {}, 'Fleet'),
+    h('p', {}, `${f.devices} devices in ${f.strata.length} strata.`),
+    table('Strata (attributes and consumer capabilities as devices report them)',
+      ['Attributes', 'Consumers', 'Devices', 'Canary'], rows, { 'data-test': 'strata' })));
+}
+
+async function auditView(root) {
+  const [v, page] = await Promise.all([api('GET', '/v1/audit/verify'), readAuditTail(200)]);
+  const verdict = v.ok
+    ? h('p', { class: 'ok', 'data-test': 'audit-verify' },
+      `Chain verified: ${v.entries} entries, head #${v.head.seq} ${v.head.hash.slice(0, 16)}…`)
+    : h('p', { class: 'bad', 'data-test': 'audit-verify' }, `Chain verification FAILED: ${v.error}`);
+  const rows = page.slice().reverse().map((e) => [String(e.seq), fmtTime(e.time_us / 1e6), e.actor,
+    e.action, e.subject, h('code', {}, e.details_json)]);
+  clear(root).appendChild(h('section', {}, h('h1', {}, 'Audit'), verdict,
+    table('Latest entries, newest first', ['#', 'Time', 'Actor', 'Action', 'Subject', 'Details'], rows)));
+}
+
+// The last `n` audit entries (pages of 1000 from the start; the chain is append-only).
+const auditCache = { entries: [] };
+export async function readAuditTail(n) {
+  for (;;) {
+    const after = auditCache.entries.length ? auditCache.entries[auditCache.entries.length - 1].seq : 0;
+    const p = await api('GET', `/v1/audit?after=${after}&limit=1000`);
+    auditCache.entries.push(...p.entries);
+    if (p.entries.length < 1000) break;
+  }
+  return n ? auditCache.entries.slice(-n) : auditCache.entries;
+}
+
+// ----- routing and refresh -----
+function route() {
+  clearTimeout(state.timer);
+  if (!token()) return showLogin();
+  const hash = location.hash || '#/releases';
+  for (const a of document.querySelectorAll('header nav a')) {
+    if (hash.startsWith(a.getAttribute('href'))) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  const root = clear(main);
+  let view;
+  if (hash.startsWith('#/release/')) {
+    const id = decodeURIComponent(hash.slice('#/release/'.length));
+    view = renderRelease(id, { canSteer: canSteer(), readAuditTail, setStatus });
+  } else if (hash.startsWith('#/fleet')) {
+    view = fleetView;
+  } else if (hash.startsWith('#/audit')) {
+    view = auditView;
+  } else {
+    view = releasesView;
+  }
+  state.view = view;
+  tick(root, view);
+}
+
+async function tick(root, view) {
+  if (state.view !== view) return;
+  try {
+    await view(root);
+    setStatus(`updated ${new Date().toLocaleTimeString()}`);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) {
+      clearToken();
+      return showLogin('Your token was refused; sign in again.');
+    }
+    setStatus(e instanceof ApiError ? `${e.code}: ${e.message}` : String(e), true);
+  }
+  if (state.view === view) state.timer = setTimeout(() => tick(root, view), REFRESH_MS);
+}
+
+document.getElementById('signout').addEventListener('click', () => {
+  clearToken();
+  state.me = null;
+  state.view = null;
+  showLogin();
+});
+window.addEventListener('hashchange', route);
+
+(async () => {
+  if (!token()) return showLogin();
+  try {
+    state.me = await api('GET', '/v1/whoami');
+    signedIn();
+  } catch (e) {
+    clearToken();
+    showLogin();
+  }
+})();
+export { fmtNum };
