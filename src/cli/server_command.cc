@@ -203,6 +203,37 @@ WhatIfApi::Simulate WhatIfSimulator(FleetInventory& inventory, int64_t poll_afte
 
 }  // namespace
 
+namespace {
+
+// The HTTP server's options from the flags (docs/server.md "Threads and locks").
+HttpServerOptions ServerHttpOptions(const ServerFlags& flags,
+                                    const std::pair<std::string, uint16_t>& listen, Env env,
+                                    size_t max_upload_body_bytes) {
+  HttpServerOptions http;
+  http.host = listen.first;
+  http.port = listen.second;
+  http.threads = flags.threads;
+  http.header_timeout_micros = flags.header_timeout_ms * 1000;
+  http.body_timeout_micros = flags.body_timeout_ms * 1000;
+  // The transport must let the largest operator request (a bundle upload) through; the operator API
+  // applies its per-endpoint limits (docs/api/openapi.yaml).
+  http.max_body_bytes = std::max(http.max_body_bytes, max_upload_body_bytes);
+  // The operator executor (docs/server.md "Threads and locks"): everything but the agent API,
+  // /healthz and /metrics runs on its own threads, so an upload (layers 1 and 2: seconds) never
+  // holds an event loop that answers check-ins. The request waits for its job; no 202.
+  http.offload = [](const HttpRequest& r) {
+    return !AgentApi::IsAgentPath(r.path) && r.path != "/healthz" && r.path != "/metrics";
+  };
+  http.offload_threads = 2;
+  http.offload_nice = flags.operator_nice;
+  http.clock = env.clock;
+  http.tls_cert_file = flags.tls_cert;
+  http.tls_key_file = flags.tls_key;
+  return http;
+}
+
+}  // namespace
+
 int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream& err) {
   auto fail = [&](const Status& st) {
     err << "ringfence server: " << st.message() << "\n";
@@ -307,26 +338,8 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   controller.Start();
   history.Start();
 
-  HttpServerOptions http;
-  http.host = listen->first;
-  http.port = listen->second;
-  http.threads = flags.threads;
-  http.header_timeout_micros = flags.header_timeout_ms * 1000;
-  http.body_timeout_micros = flags.body_timeout_ms * 1000;
-  // The transport must let the largest operator request (a bundle upload) through; the operator API
-  // applies its per-endpoint limits (docs/api/openapi.yaml).
-  http.max_body_bytes = std::max(http.max_body_bytes, operator_options.max_upload_body_bytes);
-  // The operator executor (docs/server.md "Threads and locks"): everything but the agent API,
-  // /healthz and /metrics runs on its own threads, so an upload (layers 1 and 2: seconds) never
-  // holds an event loop that answers check-ins. The request waits for its job; no 202.
-  http.offload = [](const HttpRequest& r) {
-    return !AgentApi::IsAgentPath(r.path) && r.path != "/healthz" && r.path != "/metrics";
-  };
-  http.offload_threads = 2;
-  http.offload_nice = flags.operator_nice;
-  http.clock = env.clock;
-  http.tls_cert_file = flags.tls_cert;
-  http.tls_key_file = flags.tls_key;
+  HttpServerOptions http = ServerHttpOptions(flags, *listen, env,
+                                             operator_options.max_upload_body_bytes);
   auto server = HttpServer::Start(http, [&router, &log, &env](const HttpRequest& r) {
     const int64_t start = env.clock->MonotonicMicros();
     HttpResponse response = router.Handle(r);
@@ -334,6 +347,7 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
     return response;
   });
   if (!server.ok()) {
+    history.Stop();
     controller.Stop();
     membership->Stop();
     inventory.StopFlusher();
