@@ -22,8 +22,15 @@ packages=(
   nodejs npm chromium
 )
 
+# Packages that only provide a command: a machine that already has the command from elsewhere (e.g.
+# a nodejs build that bundles npm and conflicts with Debian's npm package) is left as it is.
+declare -A provides_command=([nodejs]=node [npm]=npm)
+
 missing=()
 for p in "${packages[@]}"; do
+  if [ -n "${provides_command[$p]:-}" ] && command -v "${provides_command[$p]}" >/dev/null; then
+    continue
+  fi
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
