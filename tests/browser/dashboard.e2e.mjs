@@ -108,8 +108,12 @@ async function main() {
       { os: 'windows', agent_version: '7.15', integration: 'legacy', n: 5 },
       { os: 'linux', agent_version: '7.16', integration: 'correct', n: 5 },
     ]);
-    await waitFor('every device enrolled', 90000,
-      async () => (await fleet.api('GET', '/v1/fleet', fleet.admin)).devices >= fleet.hosts.length);
+    // Enrolled is not enough: the what-if view needs every device's consumer manifest (its
+    // capabilities), which a slow agent (ASan, a busy machine) reports a check-in later.
+    const takingIpcRule = (f) => f.strata.filter((s) => s.capabilities && s.capabilities.ipc_rule)
+      .reduce((n, s) => n + s.devices, 0);
+    await waitFor('every device enrolled and reporting its ipc_rule consumer', 180000,
+      async () => takingIpcRule(await fleet.api('GET', '/v1/fleet', fleet.admin)) >= fleet.hosts.length);
 
     const cf291 = readFileSync(join(SRC, 'samples/content/cf291.bundle.yaml'), 'utf8');
     // The good bundle: CF291's items with nothing at the 21st field, one version lower (as the demo).

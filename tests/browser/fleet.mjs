@@ -128,6 +128,9 @@ export class Fleet {
       // Layer 5's pre-flight off (its crash-loop guard on), as `ringfence demo --layers 4`: the
       // legacy hosts crash on Channel File 291 and the gate (layer 4) is what stops it.
       '--no-preflight', '--max-unclean-starts', '3'];
+    // Sanitized binaries (tests/CMakeLists.txt sets RF_SANITIZED): ASan's shadow memory cannot live
+    // under the address-space limit the agent puts on the consumer's manifest command.
+    if (process.env.RF_SANITIZED === '1') args.push('--preflight-mem-mb', '0');
     for (const [k, v] of Object.entries(s.extraAttrs || {})) args.push('--attr', `${k}=${v}`);
     h.proc = this.spawn(this.agentBin, args, h.log, false);
     h.proc.on('exit', () => {
