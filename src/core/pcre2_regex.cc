@@ -86,8 +86,8 @@ Result<uint64_t> Pcre2SearchSteps(std::string_view pattern, std::string_view inp
   } count;
   pcre2_set_callout(
       context.get(),
-      [](pcre2_callout_block* b, void* data) {
-        Count& c = *static_cast<Count*>(data);
+      [](pcre2_callout_block* b, void* user) {
+        Count& c = *static_cast<Count*>(user);
         if (b->start_match != c.start) {
           c.Flush();
           c.start = c.furthest = b->start_match;
