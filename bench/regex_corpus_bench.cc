@@ -13,6 +13,9 @@
 //   regex_corpus_bench bounds PATTERN_FILE...
 //     The analysis time of each file's content (e.g. fuzz/corpus/regex_cost_fuzz/*) in both
 //     dialects and both modes, slowest first.
+//   regex_corpus_bench verdicts TSV COLUMN
+//     Every verdict (cost, degree, attack, reason) on column COLUMN of TSV in both dialects and
+//     both modes, one line each: diff two builds' output to see what a change altered.
 // Corpus format and provenance: tests/regex_corpus/README.md.
 #include <signal.h>
 #include <sys/wait.h>
@@ -22,6 +25,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -287,6 +291,32 @@ int Bounds(const std::vector<std::string>& files) {
   return 0;
 }
 
+// Every verdict (cost, degree, attack, reason) of the analysis on column `column` (1-based) of
+// each line of `tsv`, in both dialects and both modes: diffing two builds' output shows whether
+// a change to the analysis changed any verdict.
+int Verdicts(const std::string& tsv, int column) {
+  std::ifstream in(tsv, std::ios::binary);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream cols(line);
+    std::string pattern;
+    for (int c = 0; c < column; ++c) std::getline(cols, pattern, '\t');
+    for (int combo = 0; combo < 4; ++combo) {
+      rf::RegexCostOptions o;
+      o.dialect = (combo & 1) ? rf::RegexDialect::kPcre2 : rf::RegexDialect::kEcmaScript;
+      o.mode = (combo & 2) ? rf::RegexMode::kMatch : rf::RegexMode::kSearch;
+      const rf::RegexCostReport r = rf::AnalyzeBacktrackingCost(pattern, o);
+      std::string attack = "-";
+      if (r.attack) attack = Escape(r.attack->prefix) + " | " + Escape(r.attack->pump) + " | " + Escape(r.attack->suffix);
+      std::printf("%s\t%s/%s\t%d\t%d\t%s\t%s\n", Escape(pattern).c_str(),
+                  std::string(rf::RegexDialectName(o.dialect)).c_str(), std::string(rf::RegexModeName(o.mode)).c_str(),
+                  static_cast<int>(r.cost), r.degree, attack.c_str(), r.reason.c_str());
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -294,9 +324,11 @@ int main(int argc, char** argv) {
   if (a.size() == 4 && a[0] == "label") return Label(a[1], a[2], a[3]);
   if (a.size() == 3 && a[0] == "compare") return Compare(a[1], a[2]);
   if (a.size() >= 2 && a[0] == "bounds") return Bounds({a.begin() + 1, a.end()});
+  if (a.size() == 3 && a[0] == "verdicts") return Verdicts(a[1], std::max(1, std::atoi(a[2].c_str())));
   std::fprintf(stderr,
                "usage: regex_corpus_bench label CANDIDATES.tsv RECHECK.jsonl OUT.tsv\n"
                "       regex_corpus_bench compare CORPUS.tsv RECHECK.jsonl\n"
-               "       regex_corpus_bench bounds PATTERN_FILE...\n");
+               "       regex_corpus_bench bounds PATTERN_FILE...\n"
+               "       regex_corpus_bench verdicts TSV COLUMN\n");
   return 2;
 }

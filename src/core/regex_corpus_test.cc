@@ -4,12 +4,14 @@
 // search with ECMAScript std::regex, so that is what is analysed here.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "core/regex_cost.h"
+#include "core/regex_engines.h"
 #include "testing/test_util.h"
 
 namespace rf {
@@ -89,6 +91,32 @@ TEST(RegexCorpusTest, CrsRulesCompileUnderPcre2AndAreAnalysedInItsDialect) {
   EXPECT_GE(analysed, rules * 9 / 10) << analysed << " of " << rules;
 }
 
+// PCRE2's own unit of work for searching `pattern` in `input`, deterministic under any load: the
+// smallest match limit (calls of PCRE2's internal match function) with which pcre2_match
+// finishes. Past 2^28 calls (slow enough) the first power of two above 2^28 is returned.
+uint64_t Pcre2MatchCalls(const std::string& pattern, const std::string& input) {
+  auto clock = [] { return std::chrono::nanoseconds(0); };  // time is not what is measured here
+  auto finishes = [&](uint64_t limit) {
+    return RunRegexAttack(pattern, RegexDialect::kPcre2, RegexMode::kSearch, input, clock,
+                          static_cast<uint32_t>(limit)).ok();
+  };
+  uint64_t lo = 1, hi = 1;
+  while (!finishes(hi)) {
+    lo = hi + 1;
+    hi *= 2;
+    if (hi > (1ull << 28)) return hi;
+  }
+  while (lo < hi) {
+    const uint64_t mid = lo + (hi - lo) / 2;
+    if (finishes(mid)) {
+      hi = mid;
+    } else {
+      lo = mid + 1;
+    }
+  }
+  return lo;
+}
+
 // Cloudflare's WAF rule of 2 July 2019 (published in its post-mortem): `.*(?:.*=.*)` made PCRE
 // backtrack on every request. Under `regex_engine: pcre2` it is refused with an attack.
 TEST(RegexCorpusTest, CloudflareWafRuleIsRefusedWithAnAttack) {
@@ -107,26 +135,7 @@ TEST(RegexCorpusTest, CloudflareWafRuleIsRefusedWithAnAttack) {
   // under any load: the smallest match limit (calls of PCRE2's internal match function) with which
   // pcre2_match finishes. Doubling the pumped part must more than triple it (super-linear), and at
   // 80 pumps it must be far beyond what an input of that length (with the required "=") takes.
-  auto steps = [&](const std::string& input) -> uint64_t {
-    auto clock = [] { return std::chrono::nanoseconds(0); };  // time is not what is measured here
-    uint64_t lo = 1, hi = 1;
-    while (!RunRegexAttack(rule, RegexDialect::kPcre2, RegexMode::kSearch, input, clock,
-                           static_cast<uint32_t>(hi)).ok()) {
-      lo = hi + 1;
-      hi *= 2;
-      if (hi > (1ull << 28)) return hi;  // over 268M calls: slow enough
-    }
-    while (lo < hi) {
-      const uint64_t mid = lo + (hi - lo) / 2;
-      if (RunRegexAttack(rule, RegexDialect::kPcre2, RegexMode::kSearch, input, clock,
-                         static_cast<uint32_t>(mid)).ok()) {
-        hi = mid;
-      } else {
-        lo = mid + 1;
-      }
-    }
-    return lo;
-  };
+  auto steps = [&](const std::string& input) { return Pcre2MatchCalls(rule, input); };
   const uint64_t s20 = steps(r.attack->Build(20)), s40 = steps(r.attack->Build(40));
   const uint64_t s80 = steps(r.attack->Build(80));
   const uint64_t benign = steps(std::string(r.attack->Length(80), 'x') + "=");
@@ -134,6 +143,56 @@ TEST(RegexCorpusTest, CloudflareWafRuleIsRefusedWithAnAttack) {
   EXPECT_GE(s80, 3 * s40) << s40 << " " << s80;
   EXPECT_GE(s80, 100 * benign) << benign << " " << s80;
   RecordProperty("pcre2_match_calls_at_80_pumps", std::to_string(s80));
+}
+
+// PCRE2's start-up optimisations, confirmed in PCRE2's own unit of work over the whole search
+// (Pcre2SearchSteps: items tried and bytes reached at every start PCRE2 tried; its match limit
+// cannot show this, as pcre2_match counts it afresh per start). The analysis calls a searched .*[.,] linear
+// under PCRE2 (tried only at the start and after newlines) and quadratic under libstdc++; on
+// libstdc++'s attack PCRE2's work grows linearly, while the same language written [^\n]*[.,]
+// (no optimisation) grows quadratically, as the analysis says of it. A multiline ^ followed by a
+// loop over newlines reruns at every line start: quadratic, as analysed.
+TEST(RegexCorpusTest, Pcre2StartOptimisationsMatchPcre2sWork) {
+  auto steps = [](const std::string& pattern, const std::string& input) -> uint64_t {
+    Result<uint64_t> r = Pcre2SearchSteps(pattern, input);
+    EXPECT_TRUE(r.ok()) << pattern << ": " << r.status().ToString();
+    return r.ok() ? std::max<uint64_t>(*r, 1) : 1;
+  };
+  auto growth = [&](const std::string& pattern, const RegexAttack& attack) {
+    const uint64_t small = steps(pattern, attack.Build(500));
+    const uint64_t large = steps(pattern, attack.Build(1000));
+    return static_cast<double>(large) / static_cast<double>(small);
+  };
+  RegexCostOptions pcre2;
+  pcre2.dialect = RegexDialect::kPcre2;
+  ASSERT_EQ(AnalyzeBacktrackingCost(".*[.,]", pcre2).cost, RegexCost::kLinear);
+  ASSERT_EQ(AnalyzeBacktrackingCost("(?s).*[.,]", pcre2).cost, RegexCost::kLinear);
+  RegexCostReport ecmascript = AnalyzeBacktrackingCost(".*[.,]");
+  ASSERT_EQ(ecmascript.cost, RegexCost::kPolynomial) << ecmascript.reason;
+  ASSERT_TRUE(ecmascript.attack.has_value());
+  const double dotstar = growth(".*[.,]", *ecmascript.attack);
+  const double dotall = growth("(?s).*[.,]", *ecmascript.attack);
+  EXPECT_LT(dotstar, 2.5) << "doubling the input should about double PCRE2's work";
+  EXPECT_LT(dotall, 2.5);
+
+  RegexCostReport cls = AnalyzeBacktrackingCost("[^\\n]*[.,]", pcre2);
+  ASSERT_EQ(cls.cost, RegexCost::kPolynomial) << cls.reason;
+  ASSERT_TRUE(cls.attack.has_value());
+  const double quadratic = growth("[^\\n]*[.,]", *cls.attack);
+  EXPECT_GE(quadratic, 3.5) << "doubling the input should about quadruple PCRE2's work";
+
+  RegexCostReport lines = AnalyzeBacktrackingCost("(?m)^\\s+[.,]", pcre2);
+  ASSERT_EQ(lines.cost, RegexCost::kPolynomial) << lines.reason;
+  ASSERT_TRUE(lines.attack.has_value());
+  EXPECT_GE(growth("(?m)^\\s+[.,]", *lines.attack), 3.5);
+  // Auto-possessification (a+X runs as a++X) does not help a search: every start still runs the
+  // loop to its end.
+  RegexCostReport possessive = AnalyzeBacktrackingCost("a+X", pcre2);
+  ASSERT_EQ(possessive.cost, RegexCost::kPolynomial) << possessive.reason;
+  ASSERT_TRUE(possessive.attack.has_value());
+  EXPECT_GE(growth("a+X", *possessive.attack), 3.5);
+  RecordProperty("growth_dotstar", std::to_string(dotstar));
+  RecordProperty("growth_class", std::to_string(quadratic));
 }
 
 }  // namespace

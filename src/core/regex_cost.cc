@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <span>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -59,7 +60,9 @@ struct Flags {
 class Parser {
  public:
   Parser(std::string_view p, int max_nesting, RegexDialect dialect)
-      : p_(p), max_nesting_(max_nesting), pcre_(dialect == RegexDialect::kPcre2) {}
+      : p_(p), max_nesting_(max_nesting), pcre_(dialect == RegexDialect::kPcre2) {
+    nodes_.reserve(p.size() + 8);  // about one node per byte: one allocation, not a dozen
+  }
 
   // Returns the root node index, or -1 with error() set.
   int Parse() {
@@ -818,7 +821,65 @@ class Parser {
 // ---------------------------------------------------------------------------------------------
 // Glushkov position automaton with edge multiplicities.
 
+// Where the consumer's matcher tries the pattern: kNone when it matches the whole input; when it
+// searches, at every start position, or only where PCRE2's start-up optimisations let it (see
+// SearchStarts in regex_engines.h).
+enum class Starts : uint8_t { kNone, kAnywhere, kLineStarts, kStartOnly };
+
+// A directed graph over positions 0..size()-1 in compressed form: the edges out of v are
+// edges[begin[v] .. begin[v + 1]), each (target, multiplicity). One allocation per array instead
+// of one per position (the analysis runs on every pattern of a 100,000-item bundle).
+struct Graph {
+  using Edge = std::pair<int, uint32_t>;
+  std::vector<uint32_t> begin{0};
+  std::vector<Edge> edges;
+
+  int size() const { return static_cast<int>(begin.size()) - 1; }
+  std::span<const Edge> operator[](int v) const {
+    return {edges.data() + begin[v], edges.data() + begin[v + 1]};
+  }
+  void Clear() {
+    begin.assign(1, 0);
+    edges.clear();
+  }
+  // Closes the edge list of the next position (its edges are the ones appended since).
+  void EndPosition() { begin.push_back(static_cast<uint32_t>(edges.size())); }
+  // The reverse graph (same multiplicities) into *out.
+  void Reverse(Graph* out) const {
+    const int n = size();
+    out->begin.assign(n + 1, 0);
+    for (const Edge& e : edges) ++out->begin[e.first + 1];
+    for (int v = 0; v < n; ++v) out->begin[v + 1] += out->begin[v];
+    out->edges.resize(edges.size());
+    std::vector<uint32_t>& fill = out->scratch_;
+    fill.assign(out->begin.begin(), out->begin.end() - 1);
+    for (int v = 0; v < n; ++v) {
+      for (const Edge& e : (*this)[v]) out->edges[fill[e.first]++] = {v, e.second};
+    }
+  }
+
+ private:
+  std::vector<uint32_t> scratch_;
+};
+
+// The automaton's storage is reused from one pattern to the next (see Workspace): Clear keeps
+// every vector's capacity.
 struct Automaton {
+  void Clear() {
+    sets.clear();
+    atom.clear();
+    atomic.clear();
+    look.clear();
+    look_clean_last.clear();
+    look_last.clear();
+    look_parent.clear();
+    follow.Clear();
+    final_pos.clear();
+    safe.clear();
+    is_p0.clear();
+    starts = Starts::kNone;
+  }
+  Starts starts = Starts::kNone;  // where the matcher tries the pattern
   std::vector<CharSet> sets;  // per position (index 0 is the start state, matching nothing)
   std::vector<int> atom;      // AST node of each position, for messages (-1: none)
   std::vector<int> atomic;    // outermost atomic group/possessive node holding it, or -1
@@ -828,11 +889,13 @@ struct Automaton {
   // lookahead's own backtracking.
   std::map<int, std::vector<int>> look_clean_last, look_last;
   std::map<int, int> look_parent;  // per lookahead node: the lookahead around it, or -1
-  std::vector<std::vector<std::pair<int, uint32_t>>> follow;  // merged later
+  // Edges, parallel ones merged into a multiplicity; none into a position matching nothing.
+  Graph follow;
   std::vector<bool> final_pos;  // the pattern can end after this position (assertions allowed)
   std::vector<bool> safe;       // search: reaching it is a match (the rest is empty, no assertion)
-  // Search: the implicit any-character loop before the pattern (one position, or two when the
-  // automaton is split by word bytes, see GlushkovBuilder).
+  // Search: the implicit loop before the pattern (an any-byte position, under PCRE2's line
+  // starts also a '\n' one; each split in two when the automaton is split by word bytes, see
+  // GlushkovBuilder).
   std::vector<char> is_p0;
 };
 
@@ -866,101 +929,195 @@ const CharSet& WordBytes() {
   return kWord;
 }
 
+// A first (last) position and the word-boundary condition on the gap before (after) its byte.
+struct End {
+  int pos;
+  uint8_t gap;
+};
+// A list of Ends: the range [begin, begin + size) of BuilderStorage::ends.
+struct EndList {
+  uint32_t begin = 0, size = 0;
+};
+// first/last position lists of a subexpression. "clean": without passing an assertion; "free":
+// without passing a '^' anchor; "open": without passing a strict end ('$'), so more input can
+// be consumed after it. `first` includes the first positions of lookahead bodies met on the way
+// (side branches: their last positions lead nowhere in the main path). `gap`: the \b or \B
+// condition of the empty passage (when nullable).
+struct Info {
+  bool nullable = true, clean_nullable = true, free_nullable = true, open_nullable = true;
+  uint8_t gap = kGapAny;
+  EndList first, free_first, last, clean_last, open_last;
+};
+// An edge as the builder collects it: positions before the word split, and the \b/\B condition.
+struct BuilderEdge {
+  int from, to;
+  uint8_t gap;
+};
+
+// What GlushkovBuilder collects, kept from one pattern to the next (one per thread and nesting
+// depth, see Workspace): Clear() keeps every vector's capacity, so a typical pattern makes no
+// allocation here. A subexpression's list of Ends is a range of `ends` (nothing is freed before
+// Clear), not a vector of its own.
+struct BuilderStorage {
+  void Clear() {
+    ends.clear();
+    sets.clear();
+    atom.clear();
+    atomic.clear();
+    look.clear();
+    edges.clear();
+    look_clean_last.clear();
+    look_last.clear();
+    look_parent.clear();
+    finals.clear();
+    safe.clear();
+    tails.clear();
+  }
+  std::vector<End> ends;
+  // Per position before the split (see Automaton for the meanings).
+  std::vector<CharSet> sets;
+  std::vector<int> atom, atomic, look;
+  std::vector<BuilderEdge> edges;
+  std::map<int, std::vector<int>> look_clean_last, look_last;
+  std::map<int, int> look_parent;
+  std::vector<End> finals;
+  std::vector<int> safe;
+  // Visit's stack for the optional copies of a counted repetition (used by index: the nested
+  // visits push and pop above it).
+  std::vector<Info> tails;
+  // Split: edges grouped by source (counting sort), each position's first half and number of
+  // halves, each new position's word flag.
+  std::vector<uint32_t> edge_begin, cursor;
+  std::vector<BuilderEdge> grouped;
+  std::vector<int> half_first;
+  std::vector<uint8_t> half_count;
+  std::vector<char> half_word;
+};
+
 class GlushkovBuilder {
  public:
   // `libstdcxx_empty_iteration`: the matcher is libstdc++'s, which lets a loop body match empty
   // once more at the same position (its _M_rep_once_more allows two entries per position), so a
   // loop whose body can match empty has two ways to start each iteration: (a|)* is exponential.
-  GlushkovBuilder(const std::vector<Node>& nodes, size_t max_positions, bool libstdcxx_empty_iteration)
-      : nodes_(nodes), max_positions_(max_positions), libstdcxx_empty_iteration_(libstdcxx_empty_iteration) {
+  // `storage` and `out` are cleared and reused (not owned; both outlive the builder).
+  GlushkovBuilder(const std::vector<Node>& nodes, size_t max_positions, bool libstdcxx_empty_iteration,
+                  BuilderStorage* storage, Automaton* out)
+      : nodes_(nodes), max_positions_(max_positions), libstdcxx_empty_iteration_(libstdcxx_empty_iteration),
+        s_(*storage), a_(*out) {
+    s_.Clear();
+    a_.Clear();
     AddPosition(CharSet(), -1, -1, -1);
   }
 
-  // A first (last) position and the word-boundary condition on the gap before (after) its byte.
-  struct End {
-    int pos;
-    uint8_t gap;
-  };
-  // first/last position sets of a subexpression. "clean": without passing an assertion; "free":
-  // without passing a '^' anchor; "open": without passing a strict end ('$'), so more input can
-  // be consumed after it. `first` includes the first positions of lookahead bodies met on the way
-  // (side branches: their last positions lead nowhere in the main path). `gap`: the \b or \B
-  // condition of the empty passage (when nullable).
-  struct Info {
-    bool nullable = true, clean_nullable = true, free_nullable = true, open_nullable = true;
-    uint8_t gap = kGapAny;
-    std::vector<End> first, free_first, last, clean_last, open_last;
-  };
-
-  // Builds the automaton of `root`; adds the search loop when `search`. False on overflow.
+  // Builds the automaton of `root`; adds the search loop for `starts`. False on overflow.
   //
   // \b and \B are modelled exactly: every edge and every end of the pattern carries the condition
   // of its gap, and when one does, each position is split into its word and its non-word bytes
   // and an edge is kept only between halves whose kinds meet its condition. So ^(a+\b)+$ is not
   // ambiguous (its outer loop would need a boundary between two a's), and an attack on \bfor\b.*x
   // pumps " for", not "for".
-  bool Build(int root, bool search) {
+  //
+  // Search: an implicit loop over any byte before the pattern (position p0), from which the
+  // pattern is entered at each start position. Under PCRE2's line-start optimisation the pattern
+  // is entered only from a second loop position matching '\n' (a start after a newline); when
+  // PCRE2 anchors the pattern there is no loop.
+  bool Build(int root, Starts starts) {
+    a_.starts = starts;
     Info info = Visit(root, -1, -1);
     if (overflow_) return false;
-    Link({{0, kGapAny}}, info.first);
-    finals_ = info.last;
-    if (info.nullable) finals_.push_back({0, info.gap});
-    if (search) {
-      for (const End& e : info.clean_last) safe_.push_back(e.pos);
-      if (info.clean_nullable) safe_.push_back(0);
-      const int p0 = static_cast<int>(sets_.size());
-      CharSet all;
+    Link(Single(0), info.first);
+    for (uint32_t i = 0; i < info.last.size; ++i) s_.finals.push_back(s_.ends[info.last.begin + i]);
+    if (info.nullable) s_.finals.push_back({0, info.gap});
+    if (starts != Starts::kNone) {
+      for (uint32_t i = 0; i < info.clean_last.size; ++i) s_.safe.push_back(s_.ends[info.clean_last.begin + i].pos);
+      if (info.clean_nullable) s_.safe.push_back(0);
+    }
+    if (starts == Starts::kAnywhere || starts == Starts::kLineStarts) {
+      // Under line starts the loop is p0 for any byte but '\n' and p0n for '\n': disjoint, so
+      // the loop itself has one path per input (it stands for the choice of a start position).
+      CharSet all, newline;
       all.set();
-      AddPosition(all, -1, -1, -1);
-      p0_ = p0;
-      Link({{0, kGapAny}, {p0, kGapAny}}, {{p0, kGapAny}});
-      Link({{p0, kGapAny}}, info.free_first);
-      if (info.free_nullable && info.clean_nullable) safe_.push_back(p0);
-      if (info.free_nullable && info.nullable) finals_.push_back({p0, info.gap});
+      newline.set('\n');
+      p0_ = AddPosition(starts == Starts::kLineStarts ? all & ~newline : all, -1, -1, -1);
+      int entry = p0_;
+      EndList loop = List({0, p0_}), body = Single(p0_);
+      if (starts == Starts::kLineStarts) {
+        p0n_ = entry = AddPosition(newline, -1, -1, -1);
+        loop = List({0, p0_, p0n_});
+        body = List({p0_, p0n_});
+      }
+      Link(loop, body);
+      Link(Single(entry), info.free_first);
+      if (info.free_nullable && info.clean_nullable) s_.safe.push_back(entry);
+      if (info.free_nullable && info.nullable) s_.finals.push_back({entry, info.gap});
     }
     if (overflow_) return false;
     Split();
     return true;
   }
-  Automaton& automaton() { return a_; }
 
  private:
-  void AddPosition(const CharSet& set, int atom, int atomic, int look) {
-    sets_.push_back(set);
-    atom_.push_back(atom);
-    atomic_.push_back(atomic);
-    look_.push_back(look);
-    edges_.emplace_back();
+  int AddPosition(const CharSet& set, int atom, int atomic, int look) {
+    s_.sets.push_back(set);
+    s_.atom.push_back(atom);
+    s_.atomic.push_back(atomic);
+    s_.look.push_back(look);
+    return static_cast<int>(s_.sets.size() - 1);
   }
 
-  void Link(const std::vector<End>& from, const std::vector<End>& to) {
-    edges_count_ += from.size() * to.size();
+  EndList Single(int pos) {
+    s_.ends.push_back({pos, kGapAny});
+    return {static_cast<uint32_t>(s_.ends.size() - 1), 1};
+  }
+  EndList List(std::initializer_list<int> positions) {
+    EndList r{static_cast<uint32_t>(s_.ends.size()), static_cast<uint32_t>(positions.size())};
+    for (int p : positions) s_.ends.push_back({p, kGapAny});
+    return r;
+  }
+
+  // `a` followed by `b` with `gap` added to each of b's conditions (entries that can never hold
+  // are dropped). Shares storage with `a` or `b` where it can; `a`'s entries come first.
+  EndList Join(EndList a, EndList b, uint8_t gap) {
+    if (b.size == 0) return a;
+    if (a.size == 0 && gap == kGapAny) return b;
+    std::vector<End>& e = s_.ends;
+    EndList r = a;
+    if (a.size == 0 || a.begin + a.size != e.size()) {  // not at the end: copy it there
+      r.begin = static_cast<uint32_t>(e.size());
+      e.reserve(e.size() + a.size + b.size);
+      for (uint32_t i = 0; i < a.size; ++i) e.push_back(e[a.begin + i]);
+    }
+    e.reserve(e.size() + b.size);
+    for (uint32_t i = 0; i < b.size; ++i) {
+      const End x = e[b.begin + i];
+      const uint8_t g = MeetGap(x.gap, gap);
+      if (g != kGapNever) e.push_back({x.pos, g});
+    }
+    r.size = static_cast<uint32_t>(e.size()) - r.begin;
+    return r;
+  }
+
+  void Link(EndList from, EndList to) {
+    edges_count_ += static_cast<size_t>(from.size) * to.size;
     if (edges_count_ > kMaxEdges) {  // (a?){n}-like patterns: quadratically many edges
       overflow_ = true;
       return;
     }
-    for (const End& p : from) {
-      for (const End& q : to) {
+    for (uint32_t i = 0; i < from.size; ++i) {
+      const End p = s_.ends[from.begin + i];
+      for (uint32_t j = 0; j < to.size; ++j) {
+        const End q = s_.ends[to.begin + j];
         const uint8_t gap = MeetGap(p.gap, q.gap);
         if (gap == kGapNever) continue;
         if (gap != kGapAny) gaps_ = true;
-        edges_[p.pos].push_back({q.pos, gap});
+        s_.edges.push_back({p.pos, q.pos, gap});
       }
     }
   }
   static constexpr size_t kMaxEdges = 200'000;
   size_t edges_count_ = 0;
 
-  // Appends `src` with `gap` added to each entry's condition (entries that can never hold are
-  // dropped).
-  static void Append(std::vector<End>* dst, const std::vector<End>& src, uint8_t gap = kGapAny) {
-    for (const End& e : src) {
-      const uint8_t g = MeetGap(e.gap, gap);
-      if (g != kGapNever) dst->push_back({e.pos, g});
-    }
-  }
-
-  Info Concat(Info a, Info b) {
+  Info Concat(const Info& a, const Info& b) {
     // After consuming a byte the input's start is behind: a '^' (not multiline) cannot hold, so
     // only b's free first positions follow; and nothing follows a strict '$'.
     Link(a.open_last, b.free_first);
@@ -971,16 +1128,11 @@ class GlushkovBuilder {
     r.clean_nullable = a.clean_nullable && b.clean_nullable && possible;
     r.free_nullable = a.free_nullable && b.free_nullable && possible;
     r.open_nullable = a.open_nullable && b.open_nullable && possible;
-    r.first = std::move(a.first);
-    if (a.open_nullable) Append(&r.first, b.first, a.gap);
-    r.free_first = std::move(a.free_first);
-    if (a.free_nullable && a.open_nullable) Append(&r.free_first, b.free_first, a.gap);
-    r.last = std::move(b.last);
-    if (b.nullable) Append(&r.last, a.last, b.gap);
-    r.clean_last = std::move(b.clean_last);
-    if (b.clean_nullable) Append(&r.clean_last, a.clean_last, b.gap);
-    r.open_last = std::move(b.open_last);
-    if (b.open_nullable) Append(&r.open_last, a.open_last, b.gap);
+    r.first = a.open_nullable ? Join(a.first, b.first, a.gap) : a.first;
+    r.free_first = a.free_nullable && a.open_nullable ? Join(a.free_first, b.free_first, a.gap) : a.free_first;
+    r.last = b.nullable ? Join(b.last, a.last, b.gap) : b.last;
+    r.clean_last = b.clean_nullable ? Join(b.clean_last, a.clean_last, b.gap) : b.clean_last;
+    r.open_last = b.open_nullable ? Join(b.open_last, a.open_last, b.gap) : b.open_last;
     return r;
   }
 
@@ -1018,36 +1170,35 @@ class GlushkovBuilder {
         // The body runs from here as a side branch (a backtracking matcher explores it, and
         // retries it on every backtrack of what came before); the main path goes on unchanged,
         // with an assertion that may fail.
-        look_parent_[n] = look;
+        s_.look_parent[n] = look;
         Info body = Visit(node.kids[0], atomic, n);
         // A lookahead in a counted repetition is visited once per copy: keep every copy's ends.
-        auto& clean_ends = look_clean_last_[n];  // present even when empty
-        auto& ends = look_last_[n];
-        for (const End& e : body.clean_last) clean_ends.push_back(e.pos);
-        for (const End& e : body.last) ends.push_back(e.pos);
+        auto& clean_ends = s_.look_clean_last[n];  // present even when empty
+        for (uint32_t i = 0; i < body.clean_last.size; ++i) clean_ends.push_back(s_.ends[body.clean_last.begin + i].pos);
+        auto& ends = s_.look_last[n];
+        for (uint32_t i = 0; i < body.last.size; ++i) ends.push_back(s_.ends[body.last.begin + i].pos);
         Info r;
         r.clean_nullable = false;
         // A positive lookahead whose body must pass '^' holds only at the input's start.
         if (!node.negative) r.free_nullable = body.free_nullable;
-        r.first = std::move(body.first);
-        r.free_first = std::move(body.free_first);
+        r.first = body.first;
+        r.free_first = body.free_first;
         return r;
       }
       case Node::kSet: {
-        if (sets_.size() > max_positions_) {
+        if (s_.sets.size() > max_positions_) {
           overflow_ = true;
           return {};
         }
-        int p = static_cast<int>(sets_.size());
-        AddPosition(node.set, n, atomic, look);
+        const int p = AddPosition(node.set, n, atomic, look);
         Info r;
         r.nullable = r.clean_nullable = r.free_nullable = r.open_nullable = false;
-        r.first = r.free_first = r.last = r.clean_last = r.open_last = {{p, kGapAny}};
+        r.first = r.free_first = r.last = r.clean_last = r.open_last = Single(p);
         return r;
       }
       case Node::kConcat: {
         Info r;
-        for (int k : node.kids) r = Concat(std::move(r), Visit(k, atomic, look));
+        for (int k : node.kids) r = Concat(r, Visit(k, atomic, look));
         return r;
       }
       case Node::kAlt: {
@@ -1055,17 +1206,17 @@ class GlushkovBuilder {
         r.nullable = r.clean_nullable = r.free_nullable = r.open_nullable = false;
         r.gap = kGapNever;
         for (int k : node.kids) {
-          Info b = Visit(k, atomic, look);
+          const Info b = Visit(k, atomic, look);
           r.nullable = r.nullable || b.nullable;
           r.clean_nullable = r.clean_nullable || b.clean_nullable;
           r.free_nullable = r.free_nullable || b.free_nullable;
           r.open_nullable = r.open_nullable || b.open_nullable;
           if (b.nullable || b.clean_nullable || b.free_nullable || b.open_nullable) r.gap = JoinGap(r.gap, b.gap);
-          Append(&r.first, b.first);
-          Append(&r.free_first, b.free_first);
-          Append(&r.last, b.last);
-          Append(&r.clean_last, b.clean_last);
-          Append(&r.open_last, b.open_last);
+          r.first = Join(r.first, b.first, kGapAny);
+          r.free_first = Join(r.free_first, b.free_first, kGapAny);
+          r.last = Join(r.last, b.last, kGapAny);
+          r.clean_last = Join(r.clean_last, b.clean_last, kGapAny);
+          r.open_last = Join(r.open_last, b.open_last, kGapAny);
         }
         if (r.gap == kGapNever) r.gap = kGapAny;  // not nullable: unused
         return r;
@@ -1074,25 +1225,29 @@ class GlushkovBuilder {
         const int kid = node.kids[0];
         if (node.max == -1) {
           Info r;
-          for (int i = 0; i + 1 < node.min; ++i) r = Concat(std::move(r), Visit(kid, atomic, look));
+          for (int i = 0; i + 1 < node.min; ++i) r = Concat(r, Visit(kid, atomic, look));
           Info loop = Visit(kid, atomic, look);
           Link(loop.open_last, loop.free_first);  // the repetition's back edge
           if (libstdcxx_empty_iteration_ && loop.nullable) Link(loop.open_last, loop.free_first);
           if (node.min == 0) MakeOptional(&loop);
-          return Concat(std::move(r), std::move(loop));
+          return Concat(r, loop);
         }
         Info r;
-        for (int i = 0; i < node.min; ++i) r = Concat(std::move(r), Visit(kid, atomic, look));
+        for (int i = 0; i < node.min; ++i) r = Concat(r, Visit(kid, atomic, look));
         // Optional tail as nested optionals (E(E(E)?)?)?, which adds no ambiguity of its own.
-        std::vector<Info> tail;
-        for (int i = node.min; i < node.max && !overflow_; ++i) tail.push_back(Visit(kid, atomic, look));
-        Info opt;
-        for (auto it = tail.rbegin(); it != tail.rend(); ++it) {
-          Info e = Concat(std::move(*it), std::move(opt));
-          MakeOptional(&e);
-          opt = std::move(e);
+        const size_t base = s_.tails.size();
+        for (int i = node.min; i < node.max && !overflow_; ++i) {
+          const Info e = Visit(kid, atomic, look);
+          s_.tails.push_back(e);
         }
-        return Concat(std::move(r), std::move(opt));
+        Info opt;
+        for (size_t i = s_.tails.size(); i > base; --i) {
+          Info e = Concat(s_.tails[i - 1], opt);
+          MakeOptional(&e);
+          opt = e;
+        }
+        s_.tails.resize(base);
+        return Concat(r, opt);
       }
     }
     return {};
@@ -1100,79 +1255,97 @@ class GlushkovBuilder {
 
   // Builds a_ from what Visit and Build collected. Without any \b or \B condition, positions map
   // one to one; with one, each position splits into its word and non-word bytes (see Build).
+  // Parallel edges are merged into multiplicities, and edges into a position matching nothing
+  // dropped.
   void Split() {
-    const int n = static_cast<int>(sets_.size());
+    const int n = static_cast<int>(s_.sets.size());
     bool gaps = gaps_;
-    for (const End& e : finals_) gaps = gaps || e.gap != kGapAny;
+    for (const End& e : s_.finals) gaps = gaps || e.gap != kGapAny;
     const CharSet& word = WordBytes();
-    std::vector<std::vector<std::pair<int, bool>>> halves(n);  // new position, holds word bytes
+    s_.half_first.assign(n, 0);
+    s_.half_count.assign(n, 0);
+    s_.half_word.clear();
     auto add = [&](int p, const CharSet& set, bool is_word) {
-      halves[p].push_back({static_cast<int>(a_.sets.size()), is_word});
+      if (s_.half_count[p]++ == 0) s_.half_first[p] = static_cast<int>(a_.sets.size());
+      s_.half_word.push_back(is_word);
       a_.sets.push_back(set);
-      a_.atom.push_back(atom_[p]);
-      a_.atomic.push_back(atomic_[p]);
-      a_.look.push_back(look_[p]);
-      a_.is_p0.push_back(p == p0_);
-      a_.follow.emplace_back();
+      a_.atom.push_back(s_.atom[p]);
+      a_.atomic.push_back(s_.atomic[p]);
+      a_.look.push_back(s_.look[p]);
+      a_.is_p0.push_back(p == p0_ || p == p0n_);
     };
     add(0, CharSet(), false);  // before the input: a non-word byte for \b
     for (int p = 1; p < n; ++p) {
-      const CharSet w = sets_[p] & word, nw = sets_[p] & ~word;
+      const CharSet w = s_.sets[p] & word, nw = s_.sets[p] & ~word;
       if (!gaps || w.none() || nw.none()) {
-        add(p, sets_[p], w.any());
+        add(p, s_.sets[p], w.any());
       } else {
         add(p, w, true);
         add(p, nw, false);
       }
     }
+    // Group the edges by source (stable counting sort), then emit each new position's edges.
+    s_.edge_begin.assign(n + 1, 0);
+    for (const BuilderEdge& e : s_.edges) ++s_.edge_begin[e.from + 1];
+    for (int p = 0; p < n; ++p) s_.edge_begin[p + 1] += s_.edge_begin[p];
+    s_.cursor.assign(s_.edge_begin.begin(), s_.edge_begin.end() - 1);
+    s_.grouped.resize(s_.edges.size());
+    for (const BuilderEdge& e : s_.edges) s_.grouped[s_.cursor[e.from]++] = e;
+    std::vector<Graph::Edge>& out = a_.follow.edges;
     for (int p = 0; p < n; ++p) {
-      for (auto [q, gap] : edges_[p]) {
-        for (auto [hp, wp] : halves[p]) {
-          for (auto [hq, wq] : halves[q]) {
-            if (GapHolds(gap, wp, wq)) a_.follow[hp].push_back({hq, 1});
+      for (int hp = s_.half_first[p]; hp < s_.half_first[p] + s_.half_count[p]; ++hp) {
+        const size_t begin = out.size();
+        for (uint32_t i = s_.edge_begin[p]; i < s_.edge_begin[p + 1]; ++i) {
+          const BuilderEdge& e = s_.grouped[i];
+          for (int hq = s_.half_first[e.to]; hq < s_.half_first[e.to] + s_.half_count[e.to]; ++hq) {
+            if (a_.sets[hq].any() && GapHolds(e.gap, s_.half_word[hp], s_.half_word[hq])) out.push_back({hq, 1});
           }
         }
+        std::sort(out.begin() + begin, out.end());
+        size_t merged = begin;
+        for (size_t i = begin; i < out.size(); ++i) {
+          if (merged > begin && out[merged - 1].first == out[i].first) {
+            out[merged - 1].second = std::min<uint32_t>(out[merged - 1].second + out[i].second, 1u << 30);
+          } else {
+            out[merged++] = out[i];
+          }
+        }
+        out.resize(merged);
+        a_.follow.EndPosition();
       }
     }
     const size_t total = a_.sets.size();
     a_.final_pos.assign(total, false);
     a_.safe.assign(total, false);
-    for (const End& e : finals_) {
-      for (auto [h, w] : halves[e.pos]) {
-        if (GapHolds(e.gap, w, false)) a_.final_pos[h] = true;  // the input's end: non-word
+    for (const End& e : s_.finals) {
+      for (int h = s_.half_first[e.pos]; h < s_.half_first[e.pos] + s_.half_count[e.pos]; ++h) {
+        if (GapHolds(e.gap, s_.half_word[h], false)) a_.final_pos[h] = true;  // the input's end: non-word
       }
     }
-    for (int p : safe_) {
-      for (auto [h, w] : halves[p]) a_.safe[h] = true;
+    for (int p : s_.safe) {
+      for (int h = s_.half_first[p]; h < s_.half_first[p] + s_.half_count[p]; ++h) a_.safe[h] = true;
     }
-    auto map_list = [&](const std::map<int, std::vector<int>>& in, std::map<int, std::vector<int>>* out) {
+    auto map_list = [&](const std::map<int, std::vector<int>>& in, std::map<int, std::vector<int>>* o) {
       for (const auto& [look, list] : in) {
-        auto& o = (*out)[look];
+        auto& dst = (*o)[look];
         for (int p : list) {
-          for (auto [h, w] : halves[p]) o.push_back(h);
+          for (int h = s_.half_first[p]; h < s_.half_first[p] + s_.half_count[p]; ++h) dst.push_back(h);
         }
       }
     };
-    map_list(look_clean_last_, &a_.look_clean_last);
-    map_list(look_last_, &a_.look_last);
-    a_.look_parent = look_parent_;
+    map_list(s_.look_clean_last, &a_.look_clean_last);
+    map_list(s_.look_last, &a_.look_last);
+    a_.look_parent = s_.look_parent;
   }
 
   const std::vector<Node>& nodes_;
   size_t max_positions_;
   bool libstdcxx_empty_iteration_;
   bool overflow_ = false;
-  // What Visit collects, per position before the split (see Automaton for the meanings).
-  std::vector<CharSet> sets_;
-  std::vector<int> atom_, atomic_, look_;
-  std::vector<std::vector<std::pair<int, uint8_t>>> edges_;  // (to, gap condition)
-  std::map<int, std::vector<int>> look_clean_last_, look_last_;
-  std::map<int, int> look_parent_;
-  std::vector<End> finals_;
-  std::vector<int> safe_;
-  int p0_ = -1;
+  BuilderStorage& s_;
+  Automaton& a_;
+  int p0_ = -1, p0n_ = -1;  // the search loop's positions (see Build), or -1
   bool gaps_ = false;  // some edge carries a \b or \B condition
-  Automaton a_;
 };
 
 // Decides whether the pattern matches a concrete (short) input, with every assertion evaluated
@@ -1293,60 +1466,73 @@ class ExactMatcher {
   std::unordered_map<uint64_t, Bits> memo_;
 };
 
-void Components(const std::vector<std::vector<std::pair<int, uint32_t>>>& g, std::vector<int>* comp,
-                std::vector<bool>* cyclic) {
-  const int n = static_cast<int>(g.size());
-  std::vector<int> index(n, -1), low(n, 0), stack;
-  std::vector<bool> on(n, false);
-  comp->assign(n, -1);
-  int next = 0, ncomp = 0;
+// Strongly connected components (Tarjan, iterative). The vectors are reused from one pattern to
+// the next (see Workspace).
+class Components {
+ public:
+  std::vector<int> comp;     // per position: its component
+  std::vector<bool> cyclic;  // per component: whether it has a cycle
+
+  void Compute(const Graph& g) {
+    const int n = g.size();
+    index_.assign(n, -1);
+    low_.assign(n, 0);
+    on_.assign(n, 0);
+    stack_.clear();
+    comp.assign(n, -1);
+    int next = 0, ncomp = 0;
+    for (int s = 0; s < n; ++s) {
+      if (index_[s] != -1) continue;
+      call_.assign(1, {s, 0});
+      index_[s] = low_[s] = next++;
+      stack_.push_back(s);
+      on_[s] = 1;
+      while (!call_.empty()) {
+        Frame& f = call_.back();
+        if (f.e < g[f.v].size()) {
+          int w = g[f.v][f.e++].first;
+          if (index_[w] == -1) {
+            index_[w] = low_[w] = next++;
+            stack_.push_back(w);
+            on_[w] = 1;
+            call_.push_back({w, 0});
+          } else if (on_[w]) {
+            low_[f.v] = std::min(low_[f.v], index_[w]);
+          }
+          continue;
+        }
+        int v = f.v;
+        call_.pop_back();
+        if (!call_.empty()) low_[call_.back().v] = std::min(low_[call_.back().v], low_[v]);
+        if (low_[v] == index_[v]) {
+          while (true) {
+            int w = stack_.back();
+            stack_.pop_back();
+            on_[w] = 0;
+            comp[w] = ncomp;
+            if (w == v) break;
+          }
+          ++ncomp;
+        }
+      }
+    }
+    cyclic.assign(ncomp, false);
+    for (int v = 0; v < n; ++v) {
+      for (auto [w, m] : g[v]) {
+        if (comp[w] == comp[v]) cyclic[comp[v]] = true;
+      }
+    }
+  }
+
+ private:
   struct Frame {
     int v;
     size_t e;
   };
-  for (int s = 0; s < n; ++s) {
-    if (index[s] != -1) continue;
-    std::vector<Frame> call{{s, 0}};
-    index[s] = low[s] = next++;
-    stack.push_back(s);
-    on[s] = true;
-    while (!call.empty()) {
-      Frame& f = call.back();
-      if (f.e < g[f.v].size()) {
-        int w = g[f.v][f.e++].first;
-        if (index[w] == -1) {
-          index[w] = low[w] = next++;
-          stack.push_back(w);
-          on[w] = true;
-          call.push_back({w, 0});
-        } else if (on[w]) {
-          low[f.v] = std::min(low[f.v], index[w]);
-        }
-        continue;
-      }
-      int v = f.v;
-      call.pop_back();
-      if (!call.empty()) low[call.back().v] = std::min(low[call.back().v], low[v]);
-      if (low[v] == index[v]) {
-        while (true) {
-          int w = stack.back();
-          stack.pop_back();
-          on[w] = false;
-          (*comp)[w] = ncomp;
-          if (w == v) break;
-        }
-        ++ncomp;
-      }
-    }
-  }
-  cyclic->assign(ncomp, false);
-  for (int v = 0; v < n; ++v) {
-    for (auto [w, m] : g[v]) {
-      if ((*comp)[w] == (*comp)[v]) (*cyclic)[(*comp)[v]] = true;
-    }
-  }
-}
-
+  std::vector<int> index_, low_, stack_;
+  std::vector<char> on_;
+  std::vector<Frame> call_;
+};
 
 std::string Quote(std::string_view pattern, const Node& n) {
   std::string s(pattern.substr(n.begin, n.end - n.begin));
@@ -1401,6 +1587,17 @@ namespace {
 // skipped: the matcher never backtracks into them.
 constexpr int64_t kAmbiguousRepeatLimit = 8;
 
+// A single-byte set, or a sequence of them.
+bool BytesInSequence(const std::vector<Node>& nodes, int n) {
+  const Node& node = nodes[n];
+  if (node.kind == Node::kSet) return true;
+  if (node.kind != Node::kConcat) return false;
+  for (int k : node.kids) {
+    if (nodes[k].kind != Node::kSet) return false;
+  }
+  return true;
+}
+
 int FindAmbiguousBoundedRepeat(const std::vector<Node>& nodes, int n, int64_t multiplier,
                                std::string_view pattern, const RegexCostOptions& opts,
                                int depth, std::string* why) {
@@ -1416,8 +1613,10 @@ int FindAmbiguousBoundedRepeat(const std::vector<Node>& nodes, int n, int64_t mu
         return n;
       }
       // The body itself ambiguous under repetition, as in (a|a){20}: analyse (?:body)*, as a
-      // whole-input match (the body is inside the pattern, so something can follow it).
-      if (depth == 0) {
+      // whole-input match (the body is inside the pattern, so something can follow it). A body
+      // of single-byte sets in sequence ([0-9a-f]{1,8}, (?:ab){8}) has one way to match any
+      // input under repetition (each position has one successor): nothing to analyse.
+      if (depth == 0 && !BytesInSequence(nodes, kid)) {
         const Node& k = nodes[kid];
         std::string starred = "(?:" + std::string(pattern.substr(k.begin, k.end - k.begin)) + ")*";
         RegexCostOptions inner = opts;
@@ -1440,11 +1639,11 @@ int FindAmbiguousBoundedRepeat(const std::vector<Node>& nodes, int n, int64_t mu
 class Analyzer {
  public:
   Analyzer(std::string_view pattern, const RegexCostOptions& opts, const std::vector<Node>& nodes,
-           int root, Automaton* a)
+           int root, Automaton* a, Components* components)
       : pattern_(pattern), opts_(opts), nodes_(nodes), root_(root), a_(*a), n_(static_cast<int>(a->sets.size())),
-        budget_(opts.max_product_states), max_steps_(opts.max_product_states * 2) {
-    mark_.assign(n_, 0);
-    Components(a_.follow, &comp_, &cyclic_);
+        budget_(opts.max_product_states), max_steps_(opts.max_product_states * 2),
+        comp_(components->comp), cyclic_(components->cyclic) {
+    components->Compute(a_.follow);
   }
 
   RegexCostReport Run() {
@@ -1568,6 +1767,7 @@ class Analyzer {
   // One byte of the attempt: the positions reached from `cur` on `c`. False when over budget.
   bool Advance(const std::vector<int>& cur, unsigned char c, bool with_p0, std::vector<int>* next) {
     next->clear();
+    if (mark_.empty()) mark_.assign(n_, 0);
     for (int v : cur) {
       for (auto [u, m] : a_.follow[v]) {
         if (!Step()) return false;
@@ -1745,9 +1945,22 @@ class Analyzer {
       } else {
         while (last < prefix_path_.size() && a_.is_p0[prefix_path_[last]]) ++last;
       }
-      for (size_t i = 0; i <= last && fails; ++i) fails = !ExactMatcher::Any(m.Ends(root_, i));
+      for (size_t i = 0; i <= last && fails; ++i) {
+        if (TriedAt(s, i)) fails = !ExactMatcher::Any(m.Ends(root_, i));
+      }
     }
     return fails && !over_;
+  }
+
+  // Whether the consumer's search tries a match starting at index i of s (PCRE2's start-up
+  // optimisations: only at the start, or at the start and after each newline).
+  bool TriedAt(const std::string& s, size_t i) const {
+    switch (a_.starts) {
+      case Starts::kStartOnly: return i == 0;
+      case Starts::kLineStarts: return i == 0 || s[i - 1] == '\n';
+      case Starts::kNone: case Starts::kAnywhere: return true;
+    }
+    return true;
   }
 
   // Tries the witness cycle at `p` (pump built by `make_pump` with plain, then rare bytes).
@@ -1789,9 +2002,11 @@ class Analyzer {
   // without backtracking, so every suffix must contain it. -1: none.
   int required_byte_ = -1;
   bool suffix_search_ready_ = false;
-  std::vector<int> comp_;
-  std::vector<bool> cyclic_;
-  std::vector<bool> from_, to_;  // FindPolynomial: reachable from p, reaching q
+  const std::vector<int>& comp_;     // per position: its strongly connected component
+  const std::vector<bool>& cyclic_;  // per component: whether it has a cycle
+  // FindPolynomial: the positions reachable from p, and those reaching q.
+  const std::vector<bool>* from_ = nullptr;
+  const std::vector<bool>* to_ = nullptr;
   RegexCostReport report_;
 };
 
@@ -1930,7 +2145,7 @@ bool Analyzer::TriplesFor(int p, int q, std::string* pump, bool rare) {
     for (auto [x2, m1] : a_.follow[t.x]) {
       if (comp_[x2] != comp_[p]) continue;
       for (auto [y2, m2] : a_.follow[t.y]) {
-        if (!from_[y2] || !to_[y2]) continue;
+        if (!(*from_)[y2] || !(*to_)[y2]) continue;
         CharSet xy = a_.sets[x2] & a_.sets[y2];
         if (xy.none()) continue;
         for (auto [z2, m3] : a_.follow[t.z]) {
@@ -1960,12 +2175,7 @@ void Analyzer::FindPolynomial() {
   // Reachability is needed only from cyclic positions (forward) and into them (backward); its
   // cost is charged to the same budget as the product searches, so no pattern can make the
   // analysis itself slow (e.g. (?:a?){1999} has ~2M edges and no cycle at all).
-  std::vector<std::vector<std::pair<int, uint32_t>>> reverse(n_);
-  size_t edges = 0;
-  for (int v = 0; v < n_; ++v) {
-    for (auto [w, m] : a_.follow[v]) reverse[w].push_back({v, m});
-    edges += a_.follow[v].size();
-  }
+  const size_t edges = a_.follow.edges.size();
   std::vector<int> cyclic_positions;
   std::map<int, int> comp_index;  // cyclic component -> its closures' index
   for (int p = 1; p < n_; ++p) {
@@ -1981,7 +2191,8 @@ void Analyzer::FindPolynomial() {
     return;
   }
   budget_ -= closure_cost;
-  auto closure = [this](int s, const std::vector<std::vector<std::pair<int, uint32_t>>>& g) {
+  if (comp_index.size() < 2) return;  // no pair of loops (most patterns)
+  auto closure = [this](int s, const Graph& g) {
     std::vector<bool> seen(n_, false);
     std::vector<int> st{s};
     seen[s] = true;
@@ -1997,15 +2208,14 @@ void Analyzer::FindPolynomial() {
     }
     return seen;
   };
+  // Backward closures are computed when a pair needs one (most pairs fail the forward test).
   std::vector<std::vector<bool>> from(comp_index.size()), to(comp_index.size());
   std::vector<int> index_of(n_, -1);
+  Graph reverse;
   for (int p : cyclic_positions) {
     const int i = comp_index.at(comp_[p]);
     index_of[p] = i;
-    if (from[i].empty()) {
-      from[i] = closure(p, a_.follow);
-      to[i] = closure(p, reverse);
-    }
+    if (from[i].empty()) from[i] = closure(p, a_.follow);
   }
   // Component pairs with a validated witness, and the witness's pump.
   std::map<std::pair<int, int>, std::string> edges_found;
@@ -2014,11 +2224,16 @@ void Analyzer::FindPolynomial() {
   bool degree_is_lower_bound = false;
   for (int p : cyclic_positions) {
     if (degree_is_lower_bound) break;
-    from_ = from[index_of[p]];
+    from_ = &from[index_of[p]];
     for (int q : cyclic_positions) {
-      if (q == p || comp_[q] == comp_[p] || !from_[q] || SameAtomic(p, q)) continue;
+      if (q == p || comp_[q] == comp_[p] || !(*from_)[q] || SameAtomic(p, q)) continue;
       if (edges_found.count({comp_[p], comp_[q]})) continue;
-      to_ = to[index_of[q]];
+      std::vector<bool>& to_q = to[index_of[q]];
+      if (to_q.empty()) {
+        if (reverse.size() != n_) a_.follow.Reverse(&reverse);
+        to_q = closure(q, reverse);
+      }
+      to_ = &to_q;
       RegexAttack attack;
       bool found = false;
       for (bool rare : {false, true}) {
@@ -2080,6 +2295,36 @@ void Analyzer::FindPolynomial() {
                    what + (search_loop ? " (as in \\s+$)" : " (as in .*.*=.*)");
 }
 
+// Storage the analyses on one thread reuse, so that analysing a pattern allocates little: one
+// set per nesting depth (the analysis of a repeated body, depth 1, runs inside the outer one).
+// It keeps the capacity of the largest pattern analysed on the thread (a few MB at most: the
+// builder's bounds are max_positions and 200,000 edges); ParallelFor's threads end with it.
+struct Workspace {
+  BuilderStorage builder;
+  Automaton automaton;
+  Components components;
+};
+Workspace& WorkspaceAt(int depth) {
+  thread_local Workspace workspaces[2];
+  return workspaces[std::min(depth, 1)];
+}
+
+// Builds the automaton of the parsed pattern for `starts` and runs the EDA/IDA searches on it.
+RegexCostReport AnalyzeAutomaton(std::string_view pattern, const RegexCostOptions& opts,
+                                 const std::vector<Node>& nodes, int root, Starts starts, Workspace* ws) {
+  GlushkovBuilder builder(nodes, opts.max_positions, opts.dialect == RegexDialect::kEcmaScript,
+                          &ws->builder, &ws->automaton);
+  if (!builder.Build(root, starts)) {
+    RegexCostReport r;
+    r.cost = RegexCost::kUnknown;
+    r.reason = "pattern expands to more than " + std::to_string(opts.max_positions) +
+               " positions or too many transitions (large counted repetition of optional parts); "
+               "its cost cannot be analysed";
+    return r;
+  }
+  return Analyzer(pattern, opts, nodes, root, &ws->automaton, &ws->components).Run();
+}
+
 }  // namespace
 
 RegexCostReport AnalyzeBacktrackingCost(std::string_view pattern, const RegexCostOptions& opts) {
@@ -2110,30 +2355,24 @@ RegexCostReport AnalyzeCostAtDepth(std::string_view pattern, const RegexCostOpti
                " " + why + " (as in (a?){20}a{20})";
     return r;
   }
-  GlushkovBuilder builder(nodes, opts.max_positions, opts.dialect == RegexDialect::kEcmaScript);
-  if (!builder.Build(root, opts.mode == RegexMode::kSearch)) {
-    r.cost = RegexCost::kUnknown;
-    r.reason = "pattern expands to more than " + std::to_string(opts.max_positions) +
-               " positions or too many transitions (large counted repetition of optional parts); "
-               "its cost cannot be analysed";
-    return r;
-  }
-  Automaton& a = builder.automaton();
-  // Merge parallel edges into multiplicities; drop edges into positions that match nothing.
-  for (auto& f : a.follow) {
-    std::sort(f.begin(), f.end());
-    std::vector<std::pair<int, uint32_t>> merged;
-    for (auto [q, m] : f) {
-      if (a.sets[q].none()) continue;
-      if (!merged.empty() && merged.back().first == q) {
-        merged.back().second = std::min<uint32_t>(merged.back().second + m, 1u << 30);
-      } else {
-        merged.push_back({q, m});
-      }
+  Workspace& ws = WorkspaceAt(depth);
+  const bool search = opts.mode == RegexMode::kSearch;
+  RegexCostReport report =
+      AnalyzeAutomaton(pattern, opts, nodes, root, search ? Starts::kAnywhere : Starts::kNone, &ws);
+  // PCRE2 tries a searched pattern at fewer start positions when its start-up optimisations
+  // allow (docs/stage1-checks.md, "PCRE2's start-up optimisations"). Fewer starts can only
+  // remove a finding (a pattern PCRE2 anchors or starts at line starts matches from there
+  // whenever it matches from a later start), so the library is asked only when it could change
+  // a super-linear verdict: one extra compile for a flagged pattern, none for the others.
+  if (search && opts.dialect == RegexDialect::kPcre2 &&
+      (report.cost == RegexCost::kPolynomial || report.cost == RegexCost::kExponential)) {
+    const SearchStarts where = Pcre2SearchStarts(pattern);
+    if (where != SearchStarts::kAnywhere) {
+      report = AnalyzeAutomaton(pattern, opts, nodes, root,
+                                where == SearchStarts::kLineStarts ? Starts::kLineStarts : Starts::kStartOnly, &ws);
     }
-    f = std::move(merged);
   }
-  return Analyzer(pattern, opts, nodes, root, &a).Run();
+  return report;
 }
 
 Status CompileRe2(std::string_view pattern) {

@@ -15,7 +15,9 @@
 //  - Search semantics (RegexMode::kSearch, the default): consumers that search (std::regex_search,
 //    pcre2_match without an anchor) retry the match from every start position. This is modelled
 //    as an implicit any-character loop before the pattern, entered only where no '^' anchors it,
-//    so `\s+$` or `a+X` are quadratic.
+//    so `\s+$` or `a+X` are quadratic. PCRE2 tries a pattern starting with .* only at the start
+//    and after newlines ((?s).*: only at the start); the pcre2 dialect models that, so a searched
+//    `.*[.,]` is linear there.
 //  - Failure reachability: an ambiguity only costs time if, after the pumped input, some suffix
 //    makes every path fail. Every witness is turned into a concrete attack (prefix, pump^k,
 //    suffix) and kept only if an NFA simulation of the attempt finds no match on it (under search

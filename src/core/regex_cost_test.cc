@@ -169,6 +169,40 @@ TEST(RegexCostTest, LibstdcxxEmptyIterationMakesNullableLoopBodiesExponential) {
 // Issue 12 corpus false alarms: nothing is consumed after a strict '$', and '^' (not multiline)
 // cannot hold after a consumed byte; edges across them do not exist. Quantified assertion groups
 // parse (libstdc++ compiles (^)* and ($)+).
+// PCRE2's start-up optimisations (docs/stage1-checks.md): a searched pattern whose every branch
+// begins with .* (no DOTALL) is tried only at the start and after each newline, and one that
+// begins with (?s).* only at the start, so the search does not rerun the .* from every byte.
+// libstdc++ has no such optimisation, and PCRE2 makes none for a class such as [^\n]*.
+TEST(RegexCostTest, Pcre2StartOptimisationsBoundTheSearch) {
+  // {PCRE2 pattern, the same in ECMAScript}: quadratic under libstdc++, linear under PCRE2.
+  const std::pair<const char*, const char*> kCases[] = {{".*[.,]", ".*[.,]"},
+                                                        {"(?s).*[.,]", "[\\s\\S]*[.,]"},
+                                                        {".*,\\d+$", ".*,\\d+$"},
+                                                        {"(?:.*=|.*:)\\s", "(?:.*=|.*:)\\s"}};
+  for (const auto& [pcre2, ecmascript] : kCases) {
+    RegexCostReport r = AnalyzeSearch(pcre2, RegexDialect::kPcre2);
+    EXPECT_EQ(r.cost, RegexCost::kLinear) << pcre2 << ": " << r.reason;
+    r = AnalyzeSearch(ecmascript);
+    EXPECT_EQ(r.cost, RegexCost::kPolynomial) << ecmascript << ": " << r.reason;
+  }
+  for (const char* p : {"[^\\n]*[.,]", "\\s+$", "a+X"}) {
+    RegexCostReport r = AnalyzeSearch(p, RegexDialect::kPcre2);
+    EXPECT_EQ(r.cost, RegexCost::kPolynomial) << p << ": " << r.reason;
+  }
+  // Line starts are still start positions: a loop over newlines after a multiline ^ reruns from
+  // each of them (quadratic), and ambiguity inside the pattern is unaffected.
+  RegexCostReport lines = AnalyzeSearch("(?m)^\\s+[.,]", RegexDialect::kPcre2);
+  EXPECT_EQ(lines.cost, RegexCost::kPolynomial) << lines.reason;
+  ASSERT_TRUE(lines.attack.has_value());
+  EXPECT_NE(lines.attack->pump.find('\n'), std::string::npos) << lines.attack->pump;
+  EXPECT_EQ(AnalyzeSearch(".*(?:a|a)+[.,]", RegexDialect::kPcre2).cost, RegexCost::kExponential);
+  // Whole-input match mode is anchored anyway: unchanged.
+  RegexCostOptions match;
+  match.dialect = RegexDialect::kPcre2;
+  match.mode = RegexMode::kMatch;
+  EXPECT_EQ(AnalyzeBacktrackingCost(".*[.,]", match).cost, RegexCost::kLinear);
+}
+
 TEST(RegexCostTest, AnchorsInsideThePatternCutImpossiblePaths) {
   for (const char* p : {"^a$a+a+$", "^($)+a+a+$", "^(^)*$", "^($)*$", "(^\\d{1,9})+(,\\d{1,9})*$",
                         "^(^a+)+$"}) {
