@@ -205,6 +205,12 @@ TEST_F(ContractTest, EveryOperationConformsToTheSpec) {
   Op("getReleaseHistory", oscar, 200, {{"id", id}}, "", "after_us=0");
   Op("getReleaseHistory", oscar, 400, {{"id", id}}, "", "after_us=soon");
   Op("getReleaseHistory", oscar, 404, {{"id", "r-404"}});
+  // The dashboard's long-poll: without `after`, or with a number that is not the current one,
+  // answered at once (a wait on the current number is rf_server_test's ChangeFeedTest).
+  json::object changes = Op("getChanges", oscar, 200).Object();
+  Op("getChanges", oscar, 200, {}, "", "after=1");
+  Op("getChanges", oscar, 400, {}, "", "after=soon");
+  EXPECT_FALSE(changes.at("changed").as_bool());
   Op("getReleaseWhatIf", oscar, 200, {{"id", id}});
   Op("getReleaseWhatIf", oscar, 200, {{"id", id}}, "", "p=0.5&signal=silence");
   Op("getReleaseWhatIf", oscar, 400, {{"id", id}}, "", "p=2");
