@@ -161,6 +161,7 @@ TEST_F(ContractTest, EveryOperationConformsToTheSpec) {
 
   ASSERT_NO_FATAL_FAILURE(EnrollFleet());
   json::object fleet = Op("getFleet", oscar, 200).Object();
+  Op("getFleetSummary", oscar, 200);
   EXPECT_EQ(e2e::Int(fleet, "devices"), 2) << json::serialize(fleet);
   // Device credentials: read, revoke, reset (an author may not).
   json::object cred = Op("getDeviceCredential", oscar, 200, {{"device_id", "dev-1"}}).Object();

@@ -26,6 +26,7 @@
 #include "server/metrics.h"
 #include "server/ui_handler.h"
 #include "server/ui_changes.h"
+#include "server/ui_fleet.h"
 #include "server/ui_history.h"
 #include "server/ui_what_if.h"
 #ifdef RF_HAVE_SIM
@@ -341,8 +342,16 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
         return v.record;
       },
       WhatIfSimulator(inventory, flags.poll_after_s));
-  HttpHandler operator_handler = [&operator_api, &fleet_admin, &ui, &history, &what_if](const HttpRequest& r) {
+  FleetSummaryOptions summary_options;
+  summary_options.stale_after_micros = 3 * std::max<int64_t>(1, flags.poll_after_s) * 1'000'000;
+  FleetSummaryApi fleet_summary(
+      inventory, *env.clock,
+      [&service](std::string_view token) { return (*service)->principals().Authenticate(token); },
+      summary_options);
+  HttpHandler operator_handler = [&operator_api, &fleet_admin, &ui, &history, &what_if,
+                                  &fleet_summary](const HttpRequest& r) {
     if (UiHandler::Handles(r.path)) return ui.Handle(r);
+    if (FleetSummaryApi::Handles(r.path)) return fleet_summary.Handle(r);
     if (ReleaseHistory::Handles(r.path)) return history.Handle(r);
     if (WhatIfApi::Handles(r.path)) return what_if.Handle(r);
     return FleetAdminApi::Handles(r.path) ? fleet_admin.Handle(r) : operator_api.Handle(r);

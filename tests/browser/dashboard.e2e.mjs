@@ -184,6 +184,8 @@ async function main() {
     await page.goto(fleet.url + '/ui/#/fleet');
     await page.waitForSelector(`[data-test=strata] :text("group=${XSS_ATTR}")`, { timeout: 10000 });
     check(true, 'the device attribute holding markup shows literally as text on the fleet page');
+    await page.waitForSelector('[data-test=versions] :text("1290")', { timeout: 10000 });
+    check(/\d+ seen in the last \d+ s/.test(await page.textContent('[data-test=health]')), 'the fleet page shows the installed versions per channel and the devices\' health');
     await axeCheck(page, 'fleet');
     const injected = await page.evaluate(() => ({
       xss: window.__xss, imgs: document.querySelectorAll('img').length,

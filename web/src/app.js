@@ -92,7 +92,7 @@ async function releasesView(root) {
 }
 
 async function fleetView(root) {
-  const f = await api('GET', '/v1/fleet');
+  const [f, sum] = await Promise.all([api('GET', '/v1/fleet'), api('GET', '/v1/fleet/summary')]);
   const rows = f.strata.map((s) => [
     Object.entries(s.attrs).map(([k, v]) => h('div', {}, `${k}=${v}`)),
     Object.entries(s.capabilities).map(([t, c]) => h('div', {},
@@ -101,11 +101,24 @@ async function fleetView(root) {
     String(s.devices),
     s.devices < 2 ? h('span', { class: 'bad' }, 'too small for a canary') : h('span', { class: 'ok' }, 'ok'),
   ]);
+  const versions = [];
+  for (const c of sum.channels) {
+    for (const v of c.versions) versions.push([c.channel, String(v.version), h('code', {}, v.sha256.slice(0, 16) + '…'), String(v.devices)]);
+    versions.push([c.channel, 'none', '-', String(c.without)]);
+  }
   clear(root).appendChild(h('section', {},
     h('h1', {}, 'Fleet'),
     h('p', {}, `${f.devices} devices in ${f.strata.length} strata.`),
+    h('p', { 'data-test': 'health' },
+      `Health: ${sum.seen_recently} seen in the last ${sum.stale_after_s} s; `,
+      h('span', { class: sum.stale ? 'bad' : 'ok' }, `${sum.stale} not seen for longer`), '.'),
     table('Strata (attributes and consumer capabilities as devices report them)',
-      ['Attributes', 'Consumers', 'Devices', 'Canary'], rows, { 'data-test': 'strata' })));
+      ['Attributes', 'Consumers', 'Devices', 'Canary'], rows, { 'data-test': 'strata' }),
+    versions.length
+      ? table('Installed versions per channel (as devices report them)', ['Channel', 'Version', 'SHA-256', 'Devices'],
+        versions, { 'data-test': 'versions' })
+      : h('p', { class: 'muted' }, 'No device reports an installed version yet.'),
+    h('p', { class: 'muted' }, 'Quarantined versions are not shown: agents report them with each check-in and the server does not keep them.')));
 }
 
 async function auditView(root) {
