@@ -137,6 +137,8 @@ TEST_F(ChangeFeedTest, AtMostMaxWaitersWait) {
   feed.Handle(Get(feed.seq()), d.Responder());
   EXPECT_TRUE(d.got.empty());
   EXPECT_EQ(feed.waiting(), 1u);
+  feed.Close();  // answers d while it still exists
+  EXPECT_EQ(d.got.size(), 1u);
 }
 
 TEST_F(ChangeFeedTest, RefusesBadTokensAgentsBadQueriesAndMethods) {
