@@ -304,9 +304,9 @@ struct HttpServer::Impl {
     // Shared: after Shutdown answered, the coroutine may be gone while `deferred` still reads it.
     auto request = std::make_shared<const HttpRequest>(std::move(req));
     HttpResponse res = co_await asio::async_initiate<decltype(use_awaitable), void(HttpResponse)>(
-        [this, p, request](auto handler) {
-          auto ex = asio::get_associated_executor(handler);
-          auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        [this, p, request](auto completion) {
+          auto ex = asio::get_associated_executor(completion);
+          auto h = std::make_shared<decltype(completion)>(std::move(completion));
           p->resume = [ex, h](HttpResponse r) {
             asio::post(ex, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
           };

@@ -292,8 +292,8 @@ TEST_F(ReleaseHistoryTest, ASeriesEndsAtTheDecisionsEvidence) {
   EXPECT_TRUE(s[1].at("decision").as_bool());
   EXPECT_EQ(s[1].at("t_us").as_int64(), d.t_us);
   EXPECT_EQ(s[1].at("phase").as_string(), "Halted");
-  EXPECT_EQ(s[1].at("max_e").as_double(), 700);
-  EXPECT_EQ(s[1].at("metrics").as_array()[0].at("e_value").as_double(), 700);
+  EXPECT_EQ(s[1].at("max_e").to_number<double>(), 700);
+  EXPECT_EQ(s[1].at("metrics").as_array()[0].at("e_value").to_number<double>(), 700);
   EXPECT_EQ(s[1].at("harmed").as_int64(), 5);
 }
 
