@@ -25,6 +25,8 @@
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/ui_handler.h"
+#include "server/ui_changes.h"
+#include "server/ui_fleet.h"
 #include "server/ui_history.h"
 #include "server/ui_what_if.h"
 #ifdef RF_HAVE_SIM
@@ -94,7 +96,7 @@ void LogRequest(EventLog& log, const HttpRequest& r, const HttpResponse& respons
 // from the flags, audit entries to the log, the admin and agent principals registered.
 Result<std::unique_ptr<service::ReleaseService>> OpenReleaseService(
     const ServerFlags& flags, Env env, store::Store& store, FleetInventory& inventory,
-    const ServerSecrets& secrets, EventLog& log, std::ostream& err) {
+    const ServerSecrets& secrets, EventLog& log, ChangeFeed& changes, std::ostream& err) {
   service::ReleaseServiceOptions service_options;
   for (const std::string& c : flags.consumers) {
     RF_ASSIGN_OR_RETURN(dynamic::ConsumerSpec spec, dynamic::ConsumerSpecFromCommandLine(c));
@@ -104,9 +106,10 @@ Result<std::unique_ptr<service::ReleaseService>> OpenReleaseService(
   service_options.layer2_env = env;
   service_options.skip_layer1 = flags.skip_layer1;
   service_options.allow_zero_approvals = flags.allow_unreviewed;
-  service_options.on_audit = [&log](const store::AuditRecord& a) {
+  service_options.on_audit = [&log, &changes](const store::AuditRecord& a) {
     log.Write(LogLevel::kInfo, "audit", {{"actor", a.actor}, {"action", a.action},
                                          {"subject", a.subject}, {"details", a.details_json}});
+    changes.Notify();  // the dashboard's long-poll (docs/dashboard.md "Live updates")
   };
   if (flags.skip_layer1) err << "ringfence server: layer 1 is OFF (--skip-layer1)\n";
   if (flags.allow_unreviewed) err << "ringfence server: policies of 0 approvals allowed (--allow-unreviewed)\n";
@@ -164,14 +167,17 @@ Result<ClusterMembership> JoinCluster(const ServerFlags& flags, Env env, store::
 // Where the dashboard's history sampler reads (docs/dashboard.md "History"). All references must
 // outlive the returned functions.
 HistorySources DashboardSources(ReleaseDirectory& directory, Controller& controller,
-                                FleetInventory& inventory, service::ReleaseService& service) {
+                                FleetInventory& inventory, service::ReleaseService& service,
+                                ChangeFeed& changes) {
   HistorySources s;
+  s.changed = [&changes] { changes.Notify(); };
   s.releases = [&directory] { return directory.ActiveReleases(); };
   s.progress = [&controller](std::string_view id) { return controller.Progress(id); };
   s.gate_metrics = [&controller] { return controller.GateMetrics(); };
   s.coverage = [&controller, &inventory](const ReleaseRecord& r) {
-    return CoverageFromSnapshot(*controller.snapshot(), inventory, r);
+    return CoverageFromSnapshot(*controller.snapshot(), inventory, r, controller.Strata(r.release_id));
   };
+  s.decisions = [&controller](uint64_t after) { return controller.DecisionsAfter(after); };
   s.known = [&service](std::string_view id) { return service.releases().Get(std::string(id)).ok(); };
   return s;
 }
@@ -287,8 +293,16 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
 
   auto store = store::OpenServerStore(flags.store, flags.data);
   if (!store.ok()) return fail(store.status());
-  auto service = OpenReleaseService(flags, env, **store, inventory, *secrets, log, err);
+  // The dashboard's long-poll (docs/dashboard.md "Live updates"): the service's audit hook and
+  // the history sampler advance it. It answers no request before the HTTP server starts, by when
+  // `principals` is set.
+  service::ReleaseService* principals = nullptr;
+  ChangeFeed changes(*env.clock, [&principals](std::string_view token) {
+    return principals->principals().Authenticate(token);
+  });
+  auto service = OpenReleaseService(flags, env, **store, inventory, *secrets, log, changes, err);
   if (!service.ok()) return fail(service.status());
+  principals = service->get();
   ReleaseDirectory& directory = (*service)->directory();
 
   auto membership = JoinCluster(flags, env, **store, **service, log, err);
@@ -316,7 +330,8 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   });
   // The dashboard (docs/dashboard.md): its assets at /ui/, the pictures' history beside the API.
   const UiHandler ui;
-  ReleaseHistory history(DashboardSources(directory, controller, inventory, **service), *env.clock,
+  ReleaseHistory history(DashboardSources(directory, controller, inventory, **service, changes),
+                         *env.clock,
                          [&service](std::string_view token) {
                            return (*service)->principals().Authenticate(token);
                          });
@@ -327,8 +342,16 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
         return v.record;
       },
       WhatIfSimulator(inventory, flags.poll_after_s));
-  HttpHandler operator_handler = [&operator_api, &fleet_admin, &ui, &history, &what_if](const HttpRequest& r) {
+  FleetSummaryOptions summary_options;
+  summary_options.stale_after_micros = 3 * std::max<int64_t>(1, flags.poll_after_s) * 1'000'000;
+  FleetSummaryApi fleet_summary(
+      inventory, *env.clock,
+      [&service](std::string_view token) { return (*service)->principals().Authenticate(token); },
+      summary_options);
+  HttpHandler operator_handler = [&operator_api, &fleet_admin, &ui, &history, &what_if,
+                                  &fleet_summary](const HttpRequest& r) {
     if (UiHandler::Handles(r.path)) return ui.Handle(r);
+    if (FleetSummaryApi::Handles(r.path)) return fleet_summary.Handle(r);
     if (ReleaseHistory::Handles(r.path)) return history.Handle(r);
     if (WhatIfApi::Handles(r.path)) return what_if.Handle(r);
     return FleetAdminApi::Handles(r.path) ? fleet_admin.Handle(r) : operator_api.Handle(r);
@@ -337,9 +360,19 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   if (Status st = controller.Tick(); !st.ok()) err << "ringfence server: " << st.message() << "\n";
   controller.Start();
   history.Start();
+  changes.Start();
 
   HttpServerOptions http = ServerHttpOptions(flags, *listen, env,
                                              operator_options.max_upload_body_bytes);
+  // Long-polls wait holding no thread (docs/server.md "Threads and locks").
+  http.defer = [](const HttpRequest& r) { return ChangeFeed::Handles(r.path); };
+  http.deferred = [&changes, &log, &env](const HttpRequest& r, Responder respond) {
+    const int64_t start = env.clock->MonotonicMicros();
+    changes.Handle(r, [respond, &log, &env, start, req = r](HttpResponse response) {
+      LogRequest(log, req, response, env.clock->MonotonicMicros() - start);
+      respond(std::move(response));
+    });
+  };
   auto server = HttpServer::Start(http, [&router, &log, &env](const HttpRequest& r) {
     const int64_t start = env.clock->MonotonicMicros();
     HttpResponse response = router.Handle(r);
@@ -347,6 +380,7 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
     return response;
   });
   if (!server.ok()) {
+    changes.Close();
     history.Stop();
     controller.Stop();
     membership->Stop();
@@ -367,6 +401,7 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
     }
   }
   err << "ringfence server: signal " << sig << ", shutting down\n";
+  changes.Close();  // waiting long-polls answered now, not at their timeout
   (*server)->Shutdown();
   history.Stop();
   controller.Stop();

@@ -539,6 +539,18 @@ Status Controller::StepGates(std::vector<ReleaseRecord>& releases, int64_t now, 
       L.gate_state = out.gate_state;
       L.gate_detail = out.gate_detail;
     }
+    if (!out.transitions.empty()) {  // the evidence the decision stood on, for the dashboard
+      DecisionEvidence d;
+      d.seq = ++decision_seq_;
+      d.release_id = r.release_id;
+      d.t_us = now;
+      d.phase = std::string(rollout::PhaseName(r.state.phase));
+      d.wave = r.state.wave;
+      d.progress = ProgressLocked(L);
+      d.metrics = MetricsLocked(L);
+      decisions_.push_back(std::move(d));
+      while (decisions_.size() > kMaxDecisions) decisions_.pop_front();
+    }
     if (!st.ok()) {
       Log(st.ToString());
       if (first.ok()) first = st;
@@ -672,14 +684,21 @@ void Controller::RefreshIfStale() {
   Publish(releases, epoch, clock_.NowUnixMicros());
 }
 
+std::vector<GateMetric> Controller::MetricsLocked(const LiveRelease& L) const {
+  std::vector<GateMetric> out;
+  for (int m = 0; m < L.driver->gate().num_metrics(); ++m) {
+    const rollout::TestReport rep = L.driver->gate().Report(m, rollout::SequentialGate::kPooled);
+    out.push_back({L.release_id, L.driver->gate().metric(m).name, rep.e_value(), rep.threshold()});
+  }
+  return out;
+}
+
 std::vector<GateMetric> Controller::GateMetrics() const {
   std::lock_guard l(mu_);
   std::vector<GateMetric> out;
   for (const auto& [id, live] : live_) {
-    for (int m = 0; m < live->driver->gate().num_metrics(); ++m) {
-      const rollout::TestReport rep = live->driver->gate().Report(m, rollout::SequentialGate::kPooled);
-      out.push_back({id, live->driver->gate().metric(m).name, rep.e_value(), rep.threshold()});
-    }
+    std::vector<GateMetric> m = MetricsLocked(*live);
+    out.insert(out.end(), std::make_move_iterator(m.begin()), std::make_move_iterator(m.end()));
   }
   return out;
 }
@@ -688,7 +707,49 @@ std::optional<ReleaseProgress> Controller::Progress(std::string_view release_id)
   std::lock_guard l(mu_);
   auto it = live_.find(std::string(release_id));
   if (it == live_.end()) return std::nullopt;
+  return ProgressLocked(*it->second);
+}
+
+std::vector<StratumStatus> Controller::Strata(std::string_view release_id) const {
+  std::lock_guard l(mu_);
+  std::vector<StratumStatus> out;
+  auto it = live_.find(std::string(release_id));
+  if (it == live_.end() || it->second->cohorts() == nullptr) return out;
   const LiveRelease& L = *it->second;
+  int current_wave = 0;
+  const auto snap = snapshot_.load();
+  auto ch = snap->channels.find(L.channel);
+  if (ch != snap->channels.end()) {
+    for (const ReleaseDispatch& d : ch->second) {
+      if (d.release_id == L.release_id) current_wave = std::max(0, d.wave);
+    }
+  }
+  int64_t floor = 0;  // floors are cumulative (rollout/plan.h)
+  for (int w = 0; w <= current_wave && w < static_cast<int>(L.plan.waves.size()); ++w) {
+    floor = std::max(floor, L.plan.waves[static_cast<size_t>(w)].min_per_stratum);
+  }
+  for (int s = 0; s < L.strata(); ++s) {
+    StratumStatus st;
+    st.key = L.cohorts()->stratum_key(s);
+    st.eligible = L.cohorts()->eligible(s);
+    st.held_back = L.cohorts()->held_back(s);
+    st.treated = static_cast<size_t>(s) < L.tick.size() ? L.tick[static_cast<size_t>(s)].treated : 0;
+    st.floor = floor;
+    out.push_back(std::move(st));
+  }
+  return out;
+}
+
+std::vector<DecisionEvidence> Controller::DecisionsAfter(uint64_t after) const {
+  std::lock_guard l(mu_);
+  std::vector<DecisionEvidence> out;
+  for (const DecisionEvidence& d : decisions_) {
+    if (d.seq > after) out.push_back(d);
+  }
+  return out;
+}
+
+ReleaseProgress Controller::ProgressLocked(const LiveRelease& L) const {
   ReleaseProgress p;
   int current_wave = -1;
   const auto snap = snapshot_.load();

@@ -37,6 +37,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -171,6 +172,29 @@ struct GateMetric {
   double threshold = 0;
 };
 
+// One stratum of a release this process drives (Controller::Strata, for the dashboard): its
+// devices, how many were handed the release, and the canary floor in force.
+struct StratumStatus {
+  std::string key;         // rollout::StratumKey of the stratum
+  int64_t eligible = 0;    // eligible devices in the cohorts
+  int64_t held_back = 0;   // of those, in the holdback (never in a plan wave)
+  int64_t treated = 0;     // offered or running the release, as of the last sweep
+  int64_t floor = 0;       // min_per_stratum in force (cumulative up to the current wave; 0: none)
+};
+
+// The gate's evidence right after a decision of the driver (a promotion, a hold, a halt: any
+// transition it applied), so the dashboard's series ends at the decision's own e-value
+// (Controller::DecisionsAfter).
+struct DecisionEvidence {
+  uint64_t seq = 0;           // 1, 2, ... in the order decided (this process)
+  std::string release_id;
+  int64_t t_us = 0;           // the tick's time
+  std::string phase;          // the phase after the decision
+  int wave = -1;              // the wave after the decision
+  ReleaseProgress progress;   // Progress() at the decision
+  std::vector<GateMetric> metrics;  // the release's e-value per metric at the decision
+};
+
 class Controller final : public ProgressSource {
  public:
   // All references must outlive the controller.
@@ -197,10 +221,19 @@ class Controller final : public ProgressSource {
   // current one report their target as exposed once dispatched; `harmed_devices` counts treated
   // events (silence, crash, error) the gate has seen.
   std::optional<ReleaseProgress> Progress(std::string_view release_id) const override;
+  // Per stratum of a release this process drives (empty otherwise), in the cohorts' order (the
+  // DispatchSnapshot's stratum indices).
+  std::vector<StratumStatus> Strata(std::string_view release_id) const;
+  // The driver's decisions with seq > `after`, oldest first (the last kMaxDecisions are kept).
+  std::vector<DecisionEvidence> DecisionsAfter(uint64_t after) const;
+  static constexpr size_t kMaxDecisions = 256;
 
  private:
   struct LiveRelease;
   Status Build(const ReleaseRecord& r, int64_t now);
+  // Progress and per-metric e-values of `L`; under mu_.
+  ReleaseProgress ProgressLocked(const LiveRelease& L) const;
+  std::vector<GateMetric> MetricsLocked(const LiveRelease& L) const;
   // Gate evidence persistence (ControllerOptions::state_dir); see docs/server.md.
   std::string EvidencePath(const std::string& release_id) const;
   struct EvidenceWrite {
@@ -248,6 +281,8 @@ class Controller final : public ProgressSource {
     std::string text;
   };
   std::map<std::string, CachedStatement> statements_;  // by release id
+  std::deque<DecisionEvidence> decisions_;  // the last kMaxDecisions
+  uint64_t decision_seq_ = 0;
   std::atomic<std::shared_ptr<const DispatchSnapshot>> snapshot_;
   std::atomic<uint64_t> change_epoch_{0};
   int64_t led_epoch_ = -1;  // GUARDED_BY(tick_mu_): the epoch of the last tick (logs changes)

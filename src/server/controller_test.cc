@@ -408,6 +408,56 @@ TEST_F(ControllerTest, GateHaltsOnCrashingTreatedDevicesAndReverts) {
   EXPECT_EQ(reverts, exposed);
 }
 
+// The dashboard's chart ends at the evidence a decision stood on: the driver's decisions are kept
+// with the gate's e-values at that moment (before, the sampler's last point could be up to a
+// second older than the halt and below the threshold).
+TEST_F(ControllerTest, DecisionsKeepTheEvidenceTheyStoodOn) {
+  Enroll(2000);
+  dir_.AddStartedRelease("r-1", 43, clock_.NowUnixMicros());
+  ASSERT_TRUE(controller_.Tick().ok());
+  EXPECT_TRUE(controller_.DecisionsAfter(0).empty());
+  for (int i = 0; i < 20 && dir_.PhaseOf("r-1") != rollout::Phase::kRolledBack; ++i) {
+    Run(1, 30'000'000, /*treated_crash=*/true);
+  }
+  ASSERT_EQ(dir_.PhaseOf("r-1"), rollout::Phase::kRolledBack);
+  const std::vector<DecisionEvidence> d = controller_.DecisionsAfter(0);
+  ASSERT_FALSE(d.empty());
+  for (size_t i = 1; i < d.size(); ++i) EXPECT_GT(d[i].seq, d[i - 1].seq);
+  EXPECT_EQ(d.back().phase, "RolledBack");
+  EXPECT_EQ(d.back().t_us, clock_.NowUnixMicros());
+  // The halt (straight to RolledBack, or Halted first): the evidence it stood on.
+  auto halt = std::find_if(d.begin(), d.end(), [](const DecisionEvidence& x) {
+    return x.phase == "Halted" || x.phase == "RolledBack";
+  });
+  ASSERT_NE(halt, d.end());
+  EXPECT_EQ(halt->release_id, "r-1");
+  EXPECT_GT(halt->progress.e_threshold, 0);
+  EXPECT_GE(halt->progress.max_e_value, halt->progress.e_threshold);
+  ASSERT_FALSE(halt->metrics.empty());
+  EXPECT_EQ(halt->metrics[0].release_id, "r-1");
+  EXPECT_GT(halt->progress.harmed_devices, 0);
+  EXPECT_TRUE(controller_.DecisionsAfter(d.back().seq).empty());
+}
+
+// Per-stratum canary coverage against the plan's floor (the dashboard's "floor met").
+TEST_F(ControllerTest, StrataReportTheFloorInForce) {
+  Enroll(2000);
+  dir_.AddStartedRelease("r-1", 43, clock_.NowUnixMicros());
+  ASSERT_TRUE(controller_.Tick().ok());
+  EXPECT_TRUE(controller_.Strata("no-such-release").empty());
+  Run(12, kMinute);  // the canary is dispatched
+  const std::vector<StratumStatus> strata = controller_.Strata("r-1");
+  ASSERT_GE(strata.size(), 2u);
+  int64_t eligible = 0;
+  for (const StratumStatus& s : strata) {
+    EXPECT_FALSE(s.key.empty());
+    EXPECT_EQ(s.floor, 5);  // the plan's min_per_stratum
+    EXPECT_GE(s.treated, std::min<int64_t>(s.floor, s.eligible - s.held_back)) << s.key;
+    eligible += s.eligible;
+  }
+  EXPECT_EQ(eligible, controller_.Progress("r-1")->eligible_devices);
+}
+
 TEST_F(ControllerTest, SilentTreatedDevicesHaltTheRelease) {
   Enroll(2000);
   dir_.AddStartedRelease("r-1", 43, clock_.NowUnixMicros());

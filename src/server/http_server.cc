@@ -281,6 +281,77 @@ struct HttpServer::Impl {
     return value;
   }
 
+  // A deferred request's answer (HttpServerOptions::deferred): `resume` resumes the connection's
+  // coroutine on its worker; the first Answer() takes it, later ones find it empty.
+  struct Pending {
+    std::mutex mu;
+    std::function<void(HttpResponse)> resume;  // guarded by mu; empty once answered
+    void Answer(HttpResponse r) {
+      std::function<void(HttpResponse)> f;
+      {
+        std::lock_guard l(mu);
+        f.swap(resume);
+      }
+      if (f) f(std::move(r));
+    }
+  };
+  std::mutex pending_mu;
+  std::set<std::shared_ptr<Pending>> pending;  // guarded by pending_mu: deferred, not answered
+
+  // Hands `req` to options.deferred and waits for its Responder without holding a thread.
+  awaitable<HttpResponse> Defer(HttpRequest req) {
+    auto p = std::make_shared<Pending>();
+    // Shared: after Shutdown answered, the coroutine may be gone while `deferred` still reads it.
+    auto request = std::make_shared<const HttpRequest>(std::move(req));
+    HttpResponse res = co_await asio::async_initiate<decltype(use_awaitable), void(HttpResponse)>(
+        [this, p, request](auto completion) {
+          auto ex = asio::get_associated_executor(completion);
+          auto h = std::make_shared<decltype(completion)>(std::move(completion));
+          p->resume = [ex, h](HttpResponse r) {
+            asio::post(ex, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
+          };
+          bool refuse;
+          {
+            std::lock_guard l(pending_mu);
+            refuse = stopping.load();  // Shutdown() has answered the others already
+            if (!refuse) pending.insert(p);
+          }
+          if (refuse) {
+            p->Answer(HttpError(503, "shutting_down", "the server is shutting down"));
+            return;
+          }
+          auto start = [this, p, request] {
+            try {
+              options.deferred(*request, [p](HttpResponse r) { p->Answer(std::move(r)); });
+            } catch (const std::exception& e) {
+              std::fprintf(stderr, "ringfence server: deferred handler threw: %s\n", e.what());
+              p->Answer(HttpError(500, "internal", "internal error"));
+            }
+          };
+          if (offload_pool != nullptr) {
+            asio::post(*offload_pool, std::move(start));
+          } else {
+            start();
+          }
+        },
+        use_awaitable);
+    {
+      std::lock_guard l(pending_mu);
+      pending.erase(p);
+    }
+    co_return res;
+  }
+
+  // Answers every deferred request still waiting (Shutdown).
+  void AnswerPending() {
+    std::set<std::shared_ptr<Pending>> all;
+    {
+      std::lock_guard l(pending_mu);
+      all.swap(pending);
+    }
+    for (const auto& p : all) p->Answer(HttpError(503, "shutting_down", "the server is shutting down"));
+  }
+
   // The handler, with an exception turned into a 500.
   HttpResponse Call(const HttpRequest& req) {
     try {
@@ -464,13 +535,15 @@ struct HttpServer::Impl {
           co_return false;
         }
       }
-      const bool keep = parser.get().keep_alive() && !stopping.load();
+      bool keep = parser.get().keep_alive();
       HttpRequest req = ToRequest(parser.release());
       // HEAD is GET without the body (RFC 9110 section 9.3.2), on every path: handlers see GET.
       const bool head_only = req.method == "HEAD";
       if (head_only) req.method = "GET";
       HttpResponse res;
-      if (offload_pool != nullptr && options.offload(req)) {
+      if (options.defer && options.defer(req)) {
+        res = co_await Defer(std::move(req));
+      } else if (offload_pool != nullptr && options.offload(req)) {
         // Runs on the pool; this coroutine resumes on its own worker with the answer, and the
         // worker serves its other connections meanwhile.
         res = co_await asio::co_spawn(
@@ -479,6 +552,7 @@ struct HttpServer::Impl {
       } else {
         res = Call(req);
       }
+      keep = keep && !stopping.load();  // read after the answer: a long-poll may outlast it
       if (!co_await Write(stream, head, std::move(res), version, keep, !head_only)) {
         co_return false;
       }
@@ -494,6 +568,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
   if (options.threads < 1) return Status::InvalidArgument("threads must be >= 1");
   if (options.offload && options.offload_threads < 1) {
     return Status::InvalidArgument("offload_threads must be >= 1");
+  }
+  if (static_cast<bool>(options.defer) != static_cast<bool>(options.deferred)) {
+    return Status::InvalidArgument("defer and deferred go together");
   }
   if (options.offload_nice < 0 || options.offload_nice > 19) {
     return Status::InvalidArgument("offload_nice must be 0-19");
@@ -591,6 +668,9 @@ void HttpServer::Shutdown() {
     }
   };
   close_idle();
+  //    Long-polls are answered now (503): they would otherwise hold their connections until
+  //    their own timeout, past the grace period.
+  im.AnswerPending();
   // 3. Wait for connections to drain (re-closing idle ones: a request may have just finished).
   //    Bounded by shutdown_grace_micros, in 50 ms steps (no clock is read here).
   {

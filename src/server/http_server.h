@@ -19,7 +19,8 @@
 // run on a separate pool of `offload_threads` threads (the operator executor, docs/server.md
 // "Threads and locks"), and the connection's coroutine waits for the answer without holding its
 // event loop, so slow operator work (an upload's layers 1 and 2) never delays the agent requests
-// served by the same worker. Thread-safe.
+// served by the same worker. Requests that `defer` selects (long-poll) are answered later through
+// a Responder and hold no thread at all while they wait. Thread-safe.
 #ifndef RINGFENCE_SERVER_HTTP_SERVER_H_
 #define RINGFENCE_SERVER_HTTP_SERVER_H_
 
@@ -34,6 +35,11 @@
 #include "server/interfaces.h"
 
 namespace rf::server {
+
+// Answers a deferred request (HttpServerOptions::deferred): callable from any thread, at any time;
+// the first call answers, later calls (and calls after the server answered it on Shutdown) do
+// nothing. Copyable.
+using Responder = std::function<void(HttpResponse)>;
 
 struct HttpServerOptions {
   std::string host = "127.0.0.1";  // numeric IPv4/IPv6 address to listen on
@@ -58,6 +64,14 @@ struct HttpServerOptions {
   // loops, so check-ins keep their latency while an upload runs (docs/server.md "Threads and
   // locks"). If the OS refuses, the pool runs at the default priority.
   int offload_nice = 10;
+  // Long-poll (docs/server.md "Threads and locks", docs/dashboard.md "Live updates"): a request for
+  // which `defer` returns true (called on the worker thread; quick, thread-safe) goes to `deferred`
+  // instead of the handler, on the offload pool (on the worker when there is no pool). `deferred`
+  // must return quickly and make sure its Responder is called once, then or later. Meanwhile the
+  // connection waits holding no thread: neither its event loop nor an offload thread. Shutdown()
+  // answers the requests still waiting 503 `shutting_down` at once. Set both or neither.
+  std::function<bool(const HttpRequest&)> defer;
+  std::function<void(const HttpRequest&, Responder)> deferred;
   // TLS: both set = HTTPS only (PEM certificate chain, leaf first; PEM private key), TLS 1.2 or
   // newer. Both empty = plain HTTP. Read at Start() and again by ReloadTls().
   std::string tls_cert_file;

@@ -5,6 +5,8 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <thread>
+#include <vector>
 
 #include "http/http_client.h"
 
@@ -105,6 +107,108 @@ TEST(HttpServerTest, OffloadedHandlerThatThrowsAnswers500) {
   auto r = c.Send("GET", "/x", "");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->status, 500);
+}
+
+// A deferred request (long-poll) holds no thread while it waits: with one worker and one offload
+// thread, both an event-loop request and an offloaded one are answered while it waits, and its
+// Responder, called later from another thread, answers it.
+TEST(HttpServerTest, DeferredRequestHoldsNoThreadAndIsAnsweredByItsResponder) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Responder> waiting;
+  HttpServerOptions o;
+  o.threads = 1;
+  o.offload_threads = 1;
+  o.offload = [](const HttpRequest& r) { return r.path == "/operator"; };
+  o.defer = [](const HttpRequest& r) { return r.path == "/wait"; };
+  o.deferred = [&](const HttpRequest& r, Responder respond) {
+    EXPECT_EQ(r.path, "/wait");
+    std::lock_guard l(mu);
+    waiting.push_back(std::move(respond));
+    cv.notify_all();
+  };
+  auto server = HttpServer::Start(o, [](const HttpRequest& r) {
+    HttpResponse res;
+    res.body = r.path;
+    return res;
+  });
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  const std::string url = "http://" + (*server)->address();
+  auto wait = std::async(std::launch::async, [&] {
+    http::HttpClient c({.base_url = url, .timeout_ms = 120'000});
+    return c.Send("GET", "/wait", "");
+  });
+  {
+    std::unique_lock l(mu);
+    ASSERT_TRUE(cv.wait_for(l, std::chrono::seconds(120), [&] { return !waiting.empty(); }));
+  }
+  http::HttpClient c({.base_url = url, .timeout_ms = 120'000});
+  auto agent = c.Send("GET", "/agent", "");
+  ASSERT_TRUE(agent.ok()) << agent.status().ToString();
+  EXPECT_EQ(agent->body, "/agent");
+  auto op = c.Send("GET", "/operator", "");
+  ASSERT_TRUE(op.ok()) << op.status().ToString();
+  EXPECT_EQ(op->body, "/operator");
+  EXPECT_EQ(wait.wait_for(std::chrono::seconds(0)), std::future_status::timeout);  // still waiting
+  Responder respond;
+  {
+    std::lock_guard l(mu);
+    respond = waiting[0];
+  }
+  std::thread([respond] {
+    HttpResponse r;
+    r.body = "changed";
+    respond(r);
+    r.body = "twice";
+    respond(r);  // ignored
+  }).join();
+  auto w = wait.get();
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ(w->status, 200);
+  EXPECT_EQ(w->body, "changed");
+  (*server)->Shutdown();
+}
+
+// Shutdown answers a request still waiting at once (503), long before the grace period ends, and
+// the handler's later answer does nothing.
+TEST(HttpServerTest, ShutdownAnswersWaitingDeferredRequests) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Responder> waiting;
+  HttpServerOptions o;
+  o.threads = 1;
+  o.shutdown_grace_micros = 600'000'000;  // a shutdown that waited for the request would hang
+  o.offload = [](const HttpRequest&) { return true; };
+  o.defer = [](const HttpRequest&) { return true; };
+  o.deferred = [&](const HttpRequest&, Responder respond) {
+    std::lock_guard l(mu);
+    waiting.push_back(std::move(respond));
+    cv.notify_all();
+  };
+  auto server = HttpServer::Start(o, [](const HttpRequest&) { return HttpResponse{}; });
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  const std::string url = "http://" + (*server)->address();
+  auto wait = std::async(std::launch::async, [&] {
+    http::HttpClient c({.base_url = url, .timeout_ms = 120'000});
+    return c.Send("GET", "/wait", "");
+  });
+  {
+    std::unique_lock l(mu);
+    ASSERT_TRUE(cv.wait_for(l, std::chrono::seconds(120), [&] { return !waiting.empty(); }));
+  }
+  (*server)->Shutdown();
+  auto w = wait.get();
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ(w->status, 503);
+  EXPECT_NE(w->body.find("shutting_down"), std::string::npos);
+  waiting[0](HttpResponse{});  // after the server is gone: nothing happens
+}
+
+TEST(HttpServerTest, DeferNeedsDeferred) {
+  HttpServerOptions o;
+  o.defer = [](const HttpRequest&) { return true; };
+  auto server = HttpServer::Start(o, [](const HttpRequest&) { return HttpResponse{}; });
+  EXPECT_FALSE(server.ok());
 }
 
 }  // namespace

@@ -27,7 +27,9 @@ void AppendKey(std::string* out, std::string_view k) {
 
 void AppendSample(std::string* out, const HistorySample& s) {
   const ReleaseProgress& p = s.progress;
-  *out += "{\"t_us\":" + std::to_string(s.t_us) + ",\"phase\":";
+  *out += "{\"t_us\":" + std::to_string(s.t_us);
+  if (s.decision) *out += ",\"decision\":true";
+  *out += ",\"phase\":";
   AppendJsonString(out, s.phase);
   *out += ",\"wave\":" + std::to_string(s.wave) + ",\"eligible\":" + std::to_string(p.eligible_devices) +
           ",\"exposed\":" + std::to_string(p.exposed_devices) +
@@ -58,6 +60,37 @@ void AppendSample(std::string* out, const HistorySample& s) {
   *out += "]}";
 }
 
+bool SameProgress(const ReleaseProgress& a, const ReleaseProgress& b) {
+  if (a.eligible_devices != b.eligible_devices || a.exposed_devices != b.exposed_devices ||
+      a.applied_devices != b.applied_devices || a.harmed_devices != b.harmed_devices ||
+      a.gate_state != b.gate_state || a.max_e_value != b.max_e_value ||
+      a.e_threshold != b.e_threshold || a.gate_detail != b.gate_detail ||
+      a.waves.size() != b.waves.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.waves.size(); ++i) {
+    if (a.waves[i].name != b.waves[i].name || a.waves[i].target_devices != b.waves[i].target_devices ||
+        a.waves[i].exposed_devices != b.waves[i].exposed_devices) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// True if `a` and `b` draw the same (everything but the time).
+bool SameContent(const HistorySample& a, const HistorySample& b) {
+  return a.phase == b.phase && a.wave == b.wave && a.metrics == b.metrics &&
+         SameProgress(a.progress, b.progress);
+}
+
+bool SameCoverage(const std::vector<StratumCoverage>& a, const std::vector<StratumCoverage>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].key != b[i].key || a[i].devices != b[i].devices || a[i].cutoff != b[i].cutoff) return false;
+  }
+  return true;
+}
+
 HttpResponse Error(const Status& st, std::string_view code) { return ErrorResponse(st, code); }
 
 constexpr std::string_view kHistoryPrefix = "/v1/releases/";
@@ -67,7 +100,8 @@ constexpr std::string_view kHistorySuffix = "/history";
 
 std::vector<StratumCoverage> CoverageFromSnapshot(const DispatchSnapshot& snapshot,
                                                   const FleetInventory& inventory,
-                                                  const ReleaseRecord& release) {
+                                                  const ReleaseRecord& release,
+                                                  const std::vector<StratumStatus>& strata) {
   std::vector<StratumCoverage> out;
   auto ch = snapshot.channels.find(release.channel);
   if (ch == snapshot.channels.end()) return out;
@@ -94,6 +128,12 @@ std::vector<StratumCoverage> CoverageFromSnapshot(const DispatchSnapshot& snapsh
     }
   }
   for (size_t s = 0; s < out.size(); ++s) {
+    if (s < strata.size()) {
+      out[s].key = strata[s].key;
+      out[s].eligible = strata[s].eligible - strata[s].held_back;
+      out[s].treated = strata[s].treated;
+      out[s].floor = strata[s].floor;
+    }
     if (out[s].key.empty()) out[s].key = "stratum " + std::to_string(s);
   }
   if (unplaced.devices > 0) out.push_back(unplaced);
@@ -111,6 +151,8 @@ void ReleaseHistory::SampleNow() {
   const int64_t now = clock_.NowUnixMicros();
   std::vector<ReleaseRecord> releases = sources_.releases();
   const std::vector<GateMetric> metrics = sources_.gate_metrics();
+  std::vector<DecisionEvidence> decisions;
+  if (sources_.decisions) decisions = sources_.decisions(decisions_seen_);
   std::vector<std::pair<std::string, Track>> fresh;  // computed without holding mu_
   for (const ReleaseRecord& r : releases) {
     if (r.started_s == 0) continue;
@@ -129,7 +171,25 @@ void ReleaseHistory::SampleNow() {
     t.coverage = sources_.coverage(r);
     fresh.emplace_back(r.release_id, std::move(t));
   }
-  std::lock_guard<std::mutex> l(mu_);
+  bool changed = false;
+  std::unique_lock<std::mutex> l(mu_);
+  // Decisions first (they happened before `now`), each its own sample, never skipped: the series
+  // then ends at the evidence the decision stood on, not at a sample up to a period older.
+  for (DecisionEvidence& d : decisions) {
+    decisions_seen_ = std::max(decisions_seen_, d.seq);
+    Track& track = tracks_[d.release_id];
+    HistorySample s;
+    s.t_us = track.samples.empty() ? d.t_us : std::max(d.t_us, track.samples.back().t_us + 1);
+    s.decision = true;
+    s.phase = std::move(d.phase);
+    s.wave = d.wave;
+    s.progress = std::move(d.progress);
+    for (const GateMetric& m : d.metrics) s.metrics.emplace_back(m.metric, m.e_value);
+    track.samples.push_back(std::move(s));
+    while (track.samples.size() > options_.max_samples) track.samples.pop_front();
+    track.last_sampled_us = now;
+    changed = true;
+  }
   for (auto& [id, t] : fresh) {
     Track& track = tracks_[id];
     // A finished release stays listed by the directory: its series ends at the first sample in
@@ -140,11 +200,14 @@ void ReleaseHistory::SampleNow() {
       continue;
     }
     HistorySample sample = std::move(t.samples.front());
+    if (!track.samples.empty()) sample.t_us = std::max(sample.t_us, track.samples.back().t_us + 1);
     // The controller stops reporting a release once it has finished: its last counts stand.
     if (!t.live && !track.samples.empty()) {
       sample.progress = track.samples.back().progress;
       sample.metrics = track.samples.back().metrics;
     }
+    changed = changed || track.samples.empty() || !SameContent(track.samples.back(), sample) ||
+              !SameCoverage(track.coverage, t.coverage);
     track.samples.push_back(std::move(sample));
     while (track.samples.size() > options_.max_samples) track.samples.pop_front();
     track.coverage = std::move(t.coverage);
@@ -156,6 +219,8 @@ void ReleaseHistory::SampleNow() {
     });
     tracks_.erase(oldest);
   }
+  l.unlock();
+  if (changed && sources_.changed) sources_.changed();
 }
 
 void ReleaseHistory::Start() {
@@ -240,8 +305,18 @@ std::string ReleaseHistory::Json(std::string_view id, const Track& t, int64_t af
     if (i) out += ',';
     out += "{\"key\":";
     AppendJsonString(&out, t.coverage[i].key);
-    out += ",\"devices\":" + std::to_string(t.coverage[i].devices) + ",\"cutoff\":";
-    AppendNum(&out, t.coverage[i].cutoff);
+    const StratumCoverage& c = t.coverage[i];
+    out += ",\"devices\":" + std::to_string(c.devices) + ",\"cutoff\":";
+    AppendNum(&out, c.cutoff);
+    if (c.eligible >= 0) {
+      // The floor a canary can reach here is min(floor, eligible): a stratum with fewer
+      // eligible devices than the floor cannot meet it (docs/dashboard.md "History").
+      const int64_t reach = std::min(c.floor, c.eligible);
+      out += ",\"eligible\":" + std::to_string(c.eligible) + ",\"treated\":" +
+             std::to_string(c.treated) + ",\"floor\":" + std::to_string(c.floor) +
+             ",\"floor_met\":" + (c.treated >= reach ? "true" : "false") +
+             ",\"floor_coverable\":" + (c.eligible >= c.floor ? "true" : "false");
+    }
     out += '}';
   }
   out += "]}";

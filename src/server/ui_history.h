@@ -37,27 +37,37 @@
 
 namespace rf::server {
 
+struct DecisionEvidence;
 struct DispatchSnapshot;
 class FleetInventory;
 struct GateMetric;
+struct StratumStatus;
 
-// One stratum of a live release: who it is and how much of it the release is offered to.
+// One stratum of a live release: who it is, how much of it the release is offered to, and the
+// canary floor (docs/dashboard.md "History").
 struct StratumCoverage {
   std::string key;      // rollout::StratumKey(plan.stratify, attrs), e.g. "os=windows"
   int64_t devices = 0;  // enrolled devices in the stratum
   double cutoff = 0;    // share of the stratum offered the release now (paced rank cutoff, 0..1)
+  // From the controller (Controller::Strata); -1 when it has none for the stratum.
+  int64_t eligible = -1;  // eligible devices in the release's cohorts, holdback excluded
+  int64_t treated = -1;   // offered or running the release
+  int64_t floor = 0;      // min_per_stratum in force (cumulative up to the current wave)
 };
 
-// Coverage of `release` per stratum from the controller's dispatch snapshot and the inventory's
-// profiles; devices eligible but in no stratum of the release's cohorts (a profile that appeared
-// after the cohorts were built) come last with key "(no stratum)" and cutoff 0. Empty when the
-// snapshot has no live cohorts for the release (finished, or not driven here).
+// Coverage of `release` per stratum from the controller's dispatch snapshot, the inventory's
+// profiles and the controller's per-stratum counts (`strata`, in the same order; may be empty);
+// devices eligible but in no stratum of the release's cohorts (a profile that appeared after the
+// cohorts were built) come last with key "(no stratum)" and cutoff 0. Empty when the snapshot has
+// no live cohorts for the release (finished, or not driven here).
 std::vector<StratumCoverage> CoverageFromSnapshot(const DispatchSnapshot& snapshot,
                                                   const FleetInventory& inventory,
-                                                  const ReleaseRecord& release);
+                                                  const ReleaseRecord& release,
+                                                  const std::vector<StratumStatus>& strata);
 
 struct HistorySample {
   int64_t t_us = 0;
+  bool decision = false;  // the gate's evidence right after a decision (HistorySources::decisions)
   std::string phase;
   int wave = -1;
   ReleaseProgress progress;  // empty if the controller had none
@@ -75,6 +85,13 @@ struct HistorySources {
   std::function<std::vector<StratumCoverage>(const ReleaseRecord&)> coverage;
   // True if the release exists (called on request threads for a release never sampled).
   std::function<bool(std::string_view)> known;
+  // Optional: the controller's decisions with seq > `after` (Controller::DecisionsAfter); each
+  // becomes a sample of its own, so a series ends at the e-value the decision was made on.
+  std::function<std::vector<DecisionEvidence>(uint64_t after)> decisions;
+  // Optional: called after a sampling step that stored something the page would draw differently
+  // (a new release, or a sample that differs from the one before in more than its time; coverage).
+  // The dashboard's long-poll (ChangeFeed::Notify). Called holding no lock of this object.
+  std::function<void()> changed;
 };
 
 struct ReleaseHistoryOptions {
@@ -124,6 +141,7 @@ class ReleaseHistory {
 
   mutable std::mutex mu_;
   std::map<std::string, Track, std::less<>> tracks_;  // guarded by mu_
+  uint64_t decisions_seen_ = 0;  // the newest decision seq stored (sampler thread only)
 
   std::mutex run_mu_;
   std::condition_variable run_cv_;

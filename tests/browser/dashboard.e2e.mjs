@@ -128,6 +128,9 @@ async function main() {
     page.on('pageerror', (e) => console.log('page error: ' + e));
     let dialogs = 0;
     page.on('dialog', (d) => { dialogs++; d.dismiss(); });
+    // The page's API requests (live updates are the long-poll, not a poll per second).
+    const requests = [];
+    page.on('request', (r) => { if (new URL(r.url()).pathname.startsWith('/v1/')) requests.push(new URL(r.url()).pathname); });
     const cspViolations = [];
     page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text()); });
     await signIn(page, fleet.url, fleet.operator);
@@ -147,6 +150,8 @@ async function main() {
     check(true, 'release page shows wave 1');
     await waitText(page, '[data-test=release-head]', /wave 2 of \d \(half\)/, 120000);
     check(true, 'release page shows the release advance to wave 2 live, without reloading');
+    const floorsMet = (await page.$$('[data-test=strata] [data-test=floor-met]')).length;
+    check(floorsMet === 3, `the canary coverage shows the floor met in each of the 3 strata (${floorsMet})`);
     await waitFor('some devices on v1290 in wave 2', 60000,
       async () => fleet.installed().filter((v) => v === 1290).length >= 7);
     await axeCheck(page, 'release');
@@ -163,8 +168,13 @@ async function main() {
     check((await fleet.phase(r1)) === 'Halted', 'the server says Halted');
     await sleep(3000);  // check-ins in flight when the halt landed
     const atHalt = fleet.installed();
+    const requestsAtHalt = requests.length;
     await sleep(8000);
     const later = fleet.installed();
+    const quiet = requests.slice(requestsAtHalt);
+    const redraws = quiet.filter((p) => p === `/v1/releases/${r1}`).length;
+    check(requests.includes('/v1/changes') && redraws <= 2,
+      `live updates come from the long-poll: ${redraws} redraws and ${quiet.filter((p) => p === '/v1/changes').length} long-polls in 8 s of a halted release (a 1-second poll would redraw 8 times)`);
     const n1290 = later.filter((v) => v === 1290).length;
     check(JSON.stringify(atHalt) === JSON.stringify(later), `no agent installed anything in the 8 s after the halt (${n1290} of ${later.length} on v1290)`);
     check(n1290 < later.length, 'the halt stopped the rollout before every device had it');
@@ -178,6 +188,8 @@ async function main() {
     await page.goto(fleet.url + '/ui/#/fleet');
     await page.waitForSelector(`[data-test=strata] :text("group=${XSS_ATTR}")`, { timeout: 10000 });
     check(true, 'the device attribute holding markup shows literally as text on the fleet page');
+    await page.waitForSelector('[data-test=versions] :text("1290")', { timeout: 10000 });
+    check(/\d+ seen in the last \d+ s/.test(await page.textContent('[data-test=health]')), 'the fleet page shows the installed versions per channel and the devices\' health');
     await axeCheck(page, 'fleet');
     const injected = await page.evaluate(() => ({
       xss: window.__xss, imgs: document.querySelectorAll('img').length,
@@ -207,6 +219,13 @@ async function main() {
     await page.goto(fleet.url + '/ui/#/release/' + r2);
     await page.waitForSelector('[data-test=phase]:text-matches("Halted|RolledBack")', { timeout: 150000 });
     check(true, 'the CF291 release is halted by the gate and the page shows it');
+    const endsAt = await waitFor('the CF291 history to end at the decision', 30000, async () => {
+      const hist = await fleet.api('GET', `/v1/releases/${r2}/history`, fleet.operator);
+      const last = hist.samples[hist.samples.length - 1];
+      return last && last.decision ? last : null;
+    });
+    check(endsAt.max_e >= endsAt.threshold && endsAt.threshold > 0,
+      `the evidence chart ends at the decision's own e-value (${endsAt.max_e} against threshold ${endsAt.threshold})`);
     await sleep(2500);  // the charts take the last samples
     await page.screenshot({ path: join(shots, 'dashboard-cf291-halt.png'), fullPage: true });
     console.log('screenshot ' + join(shots, 'dashboard-cf291-halt.png'));

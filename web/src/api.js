@@ -15,10 +15,12 @@ export class ApiError extends Error {
   }
 }
 
-// JSON in, JSON out; throws ApiError with the server's error code and message.
-export async function api(method, path, body, tok) {
+// JSON in, JSON out; throws ApiError with the server's error code and message. `signal` (an
+// AbortSignal, optional) cancels the request (the long-poll, when the page signs out).
+export async function api(method, path, body, tok, signal) {
   const headers = { Authorization: 'Bearer ' + (tok === undefined ? token() : tok) };
   const init = { method, headers, cache: 'no-store', credentials: 'omit' };
+  if (signal) init.signal = signal;
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);

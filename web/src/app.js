@@ -1,14 +1,24 @@
 // The ringfence operator dashboard (docs/dashboard.md): releases, one release, fleet, audit.
-// Hash routes (#/releases, #/release/ID, #/fleet, #/audit); the current view refreshes every
-// second from the operator API, so a change shows within 2 s without reloading.
+// Hash routes (#/releases, #/release/ID, #/fleet, #/audit). The current view is redrawn when the
+// server says something changed (the long-poll GET /v1/changes, docs/dashboard.md "Live
+// updates"), so a change shows within 2 s without reloading.
 import { api, ApiError, clearToken, setToken, token } from './api.js';
 import { clear, fmtNum, fmtTime, h, table } from './dom.js';
 import { renderRelease } from './release.js';
 
-const REFRESH_MS = 1000;
+// After a failed redraw or long-poll, the next try waits this long (a restarting server, a full
+// long-poll pool: the page then polls at this rate until the long-poll answers again).
+const RETRY_MS = 1000;
+// The fleet page's data (device counts) changes with every enrollment and is not announced by
+// the long-poll; it is re-read this often besides.
+const FLEET_REFRESH_MS = 2000;
 const main = document.getElementById('main');
 const statusLine = document.getElementById('status');
-const state = { me: null, view: null, timer: 0, busy: false };
+// view: the current page's render function; root: its element; busy: a redraw is running;
+// again: another was asked for meanwhile; timer: a redraw scheduled by setTimeout.
+const state = { me: null, view: null, root: null, timer: 0, busy: false, again: false };
+// The long-poll: the sequence number the page last saw and the request waiting for the next.
+const live = { seq: null, abort: null, running: false };
 
 function setStatus(text, isError) {
   statusLine.textContent = text;
@@ -51,6 +61,7 @@ function signedIn() {
   document.getElementById('who').textContent = `${state.me.name} (${state.me.roles.join(', ')})`;
   document.getElementById('signout').hidden = false;
   route();
+  watchChanges();
 }
 
 // ----- views -----
@@ -81,7 +92,7 @@ async function releasesView(root) {
 }
 
 async function fleetView(root) {
-  const f = await api('GET', '/v1/fleet');
+  const [f, sum] = await Promise.all([api('GET', '/v1/fleet'), api('GET', '/v1/fleet/summary')]);
   const rows = f.strata.map((s) => [
     Object.entries(s.attrs).map(([k, v]) => h('div', {}, `${k}=${v}`)),
     Object.entries(s.capabilities).map(([t, c]) => h('div', {},
@@ -90,11 +101,24 @@ async function fleetView(root) {
     String(s.devices),
     s.devices < 2 ? h('span', { class: 'bad' }, 'too small for a canary') : h('span', { class: 'ok' }, 'ok'),
   ]);
+  const versions = [];
+  for (const c of sum.channels) {
+    for (const v of c.versions) versions.push([c.channel, String(v.version), h('code', {}, v.sha256.slice(0, 16) + '…'), String(v.devices)]);
+    versions.push([c.channel, 'none', '-', String(c.without)]);
+  }
   clear(root).appendChild(h('section', {},
     h('h1', {}, 'Fleet'),
     h('p', {}, `${f.devices} devices in ${f.strata.length} strata.`),
+    h('p', { 'data-test': 'health' },
+      `Health: ${sum.seen_recently} seen in the last ${sum.stale_after_s} s; `,
+      h('span', { class: sum.stale ? 'bad' : 'ok' }, `${sum.stale} not seen for longer`), '.'),
     table('Strata (attributes and consumer capabilities as devices report them)',
-      ['Attributes', 'Consumers', 'Devices', 'Canary'], rows, { 'data-test': 'strata' })));
+      ['Attributes', 'Consumers', 'Devices', 'Canary'], rows, { 'data-test': 'strata' }),
+    versions.length
+      ? table('Installed versions per channel (as devices report them)', ['Channel', 'Version', 'SHA-256', 'Devices'],
+        versions, { 'data-test': 'versions' })
+      : h('p', { class: 'muted' }, 'No device reports an installed version yet.'),
+    h('p', { class: 'muted' }, 'Quarantined versions are not shown: agents report them with each check-in and the server does not keep them.')));
 }
 
 async function auditView(root) {
@@ -143,30 +167,89 @@ function route() {
     view = releasesView;
   }
   state.view = view;
-  tick(root, view);
+  state.root = root;
+  redraw();
 }
 
-async function tick(root, view) {
-  if (state.view !== view) return;
+// Redraws the current view once; asked again while it runs, it runs once more afterwards (a
+// slow server is never asked twice at once).
+async function redraw() {
+  if (state.busy) {
+    state.again = true;
+    return;
+  }
+  const view = state.view;
+  if (!view) return;
+  clearTimeout(state.timer);
+  state.busy = true;
+  let retry = 0;
   try {
-    await view(root);
+    await view(state.root);
     setStatus(`updated ${new Date().toLocaleTimeString()}`);
+    if (view === fleetView) retry = FLEET_REFRESH_MS;
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) {
-      clearToken();
-      return showLogin('Your token was refused; sign in again.');
+      state.busy = false;
+      return signOut('Your token was refused; sign in again.');
     }
     setStatus(e instanceof ApiError ? `${e.code}: ${e.message}` : String(e), true);
+    retry = RETRY_MS;
   }
-  if (state.view === view) state.timer = setTimeout(() => tick(root, view), REFRESH_MS);
+  state.busy = false;
+  if (state.view !== view) return redraw();  // navigated meanwhile
+  if (state.again) {
+    state.again = false;
+    return redraw();
+  }
+  if (retry) state.timer = setTimeout(redraw, retry);
 }
 
-document.getElementById('signout').addEventListener('click', () => {
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// The long-poll loop (docs/dashboard.md "Live updates"): GET /v1/changes?after=SEQ waits until
+// the server's sequence number moves (or 25 s pass), then the view is redrawn. fetch carries the
+// bearer token like every other request; an EventSource could not.
+async function watchChanges() {
+  if (live.running) return;
+  live.running = true;
+  while (token()) {
+    live.abort = new AbortController();
+    try {
+      const q = live.seq === null ? '' : `?after=${live.seq}`;
+      const c = await api('GET', '/v1/changes' + q, undefined, undefined, live.abort.signal);
+      const first = live.seq === null;
+      live.seq = c.seq;
+      if (first || c.changed) redraw();  // first: a change between the first draw and now
+    } catch (e) {
+      if (live.abort.signal.aborted) {  // signed out (the loop ends) or out and in again
+        live.seq = null;
+        continue;
+      }
+      if (e instanceof ApiError && e.status === 401) {
+        signOut('Your token was refused; sign in again.');
+        break;
+      }
+      // Server restarting, or every long-poll slot taken: poll at RETRY_MS meanwhile.
+      live.seq = null;
+      await sleep(RETRY_MS);
+      redraw();
+    }
+  }
+  live.running = false;
+  live.abort = null;
+}
+
+function signOut(message) {
   clearToken();
+  if (live.abort) live.abort.abort();
+  live.seq = null;
+  clearTimeout(state.timer);
   state.me = null;
   state.view = null;
-  showLogin();
-});
+  showLogin(message);
+}
+
+document.getElementById('signout').addEventListener('click', () => signOut());
 window.addEventListener('hashchange', route);
 
 (async () => {

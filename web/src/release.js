@@ -167,18 +167,34 @@ export function renderRelease(id, ctx) {
     }
   }
 
+  // The canary's floor per stratum (the plan's min_per_stratum in force): met, not yet, or out
+  // of reach because the stratum has fewer eligible devices than the floor (docs/dashboard.md).
+  function floorCell(x) {
+    if (x.key === '(no stratum)') {
+      return h('span', { class: 'bad' }, 'not covered: no stratum of this release (joined after its cohorts were built)');
+    }
+    if (x.devices === 0) return h('span', { class: 'bad' }, 'empty');
+    if (x.floor_met === undefined) return x.cutoff > 0 ? h('span', { class: 'ok' }, 'covered') : 'not yet';
+    if (!x.floor) return x.treated > 0 ? h('span', { class: 'ok' }, 'covered (no floor)') : 'not yet';
+    if (!x.floor_coverable) {
+      return h('span', { class: 'bad', 'data-test': 'floor-uncoverable' },
+        `no canary can cover it: ${x.eligible} eligible, floor ${x.floor}`);
+    }
+    return x.floor_met ? h('span', { class: 'ok', 'data-test': 'floor-met' }, `floor met (${x.treated} ≥ ${x.floor})`)
+      : h('span', { class: 'warn', 'data-test': 'floor-not-met' }, `floor not met yet (${x.treated} of ${x.floor})`);
+  }
+
   function strata() {
     if (!s.strata.length) {
       clear(s.el.strata).appendChild(h('p', { class: 'muted' }, 'No dispatch data (the release is not live on this server).'));
       return;
     }
     const rows = s.strata.map((x) => [x.key || '(all devices)', String(x.devices),
+      x.treated === undefined ? '-' : String(x.treated),
       h('progress', { max: 1, value: x.cutoff, 'aria-label': `share of ${x.key || 'all devices'} offered` }),
-      `${(x.cutoff * 100).toFixed(1)} %`,
-      x.key === '(no stratum)' ? h('span', { class: 'bad' }, 'not covered: no stratum of this release (joined after its cohorts were built)')
-        : x.devices === 0 ? h('span', { class: 'bad' }, 'empty') : x.cutoff > 0 ? h('span', { class: 'ok' }, 'covered') : 'not yet']);
-    clear(s.el.strata).appendChild(table('Share of each stratum the release is offered to now (paced rank cutoff)',
-      ['Stratum', 'Devices', 'Coverage', 'Share', 'Canary'], rows, { 'data-test': 'strata' }));
+      `${(x.cutoff * 100).toFixed(1)} %`, floorCell(x)]);
+    clear(s.el.strata).appendChild(table('Canary coverage per stratum: devices offered the release now against the plan\'s floor (min_per_stratum)',
+      ['Stratum', 'Devices', 'Offered', 'Coverage', 'Share', 'Floor'], rows, { 'data-test': 'strata' }));
   }
 
   function findingsOf(text) {

@@ -1,0 +1,122 @@
+#include "server/ui_fleet.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <string>
+
+#include "platform/sim_env.h"
+#include "server/fleet_inventory.h"
+
+namespace rf::server {
+namespace {
+
+namespace json = boost::json;
+
+Result<Principal> Auth(std::string_view token) {
+  if (token == "rev") return Principal{"rita", {Role::kReviewer}};
+  if (token == "agent") return Principal{"agent", {Role::kAgent}};
+  return Status::Unauthenticated("unknown token");
+}
+
+HttpRequest Get(std::string token = "rev") {
+  HttpRequest r;
+  r.method = "GET";
+  r.path = "/v1/fleet/summary";
+  r.bearer_token = std::move(token);
+  return r;
+}
+
+class FleetSummaryTest : public ::testing::Test {
+ protected:
+  static constexpr int64_t kSecond = 1'000'000;
+
+  void SetUp() override {
+    for (const char* id : {"d-1", "d-2", "d-3", "d-4"}) {
+      EnrollRequest e;
+      e.device_id = id;
+      e.attrs = {{"os", "windows"}};
+      e.capabilities["ipc_rule"] = ConsumerCapability{{3}, 20, 0, 0};
+      inventory_.Enroll(e, 0);  // d-4 is never seen again: stale
+    }
+    Report("d-1", 1290);
+    Report("d-2", 1291);
+    Report("d-3", 0);
+  }
+
+  // A check-in now reporting `version` current on channel 291 (0: nothing installed).
+  void Report(const std::string& id, int64_t version) {
+    CheckinRequest c;
+    c.device_id = id;
+    c.seq = ++seq_;
+    if (version > 0) {
+      ChannelReport ch;
+      ch.channel = "291";
+      ch.current = BundleRef{version, std::string(64, static_cast<char>('a' + version % 10))};
+      c.channels.push_back(ch);
+    }
+    ASSERT_TRUE(inventory_.Checkin(c, clock_.NowUnixMicros()).ok());
+  }
+
+  SimulatedClock clock_{1000 * kSecond};
+  MemFilesystem fs_;
+  SeededRandom random_{1};
+  FleetInventory inventory_{Env{&clock_, &fs_, &random_}, {}};
+  int64_t seq_ = 0;
+};
+
+TEST_F(FleetSummaryTest, VersionsPerChannelAndHealth) {
+  FleetSummaryOptions opt;
+  opt.stale_after_micros = 180 * kSecond;
+  FleetSummaryApi api(inventory_, clock_, Auth, opt);
+  EXPECT_TRUE(FleetSummaryApi::Handles("/v1/fleet/summary"));
+  EXPECT_FALSE(FleetSummaryApi::Handles("/v1/fleet"));
+  HttpResponse r = api.Handle(Get());
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json::object o = json::parse(r.body).as_object();
+  EXPECT_EQ(o.at("devices").as_int64(), 4);
+  EXPECT_EQ(o.at("seen_recently").as_int64(), 3);
+  EXPECT_EQ(o.at("stale").as_int64(), 1);  // enrolled at 0, never seen since
+  EXPECT_EQ(o.at("stale_after_s").as_int64(), 180);
+  const json::array& channels = o.at("channels").as_array();
+  ASSERT_EQ(channels.size(), 1u);
+  EXPECT_EQ(channels[0].at("channel").as_string(), "291");
+  const json::array& v = channels[0].at("versions").as_array();
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v[0].at("version").as_int64(), 1291);  // newest first
+  EXPECT_EQ(v[0].at("devices").as_int64(), 1);
+  EXPECT_EQ(v[1].at("version").as_int64(), 1290);
+  EXPECT_EQ(v[1].at("sha256").as_string().size(), 64u);
+  EXPECT_EQ(channels[0].at("without").as_int64(), 2);
+}
+
+TEST_F(FleetSummaryTest, OneSweepServesEveryRequestForAWhile) {
+  FleetSummaryOptions opt;
+  opt.min_interval_micros = 2 * kSecond;
+  FleetSummaryApi api(inventory_, clock_, Auth, opt);
+  const std::string before = api.Handle(Get()).body;
+  Report("d-3", 1291);
+  clock_.AdvanceMicros(2 * kSecond - 1);
+  EXPECT_EQ(api.Handle(Get()).body, before);  // cached
+  clock_.AdvanceMicros(1);
+  const std::string after = api.Handle(Get()).body;
+  EXPECT_NE(after, before);
+  EXPECT_EQ(json::parse(after).at("channels").as_array()[0].at("without").as_int64(), 1);
+}
+
+TEST_F(FleetSummaryTest, RefusesBadTokensAgentsQueriesAndMethods) {
+  FleetSummaryApi api(inventory_, clock_, Auth);
+  EXPECT_EQ(api.Handle(Get("")).status, 401);
+  HttpResponse agent = api.Handle(Get("agent"));
+  EXPECT_EQ(agent.status, 403);
+  EXPECT_NE(agent.body.find("forbidden_role"), std::string::npos);
+  HttpRequest post = Get();
+  post.method = "POST";
+  EXPECT_EQ(api.Handle(post).status, 405);
+  HttpRequest q = Get();
+  q.query["channel"] = "291";
+  EXPECT_EQ(api.Handle(q).status, 400);
+}
+
+}  // namespace
+}  // namespace rf::server
