@@ -4,6 +4,7 @@
 #include "cluster/pg_credential_store.h"
 
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 
 #include <atomic>
 #include <chrono>
@@ -37,6 +38,24 @@ bool WaitFor(F&& done, std::chrono::seconds deadline = std::chrono::seconds(60))
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return done();
+}
+
+// The history table as text: "state:actor" per change, in order (a plain libpq session).
+std::string History(const std::string& uri, const std::string& device_id) {
+  PGconn* c = PQconnectdb(uri.c_str());
+  std::string out;
+  const char* params[1] = {device_id.c_str()};
+  PGresult* r = PQexecParams(c, "SELECT state || ':' || changed_by FROM device_credential_changes"
+                                " WHERE device_id = $1 ORDER BY seq",
+                             1, nullptr, params, nullptr, nullptr, 0);
+  if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+    for (int i = 0; i < PQntuples(r); ++i) out += std::string(PQgetvalue(r, i, 0)) + " ";
+  } else {
+    out = std::string("error: ") + PQerrorMessage(c);
+  }
+  PQclear(r);
+  PQfinish(c);
+  return out;
 }
 
 // One server's side: its own connections to the database and its own in-memory view.
@@ -125,6 +144,9 @@ TEST_F(SharedCredentialsTest, EnrolledThroughOneServerAcceptedByTheOtherAndRevok
   EXPECT_EQ(loaded->epoch, 2u);
   EXPECT_EQ(loaded->state, CredentialState::kActive);
   EXPECT_EQ(loaded->key.bytes, Key(9).bytes);
+  // Who did what is kept, as the journal keeps it on SQLite.
+  EXPECT_EQ(History(uri_, "d-1"),
+            "active:enrollment revoked:oscar reset:oscar active:enrollment ");
   // Nothing of it went to the data directory's journal.
   EXPECT_FALSE(env_.fs->Exists(dir_.File("credentials.log")));
 }

@@ -74,6 +74,9 @@ CREATE TABLE device_credentials(
   state TEXT NOT NULL CHECK(state IN ('active', 'revoked', 'reset')), seq BIGINT NOT NULL,
   changed_by TEXT NOT NULL, changed_s BIGINT NOT NULL);
 CREATE INDEX device_credentials_seq ON device_credentials(seq);
+CREATE TABLE device_credential_changes(
+  seq BIGINT PRIMARY KEY, device_id TEXT NOT NULL, public_key TEXT NOT NULL,
+  epoch BIGINT NOT NULL, state TEXT NOT NULL, changed_by TEXT NOT NULL, changed_s BIGINT NOT NULL);
 CREATE TABLE credential_seq(id INTEGER PRIMARY KEY CHECK(id = 1), seq BIGINT NOT NULL);
 INSERT INTO credential_seq VALUES (1, 0);
 )sql"},
@@ -169,6 +172,9 @@ constexpr char kPutCredential[] =
     " changed_s) VALUES($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (device_id) DO UPDATE SET"
     " public_key = EXCLUDED.public_key, epoch = EXCLUDED.epoch, state = EXCLUDED.state,"
     " seq = EXCLUDED.seq, changed_by = EXCLUDED.changed_by, changed_s = EXCLUDED.changed_s";
+constexpr char kLogCredential[] =
+    "INSERT INTO device_credential_changes(seq, device_id, public_key, epoch, state, changed_by,"
+    " changed_s) VALUES($1, $2, $3, $4, $5, $6, $7)";
 constexpr char kCredentialsPage[] =
     "SELECT device_id, public_key, epoch, state, seq FROM device_credentials"
     " WHERE device_id > $1 ORDER BY device_id LIMIT $2";
@@ -914,6 +920,11 @@ Result<std::optional<DeviceCredentialRow>> ChangeCredentialInTransaction(
   RF_RETURN_IF_ERROR(c.Run(kPutCredential, Params().Text(device_id).Text(next->public_key_hex)
                                                .Int(next->epoch).Text(next->state).Int(seq)
                                                .Text(actor).Int(now_s))
+                         .status());
+  // The history (who revoked or reset what, when), as the journal keeps it on SQLite.
+  RF_RETURN_IF_ERROR(c.Run(kLogCredential, Params().Int(seq).Text(device_id)
+                                               .Text(next->public_key_hex).Int(next->epoch)
+                                               .Text(next->state).Text(actor).Int(now_s))
                          .status());
   RF_RETURN_IF_ERROR(
       c.Run(kNotifyChange, Params().Text(kCredentialChannel).Text(std::to_string(seq))).status());
