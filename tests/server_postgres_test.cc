@@ -187,8 +187,9 @@ TEST(ServerOnPostgres, DeviceEnrolledOnOneServerChecksInOnTheOtherAndRevokeHolds
   // Its session request is answered by B too (signed with the device key registered through A).
   Response session = conn_b.Do("POST", "/v1/agent/session", "", SessionBody(d));
   EXPECT_EQ(session.status, 200) << session.body;
-  ASSERT_EQ(conn_a.Do("POST", "/v1/agent/checkin", d.session, CheckinWithProfile(d, stratum)).status,
-            200);
+  Response on_a =
+      conn_a.Do("POST", "/v1/agent/checkin", d.session, CheckinWithProfile(d, stratum));
+  ASSERT_EQ(on_a.status, 200) << on_a.body;
 
   // Revoked through B: A refuses the device's check-ins, sessions and enrollment.
   Response revoked = conn_b.Do("POST", "/v1/fleet/devices/d-1/revoke", admin, "{}");

@@ -182,13 +182,16 @@ Result<CredentialInfo> DeviceCredentials::Register(std::string_view device_id,
   RF_ASSIGN_OR_RETURN(
       std::optional<CredentialInfo> now,
       Change(device_id, "enrollment", now_s,
-             [&](const std::optional<CredentialInfo>& cur) -> Result<std::optional<CredentialInfo>> {
+             [&](const std::optional<CredentialInfo>& cur)
+                 -> Result<std::optional<CredentialInfo>> {
                CredentialInfo next;
                next.key = key;
                next.epoch = 1;
                if (cur) {
                  RF_RETURN_IF_ERROR(decide_on(*cur));
-                 if (cur->state == CredentialState::kActive) return std::optional<CredentialInfo>();
+                 if (cur->state == CredentialState::kActive) {
+                   return std::optional<CredentialInfo>();  // the same key: nothing to write
+                 }
                  next.epoch = cur->epoch + 1;  // after a reset, any key (the same too): new epoch
                }
                return std::optional<CredentialInfo>(next);
