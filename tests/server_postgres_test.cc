@@ -130,6 +130,92 @@ TEST(ServerOnPostgres, TwoServersShareChangesAndTheSurvivorTakesOverTheControlle
   EXPECT_EQ(b->Terminate(), 0);
 }
 
+// A check-in body that carries the device's whole profile (as the agent's do), so a server that
+// never saw the device's enrollment can make its inventory record (docs/deploy.md "Device state
+// across servers").
+std::string CheckinWithProfile(SimDevice& d, const FleetStratum& s) {
+  return R"({"device_id":")" + d.id + R"(","seq":)" + std::to_string(++d.seq) +
+         R"(,"attrs":{"os":")" + s.os + R"(","agent_version":")" + s.agent_version +
+         R"(","tenant":"acme","group":"prod"},"capabilities":{"ipc_rule":)" +
+         R"({"schema_versions":[3],"inputs":)" + std::to_string(s.inputs) +
+         R"(}},"health":{"crashes":0,"errors":0}})";
+}
+
+// Device credentials in the shared store (docs/deploy.md "Device credentials"): a device enrolled
+// through server A checks in through server B with A's session token, and a revoke through B is
+// refused by A within the follower's interval (notification: milliseconds; poll: 0.5 s).
+TEST(ServerOnPostgres, DeviceEnrolledOnOneServerChecksInOnTheOtherAndRevokeHoldsOnBoth) {
+  auto uri = rf::testing::FreshPgTestDatabase();
+  ASSERT_TRUE(uri.ok()) << uri.status().ToString();
+  rf::testing::TempDir dir;
+  const std::string data_a = dir.File("a"), data_b = dir.File("b");
+  ServerOptions options;
+  options.extra_args = {"--store", *uri};
+  ServerProcess a(data_a, options);
+  ASSERT_NE(a.port(), 0);
+  std::filesystem::create_directories(data_b);
+  std::filesystem::permissions(data_b, std::filesystem::perms::owner_all);
+  for (const char* f : {"admin.token", "agent.token", "release.key", "session.secret"}) {
+    std::filesystem::copy_file(data_a + "/" + f, data_b + "/" + f);
+  }
+  ServerProcess b(data_b, options);
+  ASSERT_NE(b.port(), 0);
+  const std::string admin = Trim(ReadFileOrDie(data_a + "/admin.token"));
+  const std::string agent = Trim(ReadFileOrDie(data_a + "/agent.token"));
+  HttpConnection conn_a(a.port()), conn_b(b.port());
+  const FleetStratum stratum{"windows", "7.11", 20, 1};
+  auto wait = [](auto&& done) {
+    for (int i = 0; i < 6000 && !done(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return done();
+  };
+
+  SimDevice d("d-1");
+  Response enrolled = conn_a.Do("POST", "/v1/agent/enroll", agent, EnrollBody(d, stratum));
+  ASSERT_EQ(enrolled.status, 200) << enrolled.body;
+  ASSERT_TRUE(AdoptSession(d, enrolled));
+  // B accepts A's session token (the credential is in the database; B's follower brought it).
+  Response on_b;
+  ASSERT_TRUE(wait([&] {
+    on_b = conn_b.Do("POST", "/v1/agent/checkin", d.session, CheckinWithProfile(d, stratum));
+    return on_b.status == 200;
+  })) << on_b.status << " " << on_b.body;
+  Response credential = conn_b.Do("GET", "/v1/fleet/devices/d-1/credential", admin);
+  ASSERT_EQ(credential.status, 200) << credential.body;
+  EXPECT_EQ(Str(credential.Object(), "state"), "active");
+  // Its session request is answered by B too (signed with the device key registered through A).
+  Response session = conn_b.Do("POST", "/v1/agent/session", "", SessionBody(d));
+  EXPECT_EQ(session.status, 200) << session.body;
+  Response on_a =
+      conn_a.Do("POST", "/v1/agent/checkin", d.session, CheckinWithProfile(d, stratum));
+  ASSERT_EQ(on_a.status, 200) << on_a.body;
+
+  // Revoked through B: A refuses the device's check-ins, sessions and enrollment.
+  Response revoked = conn_b.Do("POST", "/v1/fleet/devices/d-1/revoke", admin, "{}");
+  ASSERT_EQ(revoked.status, 200) << revoked.body;
+  const auto t0 = std::chrono::steady_clock::now();
+  Response refused;
+  ASSERT_TRUE(wait([&] {
+    refused = conn_a.Do("POST", "/v1/agent/checkin", d.session, CheckinWithProfile(d, stratum));
+    return refused.status == 401;
+  })) << refused.status << " " << refused.body;
+  const auto refused_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - t0).count();
+  EXPECT_NE(refused.body.find("revoked"), std::string::npos) << refused.body;
+  EXPECT_EQ(ErrorCode(conn_a.Do("POST", "/v1/agent/session", "", SessionBody(d))),
+            "device_revoked");
+  EXPECT_EQ(ErrorCode(conn_a.Do("POST", "/v1/agent/enroll", agent, EnrollBody(d, stratum))),
+            "device_revoked");
+  // Neither server journaled it in its data directory: the database holds it.
+  EXPECT_FALSE(std::filesystem::exists(data_a + "/credentials.log"));
+  EXPECT_FALSE(std::filesystem::exists(data_b + "/credentials.log"));
+  std::printf("a revoke through one server refused by the other after %lld ms\n",
+              static_cast<long long>(refused_ms));
+  EXPECT_EQ(a.Terminate(), 0);
+  EXPECT_EQ(b.Terminate(), 0);
+}
+
 TEST(ServerOnPostgres, UnreachableDatabaseExitsTwoNamingIt) {
   rf::testing::TempDir dir;  // nothing listens on a socket in here
   testing::CommandResult r = rf::testing::RunCommand(

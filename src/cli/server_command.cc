@@ -13,6 +13,7 @@
 
 #include "cluster/change_watcher.h"
 #include "cluster/leader_lease.h"
+#include "cluster/pg_credential_store.h"
 #include "crypto/crypto.h"
 #include "http/transport_policy.h"
 #include "server/agent_api.h"
@@ -284,15 +285,21 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   FleetInventory inventory(env, inv_options);
   if (Status st = inventory.Load(); !st.ok()) return fail(st);
   inventory.StartFlusher();
+  auto store = store::OpenServerStore(flags.store, flags.data);
+  if (!store.ok()) return fail(store.status());
+  // Device credentials: the journal in the data directory, or the shared PostgreSQL store
+  // (docs/deploy.md "Device credentials"), followed for the other servers' changes.
   DeviceCredentialsOptions cred_options;
   cred_options.journal_path = flags.data + "/credentials.log";
   cred_options.secret_path = flags.data + "/session.secret";
   cred_options.session_ttl_s = flags.session_ttl_s;
-  DeviceCredentials credentials(env, cred_options);
+  auto* pg = dynamic_cast<store::PgStore*>(store->get());
+  DeviceCredentials credentials(
+      env, cred_options, pg ? std::make_unique<cluster::PgCredentialStore>(*pg) : nullptr);
   if (Status st = credentials.Load(); !st.ok()) return fail(st);
-
-  auto store = store::OpenServerStore(flags.store, flags.data);
-  if (!store.ok()) return fail(store.status());
+  credentials.StartFollower(flags.change_poll_ms * 1000, [&log](const Status& st) {
+    log.Write(LogLevel::kWarn, "cluster", {{"message", "credential follower: " + st.ToString()}});
+  });
   // The dashboard's long-poll (docs/dashboard.md "Live updates"): the service's audit hook and
   // the history sampler advance it. It answers no request before the HTTP server starts, by when
   // `principals` is set.
@@ -384,6 +391,7 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
     history.Stop();
     controller.Stop();
     membership->Stop();
+    credentials.StopFollower();
     inventory.StopFlusher();
     return fail(server.status());
   }
@@ -406,6 +414,7 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   history.Stop();
   controller.Stop();
   membership->Stop();
+  credentials.StopFollower();
   inventory.StopFlusher();  // flushes the last dirty records
   err << "ringfence server: stopped\n";
   return kExitOk;

@@ -215,6 +215,19 @@ HttpResponse AgentApi::Checkin(const HttpRequest& req) {
                  "forbidden_device");
   }
   auto accepted = inventory_.Checkin(ci, now);
+  if (!accepted.ok() && accepted.status().code() == StatusCode::kNotFound && ci.attrs &&
+      ci.capabilities) {
+    // The device holds a valid session (its credential is active) but has no record here: it
+    // enrolled through another server of a cluster, or this server lost its record in a crash.
+    // Its check-in carries its whole profile, so the record is made from it (docs/deploy.md
+    // "Device state across servers"); a check-in without a profile still gets 404 (enroll again).
+    EnrollRequest profile;
+    profile.device_id = ci.device_id;
+    profile.attrs = *ci.attrs;
+    profile.capabilities = *ci.capabilities;
+    inventory_.Enroll(profile, now);
+    accepted = inventory_.Checkin(ci, now);
+  }
   if (!accepted.ok()) {
     return Error(accepted.status(), accepted.status().code() == StatusCode::kNotFound
                                         ? "unknown_device"

@@ -199,6 +199,36 @@ TEST_F(AgentApiAuthTest, RevokedDeviceIsRefusedUntilResetAndReEnrolled) {
   EXPECT_EQ(Checkin(a).status, 200);
 }
 
+// A device whose credential this server holds but that never enrolled here (it enrolled through
+// another server of a cluster, docs/deploy.md "Device state across servers"): a check-in that
+// carries its profile makes its inventory record; one without a profile is told to enroll.
+TEST_F(AgentApiAuthTest, CheckinWithProfileOfADeviceEnrolledElsewhereMakesItsRecord) {
+  Device a("dev-a");
+  auto reg = credentials_.Register(a.id, a.key.public_key(), NowS());  // as another server did
+  ASSERT_TRUE(reg.ok());
+  a.session = credentials_.IssueSession(a.id, reg->epoch, NowS());
+  HttpResponse bare = Checkin(a);
+  EXPECT_EQ(bare.status, 404) << bare.body;
+  EXPECT_EQ(Code(bare), "unknown_device");
+  EXPECT_EQ(inventory_.DeviceCount(), 0);
+  auto with_profile = [&] {
+    return Call("POST", "/v1/agent/checkin", a.session,
+                R"({"device_id":"dev-a","seq":)" + std::to_string(++a.seq) +
+                    R"(,"attrs":{"os":"linux"},"capabilities":{},"health":{"crashes":0}})");
+  };
+  HttpResponse r = with_profile();
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(inventory_.DeviceCount(), 1);
+  EXPECT_EQ(inventory_.Inventory().strata.size(), 1u);
+  EXPECT_EQ(inventory_.Inventory().strata[0].attrs.at("os"), "linux");
+  // The record is the device's from now on: its seq is checked as for an enrolled one.
+  a.seq -= 1;
+  r = with_profile();
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_EQ(Code(r), "stale_checkin");
+  EXPECT_EQ(inventory_.DeviceCount(), 1);
+}
+
 TEST_F(AgentApiAuthTest, EnrollmentsAddingCredentialsAreRateLimited) {
   api_ = std::make_unique<AgentApi>(inventory_, credentials_, controller_, dir_, clock_, metrics_,
                                     kFleetToken, "{}", Options(/*burst=*/3));

@@ -2,20 +2,21 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
 
 #include "protocol/identifiers.h"
 #include "server/checkin.h"  // IsValidId
+#include "server/credential_journal.h"
 
 namespace rf::server {
 namespace {
 
-constexpr std::string_view kJournalMagic = "ringfence-credentials v1";
 constexpr std::string_view kTokenPrefix = "rfs1~";
-constexpr size_t kMaxJournalBytes = size_t{1} << 30;
 
 bool ParseInt(std::string_view s, int64_t* out) {
   auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
@@ -25,42 +26,6 @@ bool ParseInt(std::string_view s, int64_t* out) {
 void AppendInt(std::string* out, int64_t v) {
   char buf[24];
   out->append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
-}
-
-// Splits `line` at single spaces into exactly `n` fields.
-bool SplitFields(std::string_view line, std::string_view* f, int n) {
-  for (int i = 0; i < n; ++i) {
-    const size_t sp = i + 1 < n ? line.find(' ') : line.size();
-    if (sp == std::string_view::npos || sp == 0) return false;
-    f[i] = line.substr(0, sp);
-    line.remove_prefix(i + 1 < n ? sp + 1 : sp);
-  }
-  return true;
-}
-
-std::string KeyLine(std::string_view id, const CredentialInfo& c, int64_t now_s) {
-  std::string line = "K ";
-  line.append(id);
-  line += ' ';
-  line += crypto::ToHex(std::string_view(reinterpret_cast<const char*>(c.key.bytes.data()), 32));
-  line += ' ';
-  AppendInt(&line, c.epoch);
-  line += ' ';
-  AppendInt(&line, now_s);
-  line += '\n';
-  return line;
-}
-
-std::string StateLine(char kind, std::string_view id, std::string_view actor, int64_t now_s) {
-  std::string line(1, kind);
-  line += ' ';
-  line.append(id);
-  line += ' ';
-  AppendInt(&line, now_s);
-  line += ' ';
-  line.append(actor);
-  line += '\n';
-  return line;
 }
 
 }  // namespace
@@ -74,11 +39,18 @@ std::string_view CredentialStateName(CredentialState s) {
   return "?";
 }
 
-DeviceCredentials::DeviceCredentials(Env env, DeviceCredentialsOptions options)
-    : env_(env), options_(std::move(options)), shards_(new Shard[kShards]) {
+DeviceCredentials::DeviceCredentials(Env env, DeviceCredentialsOptions options,
+                                     std::unique_ptr<CredentialStore> store)
+    : env_(env),
+      options_(std::move(options)),
+      store_(store ? std::move(store)
+                   : std::make_unique<CredentialJournal>(env.fs, options_.journal_path)),
+      shards_(new Shard[kShards]) {
   if (sodium_init() < 0) std::abort();
   randombytes_buf(secret_.data(), secret_.size());
 }
+
+DeviceCredentials::~DeviceCredentials() { StopFollower(); }
 
 DeviceCredentials::Shard& DeviceCredentials::ShardFor(std::string_view id) const {
   return shards_[std::hash<std::string_view>{}(id) % kShards];
@@ -109,89 +81,51 @@ Status DeviceCredentials::Load() {
     }
     std::memcpy(secret_.data(), raw->data(), secret_.size());
   }
-  if (options_.journal_path.empty() || !env_.fs->Exists(options_.journal_path)) return Status::Ok();
-  RF_ASSIGN_OR_RETURN(std::string text, env_.fs->ReadFile(options_.journal_path, kMaxJournalBytes));
-  size_t lines = 0, valid = 0;
-  RF_RETURN_IF_ERROR(Replay(text, &lines, &valid));
-  const size_t devices = size();
-  if (valid != text.size() || lines > 2 * devices + 1024) {
-    // A torn tail (never acknowledged) or mostly superseded lines: rewrite the live state.
-    std::string out(kJournalMagic);
-    out += '\n';
-    std::string states;
-    for (int i = 0; i < kShards; ++i) {
-      std::lock_guard l(shards_[i].mu);
-      for (const auto& [id, c] : shards_[i].devices) {
-        out += KeyLine(id, c, 0);
-        if (c.state != CredentialState::kActive) {
-          states += StateLine(c.state == CredentialState::kRevoked ? 'V' : 'X', id, "compaction", 0);
-        }
-      }
-    }
-    out += states;
-    RF_RETURN_IF_ERROR(env_.fs->WriteFileAtomic(options_.journal_path, out, 0600));
-  }
-  return Status::Ok();
+  return store_->Load([this](std::string_view id, const CredentialInfo& c) { Apply(id, c); });
 }
 
-Status DeviceCredentials::Replay(std::string_view text, size_t* lines, size_t* valid_bytes) {
-  size_t pos = 0;
-  while (pos < text.size()) {
-    const size_t eol = text.find('\n', pos);
-    if (eol == std::string_view::npos) break;  // a torn last append: never acknowledged
-    const std::string_view line = text.substr(pos, eol - pos);
-    ++*lines;
-    auto corrupt = [&](std::string_view why) {
-      return Status::DataLoss(options_.journal_path + ":" + std::to_string(*lines) + ": " +
-                              std::string(why));
-    };
-    if (*lines == 1) {
-      if (line != kJournalMagic) return corrupt("not a credentials journal");
-    } else if (line.starts_with("K ")) {
-      std::string_view f[4];
-      int64_t epoch, t;
-      if (!SplitFields(line.substr(2), f, 4) || !IsValidId(f[0]) || f[1].size() != 64 ||
-          !ParseInt(f[2], &epoch) || epoch < 1 || epoch > UINT32_MAX || !ParseInt(f[3], &t)) {
-        return corrupt("malformed key line");
-      }
-      auto raw = crypto::FromHex(f[1]);
-      if (!raw.ok() || raw->size() != 32) return corrupt("malformed public key");
-      CredentialInfo c;
-      std::memcpy(c.key.bytes.data(), raw->data(), 32);
-      c.epoch = static_cast<uint32_t>(epoch);
-      Shard& sh = ShardFor(f[0]);
-      std::lock_guard l(sh.mu);
-      sh.devices[std::string(f[0])] = c;
-    } else if (line.starts_with("V ") || line.starts_with("X ")) {
-      std::string_view f[3];
-      int64_t t;
-      if (!SplitFields(line.substr(2), f, 3) || !IsValidId(f[0]) || !ParseInt(f[1], &t) ||
-          !protocol::IsValidPrincipalName(f[2])) {
-        return corrupt("malformed state line");
-      }
-      Shard& sh = ShardFor(f[0]);
-      std::lock_guard l(sh.mu);
-      auto it = sh.devices.find(std::string(f[0]));
-      if (it == sh.devices.end()) return corrupt("state change of a device without a key");
-      it->second.state = line[0] == 'V' ? CredentialState::kRevoked : CredentialState::kReset;
-    } else {
-      return corrupt("unknown line kind");
-    }
-    pos = eol + 1;
-  }
-  *valid_bytes = pos;  // 0 when even the header is torn (the journal was being created)
-  return Status::Ok();
+void DeviceCredentials::Apply(std::string_view device_id, const CredentialInfo& c) {
+  Shard& sh = ShardFor(device_id);
+  std::lock_guard l(sh.mu);
+  auto [it, added] = sh.devices.try_emplace(std::string(device_id), c);
+  if (!added && it->second.version <= c.version) it->second = c;
 }
 
-Status DeviceCredentials::Journal(const std::string& line) {
-  if (options_.journal_path.empty()) return Status::Ok();
-  // REQUIRES: journal_mu_ held.
-  if (!env_.fs->Exists(options_.journal_path)) {
-    RF_RETURN_IF_ERROR(
-        env_.fs->AppendDurable(options_.journal_path, std::string(kJournalMagic) + "\n" + line, 0600));
-    return Status::Ok();
+Status DeviceCredentials::Refresh(int wait_ms) {
+  return store_->Follow(wait_ms,
+                        [this](std::string_view id, const CredentialInfo& c) { Apply(id, c); });
+}
+
+void DeviceCredentials::StartFollower(int64_t poll_micros,
+                                      std::function<void(const Status&)> on_error) {
+  if (!store_->shared() || follower_.joinable()) return;
+  {
+    std::lock_guard l(follow_mu_);
+    follow_stop_ = false;
   }
-  return env_.fs->AppendDurable(options_.journal_path, line, 0600);
+  const int wait_ms = static_cast<int>(std::max<int64_t>(1, poll_micros / 1000));
+  follower_ = std::thread([this, wait_ms, on_error = std::move(on_error)] {
+    std::unique_lock l(follow_mu_);
+    while (!follow_stop_) {
+      l.unlock();
+      Status st = Refresh(wait_ms);
+      l.lock();
+      if (!st.ok()) {
+        if (on_error) on_error(st);
+        // A broken connection answers at once: wait before the next try.
+        follow_cv_.wait_for(l, std::chrono::milliseconds(wait_ms), [this] { return follow_stop_; });
+      }
+    }
+  });
+}
+
+void DeviceCredentials::StopFollower() {
+  {
+    std::lock_guard l(follow_mu_);
+    follow_stop_ = true;
+  }
+  follow_cv_.notify_all();
+  if (follower_.joinable()) follower_.join();
 }
 
 Result<CredentialInfo> DeviceCredentials::Get(std::string_view device_id) const {
@@ -211,9 +145,21 @@ bool DeviceCredentials::WouldAddCredential(std::string_view device_id,
   return c->state == CredentialState::kReset && c->key.bytes != key.bytes;
 }
 
+Result<std::optional<CredentialInfo>> DeviceCredentials::Change(
+    std::string_view device_id, std::string_view actor, int64_t now_s,
+    const CredentialStore::Decide& decide) {
+  std::lock_guard ml(mutate_mu_);
+  std::optional<CredentialInfo> cached;
+  if (auto c = Get(device_id); c.ok()) cached = *c;
+  RF_ASSIGN_OR_RETURN(std::optional<CredentialInfo> now,
+                      store_->Change(device_id, cached, actor, now_s, decide));
+  if (now) Apply(device_id, *now);
+  return now;
+}
+
 Result<CredentialInfo> DeviceCredentials::Register(std::string_view device_id,
                                                    const crypto::PublicKey& key, int64_t now_s) {
-  auto decide = [&](const CredentialInfo& c) -> Status {
+  auto decide_on = [&](const CredentialInfo& c) -> Status {
     if (c.state == CredentialState::kRevoked) {
       return Status::PermissionDenied("device '" + std::string(device_id) +
                                       "' is revoked: an operator must reset it (ringfence fleet "
@@ -227,50 +173,60 @@ Result<CredentialInfo> DeviceCredentials::Register(std::string_view device_id,
     }
     return Status::Ok();
   };
-  // Fast path: re-enrollment with the registered key (no journal write, no journal lock).
+  // Fast path: re-enrollment with the registered key (nothing written, no store round trip).
   if (auto c = Get(device_id); c.ok()) {
-    RF_RETURN_IF_ERROR(decide(*c));
+    RF_RETURN_IF_ERROR(decide_on(*c));
     if (c->state == CredentialState::kActive) return *c;
   }
-  // Every mutation holds journal_mu_, so the state cannot change between the check and the apply.
-  std::lock_guard jl(journal_mu_);
-  CredentialInfo next;
-  next.key = key;
-  next.epoch = 1;
-  if (auto c = Get(device_id); c.ok()) {
-    RF_RETURN_IF_ERROR(decide(*c));
-    if (c->state == CredentialState::kActive) return *c;
-    next.epoch = c->epoch + 1;  // after a reset, any key (the same one too) starts a new epoch
-  }
-  RF_RETURN_IF_ERROR(Journal(KeyLine(device_id, next, now_s)));
-  Shard& sh = ShardFor(device_id);
-  std::lock_guard l(sh.mu);
-  sh.devices[std::string(device_id)] = next;
-  return next;
+  // Decided again by the store, atomically with the write (another server may have changed it).
+  RF_ASSIGN_OR_RETURN(
+      std::optional<CredentialInfo> now,
+      Change(device_id, "enrollment", now_s,
+             [&](const std::optional<CredentialInfo>& cur)
+                 -> Result<std::optional<CredentialInfo>> {
+               CredentialInfo next;
+               next.key = key;
+               next.epoch = 1;
+               if (cur) {
+                 RF_RETURN_IF_ERROR(decide_on(*cur));
+                 if (cur->state == CredentialState::kActive) {
+                   return std::optional<CredentialInfo>();  // the same key: nothing to write
+                 }
+                 next.epoch = cur->epoch + 1;  // after a reset, any key (the same too): new epoch
+               }
+               return std::optional<CredentialInfo>(next);
+             }));
+  if (!now) return Status::Internal("credential store kept no credential for an enrollment");
+  return *now;
 }
 
-Status DeviceCredentials::ChangeState(std::string_view device_id, CredentialState to, char kind,
+Status DeviceCredentials::ChangeState(std::string_view device_id, CredentialState to,
                                       std::string_view actor, int64_t now_s) {
   // The actor is the authenticated principal: the one principal-name rule (protocol/identifiers.h).
   RF_RETURN_IF_ERROR(protocol::CheckPrincipalName(actor));
-  std::lock_guard jl(journal_mu_);
-  RF_ASSIGN_OR_RETURN(CredentialInfo c, Get(device_id));
-  if (c.state == to) return Status::Ok();
-  RF_RETURN_IF_ERROR(Journal(StateLine(kind, device_id, actor, now_s)));
-  Shard& sh = ShardFor(device_id);
-  std::lock_guard l(sh.mu);
-  sh.devices[std::string(device_id)].state = to;
-  return Status::Ok();
+  return Change(device_id, actor, now_s,
+                [&](const std::optional<CredentialInfo>& cur)
+                    -> Result<std::optional<CredentialInfo>> {
+                  if (!cur) {
+                    return Status::NotFound("device '" + std::string(device_id) +
+                                            "' has no credential");
+                  }
+                  if (cur->state == to) return std::optional<CredentialInfo>();
+                  CredentialInfo next = *cur;
+                  next.state = to;
+                  return std::optional<CredentialInfo>(next);
+                })
+      .status();
 }
 
 Status DeviceCredentials::Revoke(std::string_view device_id, std::string_view actor,
                                  int64_t now_s) {
-  return ChangeState(device_id, CredentialState::kRevoked, 'V', actor, now_s);
+  return ChangeState(device_id, CredentialState::kRevoked, actor, now_s);
 }
 
 Status DeviceCredentials::Reset(std::string_view device_id, std::string_view actor,
                                 int64_t now_s) {
-  return ChangeState(device_id, CredentialState::kReset, 'X', actor, now_s);
+  return ChangeState(device_id, CredentialState::kReset, actor, now_s);
 }
 
 std::string DeviceCredentials::Mac(std::string_view signed_part) const {

@@ -16,23 +16,31 @@
 // EXPIRES_S") in hex; it is valid while unexpired, its MAC verifies (constant time), and the
 // device is active with that epoch (so revoke and reset take effect at once).
 //
-// Durability: every change (a new key, revoke, reset) is appended to the journal with
-// Filesystem::AppendDurable (fdatasync) before the call returns; an idempotent re-registration of
-// the same key writes nothing. Load() replays the journal, repairs a torn last line (a write that
-// was never acknowledged) and compacts the journal when it holds far more lines than devices. The
-// server secret (32 bytes from libsodium, hex, 0600) is created on first Load().
+// Durability and sharing: the credentials live in a CredentialStore (credential_store.h); this
+// class keeps all of them in memory and decides. Every change (a new key, revoke, reset) is made
+// durable by the store before the call returns (the journal: fdatasync'ed append; PostgreSQL: a
+// committed transaction); an idempotent re-registration of the same key writes nothing. With a
+// shared store (several servers on PostgreSQL) the follower (StartFollower) brings in what the
+// other servers change, within a notification round trip or the poll interval, so a device
+// enrolled through one server is accepted by every other and a revoke through any holds on all
+// (docs/deploy.md "Device credentials"). The server secret (32 bytes from libsodium, hex, 0600)
+// is created on first Load() and is never in the store: replicas share it by copying it.
 //
-// Memory: one hash-map entry per device (~120 B with the id). Thread-safe: kShards shards, each
-// with its own mutex; the journal append holds only the journal's mutex.
+// Memory: one hash-map entry per device (~130 B with the id). Thread-safe: kShards shards, each
+// with its own mutex; changes go to the store one at a time (mutate_mu_).
 #ifndef RINGFENCE_SERVER_DEVICE_CREDENTIALS_H_
 #define RINGFENCE_SERVER_DEVICE_CREDENTIALS_H_
 
 #include <array>
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -40,20 +48,12 @@
 #include "crypto/crypto.h"
 #include "crypto/device_auth.h"
 #include "platform/env.h"
+#include "server/credential_store.h"
 
 namespace rf::server {
 
 using crypto::EnrollProofMessage;
 using crypto::SessionRequestMessage;
-
-enum class CredentialState : uint8_t { kActive, kRevoked, kReset };
-std::string_view CredentialStateName(CredentialState s);
-
-struct CredentialInfo {
-  crypto::PublicKey key;
-  uint32_t epoch = 0;  // 1 for the first key, +1 for every new key after a reset
-  CredentialState state = CredentialState::kActive;
-};
 
 // What a valid session token names.
 struct SessionClaims {
@@ -63,7 +63,8 @@ struct SessionClaims {
 };
 
 struct DeviceCredentialsOptions {
-  std::string journal_path;        // append-only journal; empty = in memory only (tests)
+  // The journal (credential_journal.h) when no CredentialStore is given; empty = in memory only.
+  std::string journal_path;
   std::string secret_path;         // the session-token HMAC secret; empty = a fresh one per process
   int64_t session_ttl_s = 3600;    // lifetime of an issued session token
   // Enrollment proofs and session requests carry the device's clock: at most this far from ours.
@@ -74,14 +75,26 @@ class DeviceCredentials {
  public:
   static constexpr int kShards = 64;
 
-  // `env.fs` holds the journal and the secret; the clock is not read (callers pass times).
-  DeviceCredentials(Env env, DeviceCredentialsOptions options);
+  // `env.fs` holds the secret (and the journal); the clock is not read (callers pass times).
+  // `store`: where credentials live; null = a CredentialJournal at options.journal_path.
+  DeviceCredentials(Env env, DeviceCredentialsOptions options,
+                    std::unique_ptr<CredentialStore> store = nullptr);
+  ~DeviceCredentials();  // StopFollower()
   DeviceCredentials(const DeviceCredentials&) = delete;
   DeviceCredentials& operator=(const DeviceCredentials&) = delete;
 
-  // Reads or creates the secret, replays the journal. Call once, before anything else. DataLoss
+  // Reads or creates the secret, loads the store. Call once, before anything else. DataLoss
   // names a corrupt journal line or secret file.
   [[nodiscard]] Status Load();
+
+  // A shared store: waits up to `wait_ms` for another server's change, then applies every change
+  // committed since the last look to the in-memory view (the follower's step; tests call it).
+  Status Refresh(int wait_ms);
+  // Runs Refresh in a thread, each wait at most `poll_micros` (a lost notification is made up
+  // for within it), `on_error` called with each failure (then the loop waits poll_micros and
+  // retries). No-op unless the store is shared. StopFollower is idempotent.
+  void StartFollower(int64_t poll_micros, std::function<void(const Status&)> on_error = {});
+  void StopFollower();
 
   // The device's credential, or NotFound.
   Result<CredentialInfo> Get(std::string_view device_id) const;
@@ -100,7 +113,7 @@ class DeviceCredentials {
                                   int64_t now_s);
   // Operator verbs; NotFound for an unknown device. Revoke: active or reset -> revoked. Reset:
   // -> reset (the next enrollment may register any key). Both invalidate the device's sessions.
-  // `actor` is recorded in the journal.
+  // `actor` is recorded in the store.
   Status Revoke(std::string_view device_id, std::string_view actor, int64_t now_s);
   Status Reset(std::string_view device_id, std::string_view actor, int64_t now_s);
 
@@ -127,17 +140,25 @@ class DeviceCredentials {
   };
   Shard& ShardFor(std::string_view id) const;
   std::string Mac(std::string_view signed_part) const;
-  // Appends one journal line durably (no-op without a journal).
-  Status Journal(const std::string& line);
-  Status ChangeState(std::string_view device_id, CredentialState to, char kind,
-                     std::string_view actor, int64_t now_s);
-  Status Replay(std::string_view text, size_t* lines, size_t* valid_bytes);
+  // Puts `c` in the view unless the view holds a newer version of the device.
+  void Apply(std::string_view device_id, const CredentialInfo& c);
+  // store_->Change under mutate_mu_, the result applied to the view.
+  Result<std::optional<CredentialInfo>> Change(std::string_view device_id, std::string_view actor,
+                                               int64_t now_s, const CredentialStore::Decide& decide);
+  Status ChangeState(std::string_view device_id, CredentialState to, std::string_view actor,
+                     int64_t now_s);
 
   Env env_;
   DeviceCredentialsOptions options_;
+  std::unique_ptr<CredentialStore> store_;
   std::array<uint8_t, 32> secret_{};
   std::unique_ptr<Shard[]> shards_;
-  std::mutex journal_mu_;  // one append at a time (lines never interleave)
+  std::mutex mutate_mu_;  // one change at a time (the journal decides on the view)
+
+  std::mutex follow_mu_;
+  std::condition_variable follow_cv_;
+  bool follow_stop_ = false;  // GUARDED_BY(follow_mu_)
+  std::thread follower_;
 };
 
 }  // namespace rf::server

@@ -68,10 +68,24 @@ INSERT INTO controller_lease VALUES (1, '', 0, 0);
 CREATE TABLE change_seq(id INTEGER PRIMARY KEY CHECK(id = 1), seq BIGINT NOT NULL);
 INSERT INTO change_seq VALUES (1, 0);
 )sql"},
+    {3, "device credentials shared by the servers", R"sql(
+CREATE TABLE device_credentials(
+  device_id TEXT PRIMARY KEY, public_key TEXT NOT NULL, epoch BIGINT NOT NULL,
+  state TEXT NOT NULL CHECK(state IN ('active', 'revoked', 'reset')), seq BIGINT NOT NULL,
+  changed_by TEXT NOT NULL, changed_s BIGINT NOT NULL);
+CREATE INDEX device_credentials_seq ON device_credentials(seq);
+CREATE TABLE device_credential_changes(
+  seq BIGINT PRIMARY KEY, device_id TEXT NOT NULL, public_key TEXT NOT NULL,
+  epoch BIGINT NOT NULL, state TEXT NOT NULL, changed_by TEXT NOT NULL, changed_s BIGINT NOT NULL);
+CREATE TABLE credential_seq(id INTEGER PRIMARY KEY CHECK(id = 1), seq BIGINT NOT NULL);
+INSERT INTO credential_seq VALUES (1, 0);
+)sql"},
 };
 
 // The channel every committed batch notifies (payload: its change sequence number).
 constexpr char kChangeChannel[] = "ringfence_change";
+// The channel every committed credential change notifies (payload: its credential sequence).
+constexpr char kCredentialChannel[] = "ringfence_credentials";
 
 // pg_advisory_xact_lock key held while migrating ("rf_mig").
 constexpr int64_t kMigrationLockKey = 0x72665f6d6967;
@@ -148,6 +162,28 @@ constexpr char kAcquireLease[] =
 constexpr char kReadLease[] = "SELECT holder, epoch, expires_us FROM controller_lease WHERE id = 1";
 constexpr char kReleaseLease[] =
     "UPDATE controller_lease SET expires_us = 0 WHERE id = 1 AND holder = $1 AND epoch = $2";
+// Device credentials (migration 3).
+constexpr char kBumpCredentialSeq[] =
+    "UPDATE credential_seq SET seq = seq + 1 WHERE id = 1 RETURNING seq";
+constexpr char kReadCredential[] =
+    "SELECT device_id, public_key, epoch, state, seq FROM device_credentials WHERE device_id = $1";
+constexpr char kPutCredential[] =
+    "INSERT INTO device_credentials(device_id, public_key, epoch, state, seq, changed_by,"
+    " changed_s) VALUES($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (device_id) DO UPDATE SET"
+    " public_key = EXCLUDED.public_key, epoch = EXCLUDED.epoch, state = EXCLUDED.state,"
+    " seq = EXCLUDED.seq, changed_by = EXCLUDED.changed_by, changed_s = EXCLUDED.changed_s";
+constexpr char kLogCredential[] =
+    "INSERT INTO device_credential_changes(seq, device_id, public_key, epoch, state, changed_by,"
+    " changed_s) VALUES($1, $2, $3, $4, $5, $6, $7)";
+constexpr char kCredentialsPage[] =
+    "SELECT device_id, public_key, epoch, state, seq FROM device_credentials"
+    " WHERE device_id > $1 ORDER BY device_id LIMIT $2";
+constexpr char kCredentialsSince[] =
+    "SELECT device_id, public_key, epoch, state, seq FROM device_credentials"
+    " WHERE seq > $1 ORDER BY seq LIMIT $2";
+constexpr char kReadCredentialSeq[] = "SELECT seq FROM credential_seq WHERE id = 1";
+constexpr int64_t kCredentialPageRows = 50'000;
+
 constexpr char kReadAudit[] =
     "SELECT seq, time_us, actor, action, subject, details, prev_hash, hash FROM audit"
     " WHERE seq > $1 ORDER BY seq LIMIT $2";
@@ -230,6 +266,20 @@ Result<int64_t> ColInt(const PGresult* r, int row, int col) {
 
 bool ColNull(const PGresult* r, int row, int col) { return PQgetisnull(r, row, col) != 0; }
 bool ColBool(const PGresult* r, int row, int col) { return PQgetvalue(r, row, col)[0] == 't'; }
+
+// Rows of kReadCredential / kCredentialsPage / kCredentialsSince.
+Status CredentialRows(const PGresult* r, std::vector<DeviceCredentialRow>* out) {
+  for (int i = 0; i < PQntuples(r); ++i) {
+    DeviceCredentialRow row;
+    row.device_id = Col(r, i, 0);
+    row.public_key_hex = Col(r, i, 1);
+    RF_ASSIGN_OR_RETURN(row.epoch, ColInt(r, i, 2));
+    row.state = Col(r, i, 3);
+    RF_ASSIGN_OR_RETURN(row.seq, ColInt(r, i, 4));
+    out->push_back(std::move(row));
+  }
+  return Status::Ok();
+}
 
 }  // namespace
 
@@ -788,18 +838,128 @@ bool PgStore::OwnChanges(int64_t after, int64_t through) {
   return true;
 }
 
-Result<bool> PgStore::WaitForChange(int timeout_ms) {
-  std::lock_guard<std::mutex> l(listen_mu_);
-  if (!listen_ || listen_->lost()) {
-    if (!listen_) {
-      RF_ASSIGN_OR_RETURN(listen_, Conn::Connect(conninfo_, options_.lock_timeout_ms));
+Result<bool> PgStore::WaitOn(std::mutex& mu, std::unique_ptr<Conn>& conn, const char* channel,
+                             int timeout_ms) {
+  std::lock_guard<std::mutex> l(mu);
+  if (!conn || conn->lost()) {
+    if (!conn) {
+      RF_ASSIGN_OR_RETURN(conn, Conn::Connect(conninfo_, options_.lock_timeout_ms));
     } else {
-      RF_RETURN_IF_ERROR(listen_->Reset());
+      RF_RETURN_IF_ERROR(conn->Reset());
     }
-    RF_RETURN_IF_ERROR(listen_->Exec((std::string("LISTEN ") + kChangeChannel).c_str()));
+    RF_RETURN_IF_ERROR(conn->Exec((std::string("LISTEN ") + channel).c_str()));
     return true;  // changes while not listening are unknown: report one
   }
-  return listen_->WaitForNotification(timeout_ms);
+  return conn->WaitForNotification(timeout_ms);
+}
+
+Result<bool> PgStore::WaitForChange(int timeout_ms) {
+  return WaitOn(listen_mu_, listen_, kChangeChannel, timeout_ms);
+}
+
+Result<bool> PgStore::WaitForCredentialChange(int timeout_ms) {
+  return WaitOn(cred_listen_mu_, cred_listen_, kCredentialChannel, timeout_ms);
+}
+
+Status PgStore::LoadDeviceCredentials(const std::function<void(const DeviceCredentialRow&)>& row,
+                                      int64_t* seq) {
+  return Read([&](Conn& c) -> Result<bool> {
+           Snapshot snap(c);  // the rows and the sequence they reflect, from one snapshot
+           RF_RETURN_IF_ERROR(snap.Begin());
+           RF_ASSIGN_OR_RETURN(PgResult s, c.Run(kReadCredentialSeq));
+           if (PQntuples(s.get()) != 1) {
+             return Status::DataLoss("postgresql: credential_seq row missing");
+           }
+           RF_ASSIGN_OR_RETURN(*seq, ColInt(s.get(), 0, 0));
+           std::string after;
+           for (;;) {
+             RF_ASSIGN_OR_RETURN(PgResult r, c.Run(kCredentialsPage, Params().Text(after).Int(
+                                                                        kCredentialPageRows)));
+             std::vector<DeviceCredentialRow> page;
+             RF_RETURN_IF_ERROR(CredentialRows(r.get(), &page));
+             for (const DeviceCredentialRow& x : page) row(x);
+             if (static_cast<int64_t>(page.size()) < kCredentialPageRows) break;
+             after = page.back().device_id;
+           }
+           return true;
+         })
+      .status();
+}
+
+Result<std::vector<DeviceCredentialRow>> PgStore::DeviceCredentialsSince(int64_t after_seq,
+                                                                         size_t limit) {
+  return Read([&](Conn& c) -> Result<std::vector<DeviceCredentialRow>> {
+    RF_ASSIGN_OR_RETURN(PgResult r, c.Run(kCredentialsSince, Params().Int(after_seq).Int(
+                                                                 static_cast<int64_t>(limit))));
+    std::vector<DeviceCredentialRow> out;
+    RF_RETURN_IF_ERROR(CredentialRows(r.get(), &out));
+    return out;
+  });
+}
+
+namespace {
+
+// The body of ChangeDeviceCredential inside its open transaction.
+Result<std::optional<DeviceCredentialRow>> ChangeCredentialInTransaction(
+    Conn& c, std::string_view device_id, std::string_view actor, int64_t now_s,
+    const DeviceCredentialDecide& decide, bool* changed) {
+  // First: the sequence row. Every credential change takes it, so they commit one at a time, in
+  // sequence order, and the device's row read below cannot change before this one commits.
+  RF_ASSIGN_OR_RETURN(PgResult s, c.Run(kBumpCredentialSeq));
+  if (PQntuples(s.get()) != 1) return Status::DataLoss("postgresql: credential_seq row missing");
+  RF_ASSIGN_OR_RETURN(int64_t seq, ColInt(s.get(), 0, 0));
+  RF_ASSIGN_OR_RETURN(PgResult r, c.Run(kReadCredential, Params().Text(device_id)));
+  std::vector<DeviceCredentialRow> rows;
+  RF_RETURN_IF_ERROR(CredentialRows(r.get(), &rows));
+  std::optional<DeviceCredentialRow> current;
+  if (!rows.empty()) current = std::move(rows.front());
+  RF_ASSIGN_OR_RETURN(std::optional<DeviceCredentialRow> next, decide(current));
+  if (!next) return current;  // nothing to write: the caller rolls back (the number is unused)
+  next->device_id = std::string(device_id);
+  next->seq = seq;
+  RF_RETURN_IF_ERROR(c.Run(kPutCredential, Params().Text(device_id).Text(next->public_key_hex)
+                                               .Int(next->epoch).Text(next->state).Int(seq)
+                                               .Text(actor).Int(now_s))
+                         .status());
+  // The history (who revoked or reset what, when), as the journal keeps it on SQLite.
+  RF_RETURN_IF_ERROR(c.Run(kLogCredential, Params().Int(seq).Text(device_id)
+                                               .Text(next->public_key_hex).Int(next->epoch)
+                                               .Text(next->state).Text(actor).Int(now_s))
+                         .status());
+  RF_RETURN_IF_ERROR(
+      c.Run(kNotifyChange, Params().Text(kCredentialChannel).Text(std::to_string(seq))).status());
+  *changed = true;
+  return next;
+}
+
+}  // namespace
+
+Result<std::optional<DeviceCredentialRow>> PgStore::ChangeDeviceCredential(
+    std::string_view device_id, std::string_view actor, int64_t now_s,
+    const DeviceCredentialDecide& decide) {
+  std::lock_guard<std::mutex> l(cred_mu_);
+  if (!cred_) {
+    RF_ASSIGN_OR_RETURN(cred_, Conn::Connect(conninfo_, options_.lock_timeout_ms));
+  }
+  auto attempt = [&]() -> Result<std::optional<DeviceCredentialRow>> {
+    if (cred_->lost()) RF_RETURN_IF_ERROR(cred_->Reset());
+    RF_RETURN_IF_ERROR(cred_->Exec("BEGIN ISOLATION LEVEL READ COMMITTED"));
+    bool changed = false;
+    auto result = ChangeCredentialInTransaction(*cred_, device_id, actor, now_s, decide, &changed);
+    Status st = result.status();
+    if (st.ok() && changed) st = cred_->Commit();
+    if (!st.ok() || !changed) {
+      if (!cred_->lost()) (void)cred_->Exec("ROLLBACK");
+      if (!st.ok()) return st;
+    }
+    return result;
+  };
+  auto result = attempt();
+  // A connection lost on the way (the database restarted, failed over): whether a COMMIT in
+  // flight took effect is unknown, so the change runs once more on a new connection; its decision
+  // is made again from the row as it then is (idempotent for every DeviceCredentials verb).
+  if (!result.ok() && cred_->lost()) result = attempt();
+  return result;
 }
 
 Result<StoreContents> PgStore::Load() {

@@ -42,9 +42,11 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "store/store.h"
 
@@ -61,6 +63,20 @@ struct LeaseGrant {
   int64_t epoch = 0;       // the holder's fencing epoch
   int64_t expires_us = 0;  // unix micros, by the holder's clock
 };
+
+// A device credential as the device_credentials table holds it (docs/deploy.md "Device
+// credentials"; the server's view of it: server/credential_store.h).
+struct DeviceCredentialRow {
+  std::string device_id;
+  std::string public_key_hex;  // the Ed25519 public key, 64 lowercase hex digits
+  int64_t epoch = 0;
+  std::string state;  // "active", "revoked" or "reset"
+  int64_t seq = 0;    // the credential sequence number of its last change
+};
+// Given the device's current row (nullopt: none), the row to store (device_id and seq are set by
+// the store), nullopt for "no change", or an error (the transaction is rolled back).
+using DeviceCredentialDecide = std::function<Result<std::optional<DeviceCredentialRow>>(
+    const std::optional<DeviceCredentialRow>&)>;
 
 struct PgStoreOptions {
   // How long a write waits for a row lock held by another transaction (another replica holding
@@ -119,6 +135,29 @@ class PgStore final : public Store {
   // connection is only noticed on use).
   Result<bool> WaitForChange(int timeout_ms);
 
+  // ----- device credentials shared by the servers (docs/deploy.md "Device credentials") -----
+
+  // Every device credential, from one snapshot, passed to `row` (in pages: a fleet's millions of
+  // rows are never in memory at once); *seq: the credential sequence that snapshot reflects.
+  Status LoadDeviceCredentials(const std::function<void(const DeviceCredentialRow&)>& row,
+                               int64_t* seq);
+  // The rows changed after credential sequence `after_seq`, in commit order, at most `limit`.
+  // Credential changes commit one at a time in sequence order (each holds the credential_seq row
+  // through its COMMIT), so reading from the last number seen never misses one.
+  Result<std::vector<DeviceCredentialRow>> DeviceCredentialsSince(int64_t after_seq, size_t limit);
+  // One change of `device_id`'s credential in one transaction: takes the next credential sequence
+  // number (locking the credential_seq row: changes are serialized cluster-wide), reads the row,
+  // calls `decide`, writes its answer with `actor` and `now_s`, notifies ringfence_credentials,
+  // commits (synchronous_commit=on). Returns the row after the change, or the current one when
+  // `decide` changed nothing (nullopt: none). On its own connection, reconnected once if lost
+  // (then the whole change runs again: callers' decisions are idempotent). Unavailable when the
+  // database cannot be reached; Aborted after lock_timeout_ms waiting for the sequence row.
+  Result<std::optional<DeviceCredentialRow>> ChangeDeviceCredential(
+      std::string_view device_id, std::string_view actor, int64_t now_s,
+      const DeviceCredentialDecide& decide);
+  // As WaitForChange, for credential changes (its own LISTEN connection).
+  Result<bool> WaitForCredentialChange(int timeout_ms);
+
   class Conn;  // one libpq connection (pg_store.cc)
 
  private:
@@ -130,6 +169,9 @@ class PgStore final : public Store {
   auto Read(F&& read);
   template <typename F>
   auto Use(std::mutex& mu, std::unique_ptr<Conn>& conn, F&& use);
+  // LISTENs on `channel` on `conn` (opened or reopened as needed) and waits for a notification.
+  Result<bool> WaitOn(std::mutex& mu, std::unique_ptr<Conn>& conn, const char* channel,
+                      int timeout_ms);
 
   PgStoreOptions options_;
   std::mutex write_mu_;
@@ -142,6 +184,10 @@ class PgStore final : public Store {
   std::unique_ptr<Conn> lease_;   // GUARDED_BY(lease_mu_)
   std::mutex listen_mu_;
   std::unique_ptr<Conn> listen_;  // GUARDED_BY(listen_mu_); null until WaitForChange
+  std::mutex cred_mu_;
+  std::unique_ptr<Conn> cred_;         // GUARDED_BY(cred_mu_); null until the first change
+  std::mutex cred_listen_mu_;
+  std::unique_ptr<Conn> cred_listen_;  // GUARDED_BY(cred_listen_mu_); null until first wait
   std::mutex own_mu_;
   std::set<int64_t> own_seqs_;    // GUARDED_BY(own_mu_): change numbers this store committed
 };
