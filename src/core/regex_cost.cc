@@ -5,6 +5,7 @@
 #include "core/regex_engines.h"
 
 #include <algorithm>
+#include <bit>
 #include <bitset>
 #include <functional>
 #include <map>
@@ -1362,84 +1363,127 @@ class ExactMatcher {
   ExactMatcher(const std::vector<Node>& nodes, std::string_view s, const std::function<bool()>& step)
       : nodes_(nodes), s_(s), words_((s.size() + 1 + 63) / 64), step_(step) {}
 
-  // The ends j of the matches of node `n` starting at i (as a bit set over 0..|s|).
+  // A set of input indices 0..|s| (ends of matches), words_ words.
   using Bits = std::vector<uint64_t>;
-  const Bits& Ends(int n, size_t i) {
+  using BitsView = std::span<const uint64_t>;
+
+  // The ends j of the matches of node `n` starting at i. The view points into the memo: it is
+  // valid until the next call of Ends or EndsFrom, so callers use it at once.
+  BitsView Ends(int n, size_t i) {
     const uint64_t key = static_cast<uint64_t>(n) * (s_.size() + 1) + i;
-    if (auto it = memo_.find(key); it != memo_.end()) return it->second;
+    if (const uint32_t* at = Find(key)) return View(*at);
     Bits r(words_, 0);
     if (!over_ && !step_()) over_ = true;
     if (over_) {
       Set(&r, i);  // out of budget: claim a match, which confirms nothing
-      return memo_[key] = r;
+      return Remember(key, r);
     }
     const Node& node = nodes_[n];
-    switch (node.kind) {
-      case Node::kEmpty:
-        Set(&r, i);
-        break;
-      case Node::kSet:
-        if (i < s_.size() && node.set.test(static_cast<unsigned char>(s_[i]))) Set(&r, i + 1);
-        break;
-      case Node::kAssert:
-        if (Holds(node, i)) Set(&r, i);
-        break;
-      case Node::kLook: {
-        const bool body = Any(Ends(node.kids[0], i));
-        if (body != node.negative) Set(&r, i);
-        break;
-      }
-      case Node::kAtomic:
-        r = Ends(node.kids[0], i);
-        break;
-      case Node::kAlt:
-        for (int k : node.kids) Or(&r, Ends(k, i));
-        break;
-      case Node::kConcat: {
-        Set(&r, i);
-        for (int k : node.kids) r = Step(r, k);
-        break;
-      }
-      case Node::kRepeat: {
-        Bits cur(words_, 0), seen(words_, 0);
-        Set(&cur, i);
-        for (int k = 0; k < node.min && Any(cur); ++k) cur = Step(cur, node.kids[0]);
-        r = cur;
-        seen = cur;
-        for (int k = node.min; (node.max == -1 || k < node.max) && Any(cur); ++k) {
-          cur = Step(cur, node.kids[0]);
-          for (size_t w = 0; w < words_; ++w) cur[w] &= ~seen[w];  // only new ends go on
-          Or(&r, cur);
-          Or(&seen, cur);
-        }
-        break;
-      }
+    if (IsLeaf(node)) {
+      LeafEnds(node, i, &r);
+    } else {
+      Bits from(words_, 0);
+      Set(&from, i);
+      r = Composite(node, from);
     }
-    return memo_[key] = r;
+    return Remember(key, r);
   }
 
-  static bool Any(const Bits& b) {
+  // The union of Ends(n, j) over every j in `from`, computed for the whole set at once, so that
+  // a search (every start position) costs one pass over the pattern instead of one per start:
+  // c{500}c*b took seconds when each start walked the 500 elements (regex_cost_fuzz's timeout).
+  // A single start goes through the memo. Charged one unit per call.
+  Bits EndsFrom(int n, const Bits& from) {
+    size_t count = 0, only = 0;
+    for (size_t w = 0; w < words_ && count < 2; ++w) {
+      if (from[w] == 0) continue;
+      count += static_cast<size_t>(std::popcount(from[w]));
+      only = w * 64 + static_cast<size_t>(std::countr_zero(from[w]));
+    }
+    if (count == 0) return from;
+    if (count == 1) {
+      BitsView v = Ends(n, only);
+      return Bits(v.begin(), v.end());
+    }
+    if (!over_ && !step_()) over_ = true;
+    if (over_) return from;  // out of budget: claim matches, which confirms nothing
+    const Node& node = nodes_[n];
+    if (!IsLeaf(node)) return Composite(node, from);
+    Bits r(words_, 0);
+    for (size_t w = 0; w < words_; ++w) {
+      for (uint64_t bits = from[w]; bits != 0; bits &= bits - 1) {
+        LeafEnds(node, w * 64 + static_cast<size_t>(std::countr_zero(bits)), &r);
+      }
+    }
+    return r;
+  }
+
+  static bool Any(BitsView b) {
     for (uint64_t w : b) {
       if (w) return true;
     }
     return false;
   }
-  static bool Test(const Bits& b, size_t j) { return (b[j / 64] >> (j % 64)) & 1; }
+  static bool Test(BitsView b, size_t j) { return (b[j / 64] >> (j % 64)) & 1; }
 
  private:
   static void Set(Bits* b, size_t j) { (*b)[j / 64] |= uint64_t{1} << (j % 64); }
-  static void Or(Bits* b, const Bits& o) {
+  static void Or(Bits* b, BitsView o) {
     for (size_t w = 0; w < b->size(); ++w) (*b)[w] |= o[w];
   }
-  // The ends reachable from any of `from` through node k.
-  Bits Step(const Bits& from, int k) {
-    Bits out(words_, 0);
-    for (size_t j = 0; j <= s_.size(); ++j) {
-      if (!Test(from, j)) continue;
-      if (!over_ && !step_()) over_ = true;  // every lookup is charged, not only evaluations
-      Or(&out, Ends(k, j));
+  static bool IsLeaf(const Node& node) {
+    return node.kind == Node::kEmpty || node.kind == Node::kSet || node.kind == Node::kAssert ||
+           node.kind == Node::kLook;
+  }
+  // Adds to *r the ends of leaf `node` (no kids but a lookahead's body) starting at i.
+  void LeafEnds(const Node& node, size_t i, Bits* r) {
+    switch (node.kind) {
+      case Node::kEmpty:
+        Set(r, i);
+        break;
+      case Node::kSet:
+        if (i < s_.size() && node.set.test(static_cast<unsigned char>(s_[i]))) Set(r, i + 1);
+        break;
+      case Node::kAssert:
+        if (Holds(node, i)) Set(r, i);
+        break;
+      case Node::kLook:
+        if (Any(Ends(node.kids[0], i)) != node.negative) Set(r, i);
+        break;
+      default:
+        break;
     }
-    return out;
+  }
+  // The ends of a group, alternation, concatenation or repetition from any index of `from`.
+  Bits Composite(const Node& node, const Bits& from) {
+    switch (node.kind) {
+      case Node::kAtomic:
+        return EndsFrom(node.kids[0], from);
+      case Node::kAlt: {
+        Bits r(words_, 0);
+        for (int k : node.kids) Or(&r, EndsFrom(k, from));
+        return r;
+      }
+      case Node::kConcat: {
+        Bits r = from;
+        for (int k : node.kids) r = EndsFrom(k, r);
+        return r;
+      }
+      case Node::kRepeat: {
+        Bits cur = from;
+        for (int k = 0; k < node.min && Any(cur); ++k) cur = EndsFrom(node.kids[0], cur);
+        Bits r = cur, seen = cur;
+        for (int k = node.min; (node.max == -1 || k < node.max) && Any(cur); ++k) {
+          cur = EndsFrom(node.kids[0], cur);
+          for (size_t w = 0; w < words_; ++w) cur[w] &= ~seen[w];  // only new ends go on
+          Or(&r, cur);
+          Or(&seen, cur);
+        }
+        return r;
+      }
+      default:
+        return Bits(words_, 0);
+    }
   }
   bool Word(size_t j) const {
     return j < s_.size() && (isalnum(static_cast<unsigned char>(s_[j])) || s_[j] == '_');
@@ -1458,12 +1502,54 @@ class ExactMatcher {
     return true;
   }
 
+  // The memo: (node, index) -> the entry's number; entry e's ends are pool_[e * words_, ...).
+  // Open addressing with linear probing over a power-of-two table: a validation creates up to
+  // millions of entries, and a node-based map with one vector per entry spent more time in
+  // malloc and rehashing than in matching.
+  static constexpr uint64_t kFree = ~uint64_t{0};
+  static size_t Hash(uint64_t key) { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> 20); }
+  const uint32_t* Find(uint64_t key) const {
+    if (keys_.empty()) return nullptr;
+    for (size_t h = Hash(key) & (keys_.size() - 1);; h = (h + 1) & (keys_.size() - 1)) {
+      if (keys_[h] == key) return &entries_[h];
+      if (keys_[h] == kFree) return nullptr;
+    }
+  }
+  void Insert(uint64_t key, uint32_t entry) {
+    for (size_t h = Hash(key) & (keys_.size() - 1);; h = (h + 1) & (keys_.size() - 1)) {
+      if (keys_[h] == kFree) {
+        keys_[h] = key;
+        entries_[h] = entry;
+        return;
+      }
+    }
+  }
+  BitsView Remember(uint64_t key, const Bits& r) {
+    if ((count_ + 1) * 2 > keys_.size()) {  // keep the table at most half full
+      std::vector<uint64_t> old_keys = std::move(keys_);
+      std::vector<uint32_t> old_entries = std::move(entries_);
+      keys_.assign(std::max<size_t>(64, old_keys.size() * 2), kFree);
+      entries_.assign(keys_.size(), 0);
+      for (size_t h = 0; h < old_keys.size(); ++h) {
+        if (old_keys[h] != kFree) Insert(old_keys[h], old_entries[h]);
+      }
+    }
+    const auto entry = static_cast<uint32_t>(count_++);
+    Insert(key, entry);
+    pool_.insert(pool_.end(), r.begin(), r.end());
+    return View(entry);
+  }
+  BitsView View(uint32_t entry) const { return BitsView(pool_).subspan(size_t{entry} * words_, words_); }
+
   const std::vector<Node>& nodes_;
   std::string_view s_;
   const size_t words_;
   const std::function<bool()>& step_;
   bool over_ = false;
-  std::unordered_map<uint64_t, Bits> memo_;
+  std::vector<uint64_t> keys_;      // kFree or a memo key
+  std::vector<uint32_t> entries_;   // per slot of keys_: the entry's number
+  size_t count_ = 0;                // entries in the memo
+  std::vector<uint64_t> pool_;      // the entries' ends, words_ words each
 };
 
 // Strongly connected components (Tarjan, iterative). The vectors are reused from one pattern to
@@ -1945,9 +2031,11 @@ class Analyzer {
       } else {
         while (last < prefix_path_.size() && a_.is_p0[prefix_path_[last]]) ++last;
       }
-      for (size_t i = 0; i <= last && fails; ++i) {
-        if (TriedAt(s, i)) fails = !ExactMatcher::Any(m.Ends(root_, i));
+      ExactMatcher::Bits starts((s.size() + 1 + 63) / 64, 0);
+      for (size_t i = 0; i <= last && i <= s.size(); ++i) {
+        if (TriedAt(s, i)) starts[i / 64] |= uint64_t{1} << (i % 64);
       }
+      fails = !ExactMatcher::Any(m.EndsFrom(root_, starts));
     }
     return fails && !over_;
   }

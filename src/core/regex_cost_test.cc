@@ -306,6 +306,22 @@ TEST(RegexCostTest, AnalysisWorkIsBoundedOnPathologicalPatterns) {
   EXPECT_EQ(Cost("(?:(?:a?){20})*"), RegexCost::kExponential);  // small enough to prove
 }
 
+// Regression (regex_cost_fuzz timed out in CI on (a|)\xef{100}*b): validating a witness under
+// search semantics evaluated the pattern once per start position, each walking every element of
+// a long concatenation, so c{500}c*b spent the whole step budget (1.4 s, release) and came out
+// "too complex to prove linear". The exact matcher now evaluates all starts in one pass.
+TEST(RegexCostTest, SearchValidationOfALongConcatenationStaysWithinTheBudget) {
+  for (RegexDialect dialect : {RegexDialect::kEcmaScript, RegexDialect::kPcre2}) {
+    RegexCostOptions o;
+    o.dialect = dialect;
+    RegexCostReport r = AnalyzeBacktrackingCost(std::string(500, 'c') + "c*b", o);
+    EXPECT_EQ(r.cost, RegexCost::kPolynomial) << r.reason;
+    EXPECT_EQ(r.degree, 2);
+    ASSERT_TRUE(r.attack.has_value());
+    EXPECT_FALSE(r.attack->pump.empty());
+  }
+}
+
 // Issue 12 corpus false alarms, \b taken as always holding: a \b between two word bytes (or two
 // non-word bytes) cannot match, so an ambiguity whose pump must cross one is not real. Measured
 // with libstdc++: ^(a+\b)+$ takes 0.6 ms on 2,000 a's + "!" (linear), while \bfor\b.*[A-Za-z][<> ]\d
