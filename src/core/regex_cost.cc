@@ -11,7 +11,6 @@
 #include <map>
 #include <set>
 #include <span>
-#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -1349,6 +1348,60 @@ class GlushkovBuilder {
   bool gaps_ = false;  // some edge carries a \b or \B condition
 };
 
+// A hash map from 64-bit keys (never ~0) to V, for the analyses' searches, which insert up to
+// millions of keys and erase none: open addressing with linear probing over a power-of-two table
+// kept at most half full. std::unordered_map spent more time in malloc and rehashing than the
+// searches themselves (regex_cost_fuzz timed out on \xc1{1000}**: 4M triples, 0.4 s).
+template <typename V>
+class FlatMap64 {
+ public:
+  // The value of `key`, or null. Valid until the next Emplace.
+  const V* Find(uint64_t key) const {
+    if (keys_.empty()) return nullptr;
+    for (size_t h = Slot(key);; h = (h + 1) & (keys_.size() - 1)) {
+      if (keys_[h] == key) return &values_[h];
+      if (keys_[h] == kFree) return nullptr;
+    }
+  }
+  // The value of `key`, which must be present.
+  const V& At(uint64_t key) const { return *Find(key); }
+  // Inserts (key, value) unless `key` is present; true if it inserted.
+  bool Emplace(uint64_t key, const V& value) {
+    if ((size_ + 1) * 2 > keys_.size()) Grow();
+    for (size_t h = Slot(key);; h = (h + 1) & (keys_.size() - 1)) {
+      if (keys_[h] == key) return false;
+      if (keys_[h] == kFree) {
+        keys_[h] = key;
+        values_[h] = value;
+        ++size_;
+        return true;
+      }
+    }
+  }
+  size_t size() const { return size_; }
+
+ private:
+  static constexpr uint64_t kFree = ~uint64_t{0};
+  // Fibonacci hashing: the top bits of the product (keys are dense grids of small numbers).
+  size_t Slot(uint64_t key) const { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_); }
+  void Grow() {
+    std::vector<uint64_t> old_keys = std::move(keys_);
+    std::vector<V> old_values = std::move(values_);
+    keys_.assign(std::max<size_t>(64, old_keys.size() * 2), kFree);
+    values_.assign(keys_.size(), V{});
+    shift_ = 64 - std::countr_zero(keys_.size());
+    size_ = 0;
+    for (size_t h = 0; h < old_keys.size(); ++h) {
+      if (old_keys[h] != kFree) Emplace(old_keys[h], old_values[h]);
+    }
+  }
+
+  std::vector<uint64_t> keys_;  // kFree or a key
+  std::vector<V> values_;       // per slot of keys_
+  size_t size_ = 0;
+  int shift_ = 64;              // 64 - log2(table size)
+};
+
 // Decides whether the pattern matches a concrete (short) input, with every assertion evaluated
 // on that input: lookaheads (nested ones too) by running their body, \b and \B on the bytes around,
 // '^' and '$' at the input's ends. What it cannot evaluate it takes as matching, so "no match" is
@@ -1371,7 +1424,7 @@ class ExactMatcher {
   // valid until the next call of Ends or EndsFrom, so callers use it at once.
   BitsView Ends(int n, size_t i) {
     const uint64_t key = static_cast<uint64_t>(n) * (s_.size() + 1) + i;
-    if (const uint32_t* at = Find(key)) return View(*at);
+    if (const uint32_t* at = memo_.Find(key)) return View(*at);
     Bits r(words_, 0);
     if (!over_ && !step_()) over_ = true;
     if (over_) {
@@ -1503,39 +1556,9 @@ class ExactMatcher {
   }
 
   // The memo: (node, index) -> the entry's number; entry e's ends are pool_[e * words_, ...).
-  // Open addressing with linear probing over a power-of-two table: a validation creates up to
-  // millions of entries, and a node-based map with one vector per entry spent more time in
-  // malloc and rehashing than in matching.
-  static constexpr uint64_t kFree = ~uint64_t{0};
-  static size_t Hash(uint64_t key) { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> 20); }
-  const uint32_t* Find(uint64_t key) const {
-    if (keys_.empty()) return nullptr;
-    for (size_t h = Hash(key) & (keys_.size() - 1);; h = (h + 1) & (keys_.size() - 1)) {
-      if (keys_[h] == key) return &entries_[h];
-      if (keys_[h] == kFree) return nullptr;
-    }
-  }
-  void Insert(uint64_t key, uint32_t entry) {
-    for (size_t h = Hash(key) & (keys_.size() - 1);; h = (h + 1) & (keys_.size() - 1)) {
-      if (keys_[h] == kFree) {
-        keys_[h] = key;
-        entries_[h] = entry;
-        return;
-      }
-    }
-  }
   BitsView Remember(uint64_t key, const Bits& r) {
-    if ((count_ + 1) * 2 > keys_.size()) {  // keep the table at most half full
-      std::vector<uint64_t> old_keys = std::move(keys_);
-      std::vector<uint32_t> old_entries = std::move(entries_);
-      keys_.assign(std::max<size_t>(64, old_keys.size() * 2), kFree);
-      entries_.assign(keys_.size(), 0);
-      for (size_t h = 0; h < old_keys.size(); ++h) {
-        if (old_keys[h] != kFree) Insert(old_keys[h], old_entries[h]);
-      }
-    }
-    const auto entry = static_cast<uint32_t>(count_++);
-    Insert(key, entry);
+    const auto entry = static_cast<uint32_t>(memo_.size());
+    memo_.Emplace(key, entry);
     pool_.insert(pool_.end(), r.begin(), r.end());
     return View(entry);
   }
@@ -1546,10 +1569,8 @@ class ExactMatcher {
   const size_t words_;
   const std::function<bool()>& step_;
   bool over_ = false;
-  std::vector<uint64_t> keys_;      // kFree or a memo key
-  std::vector<uint32_t> entries_;   // per slot of keys_: the entry's number
-  size_t count_ = 0;                // entries in the memo
-  std::vector<uint64_t> pool_;      // the entries' ends, words_ words each
+  FlatMap64<uint32_t> memo_;     // (node, index) -> entry
+  std::vector<uint64_t> pool_;   // the entries' ends, words_ words each
 };
 
 // Strongly connected components (Tarjan, iterative). The vectors are reused from one pattern to
@@ -1727,7 +1748,7 @@ class Analyzer {
   Analyzer(std::string_view pattern, const RegexCostOptions& opts, const std::vector<Node>& nodes,
            int root, Automaton* a, Components* components)
       : pattern_(pattern), opts_(opts), nodes_(nodes), root_(root), a_(*a), n_(static_cast<int>(a->sets.size())),
-        budget_(opts.max_product_states), max_steps_(opts.max_product_states * 2),
+        budget_(opts.max_product_states), max_steps_(opts.max_steps),
         comp_(components->comp), cyclic_(components->cyclic) {
     components->Compute(a_.follow);
   }
@@ -2129,7 +2150,7 @@ bool Analyzer::FindExponential() {
     Key parent;  // PairKey of the previous pair; ~0 for a first pair
     int origin;  // the state the two runs left
   };
-  std::unordered_map<Key, From> seen;
+  FlatMap64<From> seen;
   std::vector<Key> work;
   for (int p = 1; p < n_; ++p) {
     if (!cyclic_[comp_[p]]) continue;
@@ -2142,7 +2163,7 @@ bool Analyzer::FindExponential() {
         if ((a_.sets[x] & a_.sets[y]).none()) continue;
         if (SameAtomic(p, x) && SameAtomic(p, y)) continue;
         Key k = PairKey(std::min(x, y), std::max(x, y));
-        if (seen.emplace(k, From{~Key{0}, p}).second) work.push_back(k);
+        if (seen.Emplace(k, From{~Key{0}, p})) work.push_back(k);
       }
     }
   }
@@ -2163,9 +2184,9 @@ bool Analyzer::FindExponential() {
         if (x2 == y2) {
           // Rebuild the diverging part of the pump from the pair chain, then close the cycle.
           std::vector<Key> chain;
-          for (Key c = k; c != ~Key{0}; c = seen.at(c).parent) chain.push_back(c);
+          for (Key c = k; c != ~Key{0}; c = seen.At(c).parent) chain.push_back(c);
           std::reverse(chain.begin(), chain.end());
-          const int origin = seen.at(chain.front()).origin;
+          const int origin = seen.At(chain.front()).origin;
           const int z = x2;
           auto pump = [&](bool rare, std::string* w) {
             w->clear();
@@ -2193,7 +2214,7 @@ bool Analyzer::FindExponential() {
           continue;
         }
         Key k2 = PairKey(std::min(x2, y2), std::max(x2, y2));
-        if (seen.emplace(k2, From{k, seen.at(k).origin}).second) work.push_back(k2);
+        if (seen.Emplace(k2, From{k, seen.At(k).origin})) work.push_back(k2);
       }
     }
   }
@@ -2209,13 +2230,13 @@ bool Analyzer::TriplesFor(int p, int q, std::string* pump, bool rare) {
   };
   const Key n = static_cast<Key>(n_);
   auto tkey = [n](int x, int y, int z) { return (static_cast<Key>(x) * n + y) * n + z; };
-  std::unordered_map<Key, Key> parent;  // triple -> previous triple
+  FlatMap64<Key> parent;  // triple -> previous triple
   std::vector<Triple> work{{p, p, q}};
   const Key root = tkey(p, p, q);
-  parent.emplace(root, root);
+  parent.Emplace(root, root);
   auto word_of = [&](Key t) {
     std::string w;
-    for (; t != root; t = parent.at(t)) {
+    for (; t != root; t = parent.At(t)) {
       int z = static_cast<int>(t % n), y = static_cast<int>((t / n) % n), x = static_cast<int>(t / n / n);
       w.push_back(PickChar(a_.sets[x] & a_.sets[y] & a_.sets[z], rare));
     }
@@ -2247,7 +2268,7 @@ bool Analyzer::TriplesFor(int p, int q, std::string* pump, bool rare) {
             budget_ -= std::min(budget_, parent.size());
             return true;
           }
-          if (parent.emplace(k2, tk).second) work.push_back({x2, y2, z2});
+          if (parent.Emplace(k2, tk)) work.push_back({x2, y2, z2});
         }
       }
     }
