@@ -7,9 +7,12 @@
 #            deploy/haproxy.cfg whose agents backend hashes on the device's session token instead
 #            of the source address: every wrk connection comes from 127.0.0.1)
 #   nginx    a static file of the check-in response's size (the reference of bench/checkin_load)
-# DEVICES devices are enrolled (rf_enroll_devices, each with its own key) into the SQLite replica
-# and into the PostgreSQL cluster (through replica 1); the enrollment time, WAL and rows it took
-# and the sizes of the stores are reported. Then, ROUNDS times, wrk drives each target in turn for
+# Enrollment: SAMPLE new devices through the API into each store (timed: the durable path, with
+# the WAL and rows it took on PostgreSQL); devices SAMPLE .. DEVICES-1 seeded into the stopped
+# stores in the servers' formats (rf_enroll_devices --write-credentials; keys from RF_KEY_SEED);
+# the servers restarted (time to load every credential); all DEVICES enrolled again through the
+# API (known keys: answered from memory; gives each device its session token and inventory
+# record). Store sizes and RSS are reported. Then, ROUNDS times, wrk drives each target in turn for
 # DURATION seconds with the agent's check-in body (checkin.lua, RF_AGENT_SHAPE=1), and for each
 # window the script reads: check-ins/s, p99, non-2xx; CPU seconds (/proc/PID/stat utime+stime) of
 # the server processes, of PostgreSQL (postmaster and its children, exited ones included) and of
@@ -17,7 +20,8 @@
 # bytes (pg_current_wal_lsn difference). An IDLE-second window with no load first gives what the
 # cluster writes by itself (leases, controller ticks). `uptime` load before and after each window.
 #
-#   bash bench/cluster_load/run.sh [BUILD_DIR]   (env: DEVICES=1000000 DURATION=15 ROUNDS=2 IDLE=15
+#   bash bench/cluster_load/run.sh [BUILD_DIR]   (env: DEVICES=1000000 SAMPLE=20000 DURATION=15
+#                                                      ROUNDS=2 IDLE=15
 #                                                      CONNS=64 THREADS=2 WRK_THREADS=2 KEEP=0
 #                                                      LOCK=/tmp/rf-cpu.lock)
 # LOCK: a flock(1) file taken for the measurement windows (not the enrollment), so that builds of
