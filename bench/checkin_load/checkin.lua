@@ -8,6 +8,9 @@
 -- apply/quarantined lists), which a server of a cluster also needs to make the record of a device
 -- that enrolled through another replica (docs/deploy.md "Device state across servers"). Unset: the
 -- short form (device_id, seq, channels, health) the earlier runs measured.
+--
+-- RF_CONNECTION_CLOSE=1: every request says "Connection: close", so each check-in opens a new TCP
+-- connection, as an agent polling less often than the keep-alive idle time does.
 local counter = 0
 
 function setup(thread)
@@ -29,6 +32,7 @@ function init(args)
     d = d + 1
   end
   headers = {["Authorization"] = "", ["Content-Type"] = "application/json"}
+  if os.getenv("RF_CONNECTION_CLOSE") == "1" then headers["Connection"] = "close" end
   sha = string.rep("ab", 32)
   agent_shape = os.getenv("RF_AGENT_SHAPE") == "1"
   -- rf_enroll_devices' four profiles, device d has profile d % 4.

@@ -7,6 +7,8 @@
 #            deploy/haproxy.cfg whose agents backend hashes on the device's session token instead
 #            of the source address: every wrk connection comes from 127.0.0.1)
 #   nginx    a static file of the check-in response's size (the reference of bench/checkin_load)
+#   pg1new, pg2new (RECONNECT=1): pg1 and pg2 with a new TCP connection per check-in
+#            ("Connection: close"), as agents polling less often than the keep-alive idle time
 # Enrollment: SAMPLE new devices through the API into each store (timed: the durable path, with
 # the WAL and rows it took on PostgreSQL); devices SAMPLE .. DEVICES-1 seeded into the stopped
 # stores in the servers' formats (rf_enroll_devices --write-credentials; keys from RF_KEY_SEED);
@@ -21,7 +23,7 @@
 # cluster writes by itself (leases, controller ticks). `uptime` load before and after each window.
 #
 #   bash bench/cluster_load/run.sh [BUILD_DIR]   (env: DEVICES=1000000 SAMPLE=20000 DURATION=15
-#                                                      ROUNDS=2 IDLE=15
+#                                                      ROUNDS=2 IDLE=15 RECONNECT=0
 #                                                      CONNS=64 THREADS=2 WRK_THREADS=2 KEEP=0
 #                                                      LOCK=/tmp/rf-cpu.lock)
 # LOCK: a flock(1) file taken for the measurement windows (not the enrollment), so that builds of
@@ -42,6 +44,7 @@ THREADS=${THREADS:-2}
 WRK_THREADS=${WRK_THREADS:-2}
 KEEP=${KEEP:-0}
 SAMPLE=${SAMPLE:-20000}
+RECONNECT=${RECONNECT:-0}
 [ "$SAMPLE" -le "$DEVICES" ] || SAMPLE=$DEVICES
 LOCK=${LOCK-/tmp/rf-cpu.lock}
 for t in wrk haproxy curl python3 bc; do command -v $t >/dev/null || { echo "$t is not installed (scripts/install-deps.sh)"; exit 2; }; done
@@ -206,12 +209,12 @@ export RF_DEVICES=$DEVICES RF_WRK_THREADS=$WRK_THREADS RF_AGENT_SHAPE=1
 # WORK/windows.txt: label rps p99 non2xx requests seconds server_cpu_s pg_cpu_s haproxy_cpu_s
 # wrk_cpu_s wal_bytes rows load_before load_after
 window() {
-  local label=$1 url=$2 sessions=$3 spids=$4 lua=${5:-}
+  local label=$1 url=$2 sessions=$3 spids=$4 lua=${5:-} close=${6:-0}
   local l0 l1 t0 t1 s0 s1 p0 p1 h0 h1 c0 c1 w0 w1 r0 r1 out=$work/wrk.$label.$round.txt
   l0=$(load); read -r w0 r0 < <(pg_counters)
   s0=$(ticks $spids); p0=$(pg_ticks); h0=$(ticks "$haproxy_pid"); c0=$(child_ticks); t0=$(now)
   if [ -n "$lua" ]; then
-    RF_SESSIONS=$sessions wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$lua" "$url" >"$out"
+    RF_SESSIONS=$sessions RF_CONNECTION_CLOSE=$close wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$lua" "$url" >"$out"
   else
     wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$url" >"$out"
   fi
@@ -241,6 +244,10 @@ for round in $(seq "$ROUNDS"); do
   window pg1 "http://127.0.0.1:${port[pg_r1]}" "$work/sessions.pg_r1.txt" "${pid[pg_r1]}" "$lua"
   window pg2 "http://$front" "$work/sessions.pg_r1.txt" "${pid[pg_r1]} ${pid[pg_r2]}" "$lua"
   window nginx "http://127.0.0.1:$RF_NGINX_PORT/checkin.json" "" "$RF_NGINX_PID $(pgrep -P "$RF_NGINX_PID" | tr '\n' ' ')"
+  if [ "$RECONNECT" = 1 ]; then
+    window pg1new "http://127.0.0.1:${port[pg_r1]}" "$work/sessions.pg_r1.txt" "${pid[pg_r1]}" "$lua" 1
+    window pg2new "http://$front" "$work/sessions.pg_r1.txt" "${pid[pg_r1]} ${pid[pg_r2]}" "$lua" 1
+  fi
 done
 if [ -n "$LOCK" ]; then flock -u 9; fi
 # How pg2's check-ins were spread: each replica's accepted check-ins (GET /metrics).
@@ -248,7 +255,7 @@ checkins_of() {
   curl -s -H "Authorization: Bearer $(cat "$work/$1/admin.token")" "http://127.0.0.1:${port[$1]}/metrics" |
     awk '/^ringfence_checkins_total/ {print $2}'
 }
-pg2_total=$(awk '$1 == "pg2" {t += $5} END {print t}' "$work/windows.txt")
+pg2_total=$(awk '$1 ~ /^pg2/ {t += $5} END {print t}' "$work/windows.txt")
 r2=$(checkins_of pg_r2)
 spread="replica 2 accepted $r2 of the $pg2_total check-ins sent through HAProxy ($(echo "scale=1; 100 * $r2 / $pg2_total" | bc)%), replica 1 the rest"
 per_table=$(psql_q "SELECT relname || ' ins ' || n_tup_ins || ' upd ' || n_tup_upd || ' del ' || n_tup_del
@@ -284,7 +291,7 @@ declare -A nth
 per() { echo "scale=1; $1 * 1000000 / $n" | bc; }
 while read -r label rps p99 err n secs scpu pcpu hcpu wcpu wal rows l0 l1; do
   nth[$label]=$(( ${nth[$label]:-0} + 1 ))
-  if [ "$label" = sqlite ] || [ "$label" = nginx ]; then pc="-"; hc="-"; else pc=$(per "$pcpu"); hc=$( [ "$label" = pg2 ] && per "$hcpu" || echo -); fi
+  if [ "$label" = sqlite ] || [ "$label" = nginx ]; then pc="-"; hc="-"; else pc=$(per "$pcpu"); hc=$( case $label in pg2*) per "$hcpu";; *) echo -;; esac); fi
   printf "%-6s %-5s %9s %8s %6s %10s %10s %9s %9s %9s %9s %9s %11s\n" "$label" "${nth[$label]}" "$rps" "$p99" "$err" \
     "$(per "$scpu")" "$pc" "$hc" "$(per "$wcpu")" "$(echo "scale=0; $wal / $secs" | bc)" \
     "$(echo "scale=1; $rows / $secs" | bc)" "$(echo "scale=1; $wal / $n" | bc)" "$l0->$l1"
