@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # (sets RF_* variables for the caller)
 # Sourced (not run) by scripts/cluster.sh and bench/cluster_load/run.sh: the one definition of how
 # a throwaway ringfence cluster is started on loopback (docs/deploy.md "Several servers behind
 # HAProxy"): a PostgreSQL in a temp dir, `ringfence server` replicas sharing secrets, HAProxy.

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # (sets RF_* variables for the caller)
 # Sourced (not run) by bench/checkin_load/run.sh and bench/cluster_load/run.sh: the nginx reference
 # and the reading of wrk's output, defined once.
 
