@@ -20,58 +20,31 @@ bash scripts/install-deps.sh
 cmake --preset release >/dev/null
 cmake --build build --target ringfence >/dev/null
 rf=$root/build/apps/ringfence
-pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+source scripts/cluster_lib.sh   # rf_pg_start, rf_replica_start, rf_share_secrets, rf_haproxy_start
 
 work=$(mktemp -d /tmp/rf-cluster.XXXXXX)
 pids=()
 cleanup() {
   set +e
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-  if [ -f "$work/pg/PG_VERSION" ]; then as_pg "$pgbin/pg_ctl" -D "$work/pg" -m immediate -w stop >/dev/null 2>&1; fi
+  rf_pg_stop "$work"
   if [ "$keep" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT INT TERM
-
-# PostgreSQL refuses to run as root: its commands run as an unprivileged user then.
-pg_user=""
-if [ "$(id -u)" -eq 0 ]; then
-  pg_user=${RF_PG_USER:-nobody}
-  chown "$pg_user" "$work"
-fi
-as_pg() {
-  if [ -n "$pg_user" ]; then
-    setpriv --reuid="$pg_user" --regid="$(id -g "$pg_user")" --clear-groups -- "$@"
-  else
-    "$@"
-  fi
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now_ms() { date +%s%3N; }
 
 echo "== PostgreSQL in $work/pg (unix socket only, fsync on)"
-mkdir -p "$work/sock"
-[ -n "$pg_user" ] && chown "$pg_user" "$work/sock"
-as_pg "$pgbin/initdb" -D "$work/pg" -U ringfence --auth=trust -E UTF8 --locale=C >/dev/null
-as_pg "$pgbin/pg_ctl" -D "$work/pg" -l "$work/postgres.log" -w -t 120 \
-  -o "-k $work/sock -c listen_addresses='' -c fsync=on" start >/dev/null
-"$pgbin/createdb" -h "$work/sock" -U ringfence ringfence
-uri="postgresql:///ringfence?host=$work/sock&user=ringfence"
+rf_pg_start "$work"
+uri=$RF_PG_URI
 
 declare -a port data log
 start_replica() {  # i
-  local i=$1
-  "$rf" server --data "${data[$i]}" --listen "127.0.0.1:${port[$i]}" --store "$uri" \
-      --poll-after 2 --tick-ms 250 >"${log[$i]}.out" 2>"${log[$i]}" &
-  pids[$i]=$!
-  for _ in $(seq 600); do
-    grep -q "listening on" "${log[$i]}.out" 2>/dev/null && return 0
-    kill -0 "${pids[$i]}" 2>/dev/null || { cat "${log[$i]}"; return 1; }
-    sleep 0.1
-  done
-  echo "replica $i did not start"; cat "${log[$i]}"; return 1
+  rf_replica_start "$rf" "${data[$1]}" "${port[$1]}" "${log[$1]}" --store "$uri" \
+      --poll-after 2 --tick-ms 250
+  pids[$1]=$RF_REPLICA_PID
 }
 for i in 1 2 3; do
-  port[$i]=$(free_port)
+  port[$i]=$(rf_free_port)
   data[$i]=$work/r$i
   log[$i]=$work/r$i.log
 done
@@ -79,20 +52,15 @@ echo "== replicas on 127.0.0.1:${port[1]}, :${port[2]}, :${port[3]} (one databas
 start_replica 1
 # The replicas share the secrets (docs/deploy.md "Secrets"): copies of the first one's.
 for i in 2 3; do
-  mkdir -m 700 -p "${data[$i]}"
-  for f in admin.token agent.token release.key session.secret; do
-    install -m 600 "${data[1]}/$f" "${data[$i]}/$f"
-  done
+  rf_share_secrets "${data[1]}" "${data[$i]}"
   start_replica "$i"
 done
 
-front=127.0.0.1:$(free_port)
-echo "== HAProxy on $front (deploy/haproxy.cfg: round robin, /healthz checks)"
-RF_FRONT=$front RF_REPLICA1=127.0.0.1:${port[1]} RF_REPLICA2=127.0.0.1:${port[2]} \
-  RF_REPLICA3=127.0.0.1:${port[3]} haproxy -f deploy/haproxy.cfg -db >"$work/haproxy.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 300); do curl -fsS "http://$front/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -fsS "http://$front/healthz" >/dev/null
+front=127.0.0.1:$(rf_free_port)
+echo "== HAProxy on $front (deploy/haproxy.cfg: operators round robin, agents by source, /healthz checks)"
+rf_haproxy_start deploy/haproxy.cfg "$front" "$work/haproxy.log" \
+  "127.0.0.1:${port[1]}" "127.0.0.1:${port[2]}" "127.0.0.1:${port[3]}"
+pids+=("$RF_HAPROXY_PID")
 
 leader() {  # the replica whose log says it was elected last (and is alive)
   local best="" best_line=0

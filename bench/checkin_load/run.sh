@@ -82,41 +82,11 @@ rss1=$(rss_kb $server_pid)
 
 # --- nginx, a static file of the same size as a check-in response
 resp=$(curl -s "${curl_tls[@]}" -H "Authorization: Bearer $(sed -n '1s/^[^ ]* //p' "$RF_SESSIONS")" -d "{\"device_id\":\"dev-0000000\",\"seq\":1}" "$scheme://$addr/v1/agent/checkin")
-mkdir -p "$work/www" "$work/nginx"
-printf "%s" "$resp" >"$work/www/checkin.json"
-chmod 755 "$work" "$work/www"; chmod 644 "$work/www/checkin.json"   # nginx workers drop root
-nport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$work/nginx/nginx.conf" <<CONF
-daemon off;
-master_process on;
-worker_processes $THREADS;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  client_body_temp_path $work/nginx/body; proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fcgi; uwsgi_temp_path $work/nginx/uwsgi; scgi_temp_path $work/nginx/scgi;
-  server {
-    listen 127.0.0.1:$nport $( [ "$TLS" = 1 ] && echo ssl );
-    $( [ "$TLS" = 1 ] && echo "ssl_certificate $work/server.crt; ssl_certificate_key $work/server.key; ssl_protocols TLSv1.2 TLSv1.3;" )
-    location / { root $work/www; default_type application/json; }
-  }
-}
-CONF
-/usr/sbin/nginx -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" &
-nginx_pid=$!
-sleep 0.5
-[ "$(curl -s "${curl_tls[@]}" "$scheme://127.0.0.1:$nport/checkin.json")" = "$resp" ] || { echo "nginx is not serving"; cat "$work/nginx/error.log"; exit 1; }
+source "$here/lib.sh"   # rf_nginx_start, rf_wrk_parse
+rf_nginx_start "$work" "$resp" "$THREADS" "$TLS"
+nginx_pid=$RF_NGINX_PID; nport=$RF_NGINX_PORT
 
 # --- load: alternate server and nginx, ROUNDS times each
-parse() {  # wrk output -> "req/s p99_ms non2xx"
-  awk '/Requests\/sec/ {r=$2}
-       /^ +99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; p=v}
-       /Non-2xx/ {e=$5}
-       END {printf "%s %s %s\n", r, p, (e==""?0:e)}' "$1"
-}
 for round in $(seq "$ROUNDS"); do
   wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$here/checkin.lua" "$scheme://$addr" >"$work/server.$round.txt"
   wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$scheme://127.0.0.1:$nport/checkin.json" >"$work/nginx.$round.txt"
@@ -132,8 +102,8 @@ echo
 printf "%-7s %-8s %14s %10s %8s %8s\n" round target "requests/s" "p99 ms" "non-2xx" "ratio"
 best_s=0; best_n=0
 for round in $(seq "$ROUNDS"); do
-  read -r s_rps s_p99 s_err < <(parse "$work/server.$round.txt")
-  read -r n_rps n_p99 n_err < <(parse "$work/nginx.$round.txt")
+  read -r s_rps s_p99 s_err _ < <(rf_wrk_parse "$work/server.$round.txt")
+  read -r n_rps n_p99 n_err _ < <(rf_wrk_parse "$work/nginx.$round.txt")
   # The paired ratio: server and nginx ran back to back in this round (least load-sensitive).
   printf "%-7s %-8s %14s %10s %8s %8s\n" "$round" server "$s_rps" "$s_p99" "$s_err" \
     "$(echo "scale=2; $s_rps / $n_rps" | bc)"
