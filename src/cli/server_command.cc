@@ -241,29 +241,54 @@ HttpServerOptions ServerHttpOptions(const ServerFlags& flags,
 
 }  // namespace
 
+// The listen address, once the flags that need no I/O are checked.
+Result<std::pair<std::string, uint16_t>> CheckServerFlags(const ServerFlags& flags) {
+  if (flags.data.empty()) return Status::InvalidArgument("--data is required");
+  RF_ASSIGN_OR_RETURN(auto listen, SplitListen(flags.listen));
+  if (flags.tls_cert.empty() != flags.tls_key.empty()) {
+    return Status::InvalidArgument("--tls-cert and --tls-key go together");
+  }
+  RF_RETURN_IF_ERROR(http::CheckListen(listen.first, !flags.tls_cert.empty(), flags.insecure_http));
+  return listen;
+}
+
+// Blocks SIGTERM, SIGINT and SIGHUP (TLS certificate reload) in the calling thread, so in every
+// thread it starts (threads inherit the mask); the main thread waits for them.
+sigset_t BlockServerSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+// Waits for SIGTERM or SIGINT (blocked in `signals`) and returns it; SIGHUP reloads the TLS
+// certificate and waits on.
+int WaitForStopSignal(HttpServer& server, const sigset_t& signals, std::ostream& err) {
+  int sig = 0;
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    if (!server.tls()) continue;
+    if (Status st = server.ReloadTls(); !st.ok()) {
+      err << "ringfence server: SIGHUP: TLS reload failed, keeping the old certificate: "
+          << st.message() << std::endl;
+    } else {
+      err << "ringfence server: SIGHUP: TLS certificate reloaded" << std::endl;
+    }
+  }
+  return sig;
+}
+
 int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream& err) {
   auto fail = [&](const Status& st) {
     err << "ringfence server: " << st.message() << "\n";
     return kExitUnusable;
   };
-  if (flags.data.empty()) return fail(Status::InvalidArgument("--data is required"));
-  auto listen = SplitListen(flags.listen);
+  auto listen = CheckServerFlags(flags);
   if (!listen.ok()) return fail(listen.status());
-  if (flags.tls_cert.empty() != flags.tls_key.empty()) {
-    return fail(Status::InvalidArgument("--tls-cert and --tls-key go together"));
-  }
-  if (Status st = http::CheckListen(listen->first, !flags.tls_cert.empty(), flags.insecure_http);
-      !st.ok()) {
-    return fail(st);
-  }
 
-  // Block SIGTERM/SIGINT in every thread (threads inherit the mask); the main thread waits for them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);  // TLS certificate reload
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const sigset_t signals = BlockServerSignals();
 
   // Whatever this process creates in the data directory (SQLite's database, WAL and shared-memory
   // files included) is private to its user.
@@ -332,18 +357,16 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
                  trust, agent_options);
   const service::OperatorApiOptions operator_options;
   service::OperatorApi operator_api(**service, inventory, &controller, operator_options);
-  FleetAdminApi fleet_admin(credentials, *env.clock, [&service](std::string_view token) {
+  auto authenticate = [&service](std::string_view token) {
     return (*service)->principals().Authenticate(token);
-  });
+  };
+  FleetAdminApi fleet_admin(credentials, *env.clock, authenticate);
   // The dashboard (docs/dashboard.md): its assets at /ui/, the pictures' history beside the API.
   const UiHandler ui;
   ReleaseHistory history(DashboardSources(directory, controller, inventory, **service, changes),
-                         *env.clock,
-                         [&service](std::string_view token) {
-                           return (*service)->principals().Authenticate(token);
-                         });
+                         *env.clock, authenticate);
   const WhatIfApi what_if(
-      [&service](std::string_view token) { return (*service)->principals().Authenticate(token); },
+      authenticate,
       [&service](std::string_view id) -> Result<ReleaseRecord> {
         RF_ASSIGN_OR_RETURN(auto v, (*service)->releases().Get(std::string(id)));
         return v.record;
@@ -351,10 +374,7 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
       WhatIfSimulator(inventory, flags.poll_after_s));
   FleetSummaryOptions summary_options;
   summary_options.stale_after_micros = 3 * std::max<int64_t>(1, flags.poll_after_s) * 1'000'000;
-  FleetSummaryApi fleet_summary(
-      inventory, *env.clock,
-      [&service](std::string_view token) { return (*service)->principals().Authenticate(token); },
-      summary_options);
+  FleetSummaryApi fleet_summary(inventory, *env.clock, authenticate, summary_options);
   HttpHandler operator_handler = [&operator_api, &fleet_admin, &ui, &history, &what_if,
                                   &fleet_summary](const HttpRequest& r) {
     if (UiHandler::Handles(r.path)) return ui.Handle(r);
@@ -386,36 +406,27 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
     LogRequest(log, r, response, env.clock->MonotonicMicros() - start);
     return response;
   });
-  if (!server.ok()) {
-    changes.Close();
+  // The background work, stopped in this order on every way out once the server was started.
+  auto stop_background = [&] {
     history.Stop();
     controller.Stop();
     membership->Stop();
     credentials.StopFollower();
-    inventory.StopFlusher();
+    inventory.StopFlusher();  // flushes the last dirty records
+  };
+  if (!server.ok()) {
+    changes.Close();
+    stop_background();
     return fail(server.status());
   }
   if ((*server)->tls()) err << "ringfence server: HTTPS only, certificate " << flags.tls_cert << "\n";
   out << "listening on " << (*server)->address() << std::endl;
 
-  int sig = 0;
-  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
-    if (!(*server)->tls()) continue;
-    if (Status st = (*server)->ReloadTls(); !st.ok()) {
-      err << "ringfence server: SIGHUP: TLS reload failed, keeping the old certificate: "
-          << st.message() << std::endl;
-    } else {
-      err << "ringfence server: SIGHUP: TLS certificate reloaded" << std::endl;
-    }
-  }
+  const int sig = WaitForStopSignal(**server, signals, err);
   err << "ringfence server: signal " << sig << ", shutting down\n";
   changes.Close();  // waiting long-polls answered now, not at their timeout
   (*server)->Shutdown();
-  history.Stop();
-  controller.Stop();
-  membership->Stop();
-  credentials.StopFollower();
-  inventory.StopFlusher();  // flushes the last dirty records
+  stop_background();
   err << "ringfence server: stopped\n";
   return kExitOk;
 }

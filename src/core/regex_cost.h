@@ -94,7 +94,7 @@ struct RegexCostOptions {
   // state (a pair or triple of positions in a hash table) costs ~0.1 us, a step (one edge
   // followed, one node evaluated by the exact matcher) a few ns: at the defaults no pattern
   // takes more than a few hundred ms (docs/stage1-checks.md "Bounds").
-  size_t max_product_states = 1'000'000;  // pair and triple product searches, all together
+  size_t max_product_states = 250'000;  // pair and triple product searches, all together
   size_t max_steps = 8'000'000;           // edges followed and matcher evaluations, all together
   int max_nesting = 100;             // group nesting depth
   RegexDialect dialect = RegexDialect::kEcmaScript;  // syntax of the pattern
