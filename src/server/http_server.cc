@@ -303,38 +303,43 @@ struct HttpServer::Impl {
     auto p = std::make_shared<Pending>();
     // Shared: after Shutdown answered, the coroutine may be gone while `deferred` still reads it.
     auto request = std::make_shared<const HttpRequest>(std::move(req));
-    HttpResponse res = co_await asio::async_initiate<decltype(use_awaitable), void(HttpResponse)>(
-        [this, p, request](auto completion) {
-          auto ex = asio::get_associated_executor(completion);
-          auto h = std::make_shared<decltype(completion)>(std::move(completion));
-          p->resume = [ex, h](HttpResponse r) {
-            asio::post(ex, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
-          };
-          bool refuse;
-          {
-            std::lock_guard l(pending_mu);
-            refuse = stopping.load();  // Shutdown() has answered the others already
-            if (!refuse) pending.insert(p);
-          }
-          if (refuse) {
-            p->Answer(HttpError(503, "shutting_down", "the server is shutting down"));
-            return;
-          }
-          auto start = [this, p, request] {
-            try {
-              options.deferred(*request, [p](HttpResponse r) { p->Answer(std::move(r)); });
-            } catch (const std::exception& e) {
-              std::fprintf(stderr, "ringfence server: deferred handler threw: %s\n", e.what());
-              p->Answer(HttpError(500, "internal", "internal error"));
-            }
-          };
-          if (offload_pool != nullptr) {
-            asio::post(*offload_pool, std::move(start));
-          } else {
-            start();
-          }
-        },
-        use_awaitable);
+    // The initiation is a named local, not a temporary of the co_await expression: GCC 12
+    // destroyed such a temporary lambda twice, releasing the shared_ptrs it captured once too
+    // often, so `p` was freed while the Responder still held it (heap corruption seen by
+    // valgrind in HttpServerTest.ShutdownAnswersWaitingDeferredRequests and as a server abort
+    // in the dashboard's browser test).
+    auto initiate = [this, p, request](auto completion) {
+      auto ex = asio::get_associated_executor(completion);
+      auto h = std::make_shared<decltype(completion)>(std::move(completion));
+      p->resume = [ex, h](HttpResponse r) {
+        asio::post(ex, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
+      };
+      bool refuse;
+      {
+        std::lock_guard l(pending_mu);
+        refuse = stopping.load();  // Shutdown() has answered the others already
+        if (!refuse) pending.insert(p);
+      }
+      if (refuse) {
+        p->Answer(HttpError(503, "shutting_down", "the server is shutting down"));
+        return;
+      }
+      auto start = [this, p, request] {
+        try {
+          options.deferred(*request, [p](HttpResponse r) { p->Answer(std::move(r)); });
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "ringfence server: deferred handler threw: %s\n", e.what());
+          p->Answer(HttpError(500, "internal", "internal error"));
+        }
+      };
+      if (offload_pool != nullptr) {
+        asio::post(*offload_pool, std::move(start));
+      } else {
+        start();
+      }
+    };
+    HttpResponse res =
+        co_await asio::async_initiate<decltype(use_awaitable), void(HttpResponse)>(initiate, use_awaitable);
     {
       std::lock_guard l(pending_mu);
       pending.erase(p);
