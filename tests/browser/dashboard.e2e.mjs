@@ -1,32 +1,22 @@
 // The dashboard in a real browser (Debian's chromium, headless, driven by playwright-core) against
 // a real `ringfence server` and real `ringfence-agent` processes (docs/dashboard.md "Tests"):
-//   1. a good bundle is released; the release page shows its waves advancing; the operator presses
-//      Halt (confirming, with a reason); the page shows Halted and the agents stop installing;
-//      the halt is in the audit log under the operator's name;
-//   2. a principal without the operator role sees no steering buttons;
-//   3. XSS: a device attribute and a halt reason holding markup/script show as text, nothing runs;
+//   1. a good bundle is released; the release page shows its waves advancing; cross-site requests
+//      (no token, a foreign origin) change nothing; an author and a reviewer get no buttons; the
+//      operator pauses and resumes it from the page, then presses Halt (confirming, with a
+//      reason); the page shows Halted and the agents stop installing; each action is audited
+//      under the operator's name, as the CLI's;
+//   2. XSS: a device attribute and a halt reason holding markup/script show as text, nothing runs;
+//   3. the operator rolls the halted release back from the page; the agents revert it;
 //   4. Channel File 291 released: the gate halts it; a screenshot of the page is written to docs/;
 //   5. axe-core on every page: no serious or critical violations.
 // Usage: node dashboard.e2e.mjs (paths from the environment, see run.sh).
-import { mkdtempSync, readFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
 import { Fleet, sleep, waitFor } from './fleet.mjs';
-
-const env = (k) => {
-  if (!process.env[k]) throw new Error('missing environment variable ' + k);
-  return process.env[k];
-};
-const SRC = env('RF_SOURCE_DIR');
-const BIN = env('RF_BINARY_DIR');
-const require = createRequire(join(SRC, 'web', 'package.json'));
-const { chromium } = require('playwright-core');
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-// Screenshots go to the build tree; RF_SCREENSHOTS_DIR=docs/images refreshes the committed ones
-// (docs/dashboard.md "Tests"), so an ordinary test run leaves the source tree clean.
-const shots = process.env.RF_SCREENSHOTS_DIR || join(BIN, 'screenshots');
-mkdirSync(shots, { recursive: true });
+import {
+  SRC, axeCheck, check, dumpPage, fleetPaths, launchBrowser, runTest, shots, signIn, waitText,
+} from './page.mjs';
 
 const XSS_ATTR = '<img src=x onerror=window.__xss=1>';
 const XSS_REASON = '<script>window.__xss=2</script><b onmouseover=alert(1)>halted from the dashboard test</b>';
@@ -48,58 +38,97 @@ gate: {alpha: 0.01, signals: [silence, crash, error], silence_after: 3s, confirm
 on_failure: rollback
 `;
 
-let failures = 0;
-let currentPage = null;  // dumped when a step fails
+// Presses `verb`'s button and confirms in the page's dialog (with `reason` where the verb takes
+// one); returns Date.now() just before the confirmation.
+async function steer(page, verb, reason) {
+  await page.click(`[data-test=btn-${verb}]`);
+  await page.waitForSelector('dialog[data-test=confirm]');
+  if (reason !== undefined) await page.fill('dialog #reason', reason);
+  const t = Date.now();
+  await page.click('[data-test=confirm-yes]');
+  return t;
+}
 
-async function dumpPage(dir) {
-  if (!currentPage) return;
+// The audit entry of `action` on release `id` by `actor` (null if none).
+async function audited(fleet, id, action, actor) {
+  const audit = await fleet.api('GET', '/v1/audit?after=0&limit=1000', fleet.admin);
+  return audit.entries.find((e) => e.subject === id && e.action === action && e.actor === actor) || null;
+}
+
+// The steering buttons `token`'s principal gets on release `id`'s page.
+async function buttonsFor(browser, fleet, token, id) {
+  const ctx = await browser.newContext();
+  const p = await ctx.newPage();
+  await signIn(p, fleet.url, token);
+  await p.goto(fleet.url + '/ui/#/release/' + id);
+  await p.waitForSelector('[data-test=phase]');
+  await p.waitForSelector('[data-test=waves]');  // the page has drawn the release once
+  const n = (await p.$$('[data-test=actions] button')).length;
+  await ctx.close();
+  return n;
+}
+
+// Cross-site requests against release `id` (docs/dashboard.md "Signing in, tokens and cross-site
+// requests"): without the token, or from a page of another origin in the operator's own browser,
+// nothing is done.
+async function crossSite(browser, ctx, fleet, id) {
+  const before = await fleet.phase(id);
+  for (const verb of ['pause', 'halt', 'rollback']) {
+    const r = await fetch(`${fleet.url}/v1/releases/${id}/${verb}`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json', Origin: 'http://attacker.example' },
+      body: JSON.stringify({ reason: 'cross-site' }),
+    });
+    check(r.status === 401 && !r.headers.get('access-control-allow-origin'),
+      `POST ${verb} without a token from a foreign Origin: ${r.status}, no CORS grant`);
+  }
+  const pre = await fetch(`${fleet.url}/v1/releases/${id}/pause`, {
+    method: 'OPTIONS', headers: { Origin: 'http://attacker.example', 'Access-Control-Request-Method': 'POST',
+      'Access-Control-Request-Headers': 'authorization,content-type' },
+  });
+  check(!pre.ok && !pre.headers.get('access-control-allow-origin'),
+    `a CORS preflight from a foreign origin is not granted (${pre.status}, no Access-Control-Allow-Origin)`);
+  // A page of another origin, open in the operator's signed-in browser context.
+  const foreign = createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/html' });
+    res.end('<!doctype html><html lang="en"><title>elsewhere</title><p>another site</p></html>');
+  });
+  await new Promise((r) => foreign.listen(0, '127.0.0.1', r));
+  const evil = await ctx.newPage();
+  const statuses = [];
+  evil.on('response', (r) => { if (r.url().includes('/v1/')) statuses.push(`${r.request().method()} ${r.status()}`); });
   try {
-    console.log('--- page at failure: ' + currentPage.url());
-    console.log('status line: ' + await currentPage.textContent('#status'));
-    console.log((await currentPage.innerText('body')).slice(0, 3000));
-    await currentPage.screenshot({ path: join(dir, 'failure.png'), fullPage: true });
-    console.log('screenshot ' + join(dir, 'failure.png'));
-  } catch (e) { console.log('(could not dump the page: ' + e + ')'); }
-}
-function check(cond, what) {
-  console.log(`${cond ? 'PASS' : 'FAIL'}: ${what}`);
-  if (!cond) failures++;
-}
-
-async function signIn(page, url, token) {
-  await page.goto(url + '/ui/');
-  await page.fill('#token', token);
-  await page.click('form.login button[type=submit]');
-  await page.waitForSelector('#who:not(:empty)');
-}
-
-// Polls from here (page.waitForFunction would need eval in the page, which the CSP refuses).
-async function waitText(page, selector, re, timeout) {
-  await waitFor(`${selector} to match ${re}`, timeout, async () => {
-    const t = await page.textContent(selector, { timeout: 1000 }).catch(() => null);
-    return t !== null && re.test(t);
-  });
-}
-
-async function axeCheck(page, label) {
-  await page.evaluate(axeSource);
-  const r = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-  const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  for (const v of bad) console.log(`  axe ${label}: ${v.impact} ${v.id}: ${v.help} (${v.nodes.length} nodes)`);
-  check(bad.length === 0, `axe-core: no serious or critical violations on ${label}`);
+    await evil.goto(`http://127.0.0.1:${foreign.address().port}/`);
+    const got = await evil.evaluate(async ({ url, id }) => {
+      const out = { token: sessionStorage.getItem('ringfence.token') };
+      try {  // JSON body: needs a CORS preflight, which the server never grants
+        const r = await fetch(`${url}/v1/releases/${id}/pause`, { method: 'POST', credentials: 'include',
+          headers: { 'Content-Type': 'application/json' }, body: '{"reason":"cross-site"}' });
+        out.json = 'answered ' + r.status;
+      } catch (e) { out.json = 'blocked'; }
+      try {  // a "simple" request goes out without a preflight, with whatever the browser adds
+        const r = await fetch(`${url}/v1/releases/${id}/halt`, { method: 'POST', mode: 'no-cors', credentials: 'include',
+          headers: { 'Content-Type': 'text/plain' }, body: '{"reason":"cross-site"}' });
+        out.simple = r.type;
+      } catch (e) { out.simple = 'error ' + e; }
+      return out;
+    }, { url: fleet.url, id });
+    check(got.token === null, 'a page of another origin cannot read the dashboard\'s token');
+    check(got.json === 'blocked', `a cross-origin JSON request is blocked by the browser (${got.json})`);
+    check(got.simple === 'opaque' && statuses.some((x) => x === 'POST 401'),
+      `a cross-origin simple request reaches the server without a token and is refused 401 (${statuses.join(', ')})`);
+  } finally {
+    await evil.close();
+    foreign.close();
+  }
+  check((await fleet.phase(id)) === before && !(await audited(fleet, id, 'release.pause', 'olivia')) &&
+    !(await audited(fleet, id, 'release.halt', 'olivia')),
+  `the cross-site requests changed nothing (still ${before}, nothing audited)`);
 }
 
-async function main() {
-  const dir = mkdtempSync(join(process.env.TMPDIR || tmpdir(), 'rf-browser-'));
-  console.log('work dir ' + dir);
-  const fleet = new Fleet({
-    bin: join(BIN, 'apps/ringfence'), agentBin: join(BIN, 'apps/ringfence-agent/ringfence-agent'),
-    sensorBin: join(BIN, 'examples/sensor/ringfence-sensor'), samples: join(SRC, 'samples/content'), dir,
-  });
-  const browser = await chromium.launch({
-    executablePath: process.env.RF_CHROMIUM || '/usr/bin/chromium', headless: true,
-    args: ['--no-sandbox', '--disable-dev-shm-usage'],
-  });
+runTest('dashboard', async (dir) => {
+  const fleet = new Fleet(fleetPaths(dir));
+  const browser = await launchBrowser();
+  let currentPage = null;  // dumped when a step fails
   try {
     await fleet.startServer();
     await fleet.provision();
@@ -156,12 +185,37 @@ async function main() {
       async () => fleet.installed().filter((v) => v === 1290).length >= 7);
     await axeCheck(page, 'release');
 
+    // Cross-site requests change nothing; principals without the operator role get no buttons
+    // (and the server refuses them), while the operator has pause, halt and rollback.
+    await crossSite(browser, ctx, fleet, r1);
+    const opButtons = (await page.$$('[data-test=actions] button')).length;
+    check(opButtons === 3 && await page.$('[data-test=btn-pause]') && await page.$('[data-test=btn-rollback]'),
+      `the operator gets pause, halt and rollback on a dispatching release (${opButtons} buttons)`);
+    check(await buttonsFor(browser, fleet, fleet.author, r1) === 0, 'an author gets no steering buttons on a live release');
+    check(await buttonsFor(browser, fleet, fleet.viewer, r1) === 0, 'a reviewer gets no steering buttons on a live release');
+    const refused = await fetch(`${fleet.url}/v1/releases/${r1}/pause`, { method: 'POST',
+      headers: { Authorization: 'Bearer ' + fleet.author, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ reason: 'not mine to pause' }) });
+    check(refused.status === 403 && (await fleet.phase(r1)) !== 'Paused', `the server refuses an author's pause (${refused.status})`);
+
+    // Pause, then resume, from the page; each confirmed and audited under the operator's name.
+    await steer(page, 'pause', 'paused from the dashboard test');
+    await page.waitForSelector('[data-test=phase]:text("Paused")', { timeout: 30000 });
+    check((await fleet.phase(r1)) === 'Paused', 'pause from the page: the page and the server say Paused');
+    const paused = await audited(fleet, r1, 'release.pause', 'olivia');
+    check(paused && paused.details.reason === 'paused from the dashboard test' && paused.details.to === 'Paused',
+      'the pause is audited under the operator\'s name with its reason, as the CLI\'s');
+    await page.waitForSelector('[data-test=btn-resume]', { timeout: 30000 });
+    check(!(await page.$('[data-test=btn-pause]')), 'a paused release offers resume, not pause');
+    await steer(page, 'resume');
+    await page.waitForSelector('[data-test=phase]:text-matches("^(Dispatching|Baking)$")', { timeout: 30000 });
+    check(['Dispatching', 'Baking'].includes(await fleet.phase(r1)), 'resume from the page: the release dispatches again');
+    const resumed = await audited(fleet, r1, 'release.resume', 'olivia');
+    check(resumed && resumed.details.from === 'Paused', 'the resume is audited under the operator\'s name');
+
     // Halt, confirmed, with a reason (holding markup: shown as text).
-    await page.click('[data-test=btn-halt]');
-    await page.waitForSelector('dialog[data-test=confirm]');
-    await page.fill('dialog #reason', XSS_REASON);
-    const clicked = Date.now();
-    await page.click('[data-test=confirm-yes]');
+    await page.waitForSelector('[data-test=btn-halt]', { timeout: 30000 });
+    const clicked = await steer(page, 'halt', XSS_REASON);
     await page.waitForSelector('[data-test=phase]:text("Halted")', { timeout: 10000 });
     const shownMs = Date.now() - clicked;
     check(shownMs <= 2000 + 1000, `page shows Halted ${shownMs} ms after the confirmation (budget 2 s + 1 s request)`);
@@ -178,9 +232,8 @@ async function main() {
     const n1290 = later.filter((v) => v === 1290).length;
     check(JSON.stringify(atHalt) === JSON.stringify(later), `no agent installed anything in the 8 s after the halt (${n1290} of ${later.length} on v1290)`);
     check(n1290 < later.length, 'the halt stopped the rollout before every device had it');
-    const audit = await fleet.api('GET', '/v1/audit?after=0&limit=1000', fleet.admin);
-    check(audit.entries.some((e) => e.subject === r1 && e.actor === 'olivia' && /halt/.test(e.action)),
-      'the halt is audited under the operator\'s name, like the CLI\'s');
+    const halted = await audited(fleet, r1, 'release.halt', 'olivia');
+    check(halted && halted.details.reason === XSS_REASON, 'the halt is audited under the operator\'s name, like the CLI\'s');
 
     // 3. XSS: the reason shows as text, no element made from it.
     const reasonText = await page.textContent('[data-test=reason]');
@@ -204,14 +257,21 @@ async function main() {
     await axeCheck(page, 'audit');
     check(cspViolations.length === 0, `no Content-Security-Policy violations (${cspViolations.join('; ')})`);
 
-    // 2. A reviewer sees the release without the buttons.
-    const vctx = await browser.newContext();
-    const vpage = await vctx.newPage();
-    await signIn(vpage, fleet.url, fleet.viewer);
-    await vpage.goto(fleet.url + '/ui/#/release/' + r1);
-    await vpage.waitForSelector('[data-test=phase]');
-    check((await vpage.$$('[data-test=actions] button')).length === 0, 'a reviewer gets no steering buttons');
-    await vctx.close();
+    // 3. Roll the halted release back from the page: every device running it reverts.
+    check(await buttonsFor(browser, fleet, fleet.viewer, r1) === 0, 'a reviewer gets no steering buttons on a halted release');
+    await page.goto(fleet.url + '/ui/#/release/' + r1);
+    await page.waitForSelector('[data-test=btn-rollback]', { timeout: 30000 });
+    check(!(await page.$('[data-test=btn-halt]')) && !(await page.$('[data-test=btn-pause]')),
+      'a halted release offers rollback only');
+    await steer(page, 'rollback', 'rolled back from the dashboard test');
+    await page.waitForSelector('[data-test=phase]:text("RolledBack")', { timeout: 30000 });
+    check((await fleet.phase(r1)) === 'RolledBack', 'rollback from the page: the page and the server say RolledBack');
+    const rolled = await audited(fleet, r1, 'release.rollback', 'olivia');
+    check(rolled && rolled.details.from === 'Halted' && rolled.details.reason === 'rolled back from the dashboard test',
+      'the rollback is audited under the operator\'s name with its reason');
+    check((await page.$$('[data-test=actions] button')).length === 0, 'a rolled-back release offers no button');
+    await waitFor('every device running v1290 to revert it', 180000, async () => fleet.installed().every((v) => v !== 1290));
+    check(true, 'after the rollback no device runs v1290 (the agents reverted it)');
 
     // 4. Channel File 291: the gate halts it; the page during the halt is the screenshot.
     const badSha = await fleet.upload('cf291', cf291);
@@ -252,20 +312,10 @@ async function main() {
     console.log('screenshot ' + join(shots, 'sim-compare.png'));
     await sctx.close();
   } catch (e) {
-    await dumpPage(dir);
+    await dumpPage(currentPage, dir);
     throw e;
   } finally {
     await browser.close();
     await fleet.stop();
   }
-  if (failures) {
-    console.log(`${failures} check(s) failed; logs in ${dir}`);
-    process.exit(1);
-  }
-  console.log('all checks passed');
-}
-
-main().catch((e) => {
-  console.error('FAIL: ' + (e && e.stack ? e.stack : e));
-  process.exit(1);
 });
