@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
-import { waitFor } from './fleet.mjs';
+import { Fleet, waitFor } from './fleet.mjs';
 
 const env = (k) => {
   if (!process.env[k]) throw new Error('missing environment variable ' + k);
@@ -77,14 +77,30 @@ export async function axeCheck(page, label) {
   check(bad.length === 0, `axe-core: no serious or critical violations on ${label}`);
 }
 
-// Runs `body(dir)` in a fresh work directory; exits 1 if it threw or a check failed.
+// Runs one browser test: `body(t)` gets t.dir (a fresh work directory), t.paths (fleetPaths),
+// t.fleet (a Fleet, not started), t.browser, and t.watch(page) naming the page to dump if a step
+// throws. Stops the browser and every process of the fleet; exits 1 if a step threw or a check
+// failed.
 export async function runTest(name, body) {
   const dir = mkdtempSync(join(process.env.TMPDIR || tmpdir(), `rf-browser-${name}-`));
   console.log('work dir ' + dir);
+  const paths = fleetPaths(dir);
+  const fleet = new Fleet(paths);
+  let browser = null;
+  let watched = null;
+  let threw = null;
   try {
-    await body(dir);
+    browser = await launchBrowser();
+    await body({ dir, paths, fleet, browser, watch: (page) => { watched = page; } });
   } catch (e) {
-    console.error('FAIL: ' + (e && e.stack ? e.stack : e));
+    threw = e;
+    await dumpPage(watched, dir);
+  } finally {
+    if (browser) await browser.close().catch(() => {});
+    await fleet.stop();
+  }
+  if (threw) {
+    console.error('FAIL: ' + (threw && threw.stack ? threw.stack : threw));
     console.log(`logs in ${dir}`);
     process.exit(1);
   }
