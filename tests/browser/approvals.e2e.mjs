@@ -11,11 +11,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SRC, axeCheck, check, runTest, signIn, waitText } from './page.mjs';
 
+// The demo's staged plan (src/demo/demo.cc StagedPlan): the release is never started here.
 const PLAN = `plan: approvals-e2e
 waves:
-  - {name: canary, devices: 10%, dispatch: 2s, bake: 2s}
+  - {name: canary, devices: 1%, stratify: [os, agent_version], min_per_stratum: 2, dispatch: 2s, bake: 10s}
   - {name: all, devices: 100%, dispatch: 2s, bake: 2s}
-gate: {alpha: 0.01, signals: [silence, crash, error], silence_after: 3s, confirm_after: 3s}
+gate: {alpha: 0.01, signals: [silence, crash, error], silence_after: 3s, confirm_after: 3s, holdback: 1%}
 on_failure: rollback
 `;
 
