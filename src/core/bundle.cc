@@ -1,6 +1,8 @@
 #include "core/bundle.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <boost/json.hpp>
 #include <unordered_map>
 
@@ -412,6 +414,15 @@ void AppendJsonString(std::string* out, std::string_view s) {
   }
   out->append(s.data() + run, s.size() - run);
   out->push_back('"');
+}
+
+void AppendJsonNumber(std::string* out, double v) {
+  if (!std::isfinite(v)) {
+    out->append("null");
+    return;
+  }
+  char buf[32];
+  out->append(buf, std::to_chars(buf, buf + sizeof(buf), v).ptr);
 }
 
 std::string EncodeCanonicalPayload(const Bundle& bundle, const ContentType& type) {

@@ -76,6 +76,10 @@ std::string EncodeCanonicalPayload(const Bundle& bundle, const ContentType& type
 // Appends s as a JSON string literal with the canonical escapes.
 void AppendJsonString(std::string* out, std::string_view s);
 
+// Appends v as the shortest JSON number that reads back as v (std::to_chars); `null` when v is
+// not finite (JSON has no infinity or NaN).
+void AppendJsonNumber(std::string* out, double v);
+
 }  // namespace rf
 
 #endif  // RINGFENCE_CORE_BUNDLE_H_

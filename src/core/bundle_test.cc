@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "testing/test_util.h"
 
 namespace rf {
@@ -161,6 +163,24 @@ TEST(BundleTest, JsonStringEscapes) {
   std::string out;
   AppendJsonString(&out, std::string("a\"b\\c\n\x01\x7f\xc3\xa9", 10));
   EXPECT_EQ(out, "\"a\\\"b\\\\c\\n\\u0001\x7f\xc3\xa9\"");
+}
+
+TEST(BundleTest, JsonNumbersRoundTripAndNonFiniteIsNull) {
+  std::string out;
+  for (double v : {0.0, -2.5, 1e-300, 0.1, 123456789.0}) {
+    out.clear();
+    AppendJsonNumber(&out, v);
+    EXPECT_EQ(std::stod(out), v) << out;
+  }
+  out.clear();
+  AppendJsonNumber(&out, 0.1);
+  EXPECT_EQ(out, "0.1");  // the shortest form
+  for (double v : {std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
+                   std::numeric_limits<double>::quiet_NaN()}) {
+    out.clear();
+    AppendJsonNumber(&out, v);
+    EXPECT_EQ(out, "null");
+  }
 }
 
 TEST(BundleTest, ShippedChannelFile291BundleDecodes) {

@@ -58,13 +58,7 @@ size_t ChangeFeed::waiting() const {
 }
 
 void ChangeFeed::Handle(const HttpRequest& req, Responder respond) {
-  auto who = authenticate_(req.bearer_token);
-  if (!who.ok()) return respond(ErrorResponse(who.status(), "unauthenticated"));
-  if (who->Has(Role::kAgent)) {
-    return respond(ErrorResponse(
-        Status::PermissionDenied("an agent token may not call operator endpoints"), "forbidden_role"));
-  }
-  if (req.method != "GET") return respond(MethodNotAllowed(req.method, req.path, "GET"));
+  if (auto refused = RefuseUnlessOperatorGet(authenticate_, req)) return respond(std::move(*refused));
   std::optional<uint64_t> after;
   for (const auto& [k, v] : req.query) {
     uint64_t n = 0;

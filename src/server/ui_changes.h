@@ -33,6 +33,7 @@
 #include "core/status.h"
 #include "platform/env.h"
 #include "server/interfaces.h"
+#include "server/ui_api.h"
 
 namespace rf::server {
 
@@ -44,7 +45,7 @@ struct ChangeFeedOptions {
 
 class ChangeFeed {
  public:
-  using Authenticator = std::function<Result<Principal>(std::string_view token)>;
+  using Authenticator = UiAuthenticator;
   // Answers one request; called once, from whichever thread answers (HttpServer's Responder).
   using Responder = std::function<void(HttpResponse)>;
 

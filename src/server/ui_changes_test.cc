@@ -10,24 +10,15 @@
 #include <vector>
 
 #include "platform/sim_env.h"
+#include "server/ui_test_util.h"
 
 namespace rf::server {
 namespace {
 
 namespace json = boost::json;
 
-Result<Principal> Auth(std::string_view token) {
-  if (token == "op") return Principal{"olivia", {Role::kOperator}};
-  if (token == "rev") return Principal{"rita", {Role::kReviewer}};
-  if (token == "agent") return Principal{"agent", {Role::kAgent}};
-  return Status::Unauthenticated("unknown token");
-}
-
 HttpRequest Get(std::optional<uint64_t> after, std::string token = "op") {
-  HttpRequest r;
-  r.method = "GET";
-  r.path = "/v1/changes";
-  r.bearer_token = std::move(token);
+  HttpRequest r = UiTestGet("/v1/changes", std::move(token));
   if (after) r.query["after"] = std::to_string(*after);
   return r;
 }
@@ -52,7 +43,7 @@ TEST_F(ChangeFeedTest, HandlesOnlyItsPath) {
 }
 
 TEST_F(ChangeFeedTest, WithoutAfterAnswersTheSequenceAtOnce) {
-  ChangeFeed feed(clock_, Auth);
+  ChangeFeed feed(clock_, UiTestAuth);
   Answers a;
   feed.Handle(Get(std::nullopt), a.Responder());
   ASSERT_EQ(a.got.size(), 1u);
@@ -67,7 +58,7 @@ TEST_F(ChangeFeedTest, WithoutAfterAnswersTheSequenceAtOnce) {
 }
 
 TEST_F(ChangeFeedTest, AChangeWakesAWaitingRequest) {
-  ChangeFeed feed(clock_, Auth);
+  ChangeFeed feed(clock_, UiTestAuth);
   const uint64_t seq = feed.seq();
   Answers a, b;
   feed.Handle(Get(seq), a.Responder());
@@ -85,7 +76,7 @@ TEST_F(ChangeFeedTest, AChangeWakesAWaitingRequest) {
 }
 
 TEST_F(ChangeFeedTest, AStaleSequenceIsAnsweredAtOnce) {
-  ChangeFeed feed(clock_, Auth);
+  ChangeFeed feed(clock_, UiTestAuth);
   const uint64_t seq = feed.seq();
   feed.Notify();
   Answers a, restarted;
@@ -101,7 +92,7 @@ TEST_F(ChangeFeedTest, AStaleSequenceIsAnsweredAtOnce) {
 TEST_F(ChangeFeedTest, AWaitEndsUnchangedAfterTheIdleTimeout) {
   ChangeFeedOptions opt;
   opt.max_wait_micros = 25'000'000;
-  ChangeFeed feed(clock_, Auth, opt);
+  ChangeFeed feed(clock_, UiTestAuth, opt);
   Answers a;
   feed.Handle(Get(feed.seq()), a.Responder());
   clock_.AdvanceMicros(24'999'999);
@@ -118,7 +109,7 @@ TEST_F(ChangeFeedTest, AWaitEndsUnchangedAfterTheIdleTimeout) {
 TEST_F(ChangeFeedTest, AtMostMaxWaitersWait) {
   ChangeFeedOptions opt;
   opt.max_waiters = 2;
-  ChangeFeed feed(clock_, Auth, opt);
+  ChangeFeed feed(clock_, UiTestAuth, opt);
   Answers a, b, c;
   feed.Handle(Get(feed.seq()), a.Responder());
   feed.Handle(Get(feed.seq()), b.Responder());
@@ -142,7 +133,7 @@ TEST_F(ChangeFeedTest, AtMostMaxWaitersWait) {
 }
 
 TEST_F(ChangeFeedTest, RefusesBadTokensAgentsBadQueriesAndMethods) {
-  ChangeFeed feed(clock_, Auth);
+  ChangeFeed feed(clock_, UiTestAuth);
   auto once = [&](HttpRequest r) {
     Answers a;
     feed.Handle(std::move(r), a.Responder());
@@ -173,7 +164,7 @@ TEST_F(ChangeFeedTest, RefusesBadTokensAgentsBadQueriesAndMethods) {
 }
 
 TEST_F(ChangeFeedTest, CloseAnswersEveryWaitAndRefusesNewOnes) {
-  ChangeFeed feed(clock_, Auth);
+  ChangeFeed feed(clock_, UiTestAuth);
   Answers a, b;
   feed.Handle(Get(feed.seq()), a.Responder());
   feed.Close();
@@ -192,7 +183,7 @@ TEST_F(ChangeFeedTest, TheTimerThreadAnswersExpiredWaits) {
   ChangeFeedOptions opt;
   opt.max_wait_micros = 0;
   opt.timer_period_micros = 10'000;
-  ChangeFeed feed(clock_, Auth, opt);
+  ChangeFeed feed(clock_, UiTestAuth, opt);
   auto answered = std::make_shared<std::promise<HttpResponse>>();
   feed.Handle(Get(feed.seq()), [answered](HttpResponse r) { answered->set_value(std::move(r)); });
   feed.Start();

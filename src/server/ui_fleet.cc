@@ -66,13 +66,7 @@ std::string FleetSummaryApi::Compute(int64_t now_micros) {
 }
 
 HttpResponse FleetSummaryApi::Handle(const HttpRequest& req) {
-  auto who = authenticate_(req.bearer_token);
-  if (!who.ok()) return ErrorResponse(who.status(), "unauthenticated");
-  if (who->Has(Role::kAgent)) {
-    return ErrorResponse(Status::PermissionDenied("an agent token may not call operator endpoints"),
-                         "forbidden_role");
-  }
-  if (req.method != "GET") return MethodNotAllowed(req.method, req.path, "GET");
+  if (auto refused = RefuseUnlessOperatorGet(authenticate_, req)) return std::move(*refused);
   if (!req.query.empty()) {
     return ErrorResponse(
         Status::InvalidArgument("unknown query parameter '" + req.query.begin()->first + "'"),

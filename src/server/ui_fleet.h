@@ -20,6 +20,7 @@
 #include "core/status.h"
 #include "platform/env.h"
 #include "server/interfaces.h"
+#include "server/ui_api.h"
 
 namespace rf::server {
 
@@ -32,7 +33,7 @@ struct FleetSummaryOptions {
 
 class FleetSummaryApi {
  public:
-  using Authenticator = std::function<Result<Principal>(std::string_view token)>;
+  using Authenticator = UiAuthenticator;
 
   // `inventory` and `clock` must outlive this object.
   FleetSummaryApi(FleetInventory& inventory, Clock& clock, Authenticator authenticate,

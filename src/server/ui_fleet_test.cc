@@ -7,25 +7,14 @@
 
 #include "platform/sim_env.h"
 #include "server/fleet_inventory.h"
+#include "server/ui_test_util.h"
 
 namespace rf::server {
 namespace {
 
 namespace json = boost::json;
 
-Result<Principal> Auth(std::string_view token) {
-  if (token == "rev") return Principal{"rita", {Role::kReviewer}};
-  if (token == "agent") return Principal{"agent", {Role::kAgent}};
-  return Status::Unauthenticated("unknown token");
-}
-
-HttpRequest Get(std::string token = "rev") {
-  HttpRequest r;
-  r.method = "GET";
-  r.path = "/v1/fleet/summary";
-  r.bearer_token = std::move(token);
-  return r;
-}
+HttpRequest Get(std::string token = "rev") { return UiTestGet("/v1/fleet/summary", std::move(token)); }
 
 class FleetSummaryTest : public ::testing::Test {
  protected:
@@ -68,7 +57,7 @@ class FleetSummaryTest : public ::testing::Test {
 TEST_F(FleetSummaryTest, VersionsPerChannelAndHealth) {
   FleetSummaryOptions opt;
   opt.stale_after_micros = 180 * kSecond;
-  FleetSummaryApi api(inventory_, clock_, Auth, opt);
+  FleetSummaryApi api(inventory_, clock_, UiTestAuth, opt);
   EXPECT_TRUE(FleetSummaryApi::Handles("/v1/fleet/summary"));
   EXPECT_FALSE(FleetSummaryApi::Handles("/v1/fleet"));
   HttpResponse r = api.Handle(Get());
@@ -93,7 +82,7 @@ TEST_F(FleetSummaryTest, VersionsPerChannelAndHealth) {
 TEST_F(FleetSummaryTest, OneSweepServesEveryRequestForAWhile) {
   FleetSummaryOptions opt;
   opt.min_interval_micros = 2 * kSecond;
-  FleetSummaryApi api(inventory_, clock_, Auth, opt);
+  FleetSummaryApi api(inventory_, clock_, UiTestAuth, opt);
   const std::string before = api.Handle(Get()).body;
   Report("d-3", 1291);
   clock_.AdvanceMicros(2 * kSecond - 1);
@@ -105,7 +94,7 @@ TEST_F(FleetSummaryTest, OneSweepServesEveryRequestForAWhile) {
 }
 
 TEST_F(FleetSummaryTest, RefusesBadTokensAgentsQueriesAndMethods) {
-  FleetSummaryApi api(inventory_, clock_, Auth);
+  FleetSummaryApi api(inventory_, clock_, UiTestAuth);
   EXPECT_EQ(api.Handle(Get("")).status, 401);
   HttpResponse agent = api.Handle(Get("agent"));
   EXPECT_EQ(agent.status, 403);

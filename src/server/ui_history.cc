@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <optional>
 
 #include "core/bundle.h"
 #include "rollout/release.h"
@@ -13,12 +14,6 @@
 namespace rf::server {
 
 namespace {
-
-void AppendNum(std::string* out, double v) {
-  char buf[32];
-  auto r = std::to_chars(buf, buf + sizeof(buf), v);
-  out->append(buf, r.ptr);
-}
 
 void AppendKey(std::string* out, std::string_view k) {
   AppendJsonString(out, k);
@@ -37,16 +32,16 @@ void AppendSample(std::string* out, const HistorySample& s) {
           ",\"harmed\":" + std::to_string(p.harmed_devices) + ",\"gate_state\":";
   AppendJsonString(out, p.gate_state);
   *out += ",\"max_e\":";
-  AppendNum(out, p.max_e_value);
+  AppendJsonNumber(out, p.max_e_value);
   *out += ",\"threshold\":";
-  AppendNum(out, p.e_threshold);
+  AppendJsonNumber(out, p.e_threshold);
   *out += ",\"metrics\":[";
   for (size_t i = 0; i < s.metrics.size(); ++i) {
     if (i) *out += ',';
     *out += "{\"metric\":";
     AppendJsonString(out, s.metrics[i].first);
     *out += ",\"e_value\":";
-    AppendNum(out, s.metrics[i].second);
+    AppendJsonNumber(out, s.metrics[i].second);
     *out += '}';
   }
   *out += "],\"waves\":[";
@@ -93,7 +88,6 @@ bool SameCoverage(const std::vector<StratumCoverage>& a, const std::vector<Strat
 
 HttpResponse Error(const Status& st, std::string_view code) { return ErrorResponse(st, code); }
 
-constexpr std::string_view kHistoryPrefix = "/v1/releases/";
 constexpr std::string_view kHistorySuffix = "/history";
 
 }  // namespace
@@ -250,22 +244,11 @@ void ReleaseHistory::Stop() {
 }
 
 bool ReleaseHistory::Handles(std::string_view path) {
-  constexpr std::string_view kPrefix = kHistoryPrefix, kSuffix = kHistorySuffix;
-  if (path.size() <= kPrefix.size() + kSuffix.size()) return false;
-  if (path.substr(0, kPrefix.size()) != kPrefix) return false;
-  if (path.substr(path.size() - kSuffix.size()) != kSuffix) return false;
-  const std::string_view id = path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size());
-  return id.find('/') == std::string_view::npos;
+  return ReleaseSubresourceId(path, kHistorySuffix).has_value();
 }
 
 HttpResponse ReleaseHistory::Handle(const HttpRequest& req) const {
-  auto who = authenticate_(req.bearer_token);
-  if (!who.ok()) return Error(who.status(), "unauthenticated");
-  if (who->Has(Role::kAgent)) {
-    return Error(Status::PermissionDenied("an agent token may not call operator endpoints"),
-                 "forbidden_role");
-  }
-  if (req.method != "GET") return MethodNotAllowed(req.method, req.path, "GET");
+  if (auto refused = RefuseUnlessOperatorGet(authenticate_, req)) return std::move(*refused);
   int64_t after_us = 0;
   for (const auto& [k, v] : req.query) {
     if (k != "after_us") return Error(Status::InvalidArgument("unknown query parameter '" + k + "'"), "invalid_request");
@@ -275,9 +258,9 @@ HttpResponse ReleaseHistory::Handle(const HttpRequest& req) const {
                    "invalid_request");
     }
   }
-  const std::string_view path = req.path;
-  const std::string_view id =
-      path.substr(kHistoryPrefix.size(), path.size() - kHistoryPrefix.size() - kHistorySuffix.size());
+  const std::optional<std::string_view> matched = ReleaseSubresourceId(req.path, kHistorySuffix);
+  if (!matched) return Error(Status::NotFound("no such path " + req.path), "not_found");
+  const std::string_view id = *matched;
   {
     std::lock_guard<std::mutex> l(mu_);
     auto it = tracks_.find(id);
@@ -307,7 +290,7 @@ std::string ReleaseHistory::Json(std::string_view id, const Track& t, int64_t af
     AppendJsonString(&out, t.coverage[i].key);
     const StratumCoverage& c = t.coverage[i];
     out += ",\"devices\":" + std::to_string(c.devices) + ",\"cutoff\":";
-    AppendNum(&out, c.cutoff);
+    AppendJsonNumber(&out, c.cutoff);
     if (c.eligible >= 0) {
       // The floor a canary can reach here is min(floor, eligible): a stratum with fewer
       // eligible devices than the floor cannot meet it (docs/dashboard.md "History").

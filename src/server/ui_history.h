@@ -34,6 +34,7 @@
 #include "core/status.h"
 #include "platform/env.h"
 #include "server/interfaces.h"
+#include "server/ui_api.h"
 
 namespace rf::server {
 
@@ -104,7 +105,7 @@ struct ReleaseHistoryOptions {
 class ReleaseHistory {
  public:
   // Authenticates a bearer token (the operator API's principals). Called on request threads.
-  using Authenticator = std::function<Result<Principal>(std::string_view token)>;
+  using Authenticator = UiAuthenticator;
 
   // `clock` must outlive this object.
   ReleaseHistory(HistorySources sources, Clock& clock, Authenticator authenticate,

@@ -9,6 +9,7 @@
 
 #include "platform/sim_env.h"
 #include "server/controller.h"
+#include "server/ui_test_util.h"
 
 namespace rf::server {
 namespace {
@@ -48,20 +49,6 @@ ReleaseRecord Started(std::string id, rollout::Phase phase, int wave) {
   return r;
 }
 
-Result<Principal> Auth(std::string_view token) {
-  if (token == "op") return Principal{"olivia", {Role::kOperator}};
-  if (token == "agent") return Principal{"agent", {Role::kAgent}};
-  return Status::Unauthenticated("unknown token");
-}
-
-HttpRequest Get(std::string path, std::string token = "op") {
-  HttpRequest r;
-  r.method = "GET";
-  r.path = std::move(path);
-  r.bearer_token = std::move(token);
-  return r;
-}
-
 class ReleaseHistoryTest : public ::testing::Test {
  protected:
   FakeWorld world_;
@@ -88,14 +75,14 @@ TEST_F(ReleaseHistoryTest, SamplesStartedReleasesAndServesThemAfterATime) {
   p.waves = {{"canary", 5, 3}};
   world_.progress["r-1"] = p;
   world_.metrics = {{"r-1", "crash", 4.5, 100}, {"other", "crash", 9, 100}};
-  ReleaseHistory h(world_.Sources(), clock_, Auth);
+  ReleaseHistory h(world_.Sources(), clock_, UiTestAuth);
   h.SampleNow();
   const int64_t first = clock_.NowUnixMicros();
   clock_.AdvanceMicros(1'000'000);
   world_.progress["r-1"].exposed_devices = 5;
   h.SampleNow();
 
-  HttpResponse all = h.Handle(Get("/v1/releases/r-1/history"));
+  HttpResponse all = h.Handle(UiTestGet("/v1/releases/r-1/history"));
   ASSERT_EQ(all.status, 200) << all.body;
   json::object o = json::parse(all.body).as_object();
   const json::array& s = o.at("samples").as_array();
@@ -109,7 +96,7 @@ TEST_F(ReleaseHistoryTest, SamplesStartedReleasesAndServesThemAfterATime) {
   EXPECT_EQ(s[0].at("waves").as_array()[0].at("target").as_int64(), 5);
   EXPECT_EQ(o.at("strata").as_array()[0].at("key").as_string(), "os=<b>win</b>");
 
-  HttpRequest q = Get("/v1/releases/r-1/history");
+  HttpRequest q = UiTestGet("/v1/releases/r-1/history");
   q.query["after_us"] = std::to_string(first);
   HttpResponse newer = h.Handle(q);
   ASSERT_EQ(newer.status, 200);
@@ -120,22 +107,22 @@ TEST_F(ReleaseHistoryTest, BoundedPerReleaseAndInReleases) {
   ReleaseHistoryOptions opt;
   opt.max_samples = 3;
   opt.max_releases = 2;
-  ReleaseHistory h(world_.Sources(), clock_, Auth, opt);
+  ReleaseHistory h(world_.Sources(), clock_, UiTestAuth, opt);
   world_.releases = {Started("r-1", rollout::Phase::kDispatching, 0)};
   for (int i = 0; i < 10; ++i) {
     h.SampleNow();
     clock_.AdvanceMicros(1'000'000);
   }
-  EXPECT_EQ(json::parse(h.Handle(Get("/v1/releases/r-1/history")).body).at("samples").as_array().size(), 3u);
+  EXPECT_EQ(json::parse(h.Handle(UiTestGet("/v1/releases/r-1/history")).body).at("samples").as_array().size(), 3u);
   world_.releases = {Started("r-2", rollout::Phase::kDispatching, 0), Started("r-3", rollout::Phase::kDispatching, 0)};
   h.SampleNow();
   // r-1 was sampled least recently: dropped (and unknown to the sources: 404).
-  EXPECT_EQ(h.Handle(Get("/v1/releases/r-1/history")).status, 404);
-  EXPECT_EQ(h.Handle(Get("/v1/releases/r-2/history")).status, 200);
+  EXPECT_EQ(h.Handle(UiTestGet("/v1/releases/r-1/history")).status, 404);
+  EXPECT_EQ(h.Handle(UiTestGet("/v1/releases/r-2/history")).status, 200);
 }
 
 TEST_F(ReleaseHistoryTest, AFinishedReleasesSeriesEndsAtItsFinalPhase) {
-  ReleaseHistory h(world_.Sources(), clock_, Auth);
+  ReleaseHistory h(world_.Sources(), clock_, UiTestAuth);
   world_.releases = {Started("r-1", rollout::Phase::kDispatching, 1)};
   h.SampleNow();
   world_.releases = {Started("r-1", rollout::Phase::kHalted, 1)};
@@ -143,13 +130,13 @@ TEST_F(ReleaseHistoryTest, AFinishedReleasesSeriesEndsAtItsFinalPhase) {
     clock_.AdvanceMicros(1'000'000);
     h.SampleNow();
   }
-  const json::array s = json::parse(h.Handle(Get("/v1/releases/r-1/history")).body).at("samples").as_array();
+  const json::array s = json::parse(h.Handle(UiTestGet("/v1/releases/r-1/history")).body).at("samples").as_array();
   ASSERT_EQ(s.size(), 2u);
   EXPECT_EQ(s[1].at("phase").as_string(), "Halted");
 }
 
 TEST_F(ReleaseHistoryTest, WhenTheControllerStopsReportingTheLastCountsStand) {
-  ReleaseHistory h(world_.Sources(), clock_, Auth);
+  ReleaseHistory h(world_.Sources(), clock_, UiTestAuth);
   world_.releases = {Started("r-1", rollout::Phase::kDispatching, 0)};
   ReleaseProgress p;
   p.exposed_devices = 6;
@@ -162,7 +149,7 @@ TEST_F(ReleaseHistoryTest, WhenTheControllerStopsReportingTheLastCountsStand) {
   world_.releases = {Started("r-1", rollout::Phase::kRolledBack, 0)};
   clock_.AdvanceMicros(1'000'000);
   h.SampleNow();
-  const json::array s = json::parse(h.Handle(Get("/v1/releases/r-1/history")).body).at("samples").as_array();
+  const json::array s = json::parse(h.Handle(UiTestGet("/v1/releases/r-1/history")).body).at("samples").as_array();
   ASSERT_EQ(s.size(), 2u);
   EXPECT_EQ(s[1].at("phase").as_string(), "RolledBack");
   EXPECT_EQ(s[1].at("exposed").as_int64(), 6);
@@ -171,42 +158,42 @@ TEST_F(ReleaseHistoryTest, WhenTheControllerStopsReportingTheLastCountsStand) {
 }
 
 TEST_F(ReleaseHistoryTest, RefusesBadTokensAgentsBadQueriesAndMethods) {
-  ReleaseHistory h(world_.Sources(), clock_, Auth);
-  EXPECT_EQ(h.Handle(Get("/v1/releases/r-known/history", "nope")).status, 401);
-  HttpResponse agent = h.Handle(Get("/v1/releases/r-known/history", "agent"));
+  ReleaseHistory h(world_.Sources(), clock_, UiTestAuth);
+  EXPECT_EQ(h.Handle(UiTestGet("/v1/releases/r-known/history", "nope")).status, 401);
+  HttpResponse agent = h.Handle(UiTestGet("/v1/releases/r-known/history", "agent"));
   EXPECT_EQ(agent.status, 403);
   EXPECT_NE(agent.body.find("forbidden_role"), std::string::npos);
-  HttpRequest bad = Get("/v1/releases/r-known/history");
+  HttpRequest bad = UiTestGet("/v1/releases/r-known/history");
   bad.query["after_us"] = "-1";
   EXPECT_EQ(h.Handle(bad).status, 400);
   bad.query.clear();
   bad.query["limit"] = "3";
   EXPECT_EQ(h.Handle(bad).status, 400);
-  HttpRequest post = Get("/v1/releases/r-known/history");
+  HttpRequest post = UiTestGet("/v1/releases/r-known/history");
   post.method = "POST";
   EXPECT_EQ(h.Handle(post).status, 405);
   // Known but never sampled: an empty series; unknown: 404.
-  HttpResponse empty = h.Handle(Get("/v1/releases/r-known/history"));
+  HttpResponse empty = h.Handle(UiTestGet("/v1/releases/r-known/history"));
   ASSERT_EQ(empty.status, 200);
   EXPECT_TRUE(json::parse(empty.body).at("samples").as_array().empty());
-  EXPECT_EQ(h.Handle(Get("/v1/releases/r-unknown/history")).status, 404);
+  EXPECT_EQ(h.Handle(UiTestGet("/v1/releases/r-unknown/history")).status, 404);
 }
 
 TEST_F(ReleaseHistoryTest, StartAndStopRunTheSamplerAndAreIdempotent) {
   world_.releases = {Started("r-1", rollout::Phase::kDispatching, 0)};
   ReleaseHistoryOptions opt;
   opt.interval_micros = 1000;
-  ReleaseHistory h(world_.Sources(), clock_, Auth, opt);
+  ReleaseHistory h(world_.Sources(), clock_, UiTestAuth, opt);
   h.Start();
   h.Start();
   // The first sample is taken at once when the loop starts; wait for it generously.
   for (int i = 0; i < 5000; ++i) {
-    if (h.Handle(Get("/v1/releases/r-1/history")).status == 200) break;
+    if (h.Handle(UiTestGet("/v1/releases/r-1/history")).status == 200) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   h.Stop();
   h.Stop();
-  EXPECT_EQ(h.Handle(Get("/v1/releases/r-1/history")).status, 200);
+  EXPECT_EQ(h.Handle(UiTestGet("/v1/releases/r-1/history")).status, 200);
 }
 
 // The long-poll hook: called after a step that stored something new to draw, not after one that
@@ -215,7 +202,7 @@ TEST_F(ReleaseHistoryTest, ChangedIsCalledOnlyWhenASampleDiffers) {
   int changed = 0;
   HistorySources sources = world_.Sources();
   sources.changed = [&changed] { ++changed; };
-  ReleaseHistory h(std::move(sources), clock_, Auth);
+  ReleaseHistory h(std::move(sources), clock_, UiTestAuth);
   h.SampleNow();
   EXPECT_EQ(changed, 0);  // nothing started
   world_.releases = {Started("r-1", rollout::Phase::kDispatching, 0)};
@@ -256,7 +243,7 @@ TEST_F(ReleaseHistoryTest, ASeriesEndsAtTheDecisionsEvidence) {
     }
     return out;
   };
-  ReleaseHistory h(std::move(sources), clock_, Auth);
+  ReleaseHistory h(std::move(sources), clock_, UiTestAuth);
   world_.releases = {Started("r-1", rollout::Phase::kDispatching, 0)};
   ReleaseProgress p;
   p.exposed_devices = 6;
@@ -286,7 +273,7 @@ TEST_F(ReleaseHistoryTest, ASeriesEndsAtTheDecisionsEvidence) {
     h.SampleNow();
   }
   EXPECT_EQ(asked_after, 1u);  // each decision is taken once
-  const json::array s = json::parse(h.Handle(Get("/v1/releases/r-1/history")).body).at("samples").as_array();
+  const json::array s = json::parse(h.Handle(UiTestGet("/v1/releases/r-1/history")).body).at("samples").as_array();
   ASSERT_EQ(s.size(), 2u);
   EXPECT_FALSE(s[0].as_object().contains("decision"));
   EXPECT_TRUE(s[1].at("decision").as_bool());
@@ -303,7 +290,7 @@ TEST_F(ReleaseHistoryTest, ADecisionIsNeverOlderThanTheLastSample) {
   std::vector<DecisionEvidence> decisions;
   HistorySources sources = world_.Sources();
   sources.decisions = [&](uint64_t) { return decisions; };
-  ReleaseHistory h(std::move(sources), clock_, Auth);
+  ReleaseHistory h(std::move(sources), clock_, UiTestAuth);
   world_.releases = {Started("r-1", rollout::Phase::kBaking, 0)};
   h.SampleNow();
   const int64_t first = clock_.NowUnixMicros();
@@ -316,7 +303,7 @@ TEST_F(ReleaseHistoryTest, ADecisionIsNeverOlderThanTheLastSample) {
   decisions.push_back(d);
   clock_.AdvanceMicros(1'000'000);
   h.SampleNow();
-  HttpRequest q = Get("/v1/releases/r-1/history");
+  HttpRequest q = UiTestGet("/v1/releases/r-1/history");
   q.query["after_us"] = std::to_string(first);
   const json::array s = json::parse(h.Handle(q).body).at("samples").as_array();
   ASSERT_EQ(s.size(), 2u);
@@ -335,10 +322,10 @@ TEST_F(ReleaseHistoryTest, StrataSayWhetherTheFloorIsMetAndCanBe) {
     c[3] = {"(no stratum)", 4, 0};              // no counts from the controller
     return c;
   };
-  ReleaseHistory h(std::move(sources), clock_, Auth);
+  ReleaseHistory h(std::move(sources), clock_, UiTestAuth);
   world_.releases = {Started("r-1", rollout::Phase::kDispatching, 0)};
   h.SampleNow();
-  const json::array st = json::parse(h.Handle(Get("/v1/releases/r-1/history")).body).at("strata").as_array();
+  const json::array st = json::parse(h.Handle(UiTestGet("/v1/releases/r-1/history")).body).at("strata").as_array();
   ASSERT_EQ(st.size(), 4u);
   EXPECT_TRUE(st[0].at("floor_met").as_bool());
   EXPECT_TRUE(st[0].at("floor_coverable").as_bool());

@@ -1,12 +1,12 @@
 #include "server/ui_what_if.h"
 
 #include <cstdlib>
+#include <optional>
 
 namespace rf::server {
 
 namespace {
 
-constexpr std::string_view kPrefix = "/v1/releases/";
 constexpr std::string_view kSuffix = "/what-if";
 
 HttpResponse Bad(std::string message) {
@@ -15,22 +15,10 @@ HttpResponse Bad(std::string message) {
 
 }  // namespace
 
-bool WhatIfApi::Handles(std::string_view path) {
-  if (path.size() <= kPrefix.size() + kSuffix.size()) return false;
-  if (path.substr(0, kPrefix.size()) != kPrefix) return false;
-  if (path.substr(path.size() - kSuffix.size()) != kSuffix) return false;
-  return path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size()).find('/') ==
-         std::string_view::npos;
-}
+bool WhatIfApi::Handles(std::string_view path) { return ReleaseSubresourceId(path, kSuffix).has_value(); }
 
 HttpResponse WhatIfApi::Handle(const HttpRequest& req) const {
-  auto who = authenticate_(req.bearer_token);
-  if (!who.ok()) return ErrorResponse(who.status(), "unauthenticated");
-  if (who->Has(Role::kAgent)) {
-    return ErrorResponse(Status::PermissionDenied("an agent token may not call operator endpoints"),
-                         "forbidden_role");
-  }
-  if (req.method != "GET") return MethodNotAllowed(req.method, req.path, "GET");
+  if (auto refused = RefuseUnlessOperatorGet(authenticate_, req)) return std::move(*refused);
   double p = 1.0;
   std::string signal = "crash";
   for (const auto& [k, v] : req.query) {
@@ -49,8 +37,9 @@ HttpResponse WhatIfApi::Handle(const HttpRequest& req) const {
       return Bad("unknown query parameter '" + k + "'");
     }
   }
-  const std::string_view path = req.path;
-  auto release = lookup_(path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size()));
+  const std::optional<std::string_view> id = ReleaseSubresourceId(req.path, kSuffix);
+  if (!id) return ErrorResponse(Status::NotFound("no such path " + req.path), "not_found");
+  auto release = lookup_(*id);
   if (!release.ok()) return ErrorResponse(release.status(), "not_found");
   if (!simulate_) {
     return ErrorResponse(Status::Unavailable("this server was built without the simulator"), "unavailable");

@@ -14,12 +14,13 @@
 #include "admission/records.h"
 #include "core/status.h"
 #include "server/interfaces.h"
+#include "server/ui_api.h"
 
 namespace rf::server {
 
 class WhatIfApi {
  public:
-  using Authenticator = std::function<Result<Principal>(std::string_view token)>;
+  using Authenticator = UiAuthenticator;
   using Lookup = std::function<Result<ReleaseRecord>(std::string_view id)>;
   // (release, p, signal) -> the comparison JSON (sim/sim_html.h CompareHtmlData's format).
   // `signal` is "crash", "silence" or "error" (checked before the call).

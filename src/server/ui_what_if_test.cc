@@ -2,22 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include "server/ui_test_util.h"
+
 namespace rf::server {
 namespace {
-
-Result<Principal> Auth(std::string_view token) {
-  if (token == "op") return Principal{"olivia", {Role::kOperator}};
-  if (token == "agent") return Principal{"agent", {Role::kAgent}};
-  return Status::Unauthenticated("unknown token");
-}
-
-HttpRequest Get(std::string path, std::string token = "op") {
-  HttpRequest r;
-  r.method = "GET";
-  r.path = std::move(path);
-  r.bearer_token = std::move(token);
-  return r;
-}
 
 struct Calls {
   double p = -1;
@@ -27,7 +15,7 @@ struct Calls {
 
 WhatIfApi Make(Calls* calls) {
   return WhatIfApi(
-      Auth,
+      UiTestAuth,
       [](std::string_view id) -> Result<ReleaseRecord> {
         if (id != "r-1") return Status::NotFound("unknown release " + std::string(id));
         ReleaseRecord r;
@@ -51,13 +39,13 @@ TEST(WhatIfApi, HandlesOnlyItsPath) {
 TEST(WhatIfApi, PassesTheReleaseAndQueryToTheSimulation) {
   Calls calls;
   WhatIfApi api = Make(&calls);
-  HttpResponse r = api.Handle(Get("/v1/releases/r-1/what-if"));
+  HttpResponse r = api.Handle(UiTestGet("/v1/releases/r-1/what-if"));
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.body, "{\"policies\":[]}");
   EXPECT_EQ(calls.p, 1.0);
   EXPECT_EQ(calls.signal, "crash");
   EXPECT_EQ(calls.release, "r-1");
-  HttpRequest q = Get("/v1/releases/r-1/what-if");
+  HttpRequest q = UiTestGet("/v1/releases/r-1/what-if");
   q.query["p"] = "0.25";
   q.query["signal"] = "silence";
   ASSERT_EQ(api.Handle(q).status, 200);
@@ -68,24 +56,24 @@ TEST(WhatIfApi, PassesTheReleaseAndQueryToTheSimulation) {
 TEST(WhatIfApi, RefusesBadRequestsWithoutSimulating) {
   Calls calls;
   WhatIfApi api = Make(&calls);
-  EXPECT_EQ(api.Handle(Get("/v1/releases/r-1/what-if", "nope")).status, 401);
-  EXPECT_EQ(api.Handle(Get("/v1/releases/r-1/what-if", "agent")).status, 403);
-  EXPECT_EQ(api.Handle(Get("/v1/releases/r-9/what-if")).status, 404);
+  EXPECT_EQ(api.Handle(UiTestGet("/v1/releases/r-1/what-if", "nope")).status, 401);
+  EXPECT_EQ(api.Handle(UiTestGet("/v1/releases/r-1/what-if", "agent")).status, 403);
+  EXPECT_EQ(api.Handle(UiTestGet("/v1/releases/r-9/what-if")).status, 404);
   for (auto [k, v] : {std::pair<const char*, const char*>{"p", "1.5"}, {"p", "x"}, {"p", ""},
                       {"signal", "fire"}, {"limit", "3"}}) {
-    HttpRequest q = Get("/v1/releases/r-1/what-if");
+    HttpRequest q = UiTestGet("/v1/releases/r-1/what-if");
     q.query[k] = v;
     EXPECT_EQ(api.Handle(q).status, 400) << k << "=" << v;
   }
-  HttpRequest post = Get("/v1/releases/r-1/what-if");
+  HttpRequest post = UiTestGet("/v1/releases/r-1/what-if");
   post.method = "POST";
   EXPECT_EQ(api.Handle(post).status, 405);
   EXPECT_EQ(calls.p, -1) << "nothing was simulated";
 }
 
 TEST(WhatIfApi, WithoutASimulatorIs503) {
-  WhatIfApi api(Auth, [](std::string_view) -> Result<ReleaseRecord> { return ReleaseRecord{}; }, nullptr);
-  EXPECT_EQ(api.Handle(Get("/v1/releases/r-1/what-if")).status, 503);
+  WhatIfApi api(UiTestAuth, [](std::string_view) -> Result<ReleaseRecord> { return ReleaseRecord{}; }, nullptr);
+  EXPECT_EQ(api.Handle(UiTestGet("/v1/releases/r-1/what-if")).status, 503);
 }
 
 }  // namespace

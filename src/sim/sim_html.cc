@@ -1,19 +1,11 @@
 #include "sim/sim_html.h"
 
-#include <charconv>
-
 #include "core/bundle.h"
 #include "ui/ui_assets.h"
 
 namespace rf::sim {
 
 namespace {
-
-void Num(std::string* out, double v) {
-  char buf[32];
-  auto r = std::to_chars(buf, buf + sizeof(buf), v);
-  out->append(buf, r.ptr);
-}
 
 void StrArray(std::string* out, const std::vector<std::string>& v) {
   *out += '[';
@@ -44,14 +36,14 @@ void PolicyJson(std::string* out, const PolicySummary& p, size_t max_points) {
   for (size_t k = 0; k < idx.size(); ++k) {
     const TimelinePoint& pt = r.timeline[idx[k]];
     if (k) t += ',', e += ',', h += ',';
-    Num(&t, static_cast<double>(pt.micros) / 1e6);
+    AppendJsonNumber(&t, static_cast<double>(pt.micros) / 1e6);
     e += std::to_string(pt.exposed);
     h += std::to_string(pt.harmed);
   }
   *out += ",\"seed\":" + std::to_string(r.seed) + ",\"t_s\":" + t + "],\"exposed\":" + e +
           "],\"harmed\":" + h + "],\"halt_s\":";
   if (r.halt_micros) {
-    Num(out, static_cast<double>(*r.halt_micros) / 1e6);
+    AppendJsonNumber(out, static_cast<double>(*r.halt_micros) / 1e6);
   } else {
     *out += "null";
   }

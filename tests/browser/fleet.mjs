@@ -31,14 +31,18 @@ export class Fleet {
     this.children = new Set();
   }
 
-  async startServer() {
+  // Default: layer 1 off so that Channel File 291 reaches the gate (as `ringfence demo --layers
+  // 4`) and no reviews (layer 3 off): the dashboard's subject is the rollout. `reviewed`: layers
+  // 1 and 3 on, and layer 2 on upload with `consumers` (commands of consumer builds).
+  async startServer({ reviewed = false, consumers = [] } = {}) {
     const data = join(this.dir, 'server');
     mkdirSync(data, { recursive: true });
     const args = ['server', '--data', data, '--listen', '127.0.0.1:0', '--poll-after', '1', '--tick-ms', '250',
-      '--flush-ms', '1000', '--threads', '2', '--enroll-rate', '1000', '--enroll-burst', '100000',
-      // Layer 1 off so that Channel File 291 reaches the gate (as `ringfence demo --layers 4`);
-      // no reviews (layer 3 off): the dashboard's subject is the rollout.
-      '--allow-unreviewed', '--skip-layer1'];
+      '--flush-ms', '1000', '--threads', '2', '--enroll-rate', '1000', '--enroll-burst', '100000'];
+    if (!reviewed) args.push('--allow-unreviewed', '--skip-layer1');
+    for (const c of consumers) args.push('--consumer', c);
+    // Sanitized consumer builds (RF_SANITIZED, tests/CMakeLists.txt): no address-space limit.
+    if (consumers.length && process.env.RF_SANITIZED === '1') args.push('--layer2-memory-mb', '0');
     const log = join(this.dir, 'server.log');
     this.server = this.spawn(this.bin, args, log, true);
     const line = await new Promise((resolve, reject) => {
@@ -81,15 +85,24 @@ export class Fleet {
     return r.stdout;
   }
 
-  async provision() {
+  // Principals alice (author), olivia (operator), victor (reviewer, no key); with `approvals` > 0
+  // also bob (reviewer) with a signing key of his own (this.reviewerKey), whose approvals count.
+  async provision({ approvals = 0 } = {}) {
     this.rf('key', 'gen', '-o', join(this.dir, 'author'));
     this.authorPub = readFileSync(join(this.dir, 'author.pub'), 'utf8');
-    const mk = async (name, roles) => (await this.api('POST', '/v1/principals', this.admin, { name, roles })).token;
+    const mk = async (name, roles, extra) =>
+      (await this.api('POST', '/v1/principals', this.admin, { name, roles, ...extra })).token;
     this.author = await mk('alice', ['author']);
     this.operator = await mk('olivia', ['operator']);
     this.viewer = await mk('victor', ['reviewer']);
+    if (approvals > 0) {
+      this.rf('key', 'gen', '-o', join(this.dir, 'bob'));
+      this.reviewerKey = join(this.dir, 'bob.key');
+      this.reviewer = await mk('bob', ['reviewer'],
+        { reviewer_public_key: readFileSync(join(this.dir, 'bob.pub'), 'utf8') });
+    }
     await this.api('PUT', '/v1/policies/291', this.admin,
-      { approvals: 0, roles: ['reviewer'], publisher_keys: [this.authorPub], publisher_threshold: 1 });
+      { approvals, roles: ['reviewer'], publisher_keys: [this.authorPub], publisher_threshold: 1 });
     this.typePath = join(this.samples, 'ipc_rule.type.yaml');
     await this.api('POST', '/v1/content-types', this.admin, { yaml: readFileSync(this.typePath, 'utf8') });
     const trust = await this.api('GET', '/v1/trust', readFileSync(this.agentToken, 'utf8').trim());

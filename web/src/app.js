@@ -154,7 +154,10 @@ function route() {
     if (hash.startsWith(a.getAttribute('href'))) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
-  const root = clear(main);
+  // Each view draws into a container of its own: a redraw of the previous view still in flight
+  // finishes into its detached container, not into the page the new view draws.
+  const root = h('div', {});
+  clear(main).appendChild(root);
   let view;
   if (hash.startsWith('#/release/')) {
     const id = decodeURIComponent(hash.slice('#/release/'.length));

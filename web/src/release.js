@@ -10,14 +10,18 @@ import { renderComparison } from './simview.js';
 
 const FINISHED = ['Completed', 'Halted', 'RolledBack'];
 
-// Which steering verbs the release's phase allows (the server decides; this only hides buttons
-// that would be refused).
+// Which steering verbs the release's phase allows (the server decides, src/rollout/release.cc;
+// this only hides buttons that would be refused). Rollback needs something dispatched (a wave
+// started) and sends every device running the release back to its own last-known-good, so it
+// does not depend on the channel having a previous completed release.
 function verbsFor(r) {
   const v = [];
   if (['Dispatching', 'Baking'].includes(r.phase)) v.push('pause');
   if (r.phase === 'Paused') v.push('resume');
   if (!FINISHED.includes(r.phase) && r.started_s) v.push('halt');
-  if (r.started_s && r.phase !== 'RolledBack' && r.previous) v.push('rollback');
+  if (r.started_s && r.wave >= 0 && ['Dispatching', 'Baking', 'Paused', 'Halted', 'Completed'].includes(r.phase)) {
+    v.push('rollback');
+  }
   return v;
 }
 
@@ -197,28 +201,38 @@ export function renderRelease(id, ctx) {
       ['Stratum', 'Devices', 'Offered', 'Coverage', 'Share', 'Floor'], rows, { 'data-test': 'strata' }));
   }
 
-  function findingsOf(text) {
-    if (!text) return h('p', { class: 'muted' }, 'no report');
+  // A layer's report as the approvals cover it (the exact text; docs/protocol.md "Approval").
+  function reportBody(text) {
+    if (!text) return [h('p', { class: 'muted' }, 'no report (the layer did not run on this server)')];
     let o;
-    try { o = JSON.parse(text); } catch (e) { return h('pre', {}, text); }
+    try { o = JSON.parse(text); } catch (e) { return [h('pre', {}, text)]; }
+    if (o.verdict === 'skipped') return [h('p', { class: 'warn', 'data-test': 'verdict' }, `skipped: ${o.reason || ''}`)];
     if (Array.isArray(o.findings)) {
-      return table(`${o.findings.length} findings`, ['Severity', 'Check', 'Item', 'Field', 'Message'],
-        o.findings.map((f) => [f.severity, f.check, f.item || '-', f.field || '-', f.message]), { 'data-test': 'findings' });
+      return [h('p', { 'data-test': 'verdict' },
+        `verdict ${o.verdict}: ${o.errors} errors, ${o.warnings} warnings (${o.items} items, ${o.payload_bytes} bytes)`),
+      table(`${o.findings.length} findings`, ['Severity', 'Check', 'Item', 'Field', 'Message'],
+        o.findings.map((f) => [f.severity, f.check, f.item || '-', f.field || '-', f.message]), { 'data-test': 'findings' })];
     }
     if (Array.isArray(o.consumers)) {
-      return table(`layer 2: ${o.accepted ? 'accepted' : 'refused'}`, ['Consumer', 'Passed', 'Failing items'],
-        o.consumers.map((c) => [c.name, c.passed ? 'yes' : 'no', (c.failing_items || []).join(', ') || '-']));
+      return [h('p', { 'data-test': 'verdict' }, `verdict ${o.accepted ? 'accepted' : 'refused'}`),
+        table(`${o.consumers.length} consumer builds run on the bundle`, ['Consumer', 'Passed', 'Failing items'],
+          o.consumers.map((c) => [c.name, c.passed ? 'yes' : 'no', (c.failing_items || []).join(', ') || '-']),
+          { 'data-test': 'consumers' })];
     }
-    return h('pre', {}, JSON.stringify(o, null, 2));
+    return [h('pre', {}, JSON.stringify(o, null, 2))];
+  }
+
+  function findingsOf(layer, text) {
+    return h('div', { 'data-test': 'report-' + layer }, reportBody(text));
   }
 
   function approvals(r) {
     const rows = r.approvals.map((a) => [a.reviewer, a.role, fmtTime(a.created_us / 1e6), a.keyid.slice(0, 16)]);
     clear(s.el.approvals).append(
-      h('p', {}, `${r.approvals_counted} of ${r.approvals_required} required approvals (roles: ${r.approver_roles.join(', ') || '-'}); they cover reports ${r.reports_sha256.slice(0, 16)}…`),
-      table('Approvals', ['Reviewer', 'Role', 'When', 'Key'], rows),
-      h('h3', {}, 'Layer 1 (static checks)'), findingsOf(r.reports && r.reports.layer1),
-      h('h3', {}, 'Layer 2 (dynamic checks)'), findingsOf(r.reports && r.reports.layer2));
+      h('p', { 'data-test': 'approvals-summary' }, `${r.approvals_counted} of ${r.approvals_required} required approvals (roles: ${r.approver_roles.join(', ') || '-'}); they cover reports ${r.reports_sha256.slice(0, 16)}…`),
+      table('Approvals', ['Reviewer', 'Role', 'When', 'Key'], rows, { 'data-test': 'approvals' }),
+      h('h3', {}, 'Layer 1 (static checks)'), findingsOf('layer1', r.reports && r.reports.layer1),
+      h('h3', {}, 'Layer 2 (dynamic checks)'), findingsOf('layer2', r.reports && r.reports.layer2));
   }
 
   function audit(entries) {
