@@ -56,6 +56,7 @@
 #include "rollout/gate.h"
 #include "rollout/release.h"
 #include "server/fleet_inventory.h"
+#include "server/gate_evidence.h"
 #include "server/interfaces.h"
 
 namespace rf::server {
@@ -162,6 +163,19 @@ struct ControllerOptions {
   // transitions. The leader's transitions carry its epoch to the store, which refuses them once
   // another server holds a newer one (a deposed leader's late write changes nothing).
   std::function<int64_t()> fencing_epoch;
+  // Gate evidence summed across replicas (docs/deploy.md "Gate evidence across replicas"): every
+  // tick this server publishes its counts of each live release there, and the elected controller
+  // drives each release with the sum of every replica's latest counts. Null: the controller's own
+  // LocalGateEvidence (one server: the sum is its own counts). A shared store also keeps the
+  // leader's gate state (instead of state_dir), so that a new leader continues it.
+  // Must outlive the controller.
+  GateEvidenceStore* evidence = nullptr;
+  // This server's name in `evidence`: unique per process (the lease holder name). Empty: "local".
+  std::string replica;
+  // A replica's current counts (devices alive, treated, applied, silent) are summed only if it
+  // published them within this long; its cumulative events always are (a dead replica's
+  // evidence stays counted, its devices are counted where they moved).
+  int64_t evidence_fresh_micros = 10'000'000;
 };
 
 // A gate's state for /metrics.
@@ -237,8 +251,11 @@ class Controller final : public ProgressSource {
   // Gate evidence persistence (ControllerOptions::state_dir); see docs/server.md.
   std::string EvidencePath(const std::string& release_id) const;
   struct EvidenceWrite {
-    std::string path;
-    std::string text;  // empty: remove the file
+    std::string release_id;
+    std::string path;  // the file (data directory); empty with a shared evidence store
+    std::string text;  // empty: remove the file (forget the release's shared evidence)
+    int64_t epoch = 0;  // shared store: the fencing epoch of the save
+    int64_t now = 0;
   };
   // The file text for `live` now (marks it saved); under mu_.
   std::string EncodeEvidence(LiveRelease& live, int64_t now) const;
@@ -246,6 +263,13 @@ class Controller final : public ProgressSource {
   void WriteEvidence(const std::vector<EvidenceWrite>& writes);
   Status TickLocked(std::vector<EvidenceWrite>* writes);
   void RestoreEvidence(LiveRelease& live, int64_t now);
+  // Restores `live` from `text` (EncodeEvidence); `where` names the source for the log.
+  void RestoreEvidenceText(LiveRelease& live, const std::string& text, const std::string& where,
+                           int64_t now);
+  // This replica's counts of `L` for the tick (adds the tick's events to its cumulative ones).
+  ReplicaCounts CountTick(LiveRelease& L, int64_t now);
+  // The driver's tick from the summed counts; advances L's consumed events.
+  rollout::DriverTick TickFromSum(LiveRelease& L, const ReplicaCounts& sum, int64_t now);
   class DirectoryPort;
   void SweepInventory(int64_t now);
   // `mu` holds mu_; the driver's commits release it meanwhile (DirectoryPort).
@@ -259,6 +283,10 @@ class Controller final : public ProgressSource {
 
   ReleaseDirectory& releases_;
   FleetInventory& inventory_;
+  LocalGateEvidence own_evidence_;     // used when options_.evidence is null
+  GateEvidenceStore* evidence_;        // options_.evidence or &own_evidence_
+  std::string replica_;                // options_.replica or "local"
+  int64_t publish_seq_ = 0;            // GUARDED_BY(tick_mu_): last publication number
   Clock& clock_;
   crypto::SigningKey key_;
   ControllerOptions options_;
