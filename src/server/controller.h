@@ -13,10 +13,14 @@
 //      once per silence) in both arms, applied (running) and silent treated
 //      devices, and the cohort's newest check-in (telemetry lag); adds the crash/error events that
 //      check-ins recorded (RecordHealth);
-//   4. steps the driver with those counts: it ticks the gate and applies GateHalt, GateHold,
+//   4. publishes this server's counts (cumulative events, current device counts) to the
+//      GateEvidenceStore (ControllerOptions::evidence); the elected controller reads every
+//      replica's, sums them (docs/deploy.md "Gate evidence across replicas"; one server: its own)
+//      and feeds the driver what the summed events grew by since its last tick;
+//   5. steps the driver with those counts: it ticks the gate and applies GateHalt, GateHold,
 //      hold clearing, Tick and promotion answers through ReleaseDirectory::ApplyEvent (which
 //      persists and audits them; pages are logged);
-//   5. publishes an immutable DispatchSnapshot (atomic shared_ptr swap): per channel, the releases
+//   6. publishes an immutable DispatchSnapshot (atomic shared_ptr swap): per channel, the releases
 //      newest first with their phase, per-stratum paced cutoffs and signed release statements.
 // Check-ins (AgentApi) read the snapshot without locks. A state change made elsewhere (operator
 // halt) bumps an epoch through ReleaseDirectory's change listener; the next check-in that sees a
@@ -30,7 +34,9 @@
 // if the saved file does not match (other strata, metrics, grids or thresholds; another format),
 // the release gets fresh gates at E = 1 and an empty n_H history, and the log says why: each fresh
 // start is one more look that may spend alpha again, and every wave waits a full bake after it
-// before it can promote.
+// before it can promote. With a shared evidence store (several servers) the gate state is kept
+// there instead, written fenced by the leader, and a server that becomes the leader restores it
+// before it first steps a release (failover continues the gates).
 #ifndef RINGFENCE_SERVER_CONTROLLER_H_
 #define RINGFENCE_SERVER_CONTROLLER_H_
 
