@@ -1,6 +1,7 @@
 #include "server/gate_evidence.h"
 
 #include <algorithm>
+#include <set>
 #include <utility>
 
 #include <boost/json.hpp>
@@ -10,6 +11,9 @@ namespace {
 
 constexpr char kFormat[] = "ringfence-gate-counts-1";
 constexpr size_t kMaxCountsBytes = 4u << 20;
+// Above any real count, and low enough that sums over thousands of rows cannot overflow.
+constexpr size_t kMaxStrata = 10'000;
+constexpr int64_t kMaxCount = 1'000'000'000'000'000;
 
 boost::json::array Ints(const std::array<int64_t, rollout::kSignalCount>& a) {
   boost::json::array out;
@@ -20,9 +24,9 @@ boost::json::array Ints(const std::array<int64_t, rollout::kSignalCount>& a) {
 // A non-negative int64 member `k` of `o`.
 Status Count(const boost::json::object& o, const char* k, int64_t* out, std::string_view where) {
   const auto* v = o.if_contains(k);
-  if (v == nullptr || !v->is_int64() || v->get_int64() < 0) {
+  if (v == nullptr || !v->is_int64() || v->get_int64() < 0 || v->get_int64() > kMaxCount) {
     return Status::InvalidArgument("gate counts: " + std::string(where) + "." + k +
-                                   " is not a non-negative integer");
+                                   " is not an integer in [0, 10^15]");
   }
   *out = v->get_int64();
   return Status::Ok();
@@ -37,9 +41,9 @@ Status Counts3(const boost::json::object& o, const char* k,
   }
   for (size_t i = 0; i < out->size(); ++i) {
     const auto& x = v->get_array()[i];
-    if (!x.is_int64() || x.get_int64() < 0) {
+    if (!x.is_int64() || x.get_int64() < 0 || x.get_int64() > kMaxCount) {
       return Status::InvalidArgument("gate counts: " + std::string(where) + "." + k +
-                                     " has a value that is not a non-negative integer");
+                                     " has a value that is not an integer in [0, 10^15]");
     }
     (*out)[i] = x.get_int64();
   }
@@ -102,6 +106,11 @@ Result<ReplicaCounts> DecodeReplicaCounts(std::string_view text) {
   if (strata == nullptr || !strata->is_array()) {
     return Status::InvalidArgument("gate counts: strata is not an array");
   }
+  if (strata->get_array().size() > kMaxStrata) {
+    return Status::InvalidArgument("gate counts: more than " + std::to_string(kMaxStrata) +
+                                   " strata");
+  }
+  std::set<std::string, std::less<>> keys;
   for (const auto& x : strata->get_array()) {
     if (!x.is_object()) return Status::InvalidArgument("gate counts: a stratum is not an object");
     const boost::json::object& so = x.get_object();
@@ -119,10 +128,8 @@ Result<ReplicaCounts> DecodeReplicaCounts(std::string_view text) {
     RF_RETURN_IF_ERROR(Count(so, "treated_silent", &s.treated_silent, where));
     RF_RETURN_IF_ERROR(Counts3(so, "treated_events", &s.treated_events, where));
     RF_RETURN_IF_ERROR(Counts3(so, "control_events", &s.control_events, where));
-    for (const StratumCounts& other : c.strata) {
-      if (other.key == s.key) {
-        return Status::InvalidArgument("gate counts: " + where + " appears twice");
-      }
+    if (!keys.insert(s.key).second) {
+      return Status::InvalidArgument("gate counts: " + where + " appears twice");
     }
     c.strata.push_back(std::move(s));
   }
