@@ -1,6 +1,7 @@
 #include "server/gate_evidence.h"
 
 #include <algorithm>
+#include <limits>
 #include <set>
 #include <utility>
 
@@ -21,12 +22,13 @@ boost::json::array Ints(const std::array<int64_t, rollout::kSignalCount>& a) {
   return out;
 }
 
-// A non-negative int64 member `k` of `o`.
-Status Count(const boost::json::object& o, const char* k, int64_t* out, std::string_view where) {
+// An int64 member `k` of `o` in [0, max].
+Status Count(const boost::json::object& o, const char* k, int64_t* out, std::string_view where,
+             int64_t max = kMaxCount) {
   const auto* v = o.if_contains(k);
-  if (v == nullptr || !v->is_int64() || v->get_int64() < 0 || v->get_int64() > kMaxCount) {
+  if (v == nullptr || !v->is_int64() || v->get_int64() < 0 || v->get_int64() > max) {
     return Status::InvalidArgument("gate counts: " + std::string(where) + "." + k +
-                                   " is not an integer in [0, 10^15]");
+                                   " is not an integer in [0, " + std::to_string(max) + "]");
   }
   *out = v->get_int64();
   return Status::Ok();
@@ -95,8 +97,9 @@ Result<ReplicaCounts> DecodeReplicaCounts(std::string_view text) {
     return Status::InvalidArgument("gate counts: replica is not a non-empty string");
   }
   c.replica = std::string(replica->get_string());
-  RF_RETURN_IF_ERROR(Count(o, "seq", &c.seq, "counts"));
-  RF_RETURN_IF_ERROR(Count(o, "updated_us", &c.updated_us, "counts"));
+  constexpr int64_t kAny = std::numeric_limits<int64_t>::max();  // not summed
+  RF_RETURN_IF_ERROR(Count(o, "seq", &c.seq, "counts", kAny));
+  RF_RETURN_IF_ERROR(Count(o, "updated_us", &c.updated_us, "counts", kAny));
   const auto* seen = o.if_contains("newest_seen_us");
   if (seen == nullptr || !seen->is_int64() || seen->get_int64() < -1) {
     return Status::InvalidArgument("gate counts: newest_seen_us is not an integer >= -1");
