@@ -13,6 +13,7 @@
 
 #include "cluster/change_watcher.h"
 #include "cluster/leader_lease.h"
+#include "cluster/pg_gate_evidence.h"
 #include "cluster/pg_credential_store.h"
 #include "crypto/crypto.h"
 #include "http/transport_policy.h"
@@ -129,6 +130,9 @@ Result<std::unique_ptr<service::ReleaseService>> OpenReleaseService(
 struct ClusterMembership {
   std::unique_ptr<cluster::LeaseKeeper> lease;
   std::unique_ptr<cluster::ChangeWatcher> watcher;
+  // Gate evidence summed across the servers (docs/deploy.md "Gate evidence across replicas").
+  std::unique_ptr<cluster::PgGateEvidence> evidence;
+  std::string name;  // this process in the cluster: the lease holder
   void Stop() {
     if (watcher) watcher->Stop();
     if (lease) lease->Stop();  // hands the lease over at once
@@ -150,6 +154,8 @@ Result<ClusterMembership> JoinCluster(const ServerFlags& flags, Env env, store::
                  std::to_string(env.clock->NowUnixMicros());
   RF_RETURN_IF_ERROR(cluster::LeaseKeeper::Validate(lease));
   m.lease = std::make_unique<cluster::LeaseKeeper>(*pg, *env.clock, lease);
+  m.evidence = std::make_unique<cluster::PgGateEvidence>(*pg);
+  m.name = lease.holder;
   if (Status st = m.lease->Attempt(); !st.ok()) err << "ringfence server: " << st.message() << "\n";
   m.lease->Start();
   cluster::ChangeWatcherOptions watch;
@@ -344,6 +350,8 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   if (membership->lease) {
     cluster::LeaseKeeper* lease = membership->lease.get();
     ctl_options.fencing_epoch = [lease] { return lease->Epoch(); };
+    ctl_options.evidence = membership->evidence.get();
+    ctl_options.replica = membership->name;
   }
   ctl_options.fs = env.fs;
   ctl_options.state_dir = flags.data + "/controller";  // gate evidence across restarts

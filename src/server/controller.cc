@@ -77,6 +77,17 @@ struct Controller::LiveRelease {
   // Per tick: what the sweep counted per stratum, and the newest check-in of the cohort.
   std::vector<rollout::StratumTelemetry> tick;
   int64_t newest_seen_micros = 0;
+  // This replica's cumulative events per stratum (by signal) since Build: what it publishes.
+  std::vector<std::array<int64_t, rollout::kSignalCount>> cum_treated, cum_control;
+  // The elected controller: the summed cumulative events per stratum key already fed to the
+  // driver (the next tick feeds what the sum grew by). Saved with the gate state.
+  struct Consumed {
+    std::array<int64_t, rollout::kSignalCount> treated{}, control{};
+  };
+  std::map<std::string, Consumed> consumed;
+  // Whether this process has driven the release since it last became the controller. With a
+  // shared evidence store a server that starts leading first restores the shared gate state.
+  bool driving = false;
 
   const rollout::Cohorts* cohorts() const { return driver ? &driver->cohorts() : nullptr; }
   int strata() const { return driver ? driver->cohorts().stratum_count() : 0; }
@@ -145,6 +156,8 @@ Controller::Controller(ReleaseDirectory& releases, FleetInventory& inventory, Cl
       clock_(clock),
       key_(std::move(release_key)),
       options_(std::move(options)) {
+  evidence_ = options_.evidence != nullptr ? options_.evidence : &own_evidence_;
+  replica_ = options_.replica.empty() ? "local" : options_.replica;
   snapshot_.store(std::make_shared<const DispatchSnapshot>());
   releases_.SetChangeListener([this] {
     change_epoch_.fetch_add(1, std::memory_order_acq_rel);
@@ -288,12 +301,17 @@ Status Controller::Build(const ReleaseRecord& r, int64_t now) {
     live->confirmations = std::make_shared<ConfirmationBook>();
   }
   live->tick.assign(static_cast<size_t>(live->strata()), {});
+  live->cum_treated.assign(static_cast<size_t>(live->strata()), {});
+  live->cum_control.assign(static_cast<size_t>(live->strata()), {});
   int64_t eligible = 0;
   for (int s = 0; s < live->strata(); ++s) eligible += live->cohorts()->eligible(s);
   Log("release " + r.release_id + ": cohorts built: " + std::to_string(eligible) +
       " eligible devices in " + std::to_string(live->strata()) + " strata, slot " +
       std::to_string(slot));
-  RestoreEvidence(*live, now);
+  if (!evidence_->shared()) {  // shared: restored from the store when this server leads
+    RestoreEvidence(*live, now);
+    live->driving = true;
+  }
   slots_in_use_ |= bit;
   live_[r.release_id] = std::move(live);
   return Status::Ok();
@@ -309,7 +327,7 @@ std::string Controller::EvidencePath(const std::string& release_id) const {
 }
 std::string Controller::EncodeEvidence(LiveRelease& live, int64_t now) const {
   boost::json::object o;
-  o["format"] = "ringfence-gate-evidence-2";
+  o["format"] = "ringfence-gate-evidence-3";
   o["release_id"] = live.release_id;
   o["saved_micros"] = now;
   boost::json::array keys;
@@ -327,6 +345,16 @@ std::string Controller::EncodeEvidence(LiveRelease& live, int64_t now) const {
   o["gate_hold_since"] = m.gate_hold_since;
   o["gate_hold_paged"] = m.gate_hold_paged;
   o["gate"] = live.driver->EncodeGate();
+  boost::json::object consumed;
+  for (const auto& [key, c] : live.consumed) {
+    boost::json::array t, k;
+    for (int i = 0; i < rollout::kSignalCount; ++i) {
+      t.emplace_back(c.treated[static_cast<size_t>(i)]);
+      k.emplace_back(c.control[static_cast<size_t>(i)]);
+    }
+    consumed[key] = boost::json::array{t, k};
+  }
+  o["consumed"] = std::move(consumed);
   live.evidence_saved_micros = now;
   return boost::json::serialize(o);
 }
@@ -334,6 +362,12 @@ std::string Controller::EncodeEvidence(LiveRelease& live, int64_t now) const {
 void Controller::WriteEvidence(const std::vector<EvidenceWrite>& writes) {
   for (const EvidenceWrite& w : writes) {
     Status s;
+    if (w.path.empty()) {  // the shared evidence store
+      s = w.text.empty() ? evidence_->Forget(w.release_id)
+                         : evidence_->SaveGate(w.release_id, w.epoch, w.now, w.text);
+      if (!s.ok()) Log("release " + w.release_id + ": shared gate evidence: " + s.ToString());
+      continue;
+    }
     if (w.text.empty()) {
       s = options_.fs->Remove(w.path);
       if (s.code() == StatusCode::kNotFound) s = Status::Ok();
@@ -360,12 +394,17 @@ void Controller::RestoreEvidence(LiveRelease& live, int64_t now) {
     }
     return;
   }
+  RestoreEvidenceText(live, *text, "saved", now);
+}
+
+void Controller::RestoreEvidenceText(LiveRelease& live, const std::string& text,
+                                     const std::string& where, int64_t now) {
   auto fresh = [&](const std::string& why) {
-    Log("release " + live.release_id + ": saved gate evidence not used (" + why +
+    Log("release " + live.release_id + ": " + where + " gate evidence not used (" + why +
         "); the gates start fresh");
   };
   boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(*text, ec);
+  boost::json::value v = boost::json::parse(text, ec);
   if (ec || !v.is_object()) return fresh("not JSON");
   const boost::json::object& o = v.get_object();
   auto str = [&](const char* k) {
@@ -382,7 +421,10 @@ void Controller::RestoreEvidence(LiveRelease& live, int64_t now) {
     const auto* x = o.if_contains(k);
     return x && x->is_bool() && x->get_bool();
   };
-  if (str("format") != "ringfence-gate-evidence-2") return fresh("unknown format");
+  const std::string format = str("format");
+  if (format != "ringfence-gate-evidence-3" && format != "ringfence-gate-evidence-2") {
+    return fresh("unknown format");
+  }
   if (str("release_id") != live.release_id) return fresh("another release's file");
   const auto* keys = o.if_contains("strata");
   if (!keys || !keys->is_array() || keys->get_array().size() != static_cast<size_t>(live.strata())) {
@@ -400,7 +442,7 @@ void Controller::RestoreEvidence(LiveRelease& live, int64_t now) {
       !num("bound_hold_micros", &m.bound_hold_micros) ||
       !num("exposure_hold_since", &m.exposure_hold_since) ||
       !num("exposure_paged_wave", &exposure_paged) ||
-      !num("gate_hold_since", &m.gate_hold_since) || saved > now) {
+      !num("gate_hold_since", &m.gate_hold_since) || (saved > now && !evidence_->shared())) {
     return fresh("malformed header");
   }
   m.bound_hold_wave = static_cast<int>(hold_wave);
@@ -416,9 +458,35 @@ void Controller::RestoreEvidence(LiveRelease& live, int64_t now) {
     }
     m.applied_history.emplace_back(e.get_array()[0].get_int64(), e.get_array()[1].get_int64());
   }
+  // The events already fed, summed over replicas. Only a shared store's: one server's counts
+  // start again from zero in a new process (and its file is its own).
+  std::map<std::string, LiveRelease::Consumed> consumed;
+  if (evidence_->shared()) {
+    const auto* c = o.if_contains("consumed");
+    if (!c || !c->is_object()) return fresh("no consumed events");
+    for (const auto& [key, val] : c->get_object()) {
+      LiveRelease::Consumed x;
+      const auto* arms = val.if_array();
+      if (!arms || arms->size() != 2) return fresh("malformed consumed events");
+      for (size_t arm = 0; arm < 2; ++arm) {
+        const auto* a = (*arms)[arm].if_array();
+        if (!a || a->size() != static_cast<size_t>(rollout::kSignalCount)) {
+          return fresh("malformed consumed events");
+        }
+        for (size_t i = 0; i < a->size(); ++i) {
+          if (!(*a)[i].is_int64() || (*a)[i].get_int64() < 0) {
+            return fresh("malformed consumed events");
+          }
+          (arm == 0 ? x.treated : x.control)[i] = (*a)[i].get_int64();
+        }
+      }
+      consumed[std::string(key)] = x;
+    }
+  }
   if (Status st = live.driver->Restore(str("gate"), m, now); !st.ok()) return fresh(st.message());
-  Log("release " + live.release_id + ": gate evidence restored (saved " +
-      std::to_string((now - saved) / 1'000'000) + " s before this start)");
+  live.consumed = std::move(consumed);
+  Log("release " + live.release_id + ": " + where + " gate evidence restored (saved " +
+      std::to_string((now - saved) / 1'000'000) + " s before)");
 }
 
 // The sweep: per live release and stratum, the devices alive in each arm, new silences, treated
@@ -482,39 +550,154 @@ void Controller::SweepInventory(int64_t now) {
   slots_to_clear_ = 0;
 }
 
+ReplicaCounts Controller::CountTick(LiveRelease& L, int64_t now) {
+  ReplicaCounts c;
+  c.replica = replica_;
+  c.updated_us = now;
+  c.newest_seen_us = L.newest_seen_micros == std::numeric_limits<int64_t>::min()
+                         ? -1
+                         : std::max<int64_t>(0, L.newest_seen_micros);
+  for (int s = 0; s < L.strata(); ++s) {
+    rollout::StratumTelemetry& t = L.tick[static_cast<size_t>(s)];
+    for (auto [signal, metric] : {std::pair{rollout::Signal::kCrash, HealthCounters::kCrash},
+                                  std::pair{rollout::Signal::kError, HealthCounters::kError}}) {
+      t.treated_events[static_cast<int>(signal)] = L.health->Drain(s, true, metric);
+      t.control_events[static_cast<int>(signal)] = L.health->Drain(s, false, metric);
+    }
+    StratumCounts x;
+    x.key = L.cohorts()->stratum_key(s);
+    x.treated_at_risk = t.treated_at_risk;
+    x.control_at_risk = t.control_at_risk;
+    x.treated = t.treated;
+    x.applied = t.applied;
+    x.treated_silent = t.treated_silent;
+    for (int i = 0; i < rollout::kSignalCount; ++i) {
+      L.cum_treated[static_cast<size_t>(s)][static_cast<size_t>(i)] += t.treated_events[i];
+      L.cum_control[static_cast<size_t>(s)][static_cast<size_t>(i)] += t.control_events[i];
+    }
+    x.treated_events = L.cum_treated[static_cast<size_t>(s)];
+    x.control_events = L.cum_control[static_cast<size_t>(s)];
+    c.strata.push_back(std::move(x));
+  }
+  return c;
+}
+
+rollout::DriverTick Controller::TickFromSum(LiveRelease& L, const ReplicaCounts& sum,
+                                            int64_t now) {
+  rollout::DriverTick tick;
+  tick.now_micros = now;
+  tick.observed_micros = now;  // check-ins are ingested as they arrive
+  // Telemetry lag: the age of the cohort's newest check-in (docs/gate.md, "The release driver").
+  tick.telemetry_lag_seconds =
+      sum.newest_seen_us < 0 ? 0
+                             : static_cast<double>(std::max<int64_t>(0, now - sum.newest_seen_us)) / 1e6;
+  std::map<std::string_view, const StratumCounts*> by_key;
+  for (const StratumCounts& x : sum.strata) by_key[x.key] = &x;
+  L.treated = L.running = 0;
+  for (int s = 0; s < L.strata(); ++s) {
+    const std::string key = L.cohorts()->stratum_key(s);
+    rollout::StratumTelemetry t;
+    auto it = by_key.find(key);
+    if (it != by_key.end()) {
+      const StratumCounts& x = *it->second;
+      t.treated_at_risk = x.treated_at_risk;
+      t.control_at_risk = x.control_at_risk;
+      t.treated = x.treated;
+      t.applied = x.applied;
+      t.treated_silent = x.treated_silent;
+      // What the sum of the replicas' cumulative events grew by since the last tick fed it.
+      LiveRelease::Consumed& c = L.consumed[key];
+      for (size_t i = 0; i < static_cast<size_t>(rollout::kSignalCount); ++i) {
+        t.treated_events[i] = std::max<int64_t>(0, x.treated_events[i] - c.treated[i]);
+        t.control_events[i] = std::max<int64_t>(0, x.control_events[i] - c.control[i]);
+        c.treated[i] = std::max(c.treated[i], x.treated_events[i]);
+        c.control[i] = std::max(c.control[i], x.control_events[i]);
+      }
+    }
+    L.treated += t.treated;
+    L.running += t.applied;
+    L.tick[static_cast<size_t>(s)] = t;
+    tick.strata.push_back(t);
+  }
+  return tick;
+}
+
 Status Controller::StepGates(std::vector<ReleaseRecord>& releases, int64_t now, bool leads,
                              int64_t epoch, std::unique_lock<std::mutex>* mu) {
   SweepInventory(now);
-  Status first;
+  // This replica's counts of every live release, published (and, on the leader, every replica's
+  // read back) with mu_ released: check-ins may need it meanwhile (tick_mu_ keeps live_ as is).
+  struct Work {
+    ReleaseRecord* record = nullptr;
+    LiveRelease* live = nullptr;
+    ReplicaCounts own;
+    Result<std::vector<ReplicaCounts>> rows = std::vector<ReplicaCounts>();
+    std::string bad;  // a row of another replica that did not decode
+  };
+  std::vector<Work> work;
+  ++publish_seq_;
   for (ReleaseRecord& r : releases) {
     auto it = live_.find(r.release_id);
     if (it == live_.end()) continue;
-    LiveRelease& L = *it->second;
-    rollout::DriverTick tick;
-    tick.now_micros = now;
-    tick.observed_micros = now;  // check-ins are ingested as they arrive
-    // Telemetry lag: the age of the cohort's newest check-in (docs/gate.md, "The release driver").
-    tick.telemetry_lag_seconds =
-        L.newest_seen_micros == std::numeric_limits<int64_t>::min()
-            ? 0
-            : static_cast<double>(std::max<int64_t>(0, now - L.newest_seen_micros)) / 1e6;
-    L.treated = L.running = 0;
-    for (int s = 0; s < L.strata(); ++s) {
-      rollout::StratumTelemetry t = L.tick[static_cast<size_t>(s)];
-      L.treated += t.treated;
-      L.running += t.applied;
-      for (auto [signal, metric] : {std::pair{rollout::Signal::kCrash, HealthCounters::kCrash},
-                                    std::pair{rollout::Signal::kError, HealthCounters::kError}}) {
-        t.treated_events[static_cast<int>(signal)] = L.health->Drain(s, true, metric);
-        t.control_events[static_cast<int>(signal)] = L.health->Drain(s, false, metric);
-      }
-      tick.strata.push_back(t);
+    Work w;
+    w.record = &r;
+    w.live = it->second.get();
+    w.own = CountTick(*it->second, now);
+    w.own.seq = publish_seq_;
+    work.push_back(std::move(w));
+  }
+  mu->unlock();
+  for (Work& w : work) {
+    if (Status st = evidence_->Publish(w.record->release_id, w.own); !st.ok()) {
+      Log("release " + w.record->release_id + ": publishing gate counts: " + st.ToString());
     }
+    if (!leads) continue;
+    if (evidence_->shared() && !w.live->driving) {
+      // This server now leads: continue the previous leader's gate state, saved in the store.
+      auto text = evidence_->LoadGate(w.record->release_id);
+      mu->lock();
+      if (!text.ok()) {
+        Log("release " + w.record->release_id + ": shared gate evidence unreadable, fresh gates: " +
+            text.status().ToString());
+      } else if (*text) {
+        RestoreEvidenceText(*w.live, **text, "shared", now);
+      }
+      w.live->driving = true;
+      mu->unlock();
+    }
+    w.rows = evidence_->Counts(w.record->release_id, &w.bad);
+  }
+  mu->lock();
+  Status first;
+  for (Work& w : work) {
+    ReleaseRecord& r = *w.record;
+    LiveRelease& L = *w.live;
     if (!leads) {
+      L.driving = false;
+      L.treated = L.running = 0;
+      for (const StratumCounts& x : w.own.strata) {
+        L.treated += x.treated;
+        L.running += x.applied;
+      }
       L.gate_state = "follower";
       L.gate_detail = "another server is the elected controller and drives this release";
       continue;
     }
+    if (!w.bad.empty()) Log("release " + r.release_id + ": " + w.bad + " (skipped)");
+    if (!w.rows.ok()) {
+      // Without every replica's counts the gate would decide on part of the fleet: no step.
+      Log("release " + r.release_id + ": reading the replicas' gate counts: " +
+          w.rows.status().ToString() + "; the gate waits");
+      if (first.ok()) first = w.rows.status();
+      continue;
+    }
+    std::vector<ReplicaCounts> rows;
+    for (ReplicaCounts& x : *w.rows) {
+      if (x.replica != replica_) rows.push_back(std::move(x));
+    }
+    rows.push_back(w.own);  // this replica's, as counted now (whatever its publication did)
+    const ReplicaCounts sum = SumReplicaCounts(rows, now - options_.evidence_fresh_micros);
+    rollout::DriverTick tick = TickFromSum(L, sum, now);
     rollout::DriverOutput out;
     DirectoryPort port(releases_, r.release_id, epoch, mu);
     Status st = L.driver->Step(tick, r.state, port, &out);
@@ -629,7 +812,10 @@ Status Controller::TickLocked(std::vector<EvidenceWrite>* writes) {
   // Decide under mu_; the driver's commits release it (DirectoryPort). Lock order: controller.h.
   std::lock_guard t(tick_mu_);
   std::unique_lock l(mu_);
-  const bool keep = options_.fs != nullptr && !options_.state_dir.empty();
+  // Where the gate state is kept: the shared evidence store (several servers), else the data
+  // directory's state_dir (if set).
+  const bool shared = evidence_->shared();
+  const bool keep = shared || (options_.fs != nullptr && !options_.state_dir.empty());
   const int64_t now = clock_.NowUnixMicros();
   const int64_t fence = options_.fencing_epoch ? options_.fencing_epoch() : 0;
   const bool leads = !options_.fencing_epoch || fence != 0;
@@ -658,11 +844,18 @@ Status Controller::TickLocked(std::vector<EvidenceWrite>* writes) {
                           [&](const ReleaseRecord& x) { return x.release_id == it->first; });
     if (r == releases.end() || !Live(r->state.phase)) {
       slots_to_clear_ |= static_cast<uint16_t>(1u << it->second->slot);
-      if (keep) writes->push_back({EvidencePath(it->first), ""});
+      if (shared) {
+        if (leads) writes->push_back({it->first, "", "", 0, now});  // one server forgets it
+      } else {
+        (void)evidence_->Forget(it->first);  // in memory
+        if (keep) writes->push_back({it->first, EvidencePath(it->first), "", 0, now});
+      }
       it = live_.erase(it);
     } else {
-      if (keep && leads && now - it->second->evidence_saved_micros >= options_.save_every_micros) {
-        writes->push_back({EvidencePath(it->first), EncodeEvidence(*it->second, now)});
+      if (keep && leads && it->second->driving &&
+          now - it->second->evidence_saved_micros >= options_.save_every_micros) {
+        writes->push_back({it->first, shared ? "" : EvidencePath(it->first),
+                           EncodeEvidence(*it->second, now), fence, now});
       }
       ++it;
     }

@@ -13,10 +13,14 @@
 //      once per silence) in both arms, applied (running) and silent treated
 //      devices, and the cohort's newest check-in (telemetry lag); adds the crash/error events that
 //      check-ins recorded (RecordHealth);
-//   4. steps the driver with those counts: it ticks the gate and applies GateHalt, GateHold,
+//   4. publishes this server's counts (cumulative events, current device counts) to the
+//      GateEvidenceStore (ControllerOptions::evidence); the elected controller reads every
+//      replica's, sums them (docs/deploy.md "Gate evidence across replicas"; one server: its own)
+//      and feeds the driver what the summed events grew by since its last tick;
+//   5. steps the driver with those counts: it ticks the gate and applies GateHalt, GateHold,
 //      hold clearing, Tick and promotion answers through ReleaseDirectory::ApplyEvent (which
 //      persists and audits them; pages are logged);
-//   5. publishes an immutable DispatchSnapshot (atomic shared_ptr swap): per channel, the releases
+//   6. publishes an immutable DispatchSnapshot (atomic shared_ptr swap): per channel, the releases
 //      newest first with their phase, per-stratum paced cutoffs and signed release statements.
 // Check-ins (AgentApi) read the snapshot without locks. A state change made elsewhere (operator
 // halt) bumps an epoch through ReleaseDirectory's change listener; the next check-in that sees a
@@ -30,7 +34,9 @@
 // if the saved file does not match (other strata, metrics, grids or thresholds; another format),
 // the release gets fresh gates at E = 1 and an empty n_H history, and the log says why: each fresh
 // start is one more look that may spend alpha again, and every wave waits a full bake after it
-// before it can promote.
+// before it can promote. With a shared evidence store (several servers) the gate state is kept
+// there instead, written fenced by the leader, and a server that becomes the leader restores it
+// before it first steps a release (failover continues the gates).
 #ifndef RINGFENCE_SERVER_CONTROLLER_H_
 #define RINGFENCE_SERVER_CONTROLLER_H_
 
@@ -56,6 +62,7 @@
 #include "rollout/gate.h"
 #include "rollout/release.h"
 #include "server/fleet_inventory.h"
+#include "server/gate_evidence.h"
 #include "server/interfaces.h"
 
 namespace rf::server {
@@ -162,6 +169,19 @@ struct ControllerOptions {
   // transitions. The leader's transitions carry its epoch to the store, which refuses them once
   // another server holds a newer one (a deposed leader's late write changes nothing).
   std::function<int64_t()> fencing_epoch;
+  // Gate evidence summed across replicas (docs/deploy.md "Gate evidence across replicas"): every
+  // tick this server publishes its counts of each live release there, and the elected controller
+  // drives each release with the sum of every replica's latest counts. Null: the controller's own
+  // LocalGateEvidence (one server: the sum is its own counts). A shared store also keeps the
+  // leader's gate state (instead of state_dir), so that a new leader continues it.
+  // Must outlive the controller.
+  GateEvidenceStore* evidence = nullptr;
+  // This server's name in `evidence`: unique per process (the lease holder name). Empty: "local".
+  std::string replica;
+  // A replica's current counts (devices alive, treated, applied, silent) are summed only if it
+  // published them within this long; its cumulative events always are (a dead replica's
+  // evidence stays counted, its devices are counted where they moved).
+  int64_t evidence_fresh_micros = 10'000'000;
 };
 
 // A gate's state for /metrics.
@@ -237,8 +257,11 @@ class Controller final : public ProgressSource {
   // Gate evidence persistence (ControllerOptions::state_dir); see docs/server.md.
   std::string EvidencePath(const std::string& release_id) const;
   struct EvidenceWrite {
-    std::string path;
-    std::string text;  // empty: remove the file
+    std::string release_id;
+    std::string path;  // the file (data directory); empty with a shared evidence store
+    std::string text;  // empty: remove the file (forget the release's shared evidence)
+    int64_t epoch = 0;  // shared store: the fencing epoch of the save
+    int64_t now = 0;
   };
   // The file text for `live` now (marks it saved); under mu_.
   std::string EncodeEvidence(LiveRelease& live, int64_t now) const;
@@ -246,6 +269,13 @@ class Controller final : public ProgressSource {
   void WriteEvidence(const std::vector<EvidenceWrite>& writes);
   Status TickLocked(std::vector<EvidenceWrite>* writes);
   void RestoreEvidence(LiveRelease& live, int64_t now);
+  // Restores `live` from `text` (EncodeEvidence); `where` names the source for the log.
+  void RestoreEvidenceText(LiveRelease& live, const std::string& text, const std::string& where,
+                           int64_t now);
+  // This replica's counts of `L` for the tick (adds the tick's events to its cumulative ones).
+  ReplicaCounts CountTick(LiveRelease& L, int64_t now);
+  // The driver's tick from the summed counts; advances L's consumed events.
+  rollout::DriverTick TickFromSum(LiveRelease& L, const ReplicaCounts& sum, int64_t now);
   class DirectoryPort;
   void SweepInventory(int64_t now);
   // `mu` holds mu_; the driver's commits release it meanwhile (DirectoryPort).
@@ -259,6 +289,10 @@ class Controller final : public ProgressSource {
 
   ReleaseDirectory& releases_;
   FleetInventory& inventory_;
+  LocalGateEvidence own_evidence_;     // used when options_.evidence is null
+  GateEvidenceStore* evidence_;        // options_.evidence or &own_evidence_
+  std::string replica_;                // options_.replica or "local"
+  int64_t publish_seq_ = 0;            // GUARDED_BY(tick_mu_): last publication number
   Clock& clock_;
   crypto::SigningKey key_;
   ControllerOptions options_;

@@ -80,6 +80,15 @@ CREATE TABLE device_credential_changes(
 CREATE TABLE credential_seq(id INTEGER PRIMARY KEY CHECK(id = 1), seq BIGINT NOT NULL);
 INSERT INTO credential_seq VALUES (1, 0);
 )sql"},
+    {4, "gate evidence summed across replicas", R"sql(
+CREATE TABLE gate_counts(
+  release_id TEXT NOT NULL, replica TEXT NOT NULL, seq BIGINT NOT NULL,
+  updated_us BIGINT NOT NULL, counts TEXT NOT NULL,
+  PRIMARY KEY(release_id, replica));
+CREATE TABLE gate_evidence(
+  release_id TEXT PRIMARY KEY, epoch BIGINT NOT NULL, saved_us BIGINT NOT NULL,
+  evidence TEXT NOT NULL);
+)sql"},
 };
 
 // The channel every committed batch notifies (payload: its change sequence number).
@@ -183,6 +192,25 @@ constexpr char kCredentialsSince[] =
     " WHERE seq > $1 ORDER BY seq LIMIT $2";
 constexpr char kReadCredentialSeq[] = "SELECT seq FROM credential_seq WHERE id = 1";
 constexpr int64_t kCredentialPageRows = 50'000;
+
+// Gate evidence across replicas (migration 4). A replica's row only moves forward: a repeated or
+// late (lower seq) publication changes nothing.
+constexpr char kPutGateCounts[] =
+    "INSERT INTO gate_counts(release_id, replica, seq, updated_us, counts)"
+    " VALUES($1, $2, $3, $4, $5) ON CONFLICT (release_id, replica) DO UPDATE SET"
+    " seq = EXCLUDED.seq, updated_us = EXCLUDED.updated_us, counts = EXCLUDED.counts"
+    " WHERE gate_counts.seq < EXCLUDED.seq";
+constexpr char kReadGateCounts[] =
+    "SELECT replica, seq, updated_us, counts FROM gate_counts WHERE release_id = $1"
+    " ORDER BY replica";
+constexpr char kPutGateEvidence[] =
+    "INSERT INTO gate_evidence(release_id, epoch, saved_us, evidence) VALUES($1, $2, $3, $4)"
+    " ON CONFLICT (release_id) DO UPDATE SET epoch = EXCLUDED.epoch,"
+    " saved_us = EXCLUDED.saved_us, evidence = EXCLUDED.evidence";
+constexpr char kReadGateEvidence[] =
+    "SELECT epoch, saved_us, evidence FROM gate_evidence WHERE release_id = $1";
+constexpr char kDeleteGateCounts[] = "DELETE FROM gate_counts WHERE release_id = $1";
+constexpr char kDeleteGateEvidence[] = "DELETE FROM gate_evidence WHERE release_id = $1";
 
 constexpr char kReadAudit[] =
     "SELECT seq, time_us, actor, action, subject, details, prev_hash, hash FROM audit"
@@ -790,6 +818,19 @@ auto PgStore::Read(F&& read) {
   return Use(read_mu_, reader_, std::forward<F>(read));
 }
 
+template <typename F>
+auto PgStore::UseEvidence(F&& use) {
+  {
+    std::lock_guard<std::mutex> l(evidence_mu_);
+    if (!evidence_) {
+      auto c = Conn::Connect(conninfo_, options_.lock_timeout_ms);
+      if (!c.ok()) return decltype(use(*evidence_))(c.status());
+      evidence_ = std::move(*c);
+    }
+  }
+  return Use(evidence_mu_, evidence_, std::forward<F>(use));
+}
+
 Result<LeaseGrant> PgStore::AcquireLease(const std::string& holder, int64_t held_epoch,
                                          int64_t now_us, int64_t lease_us) {
   return Use(lease_mu_, lease_, [&](Conn& c) -> Result<LeaseGrant> {
@@ -1002,6 +1043,81 @@ Result<AuditVerification> PgStore::VerifyAudit() {
     RF_ASSIGN_OR_RETURN(AuditHead head, HeadFrom(r.get()));
     return v.Finish(head);
   });
+}
+
+Status PgStore::PutGateCounts(std::string_view release_id, const GateCountsRow& row) {
+  return UseEvidence([&](Conn& c) -> Result<bool> {
+           RF_RETURN_IF_ERROR(c.Run(kPutGateCounts, Params().Text(release_id).Text(row.replica)
+                                                        .Int(row.seq).Int(row.updated_us)
+                                                        .Text(row.counts))
+                                  .status());
+           return true;
+         })
+      .status();
+}
+
+Result<std::vector<GateCountsRow>> PgStore::GateCounts(std::string_view release_id) {
+  return UseEvidence([&](Conn& c) -> Result<std::vector<GateCountsRow>> {
+    RF_ASSIGN_OR_RETURN(PgResult r, c.Run(kReadGateCounts, Params().Text(release_id)));
+    std::vector<GateCountsRow> out;
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+      GateCountsRow row;
+      row.replica = Col(r.get(), i, 0);
+      RF_ASSIGN_OR_RETURN(row.seq, ColInt(r.get(), i, 1));
+      RF_ASSIGN_OR_RETURN(row.updated_us, ColInt(r.get(), i, 2));
+      row.counts = Col(r.get(), i, 3);
+      out.push_back(std::move(row));
+    }
+    return out;
+  });
+}
+
+Status PgStore::PutGateEvidence(std::string_view release_id, const GateEvidenceRow& row) {
+  return UseEvidence([&](Conn& c) -> Result<bool> {
+           RF_RETURN_IF_ERROR(c.Exec("BEGIN ISOLATION LEVEL READ COMMITTED"));
+           auto body = [&]() -> Status {
+             // FOR SHARE: a takeover waits for this transaction, so the epoch checked here is
+             // still the lease's at COMMIT (as for a fenced batch).
+             RF_ASSIGN_OR_RETURN(PgResult r, c.Run(kShareLeaseEpoch));
+             if (PQntuples(r.get()) != 1) {
+               return Status::DataLoss("postgresql: controller_lease row missing");
+             }
+             RF_ASSIGN_OR_RETURN(int64_t current, ColInt(r.get(), 0, 0));
+             RF_RETURN_IF_ERROR(CheckFencingEpoch(row.epoch, current));
+             RF_RETURN_IF_ERROR(c.Run(kPutGateEvidence, Params().Text(release_id).Int(row.epoch)
+                                                            .Int(row.saved_us).Text(row.evidence))
+                                    .status());
+             return c.Commit();
+           };
+           Status st = body();
+           if (!st.ok()) {
+             if (!c.lost()) (void)c.Exec("ROLLBACK");
+             return st;
+           }
+           return true;
+         })
+      .status();
+}
+
+Result<std::optional<GateEvidenceRow>> PgStore::GateEvidence(std::string_view release_id) {
+  return UseEvidence([&](Conn& c) -> Result<std::optional<GateEvidenceRow>> {
+    RF_ASSIGN_OR_RETURN(PgResult r, c.Run(kReadGateEvidence, Params().Text(release_id)));
+    if (PQntuples(r.get()) == 0) return std::optional<GateEvidenceRow>();
+    GateEvidenceRow row;
+    RF_ASSIGN_OR_RETURN(row.epoch, ColInt(r.get(), 0, 0));
+    RF_ASSIGN_OR_RETURN(row.saved_us, ColInt(r.get(), 0, 1));
+    row.evidence = Col(r.get(), 0, 2);
+    return std::optional<GateEvidenceRow>(std::move(row));
+  });
+}
+
+Status PgStore::DeleteGateEvidence(std::string_view release_id) {
+  return UseEvidence([&](Conn& c) -> Result<bool> {
+           RF_RETURN_IF_ERROR(c.Run(kDeleteGateCounts, Params().Text(release_id)).status());
+           RF_RETURN_IF_ERROR(c.Run(kDeleteGateEvidence, Params().Text(release_id)).status());
+           return true;
+         })
+      .status();
 }
 
 }  // namespace rf::store

@@ -78,6 +78,23 @@ struct DeviceCredentialRow {
 using DeviceCredentialDecide = std::function<Result<std::optional<DeviceCredentialRow>>(
     const std::optional<DeviceCredentialRow>&)>;
 
+// One replica's latest gate counts of a release (docs/deploy.md "Gate evidence across replicas";
+// the counts' format is the server's: server/gate_evidence.h).
+struct GateCountsRow {
+  std::string replica;
+  int64_t seq = 0;         // the replica's publication number; only a higher one replaces a row
+  int64_t updated_us = 0;  // when the replica published it (its clock)
+  std::string counts;      // the counts (JSON)
+};
+
+// The elected controller's saved gate evidence of a release (the text of the server's evidence
+// file: server/controller.h).
+struct GateEvidenceRow {
+  int64_t epoch = 0;  // the fencing epoch of the leader that saved it
+  int64_t saved_us = 0;
+  std::string evidence;
+};
+
 struct PgStoreOptions {
   // How long a write waits for a row lock held by another transaction (another replica holding
   // the audit head through its commit, an operator's open session) before failing with Aborted,
@@ -158,6 +175,23 @@ class PgStore final : public Store {
   // As WaitForChange, for credential changes (its own LISTEN connection).
   Result<bool> WaitForCredentialChange(int timeout_ms);
 
+  // ----- gate evidence summed across replicas (docs/deploy.md "Gate evidence across replicas") --
+
+  // Stores `row` as `release_id`'s row of `row.replica` unless that row already has a seq >= row.seq
+  // (so a repeated or late publication changes nothing). One autocommit statement on the evidence
+  // connection (opened on first use, reconnected once if lost).
+  Status PutGateCounts(std::string_view release_id, const GateCountsRow& row);
+  // Every replica's row of `release_id`, ordered by replica.
+  Result<std::vector<GateCountsRow>> GateCounts(std::string_view release_id);
+  // Saves the controller's gate evidence of `release_id`, fenced: in one transaction that holds the
+  // lease row shared and checks it still has `row.epoch` (else FailedPrecondition "fenced: ...",
+  // nothing stored).
+  Status PutGateEvidence(std::string_view release_id, const GateEvidenceRow& row);
+  // The saved evidence of `release_id`, nullopt if none.
+  Result<std::optional<GateEvidenceRow>> GateEvidence(std::string_view release_id);
+  // Removes the release's counts and evidence (it finished).
+  Status DeleteGateEvidence(std::string_view release_id);
+
   class Conn;  // one libpq connection (pg_store.cc)
 
  private:
@@ -167,6 +201,9 @@ class PgStore final : public Store {
   // lost (libpq notices only on use), reconnects and runs it once more (reads are idempotent).
   template <typename F>
   auto Read(F&& read);
+  // Use() on the evidence connection, opened on first use.
+  template <typename F>
+  auto UseEvidence(F&& use);
   template <typename F>
   auto Use(std::mutex& mu, std::unique_ptr<Conn>& conn, F&& use);
   // LISTENs on `channel` on `conn` (opened or reopened as needed) and waits for a notification.
@@ -188,6 +225,8 @@ class PgStore final : public Store {
   std::unique_ptr<Conn> cred_;         // GUARDED_BY(cred_mu_); null until the first change
   std::mutex cred_listen_mu_;
   std::unique_ptr<Conn> cred_listen_;  // GUARDED_BY(cred_listen_mu_); null until first wait
+  std::mutex evidence_mu_;
+  std::unique_ptr<Conn> evidence_;  // GUARDED_BY(evidence_mu_); null until first use
   std::mutex own_mu_;
   std::set<int64_t> own_seqs_;    // GUARDED_BY(own_mu_): change numbers this store committed
 };

@@ -1,0 +1,192 @@
+#include "server/gate_evidence.h"
+
+#include <algorithm>
+#include <limits>
+#include <set>
+#include <utility>
+
+#include <boost/json.hpp>
+
+namespace rf::server {
+namespace {
+
+constexpr char kFormat[] = "ringfence-gate-counts-1";
+constexpr size_t kMaxCountsBytes = 4u << 20;
+// Above any real count, and low enough that sums over thousands of rows cannot overflow.
+constexpr size_t kMaxStrata = 10'000;
+constexpr int64_t kMaxCount = 1'000'000'000'000'000;
+
+boost::json::array Ints(const std::array<int64_t, rollout::kSignalCount>& a) {
+  boost::json::array out;
+  for (int64_t v : a) out.emplace_back(v);
+  return out;
+}
+
+// An int64 member `k` of `o` in [0, max].
+Status Count(const boost::json::object& o, const char* k, int64_t* out, std::string_view where,
+             int64_t max = kMaxCount) {
+  const auto* v = o.if_contains(k);
+  if (v == nullptr || !v->is_int64() || v->get_int64() < 0 || v->get_int64() > max) {
+    return Status::InvalidArgument("gate counts: " + std::string(where) + "." + k +
+                                   " is not an integer in [0, " + std::to_string(max) + "]");
+  }
+  *out = v->get_int64();
+  return Status::Ok();
+}
+
+Status Counts3(const boost::json::object& o, const char* k,
+               std::array<int64_t, rollout::kSignalCount>* out, std::string_view where) {
+  const auto* v = o.if_contains(k);
+  if (v == nullptr || !v->is_array() || v->get_array().size() != out->size()) {
+    return Status::InvalidArgument("gate counts: " + std::string(where) + "." + k + " is not an "
+                                   "array of " + std::to_string(out->size()) + " counts");
+  }
+  for (size_t i = 0; i < out->size(); ++i) {
+    const auto& x = v->get_array()[i];
+    if (!x.is_int64() || x.get_int64() < 0 || x.get_int64() > kMaxCount) {
+      return Status::InvalidArgument("gate counts: " + std::string(where) + "." + k +
+                                     " has a value that is not an integer in [0, 10^15]");
+    }
+    (*out)[i] = x.get_int64();
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string EncodeReplicaCounts(const ReplicaCounts& c) {
+  boost::json::object o;
+  o["format"] = kFormat;
+  o["replica"] = c.replica;
+  o["seq"] = c.seq;
+  o["updated_us"] = c.updated_us;
+  o["newest_seen_us"] = c.newest_seen_us;
+  boost::json::array strata;
+  for (const StratumCounts& s : c.strata) {
+    boost::json::object x;
+    x["key"] = s.key;
+    x["treated_at_risk"] = s.treated_at_risk;
+    x["control_at_risk"] = s.control_at_risk;
+    x["treated"] = s.treated;
+    x["applied"] = s.applied;
+    x["treated_silent"] = s.treated_silent;
+    x["treated_events"] = Ints(s.treated_events);
+    x["control_events"] = Ints(s.control_events);
+    strata.emplace_back(std::move(x));
+  }
+  o["strata"] = std::move(strata);
+  return boost::json::serialize(o);
+}
+
+Result<ReplicaCounts> DecodeReplicaCounts(std::string_view text) {
+  if (text.size() > kMaxCountsBytes) {
+    return Status::InvalidArgument("gate counts: " + std::to_string(text.size()) +
+                                   " bytes, more than " + std::to_string(kMaxCountsBytes));
+  }
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(text, ec);
+  if (ec || !v.is_object()) return Status::InvalidArgument("gate counts: not a JSON object");
+  const boost::json::object& o = v.get_object();
+  const auto* format = o.if_contains("format");
+  if (format == nullptr || !format->is_string() || format->get_string() != kFormat) {
+    return Status::InvalidArgument("gate counts: format is not \"" + std::string(kFormat) + "\"");
+  }
+  ReplicaCounts c;
+  const auto* replica = o.if_contains("replica");
+  if (replica == nullptr || !replica->is_string() || replica->get_string().empty()) {
+    return Status::InvalidArgument("gate counts: replica is not a non-empty string");
+  }
+  c.replica = std::string(replica->get_string());
+  constexpr int64_t kAny = std::numeric_limits<int64_t>::max();  // not summed
+  RF_RETURN_IF_ERROR(Count(o, "seq", &c.seq, "counts", kAny));
+  RF_RETURN_IF_ERROR(Count(o, "updated_us", &c.updated_us, "counts", kAny));
+  const auto* seen = o.if_contains("newest_seen_us");
+  if (seen == nullptr || !seen->is_int64() || seen->get_int64() < -1) {
+    return Status::InvalidArgument("gate counts: newest_seen_us is not an integer >= -1");
+  }
+  c.newest_seen_us = seen->get_int64();
+  const auto* strata = o.if_contains("strata");
+  if (strata == nullptr || !strata->is_array()) {
+    return Status::InvalidArgument("gate counts: strata is not an array");
+  }
+  if (strata->get_array().size() > kMaxStrata) {
+    return Status::InvalidArgument("gate counts: more than " + std::to_string(kMaxStrata) +
+                                   " strata");
+  }
+  std::set<std::string, std::less<>> keys;
+  for (const auto& x : strata->get_array()) {
+    if (!x.is_object()) return Status::InvalidArgument("gate counts: a stratum is not an object");
+    const boost::json::object& so = x.get_object();
+    StratumCounts s;
+    const auto* key = so.if_contains("key");
+    if (key == nullptr || !key->is_string()) {
+      return Status::InvalidArgument("gate counts: a stratum's key is not a string");
+    }
+    s.key = std::string(key->get_string());
+    const std::string where = "stratum '" + s.key + "'";
+    RF_RETURN_IF_ERROR(Count(so, "treated_at_risk", &s.treated_at_risk, where));
+    RF_RETURN_IF_ERROR(Count(so, "control_at_risk", &s.control_at_risk, where));
+    RF_RETURN_IF_ERROR(Count(so, "treated", &s.treated, where));
+    RF_RETURN_IF_ERROR(Count(so, "applied", &s.applied, where));
+    RF_RETURN_IF_ERROR(Count(so, "treated_silent", &s.treated_silent, where));
+    RF_RETURN_IF_ERROR(Counts3(so, "treated_events", &s.treated_events, where));
+    RF_RETURN_IF_ERROR(Counts3(so, "control_events", &s.control_events, where));
+    if (!keys.insert(s.key).second) {
+      return Status::InvalidArgument("gate counts: " + where + " appears twice");
+    }
+    c.strata.push_back(std::move(s));
+  }
+  return c;
+}
+
+ReplicaCounts SumReplicaCounts(const std::vector<ReplicaCounts>& rows, int64_t fresh_after_us) {
+  ReplicaCounts sum;
+  std::map<std::string, size_t, std::less<>> index;
+  for (const ReplicaCounts& r : rows) {
+    const bool fresh = r.updated_us >= fresh_after_us;
+    if (fresh) sum.newest_seen_us = std::max(sum.newest_seen_us, r.newest_seen_us);
+    for (const StratumCounts& s : r.strata) {
+      auto [it, added] = index.emplace(s.key, sum.strata.size());
+      if (added) sum.strata.push_back(StratumCounts{.key = s.key});
+      StratumCounts& t = sum.strata[it->second];
+      for (int i = 0; i < rollout::kSignalCount; ++i) {
+        t.treated_events[i] += s.treated_events[i];
+        t.control_events[i] += s.control_events[i];
+      }
+      if (!fresh) continue;
+      t.treated_at_risk += s.treated_at_risk;
+      t.control_at_risk += s.control_at_risk;
+      t.treated += s.treated;
+      t.applied += s.applied;
+      t.treated_silent += s.treated_silent;
+    }
+  }
+  return sum;
+}
+
+Status LocalGateEvidence::Publish(std::string_view release_id, const ReplicaCounts& counts) {
+  std::lock_guard l(mu_);
+  auto& rows = rows_[std::string(release_id)];
+  auto it = rows.find(counts.replica);
+  if (it == rows.end() || it->second.seq < counts.seq) rows[counts.replica] = counts;
+  return Status::Ok();
+}
+
+Result<std::vector<ReplicaCounts>> LocalGateEvidence::Counts(std::string_view release_id,
+                                                             std::string* /*bad*/) {
+  std::lock_guard l(mu_);
+  std::vector<ReplicaCounts> out;
+  auto it = rows_.find(release_id);
+  if (it == rows_.end()) return out;
+  for (const auto& [replica, c] : it->second) out.push_back(c);
+  return out;
+}
+
+Status LocalGateEvidence::Forget(std::string_view release_id) {
+  std::lock_guard l(mu_);
+  auto it = rows_.find(release_id);
+  if (it != rows_.end()) rows_.erase(it);
+  return Status::Ok();
+}
+
+}  // namespace rf::server

@@ -1,0 +1,117 @@
+// Gate evidence summed across replicas (docs/deploy.md "Gate evidence across replicas").
+//
+// Every server (replica) counts, for each live release, what the check-ins it answers and its
+// inventory sweep show: per stratum, the devices alive in each arm, treated, applied and silent
+// treated devices (current values), and the crash, error and silence events (cumulative since the
+// release was built in this process). Once per controller tick it publishes these counts
+// (ReplicaCounts) to a GateEvidenceStore; the elected controller reads every replica's latest
+// counts, sums them (SumReplicaCounts) and feeds the totals to the one release driver. Counts are
+// cumulative and a replica's row only moves forward (its seq), so a lost or repeated publication
+// changes nothing: the next one carries everything.
+//
+// Implementations:
+//  * LocalGateEvidence (below): one server (SQLite). Keeps what this process publishes; the sum
+//    is its own counts. Not shared: the controller keeps its gate state in its data directory.
+//  * cluster::PgGateEvidence (src/cluster/pg_gate_evidence.h): the gate_counts and gate_evidence
+//    tables of the shared PostgreSQL store. Shared: the leader's gate state is saved there
+//    (fenced) so that a new leader continues it.
+//
+// Thread-safety: implementations are thread-safe.
+#ifndef RINGFENCE_SERVER_GATE_EVIDENCE_H_
+#define RINGFENCE_SERVER_GATE_EVIDENCE_H_
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "rollout/driver.h"
+
+namespace rf::server {
+
+// One stratum of one replica's counts of a release.
+struct StratumCounts {
+  std::string key;  // rollout::StratumKey of the stratum (strata are matched by key)
+  // Current values, as of the replica's last sweep.
+  int64_t treated_at_risk = 0;
+  int64_t control_at_risk = 0;
+  int64_t treated = 0;
+  int64_t applied = 0;
+  int64_t treated_silent = 0;
+  // Cumulative events by rollout::Signal since the release was built in that replica's process.
+  std::array<int64_t, rollout::kSignalCount> treated_events{};
+  std::array<int64_t, rollout::kSignalCount> control_events{};
+};
+
+// One replica's counts of one release.
+struct ReplicaCounts {
+  std::string replica;     // unique per server process (the lease holder name)
+  int64_t seq = 0;         // publication number of that process, increasing (1, 2, ...)
+  int64_t updated_us = 0;  // when it was published (the replica's clock)
+  int64_t newest_seen_us = -1;  // newest check-in of the release's cohort there; -1: none
+  std::vector<StratumCounts> strata;
+};
+
+// JSON ("ringfence-gate-counts-1"); Decode refuses anything else with InvalidArgument naming the
+// field (the store's text is not trusted to be well formed).
+std::string EncodeReplicaCounts(const ReplicaCounts& c);
+Result<ReplicaCounts> DecodeReplicaCounts(std::string_view text);
+
+// The counts of all replicas, summed per stratum key: current values only from rows published at
+// or after `fresh_after_us` (a replica that died stopped counting; its devices are counted where
+// they moved), cumulative events from every row (a dead replica's evidence stays counted).
+// `newest_seen_us`: the maximum over fresh rows. The result's replica, seq and updated_us are
+// unset; its strata are in first-seen order.
+ReplicaCounts SumReplicaCounts(const std::vector<ReplicaCounts>& rows, int64_t fresh_after_us);
+
+class GateEvidenceStore {
+ public:
+  virtual ~GateEvidenceStore() = default;
+  // Publishes this replica's counts of `release_id` (idempotent; an older seq changes nothing).
+  virtual Status Publish(std::string_view release_id, const ReplicaCounts& counts) = 0;
+  // Every replica's latest counts of `release_id`. A row that does not decode is skipped and
+  // named in *bad (if given).
+  virtual Result<std::vector<ReplicaCounts>> Counts(std::string_view release_id,
+                                                    std::string* bad = nullptr) = 0;
+  // Whether other servers share it: the controller then saves and restores its gate state here
+  // (SaveGate, LoadGate) instead of its data directory.
+  virtual bool shared() const = 0;
+  // The elected controller's gate state of `release_id`, fenced with `epoch` (FailedPrecondition
+  // "fenced: ..." and nothing stored once another server holds a newer epoch).
+  virtual Status SaveGate(std::string_view release_id, int64_t epoch, int64_t now_us,
+                          const std::string& text) = 0;
+  virtual Result<std::optional<std::string>> LoadGate(std::string_view release_id) = 0;
+  // The release finished: its counts and saved gate state are dropped.
+  virtual Status Forget(std::string_view release_id) = 0;
+};
+
+// One server: keeps its own publications in memory; SaveGate/LoadGate keep nothing (the
+// controller's data directory does).
+class LocalGateEvidence final : public GateEvidenceStore {
+ public:
+  Status Publish(std::string_view release_id, const ReplicaCounts& counts) override;
+  Result<std::vector<ReplicaCounts>> Counts(std::string_view release_id,
+                                            std::string* bad = nullptr) override;
+  bool shared() const override { return false; }
+  Status SaveGate(std::string_view, int64_t, int64_t, const std::string&) override {
+    return Status::Ok();
+  }
+  Result<std::optional<std::string>> LoadGate(std::string_view) override {
+    return std::optional<std::string>();
+  }
+  Status Forget(std::string_view release_id) override;
+
+ private:
+  std::mutex mu_;
+  // release -> replica -> counts
+  std::map<std::string, std::map<std::string, ReplicaCounts>, std::less<>> rows_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace rf::server
+
+#endif  // RINGFENCE_SERVER_GATE_EVIDENCE_H_
