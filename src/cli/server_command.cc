@@ -247,6 +247,23 @@ HttpServerOptions ServerHttpOptions(const ServerFlags& flags,
 
 }  // namespace
 
+// The controller's options: tick, state directory, and in a cluster the fencing epoch of the
+// lease and the shared gate evidence.
+ControllerOptions ControllerOptionsFor(const ServerFlags& flags, Env env,
+                                       const ClusterMembership& membership) {
+  ControllerOptions o;
+  o.tick_micros = flags.tick_ms * 1000;
+  if (membership.lease) {
+    cluster::LeaseKeeper* lease = membership.lease.get();
+    o.fencing_epoch = [lease] { return lease->Epoch(); };
+    o.evidence = membership.evidence.get();
+    o.replica = membership.name;
+  }
+  o.fs = env.fs;
+  o.state_dir = flags.data + "/controller";  // gate evidence across restarts
+  return o;
+}
+
 // The listen address, once the flags that need no I/O are checked.
 Result<std::pair<std::string, uint16_t>> CheckServerFlags(const ServerFlags& flags) {
   if (flags.data.empty()) return Status::InvalidArgument("--data is required");
@@ -345,17 +362,8 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
 
   auto membership = JoinCluster(flags, env, **store, **service, log, err);
   if (!membership.ok()) return fail(membership.status());
-  ControllerOptions ctl_options;
-  ctl_options.tick_micros = flags.tick_ms * 1000;
-  if (membership->lease) {
-    cluster::LeaseKeeper* lease = membership->lease.get();
-    ctl_options.fencing_epoch = [lease] { return lease->Epoch(); };
-    ctl_options.evidence = membership->evidence.get();
-    ctl_options.replica = membership->name;
-  }
-  ctl_options.fs = env.fs;
-  ctl_options.state_dir = flags.data + "/controller";  // gate evidence across restarts
-  Controller controller(directory, inventory, *env.clock, release_key, ctl_options);
+  Controller controller(directory, inventory, *env.clock, release_key,
+                        ControllerOptionsFor(flags, env, *membership));
   ServerMetrics metrics;
   AgentApiOptions agent_options;
   agent_options.poll_after_s = flags.poll_after_s;
