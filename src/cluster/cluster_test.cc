@@ -16,6 +16,7 @@
 #include "service/testing/fixtures.h"
 #include "store/pg_store.h"
 #include "testing/pg_test_server.h"
+#include "testing/test_util.h"
 
 namespace rf::cluster {
 namespace {
@@ -30,15 +31,7 @@ constexpr char kAdminToken[] = "admin-token-0123456789abcdef";
 constexpr int64_t kLease = 6'000'000;
 constexpr int64_t kRenew = 2'000'000;
 
-// Waits (real time, generous deadline: the machine may be loaded) until `done` holds.
-template <typename F>
-bool WaitFor(F&& done, std::chrono::seconds deadline = std::chrono::seconds(60)) {
-  for (int i = 0; i < deadline.count() * 100; ++i) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return done();
-}
+using rf::testing::WaitFor;
 
 struct Replica {
   std::unique_ptr<store::PgStore> store;

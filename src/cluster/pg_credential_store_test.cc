@@ -30,15 +30,7 @@ crypto::PublicKey Key(uint8_t b) {
   return k;
 }
 
-// Waits (real time, generous deadline: the machine may be loaded) until `done` holds.
-template <typename F>
-bool WaitFor(F&& done, std::chrono::seconds deadline = std::chrono::seconds(60)) {
-  for (int i = 0; i < deadline.count() * 100; ++i) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return done();
-}
+using rf::testing::WaitFor;
 
 // The history table as text: "state:actor" per change, in order (a plain libpq session).
 std::string History(const std::string& uri, const std::string& device_id) {

@@ -2,7 +2,9 @@
 #ifndef RINGFENCE_TESTING_TEST_UTIL_H_
 #define RINGFENCE_TESTING_TEST_UTIL_H_
 
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace rf::testing {
@@ -39,6 +41,17 @@ CommandResult RunCommand(const std::vector<std::string>& argv);
 
 // The built `ringfence` binary.
 std::string RingfenceBinary();
+
+// Waits (real time, generous deadline: the machine may be loaded) until `done` holds; its last
+// answer.
+template <typename F>
+bool WaitFor(F&& done, std::chrono::seconds deadline = std::chrono::seconds(60)) {
+  for (int i = 0; i < deadline.count() * 100; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return done();
+}
 
 }  // namespace rf::testing
 
