@@ -125,7 +125,15 @@ class ContractTest : public ::testing::Test {
       ASSERT_TRUE(e2e::AdoptSession(d, r)) << r.body;
       Response c = conn_->Do("POST", "/v1/agent/checkin", d.session, e2e::CheckinBody(d));
       ASSERT_EQ(c.status, 200) << c.body;
+      devices.push_back(d);
     }
+    // One device reports a quarantine (the fleet summary lists it).
+    e2e::SimDevice& d = devices[0];
+    const std::string body = R"({"device_id":")" + d.id + R"(","seq":)" + std::to_string(++d.seq) +
+                             R"(,"health":{"quarantined":[{"channel":"291","version":1299,"sha256":")" +
+                             std::string(64, 'e') + R"(","reason":"3 unclean starts"}]}})";
+    Response q = conn_->Do("POST", "/v1/agent/checkin", d.session, body);
+    ASSERT_EQ(q.status, 200) << q.body;
   }
 
   std::string Envelope(int64_t version, bool cf291) {
@@ -163,7 +171,8 @@ TEST_F(ContractTest, EveryOperationConformsToTheSpec) {
 
   ASSERT_NO_FATAL_FAILURE(EnrollFleet());
   json::object fleet = Op("getFleet", oscar, 200).Object();
-  Op("getFleetSummary", oscar, 200);
+  json::object summary = Op("getFleetSummary", oscar, 200).Object();
+  ASSERT_EQ(summary.at("quarantined").as_array().size(), 1u) << json::serialize(summary);
   EXPECT_EQ(e2e::Int(fleet, "devices"), 2) << json::serialize(fleet);
   // Device credentials: read, revoke, reset (an author may not).
   json::object cred = Op("getDeviceCredential", oscar, 200, {{"device_id", "dev-1"}}).Object();

@@ -258,23 +258,18 @@ Status DecodeHealth(const json::value& v, CheckinRequest* req) {
       RF_ASSIGN_OR_RETURN(req->crashes, NonNegative(kv.value(), "health.crashes"));
     } else if (kv.key() == "errors") {
       RF_ASSIGN_OR_RETURN(req->errors, NonNegative(kv.value(), "health.errors"));
-    } else if (kv.key() == "apply" || kv.key() == "quarantined") {
-      const bool is_apply = kv.key() == "apply";
-      const std::string list = "health." + std::string(kv.key());
+    } else if (kv.key() == "apply") {
+      const std::string list = "health.apply";
       if (!kv.value().is_array()) return Bad(list, "expected an array");
       const json::array& a = kv.value().get_array();
       if (a.size() > kMaxHealthEntries) return Bad(list, "more than 32 entries");
       for (size_t i = 0; i < a.size(); ++i) {
-        RF_ASSIGN_OR_RETURN(Entry e,
-                            DecodeEntry(a[i], list + "[" + std::to_string(i) + "]", is_apply));
-        if (is_apply) {
-          req->apply.push_back({std::move(e.channel), e.version, std::move(e.sha256),
-                                *OutcomeFromName(e.result), std::move(e.reason)});
-        } else {
-          req->quarantined.push_back(
-              {std::move(e.channel), e.version, std::move(e.sha256), std::move(e.reason)});
-        }
+        RF_ASSIGN_OR_RETURN(Entry e, DecodeEntry(a[i], list + "[" + std::to_string(i) + "]", true));
+        req->apply.push_back({std::move(e.channel), e.version, std::move(e.sha256),
+                              *OutcomeFromName(e.result), std::move(e.reason)});
       }
+    } else if (kv.key() == "quarantined") {
+      RF_ASSIGN_OR_RETURN(req->quarantined, DecodeQuarantinedList(kv.value(), "health.quarantined"));
     } else {
       return UnknownKey("health", kv.key(), "crashes, errors, apply, quarantined");
     }
@@ -475,6 +470,21 @@ std::optional<ApplyOutcome> ApplyOutcomeFromName(std::string_view name) {
 Result<Attributes> DecodeAttributes(const json::value& v) { return DecodeAttrs(v); }
 
 Result<CapabilityManifest> DecodeCapabilities(const json::value& v) { return DecodeCaps(v); }
+
+Result<std::vector<QuarantinedVersion>> DecodeQuarantinedList(const json::value& v,
+                                                              std::string_view where) {
+  const std::string list(where);
+  if (!v.is_array()) return Bad(list, "expected an array");
+  const json::array& a = v.get_array();
+  if (a.size() > kMaxHealthEntries) return Bad(list, "more than 32 entries");
+  std::vector<QuarantinedVersion> out;
+  out.reserve(a.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    RF_ASSIGN_OR_RETURN(Entry e, DecodeEntry(a[i], list + "[" + std::to_string(i) + "]", false));
+    out.push_back({std::move(e.channel), e.version, std::move(e.sha256), std::move(e.reason)});
+  }
+  return out;
+}
 
 Result<std::vector<ChannelReport>> DecodeChannelReports(const json::value& v,
                                                         std::string_view where) {

@@ -92,6 +92,7 @@ struct QuarantinedVersion {
   int64_t version = 0;
   std::string sha256;
   std::string reason;  // optional
+  friend bool operator==(const QuarantinedVersion&, const QuarantinedVersion&) = default;
 };
 
 // ----- requests (agent -> server) -----
@@ -164,6 +165,10 @@ std::string EncodeCheckinRequest(const DeviceInfo& device, int64_t seq,
 // {"<channel>": {"current": {...}, "lkg": {...}}, ...}, sorted by channel; `where` names it.
 [[nodiscard]] Result<std::vector<ChannelReport>> DecodeChannelReports(const boost::json::value& v,
                                                                       std::string_view where);
+// [{"channel", "version", "sha256", "reason"?}, ...] (health.quarantined's entries), at most
+// kMaxHealthEntries; `where` names it.
+[[nodiscard]] Result<std::vector<QuarantinedVersion>> DecodeQuarantinedList(
+    const boost::json::value& v, std::string_view where);
 
 namespace internal {
 // The two halves of ParseCheckinRequest, exposed for tests: a strict hand parser for the common

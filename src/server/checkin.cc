@@ -112,4 +112,32 @@ Result<std::vector<ChannelReport>> ParseInstalledKey(std::string_view key) {
   return r;
 }
 
+std::string EncodeQuarantinedKey(const std::vector<QuarantinedVersion>& entries) {
+  std::string out = "[";
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const QuarantinedVersion& q = entries[i];
+    if (i) out += ',';
+    out += "{\"channel\":";
+    AppendJsonString(&out, q.channel);
+    out += ",\"reason\":";
+    AppendJsonString(&out, q.reason);
+    out += ",\"sha256\":\"";
+    out += q.sha256;
+    out += "\",\"version\":";
+    AppendInt(&out, q.version);
+    out += '}';
+  }
+  out += ']';
+  return out;
+}
+
+Result<std::vector<QuarantinedVersion>> ParseQuarantinedKey(std::string_view key) {
+  boost::system::error_code ec;
+  json::value v = json::parse(key, ec);
+  if (ec) return Status::DataLoss("quarantined key is not JSON");
+  auto r = protocol::DecodeQuarantinedList(v, "quarantined");
+  if (!r.ok()) return Status::DataLoss(r.status().message());
+  return r;
+}
+
 }  // namespace rf::server

@@ -50,6 +50,13 @@ std::string EncodeProfileKey(const rollout::Attributes& attrs, const CapabilityM
 std::string EncodeInstalledKey(const std::vector<ChannelReport>& channels);
 [[nodiscard]] Result<std::vector<ChannelReport>> ParseInstalledKey(std::string_view key);
 
+// Canonical JSON of a device's quarantined versions (the fleet inventory's interned quarantined
+// set): [{"channel":..,"reason":..,"sha256":..,"version":..},...], entries in the order given.
+// REQUIRES: `entries` sorted by (channel, version, sha256), unique, at most kMaxHealthEntries (as
+// FleetInventory keeps them). ParseQuarantinedKey inverts it (DataLoss naming the problem).
+std::string EncodeQuarantinedKey(const std::vector<QuarantinedVersion>& entries);
+[[nodiscard]] Result<std::vector<QuarantinedVersion>> ParseQuarantinedKey(std::string_view key);
+
 }  // namespace rf::server
 
 #endif  // RINGFENCE_SERVER_CHECKIN_H_

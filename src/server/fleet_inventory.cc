@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <tuple>
 #include <utility>
 
 namespace rf::server {
@@ -16,7 +17,10 @@ namespace {
 constexpr uint32_t kRecordsPerChunk = 1024;
 constexpr uint32_t kArenaChunkBytes = 1u << 16;
 constexpr size_t kMaxSegmentBytes = size_t{4} << 30;
-constexpr std::string_view kSegmentMagic = "ringfence-fleet v1";
+// Segment header: kSegmentMagic + version + " full" | " delta". v1: no quarantined sets (D lines
+// have 5 fields); v2 (written now): Q table lines and a 6th D field.
+constexpr std::string_view kSegmentMagic = "ringfence-fleet v";
+constexpr int kSegmentVersion = 2;
 
 uint64_t HashId(std::string_view id) {
   // FNV-1a, then a 64-bit finalizer (splitmix64) so sequential ids spread over shards and slots.
@@ -193,10 +197,12 @@ FleetInventory::FleetInventory(Env env, FleetInventoryOptions options)
       options_(std::move(options)),
       instance_(NextInstance()),
       profiles_(std::make_unique<Interner<DeviceProfile>>()),
-      installed_sets_(std::make_unique<Interner<InstalledSet>>()) {
+      installed_sets_(std::make_unique<Interner<InstalledSet>>()),
+      quarantined_sets_(std::make_unique<Interner<QuarantinedSet>>()) {
   for (int i = 0; i < kShards; ++i) shards_.push_back(std::make_unique<Shard>());
-  // Installed set 0: nothing installed.
+  // Installed set 0: nothing installed; quarantined set 0: nothing quarantined.
   (void)installed_sets_->Intern(EncodeInstalledKey({}), [](InstalledSet&) {});
+  (void)quarantined_sets_->Intern(EncodeQuarantinedKey({}), [](QuarantinedSet&) {});
 }
 
 FleetInventory::~FleetInventory() { StopFlusher(); }
@@ -238,7 +244,55 @@ uint32_t FleetInventory::InternInstalled(const std::vector<ChannelReport>& chann
   return id;
 }
 
+uint32_t FleetInventory::InternQuarantined(const std::vector<QuarantinedVersion>& entries) {
+  return quarantined_sets_->Intern(EncodeQuarantinedKey(entries),
+                                   [&](QuarantinedSet& q) { q.entries = entries; });
+}
+
+std::vector<QuarantinedVersion> FleetInventory::BoundReasons(
+    const std::vector<QuarantinedVersion>& reported) {
+  std::vector<QuarantinedVersion> out = reported;
+  std::lock_guard l(reasons_mu_);
+  for (QuarantinedVersion& q : out) {
+    if (q.reason.empty() || reasons_.count(q.reason)) continue;
+    if (reasons_.size() < kMaxQuarantineReasons) {
+      reasons_.insert(q.reason);
+    } else {
+      q.reason.clear();
+    }
+  }
+  return out;
+}
+
+uint32_t FleetInventory::MergeQuarantined(uint32_t base,
+                                          const std::vector<QuarantinedVersion>& reported) {
+  auto less = [](const QuarantinedVersion& a, const QuarantinedVersion& b) {
+    return std::tie(a.channel, a.version, a.sha256) < std::tie(b.channel, b.version, b.sha256);
+  };
+  auto same = [](const QuarantinedVersion& a, const QuarantinedVersion& b) {
+    return a.channel == b.channel && a.version == b.version && a.sha256 == b.sha256;
+  };
+  const std::vector<QuarantinedVersion>& have = quarantined_sets_->at(base).entries;
+  std::vector<QuarantinedVersion> merged = have;
+  for (const QuarantinedVersion& q : reported) {
+    auto it = std::lower_bound(merged.begin(), merged.end(), q, less);
+    if (it != merged.end() && same(*it, q)) continue;  // known: the first reason stays
+    merged.insert(it, q);
+  }
+  while (merged.size() > kMaxQuarantinedPerDevice) {
+    merged.erase(std::min_element(merged.begin(), merged.end(),
+                                  [](const QuarantinedVersion& a, const QuarantinedVersion& b) {
+                                    return a.version < b.version;
+                                  }));
+  }
+  if (merged == have) return base;
+  return InternQuarantined(merged);
+}
+
 const DeviceProfile& FleetInventory::profile(uint32_t id) const { return profiles_->at(id); }
+const QuarantinedSet& FleetInventory::quarantined(uint32_t id) const {
+  return quarantined_sets_->at(id);
+}
 const InstalledSet& FleetInventory::installed(uint32_t id) const {
   return installed_sets_->at(id);
 }
@@ -279,6 +333,10 @@ Result<CheckinView> FleetInventory::Checkin(const CheckinRequest& req, int64_t n
   // unused because the check-in is refused is harmless (it is not a device's state).
   std::optional<uint32_t> new_profile;
   const uint32_t installed = InternInstalled(req.channels);
+  // Reported quarantines (rare: once per device and quarantined version) are merged into the
+  // device's set under the shard lock below; reasons are bounded before it.
+  std::vector<QuarantinedVersion> reported;
+  if (!req.quarantined.empty()) reported = BoundReasons(req.quarantined);
   CheckinView view;
   uint32_t old_profile = 0;
   {
@@ -320,6 +378,7 @@ Result<CheckinView> FleetInventory::Checkin(const CheckinRequest& req, int64_t n
     r.last_seq = static_cast<uint64_t>(req.seq);
     r.last_seen_micros = now_micros;
     r.installed = installed;
+    if (!reported.empty()) r.quarantined = MergeQuarantined(r.quarantined, reported);
     sh.MarkDirty(static_cast<uint32_t>(n));
     view.handle = {static_cast<uint32_t>(h >> 58), static_cast<uint32_t>(n)};
     view.profile = r.profile;
@@ -345,7 +404,8 @@ void FleetInventory::Sweep(const std::function<void(const SweepRecord&)>& fn) {
     std::lock_guard l(sh.mu);
     for (uint32_t i = 0; i < sh.count; ++i) {
       DeviceRecord& r = sh.rec(i);
-      fn(SweepRecord{sh.id(r), r.profile, r.installed, r.last_seen_micros, &r.offered, &r.silent});
+      fn(SweepRecord{sh.id(r), r.profile, r.installed, r.quarantined, r.last_seen_micros,
+                     &r.offered, &r.silent});
     }
   }
 }
@@ -391,6 +451,7 @@ struct SegmentDevice {
   int64_t last_seen;
   uint32_t profile;
   uint32_t installed;
+  uint32_t quarantined;
 };
 
 }  // namespace
@@ -406,7 +467,7 @@ Status FleetInventory::WriteSegment(bool full) {
       DeviceRecord& r = sh.rec(i);
       r.flags &= static_cast<uint8_t>(~DeviceRecord::kDirty);
       batch.push_back({std::string(sh.id(r)), r.last_seq, r.last_seen_micros, r.profile,
-                       r.installed});
+                       r.installed, r.quarantined});
       taken.emplace_back(s, i);
     };
     if (full) {
@@ -426,12 +487,14 @@ Status FleetInventory::WriteSegment(bool full) {
   constexpr uint32_t kUnset = UINT32_MAX;
   std::vector<uint32_t> profile_local(profiles_->size(), kUnset);
   std::vector<uint32_t> installed_local(installed_sets_->size(), kUnset);
-  uint32_t profiles_used = 0, installed_used = 0;
+  std::vector<uint32_t> quarantined_local(quarantined_sets_->size(), kUnset);
+  uint32_t profiles_used = 0, installed_used = 0, quarantined_used = 0;
   char num[24];
   auto append_int = [&](std::string* out, auto v) {
     out->append(num, std::to_chars(num, num + sizeof num, v).ptr);
   };
   std::string text(kSegmentMagic);
+  append_int(&text, kSegmentVersion);
   text += full ? " full\n" : " delta\n";
   for (const SegmentDevice& d : batch) {
     if (profile_local[d.profile] == kUnset) {
@@ -450,6 +513,14 @@ Status FleetInventory::WriteSegment(bool full) {
       text += installed_sets_->at(d.installed).key;
       text += '\n';
     }
+    if (quarantined_local[d.quarantined] == kUnset) {
+      quarantined_local[d.quarantined] = quarantined_used++;
+      text += "Q ";
+      append_int(&text, quarantined_local[d.quarantined]);
+      text += ' ';
+      text += quarantined_sets_->at(d.quarantined).key;
+      text += '\n';
+    }
   }
   text.reserve(text.size() + batch.size() * 64);
   for (const SegmentDevice& d : batch) {
@@ -463,6 +534,8 @@ Status FleetInventory::WriteSegment(bool full) {
     append_int(&text, profile_local[d.profile]);
     text += ' ';
     append_int(&text, installed_local[d.installed]);
+    text += ' ';
+    append_int(&text, quarantined_local[d.quarantined]);
     text += '\n';
   }
   text += "E ";
@@ -511,86 +584,108 @@ Status FleetInventory::Load() {
   for (const std::string& n : segs) {
     const std::string path = options_.dir + "/" + n;
     RF_ASSIGN_OR_RETURN(std::string text, env_.fs->ReadFile(path, kMaxSegmentBytes));
-    auto corrupt = [&](size_t line, std::string_view why) {
-      return Status::DataLoss(path + ":" + std::to_string(line) + ": " + std::string(why));
-    };
-    std::unordered_map<int64_t, uint32_t> pmap, imap;
-    size_t pos = 0, line_no = 0;
-    bool ended = false;
-    while (pos < text.size()) {
-      size_t eol = text.find('\n', pos);
-      if (eol == std::string::npos) return corrupt(line_no + 1, "truncated line");
-      std::string_view line(text.data() + pos, eol - pos);
-      pos = eol + 1;
-      ++line_no;
-      if (line_no == 1) {
-        if (!line.starts_with(kSegmentMagic)) return corrupt(line_no, "not a fleet segment");
-        continue;
-      }
-      if (line.size() < 2 || line[1] != ' ') return corrupt(line_no, "malformed line");
-      const char kind = line[0];
-      std::string_view rest = line.substr(2);
-      if (kind == 'P' || kind == 'I') {
-        const size_t sp = rest.find(' ');
-        int64_t local;
-        if (sp == std::string_view::npos || !ParseInt(rest.substr(0, sp), &local)) {
-          return corrupt(line_no, "malformed table line");
-        }
-        const std::string_view key = rest.substr(sp + 1);
-        if (kind == 'P') {
-          rollout::Attributes attrs;
-          CapabilityManifest caps;
-          Status st = ParseProfileKey(key, &attrs, &caps);
-          if (!st.ok()) return corrupt(line_no, st.message());
-          pmap[local] = InternProfile(attrs, caps);
-        } else {
-          auto channels = ParseInstalledKey(key);
-          if (!channels.ok()) return corrupt(line_no, channels.status().message());
-          imap[local] = InternInstalled(*channels);
-        }
-      } else if (kind == 'D') {
-        std::string_view f[5];
-        size_t start = 0;
-        for (int i = 0; i < 5; ++i) {
-          size_t sp = i < 4 ? rest.find(' ', start) : rest.size();
-          if (sp == std::string_view::npos) return corrupt(line_no, "malformed device line");
-          f[i] = rest.substr(start, sp - start);
-          start = sp + 1;
-        }
-        int64_t seq, seen, p, in;
-        if (!IsValidId(f[0]) || !ParseInt(f[1], &seq) || !ParseInt(f[2], &seen) ||
-            !ParseInt(f[3], &p) || !ParseInt(f[4], &in) || !pmap.count(p) || !imap.count(in)) {
-          return corrupt(line_no, "malformed device line");
-        }
-        uint64_t h;
-        Shard& sh = ShardFor(f[0], &h);
-        std::lock_guard l(sh.mu);
-        int64_t idx = sh.Find(f[0], h);
-        if (idx < 0) {
-          idx = sh.Add(f[0], h);
-          devices_.fetch_add(1, std::memory_order_relaxed);
-        } else {
-          profiles_->mutable_at(sh.rec(static_cast<uint32_t>(idx)).profile)
-              .devices.fetch_sub(1, std::memory_order_relaxed);
-        }
-        DeviceRecord& r = sh.rec(static_cast<uint32_t>(idx));
-        r.last_seq = static_cast<uint64_t>(seq);
-        r.last_seen_micros = seen;
-        r.profile = pmap[p];
-        r.installed = imap[in];
-        profiles_->mutable_at(r.profile).devices.fetch_add(1, std::memory_order_relaxed);
-      } else if (kind == 'E') {
-        ended = true;
-      } else {
-        return corrupt(line_no, "unknown line kind");
-      }
-    }
-    if (!ended) return corrupt(line_no, "segment has no end marker");
+    RF_RETURN_IF_ERROR(ReplaySegment(path, text));
     segments_.push_back(path);
     int64_t num = 0;
     (void)ParseInt(std::string_view(n).substr(4, 16), &num);
     next_segment_ = std::max<uint64_t>(next_segment_, static_cast<uint64_t>(num) + 1);
   }
+  return Status::Ok();
+}
+
+Status FleetInventory::ReplaySegment(const std::string& path, std::string_view text) {
+  auto corrupt = [&](size_t line, std::string_view why) {
+    return Status::DataLoss(path + ":" + std::to_string(line) + ": " + std::string(why));
+  };
+  std::unordered_map<int64_t, uint32_t> pmap, imap, qmap;
+  int version = 0;
+  size_t pos = 0, line_no = 0;
+  bool ended = false;
+  while (pos < text.size()) {
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string::npos) return corrupt(line_no + 1, "truncated line");
+    std::string_view line(text.data() + pos, eol - pos);
+    pos = eol + 1;
+    ++line_no;
+    if (line_no == 1) {
+      if (line == "ringfence-fleet v1 full" || line == "ringfence-fleet v1 delta") {
+        version = 1;
+      } else if (line == "ringfence-fleet v2 full" || line == "ringfence-fleet v2 delta") {
+        version = 2;
+      } else if (line.starts_with(kSegmentMagic)) {
+        return corrupt(line_no, "unsupported fleet segment version (this server reads v1 and v2)");
+      } else {
+        return corrupt(line_no, "not a fleet segment");
+      }
+      continue;
+    }
+    if (line.size() < 2 || line[1] != ' ') return corrupt(line_no, "malformed line");
+    const char kind = line[0];
+    std::string_view rest = line.substr(2);
+    if (kind == 'P' || kind == 'I' || (kind == 'Q' && version >= 2)) {
+      const size_t sp = rest.find(' ');
+      int64_t local;
+      if (sp == std::string_view::npos || !ParseInt(rest.substr(0, sp), &local)) {
+        return corrupt(line_no, "malformed table line");
+      }
+      const std::string_view key = rest.substr(sp + 1);
+      if (kind == 'P') {
+        rollout::Attributes attrs;
+        CapabilityManifest caps;
+        Status st = ParseProfileKey(key, &attrs, &caps);
+        if (!st.ok()) return corrupt(line_no, st.message());
+        pmap[local] = InternProfile(attrs, caps);
+      } else if (kind == 'I') {
+        auto channels = ParseInstalledKey(key);
+        if (!channels.ok()) return corrupt(line_no, channels.status().message());
+        imap[local] = InternInstalled(*channels);
+      } else {
+        auto entries = ParseQuarantinedKey(key);
+        if (!entries.ok()) return corrupt(line_no, entries.status().message());
+        // Canonical (sorted, unique, capped) and reasons bounded, as MergeQuarantined keeps them.
+        qmap[local] = MergeQuarantined(0, BoundReasons(*entries));
+      }
+    } else if (kind == 'D') {
+      const int nf = version >= 2 ? 6 : 5;
+      std::string_view f[6];
+      size_t start = 0;
+      for (int i = 0; i < nf; ++i) {
+        size_t sp = i < nf - 1 ? rest.find(' ', start) : rest.size();
+        if (sp == std::string_view::npos) return corrupt(line_no, "malformed device line");
+        f[i] = rest.substr(start, sp - start);
+        start = sp + 1;
+      }
+      int64_t seq, seen, p, in, q = 0;
+      if (!IsValidId(f[0]) || !ParseInt(f[1], &seq) || !ParseInt(f[2], &seen) ||
+          !ParseInt(f[3], &p) || !ParseInt(f[4], &in) || (nf == 6 && !ParseInt(f[5], &q)) ||
+          !pmap.count(p) || !imap.count(in) || (nf == 6 && !qmap.count(q))) {
+        return corrupt(line_no, "malformed device line");
+      }
+      uint64_t h;
+      Shard& sh = ShardFor(f[0], &h);
+      std::lock_guard l(sh.mu);
+      int64_t idx = sh.Find(f[0], h);
+      if (idx < 0) {
+        idx = sh.Add(f[0], h);
+        devices_.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        profiles_->mutable_at(sh.rec(static_cast<uint32_t>(idx)).profile)
+            .devices.fetch_sub(1, std::memory_order_relaxed);
+      }
+      DeviceRecord& r = sh.rec(static_cast<uint32_t>(idx));
+      r.last_seq = static_cast<uint64_t>(seq);
+      r.last_seen_micros = seen;
+      r.profile = pmap[p];
+      r.installed = imap[in];
+      r.quarantined = nf == 6 ? qmap[q] : 0;  // v1: nothing quarantined (set 0)
+      profiles_->mutable_at(r.profile).devices.fetch_add(1, std::memory_order_relaxed);
+    } else if (kind == 'E') {
+      ended = true;
+    } else {
+      return corrupt(line_no, "unknown line kind");
+    }
+  }
+  if (!ended) return corrupt(line_no, "segment has no end marker");
   return Status::Ok();
 }
 

@@ -1,11 +1,11 @@
 // FleetSummaryApi: GET /v1/fleet/summary, the dashboard's fleet page beyond the strata
 // (docs/dashboard.md "Fleet", docs/api/openapi.yaml): per channel, how many devices report each
-// installed version (current) and how many report none; and health, devices seen within
-// `stale_after_micros` against those not. Read-only, from the in-memory inventory (one sweep of
-// every device, at most once per `min_interval_micros`: several pages share one answer).
-//
-// What the inventory does not keep is not shown: agents report quarantined versions with each
-// check-in and the server uses them only to answer that check-in (src/server/agent_api.cc).
+// installed version (current) and how many report none; health, devices seen within
+// `stale_after_micros` against those not; and quarantines: per (channel, version, sha256) the
+// devices that quarantined it, with the most common reason they gave (the inventory keeps each
+// device's quarantined set, the union of what its check-ins reported; src/server/fleet_inventory.h).
+// Read-only, from the in-memory inventory (one sweep of every device, at most once per
+// `min_interval_micros`: several pages share one answer).
 //
 // Thread-safe.
 #ifndef RINGFENCE_SERVER_UI_FLEET_H_
@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 #include "platform/env.h"
@@ -47,6 +48,9 @@ class FleetSummaryApi {
   std::string Compute(int64_t now_micros);
 
  private:
+  // Appends the "quarantined" array from the devices per quarantined-set id.
+  void AppendQuarantined(const std::vector<int64_t>& per_set, std::string* out);
+
   FleetInventory& inventory_;
   Clock& clock_;
   const Authenticator authenticate_;

@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 #include <string>
+#include <vector>
 
 #include "platform/sim_env.h"
 #include "server/fleet_inventory.h"
@@ -77,6 +78,47 @@ TEST_F(FleetSummaryTest, VersionsPerChannelAndHealth) {
   EXPECT_EQ(v[1].at("version").as_int64(), 1290);
   EXPECT_EQ(v[1].at("sha256").as_string().size(), 64u);
   EXPECT_EQ(channels[0].at("without").as_int64(), 2);
+}
+
+TEST_F(FleetSummaryTest, QuarantinedVersionsPerChannelWithTheirMostCommonReason) {
+  auto quarantine = [&](const std::string& id, std::vector<QuarantinedVersion> q) {
+    CheckinRequest c;
+    c.device_id = id;
+    c.seq = ++seq_;
+    c.quarantined = std::move(q);
+    ASSERT_TRUE(inventory_.Checkin(c, clock_.NowUnixMicros()).ok());
+  };
+  const std::string a(64, 'a'), b(64, 'b'), c(64, 'c');
+  quarantine("d-1", {{"291", 1291, a, "3 unclean starts"}});
+  quarantine("d-2", {{"291", 1291, a, "<script>x</script>"}, {"300", 7, c, ""}});
+  quarantine("d-3", {{"291", 1291, a, "3 unclean starts"}, {"291", 1292, b, "pre-flight"}});
+  quarantine("d-1", {});  // reported once: still quarantined after a check-in without it
+  FleetSummaryApi api(inventory_, clock_, UiTestAuth);
+  const json::object o = json::parse(api.Compute(clock_.NowUnixMicros())).as_object();
+  const json::array& q = o.at("quarantined").as_array();
+  ASSERT_EQ(q.size(), 3u) << o;
+  // Channels in order, newest version first.
+  EXPECT_EQ(q[0].at("channel").as_string(), "291");
+  EXPECT_EQ(q[0].at("version").as_int64(), 1292);
+  EXPECT_EQ(q[0].at("sha256").as_string(), b);
+  EXPECT_EQ(q[0].at("devices").as_int64(), 1);
+  EXPECT_EQ(q[0].at("reason").as_string(), "pre-flight");
+  EXPECT_EQ(q[1].at("version").as_int64(), 1291);
+  EXPECT_EQ(q[1].at("devices").as_int64(), 3);
+  EXPECT_EQ(q[1].at("reason").as_string(), "3 unclean starts");
+  EXPECT_EQ(q[1].at("reason_devices").as_int64(), 2);
+  EXPECT_EQ(q[1].at("reasons").as_int64(), 2);
+  EXPECT_EQ(q[2].at("channel").as_string(), "300");
+  EXPECT_EQ(q[2].at("devices").as_int64(), 1);
+  EXPECT_EQ(q[2].at("reason").as_string(), "");
+  // Installed versions are unaffected (the quarantine check-ins reported nothing installed).
+  EXPECT_EQ(o.at("devices").as_int64(), 4);
+}
+
+TEST_F(FleetSummaryTest, NoQuarantinesIsAnEmptyList) {
+  FleetSummaryApi api(inventory_, clock_, UiTestAuth);
+  const json::object o = json::parse(api.Compute(clock_.NowUnixMicros())).as_object();
+  EXPECT_TRUE(o.at("quarantined").as_array().empty());
 }
 
 TEST_F(FleetSummaryTest, OneSweepServesEveryRequestForAWhile) {

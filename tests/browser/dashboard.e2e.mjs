@@ -6,8 +6,10 @@
 //      reason); the page shows Halted and the agents stop installing; each action is audited
 //      under the operator's name, as the CLI's;
 //   2. XSS: a device attribute and a halt reason holding markup/script show as text, nothing runs;
-//   3. the operator rolls the halted release back from the page; the agents revert it;
+//   3. the operator rolls the halted release back from the page; the agents revert it and the
+//      fleet page lists the version quarantined by every agent that reverted or refused it;
 //   4. Channel File 291 released: the gate halts it; a screenshot of the page is written to docs/;
+//      the fleet page lists it quarantined too;
 //   5. axe-core on every page: no serious or critical violations.
 // Usage: node dashboard.e2e.mjs (paths from the environment, see run.sh).
 import { readFileSync } from 'node:fs';
@@ -35,6 +37,30 @@ waves:
 gate: {alpha: 0.01, signals: [silence, crash, error], silence_after: 3s, confirm_after: 3s, holdback: 1%}
 on_failure: rollback
 `;
+
+// The fleet page's "Quarantined" row of `version` on channel 291 as text cells, or null.
+async function quarantinedRow(page, version) {
+  const rows = await page.$$eval('[data-test=quarantined] tbody tr',
+    (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+  return rows.find((r) => r[0] === '291' && r[1] === String(version)) || null;
+}
+
+// Waits until the fleet page (open in `page`, redrawn every 2 s) lists `version` quarantined by
+// exactly the agents that say they quarantined and reported it, and by at least `atLeast`.
+async function waitQuarantinedShown(page, fleet, version, atLeast, deadlineMs) {
+  let last = null;
+  try {
+    return await waitFor(`the fleet page to list v${version} quarantined by the agents that reported it`, deadlineMs,
+      async () => {
+        const reported = fleet.quarantinedReported(version);
+        const row = await quarantinedRow(page, version);
+        last = { reported: reported.length, row };
+        return row && reported.length >= atLeast && Number(row[3]) === reported.length ? { row, reported } : null;
+      });
+  } catch (e) {
+    throw new Error(`${e.message} (last: ${JSON.stringify(last)})`);
+  }
+}
 
 // Presses `verb`'s button and confirms in the page's dialog (with `reason` where the verb takes
 // one); returns Date.now() just before the confirmation.
@@ -271,6 +297,18 @@ runTest('dashboard', async ({ dir, fleet, browser, watch }) => {
   check((await page.$$('[data-test=actions] button')).length === 0, 'a rolled-back release offers no button');
   await waitFor('every device running v1290 to revert it', 180000, async () => fleet.installed().every((v) => v !== 1290));
   check(true, 'after the rollback no device runs v1290 (the agents reverted it)');
+  // The agents report the quarantine once, in the check-in after the revert; the server keeps it
+  // per device and the fleet page counts it.
+  await page.goto(fleet.url + '/ui/#/fleet');
+  await page.waitForSelector('[data-test=strata]');
+  const q1290 = await waitQuarantinedShown(page, fleet, 1290, Math.max(n1290, 1), 180000);
+  check(Number(q1290.row[3]) >= n1290,
+    `the fleet page lists v1290 quarantined by ${q1290.row[3]} devices, every agent that reverted it (${n1290}) among them`);
+  check(q1290.row[4].startsWith('revert directive') &&
+    q1290.reported.includes(q1290.row[4].replace(/ \(\d+ of \d+ devices; .*\)$/, '')),
+    `the quarantine reason the agents gave shows literally as text (${q1290.row[4]})`);
+  check(await page.evaluate(() => window.__xss === undefined), 'no script from a quarantine reason ran');
+  await axeCheck(page, 'fleet with quarantines');
 
   // 4. Channel File 291: the gate halts it; the page during the halt is the screenshot.
   const badSha = await fleet.upload('cf291', cf291);
@@ -288,6 +326,15 @@ runTest('dashboard', async ({ dir, fleet, browser, watch }) => {
   await sleep(2500);  // the charts take the last samples
   await page.screenshot({ path: join(shots, 'dashboard-cf291-halt.png'), fullPage: true });
   console.log('screenshot ' + join(shots, 'dashboard-cf291-halt.png'));
+  // The canaries that crashed on it quarantined it (the crash-loop guard), and so does every agent
+  // told to revert it: the fleet page lists it next to v1290.
+  await page.goto(fleet.url + '/ui/#/fleet');
+  await page.waitForSelector('[data-test=strata]');
+  const q1291 = await waitQuarantinedShown(page, fleet, 1291, 1, 180000);
+  check(Number(q1291.row[3]) >= 1 && await quarantinedRow(page, 1290),
+    `after the CF291 halt the fleet page lists v1291 quarantined by ${q1291.row[3]} devices (reason: ${q1291.row[4]}) and still v1290`);
+  await page.screenshot({ path: join(shots, 'dashboard-fleet-quarantined.png'), fullPage: true });
+  console.log('screenshot ' + join(shots, 'dashboard-fleet-quarantined.png'));
   await ctx.close();
 
   // 6. `ringfence sim --compare --html`: one self-contained page, opened from the file.

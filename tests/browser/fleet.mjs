@@ -163,6 +163,22 @@ export class Fleet {
     });
   }
 
+  // How many hosts quarantined `version` on channel 291 and have reported it (it is in their
+  // state.json's quarantined list and no longer in the pending report), and their reasons.
+  quarantinedReported(version) {
+    const reasons = [];
+    for (const h of this.hosts) {
+      try {
+        const st = JSON.parse(readFileSync(join(h.state, 'state.json'), 'utf8'));
+        const is = (q) => q.channel === '291' && q.version === version;
+        const q = (st.quarantined || []).find(is);
+        const pending = ((st.pending && st.pending.quarantined) || []).some(is);
+        if (q && !pending) reasons.push(q.reason || '');
+      } catch (e) { /* being rewritten: counted at the next look */ }
+    }
+    return reasons;
+  }
+
   // Builds and signs a bundle from YAML text as the author; uploads it; returns its sha256.
   async upload(name, yaml) {
     const src = join(this.dir, name + '.bundle.yaml');

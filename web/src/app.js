@@ -106,6 +106,13 @@ async function fleetView(root) {
     for (const v of c.versions) versions.push([c.channel, String(v.version), h('code', {}, v.sha256.slice(0, 16) + '…'), String(v.devices)]);
     versions.push([c.channel, 'none', '-', String(c.without)]);
   }
+  // Quarantined versions: the devices that quarantined each (channel, version) and the most common
+  // reason they gave (device text: shown as text, never as markup).
+  const quarantined = sum.quarantined.map((q) => [q.channel, String(q.version),
+    h('code', {}, q.sha256.slice(0, 16) + '…'), String(q.devices),
+    h('span', {}, q.reason || '(no reason given)',
+      q.reasons > 1 ? h('span', { class: 'muted' },
+        ` (${q.reason_devices} of ${q.devices} devices; ${q.reasons - 1} other reason${q.reasons > 2 ? 's' : ''})`) : '')]);
   clear(root).appendChild(h('section', {},
     h('h1', {}, 'Fleet'),
     h('p', {}, `${f.devices} devices in ${f.strata.length} strata.`),
@@ -118,7 +125,10 @@ async function fleetView(root) {
       ? table('Installed versions per channel (as devices report them)', ['Channel', 'Version', 'SHA-256', 'Devices'],
         versions, { 'data-test': 'versions' })
       : h('p', { class: 'muted' }, 'No device reports an installed version yet.'),
-    h('p', { class: 'muted' }, 'Quarantined versions are not shown: agents report them with each check-in and the server does not keep them.')));
+    quarantined.length
+      ? table('Quarantined versions (devices that reverted or refused them, and why)',
+        ['Channel', 'Version', 'SHA-256', 'Devices', 'Reason'], quarantined, { 'data-test': 'quarantined' })
+      : h('p', { class: 'muted', 'data-test': 'quarantined-none' }, 'No device has quarantined a version.')));
 }
 
 async function auditView(root) {
