@@ -20,8 +20,6 @@ packages=(
   # The dashboard (docs/dashboard.md): node + npm bundle web/ at build time (npm ci, pinned in
   # web/package-lock.json); chromium runs the browser tests (tests/browser/, headless).
   nodejs npm chromium
-  # bench/checkin_load: the check-in benchmark's load tool and its static-file baseline.
-  wrk nginx-light
 )
 
 # Packages that only provide a command: a machine that already has the command from elsewhere (e.g.
