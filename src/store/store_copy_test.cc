@@ -211,8 +211,8 @@ TEST_P(StoreCopyTest, AnEmptySourceLeavesTheTargetEmpty) {
 
 INSTANTIATE_TEST_SUITE_P(Targets, StoreCopyTest,
                          ::testing::Values(Target::kMem, Target::kSqlite, Target::kPostgres),
-                         [](const ::testing::TestParamInfo<Target>& info) {
-                           switch (info.param) {
+                         [](const ::testing::TestParamInfo<Target>& p) {
+                           switch (p.param) {
                              case Target::kMem: return std::string("Mem");
                              case Target::kSqlite: return std::string("Sqlite");
                              case Target::kPostgres: return std::string("Postgres");
