@@ -216,6 +216,84 @@ TEST(ServerOnPostgres, DeviceEnrolledOnOneServerChecksInOnTheOtherAndRevokeHolds
   EXPECT_EQ(b.Terminate(), 0);
 }
 
+// The upgrade from one server to a cluster (docs/deploy.md "Moving from SQLite to PostgreSQL"):
+// a SQLite server's principals, audit chain and device credentials (a revoked device included)
+// move into a new database with `ringfence server copy-store`; a server on that database serves
+// them, the chain verifies with the same head, the revoked device stays refused and the other
+// device's session still works. A second copy, or a copy while the server runs, changes nothing.
+TEST(ServerOnPostgres, CopyStoreMovesASqliteServerIntoANewDatabase) {
+  auto uri = rf::testing::FreshPgTestDatabase();
+  ASSERT_TRUE(uri.ok()) << uri.status().ToString();
+  rf::testing::TempDir dir;
+  const std::string data = dir.File("data");
+  const FleetStratum stratum{"windows", "7.11", 20, 1};
+  SimDevice kept("d-kept"), revoked("d-revoked");
+  std::string head;
+  int64_t entries = 0;
+  auto copy_store = [&] {
+    return rf::testing::RunCommand({rf::testing::RingfenceBinary(), "server", "copy-store",
+                                    "--data", data, "--store", *uri});
+  };
+  {
+    ServerProcess sqlite_server(data);  // the embedded default
+    ASSERT_NE(sqlite_server.port(), 0);
+    const std::string admin = Trim(ReadFileOrDie(data + "/admin.token"));
+    const std::string agent = Trim(ReadFileOrDie(data + "/agent.token"));
+    HttpConnection conn(sqlite_server.port());
+    CreatePrincipal(conn, admin, "bob", {"reviewer"}, /*with_key=*/true);
+    for (SimDevice* d : {&kept, &revoked}) {
+      Response enrolled = conn.Do("POST", "/v1/agent/enroll", agent, EnrollBody(*d, stratum));
+      ASSERT_EQ(enrolled.status, 200) << enrolled.body;
+      ASSERT_TRUE(AdoptSession(*d, enrolled));
+    }
+    ASSERT_EQ(conn.Do("POST", "/v1/fleet/devices/d-revoked/revoke", admin, "{}").status, 200);
+    // The data directory is locked while its server runs: nothing is copied.
+    testing::CommandResult busy = copy_store();
+    EXPECT_EQ(busy.exit_code, 2) << busy.out << busy.err;
+    Response verify = conn.Do("GET", "/v1/audit/verify", admin);
+    ASSERT_EQ(verify.status, 200) << verify.body;
+    entries = Int(verify.Object(), "entries");
+    head = verify.body;
+    EXPECT_EQ(sqlite_server.Terminate(), 0);
+  }
+  {
+    auto store = store::PgStore::Open(*uri);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    auto c = (*store)->Load();
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    EXPECT_TRUE(c->principals.empty());  // the refused copy wrote nothing
+    EXPECT_EQ(c->audit_head.seq, 0);
+  }
+  testing::CommandResult copied = copy_store();
+  ASSERT_EQ(copied.exit_code, 0) << copied.out << copied.err;
+  EXPECT_NE(copied.out.find("device credentials: 1 active, 1 revoked, 0 reset"), std::string::npos)
+      << copied.out;
+  EXPECT_NE(copied.out.find(std::to_string(entries) + " audit entries"), std::string::npos)
+      << copied.out;
+  testing::CommandResult again = copy_store();
+  EXPECT_EQ(again.exit_code, 2) << again.out << again.err;
+  EXPECT_NE(again.err.find("target store is not empty"), std::string::npos) << again.err;
+
+  ServerOptions options;
+  options.extra_args = {"--store", *uri};
+  ServerProcess pg_server(data, options);
+  ASSERT_NE(pg_server.port(), 0);
+  const std::string admin = Trim(ReadFileOrDie(data + "/admin.token"));
+  HttpConnection conn(pg_server.port());
+  Response verify = conn.Do("GET", "/v1/audit/verify", admin);
+  ASSERT_EQ(verify.status, 200) << verify.body;
+  EXPECT_EQ(Int(verify.Object(), "entries"), entries);
+  EXPECT_EQ(verify.body, head);  // same entries, same head hash
+  Response principals = conn.Do("GET", "/v1/principals", admin);
+  EXPECT_NE(principals.body.find("\"bob\""), std::string::npos) << principals.body;
+  Response session = conn.Do("POST", "/v1/agent/session", "", SessionBody(kept));
+  EXPECT_EQ(session.status, 200) << session.body;
+  EXPECT_EQ(conn.Do("POST", "/v1/agent/checkin", kept.session, CheckinBody(kept)).status, 200);
+  EXPECT_EQ(ErrorCode(conn.Do("POST", "/v1/agent/session", "", SessionBody(revoked))),
+            "device_revoked");
+  EXPECT_EQ(pg_server.Terminate(), 0);
+}
+
 TEST(ServerOnPostgres, UnreachableDatabaseExitsTwoNamingIt) {
   rf::testing::TempDir dir;  // nothing listens on a socket in here
   testing::CommandResult r = rf::testing::RunCommand(

@@ -543,7 +543,16 @@ void RegisterServerCommand(CLI::App& app, int* exit_code) {
   rot->fallthrough();  // --data belongs to `server`
   rot->add_option("--only", *only, "replace only these: admin-token, agent-token, release-key")
       ->check(CLI::IsMember({"admin-token", "agent-token", "release-key"}));
-  cmd->callback([flags, rot, rotate, only, exit_code] {
+  CLI::App* copy = cmd->add_subcommand(
+      "copy-store",
+      "copy a stopped SQLite server's control plane and device credentials into a new "
+      "PostgreSQL database given with --store (docs/deploy.md)");
+  copy->fallthrough();  // --data and --store belong to `server`
+  cmd->callback([flags, rot, copy, rotate, only, exit_code] {
+    if (copy->parsed()) {
+      *exit_code = RunCopyStore(flags->data, flags->store, PosixEnv(), std::cout, std::cerr);
+      return;
+    }
     if (rot->parsed()) {
       if (!only->empty()) {
         auto has = [&](const char* s) { return std::find(only->begin(), only->end(), s) != only->end(); };

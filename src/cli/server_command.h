@@ -82,6 +82,13 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
 int RunRotateSecrets(const std::string& data, const RotateOptions& what, Env env,
                      std::ostream& out, std::ostream& err);
 
+// `ringfence server copy-store --data DIR --store postgresql://...`: copies the device
+// credentials and the control plane (store/store_copy.h) of a SQLite data directory no server is
+// running on (its lock is taken) into a new PostgreSQL database. Returns 0, or 2 with a message on
+// `err` (src/cli/copy_store_command.cc; docs/deploy.md "Moving from SQLite to PostgreSQL").
+int RunCopyStore(const std::string& data, const std::string& target, Env env, std::ostream& out,
+                 std::ostream& err);
+
 }  // namespace rf::server
 
 #endif  // RINGFENCE_CLI_SERVER_COMMAND_H_
