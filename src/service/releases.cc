@@ -245,7 +245,7 @@ Status Releases::RecheckLayerOne(const Model& m, const server::ReleaseRecord& r)
   std::optional<rf::Bundle> prev;
   size_t prev_bytes = 0;
   RF_RETURN_IF_ERROR(PreviousBundle(state_, m, info.channel, info.version, &prev, &prev_bytes));
-  const Fleet fleet = fleet_.Inventory();
+  RF_ASSIGN_OR_RETURN(const Fleet fleet, fleet_.WholeFleet());  // fails closed
   StageOneInput in;
   in.type = m.parsed_types.at({info.content_type, info.schema_version}).get();
   in.bundle = &bundle;
