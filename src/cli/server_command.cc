@@ -151,13 +151,12 @@ std::string ReplicaName(Env env) {
 
 // Layer 1's fleet (docs/deploy.md "Layer 1 across replicas"): on PostgreSQL this replica's
 // inventory merged with the others' published profiles, publishing its own from now on; on SQLite
-// the inventory, through the same merge.
+// the inventory, through the same merge. It names this process in the cluster (replica()).
 Result<std::unique_ptr<cluster::ClusterFleet>> OpenLayerOneFleet(Env env, store::Store& store,
                                                                  const FleetInventory& inventory,
-                                                                 const std::string& replica,
                                                                  EventLog& log) {
   cluster::ClusterFleetOptions o;
-  o.replica = replica;
+  o.replica = ReplicaName(env);
   o.on_error = [&log](const Status& st) {
     log.Write(LogLevel::kWarn, "cluster", {{"message", "layer 1 fleet: " + st.ToString()}});
   };
@@ -381,15 +380,14 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   ChangeFeed changes(*env.clock, [&principals](std::string_view token) {
     return principals->principals().Authenticate(token);
   });
-  const std::string replica = ReplicaName(env);
-  auto fleet = OpenLayerOneFleet(env, **store, inventory, replica, log);
+  auto fleet = OpenLayerOneFleet(env, **store, inventory, log);
   if (!fleet.ok()) return fail(fleet.status());
   auto service = OpenReleaseService(flags, env, **store, **fleet, *secrets, log, changes, err);
   if (!service.ok()) return fail(service.status());
   principals = service->get();
   ReleaseDirectory& directory = (*service)->directory();
 
-  auto membership = JoinCluster(flags, env, **store, **service, replica, log, err);
+  auto membership = JoinCluster(flags, env, **store, **service, (*fleet)->replica(), log, err);
   if (!membership.ok()) return fail(membership.status());
   Controller controller(directory, inventory, *env.clock, release_key,
                         ControllerOptionsFor(flags, env, *membership));

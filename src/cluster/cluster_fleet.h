@@ -102,6 +102,9 @@ class ClusterFleet final : public server::FleetSource {
   // InvalidArgument for options that break the REQUIRES above, or no replica name with a store.
   static Status Validate(const ClusterFleetOptions& options, bool have_store);
 
+  // This process's name in fleet_profiles (options.replica).
+  const std::string& replica() const { return options_.replica; }
+
   // This replica's inventory and device count (the dashboard, the controller: local views).
   Fleet Inventory() const override { return local_.Inventory(); }
   int64_t DeviceCount() const override { return local_.DeviceCount(); }
