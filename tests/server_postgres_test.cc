@@ -240,7 +240,8 @@ TEST(ServerOnPostgres, LayerOneJudgesAnUploadThroughEitherServerOnBothServersDev
   const std::string agent = Trim(ReadFileOrDie(data_a + "/agent.token"));
   HttpConnection conn_a(a.port()), conn_b(b.port());
   SimDevice legacy("d-legacy"), current("d-current");
-  Response e = conn_a.Do("POST", "/v1/agent/enroll", agent, EnrollBody(legacy, {"windows", "7.11", 20, 1}));
+  Response e =
+      conn_a.Do("POST", "/v1/agent/enroll", agent, EnrollBody(legacy, {"windows", "7.11", 20, 1}));
   ASSERT_EQ(e.status, 200) << e.body;
   e = conn_b.Do("POST", "/v1/agent/enroll", agent, EnrollBody(current, {"windows", "7.16", 21, 1}));
   ASSERT_EQ(e.status, 200) << e.body;

@@ -67,7 +67,8 @@ Status ClusterFleet::Validate(const ClusterFleetOptions& o, bool have_store) {
       o.refresh_micros >= o.fresh_micros || o.fresh_micros > o.retention_micros) {
     return Status::InvalidArgument(
         "layer 1 fleet: need 0 < publish period <= refresh period < fresh window <= retention "
-        "(got " + std::to_string(o.publish_micros / 1000) + " ms, " +
+        "(got " +
+        std::to_string(o.publish_micros / 1000) + " ms, " +
         std::to_string(o.refresh_micros / 1000) + " ms, " + std::to_string(o.fresh_micros / 1000) +
         " ms, " + std::to_string(o.retention_micros / 1000) + " ms)");
   }
@@ -82,13 +83,15 @@ Result<Fleet> ClusterFleet::WholeFleet() const {
     if (!rows.ok()) {
       return Status::Unavailable(
           "layer 1 cannot read the other replicas' fleet profiles, and does not judge content on "
-          "this replica's devices alone: " + rows.status().message());
+          "this replica's devices alone: " +
+          rows.status().message());
     }
     const int64_t now = clock_.NowUnixMicros();
     for (const store::FleetProfilesRow& row : *rows) {
       if (row.replica == options_.replica) continue;  // this replica: its live inventory
       if (AgeOf(row.updated_us, now, options_) == RowAge::kExpired) continue;
-      auto fleet = ParseFleetJson(row.profiles, "fleet_profiles row of replica '" + row.replica + "'");
+      auto fleet =
+          ParseFleetJson(row.profiles, "fleet_profiles row of replica '" + row.replica + "'");
       if (!fleet.ok()) {
         return Status::DataLoss(
             "layer 1 cannot read the fleet profiles of replica '" + row.replica +
@@ -107,7 +110,8 @@ Status ClusterFleet::PublishNow() {
   std::string text = EncodeFleetJson(local_.Inventory());
   std::lock_guard l(publish_mu_);
   const int64_t now = clock_.NowUnixMicros();
-  const bool due = seq_ == 0 || text != published_ || now - published_us_ >= options_.refresh_micros;
+  const bool due =
+      seq_ == 0 || text != published_ || now - published_us_ >= options_.refresh_micros;
   if (due) {
     store::FleetProfilesRow row;
     row.replica = options_.replica;

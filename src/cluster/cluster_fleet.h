@@ -126,8 +126,8 @@ class ClusterFleet final : public server::FleetSource {
   Clock& clock_;
   const ClusterFleetOptions options_;
 
-  std::mutex publish_mu_;  // one publication at a time
-  std::string published_;  // GUARDED_BY(publish_mu_): the text of the last publication
+  std::mutex publish_mu_;     // one publication at a time
+  std::string published_;     // GUARDED_BY(publish_mu_): the text of the last publication
   int64_t published_us_ = 0;  // GUARDED_BY(publish_mu_)
   int64_t seq_ = 0;           // GUARDED_BY(publish_mu_): the last publication number
 

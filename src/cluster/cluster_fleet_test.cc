@@ -55,7 +55,8 @@ TEST(MergeFleetsTest, UnionOfConsumersCountsFromFreshRowsAndRetainedProfiles) {
   const int64_t now = 100 * kDay;
   const Fleet local = FleetOf({Sensor("7.16", 21, 40)});
   // No other replica: this replica's inventory as it is (the single server).
-  EXPECT_EQ(Counts(MergeFleets(local, {}, now, o)), (std::map<std::string, int64_t>{{kCurrent, 40}}));
+  EXPECT_EQ(Counts(MergeFleets(local, {}, now, o)),
+            (std::map<std::string, int64_t>{{kCurrent, 40}}));
   // A fresh replica with the legacy sensor and more of the current one: union, counts summed.
   std::vector<PublishedFleet> others = {
       {"a", now - kMinute, FleetOf({Sensor("7.11", 20, 3), Sensor("7.16", 21, 10)})}};
@@ -179,8 +180,8 @@ TEST_F(ClusterFleetPgTest, Cf291ThroughTheReplicaWithoutTheLegacySensorIsRefused
   for (Replica* rep : {a_.get(), b_.get()}) {
     auto whole = rep->fleet.WholeFleet();
     ASSERT_TRUE(whole.ok()) << whole.status().ToString();
-    EXPECT_EQ(Counts(*whole), (std::map<std::string, int64_t>{{kLegacy, 3'100'000},
-                                                               {kCurrent, 41'000}}));
+    EXPECT_EQ(Counts(*whole),
+              (std::map<std::string, int64_t>{{kLegacy, 3'100'000}, {kCurrent, 41'000}}));
   }
   // Through A: the same verdict.
   EXPECT_EQ(UploadCf291(*a_, &r).code(), StatusCode::kInvalidArgument);
@@ -207,8 +208,8 @@ TEST_F(ClusterFleetPgTest, ADeadReplicasConsumersStillCountUntilTheRetentionWind
   b_->local.Set(FleetOf({Sensor("7.16", 21, 40'000), Sensor("7.11", 20, 2'000'000)}));
   auto whole = b_->fleet.WholeFleet();
   ASSERT_TRUE(whole.ok());
-  EXPECT_EQ(Counts(*whole), (std::map<std::string, int64_t>{{kCurrent, 40'000},
-                                                             {kLegacy, 3'100'000}}));
+  EXPECT_EQ(Counts(*whole),
+            (std::map<std::string, int64_t>{{kCurrent, 40'000}, {kLegacy, 3'100'000}}));
   b_->local.Set(FleetOf({Sensor("7.16", 21, 40'000)}));
   // Still refused on the last day of the retention window...
   clock_.SetUnixMicros(1'800'000'000'000'000 + o.retention_micros - kMinute);
@@ -231,8 +232,8 @@ TEST_F(ClusterFleetPgTest, UnreadableProfilesFailClosed) {
   ASSERT_TRUE(a_->store->PutFleetProfiles(bad).ok());
   // The good content is refused too: the fleet cannot be read whole.
   service::UploadResult r;
-  Status st = b_->service->bundles().Upload(
-      Alice(*b_), fx::BuildEnvelope(fx::BundleSource(1292, false)), &r);
+  Status st = b_->service->bundles().Upload(Alice(*b_),
+                                            fx::BuildEnvelope(fx::BundleSource(1292, false)), &r);
   ASSERT_EQ(st.code(), StatusCode::kDataLoss) << st.ToString();
   EXPECT_NE(st.message().find("replica 'host-c:3:3'"), std::string::npos) << st.message();
   EXPECT_NE(st.message().find("'devices' is missing"), std::string::npos) << st.message();
@@ -253,7 +254,8 @@ TEST_F(ClusterFleetPgTest, UnreadableProfilesFailClosed) {
   ASSERT_TRUE(restarted.ok()) << restarted.ToString() << (*server)->Log();
   ASSERT_EQ(st.code(), StatusCode::kUnavailable) << st.ToString();
   EXPECT_NE(st.message().find("layer 1 cannot read the other replicas' fleet profiles"),
-            std::string::npos) << st.message();
+            std::string::npos)
+      << st.message();
   EXPECT_TRUE(b_->service->bundles().List().empty());
   // Back up: the connection is made again and the upload goes through.
   EXPECT_TRUE(b_->fleet.WholeFleet().ok());

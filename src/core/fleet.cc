@@ -148,7 +148,9 @@ std::string EncodeFleetJson(const Fleet& fleet) {
       first = false;
       AppendJsonString(&out, type);
       out += ":{\"inputs\":" + std::to_string(cap.inputs);
-      if (cap.max_bundle_bytes) out += ",\"max_bundle_bytes\":" + std::to_string(cap.max_bundle_bytes);
+      if (cap.max_bundle_bytes) {
+        out += ",\"max_bundle_bytes\":" + std::to_string(cap.max_bundle_bytes);
+      }
       if (cap.max_items) out += ",\"max_items\":" + std::to_string(cap.max_items);
       out += ",\"schema_versions\":[";
       for (size_t j = 0; j < cap.schema_versions.size(); ++j) {
