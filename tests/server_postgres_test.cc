@@ -271,7 +271,8 @@ TEST(ServerOnPostgres, LayerOneJudgesAnUploadThroughEitherServerOnBothServersDev
     Response refused = upload(*conn, 1291, true);
     EXPECT_EQ(refused.status, 400) << refused.body;
     EXPECT_NE(refused.body.find("layer 1 rejected"), std::string::npos) << refused.body;
-    EXPECT_NE(refused.body.find("agent_version=7.11 os=windows (1 devices)"), std::string::npos)
+    EXPECT_NE(refused.body.find("agent_version=7.11 group=prod os=windows tenant=acme (1 devices)"),
+              std::string::npos)
         << refused.body;
   }
   Response good = upload(conn_b, 1292, false);
