@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "server_harness.h"
+#include "service/testing/fixtures.h"
 #include "store/pg_store.h"
 #include "testing/pg_test_server.h"
 #include "testing/test_util.h"
@@ -292,6 +293,70 @@ TEST(ServerOnPostgres, CopyStoreMovesASqliteServerIntoANewDatabase) {
   EXPECT_EQ(ErrorCode(conn.Do("POST", "/v1/agent/session", "", SessionBody(revoked))),
             "device_revoked");
   EXPECT_EQ(pg_server.Terminate(), 0);
+}
+
+// Layer 1 across replicas (docs/deploy.md "Layer 1 across replicas", issue 13): the legacy sensor
+// (20 inputs) enrolls only on server A; Channel File 291 (a 21st field) uploaded through server B
+// is refused naming it, as it is through A. (Before, B judged it on its own devices: accepted.)
+TEST(ServerOnPostgres, LayerOneJudgesAnUploadThroughEitherServerOnBothServersDevices) {
+  auto uri = rf::testing::FreshPgTestDatabase();
+  ASSERT_TRUE(uri.ok()) << uri.status().ToString();
+  rf::testing::TempDir dir;
+  const std::string data_a = dir.File("a"), data_b = dir.File("b");
+  ServerOptions options;
+  options.extra_args = {"--store", *uri};
+  ServerProcess a(data_a, options);
+  ASSERT_NE(a.port(), 0);
+  std::filesystem::create_directories(data_b);
+  std::filesystem::permissions(data_b, std::filesystem::perms::owner_all);
+  for (const char* f : {"admin.token", "agent.token", "release.key", "session.secret"}) {
+    std::filesystem::copy_file(data_a + "/" + f, data_b + "/" + f);
+  }
+  ServerProcess b(data_b, options);
+  ASSERT_NE(b.port(), 0);
+  const std::string admin = Trim(ReadFileOrDie(data_a + "/admin.token"));
+  const std::string agent = Trim(ReadFileOrDie(data_a + "/agent.token"));
+  HttpConnection conn_a(a.port()), conn_b(b.port());
+  SimDevice legacy("d-legacy"), current("d-current");
+  Response e =
+      conn_a.Do("POST", "/v1/agent/enroll", agent, EnrollBody(legacy, {"windows", "7.11", 20, 1}));
+  ASSERT_EQ(e.status, 200) << e.body;
+  e = conn_b.Do("POST", "/v1/agent/enroll", agent, EnrollBody(current, {"windows", "7.16", 21, 1}));
+  ASSERT_EQ(e.status, 200) << e.body;
+  Response type = conn_a.Do("POST", "/v1/content-types", admin,
+                            "{\"yaml\":" + Quote(service::testing::TypeYaml()) + "}");
+  ASSERT_EQ(type.status, 200) << type.body;
+  const Principal alice = CreatePrincipal(conn_a, admin, "alice", {"author"}, false);
+  // A publishes its profiles within its period (5 s); B has the type and alice once it reloaded.
+  auto store = store::PgStore::Open(*uri);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  ASSERT_TRUE(rf::testing::WaitFor([&] {
+    auto rows = (*store)->FleetProfiles();
+    bool legacy_published = false;
+    for (const auto& row : rows.ok() ? *rows : std::vector<store::FleetProfilesRow>{}) {
+      legacy_published |= row.profiles.find("\"7.11\"") != std::string::npos;
+    }
+    return legacy_published &&
+           conn_b.Do("GET", "/v1/content-types", alice.token).body.find("ipc_rule") !=
+               std::string::npos;
+  }));
+  auto upload = [&](HttpConnection& conn, int64_t version, bool cf291) {
+    const std::string envelope =
+        service::testing::BuildEnvelope(service::testing::BundleSource(version, cf291));
+    return conn.Do("POST", "/v1/bundles", alice.token, "{\"envelope\":" + Quote(envelope) + "}");
+  };
+  for (HttpConnection* conn : {&conn_b, &conn_a}) {
+    Response refused = upload(*conn, 1291, true);
+    EXPECT_EQ(refused.status, 400) << refused.body;
+    EXPECT_NE(refused.body.find("layer 1 rejected"), std::string::npos) << refused.body;
+    EXPECT_NE(refused.body.find("agent_version=7.11 group=prod os=windows tenant=acme (1 devices)"),
+              std::string::npos)
+        << refused.body;
+  }
+  Response good = upload(conn_b, 1292, false);
+  EXPECT_LT(good.status, 300) << good.body;
+  EXPECT_EQ(a.Terminate(), 0);
+  EXPECT_EQ(b.Terminate(), 0);
 }
 
 TEST(ServerOnPostgres, UnreachableDatabaseExitsTwoNamingIt) {

@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 
 #include "cluster/change_watcher.h"
+#include "cluster/cluster_fleet.h"
 #include "cluster/leader_lease.h"
 #include "cluster/pg_gate_evidence.h"
 #include "cluster/pg_credential_store.h"
@@ -97,7 +98,7 @@ void LogRequest(EventLog& log, const HttpRequest& r, const HttpResponse& respons
 // The control plane on `store`: the release service with layer 2 and the demonstration switches
 // from the flags, audit entries to the log, the admin and agent principals registered.
 Result<std::unique_ptr<service::ReleaseService>> OpenReleaseService(
-    const ServerFlags& flags, Env env, store::Store& store, FleetInventory& inventory,
+    const ServerFlags& flags, Env env, store::Store& store, const FleetSource& fleet,
     const ServerSecrets& secrets, EventLog& log, ChangeFeed& changes, std::ostream& err) {
   service::ReleaseServiceOptions service_options;
   for (const std::string& c : flags.consumers) {
@@ -118,7 +119,7 @@ Result<std::unique_ptr<service::ReleaseService>> OpenReleaseService(
   if (!flags.consumers.empty()) {
     err << "ringfence server: layer 2 on upload with " << flags.consumers.size() << " consumer build(s)\n";
   }
-  RF_ASSIGN_OR_RETURN(auto service, service::ReleaseService::Open(store, inventory, *env.clock,
+  RF_ASSIGN_OR_RETURN(auto service, service::ReleaseService::Open(store, fleet, *env.clock,
                                                                   std::move(service_options)));
   RF_RETURN_IF_ERROR(service->principals().Ensure("admin", {Role::kAdmin}, secrets.admin_token));
   RF_RETURN_IF_ERROR(service->principals().Ensure("agent", {Role::kAgent}, secrets.agent_token));
@@ -139,19 +140,43 @@ struct ClusterMembership {
   }
 };
 
+// This process's name in the cluster (the lease holder, the fleet_profiles and gate_counts rows):
+// unique per process.
+std::string ReplicaName(Env env) {
+  char host[256] = {};
+  (void)::gethostname(host, sizeof(host) - 1);
+  return std::string(host) + ":" + std::to_string(::getpid()) + ":" +
+         std::to_string(env.clock->NowUnixMicros());
+}
+
+// Layer 1's fleet (docs/deploy.md "Layer 1 across replicas"): on PostgreSQL this replica's
+// inventory merged with the others' published profiles, publishing its own from now on; on SQLite
+// the inventory, through the same merge. It names this process in the cluster (replica()).
+Result<std::unique_ptr<cluster::ClusterFleet>> OpenLayerOneFleet(Env env, store::Store& store,
+                                                                 const FleetInventory& inventory,
+                                                                 EventLog& log) {
+  cluster::ClusterFleetOptions o;
+  o.replica = ReplicaName(env);
+  o.on_error = [&log](const Status& st) {
+    log.Write(LogLevel::kWarn, "cluster", {{"message", "layer 1 fleet: " + st.ToString()}});
+  };
+  auto* pg = dynamic_cast<store::PgStore*>(&store);
+  RF_RETURN_IF_ERROR(cluster::ClusterFleet::Validate(o, pg != nullptr));
+  auto fleet = std::make_unique<cluster::ClusterFleet>(inventory, pg, *env.clock, std::move(o));
+  fleet->Start();
+  return fleet;
+}
+
 Result<ClusterMembership> JoinCluster(const ServerFlags& flags, Env env, store::Store& store,
-                                      service::ReleaseService& service, EventLog& log,
-                                      std::ostream& err) {
+                                      service::ReleaseService& service, const std::string& name,
+                                      EventLog& log, std::ostream& err) {
   ClusterMembership m;
   auto* pg = dynamic_cast<store::PgStore*>(&store);
   if (pg == nullptr) return m;  // SQLite: the one server always drives
-  char host[256] = {};
-  (void)::gethostname(host, sizeof(host) - 1);
   cluster::LeaseKeeperOptions lease;
   lease.lease_micros = flags.lease_ms * 1000;
   lease.renew_micros = flags.lease_renew_ms * 1000;
-  lease.holder = std::string(host) + ":" + std::to_string(::getpid()) + ":" +
-                 std::to_string(env.clock->NowUnixMicros());
+  lease.holder = name;
   RF_RETURN_IF_ERROR(cluster::LeaseKeeper::Validate(lease));
   m.lease = std::make_unique<cluster::LeaseKeeper>(*pg, *env.clock, lease);
   m.evidence = std::make_unique<cluster::PgGateEvidence>(*pg);
@@ -355,12 +380,14 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   ChangeFeed changes(*env.clock, [&principals](std::string_view token) {
     return principals->principals().Authenticate(token);
   });
-  auto service = OpenReleaseService(flags, env, **store, inventory, *secrets, log, changes, err);
+  auto fleet = OpenLayerOneFleet(env, **store, inventory, log);
+  if (!fleet.ok()) return fail(fleet.status());
+  auto service = OpenReleaseService(flags, env, **store, **fleet, *secrets, log, changes, err);
   if (!service.ok()) return fail(service.status());
   principals = service->get();
   ReleaseDirectory& directory = (*service)->directory();
 
-  auto membership = JoinCluster(flags, env, **store, **service, log, err);
+  auto membership = JoinCluster(flags, env, **store, **service, (*fleet)->replica(), log, err);
   if (!membership.ok()) return fail(membership.status());
   Controller controller(directory, inventory, *env.clock, release_key,
                         ControllerOptionsFor(flags, env, *membership));
@@ -427,6 +454,7 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
     history.Stop();
     controller.Stop();
     membership->Stop();
+    (*fleet)->Stop();  // its row stays: the consumer versions of its devices still count
     credentials.StopFollower();
     inventory.StopFlusher();  // flushes the last dirty records
   };

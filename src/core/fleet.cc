@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "core/bundle.h"  // AppendJsonString
+
 namespace rf {
 
 bool ConsumerCapability::SupportsSchema(int64_t v) const {
@@ -123,6 +125,44 @@ Result<Fleet> ParseFleetJson(std::string_view json, std::string_view filename) {
     fleet.strata.push_back(std::move(st));
   }
   return fleet;
+}
+
+std::string EncodeFleetJson(const Fleet& fleet) {
+  std::string out = "{\"strata\":[";
+  for (size_t i = 0; i < fleet.strata.size(); ++i) {
+    const Stratum& s = fleet.strata[i];
+    if (i > 0) out += ',';
+    out += "{\"attrs\":{";
+    bool first = true;
+    for (const auto& [k, v] : s.attrs) {
+      if (!first) out += ',';
+      first = false;
+      AppendJsonString(&out, k);
+      out += ':';
+      AppendJsonString(&out, v);
+    }
+    out += "},\"capabilities\":{";
+    first = true;
+    for (const auto& [type, cap] : s.capabilities) {
+      if (!first) out += ',';
+      first = false;
+      AppendJsonString(&out, type);
+      out += ":{\"inputs\":" + std::to_string(cap.inputs);
+      if (cap.max_bundle_bytes) {
+        out += ",\"max_bundle_bytes\":" + std::to_string(cap.max_bundle_bytes);
+      }
+      if (cap.max_items) out += ",\"max_items\":" + std::to_string(cap.max_items);
+      out += ",\"schema_versions\":[";
+      for (size_t j = 0; j < cap.schema_versions.size(); ++j) {
+        if (j > 0) out += ',';
+        out += std::to_string(cap.schema_versions[j]);
+      }
+      out += "]}";
+    }
+    out += "},\"devices\":" + std::to_string(s.devices) + "}";
+  }
+  out += "]}";
+  return out;
 }
 
 }  // namespace rf

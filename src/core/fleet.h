@@ -52,6 +52,11 @@ Result<CapabilityManifest> DecodeCapabilityManifest(const boost::json::value& v,
 // Parses a fleet inventory file. Errors name the file and the stratum index and key.
 Result<Fleet> ParseFleetJson(std::string_view json, std::string_view filename);
 
+// The fleet file text of `fleet` (the format ParseFleetJson reads, strata in order, keys sorted,
+// no whitespace; max_items / max_bundle_bytes only when declared):
+// ParseFleetJson(EncodeFleetJson(f)) gives `f` back. The cluster publishes each replica's inventory in it (docs/deploy.md).
+std::string EncodeFleetJson(const Fleet& fleet);
+
 }  // namespace rf
 
 #endif  // RINGFENCE_CORE_FLEET_H_

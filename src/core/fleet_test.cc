@@ -22,6 +22,33 @@ TEST(FleetTest, ParsesShippedFleet) {
   EXPECT_TRUE(f->strata[3].capabilities.empty());
 }
 
+TEST(FleetTest, EncodeFleetJsonRoundTrips) {
+  Fleet f;
+  Stratum a;
+  a.attrs = {{"os", "win\"dows"}, {"agent_version", "7.11"}};
+  a.capabilities["ipc_rule"] = ConsumerCapability{{2, 3}, 20, 100, 4096};
+  a.capabilities["dns"] = ConsumerCapability{{1}, 4, 0, 0};
+  a.devices = 3'100'000;
+  Stratum b;  // no attributes, consumes nothing
+  b.devices = 7;
+  f.strata = {a, b};
+  const std::string text = EncodeFleetJson(f);
+  auto back = ParseFleetJson(text, "published");
+  ASSERT_TRUE(back.ok()) << back.status().ToString() << " " << text;
+  EXPECT_EQ(EncodeFleetJson(*back), text);
+  ASSERT_EQ(back->strata.size(), 2u);
+  EXPECT_EQ(back->strata[0].attrs, a.attrs);
+  EXPECT_EQ(back->strata[0].devices, 3'100'000);
+  const ConsumerCapability& c = back->strata[0].capabilities.at("ipc_rule");
+  EXPECT_EQ(c.schema_versions, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(c.inputs, 20);
+  EXPECT_EQ(c.max_items, 100);
+  EXPECT_EQ(c.max_bundle_bytes, 4096);
+  EXPECT_EQ(back->strata[0].capabilities.at("dns").max_items, 0);
+  EXPECT_EQ(back->strata[1].devices, 7);
+  EXPECT_EQ(EncodeFleetJson(Fleet()), "{\"strata\":[]}");
+}
+
 TEST(FleetTest, ErrorsNameStratumAndKey) {
   struct Case {
     const char* json;

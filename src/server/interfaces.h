@@ -107,6 +107,11 @@ class FleetSource {
   virtual Fleet Inventory() const = 0;
   // Number of enrolled devices.
   virtual int64_t DeviceCount() const = 0;
+  // The fleet layer 1 judges content against (uploads, and the re-check at a release's start): the
+  // whole fleet. Several servers: every replica's inventory (cluster/cluster_fleet.h,
+  // docs/deploy.md "Layer 1 across replicas"); an error if part of it cannot be read, and the
+  // check then fails closed. Default: Inventory().
+  virtual Result<Fleet> WholeFleet() const { return Inventory(); }
 };
 
 // ----- releases, as the controller needs them -----

@@ -64,7 +64,10 @@ Status BundleAdmissions::Upload(const Principal& actor, std::string_view envelop
   RF_ASSIGN_OR_RETURN(admission::DecodedUpload decoded, admission::DecodeUpload(upload, *type));
   UploadChannel channel;
   RF_RETURN_IF_ERROR(ReadUploadChannel(decoded.bundle.channel, &channel));
-  const Fleet fleet = options.skip_layer1 ? Fleet() : fleet_.Inventory();
+  Fleet fleet;
+  if (!options.skip_layer1) {
+    RF_ASSIGN_OR_RETURN(fleet, fleet_.WholeFleet());  // fails closed on part of the fleet
+  }
   admission::AdmissionInput in;
   in.upload = &upload;
   in.decoded = &decoded;

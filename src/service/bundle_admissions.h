@@ -37,9 +37,10 @@ class BundleAdmissions {
 
   // Author only. Parses the envelope, verifies publisher signatures if the channel's policy has
   // publisher keys, decodes the payload against its registered content type, runs layer 1 against
-  // the live fleet inventory and the channel's newest bundle, and stores the bundle and its report
-  // if accepted. Refused (nothing stored): InvalidArgument "layer 1 rejected bundle ...: <error
-  // findings>" with `*result` still filled (report_json holds the full report).
+  // the whole fleet (FleetSource::WholeFleet: every replica's in a cluster) and the channel's
+  // newest bundle, and stores the bundle and its report if accepted. Refused (nothing stored):
+  // InvalidArgument "layer 1 rejected bundle ...: <error findings>" with `*result` still filled
+  // (report_json holds the full report); WholeFleet's error if the fleet cannot be read whole.
   Status Upload(const server::Principal& actor, std::string_view envelope_text,
                 UploadResult* result);
   // Newest first within a channel; channel "" = all.

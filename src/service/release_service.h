@@ -14,7 +14,7 @@
 //   audit()          AuditLog          pages of the audit log and its hash chain's check
 //   directory()      ControllerDirectory  server::ReleaseDirectory for the controller
 //
-// Layer 1 runs on upload against the live fleet (FleetSource::Inventory()); layer 3 is enforced
+// Layer 1 runs on upload against the whole live fleet (FleetSource::WholeFleet()); layer 3 is enforced
 // by Reviews and Releases::Start (the quorum).
 //
 //   SqliteStore store = ...; MyFleet fleet; Env env = PosixEnv();

@@ -236,7 +236,8 @@ std::vector<ReleaseView> Releases::List(std::string_view channel_filter) const {
   return out;
 }
 
-Status Releases::RecheckLayerOne(const Model& m, const server::ReleaseRecord& r) const {
+Status Releases::RecheckLayerOne(const Model& m, const server::ReleaseRecord& r,
+                                 const Fleet& fleet) const {
   if (state_.options().skip_layer1) return Status::Ok();
   const BundleInfo& info = m.bundles.at(r.bundle_sha256);
   rf::Bundle bundle;
@@ -245,7 +246,6 @@ Status Releases::RecheckLayerOne(const Model& m, const server::ReleaseRecord& r)
   std::optional<rf::Bundle> prev;
   size_t prev_bytes = 0;
   RF_RETURN_IF_ERROR(PreviousBundle(state_, m, info.channel, info.version, &prev, &prev_bytes));
-  const Fleet fleet = fleet_.Inventory();
   StageOneInput in;
   in.type = m.parsed_types.at({info.content_type, info.schema_version}).get();
   in.bundle = &bundle;
@@ -271,6 +271,12 @@ Result<rollout::TransitionResult> Releases::OperatorEvent(const Principal& actor
   event.actor = actor.name;
   if (event.reason.size() > 1024) return Status::InvalidArgument("reason longer than 1024 bytes");
   Result<rollout::TransitionResult> t = Status::Internal("unset");
+  // The fleet layer 1 re-checks against, read before the write lock (on several servers a database
+  // read); an error refuses the start, never judged on part of the fleet.
+  Fleet fleet;
+  if (check_quorum && !state_.options().skip_layer1) {
+    RF_ASSIGN_OR_RETURN(fleet, fleet_.WholeFleet());
+  }
   {
     auto w = state_.Write();
     if (check_quorum) {
@@ -286,7 +292,7 @@ Result<rollout::TransitionResult> Releases::OperatorEvent(const Principal& actor
             " requires: it cannot start");
       }
       // The fleet may have changed since upload (new consumer versions reported): layer 1 again.
-      RF_RETURN_IF_ERROR(RecheckLayerOne(m, it->second));
+      RF_RETURN_IF_ERROR(RecheckLayerOne(m, it->second, fleet));
     }
     t = CommitTransition(w, id, event, state_.NowMicros(), actor.name);
   }

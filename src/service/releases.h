@@ -49,9 +49,10 @@ class Releases {
   Result<rollout::TransitionResult> OperatorEvent(const server::Principal& actor,
                                                   std::string_view id, rollout::Event event,
                                                   bool check_quorum);
-  // Layer 1 on the release's bundle against the fleet as it is now; FailedPrecondition if
-  // rejected. REQUIRES: the write lock (`m` is the writer's model).
-  Status RecheckLayerOne(const Model& m, const server::ReleaseRecord& r) const;
+  // Layer 1 on the release's bundle against `fleet` (FleetSource::WholeFleet, read before the
+  // write lock: on several servers it is a database read); FailedPrecondition if rejected.
+  // REQUIRES: the write lock (`m` is the writer's model).
+  Status RecheckLayerOne(const Model& m, const server::ReleaseRecord& r, const Fleet& fleet) const;
 
   ServiceState& state_;
   const server::FleetSource& fleet_;

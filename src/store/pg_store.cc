@@ -89,6 +89,11 @@ CREATE TABLE gate_evidence(
   release_id TEXT PRIMARY KEY, epoch BIGINT NOT NULL, saved_us BIGINT NOT NULL,
   evidence TEXT NOT NULL);
 )sql"},
+    {5, "fleet profiles of every replica, for layer 1", R"sql(
+CREATE TABLE fleet_profiles(
+  replica TEXT PRIMARY KEY, seq BIGINT NOT NULL, updated_us BIGINT NOT NULL,
+  profiles TEXT NOT NULL);
+)sql"},
 };
 
 // The channel every committed batch notifies (payload: its change sequence number).
@@ -211,6 +216,15 @@ constexpr char kReadGateEvidence[] =
     "SELECT epoch, saved_us, evidence FROM gate_evidence WHERE release_id = $1";
 constexpr char kDeleteGateCounts[] = "DELETE FROM gate_counts WHERE release_id = $1";
 constexpr char kDeleteGateEvidence[] = "DELETE FROM gate_evidence WHERE release_id = $1";
+
+// Fleet profiles of every replica (migration 5), moved forward only as gate_counts' rows.
+constexpr char kPutFleetProfiles[] =
+    "INSERT INTO fleet_profiles(replica, seq, updated_us, profiles) VALUES($1, $2, $3, $4)"
+    " ON CONFLICT (replica) DO UPDATE SET seq = EXCLUDED.seq, updated_us = EXCLUDED.updated_us,"
+    " profiles = EXCLUDED.profiles WHERE fleet_profiles.seq < EXCLUDED.seq";
+constexpr char kReadFleetProfiles[] =
+    "SELECT replica, seq, updated_us, profiles FROM fleet_profiles ORDER BY replica";
+constexpr char kExpireFleetProfiles[] = "DELETE FROM fleet_profiles WHERE updated_us < $1";
 
 constexpr char kReadAudit[] =
     "SELECT seq, time_us, actor, action, subject, details, prev_hash, hash FROM audit"
@@ -1115,6 +1129,40 @@ Status PgStore::DeleteGateEvidence(std::string_view release_id) {
   return UseEvidence([&](Conn& c) -> Result<bool> {
            RF_RETURN_IF_ERROR(c.Run(kDeleteGateCounts, Params().Text(release_id)).status());
            RF_RETURN_IF_ERROR(c.Run(kDeleteGateEvidence, Params().Text(release_id)).status());
+           return true;
+         })
+      .status();
+}
+
+Status PgStore::PutFleetProfiles(const FleetProfilesRow& row) {
+  return UseEvidence([&](Conn& c) -> Result<bool> {
+           RF_RETURN_IF_ERROR(c.Run(kPutFleetProfiles, Params().Text(row.replica).Int(row.seq)
+                                                           .Int(row.updated_us).Text(row.profiles))
+                                  .status());
+           return true;
+         })
+      .status();
+}
+
+Result<std::vector<FleetProfilesRow>> PgStore::FleetProfiles() {
+  return UseEvidence([&](Conn& c) -> Result<std::vector<FleetProfilesRow>> {
+    RF_ASSIGN_OR_RETURN(PgResult r, c.Run(kReadFleetProfiles));
+    std::vector<FleetProfilesRow> out;
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+      FleetProfilesRow row;
+      row.replica = Col(r.get(), i, 0);
+      RF_ASSIGN_OR_RETURN(row.seq, ColInt(r.get(), i, 1));
+      RF_ASSIGN_OR_RETURN(row.updated_us, ColInt(r.get(), i, 2));
+      row.profiles = Col(r.get(), i, 3);
+      out.push_back(std::move(row));
+    }
+    return out;
+  });
+}
+
+Status PgStore::ExpireFleetProfiles(int64_t before_us) {
+  return UseEvidence([&](Conn& c) -> Result<bool> {
+           RF_RETURN_IF_ERROR(c.Run(kExpireFleetProfiles, Params().Int(before_us)).status());
            return true;
          })
       .status();

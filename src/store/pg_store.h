@@ -95,6 +95,15 @@ struct GateEvidenceRow {
   std::string evidence;
 };
 
+// One replica's published fleet profiles, for layer 1 across replicas (docs/deploy.md "Layer 1
+// across replicas"; the profiles' format is the fleet file's: core/fleet.h EncodeFleetJson).
+struct FleetProfilesRow {
+  std::string replica;     // the lease holder name of the publishing process
+  int64_t seq = 0;         // the replica's publication number; only a higher one replaces a row
+  int64_t updated_us = 0;  // when the replica published it (its clock)
+  std::string profiles;    // {"strata":[...]} (JSON)
+};
+
 struct PgStoreOptions {
   // How long a write waits for a row lock held by another transaction (another replica holding
   // the audit head through its commit, an operator's open session) before failing with Aborted,
@@ -191,6 +200,16 @@ class PgStore final : public Store {
   Result<std::optional<GateEvidenceRow>> GateEvidence(std::string_view release_id);
   // Removes the release's counts and evidence (it finished).
   Status DeleteGateEvidence(std::string_view release_id);
+
+  // ----- fleet profiles of every replica, for layer 1 (docs/deploy.md "Layer 1 across replicas") --
+
+  // Stores `row` as the row of `row.replica` unless that row already has a seq >= row.seq (a
+  // repeated or late publication changes nothing). On the evidence connection, as PutGateCounts.
+  Status PutFleetProfiles(const FleetProfilesRow& row);
+  // Every replica's row, ordered by replica.
+  Result<std::vector<FleetProfilesRow>> FleetProfiles();
+  // Removes the rows published before `before_us` (past the retention window).
+  Status ExpireFleetProfiles(int64_t before_us);
 
   class Conn;  // one libpq connection (pg_store.cc)
 
