@@ -121,7 +121,8 @@ class Replicas {
     o.poll_after_s = 2;
     o.flush_ms = 1000;
     o.stderr_path = log_[i];
-    o.extra_args = {"--listen", "127.0.0.1:" + std::to_string(port_[i]), "--store", uri_,
+    o.listen = "127.0.0.1:" + std::to_string(port_[i]);
+    o.extra_args = {"--store", uri_,
                     "--lease-ms", "4000", "--lease-renew-ms", "1000"};
     if (skip_layer1_) o.extra_args.push_back("--skip-layer1");
     if (sanitized_) o.extra_args.insert(o.extra_args.end(), {"--layer2-memory-mb", "0"});
@@ -627,9 +628,14 @@ void ClusterAcceptance::VerifyAfterwards() {
     if (entries.size() < 1000) break;
   }
   for (const Acked& a : acked_) {
-    EXPECT_TRUE(logged.count(a.release + " " + a.action + " " + a.who) > 0)
-        << "acknowledged but not in the audit log: " << a.release << " " << a.action << " by "
-        << a.who;
+    if (logged.count(a.release + " " + a.action + " " + a.who) == 0) {
+      std::string of_release;
+      for (const auto& l : logged) {
+        if (l.rfind(a.release + " ", 0) == 0) of_release += "\n  " + l;
+      }
+      ADD_FAILURE() << "acknowledged but not in the audit log: " << a.release << " " << a.action
+                    << " by " << a.who << "; the release's entries:" << of_release;
+    }
     if (a.action != "release.approve") continue;
     Response r = Call("GET", "/v1/releases/" + a.release, admin_);
     EXPECT_NE(r.body.find("\"reviewer\":\"" + a.who + "\""), std::string::npos)

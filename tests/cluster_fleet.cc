@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <boost/json.hpp>
 #include <cstdio>
 #include <filesystem>
