@@ -334,7 +334,8 @@ void ClusterAcceptance::Provision() {
   r = Call("GET", "/v1/trust", agent_token);
   ASSERT_EQ(r.status, 200) << r.body;
   agent::TrustRoot trust;
-  for (const auto& k : r.Object().at("release_keys").as_array()) {
+  const json::object trust_answer = r.Object();
+  for (const auto& k : trust_answer.at("release_keys").as_array()) {
     auto key = crypto::DecodePublicKeyFile(k.as_string());
     ASSERT_TRUE(key.ok()) << key.status().ToString();
     trust.release_keys.push_back(*key);
@@ -619,7 +620,8 @@ void ClusterAcceptance::VerifyAfterwards() {
   for (int64_t after = 0;;) {
     Response page = Call("GET", "/v1/audit?after=" + std::to_string(after) + "&limit=1000", admin_);
     ASSERT_EQ(page.status, 200) << page.body;
-    const auto& entries = page.Object().at("entries").as_array();
+    const json::object body = page.Object();
+    const auto& entries = body.at("entries").as_array();
     for (const auto& e : entries) {
       const auto& o = e.as_object();
       after = std::max(after, Int(o, "seq"));
