@@ -258,6 +258,9 @@ class ClusterAcceptance : public ::testing::Test {
   int AgentsReplica();
 
   void VerifyAfterwards();
+  // For a failure message: each replica's view of release `id` (phase, reason, gate, exposure per
+  // wave, its cohort size) and its controller state.
+  std::string Diagnose(const std::string& id);
 
   int agents_ = 300, kills_target_ = 20;
   bool sanitized_ = false;
@@ -525,7 +528,8 @@ void ClusterAcceptance::ShipGoodWithKills(int64_t version, bool pause_once, bool
       return;
     }
     if (static_cast<int>(takeovers_s_.size()) >= kills_target_ - kills_reserved) {
-      ASSERT_TRUE(Until(look, 600)) << id << " stuck in " << phase << " wave " << wave;
+      ASSERT_TRUE(Until(look, 300)) << id << " stuck in " << phase << " wave " << wave
+                                    << Diagnose(id);
       break;
     }
     // A random point of the rollout: 0.5-8 s from here.
@@ -547,7 +551,7 @@ void ClusterAcceptance::ShipGoodWithKills(int64_t version, bool pause_once, bool
     }
     ASSERT_NO_FATAL_FAILURE(KillLeader(during));
   }
-  ASSERT_EQ(phase, "Completed") << id << ": " << json::serialize(Progress(id));
+  ASSERT_EQ(phase, "Completed") << id << Diagnose(id);
   // Every device up runs it (checked from the agents' own state).
   ASSERT_TRUE(Until([&] {
     FleetFacts f = fleet_->Facts(bad_version_);
@@ -586,7 +590,7 @@ void ClusterAcceptance::ShipCf291() {
     p = Progress(id);
     phase = Str(p, "phase");
     return phase == "Halted" || phase == "RolledBack" || phase == "Completed";
-  }, 600)) << "CF291's release did not finish: " << json::serialize(p);
+  }, 600)) << "CF291's release did not finish" << Diagnose(id);
   const double to_halt = SecondsSince(t0);
   ASSERT_TRUE(phase == "Halted" || phase == "RolledBack") << json::serialize(p);
   halted_wave_[id] = Int(p, "wave");
@@ -610,6 +614,28 @@ void ClusterAcceptance::ShipCf291() {
 }
 
 // ---- afterwards ----
+
+std::string ClusterAcceptance::Diagnose(const std::string& id) {
+  std::string out;
+  for (int i = 0; i < 3; ++i) {
+    out += "\n  r" + std::to_string(i + 1) + " (" + replicas_->ControllerLine(i) + "): ";
+    if (!replicas_->Alive(i)) {
+      out += "down";
+      continue;
+    }
+    HttpConnection direct(replicas_->port(i));
+    const json::object p = direct.Do("GET", "/v1/releases/" + id + "/progress", admin_).Object();
+    out += Str(p, "phase") + " wave " + std::to_string(Int(p, "wave")) + " (" + Str(p, "reason") + ")";
+    if (const auto* g = p.if_contains("progress"); g && g->is_object()) {
+      const json::object& o = g->as_object();
+      out += "; eligible " + std::to_string(Int(o, "eligible_devices")) + ", exposed " +
+             std::to_string(Int(o, "exposed_devices")) + ", harmed " +
+             std::to_string(Int(o, "harmed_devices")) + ", gate " + Str(o, "gate_state") + ": " +
+             Str(o, "gate_detail");
+    }
+  }
+  return out;
+}
 
 void ClusterAcceptance::VerifyAfterwards() {
   Response v = Call("GET", "/v1/audit/verify", admin_);
