@@ -1,7 +1,7 @@
 // The acceptance test of issue 13 (scale-out; docs/deploy.md "Acceptance test"): a real
 // PostgreSQL (testing/pg_test_server.h), three `ringfence server` replicas on it, HAProxy with
 // deploy/haproxy.cfg in front, and RF_ACCEPT_AGENTS (default 300) real `ringfence-agent`
-// processes, one per device (cluster_fleet.h), all through HAProxy. Everything an operator does
+// processes, one per device (acceptance_fleet.h), all through HAProxy. Everything an operator does
 // goes through the balancer, with reviewers' real signed approvals.
 //
 //   1. Good releases (the full flow to Completed), while the elected controller is killed (-9) at
@@ -38,7 +38,7 @@
 #include <set>
 
 #include "agent/trust_root.h"
-#include "cluster_fleet.h"
+#include "acceptance_fleet.h"
 #include "demo/process_group.h"
 #include "platform/env.h"
 #include "server_harness.h"

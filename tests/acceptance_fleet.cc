@@ -1,4 +1,4 @@
-#include "cluster_fleet.h"
+#include "acceptance_fleet.h"
 
 #include <gtest/gtest.h>
 

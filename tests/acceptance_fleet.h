@@ -10,8 +10,8 @@
 //   FleetFacts f = fleet.Facts(bad_version);
 //
 // Not thread-safe: one thread owns the fleet (the agents die with that thread: PR_SET_PDEATHSIG).
-#ifndef RINGFENCE_TESTS_CLUSTER_FLEET_H_
-#define RINGFENCE_TESTS_CLUSTER_FLEET_H_
+#ifndef RINGFENCE_TESTS_ACCEPTANCE_FLEET_H_
+#define RINGFENCE_TESTS_ACCEPTANCE_FLEET_H_
 
 #include <cstdint>
 #include <map>
@@ -85,4 +85,4 @@ class Fleet {
 
 }  // namespace rf::e2e
 
-#endif  // RINGFENCE_TESTS_CLUSTER_FLEET_H_
+#endif  // RINGFENCE_TESTS_ACCEPTANCE_FLEET_H_
