@@ -42,7 +42,7 @@ ServerProcess::ServerProcess(const std::string& data, const ServerOptions& optio
                                    "--data",
                                    data,
                                    "--listen",
-                                   "127.0.0.1:0",
+                                   options.listen,
                                    "--threads",
                                    std::to_string(options.threads),
                                    "--poll-after",

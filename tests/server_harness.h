@@ -44,6 +44,8 @@ struct ServerOptions {
   double enroll_burst = 100000;
   // Where the server's stderr goes; empty: the test's own stderr.
   std::string stderr_path;
+  // --listen (a fixed port for a replica that is restarted behind a balancer).
+  std::string listen = "127.0.0.1:0";
   // More flags, appended (e.g. {"--header-timeout-ms", "500"}).
   std::vector<std::string> extra_args;
 };
