@@ -175,10 +175,12 @@ void CohortAssigner::AddDevice(int stratum, double rank) {
   }
 }
 
-void MergeSmallestRanks(std::span<const double> ranks, size_t capacity, std::vector<double>* merged) {
+void MergeSmallestRanks(std::span<const double> ranks, size_t capacity,
+                        std::vector<double>* merged) {
   std::vector<double> out;
   out.reserve(std::min(capacity, merged->size() + ranks.size()));
-  std::set_union(merged->begin(), merged->end(), ranks.begin(), ranks.end(), std::back_inserter(out));
+  std::set_union(merged->begin(), merged->end(), ranks.begin(), ranks.end(),
+                 std::back_inserter(out));
   out.erase(std::unique(out.begin(), out.end()), out.end());  // one rank per device
   if (out.size() > capacity) out.resize(capacity);
   *merged = std::move(out);
@@ -196,7 +198,8 @@ Result<Cohorts> CohortAssigner::Build() const { return BuildWith(nullptr); }
 Result<Cohorts> CohortAssigner::Build(const FloorRankMap& floor_ranks) const {
   for (const auto& [key, ranks] : floor_ranks) {
     for (size_t i = 0; i < ranks.size(); ++i) {
-      if (!(ranks[i] >= 0.0 && ranks[i] < holdback_cutoff_) || (i > 0 && !(ranks[i - 1] < ranks[i]))) {
+      if (!(ranks[i] >= 0.0 && ranks[i] < holdback_cutoff_) ||
+          (i > 0 && !(ranks[i - 1] < ranks[i]))) {
         return Status::InvalidArgument("cohorts: the floor ranks of stratum '" + key +
                                        "' are not ascending, distinct ranks below the holdback");
       }

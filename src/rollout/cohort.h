@@ -26,8 +26,8 @@
 //
 // Several servers, each with its own share of the fleet (docs/deploy.md "Cohort floors"): each
 // publishes FloorRanks() per stratum, every server merges them all (MergeSmallestRanks) and builds
-// its dispatch cutoffs with Build(merged floor ranks), so the floor is the floor-th smallest rank of
-// the whole stratum, not of each server's share.
+// its dispatch cutoffs with Build(merged floor ranks), so the floor is the floor-th smallest rank
+// of the whole stratum, not of each server's share.
 //
 // Pure: no I/O, no clock reads. Thread-compatible; a built Cohorts is immutable and may be read
 // from many threads.
@@ -148,7 +148,8 @@ using FloorRankMap = std::map<std::string, std::vector<double>, std::less<>>;
 // Merges `ranks` into `*merged` (both ascending): the union without repeated values (a device has
 // one rank per release, so a device counted by two servers counts once), cut to the `capacity`
 // smallest.
-void MergeSmallestRanks(std::span<const double> ranks, size_t capacity, std::vector<double>* merged);
+void MergeSmallestRanks(std::span<const double> ranks, size_t capacity,
+                        std::vector<double>* merged);
 
 // Builds Cohorts from one pass over the eligible fleet. Memory: O(strata x largest floor).
 // The result depends only on the multiset of (stratum key, rank) pairs added, never on the order.
@@ -181,7 +182,9 @@ class CohortAssigner {
   size_t floor_capacity() const { return floor_capacity_; }
   // Number of strata added, and the key of one.
   int stratum_count() const { return static_cast<int>(strata_.size()); }
-  const std::string& stratum_key(int stratum) const { return strata_[static_cast<size_t>(stratum)].key; }
+  const std::string& stratum_key(int stratum) const {
+    return strata_[static_cast<size_t>(stratum)].key;
+  }
   // The floor_capacity() smallest non-holdback ranks added to `stratum` (fewer if it has fewer),
   // ascending. REQUIRES: 0 <= stratum < stratum_count().
   std::vector<double> FloorRanks(int stratum) const;

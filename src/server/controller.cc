@@ -99,7 +99,9 @@ struct Controller::LiveRelease {
   std::optional<rollout::Cohorts> dispatch;
   bool floors_settled = false;
 
-  const rollout::Cohorts& dispatch_cohorts() const { return dispatch ? *dispatch : driver->cohorts(); }
+  const rollout::Cohorts& dispatch_cohorts() const {
+    return dispatch ? *dispatch : driver->cohorts();
+  }
   const rollout::Cohorts* cohorts() const { return driver ? &driver->cohorts() : nullptr; }
   int strata() const { return driver ? driver->cohorts().stratum_count() : 0; }
   int32_t StratumOf(uint32_t profile) const {
@@ -316,7 +318,8 @@ Status Controller::Build(const ReleaseRecord& r, int64_t now) {
   own.built_us = now;
   for (int s = 0; s < assigner.stratum_count(); ++s) {
     live->floor_ranks.push_back(assigner.FloorRanks(s));
-    own.strata.push_back(StratumCounts{.key = assigner.stratum_key(s), .floor_ranks = live->floor_ranks.back()});
+    own.strata.push_back(
+        StratumCounts{.key = assigner.stratum_key(s), .floor_ranks = live->floor_ranks.back()});
   }
   SettleFloors(*live, {own}, now);
   live->health = std::make_shared<HealthCounters>(std::max(1, live->strata()));
@@ -616,12 +619,14 @@ void Controller::SettleFloors(LiveRelease& L, const std::vector<ReplicaCounts>& 
     return;
   }
   // One server: its own summary is the whole fleet's.
-  const int64_t settle = evidence_->shared() ? std::max<int64_t>(0, options_.floor_settle_micros) : 0;
+  const int64_t settle =
+      evidence_->shared() ? std::max<int64_t>(0, options_.floor_settle_micros) : 0;
   const FloorSummary f = MergeFloorRanks(rows, capacity, settle, now);
   if (!f.settled && L.dispatch) return;  // still held
   Result<rollout::Cohorts> built = L.assigner->Build(f.settled ? f.ranks : rollout::FloorRankMap{});
   if (!built.ok()) {  // a summary that does not fit this plan: the floors stay held
-    Log("release " + L.release_id + ": merged canary floors not used: " + built.status().ToString());
+    Log("release " + L.release_id +
+        ": merged canary floors not used: " + built.status().ToString());
     if (L.dispatch) return;
     built = L.assigner->Build(rollout::FloorRankMap{});
     if (!built.ok()) return;  // cannot happen: Build() succeeded on the same assigner

@@ -7,11 +7,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <boost/json.hpp>
 
 #include "cluster/leader_lease.h"
 #include "cluster/pg_gate_evidence.h"
@@ -37,7 +36,6 @@ waves:
 gate: {alpha: 0.01, signals: [silence, crash, error], silence_after: 90s, holdback: 1%}
 on_failure: rollback
 )";
-
 
 DeviceCredentialsOptions LongSessions() {
   DeviceCredentialsOptions o;
@@ -249,7 +247,6 @@ class GateAcrossReplicasTest : public ::testing::Test {
   std::vector<Dev> devices_;
 };
 
-
 // The regression of the per-replica floor (docs/deploy.md "Cohort floors"): each replica took the
 // floor-th smallest rank of ITS share as the cutoff, so with two replicas 4 devices per stratum got
 // the canary instead of 2. Now exactly the 2 smallest ranks of each stratum, fleet-wide, and none
@@ -308,7 +305,8 @@ TEST_F(GateAcrossReplicasTest, CanaryFloorSurvivesAReplicasDeath) {
   // A new replica, after the window, with some of the devices: the same cutoffs at its first tick.
   replicas_.push_back(std::make_unique<Replica>(uri_, "replica-c", dir_, clock_, fs_, random_));
   for (Dev& d : devices_) {
-    if (d.os == "linux" || d.id == windows[0]) R(2).inventory.Enroll(d.enroll, clock_.NowUnixMicros());
+    if (d.os == "linux" || d.id == windows[0])
+      R(2).inventory.Enroll(d.enroll, clock_.NowUnixMicros());
   }
   clock_.AdvanceMicros(kStep);
   ASSERT_TRUE(R(2).controller->Tick().ok());

@@ -1,12 +1,11 @@
 #include "server/gate_evidence.h"
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cmath>
 #include <limits>
 #include <set>
 #include <utility>
-
-#include <boost/json.hpp>
 
 namespace rf::server {
 namespace {
@@ -64,7 +63,8 @@ Status FloorRanks(const boost::json::object& o, std::vector<double>* out, std::s
   constexpr int64_t kRankScale = int64_t{1} << 53;
   int64_t prev = -1;
   for (const auto& x : v->get_array()) {
-    if (!x.is_int64() || x.get_int64() < 0 || x.get_int64() >= kRankScale || x.get_int64() <= prev) {
+    if (!x.is_int64() || x.get_int64() < 0 || x.get_int64() >= kRankScale ||
+        x.get_int64() <= prev) {
       return Status::InvalidArgument("gate counts: " + std::string(where) +
                                      ".floor_ranks is not ascending integers in [0, 2^53)");
     }
