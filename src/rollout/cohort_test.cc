@@ -205,7 +205,9 @@ TEST(CohortTest, MergedFloorRanksGiveTheWholeFleetsFloor) {
       }
       // Its own share's floor alone is looser (the old per-server floor) where the stratum is
       // split and has more than the floor.
-      if (whole.eligible(w) > 100) EXPECT_GT(local->Cutoff(s, 0), c->Cutoff(s, 0));
+      if (whole.eligible(w) > 100) {
+        EXPECT_GT(local->Cutoff(s, 0), c->Cutoff(s, 0)) << c->stratum_key(s);
+      }
     }
   }
   for (size_t k = 0; k < sizes.size(); ++k) {
