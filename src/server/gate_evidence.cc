@@ -212,7 +212,7 @@ FloorSummary MergeFloorRanks(const std::vector<ReplicaCounts>& rows, size_t capa
     if (r.built_us < 0 || r.built_us > window_end) continue;
     ++out.replicas;
     for (const StratumCounts& s : r.strata) {
-      MergeSmallestRanks(s.floor_ranks, capacity, &out.ranks[s.key]);
+      rollout::MergeSmallestRanks(s.floor_ranks, capacity, &out.ranks[s.key]);
     }
   }
   return out;

@@ -55,7 +55,7 @@ struct StratumCounts {
   // The floor summary of this replica's share: its smallest non-holdback ranks of the stratum
   // (rollout::CohortAssigner::FloorRanks), ascending, distinct; empty when the plan has no floor.
   // Encoded exactly (as rank * 2^53, an integer).
-  std::vector<double> floor_ranks;
+  std::vector<double> floor_ranks{};
 };
 
 // One replica's counts of one release.
