@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <iterator>
 #include <utility>
 
 namespace rf::rollout {
@@ -174,7 +175,40 @@ void CohortAssigner::AddDevice(int stratum, double rank) {
   }
 }
 
-Result<Cohorts> CohortAssigner::Build() const {
+void MergeSmallestRanks(std::span<const double> ranks, size_t capacity,
+                        std::vector<double>* merged) {
+  std::vector<double> out;
+  out.reserve(std::min(capacity, merged->size() + ranks.size()));
+  std::set_union(merged->begin(), merged->end(), ranks.begin(), ranks.end(),
+                 std::back_inserter(out));
+  out.erase(std::unique(out.begin(), out.end()), out.end());  // one rank per device
+  if (out.size() > capacity) out.resize(capacity);
+  *merged = std::move(out);
+}
+
+std::vector<double> CohortAssigner::FloorRanks(int stratum) const {
+  std::vector<double> out = strata_[static_cast<size_t>(stratum)].smallest;
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());  // two ids, one rank: counted once
+  return out;
+}
+
+Result<Cohorts> CohortAssigner::Build() const { return BuildWith(nullptr); }
+
+Result<Cohorts> CohortAssigner::Build(const FloorRankMap& floor_ranks) const {
+  for (const auto& [key, ranks] : floor_ranks) {
+    for (size_t i = 0; i < ranks.size(); ++i) {
+      if (!(ranks[i] >= 0.0 && ranks[i] < holdback_cutoff_) ||
+          (i > 0 && !(ranks[i - 1] < ranks[i]))) {
+        return Status::InvalidArgument("cohorts: the floor ranks of stratum '" + key +
+                                       "' are not ascending, distinct ranks below the holdback");
+      }
+    }
+  }
+  return BuildWith(&floor_ranks);
+}
+
+Result<Cohorts> CohortAssigner::BuildWith(const FloorRankMap* floor_ranks) const {
   if (!error_.empty()) return Status::InvalidArgument("cohorts: " + error_);
   if (plan_.waves.empty()) return Status::InvalidArgument("cohorts: the plan has no waves");
   if (!(plan_.gate.holdback >= 0 && plan_.gate.holdback < 1)) {
@@ -203,6 +237,13 @@ Result<Cohorts> CohortAssigner::Build() const {
     std::sort(known.begin(), known.end());
     const double known_max = known.empty() ? 0.0 : known.back();
     const bool all_known = static_cast<int64_t>(known.size()) == active;
+    // What the floor stands on: this stratum's own smallest ranks, or the given (merged) ones.
+    static const std::vector<double> kNone;
+    const std::vector<double>* floor_known = &known;
+    if (floor_ranks != nullptr) {
+      auto it = floor_ranks->find(s.key);
+      floor_known = it == floor_ranks->end() ? &kNone : &it->second;
+    }
 
     // Expected non-holdback devices with rank < cut: counted where the ranks are known, and
     // beyond the largest known rank the rest are uniform on [known_max, hc).
@@ -229,10 +270,11 @@ Result<Cohorts> CohortAssigner::Build() const {
                                  static_cast<double>(std::max<int64_t>(fleet, 1));
         cut = std::max(prev, std::min(share, hc));
         floor = std::max(floor, wave.min_per_stratum);  // floors are cumulative, like sizes
-        const int64_t f = std::min(floor, active);
+        // known.size() is min(capacity, active) >= min(floor, active): the same as before.
+        const int64_t f = std::min(floor, static_cast<int64_t>(floor_known->size()));
         if (f > 0) {
           // Just above the f-th smallest rank: exactly the f smallest are below it.
-          const double floor_cut = std::nextafter(known[static_cast<size_t>(f - 1)], 2.0);
+          const double floor_cut = std::nextafter((*floor_known)[static_cast<size_t>(f - 1)], 2.0);
           cut = std::max(cut, floor_cut);
         }
         cut = std::min(cut, hc);

@@ -24,6 +24,11 @@
 //   bool now_targeted = cohorts.InWaveOrEarlier(s, rank, w) &&
 //                       rank < cohorts.PacedCutoff(s, w, DispatchElapsedMicros(state, now));
 //
+// Several servers, each with its own share of the fleet (docs/deploy.md "Cohort floors"): each
+// publishes FloorRanks() per stratum, every server merges them all (MergeSmallestRanks) and builds
+// its dispatch cutoffs with Build(merged floor ranks), so the floor is the floor-th smallest rank
+// of the whole stratum, not of each server's share.
+//
 // Pure: no I/O, no clock reads. Thread-compatible; a built Cohorts is immutable and may be read
 // from many threads.
 #ifndef RINGFENCE_ROLLOUT_COHORT_H_
@@ -136,6 +141,16 @@ class Cohorts {
   std::vector<int64_t> dispatch_micros_;  // per wave
 };
 
+// Per stratum key: the smallest non-holdback ranks of the stratum, ascending, distinct (a floor
+// summary: CohortAssigner::FloorRanks, merged across servers by MergeSmallestRanks).
+using FloorRankMap = std::map<std::string, std::vector<double>, std::less<>>;
+
+// Merges `ranks` into `*merged` (both ascending): the union without repeated values (a device has
+// one rank per release, so a device counted by two servers counts once), cut to the `capacity`
+// smallest.
+void MergeSmallestRanks(std::span<const double> ranks, size_t capacity,
+                        std::vector<double>* merged);
+
 // Builds Cohorts from one pass over the eligible fleet. Memory: O(strata x largest floor).
 // The result depends only on the multiset of (stratum key, rank) pairs added, never on the order.
 class CohortAssigner {
@@ -154,6 +169,25 @@ class CohortAssigner {
 
   // InvalidArgument if the plan has no waves or AddDevice's contract was violated.
   [[nodiscard]] Result<Cohorts> Build() const;
+  // The same, except that each stratum's floor stands on `floor_ranks[key]` (the stratum's
+  // smallest non-holdback ranks fleet-wide, ascending, distinct, in [0, holdback cutoff)) instead
+  // of the ranks added here: its cutoff sits just above the min(floor, size)-th of them. A stratum
+  // missing from the map gets no floor (only the wave's share): that is how a server holds its
+  // floor-based offers until the merged summary is known. Wave shares, eligible counts and
+  // ExpectedExposed are still those of the devices added here. InvalidArgument (naming the
+  // stratum) if a list is not ascending or has a rank outside [0, holdback cutoff).
+  [[nodiscard]] Result<Cohorts> Build(const FloorRankMap& floor_ranks) const;
+
+  // The largest min_per_stratum of the plan: how many ranks per stratum a floor needs.
+  size_t floor_capacity() const { return floor_capacity_; }
+  // Number of strata added, and the key of one.
+  int stratum_count() const { return static_cast<int>(strata_.size()); }
+  const std::string& stratum_key(int stratum) const {
+    return strata_[static_cast<size_t>(stratum)].key;
+  }
+  // The floor_capacity() smallest non-holdback ranks added to `stratum` (fewer if it has fewer),
+  // ascending. REQUIRES: 0 <= stratum < stratum_count().
+  std::vector<double> FloorRanks(int stratum) const;
 
  private:
   struct StratumAccumulator {
@@ -168,6 +202,8 @@ class CohortAssigner {
   std::vector<StratumAccumulator> strata_;
   std::map<std::string, int, std::less<>> index_;
   std::string error_;  // first contract violation seen by AddDevice
+  // Build() (floor_ranks null: each stratum's own smallest ranks) and Build(floor_ranks).
+  Result<Cohorts> BuildWith(const FloorRankMap* floor_ranks) const;
 };
 
 // A convenience for small fleets, tests and tools: the wave in which each device is first exposed,

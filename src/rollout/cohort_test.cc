@@ -169,6 +169,82 @@ TEST(CohortTest, FloorsHonouredExactlyEvenForTinyStrata) {
   }
 }
 
+// A fleet split across three servers: each server's floor ranks, merged (with repeats: a device
+// two servers know counts once), give every server the cutoffs of one server holding the whole
+// fleet, and exactly `floor` devices per stratum fleet-wide.
+TEST(CohortTest, MergedFloorRanksGiveTheWholeFleetsFloor) {
+  const std::vector<int> sizes = {1, 3, 20, 200, 5000};
+  const Plan plan = TestPlan(0.01, 50);
+  const std::vector<Dev> fleet = MakeFleet(sizes);
+  const Cohorts whole = BuildOrDie(plan, fleet);
+  std::vector<CohortAssigner> servers(3, CohortAssigner(plan));
+  for (size_t i = 0; i < fleet.size(); ++i) {
+    CohortAssigner& a = servers[i % 3];
+    a.AddDevice(a.AddStratum(fleet[i].stratum), fleet[i].rank);
+    if (i % 7 == 0) {  // also known to the next server (it moved): one device, one rank
+      CohortAssigner& b = servers[(i + 1) % 3];
+      b.AddDevice(b.AddStratum(fleet[i].stratum), fleet[i].rank);
+    }
+  }
+  FloorRankMap merged;
+  for (const CohortAssigner& a : servers) {
+    EXPECT_EQ(a.floor_capacity(), 50u);
+    for (int s = 0; s < a.stratum_count(); ++s) {
+      MergeSmallestRanks(a.FloorRanks(s), a.floor_capacity(), &merged[a.stratum_key(s)]);
+    }
+  }
+  for (const CohortAssigner& a : servers) {
+    Result<Cohorts> local = a.Build();
+    Result<Cohorts> c = a.Build(merged);
+    ASSERT_TRUE(c.ok() && local.ok()) << c.status().ToString();
+    for (int s = 0; s < c->stratum_count(); ++s) {
+      const int w = whole.FindStratum(c->stratum_key(s));
+      ASSERT_GE(w, 0);
+      for (int wave = 0; wave < c->wave_count(); ++wave) {
+        EXPECT_EQ(c->Cutoff(s, wave), whole.Cutoff(w, wave)) << c->stratum_key(s) << " " << wave;
+      }
+      // Its own share's floor alone is looser (the old per-server floor) where the stratum is
+      // split and has more than the floor.
+      if (whole.eligible(w) > 100) {
+        EXPECT_GT(local->Cutoff(s, 0), c->Cutoff(s, 0)) << c->stratum_key(s);
+      }
+    }
+  }
+  for (size_t k = 0; k < sizes.size(); ++k) {
+    const std::string key = "os=s" + std::to_string(k);
+    const int s = whole.FindStratum(key);
+    int64_t active = 0, in_wave0 = 0;
+    for (const Dev& d : fleet) {
+      if (d.stratum != key) continue;
+      active += d.rank < 0.99;
+      in_wave0 += whole.InWaveOrEarlier(s, d.rank, 0);
+    }
+    EXPECT_EQ(in_wave0, std::min<int64_t>(50, active)) << key;
+  }
+}
+
+// No floor ranks for a stratum (held): only the wave's share; bad lists are refused.
+TEST(CohortTest, BuildWithFloorRanksHoldsMissingStrataAndRefusesBadLists) {
+  const Plan plan = TestPlan(0.01, 50);
+  const std::vector<Dev> fleet = MakeFleet({20});
+  CohortAssigner a(plan);
+  for (const Dev& d : fleet) a.AddDevice(a.AddStratum(d.stratum), d.rank);
+  Result<Cohorts> held = a.Build(FloorRankMap{});
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  EXPECT_EQ(held->Cutoff(0, 0), 0.0001);  // the canary's share, no floor
+  EXPECT_EQ(held->eligible(0), 20);
+  for (const std::vector<double>& bad :
+       {std::vector<double>{0.2, 0.1}, std::vector<double>{0.1, 0.1}, std::vector<double>{0.995},
+        std::vector<double>{-0.1}}) {
+    Result<Cohorts> c = a.Build(FloorRankMap{{"os=s0", bad}});
+    ASSERT_FALSE(c.ok());
+    EXPECT_NE(c.status().message().find("os=s0"), std::string::npos) << c.status().ToString();
+  }
+  std::vector<double> m = {0.1, 0.3};
+  MergeSmallestRanks(std::vector<double>{0.05, 0.1, 0.2}, 3, &m);
+  EXPECT_EQ(m, (std::vector<double>{0.05, 0.1, 0.2}));
+}
+
 TEST(CohortTest, ProportionalAboveTheFloor) {
   // 0.01% of 10M-equivalent: with a floor of 5, a 1M stratum takes its proportional 100.
   Plan plan = TestPlan(0.01, 5);

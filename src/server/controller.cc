@@ -88,7 +88,20 @@ struct Controller::LiveRelease {
   // Whether this process has driven the release since it last became the controller. With a
   // shared evidence store a server that starts leading first restores the shared gate state.
   bool driving = false;
+  // Canary floors across replicas (docs/deploy.md "Cohort floors"): the assigner (kept to rebuild
+  // the cutoffs on the merged floor summary), this replica's floor summary per stratum (published
+  // with its counts), when it was built, and the cohorts check-ins are dispatched by: the
+  // driver's, except that each stratum's floor stands on the merged summary (no floor until it is
+  // settled). Null `dispatch`: the driver's cohorts (the plan has no floor).
+  std::unique_ptr<rollout::CohortAssigner> assigner;
+  std::vector<std::vector<double>> floor_ranks;
+  int64_t built_us = 0;
+  std::optional<rollout::Cohorts> dispatch;
+  bool floors_settled = false;
 
+  const rollout::Cohorts& dispatch_cohorts() const {
+    return dispatch ? *dispatch : driver->cohorts();
+  }
   const rollout::Cohorts* cohorts() const { return driver ? &driver->cohorts() : nullptr; }
   int strata() const { return driver ? driver->cohorts().stratum_count() : 0; }
   int32_t StratumOf(uint32_t profile) const {
@@ -266,7 +279,8 @@ Status Controller::Build(const ReleaseRecord& r, int64_t now) {
   RF_ASSIGN_OR_RETURN(live->schema_version, SchemaVersionOf(r.bundle_sha256));
 
   // Cohorts from the inventory as it is now: one pass, every eligible device ranked.
-  rollout::CohortAssigner assigner(live->plan);
+  live->assigner = std::make_unique<rollout::CohortAssigner>(live->plan);
+  rollout::CohortAssigner& assigner = *live->assigner;
   std::vector<int32_t> assigner_stratum;  // by profile
   const uint32_t profiles = inventory_.profile_count();
   for (uint32_t p = 0; p < profiles; ++p) {
@@ -296,6 +310,18 @@ Status Controller::Build(const ReleaseRecord& r, int64_t now) {
   RF_ASSIGN_OR_RETURN(live->driver,
                       rollout::ReleaseDriver::Create(live->plan, std::move(cohorts), options_.driver));
   live->ExtendProfiles(inventory_);
+  // This replica's floor summary, and the dispatch cutoffs: with its own summary alone, settled at
+  // once on one server; held (no floor) until every replica's is in on several.
+  live->built_us = now;
+  ReplicaCounts own;
+  own.replica = replica_;
+  own.built_us = now;
+  for (int s = 0; s < assigner.stratum_count(); ++s) {
+    live->floor_ranks.push_back(assigner.FloorRanks(s));
+    own.strata.push_back(
+        StratumCounts{.key = assigner.stratum_key(s), .floor_ranks = live->floor_ranks.back()});
+  }
+  SettleFloors(*live, {own}, now);
   live->health = std::make_shared<HealthCounters>(std::max(1, live->strata()));
   if (live->plan.gate.confirm_after_micros > 0) {
     live->confirmations = std::make_shared<ConfirmationBook>();
@@ -554,6 +580,7 @@ ReplicaCounts Controller::CountTick(LiveRelease& L, int64_t now) {
   ReplicaCounts c;
   c.replica = replica_;
   c.updated_us = now;
+  c.built_us = L.built_us;
   c.newest_seen_us = L.newest_seen_micros == std::numeric_limits<int64_t>::min()
                          ? -1
                          : std::max<int64_t>(0, L.newest_seen_micros);
@@ -577,9 +604,40 @@ ReplicaCounts Controller::CountTick(LiveRelease& L, int64_t now) {
     }
     x.treated_events = L.cum_treated[static_cast<size_t>(s)];
     x.control_events = L.cum_control[static_cast<size_t>(s)];
+    x.floor_ranks = L.floor_ranks[static_cast<size_t>(s)];
     c.strata.push_back(std::move(x));
   }
   return c;
+}
+
+void Controller::SettleFloors(LiveRelease& L, const std::vector<ReplicaCounts>& rows, int64_t now) {
+  if (L.floors_settled) return;
+  const size_t capacity = L.assigner->floor_capacity();
+  if (capacity == 0) {  // no floor in the plan: nothing to wait for
+    L.dispatch.reset();
+    L.floors_settled = true;
+    return;
+  }
+  // One server: its own summary is the whole fleet's.
+  const int64_t settle =
+      evidence_->shared() ? std::max<int64_t>(0, options_.floor_settle_micros) : 0;
+  const FloorSummary f = MergeFloorRanks(rows, capacity, settle, now);
+  if (!f.settled && L.dispatch) return;  // still held
+  Result<rollout::Cohorts> built = L.assigner->Build(f.settled ? f.ranks : rollout::FloorRankMap{});
+  if (!built.ok()) {  // a summary that does not fit this plan: the floors stay held
+    Log("release " + L.release_id +
+        ": merged canary floors not used: " + built.status().ToString());
+    if (L.dispatch) return;
+    built = L.assigner->Build(rollout::FloorRankMap{});
+    if (!built.ok()) return;  // cannot happen: Build() succeeded on the same assigner
+  } else if (f.settled) {
+    L.floors_settled = true;
+    if (settle > 0) {
+      Log("release " + L.release_id + ": canary floors settled on the ranks of " +
+          std::to_string(f.replicas) + " replica(s)");
+    }
+  }
+  L.dispatch = std::move(*built);
 }
 
 rollout::DriverTick Controller::TickFromSum(LiveRelease& L, const ReplicaCounts& sum,
@@ -651,8 +709,7 @@ Status Controller::StepGates(std::vector<ReleaseRecord>& releases, int64_t now, 
     if (Status st = evidence_->Publish(w.record->release_id, w.own); !st.ok()) {
       Log("release " + w.record->release_id + ": publishing gate counts: " + st.ToString());
     }
-    if (!leads) continue;
-    if (evidence_->shared() && !w.live->driving) {
+    if (leads && evidence_->shared() && !w.live->driving) {
       // This server now leads: continue the previous leader's gate state, saved in the store.
       auto text = evidence_->LoadGate(w.record->release_id);
       mu->lock();
@@ -665,13 +722,22 @@ Status Controller::StepGates(std::vector<ReleaseRecord>& releases, int64_t now, 
       w.live->driving = true;
       mu->unlock();
     }
-    w.rows = evidence_->Counts(w.record->release_id, &w.bad);
+    // The leader sums every replica's counts; any replica reads them until its floors settle.
+    if (leads || !w.live->floors_settled) w.rows = evidence_->Counts(w.record->release_id, &w.bad);
   }
   mu->lock();
   Status first;
   for (Work& w : work) {
     ReleaseRecord& r = *w.record;
     LiveRelease& L = *w.live;
+    std::vector<ReplicaCounts> rows;  // every replica's latest, this one's as counted now
+    if (w.rows.ok()) {
+      for (ReplicaCounts& x : *w.rows) {
+        if (x.replica != replica_) rows.push_back(std::move(x));
+      }
+      rows.push_back(w.own);  // whatever its publication did
+      SettleFloors(L, rows, now);
+    }
     if (!leads) {
       L.driving = false;
       L.treated = L.running = 0;
@@ -691,11 +757,6 @@ Status Controller::StepGates(std::vector<ReleaseRecord>& releases, int64_t now, 
       if (first.ok()) first = w.rows.status();
       continue;
     }
-    std::vector<ReplicaCounts> rows;
-    for (ReplicaCounts& x : *w.rows) {
-      if (x.replica != replica_) rows.push_back(std::move(x));
-    }
-    rows.push_back(w.own);  // this replica's, as counted now (whatever its publication did)
     const ReplicaCounts sum = SumReplicaCounts(rows, now - options_.evidence_fresh_micros);
     rollout::DriverTick tick = TickFromSum(L, sum, now);
     rollout::DriverOutput out;
@@ -770,7 +831,7 @@ void Controller::Publish(const std::vector<ReleaseRecord>& releases, uint64_t ep
       d.confirmations = L.confirmations;
       const int64_t elapsed = rollout::DispatchElapsedMicros(r.state, now);
       for (int s = 0; s < L.strata(); ++s) {
-        d.cutoff.push_back(L.cohorts()->PacedCutoff(s, r.state.wave, elapsed));
+        d.cutoff.push_back(L.dispatch_cohorts().PacedCutoff(s, r.state.wave, elapsed));
       }
     } else if (it != live_.end()) {
       d.slot = it->second->slot;

@@ -22,6 +22,10 @@
 //      persists and audits them; pages are logged);
 //   6. publishes an immutable DispatchSnapshot (atomic shared_ptr swap): per channel, the releases
 //      newest first with their phase, per-stratum paced cutoffs and signed release statements.
+// Canary floors (min_per_stratum) are fleet-wide: each replica publishes, with its counts, the
+// smallest ranks of its share per stratum; the dispatch cutoffs' floors stand on the merge of
+// every replica's (MergeFloorRanks), and until that merge is settled a replica makes no
+// floor-based offers (docs/deploy.md "Cohort floors"). One server: its own ranks, at once.
 // Check-ins (AgentApi) read the snapshot without locks. A state change made elsewhere (operator
 // halt) bumps an epoch through ReleaseDirectory's change listener; the next check-in that sees a
 // stale epoch republishes first (RefreshIfStale), so a halt reaches the very next check-in.
@@ -182,6 +186,12 @@ struct ControllerOptions {
   // published them within this long; its cumulative events always are (a dead replica's
   // evidence stays counted, its devices are counted where they moved).
   int64_t evidence_fresh_micros = 10'000'000;
+  // Canary floors across replicas (docs/deploy.md "Cohort floors"): a stratum's floor stands on
+  // the merged floor summaries of every replica that built the release within this long of the
+  // first (gate_evidence.h MergeFloorRanks); floor-based offers wait until twice this long after
+  // the first build, so that every such replica's summary is in. Used only with a shared evidence
+  // store; one server has no other replica to wait for (0).
+  int64_t floor_settle_micros = 10'000'000;
 };
 
 // A gate's state for /metrics.
@@ -274,6 +284,9 @@ class Controller final : public ProgressSource {
                            int64_t now);
   // This replica's counts of `L` for the tick (adds the tick's events to its cumulative ones).
   ReplicaCounts CountTick(LiveRelease& L, int64_t now);
+  // Once the merged floor summary of `rows` (every replica's latest, this one's as counted now)
+  // is settled, rebuilds L's dispatch cutoffs on it; until then they have no floor.
+  void SettleFloors(LiveRelease& L, const std::vector<ReplicaCounts>& rows, int64_t now);
   // The driver's tick from the summed counts; advances L's consumed events.
   rollout::DriverTick TickFromSum(LiveRelease& L, const ReplicaCounts& sum, int64_t now);
   class DirectoryPort;

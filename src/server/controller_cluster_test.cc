@@ -6,11 +6,11 @@
 // Devices check in split across the replicas.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <boost/json.hpp>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <boost/json.hpp>
 
 #include "cluster/leader_lease.h"
 #include "cluster/pg_gate_evidence.h"
@@ -27,6 +27,15 @@ namespace {
 constexpr int64_t kMinute = 60'000'000;
 constexpr int64_t kStep = 30'000'000;
 constexpr char kToken[] = "agent-token-0123456789";
+
+// A canary floor of 2 per stratum (os) and a share so small that only the floor picks devices.
+constexpr char kFloorPlan[] = R"(plan: floors
+waves:
+  - {name: canary, devices: 0.01%, stratify: [os], min_per_stratum: 2, dispatch: 1s, bake: 10m}
+  - {name: all, devices: 100%, dispatch: 10m, bake: 10m}
+gate: {alpha: 0.01, signals: [silence, crash, error], silence_after: 90s, holdback: 1%}
+on_failure: rollback
+)";
 
 DeviceCredentialsOptions LongSessions() {
   DeviceCredentialsOptions o;
@@ -73,6 +82,8 @@ struct Replica {
 
 struct Dev {
   std::string id;
+  std::string os;
+  EnrollRequest enroll;
   int home = 0;  // the replica it checks in on
   int64_t seq = 0;
   int64_t version = 0;
@@ -109,6 +120,8 @@ class GateAcrossReplicasTest : public ::testing::Test {
       e.capabilities["ipc_rule"] = ConsumerCapability{{3}, 20, 0, 0};
       Dev d;
       d.id = e.device_id;
+      d.os = e.attrs["os"];
+      d.enroll = e;
       d.home = i % 2;
       crypto::PublicKey key;
       key.bytes[0] = static_cast<uint8_t>(i);
@@ -158,6 +171,43 @@ class GateAcrossReplicasTest : public ::testing::Test {
     for (Dev& d : devices_) CheckIn(d, d.home == crash_home && d.version > 0 ? 1 : 0);
   }
 
+  // The ids of the devices of `os` running the release, sorted.
+  std::vector<std::string> RunningOf(const std::string& os) const {
+    std::vector<std::string> out;
+    for (const Dev& d : devices_) {
+      if (d.os == os && d.version > 0) out.push_back(d.id);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  // The ids of the `n` devices of `os` with the smallest non-holdback ranks for r-1, fleet-wide.
+  std::vector<std::string> SmallestOf(const std::string& os, size_t n) const {
+    std::vector<std::pair<double, std::string>> ranked;
+    for (const Dev& d : devices_) {
+      const double rank = rollout::CohortRank("r-1", d.id);
+      if (d.os == os && rank < 0.99) ranked.emplace_back(rank, d.id);
+    }
+    std::sort(ranked.begin(), ranked.end());
+    std::vector<std::string> out;
+    for (size_t i = 0; i < n && i < ranked.size(); ++i) out.push_back(ranked[i].second);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  // Replica `r`'s dispatch cutoff of r-1 for the stratum with `key`, or -1.
+  double CutoffOf(int r, const std::string& key) {
+    const std::vector<StratumStatus> strata = R(r).controller->Strata("r-1");
+    const auto snap = R(r).controller->snapshot();
+    auto ch = snap->channels.find("291");
+    if (ch == snap->channels.end()) return -1;
+    for (const ReleaseDispatch& d : ch->second) {
+      if (d.release_id != "r-1") continue;
+      for (size_t s = 0; s < strata.size() && s < d.cutoff.size(); ++s) {
+        if (strata[s].key == key) return d.cutoff[s];
+      }
+    }
+    return -1;
+  }
+
   int Running(int home) const {
     int n = 0;
     for (const Dev& d : devices_) n += d.version > 0 && (home < 0 || d.home == home);
@@ -182,12 +232,87 @@ class GateAcrossReplicasTest : public ::testing::Test {
 
   std::string uri_;
   SimulatedClock clock_;
+  // Enrolls 40 devices (each os stratum split 10/10 across A and B) and starts r-1 with
+  // kFloorPlan; the share alone picks none of them.
+  void StartFloorRelease() {
+    Enroll(40);
+    for (const Dev& d : devices_) ASSERT_GE(rollout::CohortRank("r-1", d.id), 0.0001) << d.id;
+    dir_.AddStartedRelease("r-1", 43, clock_.NowUnixMicros(), kFloorPlan);
+  }
+
   MemFilesystem fs_;
   SeededRandom random_{7};
   FakeDirectory dir_;
   std::vector<std::unique_ptr<Replica>> replicas_;
   std::vector<Dev> devices_;
 };
+
+// The regression of the per-replica floor (docs/deploy.md "Cohort floors"): each replica took the
+// floor-th smallest rank of ITS share as the cutoff, so with two replicas 4 devices per stratum got
+// the canary instead of 2. Now exactly the 2 smallest ranks of each stratum, fleet-wide, and none
+// before the replicas' floor summaries are merged (the first tick holds the floor offers).
+TEST_F(GateAcrossReplicasTest, CanaryFloorIsFleetWide) {
+  StartFloorRelease();
+  Step();  // both build their cohorts and publish their summaries: the floors wait
+  EXPECT_TRUE(RunningOf("linux").empty());
+  EXPECT_TRUE(RunningOf("windows").empty());
+  for (int i = 0; i < 3; ++i) Step();
+  for (const char* os : {"linux", "windows"}) {
+    EXPECT_EQ(RunningOf(os), SmallestOf(os, 2)) << os;
+    // Both replicas answer any device of the stratum the same way: one cutoff.
+    const std::string key = std::string("os=") + os;
+    EXPECT_GT(CutoffOf(0, key), 0);
+    EXPECT_EQ(CutoffOf(0, key), CutoffOf(1, key)) << key;
+  }
+  // Both replicas' canary devices are among them (the floor is not one replica's).
+  EXPECT_GT(Running(0), 0);
+  EXPECT_GT(Running(1), 0);
+  EXPECT_NE(dir_.PhaseOf("r-1"), rollout::Phase::kRolledBack);
+}
+
+// A replica dies after the floors settled: its summary stays counted (its row goes stale), its
+// devices check in on the survivor, which answers them as the dead one did (the same canary
+// devices, no third one); a replica started later (a restart) settles at once on the stored
+// summaries and agrees.
+TEST_F(GateAcrossReplicasTest, CanaryFloorSurvivesAReplicasDeath) {
+  StartFloorRelease();
+  for (int i = 0; i < 3; ++i) Step();
+  const std::vector<std::string> linux = SmallestOf("linux", 2), windows = SmallestOf("windows", 2);
+  ASSERT_EQ(RunningOf("linux"), linux);
+  ASSERT_EQ(RunningOf("windows"), windows);
+  const double linux_cut = CutoffOf(0, "os=linux"), windows_cut = CutoffOf(0, "os=windows");
+  replicas_[1].reset();  // B dies: its devices move to A; its canary devices lost their install
+  int moved_canary = 0;
+  for (Dev& d : devices_) {
+    if (d.home != 1) continue;
+    d.home = 0;
+    R(0).inventory.Enroll(d.enroll, clock_.NowUnixMicros());
+    if (d.version > 0) ++moved_canary;
+    d.version = 0;
+    d.sha.clear();
+  }
+  ASSERT_GT(moved_canary, 0);
+  for (int i = 0; i < 4; ++i) {
+    clock_.AdvanceMicros(kStep);
+    ASSERT_TRUE(R(0).lease.Attempt().ok());
+    (void)R(0).controller->Tick();
+    for (Dev& d : devices_) CheckIn(d, 0);
+  }
+  EXPECT_EQ(RunningOf("linux"), linux);  // A offered B's canary devices, and no one else
+  EXPECT_EQ(RunningOf("windows"), windows);
+  EXPECT_EQ(CutoffOf(0, "os=linux"), linux_cut);
+  EXPECT_EQ(CutoffOf(0, "os=windows"), windows_cut);
+  // A new replica, after the window, with some of the devices: the same cutoffs at its first tick.
+  replicas_.push_back(std::make_unique<Replica>(uri_, "replica-c", dir_, clock_, fs_, random_));
+  for (Dev& d : devices_) {
+    if (d.os == "linux" || d.id == windows[0])
+      R(2).inventory.Enroll(d.enroll, clock_.NowUnixMicros());
+  }
+  clock_.AdvanceMicros(kStep);
+  ASSERT_TRUE(R(2).controller->Tick().ok());
+  EXPECT_EQ(CutoffOf(2, "os=linux"), linux_cut);
+  EXPECT_EQ(CutoffOf(2, "os=windows"), windows_cut);
+}
 
 // The regression of issue 13 item 4: crash reports that reach only a follower halt the release.
 // Before, the leader's gate counted only its own check-ins: it never saw a crash here.

@@ -86,8 +86,9 @@ class FakeDirectory final : public ReleaseDirectory {
     listener_ = std::move(listener);
   }
 
-  // Adds a started release of a fresh bundle; returns its sha256.
-  std::string AddStartedRelease(const std::string& id, int64_t version, int64_t now) {
+  // Adds a started release of a fresh bundle with `plan_text` (YAML); returns its sha256.
+  std::string AddStartedRelease(const std::string& id, int64_t version, int64_t now,
+                                const char* plan_text = kPlan) {
     const std::string payload = R"({"channel":"291","content_type":"ipc_rule","items":[],"schema_version":3,"version":)" +
                                 std::to_string(version) + "}";
     const std::string sha = crypto::Sha256Hex(payload);
@@ -98,7 +99,7 @@ class FakeDirectory final : public ReleaseDirectory {
     rec.content_type = "ipc_rule";
     rec.version = version;
     rec.bundle_sha256 = sha;
-    auto plan = rollout::ParsePlan(kPlan, "test.yaml");
+    auto plan = rollout::ParsePlan(plan_text, "test.yaml");
     EXPECT_TRUE(plan.ok()) << plan.status().ToString();
     rec.plan = *plan;
     rec.state = rollout::NewRelease(rec.plan, id, now);

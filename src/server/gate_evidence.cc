@@ -1,11 +1,11 @@
 #include "server/gate_evidence.h"
 
 #include <algorithm>
+#include <boost/json.hpp>
+#include <cmath>
 #include <limits>
 #include <set>
 #include <utility>
-
-#include <boost/json.hpp>
 
 namespace rf::server {
 namespace {
@@ -52,6 +52,28 @@ Status Counts3(const boost::json::object& o, const char* k,
   return Status::Ok();
 }
 
+// The optional floor_ranks of a stratum: ascending integers in [0, 2^53), each rank * 2^53.
+Status FloorRanks(const boost::json::object& o, std::vector<double>* out, std::string_view where) {
+  const auto* v = o.if_contains("floor_ranks");
+  if (v == nullptr) return Status::Ok();
+  if (!v->is_array()) {
+    return Status::InvalidArgument("gate counts: " + std::string(where) +
+                                   ".floor_ranks is not an array");
+  }
+  constexpr int64_t kRankScale = int64_t{1} << 53;
+  int64_t prev = -1;
+  for (const auto& x : v->get_array()) {
+    if (!x.is_int64() || x.get_int64() < 0 || x.get_int64() >= kRankScale ||
+        x.get_int64() <= prev) {
+      return Status::InvalidArgument("gate counts: " + std::string(where) +
+                                     ".floor_ranks is not ascending integers in [0, 2^53)");
+    }
+    prev = x.get_int64();
+    out->push_back(std::ldexp(static_cast<double>(prev), -53));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string EncodeReplicaCounts(const ReplicaCounts& c) {
@@ -61,6 +83,7 @@ std::string EncodeReplicaCounts(const ReplicaCounts& c) {
   o["seq"] = c.seq;
   o["updated_us"] = c.updated_us;
   o["newest_seen_us"] = c.newest_seen_us;
+  o["built_us"] = c.built_us;
   boost::json::array strata;
   for (const StratumCounts& s : c.strata) {
     boost::json::object x;
@@ -72,6 +95,9 @@ std::string EncodeReplicaCounts(const ReplicaCounts& c) {
     x["treated_silent"] = s.treated_silent;
     x["treated_events"] = Ints(s.treated_events);
     x["control_events"] = Ints(s.control_events);
+    boost::json::array floor;
+    for (double r : s.floor_ranks) floor.emplace_back(static_cast<int64_t>(std::ldexp(r, 53)));
+    x["floor_ranks"] = std::move(floor);
     strata.emplace_back(std::move(x));
   }
   o["strata"] = std::move(strata);
@@ -105,6 +131,13 @@ Result<ReplicaCounts> DecodeReplicaCounts(std::string_view text) {
     return Status::InvalidArgument("gate counts: newest_seen_us is not an integer >= -1");
   }
   c.newest_seen_us = seen->get_int64();
+  // Absent in publications of versions without floor summaries (a rolling upgrade).
+  if (const auto* built = o.if_contains("built_us"); built != nullptr) {
+    if (!built->is_int64() || built->get_int64() < -1) {
+      return Status::InvalidArgument("gate counts: built_us is not an integer >= -1");
+    }
+    c.built_us = built->get_int64();
+  }
   const auto* strata = o.if_contains("strata");
   if (strata == nullptr || !strata->is_array()) {
     return Status::InvalidArgument("gate counts: strata is not an array");
@@ -131,6 +164,7 @@ Result<ReplicaCounts> DecodeReplicaCounts(std::string_view text) {
     RF_RETURN_IF_ERROR(Count(so, "treated_silent", &s.treated_silent, where));
     RF_RETURN_IF_ERROR(Counts3(so, "treated_events", &s.treated_events, where));
     RF_RETURN_IF_ERROR(Counts3(so, "control_events", &s.control_events, where));
+    RF_RETURN_IF_ERROR(FloorRanks(so, &s.floor_ranks, where));
     if (!keys.insert(s.key).second) {
       return Status::InvalidArgument("gate counts: " + where + " appears twice");
     }
@@ -162,6 +196,26 @@ ReplicaCounts SumReplicaCounts(const std::vector<ReplicaCounts>& rows, int64_t f
     }
   }
   return sum;
+}
+
+FloorSummary MergeFloorRanks(const std::vector<ReplicaCounts>& rows, size_t capacity,
+                             int64_t settle_micros, int64_t now_us) {
+  FloorSummary out;
+  for (const ReplicaCounts& r : rows) {
+    if (r.built_us < 0) continue;
+    if (out.first_built_us < 0 || r.built_us < out.first_built_us) out.first_built_us = r.built_us;
+  }
+  if (out.first_built_us < 0) return out;
+  const int64_t window_end = out.first_built_us + settle_micros;
+  out.settled = now_us >= window_end + settle_micros;
+  for (const ReplicaCounts& r : rows) {
+    if (r.built_us < 0 || r.built_us > window_end) continue;
+    ++out.replicas;
+    for (const StratumCounts& s : r.strata) {
+      rollout::MergeSmallestRanks(s.floor_ranks, capacity, &out.ranks[s.key]);
+    }
+  }
+  return out;
 }
 
 Status LocalGateEvidence::Publish(std::string_view release_id, const ReplicaCounts& counts) {

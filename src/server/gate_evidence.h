@@ -9,6 +9,12 @@
 // cumulative and a replica's row only moves forward (its seq), so a lost or repeated publication
 // changes nothing: the next one carries everything.
 //
+// The same publication carries each replica's canary-floor summary (docs/deploy.md "Cohort
+// floors"): per stratum, the floor-capacity smallest non-holdback ranks of its share of the fleet
+// (as of when it built the release's cohorts, `built_us`). MergeFloorRanks merges the rows of
+// every replica that built within the settle window into the fleet-wide summary all replicas
+// build their dispatch cutoffs from, so exactly `floor` devices per stratum get the canary.
+//
 // Implementations:
 //  * LocalGateEvidence (below): one server (SQLite). Keeps what this process publishes; the sum
 //    is its own counts. Not shared: the controller keeps its gate state in its data directory.
@@ -46,6 +52,10 @@ struct StratumCounts {
   // Cumulative events by rollout::Signal since the release was built in that replica's process.
   std::array<int64_t, rollout::kSignalCount> treated_events{};
   std::array<int64_t, rollout::kSignalCount> control_events{};
+  // The floor summary of this replica's share: its smallest non-holdback ranks of the stratum
+  // (rollout::CohortAssigner::FloorRanks), ascending, distinct; empty when the plan has no floor.
+  // Encoded exactly (as rank * 2^53, an integer).
+  std::vector<double> floor_ranks{};
 };
 
 // One replica's counts of one release.
@@ -54,6 +64,9 @@ struct ReplicaCounts {
   int64_t seq = 0;         // publication number of that process, increasing (1, 2, ...)
   int64_t updated_us = 0;  // when it was published (the replica's clock)
   int64_t newest_seen_us = -1;  // newest check-in of the release's cohort there; -1: none
+  // When that replica built the release's cohorts (its floor_ranks are of its inventory then);
+  // -1: no floor summary (a publication of a version without floors).
+  int64_t built_us = -1;
   std::vector<StratumCounts> strata;
 };
 
@@ -68,6 +81,25 @@ Result<ReplicaCounts> DecodeReplicaCounts(std::string_view text);
 // `newest_seen_us`: the maximum over fresh rows. The result's replica, seq and updated_us are
 // unset; its strata are in first-seen order.
 ReplicaCounts SumReplicaCounts(const std::vector<ReplicaCounts>& rows, int64_t fresh_after_us);
+
+// The fleet-wide canary-floor summary of a release (docs/deploy.md "Cohort floors").
+struct FloorSummary {
+  // Whether the summary is final: every replica that built the release's cohorts within
+  // `settle_micros` of the first one has had another `settle_micros` to publish. Until then a
+  // replica makes no floor-based offers (a partial summary has too high a cutoff).
+  bool settled = false;
+  int64_t first_built_us = -1;  // the earliest built_us of any row; -1: no row has a summary
+  int replicas = 0;             // rows merged
+  rollout::FloorRankMap ranks;  // per stratum key: the `capacity` smallest ranks of all merged rows
+};
+// Merges the floor ranks of every row built at or before first_built_us + settle_micros (stale
+// rows included: a dead replica's devices stay counted, and when they check in elsewhere their
+// ranks, the same values, count once). Settled once now_us >= first_built_us + 2 * settle_micros.
+// The result depends only on the rows, so replicas that read the same rows agree; rows built later
+// (a replica started after the window) never move it, so a settled summary never changes.
+// settle_micros = 0 (one server): its own row, settled at once.
+FloorSummary MergeFloorRanks(const std::vector<ReplicaCounts>& rows, size_t capacity,
+                             int64_t settle_micros, int64_t now_us);
 
 class GateEvidenceStore {
  public:

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "rollout/cohort.h"
+
 namespace rf::server {
 namespace {
 
@@ -72,6 +76,72 @@ TEST(GateCountsSum, FreshRowsGiveDevicesEveryRowGivesEvents) {
   sum = SumReplicaCounts({a, b}, 0);
   EXPECT_EQ(sum.strata[0].treated, 20);
   EXPECT_EQ(sum.newest_seen_us, 5000);
+}
+
+// Floor ranks travel exactly (rank * 2^53 as an integer); a publication without them (an older
+// version) still decodes; a list that is not ascending integers in [0, 2^53) is refused.
+TEST(GateCountsCodec, FloorRanksRoundTripExactly) {
+  ReplicaCounts c = Sample();
+  c.built_us = 1'796'000'000'000'000;
+  for (const char* id : {"d-1", "d-2", "d-3"}) {
+    c.strata[0].floor_ranks.push_back(rollout::CohortRank("r-1", id));
+  }
+  std::sort(c.strata[0].floor_ranks.begin(), c.strata[0].floor_ranks.end());
+  const std::string text = EncodeReplicaCounts(c);
+  auto d = DecodeReplicaCounts(text);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->strata[0].floor_ranks, c.strata[0].floor_ranks);  // bit for bit
+  EXPECT_EQ(d->built_us, c.built_us);
+  const std::string bare = EncodeReplicaCounts(Sample());
+  std::string old = bare;
+  old.erase(old.find(",\"built_us\":-1"), std::string(",\"built_us\":-1").size());
+  old.erase(old.find(",\"floor_ranks\":[]"), std::string(",\"floor_ranks\":[]").size());
+  d = DecodeReplicaCounts(old);
+  ASSERT_TRUE(d.ok()) << d.status().ToString() << " " << old;
+  EXPECT_EQ(d->built_us, -1);
+  EXPECT_EQ(EncodeReplicaCounts(*d), bare);
+  for (const char* bad : {"[2,1]", "[1,1]", "[-1]", "[9007199254740992]", "[0.5]", "3"}) {
+    std::string t = bare;
+    t.replace(t.find("\"floor_ranks\":[]"), std::string("\"floor_ranks\":[]").size(),
+              std::string("\"floor_ranks\":") + bad);
+    auto r = DecodeReplicaCounts(t);
+    ASSERT_FALSE(r.ok()) << t;
+    EXPECT_NE(r.status().message().find("stratum 'os=linux'.floor_ranks"), std::string::npos)
+        << r.status().ToString();
+  }
+}
+
+ReplicaCounts FloorRow(const std::string& replica, int64_t built_us, std::vector<double> ranks) {
+  ReplicaCounts c;
+  c.replica = replica;
+  c.built_us = built_us;
+  c.updated_us = built_us;
+  c.strata.push_back(StratumCounts{.key = "os=linux", .floor_ranks = std::move(ranks)});
+  return c;
+}
+
+// The window: rows built within settle of the first count (stale or not), later ones never; the
+// summary is settled a second settle later; a device two replicas know counts once.
+TEST(FloorMerge, SettlesOnTheRowsBuiltWithinTheWindow) {
+  const std::vector<ReplicaCounts> rows = {
+      FloorRow("a", 1000, {0.2, 0.5}), FloorRow("b", 1010, {0.2, 0.3}),
+      FloorRow("late", 1011, {0.01, 0.02}), FloorRow("old-version", -1, {0.001})};
+  FloorSummary f = MergeFloorRanks(rows, 2, 10, 1019);
+  EXPECT_FALSE(f.settled);
+  EXPECT_EQ(f.first_built_us, 1000);
+  f = MergeFloorRanks(rows, 2, 10, 1020);
+  EXPECT_TRUE(f.settled);
+  EXPECT_EQ(f.replicas, 2);
+  EXPECT_EQ(f.ranks["os=linux"], (std::vector<double>{0.2, 0.3}));
+  // The same rows in another order: the same summary.
+  const std::vector<ReplicaCounts> reversed(rows.rbegin(), rows.rend());
+  EXPECT_EQ(MergeFloorRanks(reversed, 2, 10, 5000).ranks, f.ranks);
+  // One server (settle 0): its own row, settled at once.
+  f = MergeFloorRanks({FloorRow("local", 7, {0.4})}, 5, 0, 7);
+  EXPECT_TRUE(f.settled);
+  EXPECT_EQ(f.ranks["os=linux"], (std::vector<double>{0.4}));
+  // No row with a summary: nothing to settle on.
+  EXPECT_FALSE(MergeFloorRanks({FloorRow("x", -1, {})}, 5, 0, 7).settled);
 }
 
 TEST(LocalGateEvidence, KeepsTheNewestPublicationOfEachReplica) {
