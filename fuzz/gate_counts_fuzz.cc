@@ -1,7 +1,9 @@
 // Fuzzes the reader of a replica's published gate counts (server::DecodeReplicaCounts), which the
 // elected controller runs on every gate_counts row of the shared database.
 // Oracles: accepted counts re-encode (EncodeReplicaCounts) to a text that decodes to the same
-// counts, and summing them (twice, as two replicas) neither crashes nor overflows.
+// counts, and summing them (twice, as two replicas) neither crashes nor overflows; merging their
+// cohort sketches gives counts that are consistent (eligible >= held back >= 0, no more ranks
+// than capacity).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -22,5 +24,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   rf::server::ReplicaCounts other = *c;
   other.replica += "-2";
   (void)rf::server::SumReplicaCounts({*c, other}, c->updated_us);
+  other.built_us = c->built_us;
+  const rf::server::CohortSummary m =
+      rf::server::MergeCohortSketches({*c, other}, 8, 0.99, 0, c->built_us);
+  for (const rf::rollout::KeyedSketch& k : m.sketch) {
+    RF_FUZZ_CHECK(k.sketch.held_back >= 0 && k.sketch.eligible >= k.sketch.held_back &&
+                      k.sketch.smallest.size() <= 8,
+                  "merged sketch of " + k.key + " is inconsistent: " + again);
+  }
   return 0;
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <iterator>
+#include <limits>
 #include <utility>
 
 namespace rf::rollout {
@@ -133,10 +134,10 @@ double Cohorts::ExpectedExposed(int stratum, int wave) const {
 
 // ----- CohortAssigner -----
 
-CohortAssigner::CohortAssigner(const Plan& plan)
-    : plan_(plan), holdback_cutoff_(1.0 - plan.gate.holdback), floor_capacity_(0) {
+CohortAssigner::CohortAssigner(const Plan& plan, size_t min_ranks)
+    : plan_(plan), holdback_cutoff_(1.0 - plan.gate.holdback), rank_capacity_(min_ranks) {
   for (const Wave& w : plan.waves) {
-    floor_capacity_ = std::max(floor_capacity_, static_cast<size_t>(std::max<int64_t>(0, w.min_per_stratum)));
+    rank_capacity_ = std::max(rank_capacity_, static_cast<size_t>(std::max<int64_t>(0, w.min_per_stratum)));
   }
 }
 
@@ -163,9 +164,9 @@ void CohortAssigner::AddDevice(int stratum, double rank) {
     ++acc.held_back;
     return;
   }
-  if (floor_capacity_ == 0) return;
+  if (rank_capacity_ == 0) return;
   std::vector<double>& heap = acc.smallest;
-  if (heap.size() < floor_capacity_) {
+  if (heap.size() < rank_capacity_) {
     heap.push_back(rank);
     std::push_heap(heap.begin(), heap.end());
   } else if (rank < heap.front()) {
@@ -186,29 +187,89 @@ void MergeSmallestRanks(std::span<const double> ranks, size_t capacity,
   *merged = std::move(out);
 }
 
-std::vector<double> CohortAssigner::FloorRanks(int stratum) const {
-  std::vector<double> out = strata_[static_cast<size_t>(stratum)].smallest;
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());  // two ids, one rank: counted once
+StratumSketch MergeSketches(std::span<const StratumSketch> parts, size_t capacity,
+                            double holdback_cutoff) {
+  StratumSketch out;
+  std::vector<double> all;  // the union of every part's list, uncut
+  int64_t sum_active = 0, max_active = 0, sum_held = 0;
+  bool complete = true;  // every part's list holds all its non-holdback ranks
+  for (const StratumSketch& p : parts) {
+    const int64_t active = p.eligible - p.held_back;
+    sum_active += active;
+    max_active = std::max(max_active, active);
+    sum_held += p.held_back;
+    complete = complete && static_cast<int64_t>(p.smallest.size()) == active;
+    MergeSmallestRanks(p.smallest, std::numeric_limits<size_t>::max(), &all);
+  }
+  int64_t active = sum_active;
+  if (parts.size() > 1) {
+    if (complete) {
+      active = static_cast<int64_t>(all.size());
+    } else if (capacity >= 2 && all.size() >= capacity) {
+      const double kth = all[capacity - 1];
+      const double estimate = static_cast<double>(capacity - 1) * holdback_cutoff / kth;
+      const int64_t low = std::max(max_active, static_cast<int64_t>(all.size()));
+      active = std::clamp(static_cast<int64_t>(std::llround(std::min(estimate, 1e15))), low,
+                          std::max(low, sum_active));
+    }
+  }
+  // Held-back devices leave no rank in the sketches: their overlap is taken to be that of the rest.
+  const int64_t held =
+      sum_active > 0 ? static_cast<int64_t>(std::llround(static_cast<double>(sum_held) *
+                                                          static_cast<double>(active) /
+                                                          static_cast<double>(sum_active)))
+                     : sum_held;
+  out.eligible = active + held;
+  out.held_back = held;
+  if (all.size() > capacity) all.resize(capacity);
+  out.smallest = std::move(all);
   return out;
 }
 
-Result<Cohorts> CohortAssigner::Build() const { return BuildWith(nullptr); }
-
-Result<Cohorts> CohortAssigner::Build(const FloorRankMap& floor_ranks) const {
-  for (const auto& [key, ranks] : floor_ranks) {
-    for (size_t i = 0; i < ranks.size(); ++i) {
-      if (!(ranks[i] >= 0.0 && ranks[i] < holdback_cutoff_) ||
-          (i > 0 && !(ranks[i - 1] < ranks[i]))) {
-        return Status::InvalidArgument("cohorts: the floor ranks of stratum '" + key +
-                                       "' are not ascending, distinct ranks below the holdback");
-      }
-    }
-  }
-  return BuildWith(&floor_ranks);
+StratumSketch CohortAssigner::Sketch(int stratum) const {
+  const StratumAccumulator& acc = strata_[static_cast<size_t>(stratum)];
+  StratumSketch out;
+  out.eligible = acc.eligible;
+  out.held_back = acc.held_back;
+  out.smallest = acc.smallest;
+  std::sort(out.smallest.begin(), out.smallest.end());
+  // Two ids with one rank (a 2^-53 chance) are one entry: the merge counts ranks, not ids.
+  out.smallest.erase(std::unique(out.smallest.begin(), out.smallest.end()), out.smallest.end());
+  return out;
 }
 
-Result<Cohorts> CohortAssigner::BuildWith(const FloorRankMap* floor_ranks) const {
+void CohortAssigner::AddSketch(std::string_view key, const StratumSketch& sketch) {
+  auto fail = [&](const std::string& why) {
+    if (error_.empty()) error_ = "the sketch of stratum '" + std::string(key) + "' " + why;
+  };
+  if (index_.count(key) != 0) return fail("repeats a stratum");
+  const int s = AddStratum(key);
+  const int64_t active = sketch.eligible - sketch.held_back;
+  if (sketch.held_back < 0 || active < 0) return fail("has negative counts");
+  if (sketch.smallest.size() > rank_capacity_ ||
+      static_cast<int64_t>(sketch.smallest.size()) > active) {
+    return fail("has more ranks than it may");
+  }
+  for (size_t i = 0; i < sketch.smallest.size(); ++i) {
+    const double r = sketch.smallest[i];
+    if (!(r >= 0.0 && r < holdback_cutoff_) || (i > 0 && !(sketch.smallest[i - 1] < r))) {
+      return fail("has ranks that are not ascending, distinct and below the holdback");
+    }
+  }
+  StratumAccumulator& acc = strata_[static_cast<size_t>(s)];
+  acc.eligible = sketch.eligible;
+  acc.held_back = sketch.held_back;
+  acc.smallest = sketch.smallest;
+  std::make_heap(acc.smallest.begin(), acc.smallest.end());
+}
+
+Result<Cohorts> BuildFromSketches(const Plan& plan, const CohortSketch& sketch, size_t min_ranks) {
+  CohortAssigner assigner(plan, min_ranks);
+  for (const KeyedSketch& k : sketch) assigner.AddSketch(k.key, k.sketch);
+  return assigner.Build();
+}
+
+Result<Cohorts> CohortAssigner::Build() const {
   if (!error_.empty()) return Status::InvalidArgument("cohorts: " + error_);
   if (plan_.waves.empty()) return Status::InvalidArgument("cohorts: the plan has no waves");
   if (!(plan_.gate.holdback >= 0 && plan_.gate.holdback < 1)) {
@@ -237,13 +298,6 @@ Result<Cohorts> CohortAssigner::BuildWith(const FloorRankMap* floor_ranks) const
     std::sort(known.begin(), known.end());
     const double known_max = known.empty() ? 0.0 : known.back();
     const bool all_known = static_cast<int64_t>(known.size()) == active;
-    // What the floor stands on: this stratum's own smallest ranks, or the given (merged) ones.
-    static const std::vector<double> kNone;
-    const std::vector<double>* floor_known = &known;
-    if (floor_ranks != nullptr) {
-      auto it = floor_ranks->find(s.key);
-      floor_known = it == floor_ranks->end() ? &kNone : &it->second;
-    }
 
     // Expected non-holdback devices with rank < cut: counted where the ranks are known, and
     // beyond the largest known rank the rest are uniform on [known_max, hc).
@@ -271,10 +325,10 @@ Result<Cohorts> CohortAssigner::BuildWith(const FloorRankMap* floor_ranks) const
         cut = std::max(prev, std::min(share, hc));
         floor = std::max(floor, wave.min_per_stratum);  // floors are cumulative, like sizes
         // known.size() is min(capacity, active) >= min(floor, active): the same as before.
-        const int64_t f = std::min(floor, static_cast<int64_t>(floor_known->size()));
+        const int64_t f = std::min(floor, static_cast<int64_t>(known.size()));
         if (f > 0) {
           // Just above the f-th smallest rank: exactly the f smallest are below it.
-          const double floor_cut = std::nextafter((*floor_known)[static_cast<size_t>(f - 1)], 2.0);
+          const double floor_cut = std::nextafter(known[static_cast<size_t>(f - 1)], 2.0);
           cut = std::max(cut, floor_cut);
         }
         cut = std::min(cut, hc);

@@ -24,10 +24,11 @@
 //   bool now_targeted = cohorts.InWaveOrEarlier(s, rank, w) &&
 //                       rank < cohorts.PacedCutoff(s, w, DispatchElapsedMicros(state, now));
 //
-// Several servers, each with its own share of the fleet (docs/deploy.md "Cohort floors"): each
-// publishes FloorRanks() per stratum, every server merges them all (MergeSmallestRanks) and builds
-// its dispatch cutoffs with Build(merged floor ranks), so the floor is the floor-th smallest rank
-// of the whole stratum, not of each server's share.
+// Several servers, each with its own share of the fleet (docs/deploy.md "One cohort definition per
+// release"): each builds a CohortAssigner over its share and publishes Sketch() per stratum; every
+// server merges the sketches of the same replicas (MergeSketches) and builds the one Cohorts of the
+// release from them (BuildFromSketches), so the strata, floors, count-sized waves and expected
+// exposures are those of the whole fleet, identical on every server.
 //
 // Pure: no I/O, no clock reads. Thread-compatible; a built Cohorts is immutable and may be read
 // from many threads.
@@ -141,9 +142,24 @@ class Cohorts {
   std::vector<int64_t> dispatch_micros_;  // per wave
 };
 
-// Per stratum key: the smallest non-holdback ranks of the stratum, ascending, distinct (a floor
-// summary: CohortAssigner::FloorRanks, merged across servers by MergeSmallestRanks).
-using FloorRankMap = std::map<std::string, std::vector<double>, std::less<>>;
+// What one server knew of one stratum of a release when it built the release's cohorts: its
+// eligible devices, how many of them are held back, and its smallest non-holdback ranks (ascending,
+// distinct, in [0, holdback cutoff), at most the assigner's rank_capacity()). A merge of several
+// servers' sketches (MergeSketches) has the same form.
+struct StratumSketch {
+  int64_t eligible = 0;
+  int64_t held_back = 0;
+  std::vector<double> smallest;
+  bool operator==(const StratumSketch&) const = default;
+};
+// Sketches by stratum key, in an order every server reproduces (the strata of Cohorts built from it
+// are in this order).
+struct KeyedSketch {
+  std::string key;
+  StratumSketch sketch;
+  bool operator==(const KeyedSketch&) const = default;
+};
+using CohortSketch = std::vector<KeyedSketch>;
 
 // Merges `ranks` into `*merged` (both ascending): the union without repeated values (a device has
 // one rank per release, so a device counted by two servers counts once), cut to the `capacity`
@@ -151,12 +167,27 @@ using FloorRankMap = std::map<std::string, std::vector<double>, std::less<>>;
 void MergeSmallestRanks(std::span<const double> ranks, size_t capacity,
                         std::vector<double>* merged);
 
+// Merges several servers' sketches of one stratum whose shares may overlap (a device known to two
+// servers is one rank, counted once). The result's `smallest` is the `capacity` smallest ranks of
+// the union (exact: the smallest ranks of the union are among each part's smallest). Its device
+// counts are exact when every part's list holds all its non-holdback ranks (the stratum is small)
+// or there is one part; otherwise the number of distinct non-holdback devices is the k-minimum-
+// values estimate (k - 1) * holdback_cutoff / (k-th smallest rank), k = capacity (relative error
+// about 1/sqrt(k - 2)), kept between the largest part and the sum of the parts, and the held-back
+// count is the parts' sum scaled by the same overlap. Pure; the order of `parts` does not matter.
+// REQUIRES: each part is well formed (CohortAssigner::AddSketch's checks) for `capacity` and
+// `holdback_cutoff`; capacity >= 2 when some part's list is cut.
+StratumSketch MergeSketches(std::span<const StratumSketch> parts, size_t capacity,
+                            double holdback_cutoff);
+
 // Builds Cohorts from one pass over the eligible fleet. Memory: O(strata x largest floor).
 // The result depends only on the multiset of (stratum key, rank) pairs added, never on the order.
 class CohortAssigner {
  public:
-  // Copies what it needs from `plan`.
-  explicit CohortAssigner(const Plan& plan);
+  // Copies what it needs from `plan`. Keeps per stratum the rank_capacity() = max(largest
+  // min_per_stratum of the plan, `min_ranks`) smallest non-holdback ranks: what a floor needs,
+  // and what a sketch of several servers' shares needs to estimate the stratum's size.
+  explicit CohortAssigner(const Plan& plan, size_t min_ranks = 0);
 
   // The index of the stratum with this key, adding it if new (indices in first-seen order).
   // A stratum may be added without devices (it is then simply empty).
@@ -167,44 +198,48 @@ class CohortAssigner {
   // Build() (fail-stop), not here, so that this hot loop stays branch-light.
   void AddDevice(int stratum, double rank);
 
-  // InvalidArgument if the plan has no waves or AddDevice's contract was violated.
-  [[nodiscard]] Result<Cohorts> Build() const;
-  // The same, except that each stratum's floor stands on `floor_ranks[key]` (the stratum's
-  // smallest non-holdback ranks fleet-wide, ascending, distinct, in [0, holdback cutoff)) instead
-  // of the ranks added here: its cutoff sits just above the min(floor, size)-th of them. A stratum
-  // missing from the map gets no floor (only the wave's share): that is how a server holds its
-  // floor-based offers until the merged summary is known. Wave shares, eligible counts and
-  // ExpectedExposed are still those of the devices added here. InvalidArgument (naming the
-  // stratum) if a list is not ascending or has a rank outside [0, holdback cutoff).
-  [[nodiscard]] Result<Cohorts> Build(const FloorRankMap& floor_ranks) const;
+  // Adds a stratum known only by its sketch (MergeSketches of several servers' shares), as if its
+  // devices had been added. A stratum may be sketched once and then takes no AddDevice. A sketch
+  // whose ranks are not ascending, distinct and below the holdback, that has more ranks than
+  // rank_capacity() or than its non-holdback devices, or whose counts are negative or inconsistent,
+  // is reported by Build() (naming the stratum), as is a repeated key.
+  void AddSketch(std::string_view key, const StratumSketch& sketch);
 
-  // The largest min_per_stratum of the plan: how many ranks per stratum a floor needs.
-  size_t floor_capacity() const { return floor_capacity_; }
+  // InvalidArgument if the plan has no waves or AddDevice's or AddSketch's contract was violated.
+  [[nodiscard]] Result<Cohorts> Build() const;
+
+  // How many of the smallest ranks are kept per stratum (see the constructor).
+  size_t rank_capacity() const { return rank_capacity_; }
+  double holdback_cutoff() const { return holdback_cutoff_; }
   // Number of strata added, and the key of one.
   int stratum_count() const { return static_cast<int>(strata_.size()); }
   const std::string& stratum_key(int stratum) const {
     return strata_[static_cast<size_t>(stratum)].key;
   }
-  // The floor_capacity() smallest non-holdback ranks added to `stratum` (fewer if it has fewer),
-  // ascending. REQUIRES: 0 <= stratum < stratum_count().
-  std::vector<double> FloorRanks(int stratum) const;
+  // What was added to `stratum`: its eligible and held-back devices and its rank_capacity()
+  // smallest non-holdback ranks (fewer if it has fewer), ascending, distinct.
+  // REQUIRES: 0 <= stratum < stratum_count().
+  StratumSketch Sketch(int stratum) const;
 
  private:
   struct StratumAccumulator {
     std::string key;
     int64_t eligible = 0;
     int64_t held_back = 0;
-    std::vector<double> smallest;  // max-heap of the `floor_capacity_` smallest non-holdback ranks
+    std::vector<double> smallest;  // max-heap of the `rank_capacity_` smallest non-holdback ranks
   };
   Plan plan_;
   double holdback_cutoff_;
-  size_t floor_capacity_;  // largest min_per_stratum of the plan
+  size_t rank_capacity_;  // max(largest min_per_stratum of the plan, min_ranks)
   std::vector<StratumAccumulator> strata_;
   std::map<std::string, int, std::less<>> index_;
-  std::string error_;  // first contract violation seen by AddDevice
-  // Build() (floor_ranks null: each stratum's own smallest ranks) and Build(floor_ranks).
-  Result<Cohorts> BuildWith(const FloorRankMap* floor_ranks) const;
+  std::string error_;  // first contract violation seen by AddDevice or AddSketch
 };
+
+// The one Cohorts of a release built from merged sketches (strata in the sketch's order), as a
+// CohortAssigner(plan, min_ranks) that was given them with AddSketch.
+[[nodiscard]] Result<Cohorts> BuildFromSketches(const Plan& plan, const CohortSketch& sketch,
+                                                size_t min_ranks);
 
 // A convenience for small fleets, tests and tools: the wave in which each device is first exposed,
 // or kNotTargeted for an ineligible one. Strata are the devices' `stratum` keys.

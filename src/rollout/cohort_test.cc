@@ -169,15 +169,16 @@ TEST(CohortTest, FloorsHonouredExactlyEvenForTinyStrata) {
   }
 }
 
-// A fleet split across three servers: each server's floor ranks, merged (with repeats: a device
-// two servers know counts once), give every server the cutoffs of one server holding the whole
-// fleet, and exactly `floor` devices per stratum fleet-wide.
-TEST(CohortTest, MergedFloorRanksGiveTheWholeFleetsFloor) {
+// A fleet split across three servers, some devices known to two of them (they moved): the merged
+// sketches give every server one Cohorts with the cutoffs of one server holding the whole fleet,
+// exactly `floor` devices per stratum fleet-wide, and the fleet's size (exact for small strata,
+// estimated within a few tens of percent for large ones).
+TEST(CohortTest, MergedSketchesGiveTheWholeFleetsCohorts) {
   const std::vector<int> sizes = {1, 3, 20, 200, 5000};
   const Plan plan = TestPlan(0.01, 50);
   const std::vector<Dev> fleet = MakeFleet(sizes);
   const Cohorts whole = BuildOrDie(plan, fleet);
-  std::vector<CohortAssigner> servers(3, CohortAssigner(plan));
+  std::vector<CohortAssigner> servers(3, CohortAssigner(plan, 64));
   for (size_t i = 0; i < fleet.size(); ++i) {
     CohortAssigner& a = servers[i % 3];
     a.AddDevice(a.AddStratum(fleet[i].stratum), fleet[i].rank);
@@ -186,63 +187,123 @@ TEST(CohortTest, MergedFloorRanksGiveTheWholeFleetsFloor) {
       b.AddDevice(b.AddStratum(fleet[i].stratum), fleet[i].rank);
     }
   }
-  FloorRankMap merged;
+  std::map<std::string, std::vector<StratumSketch>> parts;
   for (const CohortAssigner& a : servers) {
-    EXPECT_EQ(a.floor_capacity(), 50u);
-    for (int s = 0; s < a.stratum_count(); ++s) {
-      MergeSmallestRanks(a.FloorRanks(s), a.floor_capacity(), &merged[a.stratum_key(s)]);
-    }
+    EXPECT_EQ(a.rank_capacity(), 64u);
+    for (int s = 0; s < a.stratum_count(); ++s) parts[a.stratum_key(s)].push_back(a.Sketch(s));
   }
-  for (const CohortAssigner& a : servers) {
-    Result<Cohorts> local = a.Build();
-    Result<Cohorts> c = a.Build(merged);
-    ASSERT_TRUE(c.ok() && local.ok()) << c.status().ToString();
-    for (int s = 0; s < c->stratum_count(); ++s) {
-      const int w = whole.FindStratum(c->stratum_key(s));
-      ASSERT_GE(w, 0);
-      for (int wave = 0; wave < c->wave_count(); ++wave) {
-        EXPECT_EQ(c->Cutoff(s, wave), whole.Cutoff(w, wave)) << c->stratum_key(s) << " " << wave;
-      }
-      // Its own share's floor alone is looser (the old per-server floor) where the stratum is
-      // split and has more than the floor.
-      if (whole.eligible(w) > 100) {
-        EXPECT_GT(local->Cutoff(s, 0), c->Cutoff(s, 0)) << c->stratum_key(s);
-      }
+  CohortSketch merged;
+  for (const auto& [key, p] : parts) merged.push_back({key, MergeSketches(p, 64, 0.99)});
+  Result<Cohorts> c = BuildFromSketches(plan, merged, 64);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->stratum_count(), 5);
+  for (int s = 0; s < c->stratum_count(); ++s) {
+    EXPECT_EQ(c->stratum_key(s), merged[static_cast<size_t>(s)].key);  // the sketch's order
+    const int w = whole.FindStratum(c->stratum_key(s));
+    ASSERT_GE(w, 0);
+    for (int wave = 0; wave < c->wave_count(); ++wave) {
+      EXPECT_EQ(c->Cutoff(s, wave), whole.Cutoff(w, wave)) << c->stratum_key(s) << " " << wave;
     }
+    if (whole.eligible(w) <= 20) {  // every server's list is complete: exact
+      EXPECT_EQ(c->eligible(s), whole.eligible(w)) << c->stratum_key(s);
+      EXPECT_EQ(c->held_back(s), whole.held_back(w)) << c->stratum_key(s);
+    } else {  // the k-minimum-values estimate; the sum of the shares counts the movers twice
+      const double e = static_cast<double>(c->eligible(s));
+      EXPECT_NEAR(e / static_cast<double>(whole.eligible(w)), 1.0, 0.3) << c->stratum_key(s);
+    }
+    // The canary is at the known ranks: its expected exposure is exact (the whole fleet's, which
+    // knows only the 50 smallest, adds a hair of extrapolation just above the 50th).
+    EXPECT_NEAR(c->ExpectedExposed(s, 0), whole.ExpectedExposed(w, 0), 1e-6) << c->stratum_key(s);
   }
+  // One server's own share alone gives a looser floor (the old per-server floor) where the
+  // stratum is split and has more than the floor.
+  Result<Cohorts> local = servers[0].Build();
+  ASSERT_TRUE(local.ok());
+  const int big = local->FindStratum("os=s4");
+  EXPECT_GT(local->Cutoff(big, 0), c->Cutoff(c->FindStratum("os=s4"), 0));
   for (size_t k = 0; k < sizes.size(); ++k) {
     const std::string key = "os=s" + std::to_string(k);
-    const int s = whole.FindStratum(key);
+    const int s = c->FindStratum(key);
     int64_t active = 0, in_wave0 = 0;
     for (const Dev& d : fleet) {
       if (d.stratum != key) continue;
       active += d.rank < 0.99;
-      in_wave0 += whole.InWaveOrEarlier(s, d.rank, 0);
+      in_wave0 += c->InWaveOrEarlier(s, d.rank, 0);
     }
     EXPECT_EQ(in_wave0, std::min<int64_t>(50, active)) << key;
   }
 }
 
-// No floor ranks for a stratum (held): only the wave's share; bad lists are refused.
-TEST(CohortTest, BuildWithFloorRanksHoldsMissingStrataAndRefusesBadLists) {
+// One server's sketch rebuilds exactly the Cohorts of its own devices.
+TEST(CohortTest, OneServersSketchRebuildsItsCohorts) {
   const Plan plan = TestPlan(0.01, 50);
-  const std::vector<Dev> fleet = MakeFleet({20});
+  const std::vector<Dev> fleet = MakeFleet({1, 20, 5000});
   CohortAssigner a(plan);
   for (const Dev& d : fleet) a.AddDevice(a.AddStratum(d.stratum), d.rank);
-  Result<Cohorts> held = a.Build(FloorRankMap{});
-  ASSERT_TRUE(held.ok()) << held.status().ToString();
-  EXPECT_EQ(held->Cutoff(0, 0), 0.0001);  // the canary's share, no floor
-  EXPECT_EQ(held->eligible(0), 20);
-  for (const std::vector<double>& bad :
-       {std::vector<double>{0.2, 0.1}, std::vector<double>{0.1, 0.1}, std::vector<double>{0.995},
-        std::vector<double>{-0.1}}) {
-    Result<Cohorts> c = a.Build(FloorRankMap{{"os=s0", bad}});
+  CohortSketch own;
+  for (int s = 0; s < a.stratum_count(); ++s) {
+    const StratumSketch one = a.Sketch(s);
+    own.push_back({a.stratum_key(s), MergeSketches(std::span<const StratumSketch>(&one, 1), a.rank_capacity(), 0.99)});
+    EXPECT_EQ(own.back().sketch, one);
+  }
+  Result<Cohorts> direct = a.Build();
+  Result<Cohorts> rebuilt = BuildFromSketches(plan, own, 0);
+  ASSERT_TRUE(direct.ok() && rebuilt.ok()) << rebuilt.status().ToString();
+  for (int s = 0; s < direct->stratum_count(); ++s) {
+    EXPECT_EQ(rebuilt->stratum_key(s), direct->stratum_key(s));
+    EXPECT_EQ(rebuilt->eligible(s), direct->eligible(s));
+    EXPECT_EQ(rebuilt->held_back(s), direct->held_back(s));
+    for (int w = 0; w < direct->wave_count(); ++w) {
+      EXPECT_EQ(rebuilt->Cutoff(s, w), direct->Cutoff(s, w));
+      EXPECT_EQ(rebuilt->ExpectedExposed(s, w), direct->ExpectedExposed(s, w));
+    }
+  }
+}
+
+// Sketches that are not well formed are refused, naming the stratum; small overlapping sketches
+// merge exactly; a large one is estimated.
+TEST(CohortTest, SketchesAreCheckedAndMergeDistinctDevices) {
+  const Plan plan = TestPlan(0.01, 2);
+  for (const StratumSketch& bad :
+       {StratumSketch{3, 0, {0.2, 0.1}}, StratumSketch{3, 0, {0.1, 0.1}},
+        StratumSketch{3, 0, {0.995}}, StratumSketch{3, 0, {-0.1}}, StratumSketch{1, 0, {0.1, 0.2}},
+        StratumSketch{9, 0, {0.1, 0.2, 0.3}}, StratumSketch{1, 2, {}}}) {
+    CohortAssigner a(plan);
+    a.AddSketch("os=s0", bad);
+    Result<Cohorts> c = a.Build();
     ASSERT_FALSE(c.ok());
     EXPECT_NE(c.status().message().find("os=s0"), std::string::npos) << c.status().ToString();
   }
-  std::vector<double> m = {0.1, 0.3};
-  MergeSmallestRanks(std::vector<double>{0.05, 0.1, 0.2}, 3, &m);
-  EXPECT_EQ(m, (std::vector<double>{0.05, 0.1, 0.2}));
+  CohortAssigner twice(plan);
+  twice.AddSketch("os=a", StratumSketch{1, 0, {0.1}});
+  twice.AddSketch("os=a", StratumSketch{1, 0, {0.1}});
+  EXPECT_FALSE(twice.Build().ok());
+
+  // Two complete lists sharing one device: three devices, not four.
+  const std::vector<StratumSketch> small = {StratumSketch{3, 1, {0.1, 0.3}},
+                                            StratumSketch{2, 0, {0.3, 0.5}}};
+  const StratumSketch m = MergeSketches(small, 2, 0.99);
+  EXPECT_EQ(m.smallest, (std::vector<double>{0.1, 0.3}));
+  EXPECT_EQ(m.eligible - m.held_back, 3);
+  EXPECT_EQ(m.held_back, 1);  // 1 * 3/4, rounded
+
+  // 20,000 uniform ranks split in two overlapping halves, 256 kept: about 20,000 (1/sqrt(254)).
+  RankHasher h("rel-big");
+  CohortAssigner x(plan, 256), y(plan, 256);
+  for (int i = 0; i < 20000; ++i) {
+    const double r = h.Rank("d" + std::to_string(i));
+    if (i < 12000) x.AddDevice(x.AddStratum("k"), r);
+    if (i >= 8000) y.AddDevice(y.AddStratum("k"), r);
+  }
+  const std::vector<StratumSketch> halves = {x.Sketch(0), y.Sketch(0)};
+  const StratumSketch big = MergeSketches(halves, 256, 0.99);
+  EXPECT_NEAR(static_cast<double>(big.eligible) / 20000.0, 1.0, 0.25);
+  EXPECT_LT(big.eligible, 24000);  // the sum of the parts would be 24,000
+  EXPECT_EQ(big.smallest.size(), 256u);
+
+  std::vector<double> r = {0.1, 0.3};
+  MergeSmallestRanks(std::vector<double>{0.05, 0.1, 0.2}, 3, &r);
+  EXPECT_EQ(r, (std::vector<double>{0.05, 0.1, 0.2}));
 }
 
 TEST(CohortTest, ProportionalAboveTheFloor) {

@@ -88,20 +88,18 @@ struct Controller::LiveRelease {
   // Whether this process has driven the release since it last became the controller. With a
   // shared evidence store a server that starts leading first restores the shared gate state.
   bool driving = false;
-  // Canary floors across replicas (docs/deploy.md "Cohort floors"): the assigner (kept to rebuild
-  // the cutoffs on the merged floor summary), this replica's floor summary per stratum (published
-  // with its counts), when it was built, and the cohorts check-ins are dispatched by: the
-  // driver's, except that each stratum's floor stands on the merged summary (no floor until it is
-  // settled). Null `dispatch`: the driver's cohorts (the plan has no floor).
-  std::unique_ptr<rollout::CohortAssigner> assigner;
-  std::vector<std::vector<double>> floor_ranks;
+  // One cohort definition per release (docs/deploy.md "One cohort definition per release"):
+  // this replica's sketch of its share of the fleet when it built the release (published with its
+  // counts, in the assigner's order, which never changes), when it was built, the sketches' rank
+  // capacity, and whether the driver's cohorts are the settled ones of every replica's sketches.
+  // Until they are, the driver holds this replica's own cohorts, nothing is offered and the
+  // elected controller does not step the release. One server: settled at the build.
+  rollout::CohortSketch own_sketch;
+  std::vector<int> own_stratum;         // by own_sketch index: the cohorts' stratum, or -1
+  std::vector<bool> cohort_is_own;      // by cohorts' stratum: has an own_sketch entry
+  size_t rank_capacity = 0;
   int64_t built_us = 0;
-  std::optional<rollout::Cohorts> dispatch;
-  bool floors_settled = false;
-
-  const rollout::Cohorts& dispatch_cohorts() const {
-    return dispatch ? *dispatch : driver->cohorts();
-  }
+  bool cohorts_settled = false;
   const rollout::Cohorts* cohorts() const { return driver ? &driver->cohorts() : nullptr; }
   int strata() const { return driver ? driver->cohorts().stratum_count() : 0; }
   int32_t StratumOf(uint32_t profile) const {
@@ -278,9 +276,9 @@ Status Controller::Build(const ReleaseRecord& r, int64_t now) {
   live->hasher = rollout::RankHasher(r.release_id);
   RF_ASSIGN_OR_RETURN(live->schema_version, SchemaVersionOf(r.bundle_sha256));
 
-  // Cohorts from the inventory as it is now: one pass, every eligible device ranked.
-  live->assigner = std::make_unique<rollout::CohortAssigner>(live->plan);
-  rollout::CohortAssigner& assigner = *live->assigner;
+  // This replica's share of the fleet as it is now: one pass, every eligible device ranked. With
+  // other replicas the sketches keep enough ranks to estimate a stratum's size (kSketchRanks).
+  rollout::CohortAssigner assigner(live->plan, evidence_->shared() ? kSketchRanks : 0);
   std::vector<int32_t> assigner_stratum;  // by profile
   const uint32_t profiles = inventory_.profile_count();
   for (uint32_t p = 0; p < profiles; ++p) {
@@ -306,34 +304,32 @@ Status Controller::Build(const ReleaseRecord& r, int64_t now) {
     // After a restart the offered bits are gone: devices running the release are treated.
     if (lr->Runs(inventory_, d.installed)) *d.offered |= bit;
   });
-  RF_ASSIGN_OR_RETURN(rollout::Cohorts cohorts, assigner.Build());
-  RF_ASSIGN_OR_RETURN(live->driver,
-                      rollout::ReleaseDriver::Create(live->plan, std::move(cohorts), options_.driver));
-  live->ExtendProfiles(inventory_);
-  // This replica's floor summary, and the dispatch cutoffs: with its own summary alone, settled at
-  // once on one server; held (no floor) until every replica's is in on several.
+  if (live->plan.gate.confirm_after_micros > 0) {
+    live->confirmations = std::make_shared<ConfirmationBook>();
+  }
+  // This replica's sketch, and the cohorts: with its own sketch alone, settled at once on one
+  // server; on several, this replica's own cohorts until every replica's sketch is in.
+  live->rank_capacity = assigner.rank_capacity();
   live->built_us = now;
   ReplicaCounts own;
   own.replica = replica_;
   own.built_us = now;
   for (int s = 0; s < assigner.stratum_count(); ++s) {
-    live->floor_ranks.push_back(assigner.FloorRanks(s));
-    own.strata.push_back(
-        StratumCounts{.key = assigner.stratum_key(s), .floor_ranks = live->floor_ranks.back()});
+    live->own_sketch.push_back({assigner.stratum_key(s), assigner.Sketch(s)});
+    own.strata.push_back(StratumCounts{.key = assigner.stratum_key(s),
+                                       .sketch = live->own_sketch.back().sketch});
   }
-  SettleFloors(*live, {own}, now);
-  live->health = std::make_shared<HealthCounters>(std::max(1, live->strata()));
-  if (live->plan.gate.confirm_after_micros > 0) {
-    live->confirmations = std::make_shared<ConfirmationBook>();
+  RF_RETURN_IF_ERROR(SettleCohorts(*live, {own}, now));
+  if (!live->cohorts_settled) {
+    RF_ASSIGN_OR_RETURN(rollout::Cohorts cohorts, assigner.Build());
+    RF_RETURN_IF_ERROR(InstallCohorts(*live, std::move(cohorts)));
   }
-  live->tick.assign(static_cast<size_t>(live->strata()), {});
-  live->cum_treated.assign(static_cast<size_t>(live->strata()), {});
-  live->cum_control.assign(static_cast<size_t>(live->strata()), {});
   int64_t eligible = 0;
   for (int s = 0; s < live->strata(); ++s) eligible += live->cohorts()->eligible(s);
   Log("release " + r.release_id + ": cohorts built: " + std::to_string(eligible) +
       " eligible devices in " + std::to_string(live->strata()) + " strata, slot " +
-      std::to_string(slot));
+      std::to_string(slot) + (live->cohorts_settled ? "" : " (this replica's share, until the "
+                                                             "replicas' sketches settle)"));
   if (!evidence_->shared()) {  // shared: restored from the store when this server leads
     RestoreEvidence(*live, now);
     live->driving = true;
@@ -584,7 +580,7 @@ ReplicaCounts Controller::CountTick(LiveRelease& L, int64_t now) {
   c.newest_seen_us = L.newest_seen_micros == std::numeric_limits<int64_t>::min()
                          ? -1
                          : std::max<int64_t>(0, L.newest_seen_micros);
-  for (int s = 0; s < L.strata(); ++s) {
+  auto counts = [&](int s) {
     rollout::StratumTelemetry& t = L.tick[static_cast<size_t>(s)];
     for (auto [signal, metric] : {std::pair{rollout::Signal::kCrash, HealthCounters::kCrash},
                                   std::pair{rollout::Signal::kError, HealthCounters::kError}}) {
@@ -604,40 +600,83 @@ ReplicaCounts Controller::CountTick(LiveRelease& L, int64_t now) {
     }
     x.treated_events = L.cum_treated[static_cast<size_t>(s)];
     x.control_events = L.cum_control[static_cast<size_t>(s)];
-    x.floor_ranks = L.floor_ranks[static_cast<size_t>(s)];
+    return x;
+  };
+  // This replica's sketched strata first, in its assigner's order (the order the merge sees never
+  // changes), then the cohorts' other strata.
+  for (size_t i = 0; i < L.own_sketch.size(); ++i) {
+    StratumCounts x = L.own_stratum[i] >= 0 ? counts(L.own_stratum[i])
+                                            : StratumCounts{.key = L.own_sketch[i].key};
+    x.sketch = L.own_sketch[i].sketch;
     c.strata.push_back(std::move(x));
+  }
+  for (int s = 0; s < L.strata(); ++s) {
+    if (!L.cohort_is_own[static_cast<size_t>(s)]) c.strata.push_back(counts(s));
   }
   return c;
 }
 
-void Controller::SettleFloors(LiveRelease& L, const std::vector<ReplicaCounts>& rows, int64_t now) {
-  if (L.floors_settled) return;
-  const size_t capacity = L.assigner->floor_capacity();
-  if (capacity == 0) {  // no floor in the plan: nothing to wait for
-    L.dispatch.reset();
-    L.floors_settled = true;
-    return;
+Status Controller::InstallCohorts(LiveRelease& L, rollout::Cohorts cohorts) {
+  RF_ASSIGN_OR_RETURN(std::unique_ptr<rollout::ReleaseDriver> driver,
+                      rollout::ReleaseDriver::Create(L.plan, std::move(cohorts), options_.driver));
+  const rollout::Cohorts& c = driver->cohorts();
+  const int strata = c.stratum_count();
+  auto health = std::make_shared<HealthCounters>(std::max(1, strata));
+  std::vector<std::array<int64_t, rollout::kSignalCount>> cum_treated(static_cast<size_t>(strata)),
+      cum_control(static_cast<size_t>(strata));
+  // What check-ins recorded, and this replica's cumulative events (published: they must never
+  // shrink), move to the new cohorts by stratum key.
+  for (int s = 0; L.driver && s < L.strata(); ++s) {
+    const int n = c.FindStratum(L.cohorts()->stratum_key(s));
+    if (n < 0) continue;
+    for (bool treated : {true, false}) {
+      for (auto m : {HealthCounters::kCrash, HealthCounters::kError}) {
+        health->Add(n, treated, m, L.health->Drain(s, treated, m));
+      }
+    }
+    cum_treated[static_cast<size_t>(n)] = L.cum_treated[static_cast<size_t>(s)];
+    cum_control[static_cast<size_t>(n)] = L.cum_control[static_cast<size_t>(s)];
   }
-  // One server: its own summary is the whole fleet's.
+  L.driver = std::move(driver);
+  L.health = std::move(health);
+  L.cum_treated = std::move(cum_treated);
+  L.cum_control = std::move(cum_control);
+  L.tick.assign(static_cast<size_t>(strata), {});
+  L.profile_stratum.clear();
+  L.ExtendProfiles(inventory_);
+  L.own_stratum.clear();
+  L.cohort_is_own.assign(static_cast<size_t>(strata), false);
+  for (const rollout::KeyedSketch& k : L.own_sketch) {
+    const int n = c.FindStratum(k.key);
+    L.own_stratum.push_back(n);
+    if (n >= 0) L.cohort_is_own[static_cast<size_t>(n)] = true;
+  }
+  return Status::Ok();
+}
+
+Status Controller::SettleCohorts(LiveRelease& L, const std::vector<ReplicaCounts>& rows,
+                                 int64_t now) {
+  if (L.cohorts_settled) return Status::Ok();
+  // One server: its own sketch is the whole fleet's.
   const int64_t settle =
       evidence_->shared() ? std::max<int64_t>(0, options_.floor_settle_micros) : 0;
-  const FloorSummary f = MergeFloorRanks(rows, capacity, settle, now);
-  if (!f.settled && L.dispatch) return;  // still held
-  Result<rollout::Cohorts> built = L.assigner->Build(f.settled ? f.ranks : rollout::FloorRankMap{});
-  if (!built.ok()) {  // a summary that does not fit this plan: the floors stay held
-    Log("release " + L.release_id +
-        ": merged canary floors not used: " + built.status().ToString());
-    if (L.dispatch) return;
-    built = L.assigner->Build(rollout::FloorRankMap{});
-    if (!built.ok()) return;  // cannot happen: Build() succeeded on the same assigner
-  } else if (f.settled) {
-    L.floors_settled = true;
-    if (settle > 0) {
-      Log("release " + L.release_id + ": canary floors settled on the ranks of " +
-          std::to_string(f.replicas) + " replica(s)");
-    }
+  const CohortSummary f =
+      MergeCohortSketches(rows, L.rank_capacity, 1.0 - L.plan.gate.holdback, settle, now);
+  if (!f.settled) return Status::Ok();  // nothing offered yet
+  Result<rollout::Cohorts> built = rollout::BuildFromSketches(L.plan, f.sketch, L.rank_capacity);
+  if (!built.ok()) {  // sketches that do not fit this plan: nothing is offered
+    return built.status().WithPrefix("release " + L.release_id + ": the replicas' cohort sketches");
   }
-  L.dispatch = std::move(*built);
+  RF_RETURN_IF_ERROR(InstallCohorts(L, *std::move(built)));
+  L.cohorts_settled = true;
+  if (settle > 0) {
+    int64_t eligible = 0;
+    for (int s = 0; s < L.strata(); ++s) eligible += L.cohorts()->eligible(s);
+    Log("release " + L.release_id + ": cohorts settled on the sketches of " +
+        std::to_string(f.replicas) + " replica(s): " + std::to_string(eligible) +
+        " eligible devices in " + std::to_string(L.strata()) + " strata");
+  }
+  return Status::Ok();
 }
 
 rollout::DriverTick Controller::TickFromSum(LiveRelease& L, const ReplicaCounts& sum,
@@ -691,6 +730,8 @@ Status Controller::StepGates(std::vector<ReleaseRecord>& releases, int64_t now, 
     ReplicaCounts own;
     Result<std::vector<ReplicaCounts>> rows = std::vector<ReplicaCounts>();
     std::string bad;  // a row of another replica that did not decode
+    // The shared gate state, read when this server starts leading the release.
+    Result<std::optional<std::string>> gate = std::optional<std::string>();
   };
   std::vector<Work> work;
   ++publish_seq_;
@@ -709,21 +750,15 @@ Status Controller::StepGates(std::vector<ReleaseRecord>& releases, int64_t now, 
     if (Status st = evidence_->Publish(w.record->release_id, w.own); !st.ok()) {
       Log("release " + w.record->release_id + ": publishing gate counts: " + st.ToString());
     }
+    // This server now leads: it continues the previous leader's gate state, saved in the store.
+    // (tick_mu_ keeps driving and cohorts_settled as they are while mu_ is released.)
     if (leads && evidence_->shared() && !w.live->driving) {
-      // This server now leads: continue the previous leader's gate state, saved in the store.
-      auto text = evidence_->LoadGate(w.record->release_id);
-      mu->lock();
-      if (!text.ok()) {
-        Log("release " + w.record->release_id + ": shared gate evidence unreadable, fresh gates: " +
-            text.status().ToString());
-      } else if (*text) {
-        RestoreEvidenceText(*w.live, **text, "shared", now);
-      }
-      w.live->driving = true;
-      mu->unlock();
+      w.gate = evidence_->LoadGate(w.record->release_id);
     }
-    // The leader sums every replica's counts; any replica reads them until its floors settle.
-    if (leads || !w.live->floors_settled) w.rows = evidence_->Counts(w.record->release_id, &w.bad);
+    // The leader sums every replica's counts; any replica reads them until its cohorts settle.
+    if (leads || !w.live->cohorts_settled) {
+      w.rows = evidence_->Counts(w.record->release_id, &w.bad);
+    }
   }
   mu->lock();
   Status first;
@@ -736,7 +771,7 @@ Status Controller::StepGates(std::vector<ReleaseRecord>& releases, int64_t now, 
         if (x.replica != replica_) rows.push_back(std::move(x));
       }
       rows.push_back(w.own);  // whatever its publication did
-      SettleFloors(L, rows, now);
+      if (Status st = SettleCohorts(L, rows, now); !st.ok()) Log(st.ToString());
     }
     if (!leads) {
       L.driving = false;
@@ -750,6 +785,22 @@ Status Controller::StepGates(std::vector<ReleaseRecord>& releases, int64_t now, 
       continue;
     }
     if (!w.bad.empty()) Log("release " + r.release_id + ": " + w.bad + " (skipped)");
+    if (!L.cohorts_settled) {  // the gate would count exposure by cohorts about to change
+      L.gate_state = "settling";
+      L.gate_detail = "the release's cohorts are settled from every replica's sketch " +
+                      std::to_string(2 * options_.floor_settle_micros / 1'000'000) +
+                      " s after the first replica built them; nothing is offered until then";
+      continue;
+    }
+    if (evidence_->shared() && !L.driving) {
+      if (!w.gate.ok()) {
+        Log("release " + r.release_id + ": shared gate evidence unreadable, fresh gates: " +
+            w.gate.status().ToString());
+      } else if (*w.gate) {
+        RestoreEvidenceText(L, **w.gate, "shared", now);
+      }
+      L.driving = true;
+    }
     if (!w.rows.ok()) {
       // Without every replica's counts the gate would decide on part of the fleet: no step.
       Log("release " + r.release_id + ": reading the replicas' gate counts: " +
@@ -831,7 +882,9 @@ void Controller::Publish(const std::vector<ReleaseRecord>& releases, uint64_t ep
       d.confirmations = L.confirmations;
       const int64_t elapsed = rollout::DispatchElapsedMicros(r.state, now);
       for (int s = 0; s < L.strata(); ++s) {
-        d.cutoff.push_back(L.dispatch_cohorts().PacedCutoff(s, r.state.wave, elapsed));
+        // Nothing is offered until the cohorts are the cluster's (one server: from the build).
+        d.cutoff.push_back(L.cohorts_settled ? L.cohorts()->PacedCutoff(s, r.state.wave, elapsed)
+                                             : 0.0);
       }
     } else if (it != live_.end()) {
       d.slot = it->second->slot;

@@ -22,10 +22,13 @@
 //      persists and audits them; pages are logged);
 //   6. publishes an immutable DispatchSnapshot (atomic shared_ptr swap): per channel, the releases
 //      newest first with their phase, per-stratum paced cutoffs and signed release statements.
-// Canary floors (min_per_stratum) are fleet-wide: each replica publishes, with its counts, the
-// smallest ranks of its share per stratum; the dispatch cutoffs' floors stand on the merge of
-// every replica's (MergeFloorRanks), and until that merge is settled a replica makes no
-// floor-based offers (docs/deploy.md "Cohort floors"). One server: its own ranks, at once.
+// One cohort definition per release (docs/deploy.md "One cohort definition per release"): each
+// replica publishes, with its counts, a sketch of its share of the fleet per stratum (eligible and
+// held-back devices, smallest ranks); every replica builds the release's cohorts and driver from
+// the merge of the sketches of the replicas that built it first (MergeCohortSketches), so strata,
+// canary floors, waves and expected exposure are the whole fleet's and alike on every replica.
+// Until that merge is settled no replica offers the release and the leader does not step it.
+// One server: its own sketch, at once.
 // Check-ins (AgentApi) read the snapshot without locks. A state change made elsewhere (operator
 // halt) bumps an epoch through ReleaseDirectory's change listener; the next check-in that sees a
 // stale epoch republishes first (RefreshIfStale), so a halt reaches the very next check-in.
@@ -78,8 +81,8 @@ class HealthCounters {
  public:
   explicit HealthCounters(int strata);
   enum Metric { kCrash = 0, kError = 1 };
-  void Add(int stratum, bool treated, Metric m) {
-    cells_[Index(stratum, treated, m)].fetch_add(1, std::memory_order_relaxed);
+  void Add(int stratum, bool treated, Metric m, int64_t n = 1) {
+    cells_[Index(stratum, treated, m)].fetch_add(n, std::memory_order_relaxed);
   }
   int64_t Drain(int stratum, bool treated, Metric m) {
     return cells_[Index(stratum, treated, m)].exchange(0, std::memory_order_relaxed);
@@ -186,11 +189,12 @@ struct ControllerOptions {
   // published them within this long; its cumulative events always are (a dead replica's
   // evidence stays counted, its devices are counted where they moved).
   int64_t evidence_fresh_micros = 10'000'000;
-  // Canary floors across replicas (docs/deploy.md "Cohort floors"): a stratum's floor stands on
-  // the merged floor summaries of every replica that built the release within this long of the
-  // first (gate_evidence.h MergeFloorRanks); floor-based offers wait until twice this long after
-  // the first build, so that every such replica's summary is in. Used only with a shared evidence
-  // store; one server has no other replica to wait for (0).
+  // One cohort definition across replicas (docs/deploy.md "One cohort definition per release"):
+  // a release's cohorts are built from the sketches of every replica that built it within this
+  // long of the first (gate_evidence.h MergeCohortSketches); nothing is offered, and the leader
+  // does not step the release, until twice this long after the first build, so that every such
+  // replica's sketch is in. Used only with a shared evidence store; one server has no other
+  // replica to wait for (0).
   int64_t floor_settle_micros = 10'000'000;
 };
 
@@ -284,9 +288,16 @@ class Controller final : public ProgressSource {
                            int64_t now);
   // This replica's counts of `L` for the tick (adds the tick's events to its cumulative ones).
   ReplicaCounts CountTick(LiveRelease& L, int64_t now);
-  // Once the merged floor summary of `rows` (every replica's latest, this one's as counted now)
-  // is settled, rebuilds L's dispatch cutoffs on it; until then they have no floor.
-  void SettleFloors(LiveRelease& L, const std::vector<ReplicaCounts>& rows, int64_t now);
+  // Once the merged sketches of `rows` (every replica's latest, this one's as counted now) are
+  // settled, installs the cohorts built from them (cohorts_settled); until then nothing changes.
+  // An error (sketches that do not fit the plan) leaves the release unsettled.
+  Status SettleCohorts(LiveRelease& L, const std::vector<ReplicaCounts>& rows, int64_t now);
+  // Makes `cohorts` L's: a new driver (not yet stepped), health counters and per-stratum state,
+  // carrying what check-ins recorded and this replica's cumulative events over by stratum key.
+  Status InstallCohorts(LiveRelease& L, rollout::Cohorts cohorts);
+  // Ranks per stratum in a replica's sketch with several replicas (at least every floor): the
+  // k-minimum-values estimate of a stratum's size is then within about 1/sqrt(62) = 13%.
+  static constexpr size_t kSketchRanks = 64;
   // The driver's tick from the summed counts; advances L's consumed events.
   rollout::DriverTick TickFromSum(LiveRelease& L, const ReplicaCounts& sum, int64_t now);
   class DirectoryPort;

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -111,8 +112,9 @@ class GateAcrossReplicasTest : public ::testing::Test {
   }
   Replica& R(int i) { return *replicas_[static_cast<size_t>(i)]; }
 
-  // `n` devices, even ones checking in on A, odd ones on B; known to both (they may move).
-  void Enroll(int n) {
+  // `n` devices, even ones checking in on A, odd ones on B (or on `home(i)`); known to both (they
+  // may move).
+  void Enroll(int n, const std::function<int(int)>& home = nullptr) {
     for (int i = 0; i < n; ++i) {
       EnrollRequest e;
       e.device_id = "d-" + std::to_string(i);
@@ -122,7 +124,7 @@ class GateAcrossReplicasTest : public ::testing::Test {
       d.id = e.device_id;
       d.os = e.attrs["os"];
       d.enroll = e;
-      d.home = i % 2;
+      d.home = home ? home(i) : i % 2;
       crypto::PublicKey key;
       key.bytes[0] = static_cast<uint8_t>(i);
       key.bytes[1] = static_cast<uint8_t>(i >> 8);
@@ -206,6 +208,12 @@ class GateAcrossReplicasTest : public ::testing::Test {
       }
     }
     return -1;
+  }
+
+  // Device `d` now checks in on replica `r` (its own replica died or the pool changed).
+  void Move(Dev& d, int r) {
+    d.home = r;
+    R(r).inventory.Enroll(d.enroll, clock_.NowUnixMicros());
   }
 
   int Running(int home) const {
@@ -483,6 +491,89 @@ TEST_F(GateAcrossReplicasTest, ANewLeaderContinuesTheSummedEvidence) {
   }
   EXPECT_EQ(dir_.PhaseOf("r-1"), rollout::Phase::kRolledBack);
   EXPECT_EQ(dir_.epochs.back(), R(1).lease.Epoch());
+}
+
+// One cohort definition per release (docs/deploy.md "One cohort definition per release"): two
+// replicas with unlike shares of the fleet (300 and 100 devices) build the same cohorts, and a
+// count-sized canary (40 devices) is 40 of the whole fleet. Before, each replica turned 40 into a
+// share of its own fleet (40/300 on A, 40/100 on B) and about 80 devices got the canary.
+TEST_F(GateAcrossReplicasTest, OneCohortDefinitionAcrossReplicas) {
+  constexpr char kCountPlan[] = R"(plan: count
+waves:
+  - {name: canary, devices: 40, dispatch: 1s, bake: 10m}
+  - {name: all, devices: 100%, dispatch: 10m, bake: 10m}
+gate: {alpha: 0.01, signals: [silence, crash, error], silence_after: 90s, holdback: 1%}
+on_failure: rollback
+)";
+  Enroll(400, [](int i) { return i < 300 ? 0 : 1; });
+  dir_.AddStartedRelease("r-1", 43, clock_.NowUnixMicros(), kCountPlan);
+  Step();  // both build and publish their sketches: nothing is offered until they settle
+  EXPECT_EQ(Running(-1), 0);
+  EXPECT_EQ(R(0).controller->Progress("r-1")->gate_state, "settling");
+  for (int i = 0; i < 3; ++i) Step();
+  const std::vector<StratumStatus> a = R(0).controller->Strata("r-1");
+  const std::vector<StratumStatus> b = R(1).controller->Strata("r-1");
+  ASSERT_EQ(a.size(), 2u);
+  ASSERT_EQ(b.size(), a.size());
+  int64_t eligible = 0;
+  for (size_t s = 0; s < a.size(); ++s) {
+    EXPECT_EQ(a[s].key, b[s].key);
+    EXPECT_EQ(a[s].eligible, b[s].eligible);
+    EXPECT_EQ(a[s].held_back, b[s].held_back);
+    EXPECT_EQ(CutoffOf(0, a[s].key), CutoffOf(1, a[s].key)) << a[s].key;
+    EXPECT_NEAR(CutoffOf(0, a[s].key), 0.0, 0.2) << a[s].key;
+    eligible += a[s].eligible;
+  }
+  // The strata of 200 devices are estimated from 64 ranks per replica.
+  EXPECT_NEAR(static_cast<double>(eligible), 400.0, 120.0);
+  // About 40 (each device with probability ~0.1); on the replicas' own shares it was ~80.
+  EXPECT_GT(Running(-1), 15);
+  EXPECT_LT(Running(-1), 65);
+  EXPECT_GT(Running(1), 0);
+  EXPECT_LT(Running(1), 25);  // B's 100 devices: ~10 (40% of them before)
+}
+
+// The acceptance test's stall (docs/deploy.md "Acceptance test"): every device checks in on A,
+// which leads; A dies and its devices move to B, which had none when it built the release.
+// Before, B's cohorts had no strata: it discarded the shared gate evidence ("the strata
+// changed"), saw no exposure, and the release never advanced. Now B's cohorts are the release's
+// one definition: B continues the evidence and the release completes.
+TEST_F(GateAcrossReplicasTest, ANewLeaderThatHadNoDevicesContinuesTheRelease) {
+  Enroll(600, [](int) { return 0; });
+  dir_.AddStartedRelease("r-1", 43, clock_.NowUnixMicros());
+  for (int i = 0; i < 8; ++i) Step();
+  ASSERT_GT(Running(0), 5);
+  int crashed = 0;  // two crashes: evidence the new leader must keep, not yet a halt
+  for (Dev& d : devices_) {
+    if (d.version > 0 && crashed < 2) {
+      CheckIn(d, 1);
+      ++crashed;
+    }
+  }
+  Step();
+  ASSERT_EQ(dir_.PhaseOf("r-1"), rollout::Phase::kDispatching);
+  const auto before = R(0).controller->Progress("r-1");
+  ASSERT_TRUE(before.has_value());
+  ASSERT_EQ(before->harmed_devices, 2);
+  R(0).lease.Stop();
+  replicas_[0].reset();  // A dies; every device moves to B
+  for (Dev& d : devices_) Move(d, 1);
+  auto step_b = [&] {
+    clock_.AdvanceMicros(kStep);
+    ASSERT_TRUE(R(1).lease.Attempt().ok());
+    (void)R(1).controller->Tick();
+    for (Dev& d : devices_) CheckIn(d, 0);
+  };
+  step_b();
+  ASSERT_GT(R(1).lease.Epoch(), 0);
+  const auto after = R(1).controller->Progress("r-1");
+  ASSERT_TRUE(after.has_value());
+  EXPECT_NE(after->gate_state, "follower");
+  EXPECT_EQ(after->harmed_devices, before->harmed_devices);  // fresh gates would have 0
+  EXPECT_EQ(R(1).controller->Strata("r-1").size(), 2u);    // B's own inventory had none
+  for (int i = 0; i < 120 && dir_.PhaseOf("r-1") != rollout::Phase::kCompleted; ++i) step_b();
+  EXPECT_EQ(dir_.PhaseOf("r-1"), rollout::Phase::kCompleted);
+  EXPECT_EQ(Running(-1), static_cast<int>(devices_.size()));
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <set>
+#include <tuple>
 #include <utility>
 
 namespace rf::server {
@@ -52,25 +53,37 @@ Status Counts3(const boost::json::object& o, const char* k,
   return Status::Ok();
 }
 
-// The optional floor_ranks of a stratum: ascending integers in [0, 2^53), each rank * 2^53.
-Status FloorRanks(const boost::json::object& o, std::vector<double>* out, std::string_view where) {
-  const auto* v = o.if_contains("floor_ranks");
+constexpr int64_t kRankScale = int64_t{1} << 53;
+
+// The optional sketch of a stratum: {"eligible": n, "held_back": n, "ranks": [...]}, the ranks
+// ascending integers in [0, 2^53), each rank * 2^53, no more than the non-holdback devices.
+Status Sketch(const boost::json::object& o, std::optional<rollout::StratumSketch>* out,
+              std::string_view where) {
+  const auto* v = o.if_contains("sketch");
   if (v == nullptr) return Status::Ok();
-  if (!v->is_array()) {
-    return Status::InvalidArgument("gate counts: " + std::string(where) +
-                                   ".floor_ranks is not an array");
+  const std::string at = std::string(where) + ".sketch";
+  if (!v->is_object()) return Status::InvalidArgument("gate counts: " + at + " is not an object");
+  const boost::json::object& so = v->get_object();
+  rollout::StratumSketch k;
+  RF_RETURN_IF_ERROR(Count(so, "eligible", &k.eligible, at));
+  RF_RETURN_IF_ERROR(Count(so, "held_back", &k.held_back, at, k.eligible));
+  const auto* ranks = so.if_contains("ranks");
+  if (ranks == nullptr || !ranks->is_array() ||
+      static_cast<int64_t>(ranks->get_array().size()) > k.eligible - k.held_back) {
+    return Status::InvalidArgument("gate counts: " + at +
+                                   ".ranks is not an array of at most eligible - held_back ranks");
   }
-  constexpr int64_t kRankScale = int64_t{1} << 53;
   int64_t prev = -1;
-  for (const auto& x : v->get_array()) {
+  for (const auto& x : ranks->get_array()) {
     if (!x.is_int64() || x.get_int64() < 0 || x.get_int64() >= kRankScale ||
         x.get_int64() <= prev) {
-      return Status::InvalidArgument("gate counts: " + std::string(where) +
-                                     ".floor_ranks is not ascending integers in [0, 2^53)");
+      return Status::InvalidArgument("gate counts: " + at +
+                                     ".ranks is not ascending integers in [0, 2^53)");
     }
     prev = x.get_int64();
-    out->push_back(std::ldexp(static_cast<double>(prev), -53));
+    k.smallest.push_back(std::ldexp(static_cast<double>(prev), -53));
   }
+  *out = std::move(k);
   return Status::Ok();
 }
 
@@ -95,9 +108,13 @@ std::string EncodeReplicaCounts(const ReplicaCounts& c) {
     x["treated_silent"] = s.treated_silent;
     x["treated_events"] = Ints(s.treated_events);
     x["control_events"] = Ints(s.control_events);
-    boost::json::array floor;
-    for (double r : s.floor_ranks) floor.emplace_back(static_cast<int64_t>(std::ldexp(r, 53)));
-    x["floor_ranks"] = std::move(floor);
+    if (s.sketch) {
+      boost::json::array ranks;
+      for (double r : s.sketch->smallest) ranks.emplace_back(static_cast<int64_t>(std::ldexp(r, 53)));
+      x["sketch"] = boost::json::object{{"eligible", s.sketch->eligible},
+                                        {"held_back", s.sketch->held_back},
+                                        {"ranks", std::move(ranks)}};
+    }
     strata.emplace_back(std::move(x));
   }
   o["strata"] = std::move(strata);
@@ -164,7 +181,7 @@ Result<ReplicaCounts> DecodeReplicaCounts(std::string_view text) {
     RF_RETURN_IF_ERROR(Count(so, "treated_silent", &s.treated_silent, where));
     RF_RETURN_IF_ERROR(Counts3(so, "treated_events", &s.treated_events, where));
     RF_RETURN_IF_ERROR(Counts3(so, "control_events", &s.control_events, where));
-    RF_RETURN_IF_ERROR(FloorRanks(so, &s.floor_ranks, where));
+    RF_RETURN_IF_ERROR(Sketch(so, &s.sketch, where));
     if (!keys.insert(s.key).second) {
       return Status::InvalidArgument("gate counts: " + where + " appears twice");
     }
@@ -198,9 +215,9 @@ ReplicaCounts SumReplicaCounts(const std::vector<ReplicaCounts>& rows, int64_t f
   return sum;
 }
 
-FloorSummary MergeFloorRanks(const std::vector<ReplicaCounts>& rows, size_t capacity,
-                             int64_t settle_micros, int64_t now_us) {
-  FloorSummary out;
+CohortSummary MergeCohortSketches(const std::vector<ReplicaCounts>& rows, size_t capacity,
+                                  double holdback_cutoff, int64_t settle_micros, int64_t now_us) {
+  CohortSummary out;
   for (const ReplicaCounts& r : rows) {
     if (r.built_us < 0) continue;
     if (out.first_built_us < 0 || r.built_us < out.first_built_us) out.first_built_us = r.built_us;
@@ -208,12 +225,26 @@ FloorSummary MergeFloorRanks(const std::vector<ReplicaCounts>& rows, size_t capa
   if (out.first_built_us < 0) return out;
   const int64_t window_end = out.first_built_us + settle_micros;
   out.settled = now_us >= window_end + settle_micros;
+  std::vector<const ReplicaCounts*> in;  // the window's rows, in an order every replica reproduces
   for (const ReplicaCounts& r : rows) {
-    if (r.built_us < 0 || r.built_us > window_end) continue;
-    ++out.replicas;
-    for (const StratumCounts& s : r.strata) {
-      rollout::MergeSmallestRanks(s.floor_ranks, capacity, &out.ranks[s.key]);
+    if (r.built_us >= 0 && r.built_us <= window_end) in.push_back(&r);
+  }
+  std::sort(in.begin(), in.end(), [](const ReplicaCounts* a, const ReplicaCounts* b) {
+    return std::tie(a->built_us, a->replica) < std::tie(b->built_us, b->replica);
+  });
+  out.replicas = static_cast<int>(in.size());
+  std::vector<std::string> keys;
+  std::map<std::string, std::vector<rollout::StratumSketch>, std::less<>> parts;
+  for (const ReplicaCounts* r : in) {
+    for (const StratumCounts& s : r->strata) {
+      if (!s.sketch) continue;
+      auto [it, added] = parts.try_emplace(s.key);
+      if (added) keys.push_back(s.key);
+      it->second.push_back(*s.sketch);
     }
+  }
+  for (const std::string& key : keys) {
+    out.sketch.push_back({key, rollout::MergeSketches(parts[key], capacity, holdback_cutoff)});
   }
   return out;
 }

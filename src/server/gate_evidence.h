@@ -9,11 +9,13 @@
 // cumulative and a replica's row only moves forward (its seq), so a lost or repeated publication
 // changes nothing: the next one carries everything.
 //
-// The same publication carries each replica's canary-floor summary (docs/deploy.md "Cohort
-// floors"): per stratum, the floor-capacity smallest non-holdback ranks of its share of the fleet
-// (as of when it built the release's cohorts, `built_us`). MergeFloorRanks merges the rows of
-// every replica that built within the settle window into the fleet-wide summary all replicas
-// build their dispatch cutoffs from, so exactly `floor` devices per stratum get the canary.
+// The same publication carries each replica's sketch of its share of the fleet (docs/deploy.md
+// "One cohort definition per release"): per stratum, its eligible and held-back devices and its
+// smallest non-holdback ranks, as of when it built the release's cohorts (`built_us`).
+// MergeCohortSketches merges the rows of every replica that built within the settle window into
+// the one sketch every replica builds the release's Cohorts from (rollout::BuildFromSketches), so
+// the strata, the canary floors (exactly `floor` devices per stratum) and the waves are the whole
+// fleet's and the same on every replica.
 //
 // Implementations:
 //  * LocalGateEvidence (below): one server (SQLite). Keeps what this process publishes; the sum
@@ -36,6 +38,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "rollout/cohort.h"
 #include "rollout/driver.h"
 
 namespace rf::server {
@@ -52,10 +55,10 @@ struct StratumCounts {
   // Cumulative events by rollout::Signal since the release was built in that replica's process.
   std::array<int64_t, rollout::kSignalCount> treated_events{};
   std::array<int64_t, rollout::kSignalCount> control_events{};
-  // The floor summary of this replica's share: its smallest non-holdback ranks of the stratum
-  // (rollout::CohortAssigner::FloorRanks), ascending, distinct; empty when the plan has no floor.
-  // Encoded exactly (as rank * 2^53, an integer).
-  std::vector<double> floor_ranks{};
+  // This replica's sketch of the stratum when it built the release's cohorts
+  // (rollout::CohortAssigner::Sketch); absent for a stratum it did not have then. Ranks are encoded
+  // exactly (as rank * 2^53, an integer).
+  std::optional<rollout::StratumSketch> sketch{};
 };
 
 // One replica's counts of one release.
@@ -64,8 +67,8 @@ struct ReplicaCounts {
   int64_t seq = 0;         // publication number of that process, increasing (1, 2, ...)
   int64_t updated_us = 0;  // when it was published (the replica's clock)
   int64_t newest_seen_us = -1;  // newest check-in of the release's cohort there; -1: none
-  // When that replica built the release's cohorts (its floor_ranks are of its inventory then);
-  // -1: no floor summary (a publication of a version without floors).
+  // When that replica built the release's cohorts (its sketches are of its inventory then);
+  // -1: no sketch (a publication of a version without them).
   int64_t built_us = -1;
   std::vector<StratumCounts> strata;
 };
@@ -82,24 +85,27 @@ Result<ReplicaCounts> DecodeReplicaCounts(std::string_view text);
 // unset; its strata are in first-seen order.
 ReplicaCounts SumReplicaCounts(const std::vector<ReplicaCounts>& rows, int64_t fresh_after_us);
 
-// The fleet-wide canary-floor summary of a release (docs/deploy.md "Cohort floors").
-struct FloorSummary {
+// The one cohort definition of a release (docs/deploy.md "One cohort definition per release").
+struct CohortSummary {
   // Whether the summary is final: every replica that built the release's cohorts within
-  // `settle_micros` of the first one has had another `settle_micros` to publish. Until then a
-  // replica makes no floor-based offers (a partial summary has too high a cutoff).
+  // `settle_micros` of the first one has had another `settle_micros` to publish. Until then no
+  // replica offers the release to any device (a partial summary has too high a floor cutoff and
+  // too small a fleet), and the elected controller does not step it.
   bool settled = false;
-  int64_t first_built_us = -1;  // the earliest built_us of any row; -1: no row has a summary
+  int64_t first_built_us = -1;  // the earliest built_us of any row; -1: no row has a sketch
   int replicas = 0;             // rows merged
-  rollout::FloorRankMap ranks;  // per stratum key: the `capacity` smallest ranks of all merged rows
+  // Per stratum key, the merge of the rows' sketches (rollout::MergeSketches); keys in first-seen
+  // order over the merged rows sorted by (built_us, replica).
+  rollout::CohortSketch sketch;
 };
-// Merges the floor ranks of every row built at or before first_built_us + settle_micros (stale
-// rows included: a dead replica's devices stay counted, and when they check in elsewhere their
-// ranks, the same values, count once). Settled once now_us >= first_built_us + 2 * settle_micros.
-// The result depends only on the rows, so replicas that read the same rows agree; rows built later
-// (a replica started after the window) never move it, so a settled summary never changes.
-// settle_micros = 0 (one server): its own row, settled at once.
-FloorSummary MergeFloorRanks(const std::vector<ReplicaCounts>& rows, size_t capacity,
-                             int64_t settle_micros, int64_t now_us);
+// Merges the sketches of every row built at or before first_built_us + settle_micros (stale rows
+// included: a dead replica's devices stay counted, and when they check in elsewhere their ranks,
+// the same values, count once). Settled once now_us >= first_built_us + 2 * settle_micros. The
+// result depends only on the rows, not on their order, so replicas that read the same rows agree;
+// rows built later (a replica started after the window) never move it, so a settled summary never
+// changes. settle_micros = 0 (one server): its own row, settled at once.
+CohortSummary MergeCohortSketches(const std::vector<ReplicaCounts>& rows, size_t capacity,
+                                  double holdback_cutoff, int64_t settle_micros, int64_t now_us);
 
 class GateEvidenceStore {
  public:

@@ -78,70 +78,93 @@ TEST(GateCountsSum, FreshRowsGiveDevicesEveryRowGivesEvents) {
   EXPECT_EQ(sum.newest_seen_us, 5000);
 }
 
-// Floor ranks travel exactly (rank * 2^53 as an integer); a publication without them (an older
-// version) still decodes; a list that is not ascending integers in [0, 2^53) is refused.
-TEST(GateCountsCodec, FloorRanksRoundTripExactly) {
+// Sketches travel exactly (rank * 2^53 as an integer); a publication without them (an older
+// version) still decodes; a sketch that is not well formed is refused, naming the stratum.
+TEST(GateCountsCodec, SketchesRoundTripExactly) {
   ReplicaCounts c = Sample();
   c.built_us = 1'796'000'000'000'000;
-  for (const char* id : {"d-1", "d-2", "d-3"}) {
-    c.strata[0].floor_ranks.push_back(rollout::CohortRank("r-1", id));
-  }
-  std::sort(c.strata[0].floor_ranks.begin(), c.strata[0].floor_ranks.end());
+  rollout::StratumSketch k{.eligible = 7, .held_back = 1, .smallest = {}};
+  for (const char* id : {"d-1", "d-2", "d-3"}) k.smallest.push_back(rollout::CohortRank("r-1", id));
+  std::sort(k.smallest.begin(), k.smallest.end());
+  c.strata[0].sketch = k;
   const std::string text = EncodeReplicaCounts(c);
   auto d = DecodeReplicaCounts(text);
   ASSERT_TRUE(d.ok()) << d.status().ToString();
-  EXPECT_EQ(d->strata[0].floor_ranks, c.strata[0].floor_ranks);  // bit for bit
+  ASSERT_TRUE(d->strata[0].sketch.has_value());
+  EXPECT_EQ(*d->strata[0].sketch, k);  // bit for bit
   EXPECT_EQ(d->built_us, c.built_us);
   const std::string bare = EncodeReplicaCounts(Sample());
+  EXPECT_EQ(bare.find("sketch"), std::string::npos);
   std::string old = bare;
   old.erase(old.find(",\"built_us\":-1"), std::string(",\"built_us\":-1").size());
-  old.erase(old.find(",\"floor_ranks\":[]"), std::string(",\"floor_ranks\":[]").size());
   d = DecodeReplicaCounts(old);
   ASSERT_TRUE(d.ok()) << d.status().ToString() << " " << old;
   EXPECT_EQ(d->built_us, -1);
+  EXPECT_FALSE(d->strata[0].sketch.has_value());
   EXPECT_EQ(EncodeReplicaCounts(*d), bare);
-  for (const char* bad : {"[2,1]", "[1,1]", "[-1]", "[9007199254740992]", "[0.5]", "3"}) {
-    std::string t = bare;
-    t.replace(t.find("\"floor_ranks\":[]"), std::string("\"floor_ranks\":[]").size(),
-              std::string("\"floor_ranks\":") + bad);
+  for (const char* bad :
+       {R"({"eligible":5,"held_back":0,"ranks":[2,1]})", R"({"eligible":5,"held_back":0,"ranks":[1,1]})",
+        R"({"eligible":5,"held_back":0,"ranks":[-1]})",
+        R"({"eligible":5,"held_back":0,"ranks":[9007199254740992]})",
+        R"({"eligible":5,"held_back":0,"ranks":[0.5]})", R"({"eligible":5,"held_back":0,"ranks":3})",
+        R"({"eligible":2,"held_back":1,"ranks":[1,2]})", R"({"eligible":2,"held_back":3,"ranks":[]})",
+        R"({"eligible":-1,"held_back":0,"ranks":[]})", R"({"held_back":0,"ranks":[]})", "[]"}) {
+    std::string t = text;
+    const size_t at = t.find("\"sketch\":");
+    ASSERT_NE(at, std::string::npos);
+    const size_t end = t.find('}', at) + 1;
+    t.replace(at, end - at, std::string("\"sketch\":") + bad);
     auto r = DecodeReplicaCounts(t);
     ASSERT_FALSE(r.ok()) << t;
-    EXPECT_NE(r.status().message().find("stratum 'os=linux'.floor_ranks"), std::string::npos)
+    EXPECT_NE(r.status().message().find("stratum 'os=linux'.sketch"), std::string::npos)
         << r.status().ToString();
   }
 }
 
-ReplicaCounts FloorRow(const std::string& replica, int64_t built_us, std::vector<double> ranks) {
+ReplicaCounts SketchRow(const std::string& replica, int64_t built_us, std::vector<double> ranks,
+                        int64_t eligible = -1) {
   ReplicaCounts c;
   c.replica = replica;
   c.built_us = built_us;
   c.updated_us = built_us;
-  c.strata.push_back(StratumCounts{.key = "os=linux", .floor_ranks = std::move(ranks)});
+  const int64_t n = eligible >= 0 ? eligible : static_cast<int64_t>(ranks.size());
+  c.strata.push_back(StratumCounts{
+      .key = "os=linux",
+      .sketch = rollout::StratumSketch{.eligible = n, .held_back = 0, .smallest = std::move(ranks)}});
   return c;
 }
 
 // The window: rows built within settle of the first count (stale or not), later ones never; the
-// summary is settled a second settle later; a device two replicas know counts once.
-TEST(FloorMerge, SettlesOnTheRowsBuiltWithinTheWindow) {
-  const std::vector<ReplicaCounts> rows = {
-      FloorRow("a", 1000, {0.2, 0.5}), FloorRow("b", 1010, {0.2, 0.3}),
-      FloorRow("late", 1011, {0.01, 0.02}), FloorRow("old-version", -1, {0.001})};
-  FloorSummary f = MergeFloorRanks(rows, 2, 10, 1019);
+// summary is settled a second settle later; a device two replicas know counts once; the strata
+// come in one order whatever the rows' order.
+TEST(CohortSketchMerge, SettlesOnTheRowsBuiltWithinTheWindow) {
+  std::vector<ReplicaCounts> rows = {
+      SketchRow("a", 1000, {0.2, 0.5}), SketchRow("b", 1010, {0.2, 0.3}),
+      SketchRow("late", 1011, {0.01, 0.02}), SketchRow("old-version", -1, {0.001})};
+  rows[1].strata.push_back(StratumCounts{
+      .key = "os=mac", .sketch = rollout::StratumSketch{.eligible = 1, .held_back = 0, .smallest = {0.7}}});
+  CohortSummary f = MergeCohortSketches(rows, 2, 0.99, 10, 1019);
   EXPECT_FALSE(f.settled);
   EXPECT_EQ(f.first_built_us, 1000);
-  f = MergeFloorRanks(rows, 2, 10, 1020);
+  f = MergeCohortSketches(rows, 2, 0.99, 10, 1020);
   EXPECT_TRUE(f.settled);
   EXPECT_EQ(f.replicas, 2);
-  EXPECT_EQ(f.ranks["os=linux"], (std::vector<double>{0.2, 0.3}));
+  ASSERT_EQ(f.sketch.size(), 2u);
+  EXPECT_EQ(f.sketch[0].key, "os=linux");
+  EXPECT_EQ(f.sketch[0].sketch.smallest, (std::vector<double>{0.2, 0.3}));
+  EXPECT_EQ(f.sketch[0].sketch.eligible, 3);  // 0.2, 0.3 and 0.5: the shared device once
+  EXPECT_EQ(f.sketch[1].key, "os=mac");
   // The same rows in another order: the same summary.
   const std::vector<ReplicaCounts> reversed(rows.rbegin(), rows.rend());
-  EXPECT_EQ(MergeFloorRanks(reversed, 2, 10, 5000).ranks, f.ranks);
-  // One server (settle 0): its own row, settled at once.
-  f = MergeFloorRanks({FloorRow("local", 7, {0.4})}, 5, 0, 7);
+  EXPECT_EQ(MergeCohortSketches(reversed, 2, 0.99, 10, 5000).sketch, f.sketch);
+  // One server (settle 0): its own row, settled at once, its counts as they are.
+  f = MergeCohortSketches({SketchRow("local", 7, {0.4}, 900)}, 1, 0.99, 0, 7);
   EXPECT_TRUE(f.settled);
-  EXPECT_EQ(f.ranks["os=linux"], (std::vector<double>{0.4}));
-  // No row with a summary: nothing to settle on.
-  EXPECT_FALSE(MergeFloorRanks({FloorRow("x", -1, {})}, 5, 0, 7).settled);
+  ASSERT_EQ(f.sketch.size(), 1u);
+  EXPECT_EQ(f.sketch[0].sketch.smallest, (std::vector<double>{0.4}));
+  EXPECT_EQ(f.sketch[0].sketch.eligible, 900);
+  // No row with a sketch: nothing to settle on.
+  EXPECT_FALSE(MergeCohortSketches({SketchRow("x", -1, {})}, 5, 0.99, 0, 7).settled);
 }
 
 TEST(LocalGateEvidence, KeepsTheNewestPublicationOfEachReplica) {
