@@ -500,7 +500,7 @@ TEST_F(GateAcrossReplicasTest, ANewLeaderContinuesTheSummedEvidence) {
 TEST_F(GateAcrossReplicasTest, OneCohortDefinitionAcrossReplicas) {
   constexpr char kCountPlan[] = R"(plan: count
 waves:
-  - {name: canary, devices: 40, dispatch: 1s, bake: 10m}
+  - {name: canary, devices: 40, stratify: [os], min_per_stratum: 1, dispatch: 1s, bake: 10m}
   - {name: all, devices: 100%, dispatch: 10m, bake: 10m}
 gate: {alpha: 0.01, signals: [silence, crash, error], silence_after: 90s, holdback: 1%}
 on_failure: rollback
@@ -541,7 +541,7 @@ on_failure: rollback
 TEST_F(GateAcrossReplicasTest, ANewLeaderThatHadNoDevicesContinuesTheRelease) {
   Enroll(600, [](int) { return 0; });
   dir_.AddStartedRelease("r-1", 43, clock_.NowUnixMicros());
-  for (int i = 0; i < 8; ++i) Step();
+  for (int i = 0; i < 22; ++i) Step();  // the canary's 10 minutes of dispatch, into its bake
   ASSERT_GT(Running(0), 5);
   int crashed = 0;  // two crashes: evidence the new leader must keep, not yet a halt
   for (Dev& d : devices_) {
@@ -551,7 +551,7 @@ TEST_F(GateAcrossReplicasTest, ANewLeaderThatHadNoDevicesContinuesTheRelease) {
     }
   }
   Step();
-  ASSERT_EQ(dir_.PhaseOf("r-1"), rollout::Phase::kDispatching);
+  ASSERT_EQ(dir_.PhaseOf("r-1"), rollout::Phase::kBaking);  // the canary, not halted
   const auto before = R(0).controller->Progress("r-1");
   ASSERT_TRUE(before.has_value());
   ASSERT_EQ(before->harmed_devices, 2);
