@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <unordered_map>
 #include <utility>
 
 #include <boost/json.hpp>
@@ -100,6 +101,23 @@ struct Controller::LiveRelease {
   size_t rank_capacity = 0;
   int64_t built_us = 0;
   bool cohorts_settled = false;
+  // Devices that move between replicas (docs/deploy.md "Devices that move between replicas"; only
+  // with a shared evidence store): devices silent here held before their silence counts (id ->
+  // last check-in here, the round it was first published in), devices another replica saw after
+  // their last check-in here (id -> that check-in; left out of this replica's counts until they
+  // check in here again), the other replicas' candidates (id -> their last check-in there), and
+  // those of them this replica saw later (the last sweep's answer, published). A round passes each
+  // time every other fresh replica has published again (other_seq: the last publication read).
+  struct Candidate {
+    int64_t last_seen = 0;
+    int64_t round = 0;
+  };
+  int64_t rounds = 0;
+  std::map<std::string, int64_t> other_seq;
+  std::unordered_map<std::string, Candidate> candidates;
+  std::unordered_map<std::string, int64_t> moved_away;
+  std::unordered_map<std::string, int64_t> others_candidates;
+  std::vector<std::string> seen_elsewhere;
   const rollout::Cohorts* cohorts() const { return driver ? &driver->cohorts() : nullptr; }
   int strata() const { return driver ? driver->cohorts().stratum_count() : 0; }
   int32_t StratumOf(uint32_t profile) const {
@@ -529,16 +547,37 @@ void Controller::SweepInventory(int64_t now) {
   std::vector<std::unordered_map<std::string, int64_t>> debts(lives.size());
   for (size_t i = 0; i < lives.size(); ++i) {
     if (lives[i]->confirmations) debts[i] = lives[i]->confirmations->Debts();
+    lives[i]->seen_elsewhere.clear();
   }
+  const bool shared = evidence_->shared();
   inventory_.Sweep([&](const SweepRecord& d) {
     if (clear != 0) {
       *d.offered &= static_cast<uint16_t>(~clear);
       *d.silent &= static_cast<uint16_t>(~clear);
     }
+    std::string key;  // the id, made only when a map is looked up
+    auto id = [&]() -> const std::string& {
+      if (key.empty()) key.assign(d.id);
+      return key;
+    };
     for (size_t i = 0; i < lives.size(); ++i) {
       LiveRelease* L = lives[i];
       const int32_t s = L->StratumOf(d.profile);
       if (s < 0) continue;
+      if (!L->moved_away.empty()) {  // it checks in elsewhere: counted there, until it is back
+        auto m = L->moved_away.find(id());
+        if (m != L->moved_away.end()) {
+          if (d.last_seen_micros <= m->second) continue;
+          L->moved_away.erase(m);
+        }
+      }
+      if (!L->others_candidates.empty()) {  // another replica's candidate seen here since
+        auto o = L->others_candidates.find(id());
+        if (o != L->others_candidates.end() && d.last_seen_micros > o->second &&
+            L->seen_elsewhere.size() < kMaxSilenceIds) {
+          L->seen_elsewhere.push_back(id());
+        }
+      }
       rollout::StratumTelemetry& t = L->tick[static_cast<size_t>(s)];
       L->newest_seen_micros = std::max(L->newest_seen_micros, d.last_seen_micros);
       const uint16_t bit = static_cast<uint16_t>(1u << L->slot);
@@ -549,7 +588,23 @@ void Controller::SweepInventory(int64_t now) {
         auto debt = debts[i].find(std::string(d.id));
         if (debt != debts[i].end()) deadline = debt->second;
       }
-      const bool silent = rollout::IsSilent(L->plan.gate, now, d.last_seen_micros, deadline);
+      bool silent = rollout::IsSilent(L->plan.gate, now, d.last_seen_micros, deadline);
+      if (shared && silent && !(*d.silent & bit)) {
+        // A new silence is held until the other replicas have had a look (they may have seen it).
+        auto c = L->candidates.find(id());
+        if (c == L->candidates.end()) {
+          if (L->candidates.size() < kMaxSilenceIds) {
+            L->candidates.emplace(id(), LiveRelease::Candidate{d.last_seen_micros, L->rounds});
+            silent = false;
+          }
+        } else if (L->rounds - c->second.round < kSilenceRounds) {
+          silent = false;
+        } else {
+          L->candidates.erase(c);  // nobody saw it since: a silence
+        }
+      } else if (shared && !silent && !L->candidates.empty()) {
+        L->candidates.erase(id());
+      }
       if (treated) {
         ++t.treated;
         t.applied += runs;
@@ -613,7 +668,40 @@ ReplicaCounts Controller::CountTick(LiveRelease& L, int64_t now) {
   for (int s = 0; s < L.strata(); ++s) {
     if (!L.cohort_is_own[static_cast<size_t>(s)]) c.strata.push_back(counts(s));
   }
+  for (const auto& [id, cand] : L.candidates) c.silence_candidates.emplace_back(id, cand.last_seen);
+  c.seen_elsewhere = L.seen_elsewhere;
   return c;
+}
+
+void Controller::NoteOtherReplicas(LiveRelease& L, const std::vector<ReplicaCounts>& rows,
+                                   int64_t now) {
+  L.others_candidates.clear();
+  bool all_again = true;  // every other fresh replica published since the last read
+  for (const ReplicaCounts& r : rows) {
+    if (r.replica == replica_) continue;
+    // A replica that stopped publishing (it died) does not hold the rounds up. Its lists still
+    // count: an answer "seen there after its last check-in here" stays true.
+    if (r.updated_us >= now - options_.evidence_fresh_micros) {
+      auto [seq, added] = L.other_seq.try_emplace(r.replica, r.seq);
+      if (!added) {
+        all_again = all_again && r.seq > seq->second;
+        seq->second = std::max(seq->second, r.seq);
+      }
+    }
+    for (const auto& [id, last_seen] : r.silence_candidates) {
+      int64_t& t = L.others_candidates[id];
+      t = std::max(t, last_seen);
+    }
+    for (const std::string& id : r.seen_elsewhere) {
+      auto c = L.candidates.find(id);
+      if (c == L.candidates.end()) continue;
+      // It checks in there now: not silent, its confirmation (if owed) paid there.
+      L.moved_away[id] = c->second.last_seen;
+      L.candidates.erase(c);
+      if (L.confirmations) L.confirmations->Seen(id);
+    }
+  }
+  if (all_again) ++L.rounds;
 }
 
 Status Controller::InstallCohorts(LiveRelease& L, rollout::Cohorts cohorts) {
@@ -755,8 +843,9 @@ Status Controller::StepGates(std::vector<ReleaseRecord>& releases, int64_t now, 
     if (leads && evidence_->shared() && !w.live->driving) {
       w.gate = evidence_->LoadGate(w.record->release_id);
     }
-    // The leader sums every replica's counts; any replica reads them until its cohorts settle.
-    if (leads || !w.live->cohorts_settled) {
+    // The leader sums every replica's counts; any replica reads them until its cohorts settle,
+    // and, with several, for the silences of devices that move between them.
+    if (leads || !w.live->cohorts_settled || evidence_->shared()) {
       w.rows = evidence_->Counts(w.record->release_id, &w.bad);
     }
   }
@@ -767,6 +856,7 @@ Status Controller::StepGates(std::vector<ReleaseRecord>& releases, int64_t now, 
     LiveRelease& L = *w.live;
     std::vector<ReplicaCounts> rows;  // every replica's latest, this one's as counted now
     if (w.rows.ok()) {
+      if (evidence_->shared()) NoteOtherReplicas(L, *w.rows, now);
       for (ReplicaCounts& x : *w.rows) {
         if (x.replica != replica_) rows.push_back(std::move(x));
       }

@@ -295,9 +295,18 @@ class Controller final : public ProgressSource {
   // Makes `cohorts` L's: a new driver (not yet stepped), health counters and per-stratum state,
   // carrying what check-ins recorded and this replica's cumulative events over by stratum key.
   Status InstallCohorts(LiveRelease& L, rollout::Cohorts cohorts);
+  // Reads the other replicas' fresh silence candidates (answered by the next sweep) and their
+  // answers to this replica's: a candidate seen elsewhere moved away (docs/deploy.md "Devices that
+  // move between replicas").
+  void NoteOtherReplicas(LiveRelease& L, const std::vector<ReplicaCounts>& rows, int64_t now);
   // Ranks per stratum in a replica's sketch with several replicas (at least every floor): the
   // k-minimum-values estimate of a stratum's size is then within about 1/sqrt(62) = 13%.
   static constexpr size_t kSketchRanks = 64;
+  // Devices that move between replicas (docs/deploy.md "Devices that move between replicas"): a
+  // device that falls silent here counts as a silence only once every other fresh replica has
+  // published this many times since it was first published as a candidate without having seen it
+  // since its last check-in here. Three: the third publication answers a read made after ours.
+  static constexpr int64_t kSilenceRounds = 3;
   // The driver's tick from the summed counts; advances L's consumed events.
   rollout::DriverTick TickFromSum(LiveRelease& L, const ReplicaCounts& sum, int64_t now);
   class DirectoryPort;

@@ -576,5 +576,51 @@ TEST_F(GateAcrossReplicasTest, ANewLeaderThatHadNoDevicesContinuesTheRelease) {
   EXPECT_EQ(Running(-1), static_cast<int>(devices_.size()));
 }
 
+// Devices that move between replicas (docs/deploy.md "Devices that move between replicas"): B's
+// devices, canary ones among them, move to A while B stays up. B still has them, with their last
+// check-in there, and before counted every one silent (treated ones as "treated without data")
+// once silence_after passed. Now B holds each as a candidate, A answers that it sees it, and B
+// leaves it out of its counts: no silence event, no silent treated device, anywhere.
+TEST_F(GateAcrossReplicasTest, DevicesThatMoveAreNotCountedSilent) {
+  Enroll(400);
+  dir_.AddStartedRelease("r-1", 43, clock_.NowUnixMicros());
+  for (int i = 0; i < 24; ++i) Step();  // the canary's dispatch, into its bake
+  ASSERT_GT(Running(1), 0);
+  for (Dev& d : devices_) {
+    if (d.home == 1) Move(d, 0);
+  }
+  for (int i = 0; i < 8; ++i) Step();  // 4 minutes: silence_after (90 s) passes on B
+  auto rows = R(0).evidence.Counts("r-1");
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  constexpr int kSilence = static_cast<int>(rollout::Signal::kSilence);
+  int64_t silences = 0, silent_treated = 0, b_at_risk = 0;
+  for (const ReplicaCounts& c : *rows) {
+    for (const StratumCounts& x : c.strata) {
+      silences += x.treated_events[kSilence] + x.control_events[kSilence];
+      silent_treated += x.treated_silent;
+      if (c.replica == "replica-b") b_at_risk += x.treated_at_risk + x.control_at_risk;
+    }
+  }
+  EXPECT_EQ(silences, 0);
+  EXPECT_EQ(silent_treated, 0);
+  EXPECT_EQ(b_at_risk, 0);  // they are A's now
+  EXPECT_NE(dir_.PhaseOf("r-1"), rollout::Phase::kRolledBack);
+  // A device that really stops is still a silence: every device on A falls silent.
+  for (int i = 0; i < 8; ++i) {
+    clock_.AdvanceMicros(kStep);
+    for (int r : {0, 1}) ASSERT_TRUE(R(r).lease.Attempt().ok());
+    for (int r : {1, 0}) (void)R(r).controller->Tick();
+  }
+  rows = R(0).evidence.Counts("r-1");
+  ASSERT_TRUE(rows.ok());
+  silences = 0;
+  for (const ReplicaCounts& c : *rows) {
+    for (const StratumCounts& x : c.strata) {
+      silences += x.treated_events[kSilence] + x.control_events[kSilence];
+    }
+  }
+  EXPECT_GT(silences, 300);
+}
+
 }  // namespace
 }  // namespace rf::server

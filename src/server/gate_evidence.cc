@@ -87,6 +87,45 @@ Status Sketch(const boost::json::object& o, std::optional<rollout::StratumSketch
   return Status::Ok();
 }
 
+// A device id in a silence list: a non-empty string of at most 256 bytes.
+bool DeviceId(const boost::json::value& v) {
+  return v.is_string() && !v.get_string().empty() && v.get_string().size() <= 256;
+}
+
+// The optional silence_candidates ([[id, last_seen_us], ...]) and seen_elsewhere ([id, ...]).
+Status SilenceIds(const boost::json::object& o, ReplicaCounts* c) {
+  if (const auto* v = o.if_contains("silence_candidates"); v != nullptr) {
+    if (!v->is_array() || v->get_array().size() > kMaxSilenceIds) {
+      return Status::InvalidArgument("gate counts: silence_candidates is not an array of at most " +
+                                     std::to_string(kMaxSilenceIds));
+    }
+    for (const auto& x : v->get_array()) {
+      const auto* pair = x.if_array();
+      if (pair == nullptr || pair->size() != 2 || !DeviceId((*pair)[0]) || !(*pair)[1].is_int64() ||
+          (*pair)[1].get_int64() < 0) {
+        return Status::InvalidArgument(
+            "gate counts: a silence candidate is not [device id, last check-in micros >= 0]");
+      }
+      c->silence_candidates.emplace_back(std::string((*pair)[0].get_string()),
+                                         (*pair)[1].get_int64());
+    }
+  }
+  if (const auto* v = o.if_contains("seen_elsewhere"); v != nullptr) {
+    if (!v->is_array() || v->get_array().size() > kMaxSilenceIds) {
+      return Status::InvalidArgument("gate counts: seen_elsewhere is not an array of at most " +
+                                     std::to_string(kMaxSilenceIds));
+    }
+    for (const auto& x : v->get_array()) {
+      if (!DeviceId(x)) {
+        return Status::InvalidArgument("gate counts: seen_elsewhere has an entry that is not a "
+                                       "device id (1-256 bytes)");
+      }
+      c->seen_elsewhere.emplace_back(x.get_string());
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string EncodeReplicaCounts(const ReplicaCounts& c) {
@@ -118,6 +157,16 @@ std::string EncodeReplicaCounts(const ReplicaCounts& c) {
     strata.emplace_back(std::move(x));
   }
   o["strata"] = std::move(strata);
+  if (!c.silence_candidates.empty()) {
+    boost::json::array cand;
+    for (const auto& [id, seen] : c.silence_candidates) cand.emplace_back(boost::json::array{id, seen});
+    o["silence_candidates"] = std::move(cand);
+  }
+  if (!c.seen_elsewhere.empty()) {
+    boost::json::array seen;
+    for (const std::string& id : c.seen_elsewhere) seen.emplace_back(id);
+    o["seen_elsewhere"] = std::move(seen);
+  }
   return boost::json::serialize(o);
 }
 
@@ -187,6 +236,7 @@ Result<ReplicaCounts> DecodeReplicaCounts(std::string_view text) {
     }
     c.strata.push_back(std::move(s));
   }
+  RF_RETURN_IF_ERROR(SilenceIds(o, &c));
   return c;
 }
 

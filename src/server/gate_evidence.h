@@ -71,7 +71,14 @@ struct ReplicaCounts {
   // -1: no sketch (a publication of a version without them).
   int64_t built_us = -1;
   std::vector<StratumCounts> strata;
+  // Devices that move between replicas (docs/deploy.md "Devices that move between replicas"):
+  // devices this replica is about to count silent (its last check-in of each there), held until
+  // the others have had a look; and the ids of other replicas' candidates it has seen since
+  // (they moved here: not silent). At most kMaxSilenceIds of each.
+  std::vector<std::pair<std::string, int64_t>> silence_candidates;
+  std::vector<std::string> seen_elsewhere;
 };
+inline constexpr size_t kMaxSilenceIds = 10'000;
 
 // JSON ("ringfence-gate-counts-1"); Decode refuses anything else with InvalidArgument naming the
 // field (the store's text is not trusted to be well formed).
