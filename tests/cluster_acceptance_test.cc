@@ -605,8 +605,15 @@ void ClusterAcceptance::ShipCf291() {
               f.harmed, f.down);
   EXPECT_EQ(halted_wave_[id], 0) << "CF291 left the canary";
   EXPECT_GT(f.harmed, 0);
-  EXPECT_LE(f.harmed * 20, f.affected) << "more than 5 % of the affected devices harmed";
-  EXPECT_EQ(f.down, f.harmed);  // layer 5 is off: a harmed host stays down
+  // At most 5 % of the affected devices, or the canary's floor (2 devices in each of the fleet's
+  // three strata), whichever is more: one node harms the floor's affected devices at least, and
+  // in the sanitizer builds' 60-device fleet the floor is above 5 % (300 devices: 5 % is above it).
+  constexpr int kCanaryFloorDevices = 2 * 3;
+  EXPECT_LE(f.harmed, std::max(f.affected / 20, kCanaryFloorDevices))
+      << "more than 5 % of the affected devices (or the canary floor) harmed";
+  // Layer 5 is off: a harmed host stays down unless the rollback reached it between its crashed
+  // boots (it is then back on the last good version: below). Only harmed hosts are down.
+  EXPECT_LE(f.down, f.harmed);
   // The others are back on the last good version.
   for (const auto& [version, n] : f.by_version) {
     EXPECT_EQ(version, last_good_) << n << " devices on v" << version;
