@@ -12,7 +12,9 @@
 //      gate.silence_after, or owing a post-apply confirmation past its deadline: ConfirmationBook;
 //      once per silence) in both arms, applied (running) and silent treated
 //      devices, and the cohort's newest check-in (telemetry lag); adds the crash/error events that
-//      check-ins recorded (RecordHealth);
+//      check-ins recorded (RecordHealth). With several replicas a new silence is first a candidate
+//      the others may answer (they see the device now): docs/deploy.md "Devices that move between
+//      replicas";
 //   4. publishes this server's counts (cumulative events, current device counts) to the
 //      GateEvidenceStore (ControllerOptions::evidence); the elected controller reads every
 //      replica's, sums them (docs/deploy.md "Gate evidence across replicas"; one server: its own)
