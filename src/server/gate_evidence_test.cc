@@ -121,6 +121,39 @@ TEST(GateCountsCodec, SketchesRoundTripExactly) {
   }
 }
 
+// The lists of devices that move between replicas round-trip; absent ones stay absent; bad ones
+// are refused, naming the list.
+TEST(GateCountsCodec, SilenceListsRoundTripAndAreChecked) {
+  ReplicaCounts c = Sample();
+  c.silence_candidates = {{"dev-1", 1'796'000'000'000'000}, {"dev-2", 0}};
+  c.seen_elsewhere = {"dev-9"};
+  auto d = DecodeReplicaCounts(EncodeReplicaCounts(c));
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->silence_candidates, c.silence_candidates);
+  EXPECT_EQ(d->seen_elsewhere, c.seen_elsewhere);
+  const std::string bare = EncodeReplicaCounts(Sample());
+  EXPECT_EQ(bare.find("silence_candidates"), std::string::npos);
+  EXPECT_EQ(bare.find("seen_elsewhere"), std::string::npos);
+  const std::string long_id(257, 'x');
+  for (const std::string& bad :
+       {std::string(R"("silence_candidates":3)"), std::string(R"("silence_candidates":[["d"]])"),
+        std::string(R"("silence_candidates":[["",5]])"), std::string(R"("silence_candidates":[["d",-1]])"),
+        std::string(R"("silence_candidates":[[5,5]])"),
+        std::string(R"("silence_candidates":[[")") + long_id + R"(",5]])",
+        std::string(R"("seen_elsewhere":"d")"), std::string(R"("seen_elsewhere":[""])"),
+        std::string(R"("seen_elsewhere":[7])")}) {
+    std::string t = bare;
+    t.insert(t.size() - 1, "," + bad);
+    auto r = DecodeReplicaCounts(t);
+    ASSERT_FALSE(r.ok()) << t;
+    const std::string list = bad.substr(1, bad.find('"', 1) - 1);
+    const std::string msg = r.status().message();
+    EXPECT_TRUE(msg.find(list) != std::string::npos ||
+                (list == "silence_candidates" && msg.find("a silence candidate") != std::string::npos))
+        << r.status().ToString();
+  }
+}
+
 ReplicaCounts SketchRow(const std::string& replica, int64_t built_us, std::vector<double> ranks,
                         int64_t eligible = -1) {
   ReplicaCounts c;
