@@ -2,7 +2,8 @@
 //   ringfence --server URL --token FILE type add | bundle upload | release ... | fleet |
 //             fleet revoke|reset|credential DEVICE | audit | principal add | policy set |
 //             control set|delete
-// and `ringfence audit verify --data DIR`, which checks the audit chain offline in the SQLite file.
+// and `ringfence audit verify --data DIR` (or `--store postgresql://...`), which checks the audit
+// chain offline in the SQLite file (or the PostgreSQL database, read-only).
 //
 // Exit codes: 0 done, 1 refused by the server (or audit not verified, or a watched release ended
 // halted/rolled back), 2 unusable input, usage or transport error.
@@ -26,6 +27,7 @@
 #include "crypto/dsse.h"
 #include "protocol/statements.h"
 #include "store/audit.h"
+#include "store/pg_store.h"
 #include "store/sqlite_store.h"
 
 namespace rf::cli {
@@ -42,7 +44,7 @@ struct Remote {
 };
 
 struct Args {
-  std::string file, id, channel, plan, bundle, key, role = "reviewer", reason, name, data;
+  std::string file, id, channel, plan, bundle, key, role = "reviewer", reason, name, data, store;
   std::string reviewer_key, tenant, group, delay;
   std::vector<std::string> roles, publisher_keys;
   int approvals = 0, publisher_threshold = 0;
@@ -468,14 +470,30 @@ int Audit(const Remote& r, const Args& a) {
 }
 
 int AuditVerify(const Remote& r, const Args& a) {
-  if (!a.data.empty()) {
-    // Offline, straight from the database file (the server may be running: WAL readers coexist).
-    store::SqliteStoreOptions o;
-    o.read_only = true;
-    const std::string path = a.data + "/" + store::kDatabaseFileName;
-    auto s = store::SqliteStore::Open(path, o);
-    if (!s.ok()) return UsageError(s.status());
-    auto v = (*s)->VerifyAudit();
+  if (!a.data.empty() || !a.store.empty()) {
+    // Offline, straight from the database: the SQLite file (the server may be running: WAL
+    // readers coexist) or the PostgreSQL database (read-only: nothing migrated, nothing written).
+    if (!a.data.empty() && !a.store.empty()) {
+      return UsageError(Status::InvalidArgument("--data and --store: give one"));
+    }
+    store::StorePtr s;
+    if (!a.store.empty()) {
+      if (!store::IsPostgresUri(a.store)) {
+        return UsageError(Status::InvalidArgument("--store: not a postgresql:// URI"));
+      }
+      store::PgStoreOptions o;
+      o.read_only = true;
+      auto pg = store::PgStore::Open(a.store, o);
+      if (!pg.ok()) return UsageError(pg.status());
+      s = std::move(*pg);
+    } else {
+      store::SqliteStoreOptions o;
+      o.read_only = true;
+      auto lite = store::SqliteStore::Open(a.data + "/" + store::kDatabaseFileName, o);
+      if (!lite.ok()) return UsageError(lite.status());
+      s = std::move(*lite);
+    }
+    auto v = s->VerifyAudit();
     if (!v.ok()) {
       std::cout << "audit log FAILED verification: " << v.status().message() << "\n";
       return kExitRejected;
@@ -719,9 +737,11 @@ void RegisterRemoteCommands(CLI::App& app, int* exit_code) {
   });
   CLI::App* verify = audit->add_subcommand(
       "verify",
-      "check the chain: fetched from the server and recomputed here, or offline with --data DIR; "
-      "exit 1 if broken");
+      "check the chain: fetched from the server and recomputed here, or offline with --data DIR "
+      "or --store postgresql://...; exit 1 if broken");
   verify->add_option("--data", a->data, "server data directory: verify the database file directly");
+  verify->add_option("--store", a->store,
+                     "a cluster's PostgreSQL database (URI): verify it directly, read-only");
   verify->callback(run([=] { return AuditVerify(*remote, *a); }));
 
   CLI::App* principal = app.add_subcommand("principal", "people and their tokens (admin)");

@@ -472,6 +472,28 @@ Status Migrate(Conn& w) {
   return st;
 }
 
+// A read-only open: the database must hold exactly this code's schema (nothing is migrated).
+Status CheckSchemaForReading(Conn& w) {
+  RF_ASSIGN_OR_RETURN(PgResult t, w.Run("SELECT to_regclass('schema_version') IS NOT NULL"));
+  if (Col(t.get(), 0, 0) != "t") {
+    return Status::FailedPrecondition(
+        "postgresql: not a ringfence database (it has no schema_version table)");
+  }
+  RF_ASSIGN_OR_RETURN(PgResult r, w.Run("SELECT version FROM schema_version WHERE id = 1"));
+  if (PQntuples(r.get()) != 1) {
+    return Status::FailedPrecondition("postgresql: the schema_version row is missing");
+  }
+  RF_ASSIGN_OR_RETURN(int64_t version, ColInt(r.get(), 0, 0));
+  const int64_t want = PgStore::SchemaVersion();
+  if (version != want) {
+    return Status::FailedPrecondition(
+        "postgresql: the database's schema version " + std::to_string(version) + " is not " +
+        std::to_string(want) + ", this program's; read it with a ringfence of its version (or " +
+        "let a server of this version migrate it first)");
+  }
+  return Status::Ok();
+}
+
 Result<AuditHead> HeadFrom(const PGresult* r) {
   if (PQntuples(r) != 1) return Status::DataLoss("postgresql: the audit_head row is missing");
   RF_ASSIGN_OR_RETURN(int64_t seq, ColInt(r, 0, 0));
@@ -757,15 +779,17 @@ Result<std::unique_ptr<PgStore>> PgStore::Open(const std::string& conninfo,
   store->options_ = options;
   RF_ASSIGN_OR_RETURN(store->writer_, Conn::Connect(conninfo, options.lock_timeout_ms));
   Conn& w = *store->writer_;
-  {
+  if (options.read_only) {
+    RF_RETURN_IF_ERROR(CheckSchemaForReading(w));
+  } else {
     RF_ASSIGN_OR_RETURN(PgResult r, w.Run("SELECT current_setting('fsync')"));
     if (Col(r.get(), 0, 0) != "on") {
       return Status::FailedPrecondition(
           "postgresql: the server runs with fsync=off; acknowledged writes would not survive a "
           "crash (docs/deploy.md)");
     }
+    RF_RETURN_IF_ERROR(Migrate(w));
   }
-  RF_RETURN_IF_ERROR(Migrate(w));
   RF_ASSIGN_OR_RETURN(store->reader_, Conn::Connect(conninfo, options.lock_timeout_ms));
   RF_ASSIGN_OR_RETURN(store->lease_, Conn::Connect(conninfo, options.lock_timeout_ms));
   store->conninfo_ = conninfo;
@@ -777,6 +801,9 @@ PgStore::~PgStore() = default;
 Status PgStore::Apply(const WriteBatch& batch, std::vector<AuditEntry>* appended) {
   std::lock_guard<std::mutex> l(write_mu_);
   if (!sticky_.ok()) return sticky_;
+  if (options_.read_only) {
+    return Status::FailedPrecondition("postgresql: the store was opened for reading only");
+  }
   if (batch.empty()) return Status::Ok();
   const size_t appended_before = appended ? appended->size() : 0;
   Status st = writer_->lost()

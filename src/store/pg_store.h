@@ -112,6 +112,10 @@ struct PgStoreOptions {
   // Test hook, empty in production: called inside Apply after the batch's statements and before
   // COMMIT, with the writer's backend pid (e.g. to terminate that backend).
   std::function<void(int backend_pid)> before_commit_for_test;
+  // Reading only (`ringfence audit verify --store`): Open migrates nothing and creates nothing —
+  // FailedPrecondition, naming both versions, unless the database holds this code's schema
+  // version — and Apply refuses every batch with FailedPrecondition.
+  bool read_only = false;
 };
 
 class PgStore final : public Store {
@@ -119,8 +123,9 @@ class PgStore final : public Store {
   // Connects twice (writer and reader) with the libpq connection string `conninfo` (URI or
   // key=value form), checks the server is durable (fsync=on), and brings the schema to this
   // code's version (schema_migrations.h) under a transaction-scoped advisory lock, so replicas
-  // starting together migrate once. Unavailable if the server cannot be reached;
-  // FailedPrecondition if its schema is newer than this code or fsync is off.
+  // starting together migrate once (options.read_only: no migration, see there). Unavailable if
+  // the server cannot be reached; FailedPrecondition if its schema is newer than this code or
+  // fsync is off.
   static Result<std::unique_ptr<PgStore>> Open(const std::string& conninfo,
                                                const PgStoreOptions& options = {});
   ~PgStore() override;

@@ -331,6 +331,43 @@ TEST_F(PgStoreTest, TamperedLogFailsVerification) {
   EXPECT_NE(s->VerifyAudit().status().message().find("audit entry 3"), std::string::npos);
 }
 
+// `ringfence audit verify --store`: a read-only open verifies the chain, writes nothing, and
+// migrates nothing: a database of another schema version, or an empty one, is refused as it is.
+TEST_F(PgStoreTest, ReadOnlyOpenVerifiesAndChangesNothing) {
+  PgStoreOptions ro;
+  ro.read_only = true;
+  {  // an empty database: refused, no table made
+    auto s = PgStore::Open(uri_, ro);
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
+    EXPECT_NE(s.status().message().find("not a ringfence database"), std::string::npos)
+        << s.status().message();
+    Session admin(uri_);
+    EXPECT_EQ(admin.Exec("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"), "0");
+  }
+  {
+    auto w = OpenOrDie();
+    ASSERT_NE(w, nullptr);
+    for (int i = 1; i <= 3; ++i) ASSERT_TRUE(w->Apply(AuditOnly("a" + std::to_string(i), i)).ok());
+  }
+  auto s = PgStore::Open(uri_, ro);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto v = (*s)->VerifyAudit();
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->entries, 3);
+  Status refused = (*s)->Apply(AuditOnly("x", 9));
+  EXPECT_EQ(refused.code(), StatusCode::kFailedPrecondition) << refused.ToString();
+  Session admin(uri_);
+  EXPECT_EQ(admin.Exec("SELECT count(*) FROM audit"), "3");
+  const std::string older = std::to_string(PgStore::SchemaVersion() - 1);
+  admin.Exec("UPDATE schema_version SET version = " + older);
+  auto old = PgStore::Open(uri_, ro);
+  ASSERT_FALSE(old.ok());
+  EXPECT_NE(old.status().message().find("schema version " + older + " is not"), std::string::npos)
+      << old.status().message();
+  EXPECT_EQ(admin.Exec("SELECT version FROM schema_version"), older);  // not migrated
+}
+
 TEST(PgStoreUri, RecognisesPostgresUris) {
   EXPECT_TRUE(IsPostgresUri("postgresql://u@h/db"));
   EXPECT_TRUE(IsPostgresUri("postgres://h/db"));
