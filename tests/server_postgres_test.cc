@@ -355,6 +355,12 @@ TEST(ServerOnPostgres, LayerOneJudgesAnUploadThroughEitherServerOnBothServersDev
   }
   Response good = upload(conn_b, 1292, false);
   EXPECT_LT(good.status, 300) << good.body;
+  // GET /v1/fleet through either server is the whole fleet (before: each its own device).
+  for (HttpConnection* conn : {&conn_a, &conn_b}) {
+    EXPECT_TRUE(rf::testing::WaitFor([&] {
+      return conn->Do("GET", "/v1/fleet", admin).body.find("{\"devices\":2,") == 0;
+    })) << conn->Do("GET", "/v1/fleet", admin).body;
+  }
   EXPECT_EQ(a.Terminate(), 0);
   EXPECT_EQ(b.Terminate(), 0);
 }

@@ -399,7 +399,7 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   AgentApi agent(inventory, credentials, controller, directory, *env.clock, metrics, agent_token,
                  trust, agent_options);
   const service::OperatorApiOptions operator_options;
-  service::OperatorApi operator_api(**service, inventory, &controller, operator_options);
+  service::OperatorApi operator_api(**service, **fleet, &controller, operator_options);
   auto authenticate = [&service](std::string_view token) {
     return (*service)->principals().Authenticate(token);
   };

@@ -457,10 +457,16 @@ HttpResponse Transition(const Call& c) {
   return Ok(TransitionJson(*v, *t));
 }
 
+// The whole fleet: every replica's devices in a cluster (FleetSource::WholeFleet, docs/deploy.md
+// "Layer 1 across replicas"), so that any replica answers alike; 503 if part of it is unreadable.
 HttpResponse GetFleet(const Call& c) {
-  const Fleet fleet = c.fleet.Inventory();
+  Result<Fleet> whole = c.fleet.WholeFleet();
+  if (!whole.ok()) return Error(whole.status());
+  const Fleet& fleet = *whole;
+  int64_t devices = 0;
+  for (const Stratum& s : fleet.strata) devices += s.devices;
   Json j;
-  j.Open('{').KInt("devices", c.fleet.DeviceCount()).Key("strata").Open('[');
+  j.Open('{').KInt("devices", devices).Key("strata").Open('[');
   for (const Stratum& s : fleet.strata) {
     j.Open('{').Key("attrs").Open('{');
     for (const auto& [k, v] : s.attrs) j.KStr(k, v);
