@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <limits>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include <boost/json.hpp>
@@ -115,6 +116,7 @@ struct Controller::LiveRelease {
   int64_t rounds = 0;
   std::map<std::string, int64_t> other_seq;
   std::unordered_map<std::string, Candidate> candidates;
+  std::unordered_set<std::string> silent_confirmed;  // treated, silent before, nobody saw them
   std::unordered_map<std::string, int64_t> moved_away;
   std::unordered_map<std::string, int64_t> others_candidates;
   std::vector<std::string> seen_elsewhere;
@@ -589,8 +591,11 @@ void Controller::SweepInventory(int64_t now) {
         if (debt != debts[i].end()) deadline = debt->second;
       }
       bool silent = rollout::IsSilent(L->plan.gate, now, d.last_seen_micros, deadline);
-      if (shared && silent && !(*d.silent & bit)) {
-        // A new silence is held until the other replicas have had a look (they may have seen it).
+      // With several replicas a silence here may be a device that checks in elsewhere now. A new
+      // silence, and a treated device silent since before (e.g. since this replica's build: it
+      // counts as "treated without data"), is held until the other replicas have had a look.
+      const bool was_silent = (*d.silent & bit) != 0;
+      if (shared && silent && (!was_silent || (treated && !L->silent_confirmed.count(id())))) {
         auto c = L->candidates.find(id());
         if (c == L->candidates.end()) {
           if (L->candidates.size() < kMaxSilenceIds) {
@@ -599,11 +604,13 @@ void Controller::SweepInventory(int64_t now) {
           }
         } else if (L->rounds - c->second.round < kSilenceRounds) {
           silent = false;
-        } else {
-          L->candidates.erase(c);  // nobody saw it since: a silence
+        } else {  // nobody saw it since: a silence (an event unless it was one already)
+          L->candidates.erase(c);
+          if (was_silent) L->silent_confirmed.insert(id());
         }
-      } else if (shared && !silent && !L->candidates.empty()) {
-        L->candidates.erase(id());
+      } else if (shared && !silent) {
+        if (!L->candidates.empty()) L->candidates.erase(id());
+        if (!L->silent_confirmed.empty()) L->silent_confirmed.erase(id());
       }
       if (treated) {
         ++t.treated;

@@ -622,5 +622,42 @@ TEST_F(GateAcrossReplicasTest, DevicesThatMoveAreNotCountedSilent) {
   EXPECT_GT(silences, 300);
 }
 
+// A replica that builds the release after devices that ran it through another left it (a
+// restart, here: B ticks for the first time only then): they are silent on B from its build, so it
+// counted them as "treated without data" from its first tick and the gate held the release (the
+// acceptance test's second stall). Now they are candidates too, which A answers.
+TEST_F(GateAcrossReplicasTest, DevicesSilentSinceAReplicasBuildAreCheckedElsewhere) {
+  Enroll(400, [](int) { return 0; });
+  dir_.AddStartedRelease("r-1", 43, clock_.NowUnixMicros());
+  auto step_a = [&] {  // only A ticks; every device checks in where it lives
+    clock_.AdvanceMicros(kStep);
+    ASSERT_TRUE(R(0).lease.Attempt().ok());
+    (void)R(0).controller->Tick();
+    for (Dev& d : devices_) CheckIn(d, 0);
+  };
+  for (int i = 0; i < 24; ++i) step_a();  // the canary runs on A's devices
+  ASSERT_GT(Running(0), 0);
+  for (Dev& d : devices_) {  // the running ones report it to B once, then go back to A
+    if (d.version == 0) continue;
+    Move(d, 1);
+    CheckIn(d, 0);
+    d.home = 0;
+  }
+  for (int i = 0; i < 4; ++i) step_a();  // silence_after (90 s) passes for them on B
+  for (int i = 0; i < 6; ++i) Step();     // B builds the release now, and both tick
+  auto rows = R(0).evidence.Counts("r-1");
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  int64_t b_treated = 0, silent_treated = 0;
+  for (const ReplicaCounts& c : *rows) {
+    for (const StratumCounts& x : c.strata) {
+      silent_treated += x.treated_silent;
+      if (c.replica == "replica-b") b_treated += x.treated;
+    }
+  }
+  EXPECT_EQ(silent_treated, 0);
+  EXPECT_EQ(b_treated, 0);  // left out: they check in on A
+  EXPECT_EQ(R(0).controller->Progress("r-1")->gate_detail.find("without data"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace rf::server
