@@ -131,6 +131,23 @@ class LoopbackServer {
   std::thread thread_;
 };
 
+struct Out {
+  int code;
+  std::string out, err;
+};
+
+// `ringfence ARGS...` in this process, its exit code and what it printed.
+Out RunCli(std::vector<std::string> args) {
+  std::vector<std::string> argv = {"ringfence"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> p;
+  for (auto& a : argv) p.push_back(a.data());
+  ::testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStderr();
+  const int code = Main(static_cast<int>(p.size()), p.data());
+  return Out{code, ::testing::internal::GetCapturedStdout(), ::testing::internal::GetCapturedStderr()};
+}
+
 class RemoteCommandTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -146,24 +163,14 @@ class RemoteCommandTest : public ::testing::Test {
     server_ = std::make_unique<LoopbackServer>(*api_);
   }
 
-  struct Out {
-    int code;
-    std::string out, err;
-  };
   // ringfence --server URL --token <who>.token ARGS...
   Out Run(const std::string& who, std::vector<std::string> args) {
-    std::vector<std::string> argv = {"ringfence"};
+    std::vector<std::string> argv;
     if (!who.empty()) {
-      argv.insert(argv.end(), {"--server", server_->url(), "--token", dir_.File(who + ".token")});
+      argv = {"--server", server_->url(), "--token", dir_.File(who + ".token")};
     }
     argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<char*> p;
-    for (auto& a : argv) p.push_back(a.data());
-    ::testing::internal::CaptureStdout();
-    ::testing::internal::CaptureStderr();
-    int code = Main(static_cast<int>(p.size()), p.data());
-    Out o{code, ::testing::internal::GetCapturedStdout(), ::testing::internal::GetCapturedStderr()};
-    return o;
+    return RunCli(std::move(argv));
   }
 
   void AddPrincipal(const std::string& name, const std::string& role, bool with_key) {
@@ -314,15 +321,8 @@ TEST(OfflineVerifyOnPostgres, VerifiesTheChainAndDetectsTampering) {
     ASSERT_TRUE((*s)->Apply(b).ok());
   }
   auto verify = [&](const std::string& store_uri) {
-    std::vector<std::string> argv = {"ringfence", "audit", "verify", "--store", store_uri};
-    std::vector<char*> p;
-    for (auto& a : argv) p.push_back(a.data());
-    ::testing::internal::CaptureStdout();
-    ::testing::internal::CaptureStderr();
-    const int code = Main(static_cast<int>(p.size()), p.data());
-    std::string out = ::testing::internal::GetCapturedStdout();
-    out += ::testing::internal::GetCapturedStderr();
-    return std::make_pair(code, out);
+    Out o = RunCli({"audit", "verify", "--store", store_uri});
+    return std::make_pair(o.code, o.out + o.err);
   };
   auto ok = verify(*uri);
   EXPECT_EQ(ok.first, 0) << ok.second;

@@ -224,6 +224,7 @@ constexpr char kPutFleetProfiles[] =
     " profiles = EXCLUDED.profiles WHERE fleet_profiles.seq < EXCLUDED.seq";
 constexpr char kReadFleetProfiles[] =
     "SELECT replica, seq, updated_us, profiles FROM fleet_profiles ORDER BY replica";
+constexpr char kReadSchemaVersion[] = "SELECT version FROM schema_version WHERE id = 1";
 constexpr char kExpireFleetProfiles[] = "DELETE FROM fleet_profiles WHERE updated_us < $1";
 
 constexpr char kReadAudit[] =
@@ -450,7 +451,7 @@ Status MigrateInTransaction(Conn& w) {
                             "id INTEGER PRIMARY KEY CHECK(id = 1), version BIGINT NOT NULL)"));
   RF_RETURN_IF_ERROR(
       w.Exec("INSERT INTO schema_version VALUES (1, 0) ON CONFLICT (id) DO NOTHING"));
-  RF_ASSIGN_OR_RETURN(PgResult r, w.Run("SELECT version FROM schema_version WHERE id = 1"));
+  RF_ASSIGN_OR_RETURN(PgResult r, w.Run(kReadSchemaVersion));
   RF_ASSIGN_OR_RETURN(int64_t current, ColInt(r.get(), 0, 0));
   RF_ASSIGN_OR_RETURN(auto steps, PendingMigrations(kMigrations, current, "postgresql store"));
   for (const SchemaMigration& m : steps) {
@@ -479,7 +480,7 @@ Status CheckSchemaForReading(Conn& w) {
     return Status::FailedPrecondition(
         "postgresql: not a ringfence database (it has no schema_version table)");
   }
-  RF_ASSIGN_OR_RETURN(PgResult r, w.Run("SELECT version FROM schema_version WHERE id = 1"));
+  RF_ASSIGN_OR_RETURN(PgResult r, w.Run(kReadSchemaVersion));
   if (PQntuples(r.get()) != 1) {
     return Status::FailedPrecondition("postgresql: the schema_version row is missing");
   }
