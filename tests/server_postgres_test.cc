@@ -361,6 +361,18 @@ TEST(ServerOnPostgres, LayerOneJudgesAnUploadThroughEitherServerOnBothServersDev
       return conn->Do("GET", "/v1/fleet", admin).body.find("{\"devices\":2,") == 0;
     })) << conn->Do("GET", "/v1/fleet", admin).body;
   }
+  // The dashboard's what-if simulates the whole fleet too, through either server (before: each
+  // its own device). The release is created through A right after B acknowledged the upload.
+  Response created = conn_a.Do("POST", "/v1/releases", alice.token,
+                               "{\"bundle_sha256\":" + Quote(Str(good.Object(), "sha256")) +
+                                   ",\"plan_yaml\":" + Quote(service::testing::PlanYaml()) + "}");
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string id = Str(created.Object(), "release_id");
+  for (HttpConnection* conn : {&conn_a, &conn_b}) {
+    Response what_if = conn->Do("GET", "/v1/releases/" + id + "/what-if", admin);
+    ASSERT_EQ(what_if.status, 200) << what_if.body;
+    EXPECT_EQ(Int(what_if.Object(), "devices"), 2) << what_if.body;
+  }
   EXPECT_EQ(a.Terminate(), 0);
   EXPECT_EQ(b.Terminate(), 0);
 }

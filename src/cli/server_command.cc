@@ -216,14 +216,17 @@ HistorySources DashboardSources(ReleaseDirectory& directory, Controller& control
 
 // GET /v1/releases/{id}/what-if: the release's plan on the live fleet, as if its content were bad
 // (docs/dashboard.md "What if"). Empty (503) without the simulator.
-WhatIfApi::Simulate WhatIfSimulator(FleetInventory& inventory, int64_t poll_after_s) {
+// The what-if runs on the whole fleet (on PostgreSQL: every replica's published profiles,
+// docs/deploy.md "Layer 1 across replicas"), whichever replica answers.
+WhatIfApi::Simulate WhatIfSimulator(const FleetSource& fleet, int64_t poll_after_s) {
 #ifdef RF_HAVE_SIM
-  return [&inventory, poll_after_s](const ReleaseRecord& r, double p, std::string_view signal) {
+  return [&fleet, poll_after_s](const ReleaseRecord& r, double p,
+                                std::string_view signal) -> Result<std::string> {
     sim::WhatIfInput in;
     in.release_id = r.release_id;
     in.content_type = r.content_type;
     in.plan_yaml = r.plan_yaml;
-    in.fleet = inventory.Inventory();
+    RF_ASSIGN_OR_RETURN(in.fleet, fleet.WholeFleet());
     in.poll_interval_micros = std::max<int64_t>(1, poll_after_s) * 1'000'000;
     in.p = p;
     for (sim::FailureSignal s : {sim::FailureSignal::kSilence, sim::FailureSignal::kCrash,
@@ -233,10 +236,26 @@ WhatIfApi::Simulate WhatIfSimulator(FleetInventory& inventory, int64_t poll_afte
     return sim::WhatIfJson(in);
   };
 #else
-  (void)inventory;
+  (void)fleet;
   (void)poll_after_s;
   return nullptr;
 #endif
+}
+
+// Operators' side of the router: the dashboard's files, and `api` for the rest; with several
+// servers (`watcher` not null) every API request first sees what any replica acknowledged before
+// it (docs/deploy.md "Any replica takes any request"). `ui`, `watcher`, `log` must outlive it.
+HttpHandler OperatorHandler(const UiHandler& ui, HttpHandler api, cluster::ChangeWatcher* watcher,
+                            EventLog& log) {
+  if (watcher != nullptr) {
+    api = cluster::CaughtUp(*watcher, std::move(api), [&log](const Status& st) {
+      log.Write(LogLevel::kWarn, "cluster",
+                {{"message", "catching up before a request: " + st.ToString()}});
+    });
+  }
+  return [&ui, api = std::move(api)](const HttpRequest& r) {
+    return UiHandler::Handles(r.path) ? ui.Handle(r) : api(r);
+  };
 }
 
 }  // namespace
@@ -414,18 +433,18 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
         RF_ASSIGN_OR_RETURN(auto v, (*service)->releases().Get(std::string(id)));
         return v.record;
       },
-      WhatIfSimulator(inventory, flags.poll_after_s));
+      WhatIfSimulator(**fleet, flags.poll_after_s));
   FleetSummaryOptions summary_options;
   summary_options.stale_after_micros = 3 * std::max<int64_t>(1, flags.poll_after_s) * 1'000'000;
   FleetSummaryApi fleet_summary(inventory, *env.clock, authenticate, summary_options);
-  HttpHandler operator_handler = [&operator_api, &fleet_admin, &ui, &history, &what_if,
-                                  &fleet_summary](const HttpRequest& r) {
-    if (UiHandler::Handles(r.path)) return ui.Handle(r);
+  HttpHandler api = [&operator_api, &fleet_admin, &history, &what_if,
+                     &fleet_summary](const HttpRequest& r) {
     if (FleetSummaryApi::Handles(r.path)) return fleet_summary.Handle(r);
     if (ReleaseHistory::Handles(r.path)) return history.Handle(r);
     if (WhatIfApi::Handles(r.path)) return what_if.Handle(r);
     return FleetAdminApi::Handles(r.path) ? fleet_admin.Handle(r) : operator_api.Handle(r);
   };
+  HttpHandler operator_handler = OperatorHandler(ui, std::move(api), membership->watcher.get(), log);
   Router router(agent, metrics, controller, inventory, *env.clock, agent_token, operator_handler);
   if (Status st = controller.Tick(); !st.ok()) err << "ringfence server: " << st.message() << "\n";
   controller.Start();

@@ -57,4 +57,14 @@ void ChangeWatcher::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+std::function<server::HttpResponse(const server::HttpRequest&)> CaughtUp(
+    ChangeWatcher& watcher, std::function<server::HttpResponse(const server::HttpRequest&)> inner,
+    std::function<void(const Status&)> on_error) {
+  return [&watcher, inner = std::move(inner), on_error = std::move(on_error)](
+             const server::HttpRequest& r) {
+    if (Status st = watcher.CheckOnce(); !st.ok() && on_error) on_error(st);
+    return inner(r);
+  };
+}
+
 }  // namespace rf::cluster

@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "core/status.h"
+#include "server/interfaces.h"
 #include "store/pg_store.h"
 
 namespace rf::cluster {
@@ -64,6 +65,19 @@ class ChangeWatcher {
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };
+
+// Read-your-writes across servers (docs/deploy.md "Any replica takes any request"): returns a
+// handler that first brings this server's model up to every change committed anywhere before the
+// request arrived (watcher.CheckOnce: one read of the change sequence, a reload only if another
+// server committed since the last look), then answers with `inner`. So a change acknowledged by
+// one replica is seen by the next request, whichever replica a load balancer sends it to (an
+// upload through one and the release of that bundle through another). If the look fails (the
+// store is unreachable), `on_error` (may be empty) is called and `inner` answers from the model
+// as it is: a read may then be stale, and a write fails at the store anyway. `watcher` must
+// outlive the handler; it need not be started.
+std::function<server::HttpResponse(const server::HttpRequest&)> CaughtUp(
+    ChangeWatcher& watcher, std::function<server::HttpResponse(const server::HttpRequest&)> inner,
+    std::function<void(const Status&)> on_error);
 
 }  // namespace rf::cluster
 

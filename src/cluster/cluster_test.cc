@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <boost/json.hpp>
 #include <chrono>
 #include <thread>
 
@@ -12,6 +13,7 @@
 #include "cluster/leader_lease.h"
 #include "crypto/crypto.h"
 #include "platform/sim_env.h"
+#include "service/operator_api.h"
 #include "service/release_service.h"
 #include "service/testing/fixtures.h"
 #include "store/pg_store.h"
@@ -332,6 +334,54 @@ TEST_F(ClusterTest, PollingBringsChangesWithoutNotifications) {
   ASSERT_TRUE(watcher.CheckOnce(&reloaded).ok());
   EXPECT_TRUE(reloaded);
   EXPECT_TRUE(b_.service->principals().Authenticate(*zed).ok());
+}
+
+// Read-your-writes across servers (docs/deploy.md "Any replica takes any request"): what A
+// acknowledged is seen by the next request through B's API, before any notification or poll
+// brought it to B (B's watcher is never started here). This is the sequence a load balancer
+// produces: an upload through one replica, the release of that bundle through another.
+TEST_F(ClusterTest, TheNextRequestThroughAnotherServerSeesWhatOneAcknowledged) {
+  ChangeWatcher watcher(*b_.store, [this] { return b_.service->Reload(); });
+  ASSERT_TRUE(watcher.CheckOnce().ok());
+  const service::OperatorApi api_b(*b_.service, fleet_, nullptr);
+  int errors = 0;
+  auto served = CaughtUp(
+      watcher, [&api_b](const server::HttpRequest& r) { return api_b.Handle(r); },
+      [&errors](const Status&) { ++errors; });
+
+  service::UploadResult up;
+  ASSERT_TRUE(a_.service->bundles()
+                  .Upload(P(a_, "alice"), fx::BuildEnvelope(fx::BundleSource(9, false)), &up)
+                  .ok());
+  server::HttpRequest create;
+  create.method = "POST";
+  create.path = "/v1/releases";
+  create.bearer_token = tokens_["alice"];
+  create.body = boost::json::serialize(boost::json::object{
+      {"bundle_sha256", up.bundle.sha256}, {"plan_yaml", fx::PlanYaml()}});
+  // B's model does not have the bundle yet: without catching up, B would answer 404.
+  const server::HttpResponse stale = api_b.Handle(create);
+  EXPECT_EQ(stale.status, 404) << stale.body;
+  const server::HttpResponse created = served(create);
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string id(boost::json::parse(created.body).as_object().at("release_id").as_string());
+
+  // A principal created through A authenticates through B at once, and B's API shows the release
+  // B itself created (its own change: no reload).
+  auto zed = a_.service->principals().Create(admin_, "zed", {Role::kOperator}, "");
+  ASSERT_TRUE(zed.ok());
+  server::HttpRequest get;
+  get.method = "GET";
+  get.path = "/v1/releases/" + id;
+  get.bearer_token = *zed;
+  const int64_t reloads = watcher.reloads();
+  const server::HttpResponse got = served(get);
+  EXPECT_EQ(got.status, 200) << got.body;
+  EXPECT_EQ(watcher.reloads(), reloads + 1);
+  // Nothing new since: the next request reads the sequence and does not reload.
+  EXPECT_EQ(served(get).status, 200);
+  EXPECT_EQ(watcher.reloads(), reloads + 1);
+  EXPECT_EQ(errors, 0);
 }
 
 }  // namespace
