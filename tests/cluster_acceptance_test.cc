@@ -355,7 +355,7 @@ int ClusterAcceptance::AgentsReplica() {
   for (int i = 0; i < 3; ++i) {
     if (!replicas_->Alive(i)) continue;
     HttpConnection direct(replicas_->port(i));
-    const int64_t seen = Int(direct.Do("GET", "/v1/fleet/summary", admin_).Object(), "seen_recently");
+    const int64_t seen = Int(direct.Do("GET", "/v1/fleet/summary?scope=replica", admin_).Object(), "seen_recently");
     if (seen > most) most = seen, best = i;
   }
   return best;
@@ -376,7 +376,7 @@ void ClusterAcceptance::StartFleet() {
     int64_t seen = 0;
     for (int i = 0; i < 3; ++i) {
       HttpConnection direct(replicas_->port(i));
-      seen += Int(direct.Do("GET", "/v1/fleet/summary", admin_).Object(), "seen_recently");
+      seen += Int(direct.Do("GET", "/v1/fleet/summary?scope=replica", admin_).Object(), "seen_recently");
     }
     return seen >= agents_;
   }, 300)) << "the fleet did not check in";
@@ -479,7 +479,7 @@ void ClusterAcceptance::KillAgentsReplica() {
     for (int i = 0; i < 3; ++i) {
       if (i == victim || !replicas_->Alive(i)) continue;
       HttpConnection direct(replicas_->port(i));
-      seen += Int(direct.Do("GET", "/v1/fleet/summary", admin_).Object(), "seen_recently");
+      seen += Int(direct.Do("GET", "/v1/fleet/summary?scope=replica", admin_).Object(), "seen_recently");
     }
     return seen >= fleet_->size() - fleet_->Facts(bad_version_).down;
   }, 180)) << "the agents of r" << victim + 1 << " did not move to the other replicas";
@@ -682,7 +682,7 @@ void ClusterAcceptance::VerifyAfterwards() {
   HttpConnection direct(replicas_->port(at));
   EXPECT_TRUE(Until([&] {
     server_view.clear();
-    json::object s = direct.Do("GET", "/v1/fleet/summary", admin_).Object();
+    json::object s = direct.Do("GET", "/v1/fleet/summary?scope=replica", admin_).Object();
     const auto* chans = s.if_contains("channels");
     if (!chans || !chans->is_array()) return false;
     for (const auto& c : chans->as_array()) {

@@ -361,6 +361,13 @@ TEST(ServerOnPostgres, LayerOneJudgesAnUploadThroughEitherServerOnBothServersDev
       return conn->Do("GET", "/v1/fleet", admin).body.find("{\"devices\":2,") == 0;
     })) << conn->Do("GET", "/v1/fleet", admin).body;
   }
+  // The dashboard's fleet summary is the whole fleet's too, through either server (before: each
+  // its own device).
+  for (HttpConnection* conn : {&conn_a, &conn_b}) {
+    Response summary = conn->Do("GET", "/v1/fleet/summary", admin);
+    ASSERT_EQ(summary.status, 200) << summary.body;
+    EXPECT_EQ(Int(summary.Object(), "devices"), 2) << summary.body;
+  }
   // The dashboard's what-if simulates the whole fleet too, through either server (before: each
   // its own device). The release is created through A right after B acknowledged the upload.
   Response created = conn_a.Do("POST", "/v1/releases", alice.token,

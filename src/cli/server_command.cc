@@ -29,6 +29,7 @@
 #include "server/metrics.h"
 #include "server/ui_handler.h"
 #include "server/ui_changes.h"
+#include "server/fleet_summary.h"
 #include "server/ui_fleet.h"
 #include "server/ui_history.h"
 #include "server/ui_what_if.h"
@@ -152,13 +153,23 @@ std::string ReplicaName(Env env) {
 // Layer 1's fleet (docs/deploy.md "Layer 1 across replicas"): on PostgreSQL this replica's
 // inventory merged with the others' published profiles, publishing its own from now on; on SQLite
 // the inventory, through the same merge. It names this process in the cluster (replica()).
-Result<std::unique_ptr<cluster::ClusterFleet>> OpenLayerOneFleet(Env env, store::Store& store,
-                                                                 const FleetInventory& inventory,
+// A device not heard from for this long is stale on the dashboard (docs/dashboard.md "Fleet").
+int64_t StaleAfterMicros(const ServerFlags& flags) {
+  return 3 * std::max<int64_t>(1, flags.poll_after_s) * 1'000'000;
+}
+
+Result<std::unique_ptr<cluster::ClusterFleet>> OpenLayerOneFleet(const ServerFlags& flags, Env env,
+                                                                 store::Store& store,
+                                                                 FleetInventory& inventory,
                                                                  EventLog& log) {
   cluster::ClusterFleetOptions o;
   o.replica = ReplicaName(env);
   o.on_error = [&log](const Status& st) {
     log.Write(LogLevel::kWarn, "cluster", {{"message", "layer 1 fleet: " + st.ToString()}});
+  };
+  // The dashboard's fleet summary counts, published beside the profiles.
+  o.summary = [&inventory, clock = env.clock, stale_after = StaleAfterMicros(flags)] {
+    return CountFleetSummary(inventory, clock->NowUnixMicros(), stale_after);
   };
   auto* pg = dynamic_cast<store::PgStore*>(&store);
   RF_RETURN_IF_ERROR(cluster::ClusterFleet::Validate(o, pg != nullptr));
@@ -399,7 +410,7 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
   ChangeFeed changes(*env.clock, [&principals](std::string_view token) {
     return principals->principals().Authenticate(token);
   });
-  auto fleet = OpenLayerOneFleet(env, **store, inventory, log);
+  auto fleet = OpenLayerOneFleet(flags, env, **store, inventory, log);
   if (!fleet.ok()) return fail(fleet.status());
   auto service = OpenReleaseService(flags, env, **store, **fleet, *secrets, log, changes, err);
   if (!service.ok()) return fail(service.status());
@@ -435,7 +446,10 @@ int RunServer(const ServerFlags& flags, Env env, std::ostream& out, std::ostream
       },
       WhatIfSimulator(**fleet, flags.poll_after_s));
   FleetSummaryOptions summary_options;
-  summary_options.stale_after_micros = 3 * std::max<int64_t>(1, flags.poll_after_s) * 1'000'000;
+  summary_options.stale_after_micros = StaleAfterMicros(flags);
+  summary_options.whole = [&fleet](FleetSummaryCounts local) {
+    return (*fleet)->WholeSummary(std::move(local));
+  };
   FleetSummaryApi fleet_summary(inventory, *env.clock, authenticate, summary_options);
   HttpHandler api = [&operator_api, &fleet_admin, &history, &what_if,
                      &fleet_summary](const HttpRequest& r) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <tuple>
 #include <utility>
 
 #include "server/checkin.h"
@@ -17,12 +18,24 @@ RowAge AgeOf(int64_t updated_us, int64_t now_us, const ClusterFleetOptions& opti
   return RowAge::kExpired;
 }
 
+namespace {
+
+// The one counting rule of the merges (header comment): a device that moved from a dead replica
+// is in both sums at most, so it is never counted twice.
+struct FreshAndRetained {
+  int64_t fresh = 0;     // this replica + fresh rows
+  int64_t retained = 0;  // retained rows
+  void Add(int64_t n, bool is_fresh) { (is_fresh ? fresh : retained) += n; }
+  int64_t Count() const { return std::max(fresh, retained); }
+};
+
+}  // namespace
+
 Fleet MergeFleets(const Fleet& local, const std::vector<PublishedFleet>& others, int64_t now_us,
                   const ClusterFleetOptions& options) {
   struct Merged {
     Stratum stratum;
-    int64_t fresh = 0;     // this replica + fresh rows
-    int64_t retained = 0;  // retained rows
+    FreshAndRetained devices;
   };
   std::vector<Merged> merged;
   std::map<std::string, size_t> index;  // profile key -> merged
@@ -36,7 +49,7 @@ Fleet MergeFleets(const Fleet& local, const std::vector<PublishedFleet>& others,
       m.stratum.capabilities = s.capabilities;
       merged.push_back(std::move(m));
     }
-    (fresh ? merged[it->second].fresh : merged[it->second].retained) += s.devices;
+    merged[it->second].devices.Add(s.devices, fresh);
   };
   for (const Stratum& s : local.strata) add(s, true);
   for (const PublishedFleet& p : others) {
@@ -46,9 +59,59 @@ Fleet MergeFleets(const Fleet& local, const std::vector<PublishedFleet>& others,
   }
   Fleet out;
   for (Merged& m : merged) {
-    // A device that moved from a dead replica is in both sums at most: never counted twice.
-    m.stratum.devices = std::max(m.fresh, m.retained);
+    m.stratum.devices = m.devices.Count();
     if (m.stratum.devices > 0) out.strata.push_back(std::move(m.stratum));
+  }
+  return out;
+}
+
+server::FleetSummaryCounts MergeFleetSummaries(const server::FleetSummaryCounts& local,
+                                               const std::vector<PublishedSummary>& others,
+                                               int64_t now_us, const ClusterFleetOptions& options) {
+  using VersionKey = std::pair<std::string, std::pair<int64_t, std::string>>;
+  using QuarantineKey = std::tuple<std::string, int64_t, std::string>;
+  struct Quarantine {
+    FreshAndRetained devices;
+    std::map<std::string, FreshAndRetained, std::less<>> reasons;
+    int64_t distinct = 0;
+  };
+  FreshAndRetained devices;
+  int64_t seen_recently = 0;
+  std::map<VersionKey, FreshAndRetained> installed;
+  std::map<QuarantineKey, Quarantine> quarantined;
+  auto add = [&](const server::FleetSummaryCounts& c, bool fresh) {
+    devices.Add(c.devices, fresh);
+    if (fresh) seen_recently += c.seen_recently;
+    for (const auto& [channel, versions] : c.installed) {
+      for (const auto& [v, n] : versions) installed[{channel, v}].Add(n, fresh);
+    }
+    for (const auto& [key, q] : c.quarantined) {
+      Quarantine& m = quarantined[key];
+      m.devices.Add(q.devices, fresh);
+      for (const auto& [reason, n] : q.reasons) m.reasons[reason].Add(n, fresh);
+      m.distinct = std::max({m.distinct, q.distinct_reasons,
+                             static_cast<int64_t>(q.reasons.size())});
+    }
+  };
+  add(local, true);
+  for (const PublishedSummary& p : others) {
+    const RowAge age = AgeOf(p.updated_us, now_us, options);
+    if (age != RowAge::kExpired) add(p.counts, age == RowAge::kFresh);
+  }
+  server::FleetSummaryCounts out;
+  out.devices = devices.Count();
+  out.seen_recently = std::min(seen_recently, out.devices);
+  for (const auto& [key, n] : installed) {
+    if (n.Count() > 0) out.installed[key.first][key.second] = n.Count();
+  }
+  for (const auto& [key, m] : quarantined) {
+    if (m.devices.Count() == 0) continue;
+    server::QuarantineCount& q = out.quarantined[key];
+    q.devices = m.devices.Count();
+    for (const auto& [reason, n] : m.reasons) {
+      if (n.Count() > 0) q.reasons[reason] = n.Count();
+    }
+    q.distinct_reasons = std::max(m.distinct, static_cast<int64_t>(q.reasons.size()));
   }
   return out;
 }
@@ -105,13 +168,38 @@ Result<Fleet> ClusterFleet::WholeFleet() const {
   return MergeFleets(local, others, 0, options_);
 }
 
+Result<server::FleetSummaryCounts> ClusterFleet::WholeSummary(
+    server::FleetSummaryCounts local) const {
+  if (store_ == nullptr) return local;
+  auto rows = store_->FleetProfiles();
+  if (!rows.ok()) {
+    return Status::Unavailable("the fleet summary cannot read the other replicas' counts: " +
+                               rows.status().message());
+  }
+  const int64_t now = clock_.NowUnixMicros();
+  std::vector<PublishedSummary> others;
+  for (const store::FleetProfilesRow& row : *rows) {
+    if (row.replica == options_.replica || row.summary.empty()) continue;
+    if (AgeOf(row.updated_us, now, options_) == RowAge::kExpired) continue;
+    auto counts = server::DecodeFleetSummaryCounts(row.summary);
+    if (!counts.ok()) {
+      return Status::DataLoss("the fleet summary cannot read the counts of replica '" +
+                              row.replica + "': " + counts.status().message());
+    }
+    others.push_back({row.replica, row.updated_us, std::move(*counts)});
+  }
+  return MergeFleetSummaries(local, others, now, options_);
+}
+
 Status ClusterFleet::PublishNow() {
   if (store_ == nullptr) return Status::Ok();
   std::string text = EncodeFleetJson(local_.Inventory());
+  std::string summary =
+      options_.summary ? server::EncodeFleetSummaryCounts(options_.summary()) : std::string();
   std::lock_guard l(publish_mu_);
   const int64_t now = clock_.NowUnixMicros();
-  const bool due =
-      seq_ == 0 || text != published_ || now - published_us_ >= options_.refresh_micros;
+  const bool due = seq_ == 0 || text != published_ || summary != published_summary_ ||
+                   now - published_us_ >= options_.refresh_micros;
   if (due) {
     store::FleetProfilesRow row;
     row.replica = options_.replica;
@@ -119,9 +207,11 @@ Status ClusterFleet::PublishNow() {
     row.seq = std::max(seq_ + 1, now);
     row.updated_us = now;
     row.profiles = text;
+    row.summary = summary;
     seq_ = row.seq;
     RF_RETURN_IF_ERROR(store_->PutFleetProfiles(row).WithPrefix("publishing the fleet profiles"));
     published_ = std::move(text);
+    published_summary_ = std::move(summary);
     published_us_ = now;
     return store_->ExpireFleetProfiles(now - options_.retention_micros)
         .WithPrefix("expiring old fleet profiles");

@@ -30,7 +30,8 @@
 // the next period; the row keeps its previous profiles meanwhile (and turns retained, never lost).
 //
 // Publication: every publish_micros the loop encodes Inventory() (core/fleet.h EncodeFleetJson)
-// and upserts this replica's row if the text changed, or unchanged every refresh_micros (the
+// and, if options.summary is set, the fleet summary counts (server/fleet_summary.h), and upserts
+// this replica's row if either text changed, or unchanged every refresh_micros (the
 // row's heartbeat). Each publication carries a number higher than the last (the publishing
 // clock's micros, or the last + 1), and the store only replaces a row with a lower number, so a
 // repeated or late publication changes nothing. A stopped replica keeps its row (its devices
@@ -51,6 +52,7 @@
 #include "core/fleet.h"
 #include "core/status.h"
 #include "platform/env.h"
+#include "server/fleet_summary.h"
 #include "server/interfaces.h"
 #include "store/pg_store.h"
 
@@ -71,6 +73,9 @@ struct ClusterFleetOptions {
   int64_t retention_micros = int64_t{30} * 86400 * 1'000'000;
   // A failed publication or expiry (retried at the next period). May be empty.
   std::function<void(const Status&)> on_error;
+  // This replica's fleet summary counts (server::CountFleetSummary of its inventory), published
+  // beside its profiles for the other replicas' dashboards (WholeSummary). Empty: none published.
+  std::function<server::FleetSummaryCounts()> summary;
 };
 
 // A replica's published profiles, decoded.
@@ -89,6 +94,23 @@ RowAge AgeOf(int64_t updated_us, int64_t now_us, const ClusterFleetOptions& opti
 // device dropped. Strata are matched by their profile key (server/checkin.h EncodeProfileKey).
 Fleet MergeFleets(const Fleet& local, const std::vector<PublishedFleet>& others, int64_t now_us,
                   const ClusterFleetOptions& options);
+
+// A replica's published summary counts, decoded.
+struct PublishedSummary {
+  std::string replica;
+  int64_t updated_us = 0;
+  server::FleetSummaryCounts counts;
+};
+
+// The fleet summary's merge (docs/deploy.md "The fleet summary across replicas"), by the same
+// freshness rule as MergeFleets: every count (devices, each installed version, each quarantined
+// version and each reason) is max(sum over `local` and fresh rows, sum over retained rows);
+// seen_recently sums `local` and fresh rows only (a replica that stopped publishing has heard
+// from none of its devices since), capped at devices; expired rows are ignored. A quarantined
+// version's distinct_reasons is the larger of the reasons merged and any one row's count.
+server::FleetSummaryCounts MergeFleetSummaries(const server::FleetSummaryCounts& local,
+                                               const std::vector<PublishedSummary>& others,
+                                               int64_t now_us, const ClusterFleetOptions& options);
 
 class ClusterFleet final : public server::FleetSource {
  public:
@@ -111,6 +133,12 @@ class ClusterFleet final : public server::FleetSource {
   // Layer 1's fleet: this replica's live inventory merged with every other replica's published
   // profiles (MergeFleets). Fails closed (see the header comment).
   Result<Fleet> WholeFleet() const override;
+  // The dashboard's fleet summary of the whole fleet: `local` (this replica's counts, fresh)
+  // merged with every other replica's published counts (MergeFleetSummaries). Unavailable if the
+  // rows cannot be read, DataLoss naming the replica if a row within the retention window does
+  // not decode; a row without counts (a replica of an older version) is left out. Without a
+  // store: `local`.
+  Result<server::FleetSummaryCounts> WholeSummary(server::FleetSummaryCounts local) const;
 
   // One publication step now (the loop's): publishes if the profiles changed or the refresh is
   // due, then deletes rows past the retention window. OK without a store.
@@ -128,6 +156,7 @@ class ClusterFleet final : public server::FleetSource {
 
   std::mutex publish_mu_;     // one publication at a time
   std::string published_;     // GUARDED_BY(publish_mu_): the text of the last publication
+  std::string published_summary_;  // GUARDED_BY(publish_mu_): and of its summary counts
   int64_t published_us_ = 0;  // GUARDED_BY(publish_mu_)
   int64_t seq_ = 0;           // GUARDED_BY(publish_mu_): the last publication number
 

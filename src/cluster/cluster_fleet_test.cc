@@ -112,21 +112,83 @@ TEST(ClusterFleetTest, WithoutAStoreTheInventoryIsTheWholeFleet) {
   fleet.Stop();
 }
 
+// Summary counts of `devices` devices, `recent` of them heard from recently; installed versions
+// of channel 291 and the devices that quarantined v1291, per reason.
+server::FleetSummaryCounts Summary(int64_t devices, int64_t recent,
+                                   std::map<int64_t, int64_t> installed,
+                                   std::map<std::string, int64_t, std::less<>> reasons) {
+  server::FleetSummaryCounts c;
+  c.devices = devices;
+  c.seen_recently = recent;
+  for (const auto& [v, n] : installed) c.installed["291"][{v, std::string(64, 'a')}] = n;
+  if (!reasons.empty()) {
+    server::QuarantineCount& q = c.quarantined[{"291", 1291, std::string(64, 'a')}];
+    for (const auto& [r, n] : reasons) q.devices += n;
+    q.distinct_reasons = static_cast<int64_t>(reasons.size());
+    q.reasons = std::move(reasons);
+  }
+  return c;
+}
+
+// The fleet summary's merge (docs/deploy.md "The fleet summary across replicas"): live replicas'
+// counts add up; a dead replica's count as far as the live ones' do not already hold them.
+TEST(MergeFleetSummariesTest, LiveReplicasAddUpAndADeadOnesDevicesAreNotCountedTwice) {
+  ClusterFleetOptions o;
+  const int64_t now = 100 * kDay;
+  const server::FleetSummaryCounts local =
+      Summary(10, 9, {{1290, 6}, {1291, 3}}, {{"3 unclean starts", 2}});
+  const PublishedSummary live{"b", now - kMinute,
+                              Summary(5, 5, {{1291, 5}}, {{"pre-flight", 1}})};
+  server::FleetSummaryCounts m = MergeFleetSummaries(local, {live}, now, o);
+  EXPECT_EQ(m.devices, 15);
+  EXPECT_EQ(m.seen_recently, 14);
+  EXPECT_EQ((m.installed["291"][{1290, std::string(64, 'a')}]), 6);
+  EXPECT_EQ((m.installed["291"][{1291, std::string(64, 'a')}]), 8);
+  const server::QuarantineCount& q = m.quarantined[{"291", 1291, std::string(64, 'a')}];
+  EXPECT_EQ(q.devices, 3);
+  EXPECT_EQ(q.distinct_reasons, 2);
+  EXPECT_EQ(q.reasons.at("3 unclean starts"), 2);
+  EXPECT_EQ(q.reasons.at("pre-flight"), 1);
+
+  // A dead replica (retained row) whose 8 devices moved here: they are in both, counted once;
+  // none of them counts as recently seen by the dead one.
+  const PublishedSummary dead{"c", now - 2 * kDay, Summary(8, 8, {{1290, 8}}, {})};
+  m = MergeFleetSummaries(local, {dead}, now, o);
+  EXPECT_EQ(m.devices, 10);
+  EXPECT_EQ(m.seen_recently, 9);
+  EXPECT_EQ((m.installed["291"][{1290, std::string(64, 'a')}]), 8);
+  // Past the retention window: ignored.
+  const PublishedSummary expired{"d", now - 31 * kDay, Summary(1000, 1000, {{1, 1000}}, {})};
+  m = MergeFleetSummaries(local, {expired}, now, o);
+  EXPECT_EQ(m.devices, 10);
+  EXPECT_EQ(m.installed["291"].size(), 2u);
+  // A row from the future (clock skew) is fresh; recent never exceeds devices.
+  const PublishedSummary skewed{"e", now + kMinute, Summary(1, 1, {}, {})};
+  m = MergeFleetSummaries(Summary(0, 0, {}, {}), {skewed}, now, o);
+  EXPECT_EQ(m.devices, 1);
+  EXPECT_EQ(m.seen_recently, 1);
+}
+
 // One replica: a store, the devices that check in on it, its layer-1 fleet and release service.
 struct Replica {
   Replica(const std::string& uri, const std::string& name, Clock& clock)
-      : store(*store::PgStore::Open(uri)), fleet(local, store.get(), clock, Options(name)) {
+      : store(*store::PgStore::Open(uri)),
+        fleet(local, store.get(), clock, Options(name, &summary)) {
     auto s = service::ReleaseService::Open(*store, fleet, clock, {});
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     if (s.ok()) service = std::move(*s);
   }
-  static ClusterFleetOptions Options(const std::string& name) {
+  // With `summary`: the fleet summary counts published are *summary's at the time.
+  static ClusterFleetOptions Options(const std::string& name,
+                                     const server::FleetSummaryCounts* summary = nullptr) {
     ClusterFleetOptions o;
     o.replica = name;
+    if (summary != nullptr) o.summary = [summary] { return *summary; };
     return o;
   }
   std::unique_ptr<store::PgStore> store;
   fx::FakeFleet local;
+  server::FleetSummaryCounts summary;  // the devices' summary counts on this replica
   ClusterFleet fleet;
   std::unique_ptr<service::ReleaseService> service;
 };
@@ -228,7 +290,7 @@ TEST_F(ClusterFleetPgTest, ADeadReplicasConsumersStillCountUntilTheRetentionWind
 // judged on part of the fleet, and nothing is stored.
 TEST_F(ClusterFleetPgTest, UnreadableProfilesFailClosed) {
   ASSERT_TRUE(b_->fleet.PublishNow().ok());
-  store::FleetProfilesRow bad{"host-c:3:3", 1, clock_.NowUnixMicros(), "{\"strata\":[{}]}"};
+  store::FleetProfilesRow bad{"host-c:3:3", 1, clock_.NowUnixMicros(), "{\"strata\":[{}]}", ""};
   ASSERT_TRUE(a_->store->PutFleetProfiles(bad).ok());
   // The good content is refused too: the fleet cannot be read whole.
   service::UploadResult r;
@@ -272,9 +334,10 @@ TEST_F(ClusterFleetPgTest, PublicationsAreIdempotent) {
     }
     return store::FleetProfilesRow{};
   };
-  store::FleetProfilesRow row{"r", 10, 1000, EncodeFleetJson(FleetOf({Sensor("7.11", 20, 5)}))};
+  store::FleetProfilesRow row{"r", 10, 1000, EncodeFleetJson(FleetOf({Sensor("7.11", 20, 5)})),
+                              ""};
   ASSERT_TRUE(a_->store->PutFleetProfiles(row).ok());
-  store::FleetProfilesRow late{"r", 9, 2000, EncodeFleetJson(Fleet())};
+  store::FleetProfilesRow late{"r", 9, 2000, EncodeFleetJson(Fleet()), ""};
   ASSERT_TRUE(a_->store->PutFleetProfiles(late).ok());
   late.seq = 10;  // repeated number
   ASSERT_TRUE(b_->store->PutFleetProfiles(late).ok());
@@ -312,6 +375,50 @@ TEST_F(ClusterFleetPgTest, TheLoopPublishesAndAStoppedReplicaKeepsItsRow) {
   ASSERT_TRUE(rows.ok());
   ASSERT_EQ(rows->size(), 1u);
   EXPECT_EQ((*rows)[0].profiles, EncodeFleetJson(a_->local.Inventory()));
+}
+
+// The dashboard's fleet summary on either replica is the whole fleet's (before: each replica's
+// own devices), from the counts each publishes beside its profiles.
+TEST_F(ClusterFleetPgTest, EveryReplicaAnswersTheWholeFleetsSummary) {
+  a_->summary = Summary(10, 9, {{1290, 6}, {1291, 3}}, {{"3 unclean starts", 2}});
+  b_->summary = Summary(5, 5, {{1291, 5}}, {{"pre-flight", 1}});
+  ASSERT_TRUE(a_->fleet.PublishNow().ok());
+  ASSERT_TRUE(b_->fleet.PublishNow().ok());
+  std::string answers[2];
+  for (int i = 0; i < 2; ++i) {
+    Replica& r = i == 0 ? *a_ : *b_;
+    auto whole = r.fleet.WholeSummary(r.summary);
+    ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+    EXPECT_EQ(whole->devices, 15);
+    EXPECT_EQ(whole->seen_recently, 14);
+    answers[i] = server::FleetSummaryJson(*whole, 180'000'000);
+  }
+  EXPECT_EQ(answers[0], answers[1]);
+  EXPECT_NE(answers[0].find("\"without\":1}"), std::string::npos) << answers[0];
+  EXPECT_NE(answers[0].find("\"devices\":3,\"reason\":\"3 unclean starts\",\"reason_devices\":2,"
+                            "\"reasons\":2"),
+            std::string::npos)
+      << answers[0];
+
+  // A changed count is published at the next step.
+  b_->summary.seen_recently = 4;
+  ASSERT_TRUE(b_->fleet.PublishNow().ok());
+  EXPECT_EQ(a_->fleet.WholeSummary(a_->summary)->seen_recently, 13);
+
+  // A row without counts (a replica of an older version) is left out; one whose counts do not
+  // decode fails, naming the replica.
+  store::FleetProfilesRow old{"host-c:3:3", 1, clock_.NowUnixMicros(), EncodeFleetJson(Fleet()),
+                              ""};
+  ASSERT_TRUE(a_->store->PutFleetProfiles(old).ok());
+  EXPECT_EQ(a_->fleet.WholeSummary(a_->summary)->devices, 15);
+  old.seq = 2;
+  old.summary = "{\"format\":\"ringfence-fleet-summary-1\",\"devices\":-1}";
+  ASSERT_TRUE(a_->store->PutFleetProfiles(old).ok());
+  auto bad = a_->fleet.WholeSummary(a_->summary);
+  ASSERT_EQ(bad.status().code(), StatusCode::kDataLoss) << bad.status().ToString();
+  EXPECT_NE(bad.status().message().find("replica 'host-c:3:3'"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("devices is not an integer"), std::string::npos)
+      << bad.status().message();
 }
 
 }  // namespace

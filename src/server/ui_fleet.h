@@ -4,8 +4,10 @@
 // `stale_after_micros` against those not; and quarantines: per (channel, version, sha256) the
 // devices that quarantined it, with the most common reason they gave (the inventory keeps each
 // device's quarantined set, the union of what its check-ins reported; src/server/fleet_inventory.h).
-// Read-only, from the in-memory inventory (one sweep of every device, at most once per
-// `min_interval_micros`: several pages share one answer).
+// Read-only: one sweep of the in-memory inventory (server/fleet_summary.h CountFleetSummary), at
+// most once per `min_interval_micros` (several pages share one answer), merged with the other
+// replicas' published counts when `options.whole` is set (docs/deploy.md "The fleet summary
+// across replicas").
 //
 // Thread-safe.
 #ifndef RINGFENCE_SERVER_UI_FLEET_H_
@@ -20,6 +22,7 @@
 
 #include "core/status.h"
 #include "platform/env.h"
+#include "server/fleet_summary.h"
 #include "server/interfaces.h"
 #include "server/ui_api.h"
 
@@ -30,6 +33,10 @@ class FleetInventory;
 struct FleetSummaryOptions {
   int64_t stale_after_micros = 180'000'000;  // not seen for longer: stale (server: 3 x --poll-after)
   int64_t min_interval_micros = 2'000'000;   // an answer younger than this is served again
+  // The whole fleet's counts from this replica's (cluster::ClusterFleet::WholeSummary); an error
+  // is answered as such (503 when the other replicas' counts cannot be read). Empty: this
+  // server's inventory is the fleet (one server).
+  std::function<Result<FleetSummaryCounts>(FleetSummaryCounts local)> whole;
 };
 
 class FleetSummaryApi {
@@ -41,24 +48,27 @@ class FleetSummaryApi {
                   FleetSummaryOptions options = {});
 
   static bool Handles(std::string_view path);  // /v1/fleet/summary
-  // 401 / 403 forbidden_role (agents) / 405 / 400 (any query) / 200 with the summary.
+  // 401 / 403 forbidden_role (agents) / 405 / 400 (a query but scope=fleet|replica) / 503
+  // (options.whole failed) / 200 with the summary.
   HttpResponse Handle(const HttpRequest& request);
 
+  // kFleet: the whole fleet (options.whole); kReplica: this server's inventory alone.
+  enum class Scope { kFleet = 0, kReplica = 1 };
   // The summary JSON at `now_micros` (one sweep; no cache).
-  std::string Compute(int64_t now_micros);
+  Result<std::string> Compute(int64_t now_micros, Scope scope = Scope::kFleet);
 
  private:
-  // Appends the "quarantined" array from the devices per quarantined-set id.
-  void AppendQuarantined(const std::vector<int64_t>& per_set, std::string* out);
-
   FleetInventory& inventory_;
   Clock& clock_;
   const Authenticator authenticate_;
   const FleetSummaryOptions options_;
 
-  std::mutex mu_;  // serializes sweeps; guards the cache
-  std::string cached_;
-  int64_t cached_at_ = 0;  // clock_.MonotonicMicros() of cached_; valid when !cached_.empty()
+  struct Cached {
+    std::string body;
+    int64_t at = 0;  // clock_.MonotonicMicros() of body; valid when !body.empty()
+  };
+  std::mutex mu_;      // serializes sweeps; guards the caches
+  Cached cached_[2];   // by Scope
 };
 
 }  // namespace rf::server

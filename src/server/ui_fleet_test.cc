@@ -94,7 +94,7 @@ TEST_F(FleetSummaryTest, QuarantinedVersionsPerChannelWithTheirMostCommonReason)
   quarantine("d-3", {{"291", 1291, a, "3 unclean starts"}, {"291", 1292, b, "pre-flight"}});
   quarantine("d-1", {});  // reported once: still quarantined after a check-in without it
   FleetSummaryApi api(inventory_, clock_, UiTestAuth);
-  const json::object o = json::parse(api.Compute(clock_.NowUnixMicros())).as_object();
+  const json::object o = json::parse(*api.Compute(clock_.NowUnixMicros())).as_object();
   const json::array& q = o.at("quarantined").as_array();
   ASSERT_EQ(q.size(), 3u) << o;
   // Channels in order, newest version first.
@@ -115,9 +115,27 @@ TEST_F(FleetSummaryTest, QuarantinedVersionsPerChannelWithTheirMostCommonReason)
   EXPECT_EQ(o.at("devices").as_int64(), 4);
 }
 
+// What a replica publishes of its sweep decodes to the same page (docs/deploy.md "The fleet
+// summary across replicas").
+TEST_F(FleetSummaryTest, ThePublicationOfASweepGivesTheSamePage) {
+  CheckinRequest c;
+  c.device_id = "d-2";
+  c.seq = ++seq_;
+  c.quarantined = {{"291", 1290, std::string(64, 'a'), "pre-flight \"x\""}};
+  ASSERT_TRUE(inventory_.Checkin(c, clock_.NowUnixMicros()).ok());
+  const FleetSummaryCounts counts =
+      CountFleetSummary(inventory_, clock_.NowUnixMicros(), 180 * kSecond);
+  auto back = DecodeFleetSummaryCounts(EncodeFleetSummaryCounts(counts));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(FleetSummaryJson(*back, 180 * kSecond), FleetSummaryJson(counts, 180 * kSecond));
+  EXPECT_EQ(back->devices, 4);
+  EXPECT_EQ(back->seen_recently, 3);
+  EXPECT_EQ(back->quarantined.size(), 1u);
+}
+
 TEST_F(FleetSummaryTest, NoQuarantinesIsAnEmptyList) {
   FleetSummaryApi api(inventory_, clock_, UiTestAuth);
-  const json::object o = json::parse(api.Compute(clock_.NowUnixMicros())).as_object();
+  const json::object o = json::parse(*api.Compute(clock_.NowUnixMicros())).as_object();
   EXPECT_TRUE(o.at("quarantined").as_array().empty());
 }
 
@@ -147,6 +165,45 @@ TEST_F(FleetSummaryTest, RefusesBadTokensAgentsQueriesAndMethods) {
   HttpRequest q = Get();
   q.query["channel"] = "291";
   EXPECT_EQ(api.Handle(q).status, 400);
+}
+
+// With several servers `whole` merges the other replicas' counts (docs/deploy.md "The fleet
+// summary across replicas"); scope=replica is this server's inventory alone; a failed merge is
+// answered as such, never as this replica's part of the fleet.
+TEST_F(FleetSummaryTest, WholeFleetByDefaultThisReplicaOnRequest) {
+  Status fail = Status::Ok();
+  FleetSummaryOptions opt;
+  opt.whole = [&fail](FleetSummaryCounts local) -> Result<FleetSummaryCounts> {
+    if (!fail.ok()) return fail;
+    local.devices += 10;  // another replica's ten devices, nothing installed
+    local.seen_recently += 10;
+    return local;
+  };
+  FleetSummaryApi api(inventory_, clock_, UiTestAuth, opt);
+  HttpResponse whole = api.Handle(Get());
+  ASSERT_EQ(whole.status, 200) << whole.body;
+  EXPECT_EQ(json::parse(whole.body).at("devices").as_int64(), 14);
+  EXPECT_EQ(json::parse(whole.body).at("channels").as_array()[0].at("without").as_int64(), 12);
+  HttpRequest mine = Get();
+  mine.query["scope"] = "replica";
+  HttpResponse local = api.Handle(mine);
+  ASSERT_EQ(local.status, 200) << local.body;
+  EXPECT_EQ(json::parse(local.body).at("devices").as_int64(), 4);
+  mine.query["scope"] = "cluster";
+  HttpResponse bad = api.Handle(mine);
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("scope must be 'fleet' or 'replica'"), std::string::npos) << bad.body;
+
+  fail = Status::Unavailable("the fleet summary cannot read the other replicas' counts: down");
+  clock_.AdvanceMicros(opt.min_interval_micros);
+  HttpResponse down = api.Handle(Get());
+  EXPECT_EQ(down.status, 503);
+  EXPECT_NE(down.body.find("fleet_unavailable"), std::string::npos) << down.body;
+  HttpRequest fleet = Get();
+  fleet.query["scope"] = "fleet";
+  EXPECT_EQ(api.Handle(fleet).status, 503);
+  mine.query["scope"] = "replica";
+  EXPECT_EQ(api.Handle(mine).status, 200);
 }
 
 }  // namespace

@@ -94,6 +94,9 @@ CREATE TABLE fleet_profiles(
   replica TEXT PRIMARY KEY, seq BIGINT NOT NULL, updated_us BIGINT NOT NULL,
   profiles TEXT NOT NULL);
 )sql"},
+    {6, "each replica's fleet summary counts, for the dashboard", R"sql(
+ALTER TABLE fleet_profiles ADD COLUMN summary TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 
 // The channel every committed batch notifies (payload: its change sequence number).
@@ -217,13 +220,15 @@ constexpr char kReadGateEvidence[] =
 constexpr char kDeleteGateCounts[] = "DELETE FROM gate_counts WHERE release_id = $1";
 constexpr char kDeleteGateEvidence[] = "DELETE FROM gate_evidence WHERE release_id = $1";
 
-// Fleet profiles of every replica (migration 5), moved forward only as gate_counts' rows.
+// Fleet profiles of every replica (migration 5; summary: 6), moved forward only as gate_counts'
+// rows.
 constexpr char kPutFleetProfiles[] =
-    "INSERT INTO fleet_profiles(replica, seq, updated_us, profiles) VALUES($1, $2, $3, $4)"
+    "INSERT INTO fleet_profiles(replica, seq, updated_us, profiles, summary)"
+    " VALUES($1, $2, $3, $4, $5)"
     " ON CONFLICT (replica) DO UPDATE SET seq = EXCLUDED.seq, updated_us = EXCLUDED.updated_us,"
-    " profiles = EXCLUDED.profiles WHERE fleet_profiles.seq < EXCLUDED.seq";
+    " profiles = EXCLUDED.profiles, summary = EXCLUDED.summary WHERE fleet_profiles.seq < EXCLUDED.seq";
 constexpr char kReadFleetProfiles[] =
-    "SELECT replica, seq, updated_us, profiles FROM fleet_profiles ORDER BY replica";
+    "SELECT replica, seq, updated_us, profiles, summary FROM fleet_profiles ORDER BY replica";
 constexpr char kReadSchemaVersion[] = "SELECT version FROM schema_version WHERE id = 1";
 constexpr char kExpireFleetProfiles[] = "DELETE FROM fleet_profiles WHERE updated_us < $1";
 
@@ -1165,7 +1170,8 @@ Status PgStore::DeleteGateEvidence(std::string_view release_id) {
 Status PgStore::PutFleetProfiles(const FleetProfilesRow& row) {
   return UseEvidence([&](Conn& c) -> Result<bool> {
            RF_RETURN_IF_ERROR(c.Run(kPutFleetProfiles, Params().Text(row.replica).Int(row.seq)
-                                                           .Int(row.updated_us).Text(row.profiles))
+                                                           .Int(row.updated_us).Text(row.profiles)
+                                                           .Text(row.summary))
                                   .status());
            return true;
          })
@@ -1182,6 +1188,7 @@ Result<std::vector<FleetProfilesRow>> PgStore::FleetProfiles() {
       RF_ASSIGN_OR_RETURN(row.seq, ColInt(r.get(), i, 1));
       RF_ASSIGN_OR_RETURN(row.updated_us, ColInt(r.get(), i, 2));
       row.profiles = Col(r.get(), i, 3);
+      row.summary = Col(r.get(), i, 4);
       out.push_back(std::move(row));
     }
     return out;

@@ -102,6 +102,9 @@ struct FleetProfilesRow {
   int64_t seq = 0;         // the replica's publication number; only a higher one replaces a row
   int64_t updated_us = 0;  // when the replica published it (its clock)
   std::string profiles;    // {"strata":[...]} (JSON)
+  // Its fleet summary counts (server/fleet_summary.h EncodeFleetSummaryCounts); "" from a replica
+  // of a version before migration 6, or one that publishes none.
+  std::string summary;
 };
 
 struct PgStoreOptions {
