@@ -5,7 +5,8 @@
 // so the numbers are the store's and the disk's, without a network.
 //
 //   apply/sqlite/threads:N     one SqliteStore shared by N threads (group commit)
-//   apply/postgres/threads:N   one PgStore shared by N threads (one writer connection)
+//   apply/postgres/threads:N   one PgStore shared by N threads (one writer connection, group
+//                              commit; counter batches_per_commit)
 //   replicas/postgres/threads:N  N PgStores on one database, a thread each: N processes' worth of
 //                              writers contending for the audit head (pg_store.h)
 // Report items_per_second (batches/s) with `uptime` of the same run (docs/benchmarks.md).
@@ -86,7 +87,16 @@ void ApplyLoop(benchmark::State& state, Store* s) {
 }
 
 void BM_ApplySqlite(benchmark::State& state) { ApplyLoop(state, SharedSqlite()); }
-void BM_ApplyPostgres(benchmark::State& state) { ApplyLoop(state, SharedPg()); }
+void BM_ApplyPostgres(benchmark::State& state) {
+  auto* pg = static_cast<PgStore*>(SharedPg());
+  const int64_t commits = pg ? pg->commits() : 0, batches = pg ? pg->batches_committed() : 0;
+  ApplyLoop(state, pg);
+  // Group commit at work: batches per transaction during this run (thread 0's view).
+  if (pg != nullptr && state.thread_index() == 0 && pg->commits() > commits) {
+    state.counters["batches_per_commit"] =
+        static_cast<double>(pg->batches_committed() - batches) / (pg->commits() - commits);
+  }
+}
 
 // Each thread its own PgStore (its own connections), as separate server processes would have.
 void BM_ReplicasPostgres(benchmark::State& state) {

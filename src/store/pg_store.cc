@@ -506,20 +506,43 @@ Result<AuditHead> HeadFrom(const PGresult* r) {
   return AuditHead{seq, Col(r, 0, 1)};
 }
 
-// Writes one batch inside the open transaction; appends the chained entries to *appended.
-// Row locks are taken in one order by every writer (no lock cycle): audit_head, change_seq, the
-// controller lease (shared), the expected releases.
-Status WriteBatchRows(Conn& w, const WriteBatch& b, std::vector<AuditEntry>* appended,
-                      int64_t* change_seq) {
-  AuditHead head;
-  if (!b.audit.empty()) {
-    // First, before any other row: see the contract in pg_store.h.
+// What the batches of one transaction share (a group commit's, or a batch alone's): the audit
+// head and the change number it holds. Taken first, in one order by every writer (no lock cycle):
+// the audit head (if any batch is audited), the change sequence; then each batch's rows (the
+// controller lease, shared; the expected releases). See the contract in pg_store.h.
+struct TxnRows {
+  bool audited = false;  // the head is locked and `head` holds it
+  AuditHead head;        // the head as the batches written so far left it (written at the end)
+  int64_t change_seq = 0;
+};
+
+Status BeginTxnRows(Conn& w, bool audited, TxnRows* t) {
+  if (audited) {
     RF_ASSIGN_OR_RETURN(PgResult r, w.Run(kLockHead));
-    RF_ASSIGN_OR_RETURN(head, HeadFrom(r.get()));
+    RF_ASSIGN_OR_RETURN(t->head, HeadFrom(r.get()));
+    t->audited = true;
   }
-  {
-    RF_ASSIGN_OR_RETURN(PgResult r, w.Run(kBumpChangeSeq));
-    RF_ASSIGN_OR_RETURN(*change_seq, ColInt(r.get(), 0, 0));
+  RF_ASSIGN_OR_RETURN(PgResult r, w.Run(kBumpChangeSeq));
+  RF_ASSIGN_OR_RETURN(t->change_seq, ColInt(r.get(), 0, 0));
+  return Status::Ok();
+}
+
+// The head row and the change notification, once per transaction after its batches.
+Status FinishTxnRows(Conn& w, const TxnRows& t) {
+  if (t.audited) {
+    RF_RETURN_IF_ERROR(w.Run(kPutHead, Params().Int(t.head.seq).Text(t.head.hash)).status());
+  }
+  // Delivered to every listener at COMMIT, and only if it commits.
+  return w.Run(kNotifyChange, Params().Text(kChangeChannel).Text(std::to_string(t.change_seq)))
+      .status();
+}
+
+// Writes one batch inside the open transaction (BeginTxnRows done, audited if `b` is); chains its
+// entries on t->head and appends them to *appended.
+Status WriteBatchRows(Conn& w, const WriteBatch& b, std::vector<AuditEntry>* appended,
+                      TxnRows* t) {
+  if (!b.audit.empty() && !t->audited) {
+    return Status::Internal("postgresql: an audited batch in a transaction without the head");
   }
   if (b.fencing_epoch != 0) {
     // FOR SHARE: a takeover (which updates the row) waits until this transaction ends, so the
@@ -537,9 +560,9 @@ Status WriteBatchRows(Conn& w, const WriteBatch& b, std::vector<AuditEntry>* app
     }
     RF_RETURN_IF_ERROR(CheckReleaseExpectation(e, stored));
   }
-  for (const auto& t : b.content_types) {
-    RF_RETURN_IF_ERROR(w.Run(kPutType, Params().Text(t.name).Int(t.schema_version).Text(t.yaml)
-                                           .Text(t.created_by).Int(t.created_us))
+  for (const auto& ct : b.content_types) {
+    RF_RETURN_IF_ERROR(w.Run(kPutType, Params().Text(ct.name).Int(ct.schema_version).Text(ct.yaml)
+                                           .Text(ct.created_by).Int(ct.created_us))
                            .status());
   }
   for (const auto& x : b.bundles) {
@@ -592,6 +615,7 @@ Status WriteBatchRows(Conn& w, const WriteBatch& b, std::vector<AuditEntry>* app
     RF_RETURN_IF_ERROR(
         w.Run(kDeleteControl, Params().Text(k.channel).Text(k.attr).Text(k.value)).status());
   }
+  AuditHead& head = t->head;
   for (const auto& rec : b.audit) {
     AuditEntry e = NextAuditEntry(head, rec);
     RF_RETURN_IF_ERROR(w.Run(kPutAudit, Params().Int(e.seq).Int(e.record.time_us)
@@ -602,11 +626,6 @@ Status WriteBatchRows(Conn& w, const WriteBatch& b, std::vector<AuditEntry>* app
     head = {e.seq, e.hash};
     if (appended) appended->push_back(std::move(e));
   }
-  if (!b.audit.empty()) {
-    RF_RETURN_IF_ERROR(w.Run(kPutHead, Params().Int(head.seq).Text(head.hash)).status());
-  }
-  // Delivered to every listener at COMMIT, and only if it commits.
-  RF_RETURN_IF_ERROR(w.Run(kNotifyChange, Params().Text(kChangeChannel).Text(std::to_string(*change_seq))).status());
   return Status::Ok();
 }
 
@@ -804,49 +823,136 @@ Result<std::unique_ptr<PgStore>> PgStore::Open(const std::string& conninfo,
 
 PgStore::~PgStore() = default;
 
+// One caller's batch in the group commit queue (guarded by write_mu_ while queued).
+struct PgStore::Pending {
+  const WriteBatch* batch;
+  std::vector<AuditEntry>* appended;
+  Status status;
+  bool done = false;
+};
+
 Status PgStore::Apply(const WriteBatch& batch, std::vector<AuditEntry>* appended) {
-  std::lock_guard<std::mutex> l(write_mu_);
+  std::unique_lock<std::mutex> l(write_mu_);
   if (!sticky_.ok()) return sticky_;
   if (options_.read_only) {
     return Status::FailedPrecondition("postgresql: the store was opened for reading only");
   }
   if (batch.empty()) return Status::Ok();
-  const size_t appended_before = appended ? appended->size() : 0;
-  Status st = writer_->lost()
-                  ? Status::Unavailable("postgresql: connection lost while idle")
-                  : ApplyLocked(batch, appended);
-  if (st.ok()) return st;
-  if (appended) appended->resize(appended_before);
-  if (!writer_->lost()) {
-    // The server refused a statement or the COMMIT: the transaction is (or is now) rolled back.
-    Status rb = writer_->Exec("ROLLBACK");
-    if (rb.ok() || !writer_->lost()) return st;
+  Pending p{&batch, appended, Status::Ok()};
+  queue_.push_back(&p);
+  write_cv_.wait(l, [&] { return p.done || !leader_active_; });
+  if (p.done) return p.status;
+  // Leader: commit everything queued so far in one transaction, on the writer connection.
+  leader_active_ = true;
+  std::vector<Pending*> group(queue_.begin(), queue_.end());
+  queue_.clear();
+  l.unlock();
+  int64_t written = 0;
+  const Status failed = CommitGroup(group, &written);
+  l.lock();
+  if (!failed.ok()) sticky_ = failed;
+  if (written > 0) {
+    ++commits_;
+    batches_ += written;
   }
-  // Whether an interrupted COMMIT took effect cannot be known: fail stop (store.h).
-  sticky_ = Status::Unavailable("store failed, restart required: " + st.message());
-  return sticky_;
+  for (Pending* q : group) q->done = true;
+  leader_active_ = false;
+  write_cv_.notify_all();
+  return p.status;
 }
 
-Status PgStore::ApplyLocked(const WriteBatch& batch, std::vector<AuditEntry>* appended) {
+Status PgStore::CommitGroup(const std::vector<Pending*>& group, int64_t* written) {
   Conn& w = *writer_;
-  RF_RETURN_IF_ERROR(w.Exec("BEGIN ISOLATION LEVEL READ COMMITTED"));
-  int64_t seq = 0;
-  RF_RETURN_IF_ERROR(WriteBatchRows(w, batch, appended, &seq));
-  // Recorded as ours before COMMIT, so the change watcher never takes the notification of this
-  // commit for another server's change (it may arrive before Commit returns). While the
-  // transaction is open it holds the change_seq row, so no other writer can take `seq`; after a
-  // refused COMMIT the number is withdrawn at once.
-  {
-    std::lock_guard<std::mutex> l(own_mu_);
-    own_seqs_.insert(seq);
+  std::vector<size_t> appended_before;
+  bool audited = false;
+  for (const Pending* q : group) {
+    appended_before.push_back(q->appended ? q->appended->size() : 0);
+    audited |= !q->batch->audit.empty();
   }
-  if (options_.before_commit_for_test) options_.before_commit_for_test(w.backend_pid());
-  Status st = w.Commit();
-  if (!st.ok()) {
-    std::lock_guard<std::mutex> l(own_mu_);
-    own_seqs_.erase(seq);
+  auto undo = [&](size_t i) {
+    if (group[i]->appended) group[i]->appended->resize(appended_before[i]);
+  };
+  // A batch alone is its transaction (no savepoint: its failure is the transaction's).
+  const bool alone = group.size() == 1;
+  int64_t ok = 0;  // batches written
+  TxnRows t;
+  Status st = w.lost() ? Status::Unavailable("postgresql: connection lost while idle")
+                       : w.Exec("BEGIN ISOLATION LEVEL READ COMMITTED");
+  if (st.ok()) st = BeginTxnRows(w, audited, &t);
+  for (size_t i = 0; st.ok() && i < group.size(); ++i) {
+    const AuditHead head_before = t.head;
+    Status bs = alone ? Status::Ok() : w.Exec("SAVEPOINT rf_batch");
+    if (bs.ok()) bs = WriteBatchRows(w, *group[i]->batch, group[i]->appended, &t);
+    if (bs.ok() && !alone) bs = w.Exec("RELEASE SAVEPOINT rf_batch");
+    if (bs.ok()) {
+      ++ok;
+    } else if (alone || w.lost()) {
+      st = bs;
+    } else {
+      // Only this batch is undone (its rows and audit entries); the others in the group still
+      // commit. If the undo itself fails, the whole group fails.
+      group[i]->status = bs;
+      undo(i);
+      t.head = head_before;
+      st = w.Exec("ROLLBACK TO SAVEPOINT rf_batch");
+      if (st.ok()) st = w.Exec("RELEASE SAVEPOINT rf_batch");
+    }
   }
-  return st;
+  if (st.ok() && ok == 0) {
+    // Every batch was refused (each has its status): nothing to commit.
+    st = w.Exec("ROLLBACK");
+    if (st.ok()) return Status::Ok();
+  } else if (st.ok()) {
+    st = FinishTxnRows(w, t);
+  }
+  if (st.ok()) {
+    // Recorded as ours before COMMIT, so the change watcher never takes the notification of this
+    // commit for another server's change (it may arrive before Commit returns). While the
+    // transaction is open it holds the change_seq row, so no other writer can take the number;
+    // after a refused COMMIT it is withdrawn at once.
+    {
+      std::lock_guard<std::mutex> l(own_mu_);
+      own_seqs_.insert(t.change_seq);
+    }
+    if (options_.before_commit_for_test) options_.before_commit_for_test(w.backend_pid());
+    st = w.Commit();
+    if (st.ok()) {
+      *written = ok;
+      return Status::Ok();
+    }
+    std::lock_guard<std::mutex> l(own_mu_);
+    own_seqs_.erase(t.change_seq);
+  }
+  // Nothing of the group is stored: every batch not refused already gets the group's error.
+  for (size_t i = 0; i < group.size(); ++i) {
+    if (!group[i]->status.ok()) continue;
+    undo(i);
+    group[i]->status = st;
+  }
+  if (!w.lost()) {
+    // The server refused a statement or the COMMIT: the transaction is (or is now) rolled back.
+    Status rb = w.Exec("ROLLBACK");
+    if (rb.ok() || !w.lost()) return Status::Ok();
+  }
+  // Whether an interrupted COMMIT took effect cannot be known: fail stop (store.h).
+  const Status sticky = Status::Unavailable("store failed, restart required: " + st.message());
+  for (Pending* q : group) q->status = sticky;
+  return sticky;
+}
+
+int64_t PgStore::commits() const {
+  std::lock_guard<std::mutex> l(write_mu_);
+  return commits_;
+}
+
+int64_t PgStore::batches_committed() const {
+  std::lock_guard<std::mutex> l(write_mu_);
+  return batches_;
+}
+
+int64_t PgStore::waiting() const {
+  std::lock_guard<std::mutex> l(write_mu_);
+  return static_cast<int64_t>(queue_.size());
 }
 
 // Runs `use(Conn&)` on `conn` under `mu`; if it fails because the connection was lost (libpq

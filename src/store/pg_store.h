@@ -28,17 +28,24 @@
 // Text columns are PostgreSQL TEXT, which refuses NUL bytes and invalid UTF-8 (SQLite stores any
 // bytes): such a batch fails with InvalidArgument. Bundle envelopes are BYTEA (any bytes).
 //
-// Thread-safe. Writes from one process are serialized on one connection (no group commit yet);
-// reads use a second connection and never wait for a write; the controller lease a third, and
-// WaitForChange (LISTEN) a fourth, opened on first use.
+// Thread-safe. Writes from one process go over one connection with group commit, as
+// SqliteStore's: concurrent Apply() calls queue; one caller (the leader) commits every queued
+// batch in one transaction, each inside its own SAVEPOINT (a batch that is refused, e.g. by a
+// compare-and-set or a lock timeout, is rolled back alone and reported to its caller), then wakes
+// the others: one WAL flush serves them all. A group takes the audit head (if any of its batches
+// is audited) and the change sequence before any batch's rows, in the order below, and writes
+// the head row and the notification once, after them; a batch alone needs no savepoint. Reads use a second connection and never wait for a
+// write; the controller lease a third, and WaitForChange (LISTEN) a fourth, opened on first use.
 //
-// Several servers: every batch bumps the change sequence (change_seq) and notifies it (NOTIFY
-// ringfence_change, delivered at COMMIT), so the other servers reload (cluster/change_watcher.h).
+// Several servers: every transaction (a batch, or a group of them) bumps the change sequence
+// (change_seq) once and notifies it (NOTIFY ringfence_change, delivered at COMMIT), so the other servers reload (cluster/change_watcher.h).
 // The batch's conditions (store.h: expected releases, fencing epoch) are checked inside its
 // transaction under row locks, so they still hold when it commits.
 #ifndef RINGFENCE_STORE_PG_STORE_H_
 #define RINGFENCE_STORE_PG_STORE_H_
 
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -136,6 +143,11 @@ class PgStore final : public Store {
   PgStore& operator=(const PgStore&) = delete;
 
   Status Apply(const WriteBatch& batch, std::vector<AuditEntry>* appended = nullptr) override;
+  // Transactions committed so far and batches they carried (group commit effectiveness).
+  int64_t commits() const;
+  int64_t batches_committed() const;
+  // Batches queued behind the transaction in flight (metrics, tests).
+  int64_t waiting() const;
   Result<StoreContents> Load() override;
   Result<std::string> BundleEnvelope(std::string_view sha256) override;
   Result<std::vector<AuditEntry>> ReadAudit(int64_t after_seq, size_t limit) override;
@@ -222,8 +234,12 @@ class PgStore final : public Store {
   class Conn;  // one libpq connection (pg_store.cc)
 
  private:
+  struct Pending;
   PgStore() = default;
-  Status ApplyLocked(const WriteBatch& batch, std::vector<AuditEntry>* appended);
+  // The leader's transaction for `group` on the writer connection: sets each batch's status and
+  // *written (batches committed). Returns the sticky failure (Unavailable) when the outcome is
+  // unknown, OK otherwise (also when the group was refused whole and rolled back).
+  Status CommitGroup(const std::vector<Pending*>& group, int64_t* written);
   // Runs `read(Conn&)` on the reader under read_mu_; if it fails because the connection was
   // lost (libpq notices only on use), reconnects and runs it once more (reads are idempotent).
   template <typename F>
@@ -238,9 +254,13 @@ class PgStore final : public Store {
                       int timeout_ms);
 
   PgStoreOptions options_;
-  std::mutex write_mu_;
-  std::unique_ptr<Conn> writer_;  // GUARDED_BY(write_mu_)
+  mutable std::mutex write_mu_;
+  std::condition_variable write_cv_;
+  std::deque<Pending*> queue_;    // GUARDED_BY(write_mu_): batches waiting for a leader
+  bool leader_active_ = false;    // GUARDED_BY(write_mu_)
+  std::unique_ptr<Conn> writer_;  // used by the current leader only
   Status sticky_;                 // GUARDED_BY(write_mu_): first lost writer; refuses all writes
+  int64_t commits_ = 0, batches_ = 0;  // GUARDED_BY(write_mu_)
   std::mutex read_mu_;
   std::unique_ptr<Conn> reader_;  // GUARDED_BY(read_mu_)
   std::string conninfo_;

@@ -12,6 +12,7 @@
 
 #include "store/store_test_records.h"
 #include "testing/pg_test_server.h"
+#include "testing/test_util.h"
 
 namespace rf::store {
 namespace {
@@ -210,6 +211,61 @@ TEST_F(PgStoreTest, RefusedBatchesChangeNothingAndTheStoreGoesOn) {
   ASSERT_TRUE(s->Apply(AuditOnly("after", 5), &appended).ok());
   EXPECT_EQ(appended[0].seq, 2);
   EXPECT_TRUE(s->VerifyAudit().ok());
+}
+
+// Group commit: batches that arrive while a commit is in flight go together in the next
+// transaction, each in its own savepoint: one refused batch is rolled back alone, the others
+// commit, and the audit chain has no gap.
+TEST_F(PgStoreTest, ConcurrentBatchesCommitTogetherAndARefusedOneAlone) {
+  PgStoreOptions o;
+  o.lock_timeout_ms = 600'000;  // the first batch waits for the test's lock, however slow
+  auto s = OpenOrDie(o);
+  ASSERT_NE(s, nullptr);
+  // Another session holds the change sequence: the first batch's transaction waits for it.
+  Session other(uri_);
+  other.Exec("BEGIN");
+  other.Exec("SELECT seq FROM change_seq WHERE id = 1 FOR UPDATE");
+  std::vector<std::thread> threads;
+  Status first;
+  threads.emplace_back([&] { first = s->Apply(AuditOnly("first", 1)); });
+  ASSERT_TRUE(rf::testing::WaitFor([&] {
+    return other.Exec("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                      " AND wait_event_type = 'Lock'") != "0";
+  }));
+  constexpr int kMore = 5;  // the third is refused: a release of a bundle that does not exist
+  Status st[kMore];
+  std::vector<AuditEntry> appended[kMore];
+  for (int i = 0; i < kMore; ++i) {
+    threads.emplace_back([&, i] {
+      WriteBatch b = AuditOnly("more." + std::to_string(i), 2 + i);
+      if (i == 2) b.releases.push_back(Release("r-1", std::string(64, 'f')));
+      st[i] = s->Apply(b, &appended[i]);
+    });
+  }
+  ASSERT_TRUE(rf::testing::WaitFor([&] { return s->waiting() == kMore; }));
+  other.Exec("COMMIT");
+  for (auto& t : threads) t.join();
+  EXPECT_TRUE(first.ok()) << first.ToString();
+  for (int i = 0; i < kMore; ++i) {
+    if (i == 2) {
+      EXPECT_EQ(st[i].code(), StatusCode::kFailedPrecondition) << st[i].ToString();
+      EXPECT_TRUE(appended[i].empty());
+    } else {
+      EXPECT_TRUE(st[i].ok()) << st[i].ToString();
+      ASSERT_EQ(appended[i].size(), 1u);
+    }
+  }
+  EXPECT_EQ(s->commits(), 2);  // the first alone, then the other five in one transaction
+  EXPECT_EQ(s->batches_committed(), 5);
+  auto v = s->VerifyAudit();
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->entries, 5);  // gapless: 1..5
+  std::set<int64_t> seqs;
+  for (const auto& a : appended) {
+    for (const AuditEntry& e : a) seqs.insert(e.seq);
+  }
+  EXPECT_EQ(seqs, (std::set<int64_t>{2, 3, 4, 5}));
+  EXPECT_TRUE(s->Load()->releases.empty());
 }
 
 TEST_F(PgStoreTest, EnvelopesAreStoredAsBytes) {
