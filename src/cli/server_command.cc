@@ -11,6 +11,7 @@
 
 #include <boost/json.hpp>
 
+#include "cli/common.h"
 #include "cluster/change_watcher.h"
 #include "cluster/cluster_fleet.h"
 #include "cluster/leader_lease.h"
@@ -27,9 +28,9 @@
 #include "server/fleet_inventory.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
+#include "server/fleet_summary.h"
 #include "server/ui_handler.h"
 #include "server/ui_changes.h"
-#include "server/fleet_summary.h"
 #include "server/ui_fleet.h"
 #include "server/ui_history.h"
 #include "server/ui_what_if.h"
@@ -45,8 +46,8 @@
 namespace rf::server {
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitUnusable = 2;
+using cli::kExitOk;
+using cli::kExitUnusable;
 
 
 Result<std::pair<std::string, uint16_t>> SplitListen(const std::string& listen) {

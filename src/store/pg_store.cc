@@ -842,6 +842,16 @@ Status PgStore::Apply(const WriteBatch& batch, std::vector<AuditEntry>* appended
   queue_.push_back(&p);
   write_cv_.wait(l, [&] { return p.done || !leader_active_; });
   if (p.done) return p.status;
+  if (!sticky_.ok()) {
+    // The last leader failed stop while these waited: none of them is written.
+    for (Pending* q : queue_) {
+      q->status = sticky_;
+      q->done = true;
+    }
+    queue_.clear();
+    write_cv_.notify_all();
+    return sticky_;
+  }
   // Leader: commit everything queued so far in one transaction, on the writer connection.
   leader_active_ = true;
   std::vector<Pending*> group(queue_.begin(), queue_.end());

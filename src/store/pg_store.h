@@ -21,7 +21,8 @@
 // (Aborted, retryable) rolls the transaction back: nothing of the batch is stored and the store
 // keeps working. Losing the writer connection (server restart, network, pg_terminate_backend) at
 // any point of an Apply, or while idle, is fail-stop: the outcome of an interrupted COMMIT cannot
-// be known, so that Apply and every later one return Unavailable (sticky, as in store.h); the
+// be known, so that Apply (every batch of its group, and those queued behind it) and every later
+// one return Unavailable (sticky, as in store.h); the
 // process must restart and reload. Reads (Load, ReadAudit, ...) acknowledge nothing: on a lost
 // reader connection they reconnect once per call and otherwise return Unavailable.
 //

@@ -268,6 +268,40 @@ TEST_F(PgStoreTest, ConcurrentBatchesCommitTogetherAndARefusedOneAlone) {
   EXPECT_TRUE(s->Load()->releases.empty());
 }
 
+// The writer's connection is cut while batches wait behind the transaction in flight: that
+// transaction's outcome is unknown, so the store fails stop, and the waiting batches are refused
+// too (Unavailable), none written.
+TEST_F(PgStoreTest, LostConnectionFailsTheWaitingBatchesToo) {
+  PgStoreOptions o;
+  o.lock_timeout_ms = 600'000;
+  auto s = OpenOrDie(o);
+  ASSERT_NE(s, nullptr);
+  Session other(uri_);
+  other.Exec("BEGIN");
+  other.Exec("SELECT seq FROM change_seq WHERE id = 1 FOR UPDATE");
+  std::vector<std::thread> threads;
+  constexpr int kBatches = 4;
+  Status st[kBatches];
+  threads.emplace_back([&] { st[0] = s->Apply(AuditOnly("first", 1)); });
+  const char* kWaiting =
+      "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+      " AND wait_event_type = 'Lock'";
+  ASSERT_TRUE(rf::testing::WaitFor([&] { return !other.Exec(kWaiting).empty(); }));
+  const int pid = std::stoi(other.Exec(kWaiting));
+  for (int i = 1; i < kBatches; ++i) {
+    threads.emplace_back([&, i] { st[i] = s->Apply(AuditOnly("more", 1 + i)); });
+  }
+  ASSERT_TRUE(rf::testing::WaitFor([&] { return s->waiting() == kBatches - 1; }));
+  other.Terminate(pid);
+  other.Exec("COMMIT");
+  for (auto& t : threads) t.join();
+  for (const Status& x : st) EXPECT_EQ(x.code(), StatusCode::kUnavailable) << x.ToString();
+  EXPECT_EQ(s->Apply(AuditOnly("after", 9)).code(), StatusCode::kUnavailable);
+  auto fresh = OpenOrDie();
+  ASSERT_NE(fresh, nullptr);
+  EXPECT_EQ(fresh->Load()->audit_head.seq, 0);
+}
+
 TEST_F(PgStoreTest, EnvelopesAreStoredAsBytes) {
   auto s = OpenOrDie();
   ASSERT_NE(s, nullptr);
