@@ -65,6 +65,20 @@ class PgStoreTest : public ::testing::Test {
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     return s.ok() ? std::move(*s) : nullptr;
   }
+  // Makes `other` hold the change sequence (a transaction in flight elsewhere) and opens a store
+  // whose writer waits for it however long: its first Apply blocks there, later ones queue.
+  std::unique_ptr<PgStore> OpenBehind(Session& other) {
+    PgStoreOptions o;
+    o.lock_timeout_ms = 600'000;
+    auto s = OpenOrDie(o);  // first: it creates the schema
+    other.Exec("BEGIN");
+    other.Exec("SELECT seq FROM change_seq WHERE id = 1 FOR UPDATE");
+    return s;
+  }
+  // The pid of this database's backend waiting for a lock (empty while none waits).
+  static constexpr char kWaitingPid[] =
+      "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+      " AND wait_event_type = 'Lock'";
   static WriteBatch AuditOnly(const std::string& action, int64_t t) {
     WriteBatch b;
     b.audit.push_back(Audit(action, t));
@@ -217,21 +231,14 @@ TEST_F(PgStoreTest, RefusedBatchesChangeNothingAndTheStoreGoesOn) {
 // transaction, each in its own savepoint: one refused batch is rolled back alone, the others
 // commit, and the audit chain has no gap.
 TEST_F(PgStoreTest, ConcurrentBatchesCommitTogetherAndARefusedOneAlone) {
-  PgStoreOptions o;
-  o.lock_timeout_ms = 600'000;  // the first batch waits for the test's lock, however slow
-  auto s = OpenOrDie(o);
-  ASSERT_NE(s, nullptr);
   // Another session holds the change sequence: the first batch's transaction waits for it.
   Session other(uri_);
-  other.Exec("BEGIN");
-  other.Exec("SELECT seq FROM change_seq WHERE id = 1 FOR UPDATE");
+  auto s = OpenBehind(other);
+  ASSERT_NE(s, nullptr);
   std::vector<std::thread> threads;
   Status first;
   threads.emplace_back([&] { first = s->Apply(AuditOnly("first", 1)); });
-  ASSERT_TRUE(rf::testing::WaitFor([&] {
-    return other.Exec("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                      " AND wait_event_type = 'Lock'") != "0";
-  }));
+  ASSERT_TRUE(rf::testing::WaitFor([&] { return !other.Exec(kWaitingPid).empty(); }));
   constexpr int kMore = 5;  // the third is refused: a release of a bundle that does not exist
   Status st[kMore];
   std::vector<AuditEntry> appended[kMore];
@@ -272,22 +279,15 @@ TEST_F(PgStoreTest, ConcurrentBatchesCommitTogetherAndARefusedOneAlone) {
 // transaction's outcome is unknown, so the store fails stop, and the waiting batches are refused
 // too (Unavailable), none written.
 TEST_F(PgStoreTest, LostConnectionFailsTheWaitingBatchesToo) {
-  PgStoreOptions o;
-  o.lock_timeout_ms = 600'000;
-  auto s = OpenOrDie(o);
-  ASSERT_NE(s, nullptr);
   Session other(uri_);
-  other.Exec("BEGIN");
-  other.Exec("SELECT seq FROM change_seq WHERE id = 1 FOR UPDATE");
+  auto s = OpenBehind(other);
+  ASSERT_NE(s, nullptr);
   std::vector<std::thread> threads;
   constexpr int kBatches = 4;
   Status st[kBatches];
   threads.emplace_back([&] { st[0] = s->Apply(AuditOnly("first", 1)); });
-  const char* kWaiting =
-      "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-      " AND wait_event_type = 'Lock'";
-  ASSERT_TRUE(rf::testing::WaitFor([&] { return !other.Exec(kWaiting).empty(); }));
-  const int pid = std::stoi(other.Exec(kWaiting));
+  ASSERT_TRUE(rf::testing::WaitFor([&] { return !other.Exec(kWaitingPid).empty(); }));
+  const int pid = std::stoi(other.Exec(kWaitingPid));
   for (int i = 1; i < kBatches; ++i) {
     threads.emplace_back([&, i] { st[i] = s->Apply(AuditOnly("more", 1 + i)); });
   }
